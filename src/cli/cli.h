@@ -1,0 +1,37 @@
+/* Shared pieces of the CLI front end. */
+#ifndef PYRO_CLI_H
+#define PYRO_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "contract.h"
+
+struct cli_run {
+    const struct pyro_op *op;
+    const struct pyro_cli_opts *opts;
+    struct pyro_ctx *ctx;
+    bool tty;                /* stderr is a terminal: draw progress in place */
+    bool progress_line_open; /* a \r progress line waits for its newline */
+};
+
+/* A human renderer for one operation's result; returns the exit status. */
+struct cli_printer {
+    const char *op;
+    int (*print)(struct cli_run *run, json_t *result);
+};
+
+/* Printers defined by the per-command files, NULL-terminated (print.c). */
+extern const struct cli_printer cli_printers[];
+
+int cli_print_result(struct cli_run *run, json_t *result);
+/* The generic rendering: "key: value" lines, aligned; nested values as JSON. */
+void cli_print_kv(json_t *result);
+
+void cli_progress_attach(struct cli_run *run);
+void cli_progress_detach(struct cli_run *run);
+
+/* Per-command printers. */
+
+
+#endif

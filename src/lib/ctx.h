@@ -1,0 +1,24 @@
+/* The library context: resolved directories, configuration and callbacks
+ * shared by every operation of one front end. */
+#ifndef PYRO_CTX_H
+#define PYRO_CTX_H
+
+#include <pyro/pyro.h>
+
+#include <stdint.h>
+
+struct pyro_ctx {
+    char *state_dir;
+    char *cache_dir;
+    int max_active_vms;      /* $PYRO_MAX_ACTIVE_VMS, default 4 */
+    pyro_progress_fn progress;
+    void *progress_data;
+};
+
+#define PYRO_DEFAULT_MAX_ACTIVE_VMS 4
+
+/* Reports progress through the context's callback, if any. */
+void pyro_progress(struct pyro_ctx *ctx, const char *operation, const char *phase, int64_t current,
+                   int64_t total, const char *message);
+
+#endif

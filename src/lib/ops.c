@@ -1,0 +1,25 @@
+/* The contract table: every operation pyro offers, in CLI listing order.
+ * Each operation is defined next to its handler (op_<name> in its module);
+ * this file only lists them. */
+#include "contract.h"
+
+extern const struct pyro_op op_version;
+
+
+const struct pyro_op *const pyro_ops[] = {
+    /* host */
+
+    &op_version,
+    /* environments */
+    /* vm lifecycle */
+    /* workspaces */
+    NULL,
+};
+
+const struct pyro_group pyro_groups[] = {
+    {"env", "Inspect and manage curated environments."},
+    {"vm", "Manage ephemeral VMs (create, start, exec, stop, delete)."},
+    {"workspace", "Manage persistent workspaces."},
+    {"mcp", "Run the MCP server."},
+    {NULL, NULL},
+};
