@@ -1,0 +1,31 @@
+# Sourced by integration tests. Gives each test a private state dir and the
+# shared environment cache, and small assertion helpers.
+set -euo pipefail
+: "${PYRO:?PYRO must point at the pyro binary}"
+TEST_NAME=$(basename "$0" .sh)
+TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/pyro-${TEST_NAME}.XXXXXX")
+export PYRO_HOME="$TEST_TMP/state"
+export XDG_CACHE_HOME="${PYRO_TEST_CACHE:-$TEST_TMP/cache}"
+mkdir -p "$PYRO_HOME" "$XDG_CACHE_HOME"
+cleanup_test_tmp() { rm -rf "$TEST_TMP"; }
+trap cleanup_test_tmp EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*" >&2; exit 77; }
+ok() { echo "ok - $*"; }
+# jq-free JSON field access through Debian's python3.
+jget() { /usr/bin/python3 -c 'import json,sys
+v=json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1"; }
+# expect_status N cmd...: runs cmd, fails unless it exits N; output in $OUT/$ERR.
+expect_status() {
+  local want=$1; shift
+  set +e
+  "$@" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
+  local got=$?
+  set -e
+  OUT=$(cat "$TEST_TMP/out"); ERR=$(cat "$TEST_TMP/err")
+  [ "$got" = "$want" ] || fail "expected exit $want, got $got from: $* (stderr: $ERR)"
+}
