@@ -1,0 +1,264 @@
+/* The contract table's derivations: validation, defaults, bounds, unknown
+ * parameters, CLI parsing and --help, JSON Schema. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "contract.h"
+#include "json.h"
+
+static const char *const colors[] = {"red", "green", NULL};
+
+static const struct pyro_param t_params[] = {
+    PARAM_STR("environment", "Environment name.", .flags = PF_REQUIRED | PF_POSITIONAL),
+    PARAM_INT("vcpu_count", "vCPUs.", .has_default = true, .def_int = 1, .min = 1, .max = 8),
+    PARAM_BOOL("network", "Enable egress."),
+    PARAM_STR("color", "A color.", .choices = colors, .has_default = true, .def_str = "red"),
+    PARAM_MAP("labels", "Labels.", .flag = "label"),
+    PARAM_LIST("clear_labels", "Labels to clear.", .flag = "clear-label"),
+    PARAM_STR("secret", "Full-only.", .flags = PF_FULL_ONLY),
+    PARAM_STR("text_file", "CLI only.", .flags = PF_CLI_ONLY),
+    PARAM_STR("command", "Command.", .flags = PF_REQUIRED | PF_REST),
+    PARAM_END,
+};
+
+static int t_handler(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
+{
+    *result = json_incref(args);
+    return 0;
+}
+
+static const struct pyro_op t_op = {
+    .name = "t_run",
+    .cli = "t run",
+    .title = "Test",
+    .summary = "Test op.",
+    .description = "A test operation.",
+    .params = t_params,
+    .output_schema = "{\"type\":\"object\"}",
+    .exposure = EXPOSE(SURFACE_WORKSPACE_CORE) | EXPOSE(SURFACE_WORKSPACE_FULL),
+    .handler = t_handler,
+};
+
+static json_t *validate_ok(const char *text, enum pyro_surface s)
+{
+    pyro_error err = {0};
+    json_auto_t *in = json_loads(text, 0, NULL);
+    json_t *out = NULL;
+    int r = pyro_args_validate(&t_op, in, s, &out, &err);
+    if (r < 0)
+        fail_msg("validation failed: %s", err.message);
+    return out;
+}
+
+static void validate_fail(const char *text, enum pyro_surface s, const char *needle)
+{
+    pyro_error err = {0};
+    json_auto_t *in = json_loads(text, 0, NULL);
+    json_t *out = NULL;
+    assert_non_null(in);
+    int r = pyro_args_validate(&t_op, in, s, &out, &err);
+    assert_int_equal(r, -PYRO_E_INVALID);
+    assert_int_equal(err.code, -PYRO_E_INVALID);
+    assert_null(out);
+    if (!strstr(err.message, needle))
+        fail_msg("message '%s' lacks '%s'", err.message, needle);
+}
+
+static void test_defaults(void **state)
+{
+    json_auto_t *out = validate_ok("{\"environment\":\"e\",\"command\":\"true\"}", SURFACE_ALL);
+    assert_int_equal(pyro_json_get_int(out, "vcpu_count", -1), 1);
+    assert_false(pyro_json_get_bool(out, "network", true));
+    assert_string_equal(pyro_json_get_str(out, "color", ""), "red");
+    assert_true(json_is_object(json_object_get(out, "labels")));
+    assert_true(json_is_array(json_object_get(out, "clear_labels")));
+    assert_null(json_object_get(out, "secret")); /* no default: absent */
+}
+
+static void test_bounds_and_types(void **state)
+{
+    validate_fail("{\"environment\":\"e\",\"command\":\"x\",\"vcpu_count\":9}", SURFACE_ALL,
+                  "vcpu_count must be between 1 and 8, got 9");
+    validate_fail("{\"environment\":\"e\",\"command\":\"x\",\"vcpu_count\":0}", SURFACE_ALL, "between 1 and 8");
+    validate_fail("{\"environment\":\"e\",\"command\":\"x\",\"vcpu_count\":\"2\"}", SURFACE_ALL,
+                  "vcpu_count must be an integer, got string");
+    validate_fail("{\"environment\":\"e\",\"command\":\"x\",\"vcpu_count\":1.5}", SURFACE_ALL, "integer");
+    validate_fail("{\"environment\":\"e\",\"command\":\"x\",\"network\":1}", SURFACE_ALL, "boolean");
+    validate_fail("{\"environment\":\"e\",\"command\":\"x\",\"color\":\"blue\"}", SURFACE_ALL,
+                  "color must be one of red, green, got 'blue'");
+    validate_fail("{\"environment\":\"e\",\"command\":\"x\",\"labels\":{\"a\":1}}", SURFACE_ALL,
+                  "labels.a must be a string");
+    validate_fail("{\"environment\":\"e\",\"command\":\"x\",\"labels\":{\"\":\"v\"}}", SURFACE_ALL, "empty key");
+    validate_fail("{\"environment\":\"e\",\"command\":\"x\",\"clear_labels\":[1]}", SURFACE_ALL,
+                  "clear_labels[0] must be a string");
+    validate_fail("{\"command\":\"x\"}", SURFACE_ALL, "missing required parameter 'environment'");
+    /* integral reals are accepted as integers */
+    json_auto_t *out = validate_ok("{\"environment\":\"e\",\"command\":\"x\",\"vcpu_count\":2.0}", SURFACE_ALL);
+    assert_true(json_is_integer(json_object_get(out, "vcpu_count")));
+}
+
+static void test_unknown_rejected(void **state)
+{
+    validate_fail("{\"environment\":\"e\",\"command\":\"x\",\"bogus\":1}", SURFACE_ALL,
+                  "unknown parameter 'bogus' (expected one of: environment, vcpu_count");
+    /* narrowed surfaces do not know full-only or CLI-only parameters */
+    validate_fail("{\"environment\":\"e\",\"command\":\"x\",\"secret\":\"s\"}", SURFACE_WORKSPACE_CORE,
+                  "unknown parameter 'secret'");
+    validate_fail("{\"environment\":\"e\",\"command\":\"x\",\"text_file\":\"f\"}", SURFACE_WORKSPACE_FULL,
+                  "unknown parameter 'text_file'");
+    json_auto_t *ok = validate_ok("{\"environment\":\"e\",\"command\":\"x\",\"secret\":\"s\"}", SURFACE_WORKSPACE_FULL);
+    assert_string_equal(pyro_json_get_str(ok, "secret", ""), "s");
+    pyro_error err = {0};
+    json_auto_t *arr = json_array();
+    json_t *out = NULL;
+    assert_int_equal(pyro_args_validate(&t_op, arr, SURFACE_ALL, &out, &err), -PYRO_E_INVALID);
+    assert_non_null(strstr(err.message, "arguments must be a JSON object"));
+}
+
+static void test_schema(void **state)
+{
+    json_auto_t *core = pyro_op_input_schema_json(&t_op, SURFACE_WORKSPACE_CORE);
+    json_auto_t *full = pyro_op_input_schema_json(&t_op, SURFACE_WORKSPACE_FULL);
+    json_t *props = json_object_get(core, "properties");
+    assert_true(json_is_false(json_object_get(core, "additionalProperties")));
+    assert_null(json_object_get(props, "secret"));
+    assert_null(json_object_get(props, "text_file"));
+    assert_non_null(json_object_get(json_object_get(full, "properties"), "secret"));
+    json_t *vc = json_object_get(props, "vcpu_count");
+    assert_string_equal(pyro_json_get_str(vc, "type", ""), "integer");
+    assert_int_equal(pyro_json_get_int(vc, "minimum", -1), 1);
+    assert_int_equal(pyro_json_get_int(vc, "maximum", -1), 8);
+    assert_int_equal(pyro_json_get_int(vc, "default", -1), 1);
+    json_t *req = json_object_get(core, "required");
+    assert_int_equal(json_array_size(req), 2);
+    assert_string_equal(json_string_value(json_array_get(req, 0)), "environment");
+    json_t *color = json_object_get(props, "color");
+    assert_int_equal(json_array_size(json_object_get(color, "enum")), 2);
+    /* defaults produced by validation satisfy the published schema */
+    json_auto_t *out = validate_ok("{\"environment\":\"e\",\"command\":\"x\"}", SURFACE_WORKSPACE_CORE);
+    pyro_error err = {0};
+    assert_int_equal(pyro_schema_check(core, out, &err), 0);
+}
+
+static int parse(const char *const *words, json_t **args, struct pyro_cli_opts *opts, pyro_error *err)
+{
+    int n = 0;
+    while (words[n])
+        n++;
+    return pyro_cli_parse(&t_op, n, (char **)words, args, opts, err);
+}
+
+static void test_cli_parse(void **state)
+{
+    const char *w[] = {"debian:12", "--vcpu-count", "2", "--network", "--label", "a=b", "--label=c=d=e",
+                       "--clear-label", "x", "--color=green", "--json", "--", "echo", "a b", "it's", NULL};
+    json_auto_t *args = NULL;
+    struct pyro_cli_opts opts;
+    pyro_error err = {0};
+    assert_int_equal(parse(w, &args, &opts, &err), 0);
+    assert_true(opts.json);
+    assert_string_equal(pyro_json_get_str(args, "environment", ""), "debian:12");
+    assert_int_equal(pyro_json_get_int(args, "vcpu_count", 0), 2);
+    assert_true(pyro_json_get_bool(args, "network", false));
+    assert_string_equal(pyro_json_get_str(json_object_get(args, "labels"), "c", ""), "d=e");
+    assert_string_equal(pyro_json_get_str(args, "command", ""), "echo 'a b' 'it'\\''s'");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(args, "clear_labels"), 0)), "x");
+
+    /* without `--`, the first word after the positionals starts the command */
+    const char *w2[] = {"env", "ls", "-la", "--json", NULL};
+    json_auto_t *a2 = NULL;
+    assert_int_equal(parse(w2, &a2, &opts, &err), 0);
+    assert_false(opts.json);
+    assert_string_equal(pyro_json_get_str(a2, "command", ""), "ls -la --json");
+    /* a single word is a whole script, verbatim */
+    const char *w3[] = {"env", "--", "echo hi | wc -c", NULL};
+    json_auto_t *a3 = NULL;
+    assert_int_equal(parse(w3, &a3, &opts, &err), 0);
+    assert_string_equal(pyro_json_get_str(a3, "command", ""), "echo hi | wc -c");
+}
+
+static void cli_fail(const char *const *w, const char *needle)
+{
+    json_t *args = NULL;
+    struct pyro_cli_opts opts;
+    pyro_error err = {0};
+    assert_int_equal(parse(w, &args, &opts, &err), -PYRO_E_INVALID);
+    assert_null(args);
+    if (!strstr(err.message, needle))
+        fail_msg("message '%s' lacks '%s'", err.message, needle);
+    assert_null(strchr(err.message, '\n'));
+}
+
+static void test_cli_errors(void **state)
+{
+    cli_fail((const char *const[]){"e", "--bogus", "--", "x", NULL}, "unknown option '--bogus' for 'pyro t run'");
+    cli_fail((const char *const[]){"e", "--vcpu-count", NULL}, "option '--vcpu-count' needs a value");
+    cli_fail((const char *const[]){"e", "--vcpu-count", "99", "--", "x", NULL},
+             "--vcpu-count must be between 1 and 8, got 99");
+    cli_fail((const char *const[]){"e", "--vcpu-count", "two", "--", "x", NULL},
+             "--vcpu-count expects an integer, got 'two'");
+    cli_fail((const char *const[]){"e", "--label", "novalue", "--", "x", NULL}, "--label expects KEY=VALUE");
+    cli_fail((const char *const[]){"e", NULL}, "missing command after '--'");
+    cli_fail((const char *const[]){NULL}, "missing argument ENVIRONMENT");
+    cli_fail((const char *const[]){"e", "--no-vcpu-count", "--", "x", NULL}, "unknown option");
+    cli_fail((const char *const[]){"e", "-x", "--", "x", NULL}, "unknown option '-x'");
+    cli_fail((const char *const[]){"e", "--text-file", "\xff", "--", "x", NULL}, "not valid UTF-8");
+}
+
+static void test_cli_help(void **state)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    pyro_cli_help_op(&t_op, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "usage: pyro t run ENVIRONMENT [OPTIONS] [--] COMMAND..."));
+    assert_non_null(strstr(buf, "--vcpu-count N"));
+    assert_non_null(strstr(buf, "(1..8, default 1)"));
+    assert_non_null(strstr(buf, "--label KEY=VALUE"));
+    assert_non_null(strstr(buf, "one of: red green"));
+    free(buf);
+}
+
+static void test_real_table(void **state)
+{
+    /* Every declared operation has a parseable output schema, a handler, a
+     * unique name, and valid defaults for its declared bounds. */
+    for (size_t i = 0; pyro_ops[i]; i++) {
+        const struct pyro_op *op = pyro_ops[i];
+        json_auto_t *s = pyro_op_output_schema_json(op);
+        assert_true(json_is_object(s));
+        assert_non_null(op->handler);
+        assert_non_null(op->description);
+        assert_ptr_equal(pyro_op_find(op->name), op);
+        for (const struct pyro_param *p = op->params; p->name; p++)
+            if (p->type == PT_INT && p->has_default)
+                assert_true(p->def_int >= p->min && p->def_int <= p->max);
+        for (int sfc = 0; sfc < SURFACE_COUNT; sfc++) {
+            json_auto_t *in = pyro_op_input_schema_json(op, (enum pyro_surface)sfc);
+            assert_true(json_is_object(json_object_get(in, "properties")));
+        }
+    }
+    assert_null(pyro_op_find("nope"));
+    int consumed = 0;
+    const struct pyro_group *g = NULL;
+    char *argv[] = {"version", "--json"};
+    assert_ptr_equal(pyro_cli_find(2, argv, &consumed, &g), pyro_op_find("version"));
+    assert_int_equal(consumed, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_bounds_and_types),
+        cmocka_unit_test(test_unknown_rejected), cmocka_unit_test(test_schema),
+        cmocka_unit_test(test_cli_parse),    cmocka_unit_test(test_cli_errors),
+        cmocka_unit_test(test_cli_help),     cmocka_unit_test(test_real_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
