@@ -1,0 +1,400 @@
+#include "instance.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../agent/proto.h"
+#include "../backend/backend.h"
+#include "../backend/monitor.h"
+#include "cleanup.h"
+#include "id.h"
+#include "json.h"
+#include "lock.h"
+#include "log.h"
+#include "params.h"
+#include "paths.h"
+#include "proc.h"
+#include "record.h"
+#include "timeutil.h"
+
+#define INSTANCE_START_TIMEOUT_MS 120000
+static const char *const instance_kinds[] = {"vms", "workspaces"};
+
+int instance_base_dir(struct pyro_ctx *ctx, const char *kind, char **out, pyro_error *err)
+{
+    char *dir = xasprintf("%s/%s", ctx->state_dir, kind);
+    int r = pyro_mkdir_p(dir, 0700, err);
+    if (r < 0) {
+        free(dir);
+        return r;
+    }
+    *out = dir;
+    return 0;
+}
+
+static void instance_load_monitor(struct instance *inst)
+{
+    json_decref(inst->mon);
+    inst->mon = NULL;
+    _cleanup_free_ char *p = xasprintf("%s/monitor.json", inst->dir);
+    pyro_error err = {0};
+    if (pyro_record_load(p, &inst->mon, &err) < 0 && err.code != -ENOENT)
+        log_debug("instance %s: %s", inst->id, err.message);
+}
+
+void instance_reload_monitor(struct instance *inst)
+{
+    instance_load_monitor(inst);
+}
+
+int instance_create(struct pyro_ctx *ctx, const char *kind, json_t *rec, struct instance *out, pyro_error *err)
+{
+    _cleanup_free_ char *base = NULL;
+    int r = instance_base_dir(ctx, kind, &base, err);
+    if (r < 0)
+        return r;
+    char id[PYRO_ID_LEN + 1];
+    _cleanup_free_ char *dir = NULL;
+    for (int tries = 0;; tries++) {
+        pyro_id_random(id, sizeof(id));
+        free(dir);
+        dir = xasprintf("%s/%s", base, id);
+        if (mkdir(dir, 0700) == 0)
+            break;
+        if (errno != EEXIST || tries > 8)
+            return pyro_err_errno(err, errno, "create %s", dir);
+    }
+    int lfd = pyro_dirlock(dir, PYRO_LOCK_EXCLUSIVE, 0, err);
+    if (lfd < 0) {
+        pyro_rm_rf(dir, NULL);
+        return lfd;
+    }
+    *out = (struct instance){.dir = TAKE_PTR(dir), .id = xstrdup(id), .rec = json_incref(rec), .lock_fd = lfd};
+    r = instance_save(out, err);
+    if (r < 0) {
+        pyro_rm_rf(out->dir, NULL);
+        instance_close(out);
+        return r;
+    }
+    return 0;
+}
+
+int instance_open(struct pyro_ctx *ctx, const char *kind, const char *id, struct instance *out, pyro_error *err)
+{
+    if (!pyro_id_valid(id))
+        return pyro_err_set(err, -PYRO_E_INVALID, "'%s' is not a valid id", id);
+    _cleanup_free_ char *dir = xasprintf("%s/%s/%s", ctx->state_dir, kind, id);
+    struct stat st;
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        return pyro_err_set(err, -PYRO_E_NOT_FOUND, "no %s with id '%s'", strcmp(kind, "vms") ? "workspace" : "VM",
+                            id);
+    int lfd = pyro_dirlock(dir, PYRO_LOCK_EXCLUSIVE, INSTANCE_LOCK_TIMEOUT_MS, err);
+    if (lfd < 0)
+        return lfd;
+    json_t *rec = NULL;
+    _cleanup_free_ char *rp = xasprintf("%s/record.json", dir);
+    int r = pyro_record_load(rp, &rec, err);
+    if (r < 0) {
+        close(lfd);
+        /* Deleted between our stat and our lock, or never finished. */
+        if (r == -ENOENT)
+            return pyro_err_set(err, -PYRO_E_NOT_FOUND, "no %s with id '%s'",
+                                strcmp(kind, "vms") ? "workspace" : "VM", id);
+        return r;
+    }
+    *out = (struct instance){.dir = TAKE_PTR(dir), .id = xstrdup(id), .rec = rec, .lock_fd = lfd};
+    instance_load_monitor(out);
+    return 0;
+}
+
+void instance_close(struct instance *inst)
+{
+    if (inst->lock_fd >= 0)
+        close(inst->lock_fd);
+    inst->lock_fd = -1;
+    json_decref(inst->rec);
+    json_decref(inst->mon);
+    free(inst->dir);
+    free(inst->id);
+    inst->rec = inst->mon = NULL;
+    inst->dir = inst->id = NULL;
+}
+
+int instance_save(struct instance *inst, pyro_error *err)
+{
+    _cleanup_free_ char *p = xasprintf("%s/record.json", inst->dir);
+    return pyro_record_save(p, inst->rec, err);
+}
+
+bool instance_monitor_alive(const struct instance *inst)
+{
+    if (!inst->mon)
+        return false;
+    pid_t pid = (pid_t)pyro_json_get_int(inst->mon, "pid", 0);
+    int64_t st = pyro_json_get_int(inst->mon, "start_time", -1);
+    return proc_alive(pid, st) && strcmp(pyro_json_get_str(inst->mon, "state", ""), "exited") != 0;
+}
+
+bool instance_expired(const struct instance *inst, int64_t now_ms)
+{
+    int64_t exp = pyro_time_parse_iso(pyro_json_get_str(inst->rec, "expires_at", ""));
+    return exp > 0 && now_ms >= exp;
+}
+
+const char *instance_state(const struct instance *inst)
+{
+    const char *want = pyro_json_get_str(inst->rec, "state", "created");
+    if (strcmp(want, "started") != 0)
+        return want; /* created, stopped */
+    if (instance_monitor_alive(inst))
+        return "running";
+    const char *reason = pyro_json_get_str(inst->mon, "reason", "");
+    if (!strcmp(reason, "expired"))
+        return "expired";
+    if (!strcmp(reason, "sandbox_exited") || !strcmp(reason, "stopped") || !strcmp(reason, "signal"))
+        return "exited";
+    return "failed";
+}
+
+int instance_count_running(struct pyro_ctx *ctx, pyro_error *err)
+{
+    int n = 0;
+    for (size_t k = 0; k < ARRAY_SIZE(instance_kinds); k++) {
+        _cleanup_free_ char *base = xasprintf("%s/%s", ctx->state_dir, instance_kinds[k]);
+        _cleanup_closedir_ DIR *d = opendir(base);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            if (!pyro_id_valid(de->d_name))
+                continue;
+            /* Read without the lock: an instance being changed is counted by
+             * what its files say now. */
+            _cleanup_free_ char *mp = xasprintf("%s/%s/monitor.json", base, de->d_name);
+            json_auto_t *mon = NULL;
+            if (pyro_record_load(mp, &mon, NULL) < 0)
+                continue;
+            struct instance tmp = {.mon = mon};
+            if (instance_monitor_alive(&tmp))
+                n++;
+        }
+    }
+    return n;
+}
+
+int instance_agent_path(char **out, pyro_error *err)
+{
+    const char *env = getenv("PYRO_AGENT");
+    if (env && env[0]) {
+        if (access(env, X_OK) < 0)
+            return pyro_err_errno(err, errno, "PYRO_AGENT=%s", env);
+        *out = xstrdup(env);
+        return 0;
+    }
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *p = xasprintf("%s/pyro-agent", dirname(self));
+        if (access(p, X_OK) == 0) {
+            *out = p;
+            return 0;
+        }
+        free(p);
+    }
+    char *p = xasprintf("%s/pyro-agent", PYRO_LIBEXECDIR);
+    if (access(p, X_OK) == 0) {
+        *out = p;
+        return 0;
+    }
+    free(p);
+    return pyro_err_set(err, -PYRO_E_UNSUPPORTED,
+                        "pyro-agent not found next to the pyro binary nor in %s; set PYRO_AGENT", PYRO_LIBEXECDIR);
+}
+
+int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
+{
+    if (instance_monitor_alive(inst))
+        return pyro_err_set(err, -PYRO_E_STATE, "%s is already running", inst->id);
+    /* Count and start under one lock so two starters cannot both take the
+     * last slot. */
+    _cleanup_free_ char *base = NULL;
+    int r = instance_base_dir(ctx, "vms", &base, err);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int glock = pyro_dirlock(ctx->state_dir, PYRO_LOCK_EXCLUSIVE, INSTANCE_LOCK_TIMEOUT_MS, err);
+    if (glock < 0)
+        return glock;
+    int running = instance_count_running(ctx, err);
+    if (running >= ctx->max_active_vms)
+        return pyro_err_set(err, -PYRO_E_LIMIT,
+                            "%d sandboxes are already running, the limit max_active_vms is %d: stop or delete one, "
+                            "or raise it with PYRO_MAX_ACTIVE_VMS",
+                            running, ctx->max_active_vms);
+    _cleanup_free_ char *agent = NULL;
+    r = instance_agent_path(&agent, err);
+    if (r < 0)
+        return r;
+    /* A previous run's backend state (after a crash) is cleared first. */
+    _cleanup_free_ char *bdir = xasprintf("%s/sandbox", inst->dir);
+    r = sandbox_backend_ops.destroy(bdir, inst->id, err);
+    if (r < 0)
+        return r;
+    int64_t expires = pyro_time_parse_iso(pyro_json_get_str(inst->rec, "expires_at", ""));
+    if (expires <= pyro_wall_ms())
+        return pyro_err_set(err, -PYRO_E_STATE, "%s has expired (ttl_seconds passed); create a new one", inst->id);
+    struct monitor_config mc = {
+        .dir = inst->dir,
+        .id = inst->id,
+        .rootfs = pyro_json_get_str(inst->rec, "rootfs", ""),
+        .agent_path = agent,
+        .vcpu_count = (int)pyro_json_get_int(inst->rec, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT),
+        .mem_mib = (int)pyro_json_get_int(inst->rec, "mem_mib", PYRO_DEFAULT_MEM_MIB),
+        .pids_max = PYRO_DEFAULT_PIDS_MAX,
+        .network = pyro_json_get_bool(inst->rec, "network", false),
+        .expires_at_ms = expires,
+    };
+    int pid = 0;
+    r = monitor_spawn(&mc, INSTANCE_START_TIMEOUT_MS, &pid, err);
+    instance_load_monitor(inst);
+    if (r < 0)
+        return r;
+    pyro_json_set(inst->rec, "state", json_string("started"));
+    return instance_save(inst, err);
+}
+
+int instance_connect(const struct instance *inst, pyro_error *err)
+{
+    _cleanup_close_ int dfd = open(inst->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return pyro_err_errno(err, errno, "open %s", inst->dir);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/control.sock", dfd);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return pyro_err_errno(err, errno, "socket");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        return pyro_err_set(err, -PYRO_E_STATE, "%s is not running (control socket: %s)", inst->id, strerror(e));
+    }
+    return fd;
+}
+
+/* Kills a monitor that no longer answers, then its sandbox through the
+ * backend. */
+static int instance_kill_monitor(struct instance *inst, pyro_error *err)
+{
+    if (instance_monitor_alive(inst)) {
+        pid_t pid = (pid_t)pyro_json_get_int(inst->mon, "pid", 0);
+        kill(pid, SIGKILL);
+        for (int i = 0; i < 200 && instance_monitor_alive(inst); i++)
+            usleep(10000);
+    }
+    _cleanup_free_ char *bdir = xasprintf("%s/sandbox", inst->dir);
+    return sandbox_backend_ops.destroy(bdir, inst->id, err);
+}
+
+int instance_stop(struct instance *inst, pyro_error *err)
+{
+    if (!instance_monitor_alive(inst)) {
+        /* Nothing runs; make sure nothing is left either. */
+        int r = instance_kill_monitor(inst, err);
+        if (r < 0)
+            return r;
+    } else {
+        pyro_error cerr = {0};
+        int fd = instance_connect(inst, &cerr);
+        bool done = false;
+        if (fd >= 0) {
+            json_auto_t *h = proto_header_new(PROTO_REQ, 1);
+            pyro_json_set(h, "op", json_string("monitor_stop"));
+            pyro_json_set(h, "args", json_object());
+            uint8_t *buf = NULL;
+            size_t len = 0;
+            if (proto_frame_encode(h, NULL, 0, &buf, &len, &cerr) == 0 &&
+                proto_write_all(fd, buf, len, 5000, &cerr) == 0) {
+                /* The monitor answers after the sandbox is gone, then exits:
+                 * wait for EOF (bounded by the grace period plus clean-up). */
+                struct proto_reader rd = {0};
+                int64_t deadline = pyro_mono_ms() + MONITOR_STOP_GRACE_MS + 30000;
+                while (pyro_mono_ms() < deadline) {
+                    ssize_t n = proto_reader_fill(&rd, fd);
+                    if (n <= 0) {
+                        done = n == 0;
+                        break;
+                    }
+                }
+                proto_reader_free(&rd);
+            }
+            free(buf);
+            close(fd);
+        }
+        for (int i = 0; i < 500 && instance_monitor_alive(inst); i++) {
+            usleep(10000);
+            instance_load_monitor(inst);
+        }
+        if (!done || instance_monitor_alive(inst)) {
+            int r = instance_kill_monitor(inst, err);
+            if (r < 0)
+                return r;
+        }
+    }
+    instance_load_monitor(inst);
+    if (!strcmp(pyro_json_get_str(inst->rec, "state", ""), "started")) {
+        pyro_json_set(inst->rec, "state", json_string("stopped"));
+        char ts[PYRO_TIME_ISO_LEN];
+        pyro_time_iso(ts, pyro_wall_ms());
+        pyro_json_set(inst->rec, "stopped_at", json_string(ts));
+        return instance_save(inst, err);
+    }
+    return 0;
+}
+
+int instance_destroy(struct instance *inst, pyro_error *err)
+{
+    int r = instance_stop(inst, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *bdir = xasprintf("%s/sandbox", inst->dir);
+    r = sandbox_backend_ops.destroy(bdir, inst->id, err);
+    if (r < 0)
+        return r;
+    /* Remove the record first: a half-removed directory without a record
+     * is seen as gone, and reap clears the rest. */
+    _cleanup_free_ char *rp = xasprintf("%s/record.json", inst->dir);
+    if (unlink(rp) < 0 && errno != ENOENT)
+        return pyro_err_errno(err, errno, "remove %s", rp);
+    return pyro_rm_rf(inst->dir, err);
+}
+
+json_t *instance_describe(const struct instance *inst, const char *id_key)
+{
+    json_t *o = json_object();
+    pyro_json_set(o, id_key, json_string(inst->id));
+    const char *copy[] = {"environment", "environment_version", "vcpu_count", "mem_mib", "ttl_seconds",
+                          "network", "allow_host_compat", "created_at", "expires_at", "stopped_at"};
+    for (size_t i = 0; i < ARRAY_SIZE(copy); i++) {
+        json_t *v = json_object_get(inst->rec, copy[i]);
+        if (v)
+            pyro_json_set(o, copy[i], json_copy(v));
+    }
+    pyro_json_set(o, "state", json_string(instance_state(inst)));
+    pyro_json_set(o, "execution_mode", json_string(pyro_json_get_str(inst->mon, "execution_mode", "sandbox")));
+    if (inst->mon) {
+        const char *keys[] = {"started_at", "ended_at", "reason", "error"};
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+            json_t *v = json_object_get(inst->mon, keys[i]);
+            if (v)
+                pyro_json_set(o, keys[i], json_copy(v));
+        }
+    }
+    return o;
+}

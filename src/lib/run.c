@@ -1,0 +1,61 @@
+/* vm_run / `pyro run`: create, start, exec, and always clean up. */
+#include <string.h>
+
+#include "contract.h"
+#include "ctx.h"
+#include "instance.h"
+#include "json.h"
+#include "params.h"
+#include "vm.h"
+
+static int vm_run_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
+{
+    struct instance inst;
+    const char *env = pyro_json_get_str(args, "environment", "");
+    char msg[128];
+    snprintf(msg, sizeof(msg), "environment=%s", env);
+    pyro_progress(ctx, "run", "create", -1, -1, msg);
+    int r = vm_record_new(ctx, args, &inst, err);
+    if (r < 0)
+        return r;
+    snprintf(msg, sizeof(msg), "vm_id=%s", inst.id);
+    pyro_progress(ctx, "run", "start", -1, -1, msg);
+    r = instance_start(ctx, &inst, err);
+    if (r == 0) {
+        pyro_progress(ctx, "run", "exec", -1, -1, msg);
+        r = vm_exec_command(ctx, &inst, pyro_json_get_str(args, "command", ""),
+                            (int)pyro_json_get_int(args, "timeout_seconds", PYRO_DEFAULT_TIMEOUT_SECONDS), result,
+                            err);
+    }
+    pyro_progress(ctx, "run", "cleanup", -1, -1, msg);
+    pyro_error derr = {0};
+    int d = instance_destroy(&inst, &derr);
+    if (r == 0) {
+        json_t *cleanup = json_pack("{s:b}", "deleted", d == 0);
+        if (d < 0)
+            pyro_json_set(cleanup, "error", json_string(derr.message));
+        pyro_json_set(*result, "cleanup", cleanup);
+    }
+    instance_close(&inst);
+    return r;
+}
+
+static const struct pyro_param vm_run_params[] = {
+    PARAM_ENVIRONMENT, PARAM_VCPU_COUNT, PARAM_MEM_MIB, PARAM_TIMEOUT_SECONDS, PARAM_VM_TTL_SECONDS,
+    PARAM_NETWORK,     PARAM_ALLOW_HOST_COMPAT, PARAM_COMMAND, PARAM_END,
+};
+
+const struct pyro_op op_vm_run = {
+    .name = "vm_run",
+    .cli = "run",
+    .title = "Run one command in a fresh VM",
+    .summary = "Run one command inside an ephemeral VM.",
+    .description = "Create, start, execute, and clean up an ephemeral VM: the command runs with /bin/sh -c as "
+                   "root in the environment, and its exit code, stdout and stderr come back. The VM is always "
+                   "deleted afterwards.",
+    .params = vm_run_params,
+    .output_schema = VM_EXEC_SCHEMA,
+    .annotations = PA_DESTRUCTIVE,
+    .exposure = EXPOSE(SURFACE_VM_RUN) | EXPOSE(SURFACE_WORKSPACE_FULL),
+    .handler = vm_run_run,
+};
