@@ -103,15 +103,18 @@ static json_t *sandbox_summary(const struct doctor *d)
         snprintf(reason, sizeof(reason), "%s; namespaces, overlayfs and seccomp work",
                  d->root ? "running as root" : "user namespaces work");
     } else {
-        int n = snprintf(reason, sizeof(reason), "not usable:");
+        int n = snprintf(reason, sizeof(reason), "not working:");
         const struct {
             bool ok;
             const char *what;
-        } need[] = {{privileged, " user namespaces (not root)"}, {d->ns_ok, " namespaces"},
-                    {d->overlay_ok, " overlayfs"}, {d->seccomp_ok, " seccomp"}};
+        } need[] = {{privileged, "user namespaces (not root)"}, {d->ns_ok, "namespaces"},
+                    {d->overlay_ok, "overlayfs"}, {d->seccomp_ok, "seccomp"}};
+        const char *sep = " ";
         for (size_t i = 0; i < ARRAY_SIZE(need); i++)
-            if (!need[i].ok && (size_t)n < sizeof(reason))
-                n += snprintf(reason + n, sizeof(reason) - (size_t)n, "%s", need[i].what);
+            if (!need[i].ok && (size_t)n < sizeof(reason)) {
+                n += snprintf(reason + n, sizeof(reason) - (size_t)n, "%s%s", sep, need[i].what);
+                sep = ", ";
+            }
     }
     return json_pack("{s:b, s:s}", "available", available, "reason", reason);
 }

@@ -136,7 +136,7 @@ void doctor_check_qemu(struct doctor *d)
     d->qemu_ok = qemu_probe(&d->qemu, &err) == 0;
     if (!d->qemu_ok) {
         doctor_check_add(d, "qemu", "fail", "apt-get install qemu-system-x86", "%s", err.message);
-        doctor_check_add(d, "qemu_microvm", "fail", "", "not checked: QEMU is unusable");
+        doctor_check_add(d, "qemu_microvm", "fail", "fix the qemu check first", "not checked: QEMU is unusable");
         return;
     }
     doctor_check_add(d, "qemu", "pass", "", "%s (%s)", d->qemu.path,
@@ -184,7 +184,8 @@ void doctor_check_namespaces(struct doctor *d)
                          d->root ? "" : " (inside a user namespace)");
     else
         doctor_check_add(d, "namespaces", "fail",
-                         "needs a kernel with namespaces; in a container, run it privileged",
+                         !d->root && !d->userns_ok ? "make user namespaces work first (see user_namespaces)"
+                                                   : "needs a kernel with namespaces; in a container, run it privileged",
                          "unshare(mount|pid|ipc|uts|net|cgroup)%s: %s", d->root ? "" : " in a user namespace",
                          strerror(e));
 }
@@ -198,8 +199,10 @@ void doctor_check_overlayfs(struct doctor *d, const char *scratch_parent)
         doctor_check_add(d, "overlayfs", "pass", "", "test mount in %s works", scratch_parent);
     else
         doctor_check_add(d, "overlayfs", "fail",
-                         listed ? "put the state dir (PYRO_HOME) on a filesystem overlayfs accepts as upper (ext4, xfs, tmpfs)"
-                                : "modprobe overlay",
+                         !listed ? "modprobe overlay"
+                         : !d->root && !d->userns_ok
+                             ? "make user namespaces work first (unprivileged overlay mounts need them)"
+                             : "put the state dir (PYRO_HOME) on a filesystem overlayfs accepts as upper (ext4, xfs, tmpfs)",
                          "%s; test mount in %s: %s", listed ? "listed in /proc/filesystems" : "not in /proc/filesystems",
                          scratch_parent, strerror(e));
 }
