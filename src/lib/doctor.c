@@ -48,18 +48,20 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Lists the (escaped) names of the directories below <cache>/environments. */
-static json_t *check_environments(struct doctor *d, const char *env_dir)
+/* Lists the (escaped) names of the directories below <cache>/environments,
+ * at most DOCTOR_MAX_ENVIRONMENTS; *truncated says whether there were more. */
+static json_t *check_environments(struct doctor *d, const char *env_dir, bool *truncated)
 {
+    *truncated = false;
     json_t *list = json_array();
     _cleanup_closedir_ DIR *dir = opendir(env_dir);
     if (!dir) {
         if (errno == ENOENT)
-            doctor_check_add(d, "environments", "warn", "pyro env pull debian:12", "none installed (%s does not exist)",
-                             env_dir);
+            doctor_check_add(d, "environments", "warn", "pyro env pull debian:12",
+                             "none installed (%s does not exist)", env_dir);
         else
-            doctor_check_add(d, "environments", "warn", "check the permissions of the cache dir", "cannot read %s: %s",
-                             env_dir, strerror(errno));
+            doctor_check_add(d, "environments", "warn", "check the permissions of the cache dir",
+                             "cannot read %s: %s", env_dir, strerror(errno));
         return list;
     }
     char *names[DOCTOR_MAX_ENVIRONMENTS];
@@ -78,6 +80,7 @@ static json_t *check_environments(struct doctor *d, const char *env_dir)
         }
         names[n++] = xstrdup(de->d_name);
     }
+    *truncated = more;
     qsort(names, n, sizeof(names[0]), cmp_str);
     char shown[256] = "";
     size_t used = 0;
@@ -87,6 +90,8 @@ static json_t *check_environments(struct doctor *d, const char *env_dir)
             used += (size_t)snprintf(shown + used, sizeof(shown) - used, "%s%s", i ? ", " : "", names[i]);
         free(names[i]);
     }
+    if (used >= sizeof(shown)) /* the detail is a preview; "environments" has every name */
+        memcpy(shown + sizeof(shown) - 4, "...", 4);
     if (n == 0)
         doctor_check_add(d, "environments", "warn", "pyro env pull debian:12", "none installed in %s", env_dir);
     else
@@ -158,7 +163,8 @@ static int doctor_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
     doctor_check_seccomp(&d);
     doctor_check_network(&d);
     _cleanup_free_ char *env_dir = xasprintf("%s/environments", ctx->cache_dir);
-    json_t *envs = check_environments(&d, env_dir);
+    bool envs_truncated;
+    json_t *envs = check_environments(&d, env_dir, &envs_truncated);
 
     json_t *sandbox = sandbox_summary(&d);
     json_t *vm = vm_summary(&d);
@@ -170,6 +176,7 @@ static int doctor_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
     pyro_json_set(res, "cache_dir", pyro_json_bytes(ctx->cache_dir, strlen(ctx->cache_dir), NULL));
     pyro_json_set(res, "environments_dir", pyro_json_bytes(env_dir, strlen(env_dir), NULL));
     pyro_json_set(res, "environments", envs);
+    pyro_json_set(res, "environments_truncated", json_boolean(envs_truncated));
     pyro_json_set(res, "ok", json_boolean(ok));
     qemu_info_clear(&d.qemu);
     *result = res;
@@ -201,7 +208,7 @@ const struct pyro_op op_doctor = {
     .output_schema =
         "{\"type\":\"object\",\"additionalProperties\":false,"
         "\"required\":[\"platform\",\"kernel\",\"checks\",\"backends\",\"cgroups\",\"state_dir\",\"cache_dir\","
-        "\"environments_dir\",\"environments\",\"ok\"],"
+        "\"environments_dir\",\"environments\",\"environments_truncated\",\"ok\"],"
         "\"properties\":{"
         "\"platform\":" S_STR ",\"kernel\":" S_STR ","
         "\"checks\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"additionalProperties\":false,"
@@ -221,7 +228,7 @@ const struct pyro_op op_doctor = {
         "\"required\":[\"memory\",\"pids\",\"cpu\"],\"properties\":{\"memory\":" S_CGROUP_CTL
         ",\"pids\":" S_CGROUP_CTL ",\"cpu\":" S_CGROUP_CTL "}}}},"
         "\"state_dir\":" S_STR ",\"cache_dir\":" S_STR ",\"environments_dir\":" S_STR ","
-        "\"environments\":{\"type\":\"array\",\"items\":" S_STR "},"
+        "\"environments\":{\"type\":\"array\",\"items\":" S_STR "},\"environments_truncated\":" S_BOOL ","
         "\"ok\":" S_BOOL "}}",
     .annotations = PA_READ_ONLY | PA_IDEMPOTENT,
     .exposure = 0,

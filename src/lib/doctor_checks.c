@@ -117,7 +117,8 @@ static void check_accel(struct doctor *d)
     } else if (!strcmp(d->accel.name, "kvm") || d->accel.forced) {
         doctor_check_add(d, "vm_accelerator", "pass", "", "%s: %s", d->accel.name, d->accel.reason);
     } else {
-        doctor_check_add(d, "vm_accelerator", "warn", "for KVM speed, run on a host with hardware virtualization (vmx/svm)", "%s: %s",
+        doctor_check_add(d, "vm_accelerator", "warn",
+                         "for KVM speed, run on a host with hardware virtualization (vmx/svm)", "%s: %s",
                          d->accel.name, d->accel.reason);
     }
 }
@@ -184,8 +185,9 @@ void doctor_check_namespaces(struct doctor *d)
                          d->root ? "" : " (inside a user namespace)");
     else
         doctor_check_add(d, "namespaces", "fail",
-                         !d->root && !d->userns_ok ? "make user namespaces work first (see user_namespaces)"
-                                                   : "needs a kernel with namespaces; in a container, run it privileged",
+                         !d->root && !d->userns_ok
+                             ? "make user namespaces work first (see user_namespaces)"
+                             : "needs a kernel with namespaces; in a container, run it privileged",
                          "unshare(mount|pid|ipc|uts|net|cgroup)%s: %s", d->root ? "" : " in a user namespace",
                          strerror(e));
 }
@@ -195,16 +197,17 @@ void doctor_check_overlayfs(struct doctor *d, const char *scratch_parent)
     bool listed = host_overlay_listed();
     int e = host_probe_overlay_mount(scratch_parent);
     d->overlay_ok = e == 0;
-    if (d->overlay_ok)
+    if (d->overlay_ok) {
         doctor_check_add(d, "overlayfs", "pass", "", "test mount in %s works", scratch_parent);
-    else
-        doctor_check_add(d, "overlayfs", "fail",
-                         !listed ? "modprobe overlay"
-                         : !d->root && !d->userns_ok
-                             ? "make user namespaces work first (unprivileged overlay mounts need them)"
-                             : "put the state dir (PYRO_HOME) on a filesystem overlayfs accepts as upper (ext4, xfs, tmpfs)",
-                         "%s; test mount in %s: %s", listed ? "listed in /proc/filesystems" : "not in /proc/filesystems",
-                         scratch_parent, strerror(e));
+        return;
+    }
+    const char *hint = "put the state dir (PYRO_HOME) on a filesystem overlayfs accepts as upper (ext4, xfs, tmpfs)";
+    if (!listed)
+        hint = "modprobe overlay";
+    else if (!d->root && !d->userns_ok)
+        hint = "make user namespaces work first (unprivileged overlay mounts need them)";
+    doctor_check_add(d, "overlayfs", "fail", hint, "%s; test mount in %s: %s",
+                     listed ? "listed in /proc/filesystems" : "not in /proc/filesystems", scratch_parent, strerror(e));
 }
 
 json_t *doctor_check_cgroups(struct doctor *d)

@@ -13,7 +13,7 @@ set -e
 import json, sys
 r = json.load(open(sys.argv[1]))
 keys = {"platform", "kernel", "checks", "backends", "cgroups", "state_dir", "cache_dir",
-        "environments_dir", "environments", "ok"}
+        "environments_dir", "environments", "environments_truncated", "ok"}
 assert set(r) == keys, sorted(r)
 for c in r["checks"]:
     assert set(c) == {"name", "status", "detail", "hint"}, c

@@ -181,9 +181,25 @@ static void test_environments_listed(void **state)
     assert_string_equal(json_string_value(json_array_get(envs, 0)), "debian_3a12");
     assert_string_equal(json_string_value(json_array_get(envs, 1)), "debian_3a12-build");
     assert_string_equal(pyro_json_get_str(check_find(res, "environments"), "status", ""), "pass");
+    assert_false(pyro_json_get_bool(res, "environments_truncated", true));
     _cleanup_free_ char *want = xasprintf("%s/cache/pyro/environments", tmpdir);
     assert_string_equal(pyro_json_get_str(res, "environments_dir", ""), want);
     pyro_rm_rf(want, NULL);
+}
+
+/* The list is bounded, and the cut is reported. */
+static void test_environments_bounded(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 300; i++) {
+        _cleanup_free_ char *dir = xasprintf("%s/cache/pyro/environments/env%03d", tmpdir, i);
+        assert_int_equal(pyro_mkdir_p(dir, 0700, NULL), 0);
+    }
+    json_auto_t *res = doctor_result();
+    assert_int_equal(json_array_size(json_object_get(res, "environments")), 256);
+    assert_true(pyro_json_get_bool(res, "environments_truncated", false));
+    _cleanup_free_ char *envdir = xasprintf("%s/cache/pyro/environments", tmpdir);
+    pyro_rm_rf(envdir, NULL);
 }
 
 static void test_accel_env_invalid(void **state)
@@ -231,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_contract),
         cmocka_unit_test(test_result_shape_and_invariants),
         cmocka_unit_test(test_environments_listed),
+        cmocka_unit_test(test_environments_bounded),
         cmocka_unit_test(test_accel_env_invalid),
         cmocka_unit_test(test_accel_env_tcg),
     };
