@@ -15,10 +15,13 @@ struct cli_run {
     bool progress_line_open; /* a \r progress line waits for its newline */
 };
 
-/* A human renderer for one operation's result; returns the exit status. */
+/* A human renderer for one operation's result; returns the exit status.
+ * exit_status (optional) maps a result to the exit status in --json and
+ * --id-only modes too, so both renderings of one result exit alike. */
 struct cli_printer {
     const char *op;
     int (*print)(struct cli_run *run, json_t *result);
+    int (*exit_status)(const json_t *result);
 };
 
 /* Printers defined by the per-command files, NULL-terminated (print.c). */
@@ -32,6 +35,8 @@ void cli_progress_attach(struct cli_run *run);
 void cli_progress_detach(struct cli_run *run);
 
 /* Per-command printers. */
+int cli_print_doctor(struct cli_run *run, json_t *result);
+int cli_doctor_exit(const json_t *result);
 
 
 #endif

@@ -8,8 +8,9 @@
 #include "json.h"
 
 const struct cli_printer cli_printers[] = {
+    {"doctor", cli_print_doctor, cli_doctor_exit},
 
-    {NULL, NULL},
+    {NULL, NULL, NULL},
 };
 
 void cli_print_kv(json_t *result)
@@ -29,22 +30,31 @@ void cli_print_kv(json_t *result)
     }
 }
 
+static const struct cli_printer *printer_find(const char *op)
+{
+    for (size_t i = 0; cli_printers[i].op; i++)
+        if (!strcmp(cli_printers[i].op, op))
+            return &cli_printers[i];
+    return NULL;
+}
+
 int cli_print_result(struct cli_run *run, json_t *result)
 {
+    const struct cli_printer *p = printer_find(run->op->name);
+    int status = p && p->exit_status ? p->exit_status(result) : 0;
     if (run->opts->json) {
         _cleanup_free_ char *t = pyro_json_dump(result, JSON_INDENT(2));
         printf("%s\n", t);
-        return 0;
+        return status;
     }
     if (run->opts->id_only && run->op->id_key) {
         printf("%s\n", pyro_json_get_str(result, run->op->id_key, ""));
-        return 0;
+        return status;
     }
-    for (size_t i = 0; cli_printers[i].op; i++)
-        if (!strcmp(cli_printers[i].op, run->op->name))
-            return cli_printers[i].print(run, result);
+    if (p)
+        return p->print(run, result);
     cli_print_kv(result);
-    return 0;
+    return status;
 }
 
 /* Phase markers go to stderr ("[pull] phase=install environment=debian:12");

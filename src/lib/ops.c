@@ -4,12 +4,14 @@
 #include "contract.h"
 
 extern const struct pyro_op op_version;
+extern const struct pyro_op op_doctor;
 
 
 const struct pyro_op *const pyro_ops[] = {
     /* host */
 
     &op_version,
+    &op_doctor,
     /* environments */
     /* vm lifecycle */
     /* workspaces */

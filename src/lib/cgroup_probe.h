@@ -1,0 +1,31 @@
+/* Which cgroup hierarchies the host mounts (v1, v2 or both, "hybrid") and
+ * where the controllers the sandbox backend limits with live. */
+#ifndef PYRO_CGROUP_PROBE_H
+#define PYRO_CGROUP_PROBE_H
+
+#include <stdbool.h>
+
+enum cgroup_layout { CGROUP_NONE = 0, CGROUP_V1, CGROUP_V2, CGROUP_HYBRID };
+
+enum { CGROUP_CTL_MEMORY = 0, CGROUP_CTL_PIDS, CGROUP_CTL_CPU, CGROUP_CTL_COUNT };
+
+struct cgroup_controller {
+    const char *name;     /* "memory", "pids", "cpu" */
+    int version;          /* 1 or 2: the hierarchy it is bound to; 0 when nowhere */
+    char mount[256];      /* that hierarchy's mount point */
+    bool writable;        /* we may create cgroups there */
+};
+
+struct cgroup_probe {
+    enum cgroup_layout layout;
+    char v2_mount[256];   /* "" when no cgroup2 mount */
+    struct cgroup_controller ctl[CGROUP_CTL_COUNT];
+};
+
+/* Parses /proc/self/mountinfo and the cgroup2 root's cgroup.controllers. */
+void cgroup_probe_run(struct cgroup_probe *p);
+const char *cgroup_layout_name(enum cgroup_layout l);
+/* The controller is bound to a hierarchy we can write. */
+bool cgroup_controller_usable(const struct cgroup_controller *c);
+
+#endif
