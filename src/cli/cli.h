@@ -39,4 +39,7 @@ int cli_print_doctor(struct cli_run *run, json_t *result);
 int cli_doctor_exit(const json_t *result);
 
 
+int cli_print_run(struct cli_run *run, json_t *result);
+int cli_run_exit(const json_t *result);
+
 #endif

@@ -9,6 +9,8 @@
 
 const struct cli_printer cli_printers[] = {
     {"doctor", cli_print_doctor, cli_doctor_exit},
+    {"vm_run", cli_print_run, cli_run_exit},
+    {"vm_exec", cli_print_run, cli_run_exit},
 
     {NULL, NULL, NULL},
 };

@@ -5,15 +5,31 @@
 
 extern const struct pyro_op op_version;
 extern const struct pyro_op op_doctor;
-
+extern const struct pyro_op op_vm_run;
+extern const struct pyro_op op_vm_create;
+extern const struct pyro_op op_vm_start;
+extern const struct pyro_op op_vm_exec;
+extern const struct pyro_op op_vm_stop;
+extern const struct pyro_op op_vm_delete;
+extern const struct pyro_op op_vm_status;
+extern const struct pyro_op op_vm_network_info;
+extern const struct pyro_op op_vm_reap_expired;
 
 const struct pyro_op *const pyro_ops[] = {
     /* host */
-
-    &op_version,
     &op_doctor,
+    &op_version,
     /* environments */
-    /* vm lifecycle */
+    /* one-shot runs and the vm lifecycle */
+    &op_vm_run,
+    &op_vm_create,
+    &op_vm_start,
+    &op_vm_exec,
+    &op_vm_stop,
+    &op_vm_delete,
+    &op_vm_status,
+    &op_vm_network_info,
+    &op_vm_reap_expired,
     /* workspaces */
     NULL,
 };
