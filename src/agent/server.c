@@ -299,6 +299,8 @@ static void on_stream_frame(struct agent *a, const struct proto_frame *f)
             agent_send(a, h, NULL, 0);
             return;
         }
+    } else if (json_is_true(json_object_get(f->hdr, "abort"))) {
+        r = pyro_err_set(&err, -PYRO_E_CANCELLED, "request cancelled by the host");
     } else {
         r = s->on_end(a, s, &err);
     }
