@@ -154,6 +154,8 @@ int proto_frame_decode(const uint8_t *buf, size_t len, struct proto_frame *f, si
     int r;
 
     memset(f, 0, sizeof(*f));
+    if (len == 0)
+        return 0;
     if (len < PROTO_PREFIX_LEN) {
         /* Reject garbage as early as the magic allows. */
         const uint8_t magic[4] = {PROTO_MAGIC0, PROTO_MAGIC1, PROTO_MAGIC2, PROTO_VERSION};

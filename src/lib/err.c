@@ -41,7 +41,7 @@ bool pyro_error_is_usage(int code)
     return code == -PYRO_E_INVALID || code == -PYRO_E_NOT_FOUND;
 }
 
-static void set_msg(pyro_error *err, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void set_msg(pyro_error *err, const char *fmt, va_list ap)
 {
     vsnprintf(err->message, sizeof(err->message), fmt, ap);
 }

@@ -239,6 +239,7 @@ static void test_exec_concurrent(void **state)
     assert_true(id_slow != id_fast);
     /* A file op is answered while the slow exec runs, too. */
     json_auto_t *p = call_ok(fx, "ping", NULL, NULL);
+    assert_int_equal(pyro_json_get_int(p, "pid", 0), fx->pid);
     json_auto_t *rf = NULL, *rs = NULL;
     assert_int_equal(agent_wait(fx->c, id_fast, &rf, NULL, T_MS, &err), 0);
     assert_true(pyro_mono_ms() - t0 < 900);
@@ -253,6 +254,7 @@ static void test_exec_concurrent(void **state)
     assert_int_equal(agent_wait(fx->c, id_late, NULL, NULL, 50, &err), -PYRO_E_TIMEOUT);
     usleep(400000);
     json_auto_t *p2 = call_ok(fx, "ping", NULL, NULL);
+    assert_non_null(p2);
     assert_int_equal(agent_wait(fx->c, id_late, NULL, NULL, 50, &err), -PYRO_E_NOT_FOUND);
 }
 
@@ -329,6 +331,7 @@ static void test_file_ops(void **state)
                                           (json_int_t)big - 100),
                                 &body);
     assert_int_equal(body.len, 100);
+    assert_int_equal(pyro_json_get_int(tail, "offset", 0), (long long)big - 100);
     assert_memory_equal(body.data, data + big - 100, 100);
     agent_body_free(&body);
     assert_int_equal(call_fail(fx, "file_stat", json_pack("{s:s,s:s}", "root", fx->root, "path", "missing"), &err),
