@@ -1,0 +1,119 @@
+/* pyro-agent internals: the state of the single-threaded event loop and the
+ * interfaces between the loop (server.c) and the operations (exec.c,
+ * fsops.c, tarops.c, ...). */
+#ifndef PYRO_AGENT_H
+#define PYRO_AGENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "proto.h"
+
+#define AGENT_NAME "pyro-agent"
+/* Stop producing stream data while this much output is queued. */
+#define AGENT_OUTQ_HIGH (4u * 1024 * 1024)
+
+/* What an epoll event refers to (epoll_data.ptr). */
+enum watch_kind { WATCH_CHANNEL = 1, WATCH_SIGNAL, WATCH_EXEC_OUT, WATCH_EXEC_ERR };
+struct watch {
+    enum watch_kind kind;
+    void *obj;
+};
+
+struct exec_job;
+struct agent;
+
+/* A request whose body arrives as data frames ("stream": true): the op
+ * consumes each chunk as it comes and answers at the end. */
+struct stream_in {
+    struct stream_in *next;
+    int64_t id;
+    uint64_t received;
+    void *state;
+    int (*on_data)(struct agent *a, struct stream_in *s, const uint8_t *buf, size_t len,
+                   pyro_error *err);
+    /* Sends the response itself; returns < 0 to have an error sent. */
+    int (*on_end)(struct agent *a, struct stream_in *s, pyro_error *err);
+    void (*free)(void *state);
+};
+
+/* A response whose body leaves as data frames, paced by "ack" credit. */
+struct stream_out {
+    struct stream_out *next;
+    int64_t id;
+    uint64_t credit;
+    uint64_t sent;
+    void *state;
+    /* Fills up to cap bytes; returns bytes (> 0), 0 at the end, < 0 on error. */
+    ssize_t (*produce)(void *state, uint8_t *buf, size_t cap, pyro_error *err);
+    /* The final response's result, called after produce returned 0. */
+    json_t *(*result)(void *state, uint64_t sent);
+    void (*free)(void *state);
+};
+
+struct agent {
+    int epfd;
+    int chan_fd;
+    int sigfd;
+    bool init_mode;
+    bool hello_done;
+    bool quit;
+    bool chan_eof;
+    bool poweroff; /* shutdown requested as PID 1 */
+    int64_t start_ms;
+    struct proto_reader rd;
+    uint8_t *outq;
+    size_t outq_len, outq_off, outq_cap;
+    bool outq_armed;
+    struct watch chan_watch, sig_watch;
+    struct exec_job *execs;
+    struct stream_in *ins;
+    struct stream_out *outs;
+};
+
+/* ---- server.c: channel, replies, dispatch ---- */
+int agent_init(struct agent *a, int chan_fd, bool init_mode, pyro_error *err);
+int agent_run(struct agent *a, pyro_error *err);
+void agent_destroy(struct agent *a);
+/* Queues a frame; hdr is stolen. */
+void agent_send(struct agent *a, json_t *hdr, const void *body, size_t len);
+void agent_reply_ok(struct agent *a, int64_t id, json_t *result, const void *body, size_t len);
+void agent_reply_err(struct agent *a, int64_t id, const pyro_error *err);
+void agent_stream_in_add(struct agent *a, struct stream_in *s);
+void agent_stream_out_add(struct agent *a, struct stream_out *s);
+int agent_watch_add(struct agent *a, int fd, struct watch *w, pyro_error *err);
+void agent_watch_del(struct agent *a, int fd);
+
+/* ---- exec.c ---- */
+int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_kill(struct agent *a, const struct proto_frame *req, pyro_error *err);
+/* Reaps children after SIGCHLD. */
+void exec_reap(struct agent *a);
+/* Called on pipe readiness. */
+void exec_on_pipe(struct agent *a, struct exec_job *job, bool is_stderr);
+/* Enforces deadlines, finishes jobs; returns ms until the next deadline or -1. */
+int exec_tick(struct agent *a);
+void exec_free_all(struct agent *a);
+struct exec_job *exec_find(struct agent *a, int64_t id);
+
+/* ---- fsops.c / fswrite.c ---- */
+int op_file_stat(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_file_list(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_file_read(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_file_write(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_fs_flush(struct agent *a, const struct proto_frame *req, pyro_error *err);
+
+/* ---- tarops.c ---- */
+int op_tar_out(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_tar_in(struct agent *a, const struct proto_frame *req, pyro_error *err);
+
+/* ---- init.c ---- */
+/* Mounts /proc, /sys, /dev, /dev/pts, /dev/shm and /run where missing. */
+int init_mounts(pyro_error *err);
+/* Kills everything, syncs and powers off (PID 1); does not return. */
+void init_poweroff(void) __attribute__((noreturn));
+
+#endif
