@@ -12,11 +12,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../agent/proto.h"
 #include "../backend/backend.h"
 #include "../backend/monitor.h"
 #include "cleanup.h"
 #include "id.h"
+#include "instance_call.h"
 #include "json.h"
 #include "lock.h"
 #include "log.h"
@@ -304,49 +304,24 @@ static int instance_kill_monitor(struct instance *inst, pyro_error *err)
 
 int instance_stop(struct instance *inst, pyro_error *err)
 {
-    if (!instance_monitor_alive(inst)) {
-        /* Nothing runs; make sure nothing is left either. */
-        int r = instance_kill_monitor(inst, err);
-        if (r < 0)
-            return r;
-    } else {
+    if (instance_monitor_alive(inst)) {
+        /* The monitor answers once the sandbox is gone and cleaned up. */
+        json_t *res = NULL;
         pyro_error cerr = {0};
-        int fd = instance_connect(inst, &cerr);
-        bool done = false;
-        if (fd >= 0) {
-            json_auto_t *h = proto_header_new(PROTO_REQ, 1);
-            pyro_json_set(h, "op", json_string("monitor_stop"));
-            pyro_json_set(h, "args", json_object());
-            uint8_t *buf = NULL;
-            size_t len = 0;
-            if (proto_frame_encode(h, NULL, 0, &buf, &len, &cerr) == 0 &&
-                proto_write_all(fd, buf, len, 5000, &cerr) == 0) {
-                /* The monitor answers after the sandbox is gone, then exits:
-                 * wait for EOF (bounded by the grace period plus clean-up). */
-                struct proto_reader rd = {0};
-                int64_t deadline = pyro_mono_ms() + MONITOR_STOP_GRACE_MS + 30000;
-                while (pyro_mono_ms() < deadline) {
-                    ssize_t n = proto_reader_fill(&rd, fd);
-                    if (n <= 0) {
-                        done = n == 0;
-                        break;
-                    }
-                }
-                proto_reader_free(&rd);
-            }
-            free(buf);
-            close(fd);
-        }
+        json_auto_t *args = json_object();
+        if (instance_call(inst, "monitor_stop", args, MONITOR_STOP_GRACE_MS + 30000, &res, &cerr) == 0)
+            json_decref(res);
+        else
+            log_debug("instance %s: stop: %s", inst->id, cerr.message);
         for (int i = 0; i < 500 && instance_monitor_alive(inst); i++) {
             usleep(10000);
             instance_load_monitor(inst);
         }
-        if (!done || instance_monitor_alive(inst)) {
-            int r = instance_kill_monitor(inst, err);
-            if (r < 0)
-                return r;
-        }
     }
+    /* Whatever happened above, nothing may be left running or mounted. */
+    int r = instance_kill_monitor(inst, err);
+    if (r < 0)
+        return r;
     instance_load_monitor(inst);
     if (!strcmp(pyro_json_get_str(inst->rec, "state", ""), "started")) {
         pyro_json_set(inst->rec, "state", json_string("stopped"));
