@@ -236,14 +236,14 @@ static void tcp(const char *arg)
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     char buf[128] = "";
     if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(s, "ping\n", 5) != 5) {
-        dprintf(OUT, "connect=-%d\n", errno);
+        dprintf(OUT, "connect:%s=-%d\n", arg, errno);
         close(s);
         return;
     }
     ssize_t n = read(s, buf, sizeof(buf) - 1);
     buf[n > 0 ? n : 0] = '\0';
     buf[strcspn(buf, "\n")] = '\0';
-    dprintf(OUT, "connect=%s\n", buf);
+    dprintf(OUT, "connect:%s=%s\n", arg, buf);
     close(s);
 }
 

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,12 +40,54 @@ static char *workdir;
 
 struct run {
     char id[32];
-    char *dir;
+    char dir[512];
     struct backend_config cfg;
     struct backend_instance inst;
     int chan; /* our end of the channel */
     char out[16384];
 };
+
+/* Sandboxes a test started and has not finished: a failing assertion
+ * jumps out of the test, and the teardown destroys what is left. */
+struct live {
+    char dir[512], id[32];
+};
+static struct live live[8];
+
+static void live_add(const char *dir, const char *id)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(live); i++)
+        if (!live[i].id[0]) {
+            snprintf(live[i].dir, sizeof(live[i].dir), "%s", dir);
+            snprintf(live[i].id, sizeof(live[i].id), "%s", id);
+            return;
+        }
+}
+
+static void live_drop(const char *id)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(live); i++)
+        if (strcmp(live[i].id, id) == 0)
+            live[i].id[0] = '\0';
+}
+
+static char teardown_cmd[256]; /* extra host cleanup of the current test */
+
+static int teardown(void **state)
+{
+    if (teardown_cmd[0]) {
+        (void)!system(teardown_cmd);
+        teardown_cmd[0] = '\0';
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(live); i++)
+        if (live[i].id[0]) {
+            pyro_error err = {0};
+            if (sandbox_destroy(live[i].dir, live[i].id, &err) < 0)
+                fprintf(stderr, "teardown: %s\n", err.message);
+            live[i].id[0] = '\0';
+        }
+    return 0;
+}
 
 static void run_init(struct run *r, const char *tag, bool network, char **argv)
 {
@@ -52,13 +95,14 @@ static void run_init(struct run *r, const char *tag, bool network, char **argv)
     char rnd[8];
     pyro_id_random(rnd, sizeof(rnd));
     snprintf(r->id, sizeof(r->id), "t%s%s", tag, rnd);
-    r->dir = xasprintf("%s/%s", workdir, r->id);
+    snprintf(r->dir, sizeof(r->dir), "%s/%s", workdir, r->id);
     r->cfg = (struct backend_config){
         .id = r->id, .rootfs = rootfs, .dir = r->dir, .init_path = probe, .init_argv = argv,
         .stdio_fd = -1, .vcpu_count = 1, .mem_mib = 256, .pids_max = 64, .network = network,
         .cgroup_parent = "pyro-test",
     };
     r->chan = -1;
+    live_add(r->dir, r->id);
 }
 
 static int run_start(struct run *r, pyro_error *err)
@@ -133,9 +177,9 @@ static void run_finish(struct run *r)
     sandbox_release(&r->inst);
     if (sandbox_destroy(r->dir, r->id, &err) < 0)
         fail_msg("destroy: %s", err.message);
+    live_drop(r->id);
     if (r->chan >= 0)
         close(r->chan);
-    free(r->dir);
 }
 
 /* Starts a sandbox running the probe with argv, reads its report to EOF. */
@@ -291,19 +335,80 @@ static void test_pids_limit(void **state)
     run_finish(&r);
 }
 
-/* A host-side TCP server on all addresses; the probe connects to its
- * default gateway, which is the host end of the veth. */
-static void test_network(void **state)
+/* A listening TCP socket on addr (NULL: any) with a kernel-chosen port. */
+static int listen_on(const char *addr, int *port)
 {
     int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET};
     socklen_t sl = sizeof(sa);
+    if (addr)
+        assert_int_equal(inet_pton(AF_INET, addr, &sa.sin_addr), 1);
     assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
     assert_int_equal(listen(ls, 4), 0);
     assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
-    char conn[64];
-    snprintf(conn, sizeof(conn), "connect:gw:%d", ntohs(sa.sin_port));
-    char *argv[] = {"/.pyro/agent", "info", conn, "read:/etc/resolv.conf", "sleep", NULL};
+    *port = ntohs(sa.sin_port);
+    return ls;
+}
+
+/* Accepts one connection, expects "ping\n", answers "pong\n"; returns the
+ * peer's address in ip. */
+static void serve_one(int ls, char ip[INET_ADDRSTRLEN])
+{
+    struct sockaddr_in peer;
+    socklen_t pl = sizeof(peer);
+    struct pollfd p = {.fd = ls, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 30000), 1);
+    int c = accept4(ls, (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC);
+    assert_true(c >= 0);
+    char buf[64] = "";
+    assert_true(read(c, buf, sizeof(buf) - 1) > 0);
+    assert_string_equal(buf, "ping\n");
+    inet_ntop(AF_INET, &peer.sin_addr, ip, INET_ADDRSTRLEN);
+    assert_int_equal(write(c, "pong\n", 5), 5);
+    close(c);
+}
+
+static int sh(const char *cmd)
+{
+    return system(cmd);
+}
+
+/* Egress: the probe reaches a server on the host's veth address (its
+ * gateway), and a server in a separate "outside" network namespace behind
+ * a second link, which sees the host's address there: the masquerade rule
+ * did its job. */
+static void test_network(void **state)
+{
+    char ns[32], link[16], cmd[512], ext_host[32], ext_srv[32];
+    unsigned n = (unsigned)getpid() % 250 + 1;
+    snprintf(ns, sizeof(ns), "pyro-test-ext%u", n);
+    snprintf(link, sizeof(link), "pyrotx%u", n);
+    snprintf(ext_host, sizeof(ext_host), "198.18.%u.1", n);
+    snprintf(ext_srv, sizeof(ext_srv), "198.18.%u.2", n);
+    snprintf(cmd, sizeof(cmd),
+             "ip netns add %s && ip link add %s type veth peer name ext0 netns %s && "
+             "ip addr add %s/30 dev %s && ip link set %s up && ip -n %s addr add %s/30 dev ext0 && "
+             "ip -n %s link set ext0 up && ip -n %s link set lo up",
+             ns, link, ns, ext_host, link, link, ns, ext_srv, ns, ns);
+    snprintf(teardown_cmd, sizeof(teardown_cmd), "ip link del %s 2>/dev/null; ip netns del %s 2>/dev/null", link, ns);
+    if (sh(cmd) != 0)
+        fail_msg("setting up the outside namespace failed: %s", cmd);
+    /* The outside server's socket is made inside that namespace. */
+    char nspath[64];
+    snprintf(nspath, sizeof(nspath), "/run/netns/%s", ns);
+    int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), other = open(nspath, O_RDONLY | O_CLOEXEC);
+    assert_true(self >= 0 && other >= 0);
+    assert_int_equal(setns(other, CLONE_NEWNET), 0);
+    int p2, ls2 = listen_on(ext_srv, &p2);
+    assert_int_equal(setns(self, CLONE_NEWNET), 0);
+    close(self);
+    close(other);
+
+    int p1, ls1 = listen_on(NULL, &p1);
+    char c1[64], c2[64];
+    snprintf(c1, sizeof(c1), "connect:gw:%d", p1);
+    snprintf(c2, sizeof(c2), "connect:%s:%d", ext_srv, p2);
+    char *argv[] = {"/.pyro/agent", "info", c1, c2, "read:/etc/resolv.conf", "sleep", NULL};
     struct run r;
     pyro_error err = {0};
     run_init(&r, "net", true, argv);
@@ -312,35 +417,29 @@ static void test_network(void **state)
     assert_true(if_nametoindex(r.inst.host_ifname) != 0);
     assert_true(nft_has_rule(r.id));
 
-    struct sockaddr_in peer;
-    socklen_t pl = sizeof(peer);
-    struct pollfd p = {.fd = ls, .events = POLLIN};
-    assert_int_equal(poll(&p, 1, 30000), 1);
-    int c = accept4(ls, (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC);
-    assert_true(c >= 0);
-    char buf[64] = "", ip[INET_ADDRSTRLEN];
-    assert_true(read(c, buf, sizeof(buf) - 1) > 0);
-    assert_string_equal(buf, "ping\n");
-    inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
-    assert_string_equal(ip, r.inst.guest_addr);
-    assert_int_equal(write(c, "pong\n", 5), 5);
-    close(c);
-    close(ls);
+    char ip[INET_ADDRSTRLEN];
+    serve_one(ls1, ip);
+    assert_string_equal(ip, r.inst.guest_addr); /* no NAT towards the host itself */
+    serve_one(ls2, ip);
+    assert_string_equal(ip, ext_host); /* masqueraded */
+    close(ls1);
+    close(ls2);
 
     run_read(&r, "ready=1", 30000);
     assert_kv(&r, "ifaces", "eth0,lo");
-    assert_kv(&r, "connect", "pong");
+    assert_kv(&r, c1, "pong");
+    assert_kv(&r, c2, "pong");
     /* 10.213.0.0/16, a /30: host .1, guest .2 */
     assert_int_equal(strncmp(r.inst.host_addr, "10.213.", 7), 0);
     assert_int_equal(r.inst.prefix_len, 30);
     assert_int_equal(strncmp(kv(&r, "read:/etc/resolv.conf"), "nameserver ", 11), 0);
-    _cleanup_free_ char *dir = xstrdup(r.dir);
-    char id[32], ifname[IF_NAMESIZE];
-    snprintf(id, sizeof(id), "%s", r.id);
+    char ifname[IF_NAMESIZE];
     snprintf(ifname, sizeof(ifname), "%s", r.inst.host_ifname);
     run_finish(&r);
+    sh(teardown_cmd);
+    teardown_cmd[0] = '\0';
     assert_int_equal(if_nametoindex(ifname), 0);
-    assert_gone(dir, id);
+    assert_gone(r.dir, r.id);
 }
 
 static long long cg_value(const char *ctrl, const char *id, const char *file)
@@ -426,7 +525,7 @@ static void test_destroy_after_sigkill(void **state)
     }
     /* idempotent */
     assert_int_equal(sandbox_destroy(r.dir, r.id, &err), 0);
-    free(r.dir);
+    live_drop(r.id);
 }
 
 static void test_start_errors(void **state)
@@ -464,7 +563,6 @@ static void test_start_errors(void **state)
     close(r.chan);
     assert_non_null(strstr(err.message, "mount /proc"));
     assert_gone(r.dir, r.id);
-    free(r.dir);
 }
 
 /* ---- setup -------------------------------------------------------------- */
@@ -528,10 +626,10 @@ int main(void)
     char tmpl[] = "/tmp/pyro-test-sandbox.XXXXXX";
     workdir = xstrdup(mkdtemp(tmpl));
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_isolation),     cmocka_unit_test(test_overlay),
-        cmocka_unit_test(test_memory_limit),  cmocka_unit_test(test_pids_limit),
-        cmocka_unit_test(test_network),       cmocka_unit_test(test_destroy_after_sigkill),
-        cmocka_unit_test(test_start_errors),
+        cmocka_unit_test_teardown(test_isolation, teardown),     cmocka_unit_test_teardown(test_overlay, teardown),
+        cmocka_unit_test_teardown(test_memory_limit, teardown),  cmocka_unit_test_teardown(test_pids_limit, teardown),
+        cmocka_unit_test_teardown(test_network, teardown),       cmocka_unit_test_teardown(test_destroy_after_sigkill, teardown),
+        cmocka_unit_test_teardown(test_start_errors, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     pyro_rm_rf(workdir, NULL);
