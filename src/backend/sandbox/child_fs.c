@@ -9,7 +9,6 @@
  * its nodes are made, so CAP_MKNOD cannot reach host devices. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
