@@ -1,0 +1,66 @@
+/* The isolation backends behind one ops table.
+ *
+ * A backend turns a prepared environment (a read-only root tree, or for the
+ * VM a disk image) into a running isolated machine whose PID 1 is the
+ * pyro-agent, connected to the host through one channel fd. The monitor
+ * (one host process per sandbox) owns the instance; `reap` and `destroy`
+ * can clean up from the on-disk state alone after the monitor died. */
+#ifndef PYRO_BACKEND_H
+#define PYRO_BACKEND_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+/* What to start. Strings are borrowed for the duration of start(). */
+struct backend_config {
+    const char *id;          /* [a-z0-9_-]{1,64}; the hostname inside */
+    const char *rootfs;      /* read-only lower root tree (absolute) */
+    const char *dir;         /* per-instance directory owned by the backend (absolute) */
+    const char *init_path;   /* host path of the static init, run as PID 1 */
+    char *const *init_argv;  /* argv of init; NULL means { "/.pyro/agent", NULL } */
+    char *const *init_envp;  /* NULL means a minimal PATH/HOME/TERM environment */
+    int channel_fd;          /* becomes fd 3 of init */
+    int stdio_fd;            /* stdout and stderr of init; -1 means /dev/null */
+    int vcpu_count;          /* CPU quota in whole CPUs (>= 1) */
+    int mem_mib;             /* memory limit, swap off (>= 16) */
+    int pids_max;            /* task limit (>= 8) */
+    bool network;            /* false: only lo; true: veth + NAT egress */
+    /* Run in a user namespace (rootless). Not implemented by the sandbox
+     * backend yet: start() refuses it with -PYRO_E_UNSUPPORTED. */
+    bool userns;
+    const char *cgroup_parent; /* cgroup path below each hierarchy's root; NULL means "pyro" */
+};
+
+#define BACKEND_ADDR_MAX 16 /* "255.255.255.255" */
+
+/* What start() filled in. pidfd is owned by the caller (backend_release). */
+struct backend_instance {
+    pid_t pid;                         /* host pid of PID 1 */
+    int pidfd;                         /* pidfd of PID 1, poll()able, O_CLOEXEC */
+    int cgroup_version;                /* 1 or 2 */
+    bool network;
+    char host_ifname[IF_NAMESIZE];     /* host end of the veth ("" without network) */
+    char host_addr[BACKEND_ADDR_MAX];  /* host end address, also the guest's gateway */
+    char guest_addr[BACKEND_ADDR_MAX]; /* eth0 inside */
+    int prefix_len;                    /* of both addresses (30) */
+};
+
+struct backend_ops {
+    const char *name; /* "sandbox", "vm": the execution_mode of results */
+    int (*start)(const struct backend_config *cfg, struct backend_instance *out, pyro_error *err);
+    /* Sends sig to PID 1 (SIGKILL ends the whole instance). */
+    int (*kill)(const struct backend_instance *inst, int sig, pyro_error *err);
+    /* Closes the caller's handles; does not stop the instance. */
+    void (*release)(struct backend_instance *inst);
+    /* Stops whatever runs and removes every trace of instance id under dir:
+     * processes, cgroups, network links and rules, mounts, directories.
+     * Idempotent, and works from the on-disk state alone. */
+    int (*destroy)(const char *dir, const char *id, pyro_error *err);
+};
+
+extern const struct backend_ops sandbox_backend_ops;
+
+#endif

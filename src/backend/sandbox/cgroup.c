@@ -1,0 +1,353 @@
+/* Sandbox cgroups on v1 (one hierarchy per controller, as on hybrid hosts)
+ * and v2 (unified).
+ *
+ * Version choice: when the memory, pids and cpu controllers are each mounted
+ * as a v1 hierarchy, v1 is used (a hybrid host's cgroup2 mount has no
+ * controllers). Otherwise a cgroup2 mount whose cgroup.controllers lists all
+ * three is used. Directories are <mount>/<parent>/<id>. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "paths.h"
+#include "internal.h"
+
+#define CPU_PERIOD_US 100000
+
+struct cg_mounts {
+    /* v1: mount points per controller (NULL when not mounted as v1) */
+    char *cpu, *memory, *pids, *devices;
+    char *unified; /* a cgroup2 mount point */
+};
+
+static void mounts_free(struct cg_mounts *m)
+{
+    free(m->cpu);
+    free(m->memory);
+    free(m->pids);
+    free(m->devices);
+    free(m->unified);
+}
+
+static bool opt_has(const char *opts, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = opts; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        if (len == n && strncmp(p, word, n) == 0)
+            return true;
+        p = c ? c + 1 : NULL;
+    }
+    return false;
+}
+
+/* Parses /proc/self/mountinfo for cgroup and cgroup2 mounts. */
+static int mounts_scan(struct cg_mounts *m, pyro_error *err)
+{
+    _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return pyro_err_errno(err, errno, "open /proc/self/mountinfo");
+    _cleanup_free_ char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        char mnt[4096], fstype[64], super[1024];
+        const char *dash = strstr(line, " - ");
+        if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+            sscanf(dash + 3, "%63s %*s %1023s", fstype, super) != 2)
+            continue;
+        if (strcmp(fstype, "cgroup2") == 0) {
+            if (!m->unified)
+                m->unified = xstrdup(mnt);
+        } else if (strcmp(fstype, "cgroup") == 0) {
+            char **slots[] = {&m->cpu, &m->memory, &m->pids, &m->devices};
+            const char *names[] = {"cpu", "memory", "pids", "devices"};
+            for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
+                if (!*slots[i] && opt_has(super, names[i]))
+                    *slots[i] = xstrdup(mnt);
+        }
+    }
+    return 0;
+}
+
+static bool unified_has_controllers(const char *mnt)
+{
+    _cleanup_free_ char *path = xasprintf("%s/cgroup.controllers", mnt);
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    char buf[512] = "";
+    if (!f || !fgets(buf, sizeof(buf), f))
+        return false;
+    buf[strcspn(buf, "\n")] = '\0';
+    char tmp[520];
+    snprintf(tmp, sizeof(tmp), "%s", buf);
+    for (char *p = tmp; *p; p++)
+        if (*p == ' ')
+            *p = ',';
+    return opt_has(tmp, "cpu") && opt_has(tmp, "memory") && opt_has(tmp, "pids");
+}
+
+static int detect(struct cg_mounts *m, pyro_error *err)
+{
+    int r = mounts_scan(m, err);
+    if (r < 0)
+        return r;
+    if (m->cpu && m->memory && m->pids)
+        return 1;
+    if (m->unified && unified_has_controllers(m->unified))
+        return 2;
+    return pyro_err_set(err, -PYRO_E_UNSUPPORTED,
+                        "no usable cgroup hierarchy: need the cpu, memory and pids controllers either as "
+                        "cgroup v1 mounts or on a cgroup2 mount");
+}
+
+int sandbox_cgroup_version(pyro_error *err)
+{
+    struct cg_mounts m = {0};
+    int r = detect(&m, err);
+    mounts_free(&m);
+    return r;
+}
+
+static void add_path(struct sandbox_cgroups *out, const char *mnt, const char *parent, const char *id)
+{
+    if (!mnt)
+        return;
+    char *p = xasprintf("%s/%s/%s", mnt, parent, id);
+    for (int i = 0; i < out->count; i++)
+        if (strcmp(out->paths[i], p) == 0) { /* comounted controllers */
+            free(p);
+            return;
+        }
+    out->paths[out->count++] = p;
+}
+
+int sandbox_cgroup_plan(const char *parent, const char *id, struct sandbox_cgroups *out, pyro_error *err)
+{
+    *out = (struct sandbox_cgroups){0};
+    struct cg_mounts m = {0};
+    int r = detect(&m, err);
+    if (r < 0) {
+        mounts_free(&m);
+        return r;
+    }
+    out->version = r;
+    if (r == 1) {
+        add_path(out, m.cpu, parent, id);
+        add_path(out, m.memory, parent, id);
+        add_path(out, m.pids, parent, id);
+        add_path(out, m.devices, parent, id);
+    } else
+        add_path(out, m.unified, parent, id);
+    mounts_free(&m);
+    return 0;
+}
+
+void sandbox_cgroup_free(struct sandbox_cgroups *cg)
+{
+    for (int i = 0; i < cg->count; i++)
+        free(cg->paths[i]);
+    cg->count = 0;
+}
+
+static int write_file(const char *dir, const char *name, const char *value, pyro_error *err)
+{
+    _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return pyro_err_errno(err, errno, "open %s", path);
+    size_t len = strlen(value);
+    if (write(fd, value, len) != (ssize_t)len)
+        return pyro_err_errno(err, errno, "write '%s' to %s", value, path);
+    return 0;
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+    _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* Which v1 controller a directory belongs to, by its control files. */
+static bool v1_is(const char *dir, const char *probe_file)
+{
+    return file_exists(dir, probe_file);
+}
+
+/* Docker's default device allow list (besides the pts and ptmx majors). */
+static const char *const v1_devices_allow[] = {
+    "c 1:3 rwm",  /* null */
+    "c 1:5 rwm",  /* zero */
+    "c 1:7 rwm",  /* full */
+    "c 1:8 rwm",  /* random */
+    "c 1:9 rwm",  /* urandom */
+    "c 5:0 rwm",  /* tty */
+    "c 5:1 rwm",  /* console */
+    "c 5:2 rwm",  /* ptmx */
+    "c 136:* rwm", /* pts */
+    "c 10:200 rwm", /* net/tun */
+};
+
+static int v1_limits(const char *dir, const struct sandbox_limits *lim, pyro_error *err)
+{
+    char buf[64];
+    int r = 0;
+    if (v1_is(dir, "cpu.cfs_quota_us")) {
+        snprintf(buf, sizeof(buf), "%d", CPU_PERIOD_US);
+        if ((r = write_file(dir, "cpu.cfs_period_us", buf, err)) < 0)
+            return r;
+        snprintf(buf, sizeof(buf), "%lld", (long long)lim->vcpu_count * CPU_PERIOD_US);
+        if ((r = write_file(dir, "cpu.cfs_quota_us", buf, err)) < 0)
+            return r;
+    }
+    if (v1_is(dir, "memory.limit_in_bytes")) {
+        snprintf(buf, sizeof(buf), "%" PRIu64, (uint64_t)lim->mem_mib << 20);
+        if ((r = write_file(dir, "memory.limit_in_bytes", buf, err)) < 0)
+            return r;
+        /* memsw exists only with swap accounting; it must be >= the limit. */
+        if (file_exists(dir, "memory.memsw.limit_in_bytes") &&
+            (r = write_file(dir, "memory.memsw.limit_in_bytes", buf, err)) < 0)
+            return r;
+        if (file_exists(dir, "memory.swappiness") && (r = write_file(dir, "memory.swappiness", "0", err)) < 0)
+            return r;
+    }
+    if (v1_is(dir, "pids.max")) {
+        snprintf(buf, sizeof(buf), "%d", lim->pids_max);
+        if ((r = write_file(dir, "pids.max", buf, err)) < 0)
+            return r;
+    }
+    if (v1_is(dir, "devices.deny")) {
+        if ((r = write_file(dir, "devices.deny", "a", err)) < 0)
+            return r;
+        for (size_t i = 0; i < ARRAY_SIZE(v1_devices_allow); i++)
+            if ((r = write_file(dir, "devices.allow", v1_devices_allow[i], err)) < 0)
+                return r;
+    }
+    return 0;
+}
+
+/* Enables cpu, memory and pids for the children of every ancestor of dir
+ * below the mount point. */
+static int v2_delegate(const char *dir, pyro_error *err)
+{
+    _cleanup_free_ char *p = xstrdup(dir);
+    char *slash = strrchr(p, '/');
+    if (!slash)
+        return 0;
+    *slash = '\0'; /* the parent of dir */
+    /* Collect the ancestors up to the mount point (the last directory with
+     * cgroup.controllers), then enable top-down. Only a failure on the
+     * direct parent matters: above it the controllers may already be on. */
+    char *ancestors[64];
+    int n = 0;
+    for (char *q = p; n < 64 && file_exists(q, "cgroup.controllers");) {
+        ancestors[n++] = xstrdup(q);
+        char *s = strrchr(q, '/');
+        if (!s || s == q)
+            break;
+        *s = '\0';
+    }
+    int r = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        if (r == 0) {
+            int w = write_file(ancestors[i], "cgroup.subtree_control", "+cpu +memory +pids",
+                               i == 0 ? err : NULL);
+            if (w < 0 && i == 0)
+                r = w;
+        }
+        free(ancestors[i]);
+    }
+    return r;
+}
+
+static int v2_limits(const char *dir, const struct sandbox_limits *lim, pyro_error *err)
+{
+    char buf[64];
+    int r;
+    snprintf(buf, sizeof(buf), "%lld %d", (long long)lim->vcpu_count * CPU_PERIOD_US, CPU_PERIOD_US);
+    if ((r = write_file(dir, "cpu.max", buf, err)) < 0)
+        return r;
+    snprintf(buf, sizeof(buf), "%" PRIu64, (uint64_t)lim->mem_mib << 20);
+    if ((r = write_file(dir, "memory.max", buf, err)) < 0)
+        return r;
+    if (file_exists(dir, "memory.swap.max") && (r = write_file(dir, "memory.swap.max", "0", err)) < 0)
+        return r;
+    snprintf(buf, sizeof(buf), "%d", lim->pids_max);
+    return write_file(dir, "pids.max", buf, err);
+}
+
+int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox_limits *lim,
+                          pyro_error *err)
+{
+    for (int i = 0; i < cg->count; i++) {
+        int r = pyro_mkdir_p(cg->paths[i], 0755, err);
+        if (r < 0)
+            return r;
+        if (cg->version == 1)
+            r = v1_limits(cg->paths[i], lim, err);
+        else if ((r = v2_delegate(cg->paths[i], err)) == 0)
+            r = v2_limits(cg->paths[i], lim, err);
+        if (r < 0)
+            return pyro_err_prefix(err, "cgroup %s", cg->paths[i]);
+    }
+    return 0;
+}
+
+int sandbox_cgroup_attach(const struct sandbox_cgroups *cg, pid_t pid, pyro_error *err)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%d", (int)pid);
+    for (int i = 0; i < cg->count; i++) {
+        int r = write_file(cg->paths[i], "cgroup.procs", buf, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Signals every process listed in dir/cgroup.procs; returns how many were
+ * listed (0: empty or gone). */
+static int kill_members(const char *dir)
+{
+    _cleanup_free_ char *path = xasprintf("%s/cgroup.procs", dir);
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    int n = 0, pid;
+    while (fscanf(f, "%d", &pid) == 1) {
+        if (pid > 0)
+            (void)kill(pid, SIGKILL);
+        n++;
+    }
+    return n;
+}
+
+int sandbox_cgroup_remove(const struct sandbox_cgroups *cg, pyro_error *err)
+{
+    for (int i = 0; i < cg->count; i++) {
+        const char *dir = cg->paths[i];
+        if (access(dir, F_OK) < 0)
+            continue;
+        if (cg->version == 2 && file_exists(dir, "cgroup.kill"))
+            (void)write_file(dir, "cgroup.kill", "1", NULL);
+        /* Members leave the cgroup when they have exited; zombies of a
+         * killed PID 1 are reaped by the kernel with their namespace. */
+        int tries = 0;
+        for (;;) {
+            int n = kill_members(dir);
+            if (rmdir(dir) == 0 || errno == ENOENT)
+                break;
+            if (errno != EBUSY || ++tries > 1000)
+                return pyro_err_errno(err, errno, "remove cgroup %s (%d members left)", dir, n);
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return 0;
+}

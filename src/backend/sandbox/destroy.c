@@ -1,0 +1,121 @@
+/* Stopping and removing sandboxes, and the backend's ops table. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "id.h"
+#include "paths.h"
+#include "internal.h"
+
+int sandbox_kill(const struct backend_instance *inst, int sig, pyro_error *err)
+{
+    if (inst->pidfd < 0)
+        return pyro_err_set(err, -EBADF, "sandbox has no pidfd");
+    if (syscall(SYS_pidfd_send_signal, inst->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
+        return pyro_err_errno(err, errno, "signal sandbox init (pid %d)", (int)inst->pid);
+    return 0;
+}
+
+void sandbox_release(struct backend_instance *inst)
+{
+    if (inst->pidfd >= 0)
+        close(inst->pidfd);
+    inst->pidfd = -1;
+}
+
+/* Host mounts below dir should never exist (the overlay lives in the
+ * sandbox's own mount namespace); detach any that do, deepest first. */
+static int unmount_below(const char *dir, pyro_error *err)
+{
+    _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return pyro_err_errno(err, errno, "open /proc/self/mountinfo");
+    _cleanup_free_ char *line = NULL;
+    size_t cap = 0, dlen = strlen(dir);
+    char *found[256];
+    int n = 0;
+    while (getline(&line, &cap, f) > 0 && n < (int)ARRAY_SIZE(found)) {
+        char mnt[4096];
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 && strncmp(mnt, dir, dlen) == 0 &&
+            (mnt[dlen] == '/' || mnt[dlen] == '\0'))
+            found[n++] = xstrdup(mnt);
+    }
+    int r = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        if (umount2(found[i], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT && r == 0)
+            r = pyro_err_errno(err, errno, "unmount %s", found[i]);
+        free(found[i]);
+    }
+    return r;
+}
+
+static int remove_files(const char *dir, pyro_error *err)
+{
+    static const char *const dirs[] = {"merged", "upper", "work"};
+    static const char *const files[] = {"resolv.conf", "sandbox.json"};
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+        _cleanup_free_ char *p = xasprintf("%s/%s", dir, dirs[i]);
+        int r = pyro_rm_rf(p, err);
+        if (r < 0)
+            return r;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        _cleanup_free_ char *p = xasprintf("%s/%s", dir, files[i]);
+        if (unlink(p) < 0 && errno != ENOENT)
+            return pyro_err_errno(err, errno, "remove %s", p);
+    }
+    if (rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
+        return pyro_err_errno(err, errno, "remove %s", dir);
+    return 0;
+}
+
+int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
+{
+    if (!id || !pyro_id_valid(id) || !dir || dir[0] != '/')
+        return pyro_err_set(err, -PYRO_E_INVALID, "destroy needs an absolute dir and a valid id");
+    struct sandbox_state st;
+    int r = sandbox_state_load(dir, &st, err);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    if (r == 0 && strcmp(st.id, id) != 0) {
+        int code = pyro_err_set(err, -PYRO_E_INVALID, "%s belongs to sandbox %s, not %s", dir, st.id, id);
+        sandbox_state_free(&st);
+        return code;
+    }
+    const char *parent = r == 0 ? st.cgroup_parent : "pyro";
+    int first = 0;
+    struct sandbox_cgroups cg;
+    pyro_error e2 = {0};
+    /* A host without usable cgroups cannot have started a sandbox. */
+    if (sandbox_cgroup_plan(parent, id, &cg, &e2) == 0) {
+        first = sandbox_cgroup_remove(&cg, err);
+        sandbox_cgroup_free(&cg);
+    }
+    sandbox_state_free(&st);
+    /* Network cleanup runs even without a state file: it finds the link
+     * and the rule from the id. */
+    r = sandbox_net_teardown(id, first < 0 ? &e2 : err);
+    if (r < 0 && first == 0)
+        first = r;
+    r = unmount_below(dir, first < 0 ? &e2 : err);
+    if (r < 0 && first == 0)
+        first = r;
+    if (first == 0)
+        first = remove_files(dir, err);
+    if (first < 0)
+        return pyro_err_prefix(err, "destroy sandbox %s", id);
+    return 0;
+}
+
+const struct backend_ops sandbox_backend_ops = {
+    .name = "sandbox",
+    .start = sandbox_start,
+    .kill = sandbox_kill,
+    .release = sandbox_release,
+    .destroy = sandbox_destroy,
+};

@@ -1,0 +1,135 @@
+/* Modules of the sandbox backend (not for use outside src/backend/sandbox). */
+#ifndef PYRO_SANDBOX_INTERNAL_H
+#define PYRO_SANDBOX_INTERNAL_H
+
+#include <linux/filter.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sandbox.h"
+
+/* ---- cgroup.c: v1 (per-controller hierarchies) or v2 ------------------- */
+
+#define SANDBOX_CGROUP_MAX 5
+
+/* The cgroup directories of one sandbox: one per v1 hierarchy in use
+ * (cpu, memory, pids, devices; comounted ones appear once), or the one v2
+ * directory. */
+struct sandbox_cgroups {
+    int version;
+    int count;
+    char *paths[SANDBOX_CGROUP_MAX];
+};
+
+struct sandbox_limits {
+    int vcpu_count;
+    int mem_mib;
+    int pids_max;
+};
+
+/* Computes the directories for parent/id (nothing is created). */
+int sandbox_cgroup_plan(const char *parent, const char *id, struct sandbox_cgroups *out, pyro_error *err);
+/* Creates the directories and writes the limits (and on v1 the device
+ * allow list). */
+int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox_limits *lim,
+                          pyro_error *err);
+int sandbox_cgroup_attach(const struct sandbox_cgroups *cg, pid_t pid, pyro_error *err);
+/* Kills every member, waits until empty, removes the directories.
+ * Missing directories are fine. */
+int sandbox_cgroup_remove(const struct sandbox_cgroups *cg, pyro_error *err);
+void sandbox_cgroup_free(struct sandbox_cgroups *cg);
+
+/* ---- net.c: host side of egress networking ------------------------------ */
+
+struct sandbox_net {
+    char ifname[IF_NAMESIZE];  /* host end of the veth */
+    struct in_addr host_addr;  /* .1 of the /30, the guest's gateway */
+    struct in_addr guest_addr; /* .2 of the /30 */
+    int lock_fd;               /* held from prepare to attach */
+};
+
+/* "pyro-" and 10 hex digits of a hash of id. */
+void sandbox_net_ifname(const char *id, char out[IF_NAMESIZE]);
+/* Takes the host-wide network lock, allocates a free /30 in 10.213.0.0/16,
+ * enables IPv4 forwarding and installs the masquerade rule. */
+int sandbox_net_prepare(const char *id, struct sandbox_net *net, pyro_error *err);
+/* Creates the veth pair with its inner end as eth0 in pid's network
+ * namespace, addresses and raises the host end, drops the lock. */
+int sandbox_net_attach(struct sandbox_net *net, pid_t pid, pyro_error *err);
+/* Removes the veth and the NAT rule of id; missing ones are fine. */
+int sandbox_net_teardown(const char *id, pyro_error *err);
+/* Writes dir/resolv.conf with the host's non-loopback resolvers; returns 1
+ * when written, 0 when the host has none usable. */
+int sandbox_net_resolv(const char *dir, pyro_error *err);
+
+/* ---- cmd.c: run ip and nft ---------------------------------------------- */
+
+/* Runs argv[0] (an absolute path) without a shell; stdout (up to a bound)
+ * goes to *out when out is not NULL. A non-zero exit is an error whose
+ * message carries the command and its stderr. */
+int sandbox_cmd_run(char *const *argv, char **out, pyro_error *err);
+/* The absolute path of a system tool (ip, nft) or NULL. */
+const char *sandbox_cmd_find(const char *name);
+
+/* ---- seccomp.c ---------------------------------------------------------- */
+
+/* Builds the default filter (Docker's default profile, denials as EPERM,
+ * clone3 as ENOSYS) and returns it as BPF; free filter with free(). */
+int sandbox_seccomp_build(struct sock_fprog *out, pyro_error *err);
+
+/* ---- state.c: dir/sandbox.json ------------------------------------------ */
+
+struct sandbox_state {
+    char *id;
+    char *cgroup_parent;
+    bool network;
+};
+
+int sandbox_state_save(const char *dir, const struct sandbox_state *st, pyro_error *err);
+/* Returns 0 and fills st, or -ENOENT when there is no state file. */
+int sandbox_state_load(const char *dir, struct sandbox_state *st, pyro_error *err);
+void sandbox_state_free(struct sandbox_state *st);
+
+/* ---- child.c: runs after clone, allocates nothing ------------------------ */
+
+/* Everything the child needs, prepared by the parent. */
+struct sandbox_plan {
+    const char *hostname;
+    const char *merged;       /* overlay mount point */
+    const char *overlay_opts; /* lowerdir=...,upperdir=...,workdir=... */
+    int init_tree;            /* detached bind mount of the init binary */
+    int resolv_tree;          /* detached bind mount of dir/resolv.conf or -1 */
+    char *const *argv;
+    char *const *envp;
+    int sync_fd;              /* child end of the start socketpair */
+    int channel_fd;
+    int stdio_fd;             /* -1: /dev/null */
+    int devnull_fd;
+    bool network;
+    struct in_addr guest_addr, host_addr, netmask;
+    struct sock_fprog seccomp;
+    int cap_last;             /* /proc/sys/kernel/cap_last_cap */
+};
+
+/* Messages on the sync socket. The parent sends one byte when the child may
+ * proceed; the child reports a failure as this record, and success as EOF
+ * (the socket is close-on-exec). */
+struct sandbox_child_error {
+    int errnum;
+    char what[160];
+};
+
+/* The child's body; returns only on failure (its exit status). */
+int sandbox_child_run(const struct sandbox_plan *plan);
+/* Child helpers in child_fs.c and child_net.c: 0 or -1 with errno set and
+ * *what pointing at a static description of the failed step. */
+int sandbox_child_rootfs(const struct sandbox_plan *plan, const char **what);
+int sandbox_child_net(const struct sandbox_plan *plan, const char **what);
+
+/* Docker's default capabilities as a bit mask. */
+uint64_t sandbox_caps_keep(void);
+
+#endif

@@ -1,0 +1,255 @@
+/* Host side of egress networking: a veth pair per sandbox (host end
+ * pyro-<hash>, inner end eth0), a /30 from 10.213.0.0/16 chosen from a hash
+ * of the id and probed past addresses and routes already in use, IPv4
+ * forwarding, and one masquerade rule per sandbox in nftables'
+ * `table ip pyro`, tagged with the comment "pyro:<id>" so that it can be
+ * found and deleted from the id alone. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "json.h"
+#include "internal.h"
+
+#define NET_BASE 0x0AD50000u /* 10.213.0.0 */
+#define NET_SLOTS 16384u     /* /30s in a /16 */
+#define NET_LOCK_DIR "/run/pyro"
+#define NET_LOCK NET_LOCK_DIR "/net.lock"
+#define NFT_TABLE "pyro"
+#define NFT_CHAIN "postrouting"
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+void sandbox_net_ifname(const char *id, char out[IF_NAMESIZE])
+{
+    snprintf(out, IF_NAMESIZE, "pyro-%010llx", (unsigned long long)(fnv1a(id) & 0xffffffffffull));
+}
+
+static bool overlaps(uint32_t a, uint32_t amask, uint32_t b, uint32_t bmask)
+{
+    uint32_t m = amask & bmask; /* the shorter prefix */
+    return (a & m) == (b & m);
+}
+
+/* True when the /30 at net is free: no local address and no route in it. */
+static bool subnet_free(uint32_t net, struct ifaddrs *ifs)
+{
+    const uint32_t mask = 0xfffffffcu;
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+            continue;
+        uint32_t a = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+        if ((a & mask) == net)
+            return false;
+    }
+    _cleanup_fclose_ FILE *f = fopen("/proc/net/route", "re");
+    char line[512];
+    if (!f)
+        return true;
+    while (fgets(line, sizeof(line), f)) {
+        char ifn[64];
+        unsigned dst, gw, flags, rmask;
+        if (sscanf(line, "%63s %x %x %x %*d %*d %*d %x", ifn, &dst, &gw, &flags, &rmask) != 5)
+            continue; /* the header */
+        uint32_t d = ntohl(dst), m = ntohl(rmask);
+        if (m != 0 && overlaps(d, m, net, mask))
+            return false;
+    }
+    return true;
+}
+
+static int nft(pyro_error *err, char **out, const char *a1, const char *a2, const char *a3, const char *a4,
+               const char *a5, const char *a6, const char *a7)
+{
+    const char *bin = sandbox_cmd_find("nft");
+    if (!bin)
+        return pyro_err_set(err, -PYRO_E_UNSUPPORTED, "nft(8) not found: install nftables");
+    char *argv[] = {(char *)bin, (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5, (char *)a6,
+                    (char *)a7, NULL};
+    return sandbox_cmd_run(argv, out, err);
+}
+
+static int ip(pyro_error *err, const char *a1, const char *a2, const char *a3, const char *a4, const char *a5,
+              const char *a6, const char *a7, const char *a8, const char *a9, const char *a10)
+{
+    const char *bin = sandbox_cmd_find("ip");
+    if (!bin)
+        return pyro_err_set(err, -PYRO_E_UNSUPPORTED, "ip(8) not found: install iproute2");
+    char *argv[] = {(char *)bin, (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5, (char *)a6,
+                    (char *)a7, (char *)a8, (char *)a9, (char *)a10, NULL};
+    return sandbox_cmd_run(argv, NULL, err);
+}
+
+static int enable_forwarding(pyro_error *err)
+{
+    _cleanup_close_ int fd = open("/proc/sys/net/ipv4/ip_forward", O_RDWR | O_CLOEXEC);
+    char c = 0;
+    if (fd < 0 || pread(fd, &c, 1, 0) != 1)
+        return pyro_err_errno(err, errno, "read /proc/sys/net/ipv4/ip_forward");
+    if (c == '1')
+        return 0;
+    if (pwrite(fd, "1", 1, 0) != 1)
+        return pyro_err_errno(err, errno, "enable IPv4 forwarding");
+    return 0;
+}
+
+static int nat_add(const char *id, uint32_t net, const char *ifname, pyro_error *err)
+{
+    int r = nft(err, NULL, "add", "table", "ip", NFT_TABLE, NULL, NULL, NULL);
+    if (r < 0)
+        return r;
+    r = nft(err, NULL, "add", "chain", "ip", NFT_TABLE, NFT_CHAIN,
+            "{ type nat hook postrouting priority srcnat ; policy accept ; }", NULL);
+    if (r < 0)
+        return r;
+    struct in_addr a = {htonl(net)};
+    char rule[256];
+    snprintf(rule, sizeof(rule), "ip saddr %s/30 oifname != \"%s\" masquerade comment \"pyro:%s\"", inet_ntoa(a),
+             ifname, id);
+    return nft(err, NULL, "add", "rule", "ip", NFT_TABLE, NFT_CHAIN, rule, NULL);
+}
+
+/* Deletes every rule of our chain whose comment is "pyro:<id>". */
+static int nat_remove(const char *id, pyro_error *err)
+{
+    _cleanup_free_ char *out = NULL;
+    pyro_error e2;
+    if (nft(&e2, &out, "-j", "-a", "list", "chain", "ip", NFT_TABLE, NFT_CHAIN) < 0)
+        return 0; /* no table or chain: nothing of ours is left */
+    json_t *root = NULL;
+    if (pyro_json_parse(out, strlen(out), &root, err) < 0)
+        return pyro_err_prefix(err, "parse nft -j output");
+    char want[128];
+    snprintf(want, sizeof(want), "pyro:%s", id);
+    json_t *items = json_object_get(root, "nftables");
+    size_t i;
+    json_t *it;
+    int r = 0;
+    json_array_foreach(items, i, it) {
+        json_t *rule = json_object_get(it, "rule");
+        const char *comment = pyro_json_get_str(rule, "comment", NULL);
+        if (!rule || !comment || strcmp(comment, want) != 0)
+            continue;
+        char handle[32];
+        snprintf(handle, sizeof(handle), "%lld", pyro_json_get_int(rule, "handle", -1));
+        r = nft(err, NULL, "delete", "rule", "ip", NFT_TABLE, NFT_CHAIN, "handle", handle);
+        if (r < 0)
+            break;
+    }
+    json_decref(root);
+    return r;
+}
+
+int sandbox_net_prepare(const char *id, struct sandbox_net *net, pyro_error *err)
+{
+    *net = (struct sandbox_net){.lock_fd = -1};
+    sandbox_net_ifname(id, net->ifname);
+    if (mkdir(NET_LOCK_DIR, 0755) < 0 && errno != EEXIST)
+        return pyro_err_errno(err, errno, "create %s", NET_LOCK_DIR);
+    _cleanup_close_ int lock = open(NET_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lock < 0)
+        return pyro_err_errno(err, errno, "open %s", NET_LOCK);
+    while (flock(lock, LOCK_EX) < 0)
+        if (errno != EINTR)
+            return pyro_err_errno(err, errno, "lock %s", NET_LOCK);
+    if (if_nametoindex(net->ifname) != 0)
+        return pyro_err_set(err, -EEXIST, "network interface %s of sandbox %s already exists", net->ifname,
+                            id);
+
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) < 0)
+        return pyro_err_errno(err, errno, "list network interfaces");
+    uint32_t start = (uint32_t)(fnv1a(id) % NET_SLOTS), found = UINT32_MAX;
+    for (uint32_t k = 0; k < NET_SLOTS && found == UINT32_MAX; k++) {
+        uint32_t slot = (start + k) % NET_SLOTS;
+        if (subnet_free(NET_BASE + slot * 4, ifs))
+            found = NET_BASE + slot * 4;
+    }
+    freeifaddrs(ifs);
+    if (found == UINT32_MAX)
+        return pyro_err_set(err, -PYRO_E_LIMIT, "no free /30 left in 10.213.0.0/16");
+    net->host_addr.s_addr = htonl(found + 1);
+    net->guest_addr.s_addr = htonl(found + 2);
+
+    int r = enable_forwarding(err);
+    if (r < 0)
+        return r;
+    r = nat_add(id, found, net->ifname, err);
+    if (r < 0)
+        return r;
+    net->lock_fd = TAKE_FD(lock);
+    return 0;
+}
+
+int sandbox_net_attach(struct sandbox_net *net, pid_t pid, pyro_error *err)
+{
+    _cleanup_close_ int lock = TAKE_FD(net->lock_fd);
+    char pidbuf[16], addr[32];
+    snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
+    int r = ip(err, "link", "add", net->ifname, "type", "veth", "peer", "name", "eth0", "netns", pidbuf);
+    if (r < 0)
+        return r;
+    snprintf(addr, sizeof(addr), "%s/30", inet_ntoa(net->host_addr));
+    r = ip(err, "addr", "add", addr, "dev", net->ifname, NULL, NULL, NULL, NULL, NULL);
+    if (r < 0)
+        return r;
+    return ip(err, "link", "set", net->ifname, "up", NULL, NULL, NULL, NULL, NULL, NULL);
+}
+
+int sandbox_net_teardown(const char *id, pyro_error *err)
+{
+    char ifname[IF_NAMESIZE];
+    sandbox_net_ifname(id, ifname);
+    if (if_nametoindex(ifname) != 0) {
+        int r = ip(err, "link", "del", ifname, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+        /* The link may vanish on its own when the namespace goes away. */
+        if (r < 0 && if_nametoindex(ifname) != 0)
+            return r;
+    }
+    return nat_remove(id, err);
+}
+
+int sandbox_net_resolv(const char *dir, pyro_error *err)
+{
+    _cleanup_fclose_ FILE *in = fopen("/etc/resolv.conf", "re");
+    if (!in)
+        return 0;
+    char line[512], text[2048] = "";
+    size_t used = 0;
+    while (fgets(line, sizeof(line), in)) {
+        char addr[INET6_ADDRSTRLEN + 1];
+        if (sscanf(line, " nameserver %46s", addr) != 1)
+            continue;
+        struct in_addr a4;
+        struct in6_addr a6;
+        bool usable = false;
+        if (inet_pton(AF_INET, addr, &a4) == 1)
+            usable = (ntohl(a4.s_addr) >> 24) != 127 && a4.s_addr != 0;
+        else if (inet_pton(AF_INET6, addr, &a6) == 1)
+            usable = false; /* the sandbox has no IPv6 egress */
+        if (usable && used + strlen(addr) + 13 < sizeof(text))
+            used += (size_t)snprintf(text + used, sizeof(text) - used, "nameserver %s\n", addr);
+    }
+    if (used == 0)
+        return 0;
+    _cleanup_free_ char *path = xasprintf("%s/resolv.conf", dir);
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 || write(fd, text, used) != (ssize_t)used)
+        return pyro_err_errno(err, errno, "write %s", path);
+    return 1;
+}

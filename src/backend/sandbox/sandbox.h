@@ -1,0 +1,42 @@
+/* The namespace sandbox backend: Linux namespaces (mount, pid, ipc, uts,
+ * net, cgroup), an overlay root over the environment's read-only tree,
+ * cgroup limits (v2, or the v1 controllers of a hybrid host), Docker's
+ * default capability set, no_new_privs and a default seccomp filter.
+ * The sandbox's root is host root with dropped capabilities.
+ *
+ * Layout of cfg->dir (owned by the backend):
+ *   sandbox.json  what start() created (cgroup paths, link, subnet), written
+ *                 before anything is created so destroy() works after a crash
+ *   upper/ work/  the overlay's writable layer and its work dir
+ *   merged/       the overlay mount point (mounted only inside the sandbox's
+ *                 own mount namespace, never on the host)
+ *   resolv.conf   the host's usable resolvers, bound at /etc/resolv.conf
+ *
+ * Inside: /proc (kernel knobs read-only or masked), /sys read-only, /dev
+ * (tmpfs, read-only after null zero full random urandom tty, pts, shm,
+ * mqueue), /run tmpfs, /.pyro/agent (the init, read-only). Every writable
+ * mount is nodev. Init runs as PID 1 with fd 0 /dev/null, fds 1-2 stdio_fd
+ * and fd 3 the channel; all other fds are closed. */
+#ifndef PYRO_SANDBOX_H
+#define PYRO_SANDBOX_H
+
+#include "../backend.h"
+
+/* Where init is found inside the sandbox. */
+#define SANDBOX_INIT_PATH "/.pyro/agent"
+
+/* Starts a sandbox; on success out holds the pid and a pidfd of PID 1 and
+ * the network addresses. On failure everything created is removed again. */
+int sandbox_start(const struct backend_config *cfg, struct backend_instance *out, pyro_error *err);
+int sandbox_kill(const struct backend_instance *inst, int sig, pyro_error *err);
+void sandbox_release(struct backend_instance *inst);
+/* Kills every process of the sandbox (through its cgroup), removes the
+ * cgroups, the veth and the NAT rule, and upper/ work/ merged/ and the state
+ * files of dir (dir itself when empty). Idempotent; needs only dir and id. */
+int sandbox_destroy(const char *dir, const char *id, pyro_error *err);
+
+/* The cgroup version start() would use on this host: 1 (v1 controllers,
+ * hybrid hosts) or 2 (unified), or -PYRO_E_UNSUPPORTED. */
+int sandbox_cgroup_version(pyro_error *err);
+
+#endif

@@ -1,0 +1,264 @@
+/* sandbox_start: prepare everything in the parent, clone the child into
+ * new namespaces, place it into its cgroups and give it its veth while it
+ * waits on the sync socket, then let it build its root and exec init.
+ *
+ * Order (each step can be undone by sandbox_destroy from dir and id):
+ *   validate -> dirs -> sandbox.json -> cgroups -> seccomp BPF -> fds ->
+ *   nft rule + subnet -> clone3 -> cgroup.procs -> veth -> "go" -> EOF */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "id.h"
+#include "paths.h"
+#include "internal.h"
+
+/* struct clone_args of <linux/sched.h> (which clashes with <sched.h>),
+ * up to CLONE_ARGS_SIZE_VER0. */
+struct clone3_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+static char *const default_argv[] = {(char *)SANDBOX_INIT_PATH, NULL};
+static char *const default_envp[] = {
+    (char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    (char *)"HOME=/root",
+    (char *)"container=pyro",
+    NULL,
+};
+
+static bool path_ok(const char *p)
+{
+    /* absolute, and nothing the overlay option parser would split on */
+    return p && p[0] == '/' && !strpbrk(p, ",:\\\n");
+}
+
+static int validate(const struct backend_config *c, pyro_error *err)
+{
+    if (!c->id || !pyro_id_valid(c->id))
+        return pyro_err_set(err, -PYRO_E_INVALID, "invalid sandbox id '%s'", c->id ? c->id : "");
+    if (!path_ok(c->rootfs) || !path_ok(c->dir) || !c->init_path || c->init_path[0] != '/')
+        return pyro_err_set(err, -PYRO_E_INVALID,
+                            "rootfs, dir and init_path must be absolute paths without ',', ':' or '\\'");
+    if (c->vcpu_count < 1 || c->vcpu_count > 1024 || c->mem_mib < 16 || c->mem_mib > (1 << 24) ||
+        c->pids_max < 8 || c->pids_max > (1 << 22))
+        return pyro_err_set(err, -PYRO_E_INVALID,
+                            "limits out of range: vcpu_count %d (1..1024), mem_mib %d (16..), pids_max %d (8..)",
+                            c->vcpu_count, c->mem_mib, c->pids_max);
+    if (c->channel_fd < 0)
+        return pyro_err_set(err, -PYRO_E_INVALID, "channel_fd is not an open descriptor");
+    if (c->cgroup_parent && (c->cgroup_parent[0] == '\0' || c->cgroup_parent[0] == '/' ||
+                             strstr(c->cgroup_parent, "..")))
+        return pyro_err_set(err, -PYRO_E_INVALID, "cgroup_parent must be a relative path without '..'");
+    if (c->userns)
+        return pyro_err_set(err, -PYRO_E_UNSUPPORTED,
+                            "the sandbox backend does not implement user namespaces (rootless) yet");
+    if (geteuid() != 0)
+        return pyro_err_set(err, -PYRO_E_UNSUPPORTED, "the sandbox backend needs root");
+    struct stat st;
+    if (stat(c->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+        return pyro_err_set(err, -PYRO_E_NOT_FOUND, "rootfs %s is not a directory", c->rootfs);
+    return 0;
+}
+
+static int cap_last(void)
+{
+    _cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+    int n = 63;
+    if (!f || fscanf(f, "%d", &n) != 1 || n < 0 || n > 63)
+        n = 63;
+    return n;
+}
+
+static int make_dirs(const char *dir, pyro_error *err)
+{
+    static const char *const subs[] = {"upper", "work", "merged"};
+    int r = pyro_mkdir_p(dir, 0700, err);
+    for (size_t i = 0; r == 0 && i < ARRAY_SIZE(subs); i++) {
+        _cleanup_free_ char *p = xasprintf("%s/%s", dir, subs[i]);
+        r = pyro_mkdir_p(p, 0755, err);
+    }
+    return r;
+}
+
+/* Everything the parent owns during start; released on every path. */
+struct start_ctx {
+    struct sandbox_cgroups cg;
+    struct sandbox_net net;
+    struct sandbox_plan plan;
+    char *merged, *overlay_opts;
+    int init_tree, resolv_tree, devnull_fd, sync[2], pidfd;
+    pid_t pid;
+};
+
+static void ctx_release(struct start_ctx *s)
+{
+    sandbox_cgroup_free(&s->cg);
+    free(s->plan.seccomp.filter);
+    free(s->merged);
+    free(s->overlay_opts);
+    int fds[] = {s->init_tree, s->resolv_tree, s->devnull_fd, s->sync[0], s->sync[1], s->net.lock_fd, s->pidfd};
+    for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (s->pid > 0) {
+        (void)kill(s->pid, SIGKILL);
+        while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+/* A detached bind mount of path, for the child to attach after pivot_root
+ * (a bind from the detached old root would be refused). */
+static int tree_clone(const char *path, pyro_error *err)
+{
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (fd < 0)
+        return pyro_err_errno(err, errno, "open_tree %s", path);
+    return fd;
+}
+
+static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_error *err)
+{
+    const char *parent = c->cgroup_parent ? c->cgroup_parent : "pyro";
+    int r = make_dirs(c->dir, err);
+    if (r < 0)
+        return r;
+    struct sandbox_state st = {.id = (char *)c->id, .cgroup_parent = (char *)parent, .network = c->network};
+    if ((r = sandbox_state_save(c->dir, &st, err)) < 0)
+        return r;
+    if ((r = sandbox_cgroup_plan(parent, c->id, &s->cg, err)) < 0)
+        return r;
+    struct sandbox_limits lim = {c->vcpu_count, c->mem_mib, c->pids_max};
+    if ((r = sandbox_cgroup_create(&s->cg, &lim, err)) < 0)
+        return r;
+    if ((r = sandbox_seccomp_build(&s->plan.seccomp, err)) < 0)
+        return r;
+    struct stat sti;
+    if (stat(c->init_path, &sti) < 0)
+        return pyro_err_errno(err, errno, "init %s", c->init_path);
+    if (!S_ISREG(sti.st_mode) || !(sti.st_mode & 0111))
+        return pyro_err_set(err, -PYRO_E_INVALID, "init %s is not an executable file", c->init_path);
+    if ((s->init_tree = tree_clone(c->init_path, err)) < 0)
+        return s->init_tree;
+    s->devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (s->devnull_fd < 0)
+        return pyro_err_errno(err, errno, "open /dev/null");
+    if (c->network) {
+        if ((r = sandbox_net_resolv(c->dir, err)) < 0)
+            return r;
+        if (r == 1) {
+            _cleanup_free_ char *rp = xasprintf("%s/resolv.conf", c->dir);
+            if ((s->resolv_tree = tree_clone(rp, err)) < 0)
+                return s->resolv_tree;
+        }
+        if ((r = sandbox_net_prepare(c->id, &s->net, err)) < 0)
+            return r;
+    }
+    s->merged = xasprintf("%s/merged", c->dir);
+    s->overlay_opts = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", c->rootfs, c->dir, c->dir);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s->sync) < 0)
+        return pyro_err_errno(err, errno, "socketpair");
+
+    struct sandbox_plan *p = &s->plan;
+    p->hostname = c->id;
+    p->merged = s->merged;
+    p->overlay_opts = s->overlay_opts;
+    p->init_tree = s->init_tree;
+    p->resolv_tree = s->resolv_tree;
+    p->argv = c->init_argv ? c->init_argv : default_argv;
+    p->envp = c->init_envp ? c->init_envp : default_envp;
+    p->sync_fd = s->sync[1];
+    p->channel_fd = c->channel_fd;
+    p->stdio_fd = c->stdio_fd;
+    p->devnull_fd = s->devnull_fd;
+    p->network = c->network;
+    p->guest_addr = s->net.guest_addr;
+    p->host_addr = s->net.host_addr;
+    p->netmask.s_addr = htonl(0xfffffffcu);
+    p->cap_last = cap_last();
+    return 0;
+}
+
+static int spawn(struct start_ctx *s, pyro_error *err)
+{
+    int pidfd = -1;
+    struct clone3_args args = {
+        .flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_PIDFD,
+        .pidfd = (uint64_t)(uintptr_t)&pidfd,
+        .exit_signal = SIGCHLD,
+    };
+    long pid = syscall(SYS_clone3, &args, sizeof(args));
+    if (pid < 0)
+        return pyro_err_errno(err, errno, "clone3");
+    if (pid == 0) {
+        close(s->sync[0]); /* so that the child sees EOF if the parent dies */
+        _exit(sandbox_child_run(&s->plan));
+    }
+    s->pid = (pid_t)pid;
+    s->pidfd = pidfd;
+    close(TAKE_FD(s->sync[1]));
+    return 0;
+}
+
+/* Lets the child go and waits for exec (EOF) or its error report. */
+static int handshake(struct start_ctx *s, pyro_error *err)
+{
+    if (write(s->sync[0], "g", 1) != 1)
+        return pyro_err_errno(err, errno, "start the sandbox child");
+    struct sandbox_child_error ce;
+    ssize_t n;
+    while ((n = read(s->sync[0], &ce, sizeof(ce))) < 0 && errno == EINTR)
+        ;
+    if (n == 0)
+        return 0;
+    if (n == (ssize_t)sizeof(ce)) {
+        ce.what[sizeof(ce.what) - 1] = '\0';
+        return pyro_err_errno(err, ce.errnum, "sandbox setup: %s", ce.what);
+    }
+    return pyro_err_errno(err, n < 0 ? errno : EPROTO, "read from the sandbox child");
+}
+
+int sandbox_start(const struct backend_config *cfg, struct backend_instance *out, pyro_error *err)
+{
+    *out = (struct backend_instance){.pidfd = -1};
+    int r = validate(cfg, err);
+    if (r < 0)
+        return r;
+    struct start_ctx s = {.init_tree = -1, .resolv_tree = -1, .devnull_fd = -1, .sync = {-1, -1},
+                          .net = {.lock_fd = -1}, .pidfd = -1};
+    if ((r = prepare(cfg, &s, err)) == 0 && (r = spawn(&s, err)) == 0 &&
+        (r = sandbox_cgroup_attach(&s.cg, s.pid, err)) == 0 &&
+        (!cfg->network || (r = sandbox_net_attach(&s.net, s.pid, err)) == 0))
+        r = handshake(&s, err);
+    if (r < 0) {
+        int code = r;
+        ctx_release(&s); /* kills and reaps the child */
+        (void)sandbox_destroy(cfg->dir, cfg->id, NULL);
+        (void)pyro_err_prefix(err, "start sandbox %s", cfg->id);
+        return code;
+    }
+    out->pid = TAKE_PID(s.pid);
+    out->pidfd = TAKE_FD(s.pidfd);
+    out->cgroup_version = s.cg.version;
+    out->network = cfg->network;
+    if (cfg->network) {
+        memcpy(out->host_ifname, s.net.ifname, sizeof(out->host_ifname));
+        inet_ntop(AF_INET, &s.net.host_addr, out->host_addr, sizeof(out->host_addr));
+        inet_ntop(AF_INET, &s.net.guest_addr, out->guest_addr, sizeof(out->guest_addr));
+        out->prefix_len = 30;
+    }
+    ctx_release(&s);
+    return 0;
+}

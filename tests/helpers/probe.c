@@ -1,0 +1,335 @@
+/* pyro-probe: a static test init that runs as PID 1 inside a sandbox (like
+ * crun's tests/init.c) and reports what it sees as "key=value" lines on
+ * fd 3 (the channel). Each argument is one check:
+ *
+ *   info            pid, hostname, visible pids, interfaces, capability and
+ *                   seccomp lines of /proc/self/status, cgroup paths
+ *   syscalls        errno of refused calls (0 when a call succeeded)
+ *   paths           errno of writes that must fail (read-only mounts)
+ *   exists:P        1 when path P exists
+ *   write:P:TEXT    writes TEXT to P
+ *   read:P          the first line of P
+ *   connect:gw:PORT TCP to the default gateway (or an IPv4 address), sends
+ *                   "ping\n" and reports the reply line
+ *   oom:MIB         a child touches MIB MiB; reports how it ended
+ *   forkbomb        forks until fork fails; reports the errno and count
+ *   mknod:MAJ:MIN   errno of mknod of a block device and of opening it
+ *   sleep           reports ready=1 and waits forever
+ * Numbers are errno values: 1 EPERM, 30 EROFS, 38 ENOSYS. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define OUT 3
+
+static int err_of(long r)
+{
+    return r < 0 ? errno : 0;
+}
+
+static void status_lines(void)
+{
+    static const char *const keys[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"};
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof(line), f)) {
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+            size_t n = strlen(keys[i]);
+            if (strncmp(line, keys[i], n) == 0 && line[n] == ':') {
+                char *v = line + n + 1;
+                v += strspn(v, " \t");
+                v[strcspn(v, "\n")] = '\0';
+                dprintf(OUT, "%s=%s\n", keys[i], v);
+            }
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Comma-separated sorted names in path (only numeric ones if asked). */
+static void list_dir(const char *key, const char *path, int numeric_only)
+{
+    char *names[256];
+    int n = 0;
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && n < 256 && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || (numeric_only && (e->d_name[0] < '0' || e->d_name[0] > '9')))
+            continue;
+        names[n++] = strdup(e->d_name);
+    }
+    if (d)
+        closedir(d);
+    qsort(names, (size_t)n, sizeof(names[0]), cmp_str);
+    dprintf(OUT, "%s=", key);
+    for (int i = 0; i < n; i++) {
+        dprintf(OUT, "%s%s", i ? "," : "", names[i]);
+        free(names[i]);
+    }
+    dprintf(OUT, "\n");
+}
+
+static void info(void)
+{
+    struct utsname u;
+    uname(&u);
+    dprintf(OUT, "pid=%d\nhostname=%s\nuid=%d\n", (int)getpid(), u.nodename, (int)getuid());
+    list_dir("procs", "/proc", 1);
+    list_dir("ifaces", "/sys/class/net", 0);
+    status_lines();
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    char line[512];
+    while (f && fgets(line, sizeof(line), f)) {
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        c2[1 + strcspn(c2 + 1, "\n")] = '\0';
+        if (strstr(c1 + 1, "memory") || c1[1] == '\0')
+            dprintf(OUT, "cgroup_%s=%s\n", c1[1] ? c1 + 1 : "unified", c2 + 1);
+    }
+    if (f)
+        fclose(f);
+}
+
+static void syscalls(void)
+{
+    dprintf(OUT, "mount=%d\n", err_of(mount("tmpfs", "/mnt", "tmpfs", 0, NULL)));
+    dprintf(OUT, "umount=%d\n", err_of(umount2("/proc", MNT_DETACH)));
+    dprintf(OUT, "unshare=%d\n", err_of(syscall(SYS_unshare, CLONE_NEWNS)));
+    dprintf(OUT, "unshare_net=%d\n", err_of(syscall(SYS_unshare, CLONE_NEWNET)));
+    dprintf(OUT, "setns=%d\n", err_of(syscall(SYS_setns, 0, 0)));
+    dprintf(OUT, "pivot_root=%d\n", err_of(syscall(SYS_pivot_root, "/tmp", "/tmp")));
+    dprintf(OUT, "bpf=%d\n", err_of(syscall(SYS_bpf, 0, NULL, 0)));
+    dprintf(OUT, "kexec_load=%d\n", err_of(syscall(SYS_kexec_load, 0, 0, NULL, 0)));
+    dprintf(OUT, "init_module=%d\n", err_of(syscall(SYS_init_module, NULL, 0, "")));
+    dprintf(OUT, "keyctl=%d\n", err_of(syscall(SYS_keyctl, 0, 0, 0, 0, 0)));
+    dprintf(OUT, "perf_event_open=%d\n", err_of(syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0)));
+    dprintf(OUT, "reboot=%d\n", err_of(syscall(SYS_reboot, 0, 0, 0, NULL)));
+    dprintf(OUT, "open_by_handle_at=%d\n", err_of(syscall(SYS_open_by_handle_at, -1, NULL, 0)));
+    long r = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, 0);
+    if (r == 0)
+        _exit(0);
+    if (r > 0)
+        waitpid((pid_t)r, NULL, 0);
+    dprintf(OUT, "clone_newuser=%d\n", err_of(r));
+    struct clone_args ca = {.exit_signal = SIGCHLD};
+    r = syscall(SYS_clone3, &ca, sizeof(ca));
+    if (r == 0)
+        _exit(0);
+    if (r > 0)
+        waitpid((pid_t)r, NULL, 0);
+    dprintf(OUT, "clone3=%d\n", err_of(r));
+    pid_t p = fork(); /* glibc falls back to clone without namespace flags */
+    if (p == 0)
+        _exit(0);
+    if (p > 0)
+        waitpid(p, NULL, 0);
+    dprintf(OUT, "fork=%d\n", err_of(p));
+    dprintf(OUT, "personality_rie=%d\n", err_of(syscall(SYS_personality, READ_IMPLIES_EXEC)));
+    dprintf(OUT, "personality_query=%d\n", err_of(syscall(SYS_personality, 0xffffffffUL)));
+}
+
+static int open_errno(const char *path, int flags)
+{
+    int fd = open(path, flags | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return errno;
+    close(fd);
+    return 0;
+}
+
+static void paths(void)
+{
+    dprintf(OUT, "sysrq=%d\n", open_errno("/proc/sysrq-trigger", O_WRONLY));
+    dprintf(OUT, "proc_sys=%d\n", open_errno("/proc/sys/kernel/hostname", O_WRONLY));
+    dprintf(OUT, "sys=%d\n", open_errno("/sys/kernel/profiling", O_WRONLY));
+    dprintf(OUT, "pyro_dir=%d\n", open_errno("/.pyro/new", O_WRONLY | O_CREAT));
+    dprintf(OUT, "dev_new=%d\n", open_errno("/dev/new", O_WRONLY | O_CREAT));
+    dprintf(OUT, "dev_null=%d\n", open_errno("/dev/null", O_WRONLY));
+    dprintf(OUT, "ptmx=%d\n", open_errno("/dev/ptmx", O_RDWR | O_NOCTTY));
+    char buf[256];
+    int fd = open("/proc/timer_list", O_RDONLY | O_CLOEXEC);
+    dprintf(OUT, "timer_list_bytes=%lld\n", fd < 0 ? -1LL : (long long)read(fd, buf, sizeof(buf)));
+    if (fd >= 0)
+        close(fd);
+}
+
+static void write_file(const char *arg)
+{
+    char path[512];
+    const char *colon = strchr(arg, ':');
+    if (!colon || (size_t)(colon - arg) >= sizeof(path))
+        return;
+    memcpy(path, arg, (size_t)(colon - arg));
+    path[colon - arg] = '\0';
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int e = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+        if (write(fd, colon + 1, strlen(colon + 1)) < 0)
+            e = errno;
+        close(fd);
+    }
+    dprintf(OUT, "write:%s=%d\n", path, e);
+}
+
+static void read_file(const char *path)
+{
+    char line[512] = "";
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        dprintf(OUT, "read:%s=-%d\n", path, errno);
+        return;
+    }
+    if (!fgets(line, sizeof(line), f))
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, "\n")] = '\0';
+    dprintf(OUT, "read:%s=%s\n", path, line);
+}
+
+static unsigned gateway(void)
+{
+    FILE *f = fopen("/proc/net/route", "r");
+    char line[256];
+    unsigned dst, gw, found = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "%*s %x %x", &dst, &gw) == 2 && dst == 0)
+            found = gw;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static void tcp(const char *arg)
+{
+    char host[64];
+    int port;
+    if (sscanf(arg, "%63[^:]:%d", host, &port) != 2)
+        return;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (strcmp(host, "gw") == 0)
+        sa.sin_addr.s_addr = gateway();
+    else
+        inet_pton(AF_INET, host, &sa.sin_addr);
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    char buf[128] = "";
+    if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(s, "ping\n", 5) != 5) {
+        dprintf(OUT, "connect:%s=-%d\n", arg, errno);
+        close(s);
+        return;
+    }
+    ssize_t n = read(s, buf, sizeof(buf) - 1);
+    buf[n > 0 ? n : 0] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    dprintf(OUT, "connect:%s=%s\n", arg, buf);
+    close(s);
+}
+
+static void oom(int mib)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        for (int i = 0; i < mib; i++) {
+            char *m = malloc(1 << 20);
+            if (!m)
+                _exit(2);
+            memset(m, i + 1, 1 << 20);
+        }
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(p, &st, 0);
+    if (WIFSIGNALED(st))
+        dprintf(OUT, "oom=signal:%d\n", WTERMSIG(st));
+    else
+        dprintf(OUT, "oom=exit:%d\n", WEXITSTATUS(st));
+}
+
+static void forkbomb(void)
+{
+    int count = 0, e = 0;
+    for (int i = 0; i < 100000; i++) {
+        pid_t p = fork();
+        if (p == 0) {
+            pause();
+            _exit(0);
+        }
+        if (p < 0) {
+            e = errno;
+            break;
+        }
+        count++;
+    }
+    dprintf(OUT, "forkbomb_errno=%d\nforkbomb_count=%d\n", e, count);
+    kill(-1, SIGKILL); /* every other process of the sandbox */
+    while (waitpid(-1, NULL, 0) > 0)
+        ;
+}
+
+static void blockdev(const char *arg)
+{
+    unsigned maj, min;
+    if (sscanf(arg, "%u:%u", &maj, &min) != 2)
+        return;
+    int e = err_of(mknod("/tmp/probe-blk", S_IFBLK | 0600, makedev(maj, min)));
+    dprintf(OUT, "mknod=%d\n", e);
+    dprintf(OUT, "mknod_open=%d\n", open_errno("/tmp/probe-blk", O_RDONLY));
+    unlink("/tmp/probe-blk");
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "info") == 0)
+            info();
+        else if (strcmp(a, "syscalls") == 0)
+            syscalls();
+        else if (strcmp(a, "paths") == 0)
+            paths();
+        else if (strncmp(a, "exists:", 7) == 0)
+            dprintf(OUT, "%s=%d\n", a, access(a + 7, F_OK) == 0);
+        else if (strncmp(a, "write:", 6) == 0)
+            write_file(a + 6);
+        else if (strncmp(a, "read:", 5) == 0)
+            read_file(a + 5);
+        else if (strncmp(a, "connect:", 8) == 0)
+            tcp(a + 8);
+        else if (strncmp(a, "oom:", 4) == 0)
+            oom(atoi(a + 4));
+        else if (strcmp(a, "forkbomb") == 0)
+            forkbomb();
+        else if (strncmp(a, "mknod:", 6) == 0)
+            blockdev(a + 6);
+        else if (strcmp(a, "sleep") == 0) {
+            dprintf(OUT, "ready=1\n");
+            for (;;)
+                pause();
+        } else
+            dprintf(OUT, "unknown=%s\n", a);
+    }
+    dprintf(OUT, "done=1\n");
+    return 0;
+}
