@@ -4,6 +4,10 @@
 #include "contract.h"
 
 extern const struct pyro_op op_version;
+extern const struct pyro_op op_vm_list_environments;
+extern const struct pyro_op op_env_pull;
+extern const struct pyro_op op_env_inspect;
+extern const struct pyro_op op_env_prune;
 
 
 const struct pyro_op *const pyro_ops[] = {
@@ -11,6 +15,10 @@ const struct pyro_op *const pyro_ops[] = {
 
     &op_version,
     /* environments */
+    &op_vm_list_environments,
+    &op_env_pull,
+    &op_env_inspect,
+    &op_env_prune,
     /* vm lifecycle */
     /* workspaces */
     NULL,
