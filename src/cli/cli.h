@@ -32,6 +32,10 @@ void cli_progress_attach(struct cli_run *run);
 void cli_progress_detach(struct cli_run *run);
 
 /* Per-command printers. */
+int cli_print_env_list(struct cli_run *run, json_t *result);
+int cli_print_env_pull(struct cli_run *run, json_t *result);
+int cli_print_env_inspect(struct cli_run *run, json_t *result);
+int cli_print_env_prune(struct cli_run *run, json_t *result);
 
 
 #endif

@@ -8,6 +8,10 @@
 #include "json.h"
 
 const struct cli_printer cli_printers[] = {
+    {"vm_list_environments", cli_print_env_list},
+    {"env_pull", cli_print_env_pull},
+    {"env_inspect", cli_print_env_inspect},
+    {"env_prune", cli_print_env_prune},
 
     {NULL, NULL},
 };

@@ -70,9 +70,11 @@ void env_sources_free(struct env_sources *s)
 
 static void sources_add(struct env_sources *out, const char *uri, const char *suite, const char *want)
 {
+    /* The release itself and its updates and security suites only: no
+     * backports, no other release. */
     size_t wl = strlen(want);
-    if (strncmp(suite, want, wl) || (suite[wl] && suite[wl] != '-'))
-        return; /* another release */
+    if (strncmp(suite, want, wl) || (suite[wl] && strcmp(suite + wl, "-updates") && strcmp(suite + wl, "-security")))
+        return;
     if (out->count >= (int)ARRAY_SIZE(out->lines) || env_mirror_check(uri, NULL) < 0)
         return;
     for (int i = 0; i < out->count; i++) {

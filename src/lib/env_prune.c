@@ -132,7 +132,7 @@ static int prune_env(struct prune *p, const char *root, const char *dirname, pyr
         note_removed(p, env, NULL, lp, "failed_build_log", st.st_size);
     }
 
-    int fd = dup(dirfd);
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     _cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
         if (fd >= 0)

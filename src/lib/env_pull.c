@@ -63,9 +63,9 @@ static void unmount_below(const char *path)
 
 int env_clean_stale(int env_dirfd, const char *env_dir, json_t *removed, int64_t *freed, pyro_error *err)
 {
-    int fd = dup(env_dirfd);
+    int fd = openat(env_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return pyro_err_errno(err, errno, "dup");
+        return pyro_err_errno(err, errno, "open");
     _cleanup_closedir_ DIR *d = fdopendir(fd);
     if (!d) {
         close(fd);

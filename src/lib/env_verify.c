@@ -87,9 +87,9 @@ static int cmp_names(const void *a, const void *b)
 /* Reads the names in dirfd, sorted; *n gets their count. */
 static int read_sorted(int dirfd, char ***out, size_t *n, pyro_error *err)
 {
-    int fd = dup(dirfd);
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return pyro_err_errno(err, errno, "dup");
+        return pyro_err_errno(err, errno, "open");
     _cleanup_closedir_ DIR *d = fdopendir(fd);
     if (!d) {
         int e = errno;
