@@ -37,6 +37,10 @@ void cli_progress_detach(struct cli_run *run);
 /* Per-command printers. */
 int cli_print_doctor(struct cli_run *run, json_t *result);
 int cli_doctor_exit(const json_t *result);
+int cli_print_env_list(struct cli_run *run, json_t *result);
+int cli_print_env_pull(struct cli_run *run, json_t *result);
+int cli_print_env_inspect(struct cli_run *run, json_t *result);
+int cli_print_env_prune(struct cli_run *run, json_t *result);
 
 
 int cli_print_run(struct cli_run *run, json_t *result);

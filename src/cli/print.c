@@ -11,6 +11,10 @@ const struct cli_printer cli_printers[] = {
     {"doctor", cli_print_doctor, cli_doctor_exit},
     {"vm_run", cli_print_run, cli_run_exit},
     {"vm_exec", cli_print_run, cli_run_exit},
+    {"vm_list_environments", cli_print_env_list, NULL},
+    {"env_pull", cli_print_env_pull, NULL},
+    {"env_inspect", cli_print_env_inspect, NULL},
+    {"env_prune", cli_print_env_prune, NULL},
 
     {NULL, NULL, NULL},
 };

@@ -14,12 +14,20 @@ extern const struct pyro_op op_vm_delete;
 extern const struct pyro_op op_vm_status;
 extern const struct pyro_op op_vm_network_info;
 extern const struct pyro_op op_vm_reap_expired;
+extern const struct pyro_op op_vm_list_environments;
+extern const struct pyro_op op_env_pull;
+extern const struct pyro_op op_env_inspect;
+extern const struct pyro_op op_env_prune;
 
 const struct pyro_op *const pyro_ops[] = {
     /* host */
     &op_doctor,
     &op_version,
     /* environments */
+    &op_vm_list_environments,
+    &op_env_pull,
+    &op_env_inspect,
+    &op_env_prune,
     /* one-shot runs and the vm lifecycle */
     &op_vm_run,
     &op_vm_create,

@@ -1,0 +1,90 @@
+#!/bin/bash
+# Environments on a private, empty cache: list/inspect before, an unreachable
+# mirror, a pull killed with SIGKILL during the build, prune of the partial
+# build, two concurrent pulls doing the work once, and a corrupted file found
+# by inspect and repaired by pull. Builds debian:12-base twice.
+source "$(dirname "$0")/lib.sh"
+command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed (apt-get install mmdebstrap)"
+export XDG_CACHE_HOME="$TEST_TMP/cache"
+ENV=debian:12-base
+EDIR="$XDG_CACHE_HOME/pyro/environments/debian_12-base"
+
+# Before: nothing installed, and looking creates nothing.
+expect_status 0 "$PYRO" env list --json
+[ "$(jget environments.1.installed <<<"$OUT")" = false ] || fail "installed on an empty cache: $OUT"
+expect_status 0 "$PYRO" env inspect "$ENV" --json
+[ "$(jget status <<<"$OUT")" = not_installed ] || fail "inspect before: $OUT"
+[ ! -e "$XDG_CACHE_HOME/pyro" ] || fail "list/inspect created $(find "$XDG_CACHE_HOME")"
+ok "empty cache reported, nothing created"
+
+# An unreachable mirror: clear error with mmdebstrap's words, nothing installed.
+expect_status 1 "$PYRO" env pull "$ENV" --mirror http://127.0.0.1:9/debian
+grep -q "mmdebstrap failed" <<<"$ERR" || fail "mirror error: $ERR"
+grep -q "127.0.0.1" <<<"$ERR" || fail "mirror error does not name the mirror: $ERR"
+[ -f "$EDIR/build-failed.log" ] || fail "no build-failed.log"
+[ -z "$(ls -A "$EDIR" | grep -v -e '^.lock$' -e '^build-failed.log$')" ] || fail "left: $(ls -A "$EDIR")"
+ok "unreachable mirror fails cleanly"
+
+# kill -9 during the build.
+"$PYRO" env pull "$ENV" 2>"$TEST_TMP/kill.err" >/dev/null &
+PID=$!
+for _ in $(seq 300); do grep -q phase=build "$TEST_TMP/kill.err" && break; sleep 0.1; done
+grep -q phase=build "$TEST_TMP/kill.err" || fail "build never started: $(cat "$TEST_TMP/kill.err")"
+for _ in $(seq 300); do compgen -G "$EDIR/.tmp-*/rootfs/var/cache/apt/archives/*.deb" >/dev/null && break; sleep 0.1; done
+sleep 2
+kill -9 "$PID"
+wait "$PID" 2>/dev/null || true
+for _ in $(seq 50); do pgrep -f "$XDG_CACHE_HOME" >/dev/null || break; sleep 0.1; done
+! pgrep -af "$XDG_CACHE_HOME" || fail "build processes survived the kill"
+! grep -q "$XDG_CACHE_HOME" /proc/self/mountinfo || fail "mounts survived the kill"
+expect_status 0 "$PYRO" env inspect "$ENV" --json
+[ "$(jget status <<<"$OUT")" = not_installed ] || fail "killed pull left an install: $OUT"
+[ "$(jget stale_builds <<<"$OUT")" = 1 ] || fail "expected one partial build: $OUT"
+ok "killed pull left nothing installed, no process, no mount"
+
+# prune removes the partial build.
+expect_status 0 "$PYRO" env prune --json
+[ "$(jget removed.0.reason <<<"$OUT")" = partial ] || fail "prune: $OUT"
+! compgen -G "$EDIR/.tmp-*" >/dev/null || fail "prune left $(ls -A "$EDIR")"
+ok "prune removed the partial build"
+
+# Two concurrent pulls build once; a stale build dir is cleaned by the builder.
+mkdir -p "$EDIR/.tmp-1-deadbeef/rootfs"
+"$PYRO" env pull "$ENV" --json >"$TEST_TMP/a.json" 2>"$TEST_TMP/a.err" &
+A=$!
+sleep 0.5
+"$PYRO" env pull "$ENV" --json >"$TEST_TMP/b.json" 2>"$TEST_TMP/b.err" &
+B=$!
+wait "$A" || fail "pull A failed: $(cat "$TEST_TMP/a.err")"
+wait "$B" || fail "pull B failed: $(cat "$TEST_TMP/b.err")"
+acts="$(jget action <"$TEST_TMP/a.json") $(jget action <"$TEST_TMP/b.json")"
+[ "$acts" = "built reused" ] || fail "concurrent pulls: $acts"
+[ "$(jget waited <"$TEST_TMP/b.json")" = true ] || fail "second pull did not wait"
+[ ! -e "$EDIR/.tmp-1-deadbeef" ] || fail "stale build dir survived the next pull"
+[ ! -e "$EDIR/build-failed.log" ] || fail "build-failed.log survived a good build"
+ok "concurrent pulls built once"
+
+# Corrupt one byte without changing the size: inspect sees it, pull repairs it.
+ROOTFS="$EDIR/1/rootfs"
+cp "$ROOTFS/etc/os-release" "$TEST_TMP/os-release"
+printf 'X' | dd of="$ROOTFS/etc/os-release" bs=1 seek=0 conv=notrunc status=none
+cmp -s "$ROOTFS/etc/os-release" "$TEST_TMP/os-release" && fail "corruption did not happen"
+expect_status 0 "$PYRO" env inspect "$ENV" --json
+[ "$(jget status <<<"$OUT")" = invalid ] || fail "inspect missed the corruption: $OUT"
+grep -q "content digest" <<<"$(jget problem <<<"$OUT")" || fail "problem: $(jget problem <<<"$OUT")"
+expect_status 0 "$PYRO" env list
+grep -q "^$ENV" <<<"$OUT" || fail "list: $OUT"
+expect_status 0 "$PYRO" env pull "$ENV" --json
+[ "$(jget action <<<"$OUT")" = repaired ] || fail "pull did not repair: $OUT"
+cmp "$ROOTFS/etc/os-release" "$TEST_TMP/os-release" || fail "os-release not restored"
+expect_status 0 "$PYRO" env inspect "$ENV" --json
+[ "$(jget status <<<"$OUT")" = installed ] || fail "after repair: $OUT"
+[ -z "$(ls -A "$EDIR" | grep -v -e '^.lock$' -e '^1$')" ] || fail "repair left: $(ls -A "$EDIR")"
+ok "corruption detected by inspect and repaired by pull"
+
+# A removed manifest makes the install invalid for list (quick check) too.
+mv "$EDIR/1/manifest.json" "$TEST_TMP/manifest.json"
+expect_status 0 "$PYRO" env list --json
+[ "$(jget environments.1.status <<<"$OUT")" = invalid ] || fail "list with no manifest: $OUT"
+mv "$TEST_TMP/manifest.json" "$EDIR/1/manifest.json"
+ok "missing manifest reported by list"
