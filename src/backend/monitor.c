@@ -585,8 +585,10 @@ static int monitor_setup(struct monitor *m, pyro_error *err)
     _cleanup_free_ char *bdir = xasprintf("%s/sandbox", m->cfg->dir);
     _cleanup_free_ char *console = xasprintf("%s/console.log", m->cfg->dir);
     _cleanup_close_ int console_fd = open(console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    static char *const init_argv[] = {"/.pyro/agent", "--channel-fd", "3", "--init", NULL};
     struct backend_config bc = {
         .id = m->cfg->id,
+        .init_argv = init_argv,
         .rootfs = m->cfg->rootfs,
         .dir = bdir,
         .init_path = m->cfg->agent_path,

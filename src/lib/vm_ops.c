@@ -7,6 +7,7 @@
 #include "cleanup.h"
 #include "contract.h"
 #include "env.h"
+#include "id.h"
 #include "instance.h"
 #include "json.h"
 #include "params.h"
@@ -48,7 +49,6 @@ int vm_record_new(struct pyro_ctx *ctx, json_t *args, struct instance *out, pyro
                                  json_object_get(args, "mem_mib"), "ttl_seconds", json_object_get(args, "ttl_seconds"),
                                  "network", json_object_get(args, "network"), "allow_host_compat",
                                  json_object_get(args, "allow_host_compat"), "created_at", now, "expires_at", exp);
-    env_install_free(&envi);
     pyro_json_set(rec, "state", json_string("created"));
     return instance_create(ctx, VM_KIND, rec, out, err);
 }
