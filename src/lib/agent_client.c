@@ -419,7 +419,7 @@ static int finish_request(struct agent_conn *c, struct pending *p, int64_t deadl
 int agent_send_request(struct agent_conn *c, const json_t *req, const void *body, size_t len,
                        int64_t *id, pyro_error *err)
 {
-    struct pending *p;
+    struct pending *p = NULL;
     if (len > PROTO_BODY_MAX)
         return pyro_err_set(err, -PYRO_E_PROTOCOL, "request body of %zu bytes over %u", len,
                             PROTO_BODY_MAX);
@@ -463,7 +463,7 @@ int agent_call(struct agent_conn *c, const json_t *req, const void *body, size_t
         return agent_call_stream_in(c, req, mem_read, &m, resp, timeout_ms, err);
     }
     int64_t deadline = timeout_ms < 0 ? -1 : pyro_mono_ms() + timeout_ms;
-    struct pending *p;
+    struct pending *p = NULL;
     int r = start_request(c, req, false, body, len, deadline, &p, err);
     if (r < 0)
         return r;
@@ -474,7 +474,7 @@ int agent_call_stream_out(struct agent_conn *c, const json_t *req, agent_sink_fn
                           void *userdata, json_t **resp, int timeout_ms, pyro_error *err)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : pyro_mono_ms() + timeout_ms;
-    struct pending *p;
+    struct pending *p = NULL;
     int r = start_request(c, req, false, NULL, 0, deadline, &p, err);
     if (r < 0)
         return r;
@@ -487,7 +487,7 @@ int agent_call_stream_in(struct agent_conn *c, const json_t *req, agent_source_f
                          void *userdata, json_t **resp, int timeout_ms, pyro_error *err)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : pyro_mono_ms() + timeout_ms;
-    struct pending *p;
+    struct pending *p = NULL;
     int r = start_request(c, req, true, NULL, 0, deadline, &p, err);
     if (r < 0)
         return r;
