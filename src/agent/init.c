@@ -67,7 +67,8 @@ static void make_devices(void)
             fprintf(stderr, AGENT_NAME ": mknod %s: %s\n", nodes[i].name, strerror(errno));
     umask(old);
     for (size_t i = 0; i < ARRAY_SIZE(links); i++)
-        (void)symlink(links[i].target, links[i].path);
+        if (symlink(links[i].target, links[i].path) < 0 && errno != EEXIST)
+            fprintf(stderr, AGENT_NAME ": symlink %s: %s\n", links[i].path, strerror(errno));
 }
 
 int init_mounts(pyro_error *err)
