@@ -135,13 +135,19 @@ int instance_save(struct instance *inst, pyro_error *err)
     return pyro_record_save(p, inst->rec, err);
 }
 
-bool instance_monitor_alive(const struct instance *inst)
+/* The monitor process exists (it may be finishing after recording its exit). */
+static bool instance_monitor_process(const struct instance *inst)
 {
     if (!inst->mon)
         return false;
     pid_t pid = (pid_t)pyro_json_get_int(inst->mon, "pid", 0);
     int64_t st = pyro_json_get_int(inst->mon, "start_time", -1);
-    return proc_alive(pid, st) && strcmp(pyro_json_get_str(inst->mon, "state", ""), "exited") != 0;
+    return proc_alive(pid, st);
+}
+
+bool instance_monitor_alive(const struct instance *inst)
+{
+    return instance_monitor_process(inst) && strcmp(pyro_json_get_str(inst->mon, "state", ""), "exited") != 0;
 }
 
 bool instance_expired(const struct instance *inst, int64_t now_ms)
@@ -292,10 +298,10 @@ int instance_connect(const struct instance *inst, pyro_error *err)
  * backend. */
 static int instance_kill_monitor(struct instance *inst, pyro_error *err)
 {
-    if (instance_monitor_alive(inst)) {
+    if (instance_monitor_process(inst)) {
         pid_t pid = (pid_t)pyro_json_get_int(inst->mon, "pid", 0);
         kill(pid, SIGKILL);
-        for (int i = 0; i < 200 && instance_monitor_alive(inst); i++)
+        for (int i = 0; i < 200 && instance_monitor_process(inst); i++)
             usleep(10000);
     }
     _cleanup_free_ char *bdir = xasprintf("%s/sandbox", inst->dir);
@@ -313,7 +319,7 @@ int instance_stop(struct instance *inst, pyro_error *err)
             json_decref(res);
         else
             log_debug("instance %s: stop: %s", inst->id, cerr.message);
-        for (int i = 0; i < 500 && instance_monitor_alive(inst); i++) {
+        for (int i = 0; i < 500 && instance_monitor_process(inst); i++) {
             usleep(10000);
             instance_load_monitor(inst);
         }

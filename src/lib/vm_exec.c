@@ -20,8 +20,18 @@ int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *com
                                   "stderr_max", VM_EXEC_CAPTURE_MAX);
     json_t *res = NULL;
     int r = instance_call(inst, "exec", args, timeout_seconds * 1000 + VM_EXEC_SLACK_MS, &res, err);
-    if (r < 0)
+    if (r < 0) {
+        /* Say why the sandbox went away when its monitor knows. */
+        instance_reload_monitor(inst);
+        const char *state = instance_state(inst);
+        if (!strcmp(state, "expired"))
+            return pyro_err_set(err, -PYRO_E_TIMEOUT,
+                                "%s expired (ttl_seconds=%lld) while the command ran; the sandbox was stopped",
+                                inst->id, pyro_json_get_int(inst->rec, "ttl_seconds", 0));
+        if (strcmp(state, "running") != 0)
+            return pyro_err_prefix(err, "%s is %s", inst->id, state);
         return r;
+    }
     json_t *out = json_object();
     pyro_json_set(out, "vm_id", json_string(inst->id));
     pyro_json_set(out, "environment", json_string(pyro_json_get_str(inst->rec, "environment", "")));

@@ -95,6 +95,12 @@ int sandbox_child_run(const struct sandbox_plan *p)
     if (sync < 0)
         return 126;
     signals_reset();
+    /* PID 1 dies with the process that started it (the monitor): a monitor
+     * killed with SIGKILL takes its sandbox along, and reap clears the rest.
+     * Armed before waiting, so a parent that died earlier is seen as EOF. */
+    what = "set the parent-death signal";
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        goto fail;
     char go;
     if (read(sync, &go, 1) != 1)
         return 125; /* the parent gave up; it reports why */

@@ -1,0 +1,141 @@
+#!/bin/bash
+# The VM lifecycle through the CLI: every vm subcommand, network egress,
+# max_active_vms, TTL expiry, and kill -9 of the CLI and of the monitor.
+source "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || skip "the sandbox backend needs root (rootless mode is not built yet)"
+ENV=debian:12-base
+"$PYRO" env pull "$ENV" >/dev/null 2>&1 || fail "could not pull $ENV"
+
+# Nothing of a sandbox may remain: no monitor, no cgroup, no mount, no state.
+monitor_pid() { jget pid <"$PYRO_HOME/vms/$1/monitor.json"; }
+assert_gone() {
+  local id=$1 mon=${2:-}
+  [ -n "$mon" ] && [ -e "/proc/$mon" ] && ! grep -q '^[^)]*) [ZX]' "/proc/$mon/stat" 2>/dev/null &&
+    fail "monitor $mon of $id still runs"
+  grep -q "$id" /proc/self/mountinfo && fail "mounts of $id remain: $(grep "$id" /proc/self/mountinfo)"
+  for c in /sys/fs/cgroup/*/pyro/"$id" /sys/fs/cgroup/pyro/"$id"; do
+    [ -e "$c" ] && fail "cgroup $c remains"
+  done
+  [ ! -e "$PYRO_HOME/vms/$id" ] || fail "state of $id remains: $(ls "$PYRO_HOME/vms/$id")"
+  return 0
+}
+
+# create -> status -> start -> status -> stop -> start -> delete
+expect_status 0 "$PYRO" vm create "$ENV" --mem-mib 512 --vcpu-count 2 --ttl-seconds 300 --json
+ID=$(jget vm_id <<<"$OUT")
+[ "$(jget state <<<"$OUT")" = created ] || fail "create state: $OUT"
+[ "$(jget mem_mib <<<"$OUT")" = 512 ] && [ "$(jget vcpu_count <<<"$OUT")" = 2 ] || fail "sizes: $OUT"
+ONLY=$("$PYRO" vm create "$ENV" --id-only)
+[ "${#ONLY}" = 12 ] || fail "--id-only printed '$ONLY'"
+"$PYRO" vm delete "$ONLY" >/dev/null
+expect_status 0 "$PYRO" vm status "$ID" --json
+[ "$(jget state <<<"$OUT")" = created ] || fail "status: $OUT"
+expect_status 0 "$PYRO" vm start "$ID" --json
+[ "$(jget state <<<"$OUT")" = running ] || fail "start: $OUT"
+expect_status 1 "$PYRO" vm start "$ID"
+grep -q "is already running" <<<"$ERR" || fail "second start: $ERR"
+expect_status 0 "$PYRO" vm network-info "$ID" --json
+[ "$(jget network_enabled <<<"$OUT")" = false ] && [ "$(jget policy <<<"$OUT")" = off ] || fail "network-info: $OUT"
+expect_status 0 "$PYRO" vm stop "$ID" --json
+[ "$(jget state <<<"$OUT")" = stopped ] || fail "stop: $OUT"
+expect_status 0 "$PYRO" vm start "$ID"
+MON=$(monitor_pid "$ID")
+expect_status 0 "$PYRO" vm delete "$ID" --json
+[ "$(jget deleted <<<"$OUT")" = true ] || fail "delete: $OUT"
+assert_gone "$ID" "$MON"
+expect_status 2 "$PYRO" vm status "$ID"
+grep -q "no VM with id '$ID'" <<<"$ERR" || fail "deleted id: $ERR"
+expect_status 2 "$PYRO" vm delete "$ID"
+expect_status 2 "$PYRO" vm status '../etc'
+grep -q "not a valid id" <<<"$ERR" || fail "path as id: $ERR"
+ok "create, status, start, stop, start, delete; unknown and deleted ids rejected"
+
+# vm exec runs the command and then deletes the VM (the seed's auto-clean).
+ID=$("$PYRO" vm create "$ENV" --id-only)
+expect_status 1 "$PYRO" vm exec "$ID" -- true
+grep -q "is created, not running" <<<"$ERR" || fail "exec on a created VM: $ERR"
+"$PYRO" vm start "$ID" >/dev/null
+MON=$(monitor_pid "$ID")
+expect_status 5 "$PYRO" vm exec "$ID" --json -- 'echo hi; exit 5'
+[ "$(jget stdout <<<"$OUT")" = hi ] && [ "$(jget cleanup.deleted <<<"$OUT")" = true ] || fail "vm exec: $OUT"
+assert_gone "$ID" "$MON"
+ok "vm exec returns the result and deletes the VM"
+
+# Network: only lo without it; egress to a server on the host with it.
+PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("",0)); print(s.getsockname()[1])')
+/usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(4); s.settimeout(60)
+c, a = s.accept(); c.sendall(b"hello-from-host " + a[0].encode() + b"\n"); c.close()' "$PORT" &
+SERVER=$!
+ID=$("$PYRO" vm create "$ENV" --network --id-only)
+"$PYRO" vm start "$ID" >/dev/null
+expect_status 0 "$PYRO" vm network-info "$ID" --json
+GW=$(jget gateway_ip <<<"$OUT"); GUEST=$(jget guest_ip <<<"$OUT")
+[ "$(jget policy <<<"$OUT")" = egress ] && [ -n "$GW" ] || fail "network-info with network: $OUT"
+expect_status 0 "$PYRO" vm exec "$ID" -- "ls /sys/class/net | tr '\n' ' '; echo; bash -c 'exec 3<>/dev/tcp/$GW/$PORT; cat <&3'"
+grep -q '^eth0 lo $' <<<"$OUT" || fail "interfaces with network: $OUT"
+grep -q "^hello-from-host $GUEST$" <<<"$OUT" || fail "no egress to the host server: $OUT"
+wait "$SERVER" || true
+assert_gone "$ID"
+ip link | grep -q "pyro-" && fail "veth left behind: $(ip link | grep pyro-)"
+nft list table ip pyro 2>/dev/null | grep -q "pyro:$ID" && fail "NAT rule left behind"
+ok "egress with --network (guest $GUEST reached the host), veth and NAT rule removed"
+
+# max_active_vms caps running sandboxes, with a clear error.
+export PYRO_MAX_ACTIVE_VMS=2
+A=$("$PYRO" vm create "$ENV" --id-only); B=$("$PYRO" vm create "$ENV" --id-only); C=$("$PYRO" vm create "$ENV" --id-only)
+"$PYRO" vm start "$A" >/dev/null; "$PYRO" vm start "$B" >/dev/null
+expect_status 1 "$PYRO" vm start "$C" --json
+[ "$(jget error.code <<<"$OUT")" = limit_exceeded ] || fail "limit error code: $OUT"
+grep -q "max_active_vms is 2" <<<"$ERR" && grep -q "PYRO_MAX_ACTIVE_VMS" <<<"$ERR" || fail "limit message: $ERR"
+expect_status 0 "$PYRO" vm status "$C" --json
+[ "$(jget state <<<"$OUT")" = created ] || fail "over-limit start changed the VM: $OUT"
+"$PYRO" vm delete "$A" >/dev/null
+expect_status 0 "$PYRO" vm start "$C"
+for v in "$B" "$C"; do "$PYRO" vm delete "$v" >/dev/null; done
+unset PYRO_MAX_ACTIVE_VMS
+ok "max_active_vms enforced and named in the error"
+
+# TTL: the monitor stops the sandbox at expiry; reap-expired removes it.
+ID=$("$PYRO" vm create "$ENV" --ttl-seconds 3 --id-only)
+"$PYRO" vm start "$ID" >/dev/null
+MON=$(monitor_pid "$ID")
+sleep 5
+expect_status 0 "$PYRO" vm status "$ID" --json
+[ "$(jget state <<<"$OUT")" = expired ] || fail "state after TTL: $OUT"
+expect_status 0 "$PYRO" vm reap-expired --json
+jget reaped <<<"$OUT" | grep -q "$ID" || fail "reap did not list $ID: $OUT"
+assert_gone "$ID" "$MON"
+ok "TTL expiry stops the sandbox; reap-expired removes it"
+
+# kill -9 of the CLI mid-command: the monitor still enforces the TTL.
+"$PYRO" run "$ENV" --ttl-seconds 4 -- 'sleep 1000' >/dev/null 2>&1 &
+RUNPID=$!
+for i in $(seq 50); do [ -n "$(ls "$PYRO_HOME/vms" 2>/dev/null)" ] && [ -S "$PYRO_HOME/vms/$(ls "$PYRO_HOME/vms")/control.sock" ] && break; sleep 0.1; done
+ID=$(ls "$PYRO_HOME/vms"); sleep 0.5; MON=$(monitor_pid "$ID")
+kill -9 "$RUNPID"; wait "$RUNPID" 2>/dev/null || true
+pgrep -f "sleep 1000" >/dev/null || fail "the command did not survive the CLI (test setup)"
+sleep 6
+expect_status 0 "$PYRO" vm status "$ID" --json
+[ "$(jget state <<<"$OUT")" = expired ] || fail "state after killed CLI and TTL: $OUT"
+pgrep -f "sleep 1000" >/dev/null && fail "the command runs past the TTL"
+"$PYRO" vm reap-expired >/dev/null
+assert_gone "$ID" "$MON"
+ok "kill -9 of pyro run: nothing runs past the TTL, reap cleans up"
+
+# kill -9 of the monitor mid-run: PID 1 dies with it, reap-expired cleans the rest.
+ID=$("$PYRO" vm create "$ENV" --id-only)
+"$PYRO" vm start "$ID" >/dev/null
+MON=$(monitor_pid "$ID")
+SBX=$(jget sandbox_pid <"$PYRO_HOME/vms/$ID/monitor.json")
+kill -9 "$MON"
+for i in $(seq 50); do kill -0 "$SBX" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$SBX" 2>/dev/null && fail "sandbox PID 1 survived its monitor"
+expect_status 0 "$PYRO" vm status "$ID" --json
+[ "$(jget state <<<"$OUT")" = failed ] || fail "state after monitor death: $OUT"
+expect_status 0 "$PYRO" vm reap-expired --json
+jget reaped <<<"$OUT" | grep -q "$ID" || fail "reap did not list $ID: $OUT"
+assert_gone "$ID"
+ok "kill -9 of the monitor: sandbox gone, reap-expired leaves no process, mount or cgroup"
