@@ -599,12 +599,16 @@ static int monitor_setup(struct monitor *m, pyro_error *err)
         .pids_max = m->cfg->pids_max,
         .network = m->cfg->network,
     };
+    int64_t t0 = pyro_mono_ns();
     int r = monitor_backend()->start(&bc, &m->inst, err);
     if (r < 0)
         return r;
     m->inst_started = true;
     m->started_ms = pyro_wall_ms();
+    int64_t t1 = pyro_mono_ns();
     r = agent_handshake(m, err);
+    log_debug("monitor %s: backend start %.1f ms, agent hello %.1f ms", m->cfg->id, (t1 - t0) / 1e6,
+              (pyro_mono_ns() - t1) / 1e6);
     if (r < 0)
         return r;
     if (fcntl(m->agent_fd, F_SETFL, O_NONBLOCK) < 0)

@@ -39,7 +39,7 @@ static void monitor_detach(const struct monitor_config *cfg, int ready_fd)
     signal(SIGPIPE, SIG_IGN);
     if (chdir("/") < 0)
         _exit(1);
-    pyro_log_set_sink(NULL, NULL);
+    pyro_log_set_sink(NULL, NULL); /* debug lines go to monitor.log */
     _exit(monitor_main(cfg, ready_fd));
 }
 

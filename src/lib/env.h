@@ -67,13 +67,15 @@ struct env_install {
 
 /* Makes sure name is installed and valid and fills out. Pulls (builds) on
  * first use and repairs an install whose manifest or artifacts fail the
- * quick check; waits when another process is pulling. Uses the configured
+ * presence check (manifest and artifacts there; `pull` and `inspect` verify
+ * content); waits when another process is pulling. Uses the configured
  * mirror (PYRO_DEBIAN_MIRROR or the host's apt sources). */
 int env_ensure(struct pyro_ctx *ctx, const char *name, struct env_install *out, pyro_error *err);
 
 /* --- verification (env_verify.c) -------------------------------------- */
 
 enum env_verify_level {
+    ENV_VERIFY_PRESENT, /* manifest, and every artifact present with its type (and size for files) */
     ENV_VERIFY_QUICK, /* manifest, and every artifact's metadata (types, modes, sizes, links) */
     ENV_VERIFY_FULL,  /* and every byte of content */
 };

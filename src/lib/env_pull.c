@@ -263,7 +263,7 @@ int env_ensure(struct pyro_ctx *ctx, const char *name, struct env_install *out, 
     _cleanup_free_ char *inst = env_install_path(ctx, r);
     json_auto_t *m = NULL;
     pyro_error verr = {0};
-    rc = env_install_verify(inst, r, ENV_VERIFY_QUICK, &m, &verr);
+    rc = env_install_verify(inst, r, ENV_VERIFY_PRESENT, &m, &verr);
     if (rc < 0) {
         struct env_pull_result res;
         rc = env_pull(ctx, r, NULL, ENV_VERIFY_QUICK, &res, err);

@@ -281,6 +281,12 @@ static int verify_artifact(int dfd, const json_t *a, enum env_verify_level level
     long long size = pyro_json_get_int(a, "size", -1);
     if (!artifact_path_ok(path))
         return pyro_err_set(err, -PYRO_E_CORRUPT, "artifact %s: bad path '%s'", name, path);
+    if (!strcmp(kind, "rootfs-tree") && level == ENV_VERIFY_PRESENT) {
+        struct stat st;
+        if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+            return pyro_err_set(err, -PYRO_E_CORRUPT, "artifact %s: %s is not a directory", name, path);
+        return 0;
+    }
     if (!strcmp(kind, "rootfs-tree")) {
         struct env_tree_digest d;
         int r = env_tree_digest(dfd, path, level == ENV_VERIFY_FULL, &d, err);

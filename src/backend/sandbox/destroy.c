@@ -88,6 +88,10 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
         return code;
     }
     const char *parent = r == 0 ? st.cgroup_parent : "pyro";
+    /* The state file is written before anything else exists, and removed
+     * last: without it, or with network off, no NAT rule can exist, so the
+     * (slow) nft listing is skipped. */
+    bool had_network = r == 0 && st.network;
     int first = 0;
     struct sandbox_cgroups cg;
     pyro_error e2 = {0};
@@ -96,10 +100,10 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
         first = sandbox_cgroup_remove(&cg, err);
         sandbox_cgroup_free(&cg);
     }
-    sandbox_state_free(&st);
-    /* Network cleanup runs even without a state file: it finds the link
-     * and the rule from the id. */
-    r = sandbox_net_teardown(id, first < 0 ? &e2 : err);
+    if (r == 0)
+        sandbox_state_free(&st);
+    /* The link is found from the id even without a state file. */
+    r = sandbox_net_teardown(id, had_network, first < 0 ? &e2 : err);
     if (r < 0 && first == 0)
         first = r;
     r = unmount_below(dir, first < 0 ? &e2 : err);

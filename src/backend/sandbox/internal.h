@@ -60,7 +60,7 @@ int sandbox_net_prepare(const char *id, struct sandbox_net *net, pyro_error *err
  * namespace, addresses and raises the host end, drops the lock. */
 int sandbox_net_attach(struct sandbox_net *net, pid_t pid, pyro_error *err);
 /* Removes the veth and the NAT rule of id; missing ones are fine. */
-int sandbox_net_teardown(const char *id, pyro_error *err);
+int sandbox_net_teardown(const char *id, bool nat, pyro_error *err);
 /* Writes dir/resolv.conf with the host's non-loopback resolvers; returns 1
  * when written, 0 when the host has none usable. */
 int sandbox_net_resolv(const char *dir, pyro_error *err);

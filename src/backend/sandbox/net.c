@@ -211,7 +211,7 @@ int sandbox_net_attach(struct sandbox_net *net, pid_t pid, pyro_error *err)
     return ip(err, "link", "set", net->ifname, "up", NULL, NULL, NULL, NULL, NULL, NULL);
 }
 
-int sandbox_net_teardown(const char *id, pyro_error *err)
+int sandbox_net_teardown(const char *id, bool nat, pyro_error *err)
 {
     char ifname[IF_NAMESIZE];
     sandbox_net_ifname(id, ifname);
@@ -221,7 +221,7 @@ int sandbox_net_teardown(const char *id, pyro_error *err)
         if (r < 0 && if_nametoindex(ifname) != 0)
             return r;
     }
-    return nat_remove(id, err);
+    return nat ? nat_remove(id, err) : 0;
 }
 
 int sandbox_net_resolv(const char *dir, pyro_error *err)

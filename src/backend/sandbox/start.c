@@ -23,6 +23,8 @@
 #include "id.h"
 #include "paths.h"
 #include "internal.h"
+#include "log.h"
+#include "timeutil.h"
 
 /* struct clone_args of <linux/sched.h> (which clashes with <sched.h>),
  * up to CLONE_ARGS_SIZE_VER0. */
@@ -238,10 +240,13 @@ int sandbox_start(const struct backend_config *cfg, struct backend_instance *out
         return r;
     struct start_ctx s = {.init_tree = -1, .resolv_tree = -1, .devnull_fd = -1, .sync = {-1, -1},
                           .net = {.lock_fd = -1}, .pidfd = -1};
-    if ((r = prepare(cfg, &s, err)) == 0 && (r = spawn(&s, err)) == 0 &&
-        (r = sandbox_cgroup_attach(&s.cg, s.pid, err)) == 0 &&
+    int64_t t0 = pyro_mono_ns(), t1 = 0, t2 = 0, t3 = 0;
+    if ((r = prepare(cfg, &s, err)) == 0 && (t1 = pyro_mono_ns(), r = spawn(&s, err)) == 0 &&
+        (t2 = pyro_mono_ns(), r = sandbox_cgroup_attach(&s.cg, s.pid, err)) == 0 &&
         (!cfg->network || (r = sandbox_net_attach(&s.net, s.pid, err)) == 0))
-        r = handshake(&s, err);
+        t3 = pyro_mono_ns(), r = handshake(&s, err);
+    log_debug("sandbox %s: prepare %.1f ms, clone %.1f ms, cgroup+net %.1f ms, child set-up %.1f ms", cfg->id,
+              (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, (pyro_mono_ns() - t3) / 1e6);
     if (r < 0) {
         int code = r;
         ctx_release(&s); /* kills and reaps the child */
