@@ -1,9 +1,9 @@
 /* The namespace sandbox backend against a real Debian rootfs, with the
  * static probe (tests/helpers/probe.c) as PID 1 reporting what it sees.
  *
- * Needs root, overlayfs and a rootfs: $PYRO_TEST_ROOTFS, or one built once
- * with mmdebstrap into <build>/test-rootfs. Exits 77 (skip) without root or
- * without a way to get a rootfs. */
+ * Needs root, overlayfs and a rootfs: $PYRO_TEST_ROOTFS, or debian:12-base
+ * from the shared test environment cache. Exits 77 (skip) without root or
+ * usable cgroups; failing to get a rootfs is a failure. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -29,6 +29,8 @@
 
 #include "backend/sandbox/sandbox.h"
 #include "cleanup.h"
+#include "ctx.h"
+#include "env.h"
 #include "id.h"
 #include "paths.h"
 
@@ -567,40 +569,27 @@ static void test_start_errors(void **state)
 
 /* ---- setup -------------------------------------------------------------- */
 
+/* The rootfs: $PYRO_TEST_ROOTFS, else debian:12-base from the test
+ * environment cache (ctest's fixture env_base pulls it; env_ensure pulls it
+ * here when the test runs alone). */
 static char *rootfs_find(void)
 {
     const char *env = getenv("PYRO_TEST_ROOTFS");
     if (env && env[0])
         return xstrdup(env);
-    const char *build = getenv("PYRO_TEST_BUILD_DIR");
-    if (!build)
-        return NULL;
-    char *dir = xasprintf("%s/test-rootfs", build);
-    _cleanup_free_ char *etc = xasprintf("%s/etc/os-release", dir);
-    if (access(etc, F_OK) == 0)
-        return dir;
-    if (access("/usr/bin/mmdebstrap", X_OK) != 0) {
-        free(dir);
+    const char *cache = getenv("PYRO_TEST_CACHE");
+    if (cache && cache[0])
+        setenv("XDG_CACHE_HOME", cache, 1);
+    struct pyro_ctx *ctx = NULL;
+    struct env_install inst;
+    pyro_error err = {0};
+    if (pyro_ctx_new(&ctx, &err) < 0 || env_ensure(ctx, "debian:12-base", &inst, &err) < 0) {
+        fprintf(stderr, "no test rootfs: %s\n", err.message);
+        pyro_ctx_free(ctx);
         return NULL;
     }
-    /* Build once; concurrent test runs wait on the lock. */
-    _cleanup_free_ char *lock = xasprintf("%s/test-rootfs.lock", build);
-    int lfd = open(lock, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-    if (lfd >= 0)
-        flock(lfd, LOCK_EX);
-    if (access(etc, F_OK) != 0) {
-        fprintf(stderr, "building the test rootfs with mmdebstrap into %s (once)\n", dir);
-        _cleanup_free_ char *cmd = xasprintf("rm -rf '%s.tmp' && mmdebstrap --quiet --variant=minbase --mode=root "
-                                             "bookworm '%s.tmp' >&2 && mv '%s.tmp' '%s'",
-                                             dir, dir, dir, dir);
-        if (system(cmd) != 0) {
-            free(dir);
-            dir = NULL;
-        }
-    }
-    if (lfd >= 0)
-        close(lfd);
-    return dir;
+    pyro_ctx_free(ctx);
+    return xstrdup(inst.rootfs);
 }
 
 int main(void)
@@ -618,8 +607,8 @@ int main(void)
     fprintf(stderr, "cgroup v%d\n", v);
     rootfs = rootfs_find();
     if (!rootfs) {
-        fprintf(stderr, "skip: no test rootfs (set PYRO_TEST_ROOTFS or install mmdebstrap)\n");
-        return 77;
+        fprintf(stderr, "no test rootfs (set PYRO_TEST_ROOTFS, or install mmdebstrap and a Debian mirror)\n");
+        return 1;
     }
     const char *build = getenv("PYRO_TEST_BUILD_DIR");
     probe = xasprintf("%s/tests/pyro-probe", build ? build : ".");
