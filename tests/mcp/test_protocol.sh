@@ -100,3 +100,25 @@ echo "ok - HTTP: sessions, 202/400/403/404/405/415, DNS-rebinding protection, DE
 if "$PYRO" mcp serve --transport http --listen 0.0.0.0:0 2>"$tmp/err"; then fail "non-loopback bind without a token"; fi
 grep -q 'auth-token-file is required' "$tmp/err" || fail "message: $(cat "$tmp/err")"
 echo "ok - a non-loopback address needs --auth-token-file"
+
+# ---- project source ----
+instructions() { # args...: the initialize instructions of a server started with them
+  printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}' |
+    "$PYRO" mcp serve "$@" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["instructions"])'
+}
+mkdir -p "$tmp/proj/sub" "$tmp/plain"
+git -C "$tmp/proj" init -q -b main && git -C "$tmp/proj" -c user.email=t@t -c user.name=t commit -q --allow-empty -m one
+git -C "$tmp/proj" tag v1 && git -C "$tmp/proj" -c user.email=t@t -c user.name=t commit -q --allow-empty -m two
+(cd "$tmp/proj/sub" && instructions) | grep -qF "Project source (git checkout): $tmp/proj;" || fail "auto-detected checkout"
+(cd "$tmp/plain" && instructions) | grep -q "Project source" && fail "no checkout, no project source"
+instructions --project-path "$tmp/plain" | grep -qF "Project source (--project-path): $tmp/plain;" || fail "--project-path"
+git clone -q --bare "$tmp/proj" "$tmp/repo.git"
+out=$(instructions --repo-url "$tmp/repo.git" --repo-ref v1)
+echo "$out" | grep -qF "Project source (--repo-url): $PYRO_HOME/mcp/checkouts/" || fail "--repo-url: $out"
+[ -z "$(ls -A "$PYRO_HOME/mcp/checkouts")" ] || fail "the clone is removed at exit"
+expect_fail() { if "$PYRO" mcp serve "$@" </dev/null >"$tmp/out" 2>"$tmp/err"; then fail "accepted: $*"; fi; [ ! -s "$tmp/out" ] || fail "stdout"; }
+expect_fail --repo-url "$tmp/nope.git"; grep -q "git clone failed" "$tmp/err" || fail "clone error: $(cat "$tmp/err")"
+expect_fail --repo-url "$tmp/repo.git" --repo-ref nope; grep -q "repo-ref nope" "$tmp/err" || fail "ref error: $(cat "$tmp/err")"
+expect_fail --project-path "$tmp/missing"; grep -q "is not a directory" "$tmp/err" || fail "path error"
+[ -z "$(ls -A "$PYRO_HOME/mcp/checkouts")" ] || fail "failed clones leave nothing"
+echo "ok - project source: git checkout, --project-path, --repo-url/--repo-ref, clear errors"
