@@ -11,8 +11,12 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$dir/node_modules
   exit 0
 fi
 if ! command -v npm >/dev/null; then
-  echo "pyro: npm is missing (Debian package npm); it installs the MCP test harness" >&2
-  exit 1
+  if [ "$(id -u)" != 0 ]; then
+    echo "pyro: npm is missing; run as root: apt-get install npm" >&2
+    exit 1
+  fi
+  echo "[npm-deps] installing Debian's npm" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
 fi
 echo "[npm-deps] npm ci in $dir" >&2
 # --ignore-scripts: no package needs its install scripts (the inspector's
