@@ -25,6 +25,7 @@ deps:
 # The whole suite: every test in the default build, then the unit suites
 # and fuzz corpus replays under AddressSanitizer + UBSan.
 check: deps
+	@scripts/npm-deps.sh
 	$(MAKE) build asan release
 	ctest --test-dir build --output-on-failure
 	ctest --test-dir build-asan --output-on-failure -L 'unit|fuzz'

@@ -91,6 +91,32 @@ PYRO_API int pyro_call(pyro_ctx *ctx, const char *op, const char *args_json, cha
 PYRO_API int pyro_op_input_schema(const char *op, char **schema_json, pyro_error *err);
 PYRO_API int pyro_op_output_schema(const char *op, char **schema_json, pyro_error *err);
 
+/* ---- MCP server ------------------------------------------------------- */
+
+/* Options of pyro_mcp_serve(); zero-initialise, then set what you need
+ * (docs/mcp.md). Unset strings take the defaults shown. */
+struct pyro_mcp_options {
+    const char *profile;         /* "vm-run" | "workspace-core" (default) | "workspace-full" */
+    const char *mode;            /* "repro-fix" | "inspect" | "cold-start" | "review-eval": a
+                                    mode replaces the profile; giving both is an error */
+    const char *transport;       /* "stdio" (default) | "http" */
+    const char *listen;          /* http: "ADDR:PORT", default "127.0.0.1:8765"; port 0 picks one */
+    const char *auth_token_file; /* http: bearer token required on every request; mandatory
+                                    before binding a non-loopback address */
+    const char *project_path;    /* project source for workspace seeding */
+    const char *repo_url;        /* ... or a clean clone of this repository */
+    const char *repo_ref;        /* ... at this branch, tag or commit */
+    int stdin_fd, stdout_fd;     /* stdio: message fds; 0 and 0 mean 0 and 1 */
+    /* http: called once listening, with the endpoint URL. */
+    void (*on_listen)(void *userdata, const char *url);
+    void *userdata;
+};
+
+/* Runs an MCP server until stdin ends (stdio), or SIGTERM/SIGINT/SIGHUP.
+ * Blocks those signals and SIGCHLD in the calling thread while it runs
+ * and ignores SIGPIPE. Returns 0 on a clean end. */
+PYRO_API int pyro_mcp_serve(pyro_ctx *ctx, const struct pyro_mcp_options *opts, pyro_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -69,6 +69,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* `pyro mcp ...` is the server itself, not an operation of the table. */
+    if (!strcmp(argv[i], "mcp"))
+        return cli_mcp_main(argc - i, argv + i);
+
     int consumed = 0;
     const struct pyro_group *group = NULL;
     const struct pyro_op *op = pyro_cli_find(argc - i, argv + i, &consumed, &group);

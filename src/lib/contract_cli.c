@@ -434,7 +434,8 @@ void pyro_cli_help_top(FILE *out)
     for (size_t i = 0; pyro_groups[i].name; i++) {
         /* A group appears only once one of its commands exists. */
         size_t gl = strlen(pyro_groups[i].name);
-        bool used = false;
+        /* `mcp` holds the server itself (src/cli/cmd_mcp.c), not an op. */
+        bool used = !strcmp(pyro_groups[i].name, "mcp");
         for (size_t k = 0; pyro_ops[k]; k++)
             used = used || (pyro_ops[k]->cli && !strncmp(pyro_ops[k]->cli, pyro_groups[i].name, gl) &&
                             pyro_ops[k]->cli[gl] == ' ');

@@ -42,6 +42,7 @@ void pyro_ctx_free(pyro_ctx *ctx)
         return;
     free(ctx->state_dir);
     free(ctx->cache_dir);
+    free(ctx->default_seed_path);
     free(ctx);
 }
 

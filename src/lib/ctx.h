@@ -13,6 +13,14 @@ struct pyro_ctx {
     int max_active_vms;      /* $PYRO_MAX_ACTIVE_VMS, default 4 */
     pyro_progress_fn progress;
     void *progress_data;
+    /* Called by instance_create() for each new instance: the MCP server's
+     * workers report them, so a cancelled call removes what it created. */
+    void (*instance_created)(void *data, const char *kind, const char *id);
+    void *instance_created_data;
+    /* The MCP server's project source (docs/mcp.md "Project source"):
+     * workspace_create seeds from it when seed_path is omitted. NULL when
+     * there is none. Owned by the context. */
+    char *default_seed_path;
 };
 
 #define PYRO_DEFAULT_MAX_ACTIVE_VMS 4

@@ -85,6 +85,8 @@ int instance_create(struct pyro_ctx *ctx, const char *kind, json_t *rec, struct 
         instance_close(out);
         return r;
     }
+    if (ctx->instance_created)
+        ctx->instance_created(ctx->instance_created_data, kind, out->id);
     return 0;
 }
 

@@ -1,0 +1,208 @@
+/* The MCP server (docs/mcp.md): one single-threaded epoll loop serving
+ * JSON-RPC over stdio or Streamable HTTP. Tools are the contract table's
+ * operations exposed on the chosen surface (profile or mode); every
+ * tools/call runs its handler in a forked worker process, so a long call
+ * never blocks ping, cancellation or other calls.
+ *
+ * Pieces, one file each:
+ *   loop.c     epoll loop: fds with callbacks, signalfd
+ *   server.c   sessions, JSON-RPC dispatch, lifecycle, logging
+ *   tools.c    tools/list and tools/call shaping from the contract table
+ *   modes.c    task-specific tool descriptions of the named modes
+ *   worker.c   forked workers: progress, results, cancellation
+ *   stdio.c    newline-delimited JSON on stdin/stdout
+ *   http.c     Streamable HTTP on libmicrohttpd (/mcp)
+ *   project.c  the project source (git checkout, --project-path, --repo-url)
+ *   serve.c    pyro_mcp_serve(): options, setup, teardown */
+#ifndef PYRO_MCP_H
+#define PYRO_MCP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "contract.h"
+#include "ctx.h"
+#include "err.h"
+
+#define MCP_LATEST_VERSION "2025-11-25"
+/* Most concurrent tools/call workers of one server. */
+#define MCP_MAX_WORKERS 16
+/* Largest message accepted on either transport, and largest worker result. */
+#define MCP_MESSAGE_MAX (16u * 1024 * 1024)
+#define MCP_ENDPOINT "/mcp"
+
+/* ---- loop.c ----------------------------------------------------------- */
+
+struct mcp_loop;
+typedef void (*mcp_fd_cb)(struct mcp_loop *loop, int fd, uint32_t events, void *data);
+
+struct mcp_loop *mcp_loop_new(pyro_error *err);
+void mcp_loop_free(struct mcp_loop *loop);
+int mcp_loop_add(struct mcp_loop *loop, int fd, uint32_t events, mcp_fd_cb cb, void *data, pyro_error *err);
+void mcp_loop_del(struct mcp_loop *loop, int fd);
+/* Runs until mcp_loop_stop(); timeout hook: called before every wait and
+ * returns the wait timeout in ms (-1: none). */
+void mcp_loop_set_prepare(struct mcp_loop *loop, int (*prepare)(void *data), void *data);
+int mcp_loop_run(struct mcp_loop *loop, pyro_error *err);
+void mcp_loop_stop(struct mcp_loop *loop);
+bool mcp_loop_stopping(const struct mcp_loop *loop);
+
+/* ---- server.c --------------------------------------------------------- */
+
+struct mcp_server;
+struct mcp_session;
+struct mcp_exchange;
+
+/* How an exchange hands messages to its transport. emit(msg, final):
+ * msg is a response, a batch array of responses or a related notification
+ * (final false); final true ends the exchange (msg may be NULL when there
+ * was nothing to answer). release() is called once nothing refers to the
+ * exchange any more. */
+struct mcp_exchange_ops {
+    void (*emit)(struct mcp_exchange *x, json_t *msg, bool final);
+    void (*release)(struct mcp_exchange *x);
+};
+
+/* One incoming message (or batch) and everything it causes. */
+struct mcp_exchange {
+    const struct mcp_exchange_ops *ops;
+    void *transport;         /* transport's per-exchange data */
+    struct mcp_session *session;
+    int refs;                /* the transport's + one per request in flight */
+    int pending;             /* requests not yet answered */
+    bool batch;
+    json_t *responses;       /* batch: collected responses */
+    bool sent_final;
+    bool notified;           /* a notification was emitted */
+};
+
+struct mcp_session {
+    struct mcp_server *srv;
+    char id[40];             /* HTTP Mcp-Session-Id; "" on stdio */
+    bool initialized;        /* initialize answered */
+    char version[16];        /* negotiated protocol revision */
+    int log_level;           /* index in mcp_log_levels; notifications at or above it */
+    struct mcp_call *calls;  /* tools/call in flight */
+    struct mcp_session *next;
+    int64_t last_used_ms;
+};
+
+/* A tools/call in flight (worker.c runs it). */
+struct mcp_call {
+    struct mcp_session *session;
+    struct mcp_exchange *x;
+    json_t *id;              /* JSON-RPC id */
+    json_t *progress_token;  /* or NULL */
+    double progress;         /* last progress value sent */
+    const struct pyro_op *op;
+    pid_t pid;
+    int fd;                  /* worker's pipe */
+    char *buf;
+    size_t len, cap;
+    json_t *outcome;         /* {"result":...} or {"error":...} from the worker */
+    json_t *ephemeral;       /* [{"kind","id"}] the worker announced */
+    bool cancelled;
+    struct mcp_call *next;
+};
+
+struct mcp_server {
+    struct pyro_ctx *ctx;
+    struct mcp_loop *loop;
+    enum pyro_surface surface;
+    const char *surface_name;
+    char *project_source;    /* default seed path, or NULL */
+    char *project_origin;    /* how it was found: "git checkout", "--project-path", "--repo-url" */
+    bool project_owned;      /* a clone of ours, removed at exit */
+    char *instructions;
+    int workers;             /* calls in flight, all sessions */
+    struct mcp_session *sessions;
+    /* The transport's channel for notifications unrelated to a request
+     * (stdio: stdout; HTTP: the session's GET stream, if open). */
+    void (*session_notify)(struct mcp_session *s, json_t *msg);
+    void *session_notify_data;
+    pid_t cleaners[MCP_MAX_WORKERS]; /* cancel clean-ups still running */
+};
+
+extern const char *const mcp_log_levels[]; /* RFC 5424 names, debug first */
+int mcp_log_level_find(const char *name);
+
+int mcp_server_init(struct mcp_server *srv, struct pyro_ctx *ctx, enum pyro_surface surface);
+void mcp_server_fini(struct mcp_server *srv);
+struct mcp_session *mcp_session_new(struct mcp_server *srv);
+/* Kills the session's calls (cleaning up their ephemeral instances) and
+ * frees it. */
+void mcp_session_free(struct mcp_session *s);
+
+/* Handles one message text (a request, notification, response or batch).
+ * The transport has created x with refs == 1 and drops its reference with
+ * mcp_exchange_unref() when it no longer needs x. */
+void mcp_server_handle(struct mcp_server *srv, struct mcp_exchange *x, const char *text, size_t len);
+void mcp_exchange_unref(struct mcp_exchange *x);
+/* Answers one request of x (takes the reference to resp). */
+void mcp_exchange_reply(struct mcp_exchange *x, json_t *resp);
+/* A request of x ends without an answer (cancelled). */
+void mcp_exchange_drop(struct mcp_exchange *x);
+/* A notification related to a request of x. */
+void mcp_exchange_notify(struct mcp_exchange *x, json_t *msg);
+/* A log notification to the session (level index), if its level allows. */
+void mcp_session_log(struct mcp_session *s, struct mcp_exchange *x, int level, const char *logger,
+                     const char *text);
+
+json_t *mcp_error_response(const json_t *id, int code, const char *message, json_t *data);
+json_t *mcp_result_response(const json_t *id, json_t *result);
+/* Every text that leaves the server in a log message goes through here,
+ * so that secret redaction has one place to live. */
+char *mcp_redact(const char *text);
+
+/* ---- tools.c / modes.c ------------------------------------------------ */
+
+json_t *mcp_tools_list(const struct mcp_server *srv);
+/* The description of op on surface s (mode-specific for modes). */
+char *mcp_tool_description(const struct pyro_op *op, enum pyro_surface s);
+const char *mcp_mode_instructions(enum pyro_surface s);
+const char *mcp_mode_tool_hint(enum pyro_surface s, const char *tool);
+/* A CallToolResult from a worker outcome. */
+json_t *mcp_tool_result(const json_t *outcome);
+json_t *mcp_tool_error(const char *code_name, const char *message);
+
+/* ---- worker.c --------------------------------------------------------- */
+
+/* Starts op (validated args) for call c in a worker; -PYRO_E_LIMIT when
+ * MCP_MAX_WORKERS run. */
+int mcp_worker_start(struct mcp_server *srv, struct mcp_call *c, json_t *args, pyro_error *err);
+/* Cancels c: SIGKILL to the worker, reap, destroy the instances it created
+ * for itself (vm_run's VM). Sends nothing. */
+void mcp_worker_cancel(struct mcp_call *c);
+void mcp_call_free(struct mcp_call *c);
+/* Reaps finished clean-up children (all of them, waiting, when wait). */
+void mcp_server_reap(struct mcp_server *srv, bool wait);
+/* Ends c (outcome received or worker gone): replies, unlinks, frees. */
+void mcp_call_finish(struct mcp_call *c);
+
+/* ---- transports ------------------------------------------------------- */
+
+int mcp_stdio_serve(struct mcp_server *srv, int in_fd, int out_fd, pyro_error *err);
+
+struct mcp_http_config {
+    const char *listen;      /* "ADDR:PORT" */
+    char *token;             /* bearer token, or NULL */
+    void (*on_listen)(void *data, const char *url);
+    void *on_listen_data;
+};
+int mcp_http_serve(struct mcp_server *srv, const struct mcp_http_config *cfg, pyro_error *err);
+
+/* ---- project.c -------------------------------------------------------- */
+
+struct mcp_project_opts {
+    const char *project_path;
+    const char *repo_url;
+    const char *repo_ref;
+};
+/* Resolves the project source into srv (none is fine). */
+int mcp_project_resolve(struct mcp_server *srv, const struct mcp_project_opts *o, pyro_error *err);
+/* Removes a clone made for --repo-url. */
+void mcp_project_release(struct mcp_server *srv);
+
+#endif

@@ -1,0 +1,375 @@
+/* JSON-RPC dispatch and the MCP lifecycle, shared by both transports. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "cleanup.h"
+#include "json.h"
+#include "mcp.h"
+#include "timeutil.h"
+
+/* Revisions we speak, newest first. 2025-03-26 is the last with batches. */
+static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
+
+const char *const mcp_log_levels[] = {"debug", "info",     "notice", "warning", "error",
+                                      "critical", "alert", "emergency", NULL};
+
+int mcp_log_level_find(const char *name)
+{
+    for (int i = 0; name && mcp_log_levels[i]; i++)
+        if (!strcmp(mcp_log_levels[i], name))
+            return i;
+    return -1;
+}
+
+enum { JR_PARSE = -32700, JR_INVALID = -32600, JR_NO_METHOD = -32601, JR_PARAMS = -32602, JR_INTERNAL = -32603 };
+
+json_t *mcp_error_response(const json_t *id, int code, const char *message, json_t *data)
+{
+    json_t *e = json_pack("{s:i, s:s}", "code", code, "message", message);
+    if (data)
+        pyro_json_set(e, "data", data);
+    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? (json_t *)id : json_null(), "error", e);
+}
+
+json_t *mcp_result_response(const json_t *id, json_t *result)
+{
+    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", (json_t *)id, "result", result);
+}
+
+char *mcp_redact(const char *text)
+{
+    /* No secret store exists yet (workspaces bring it); this is the one
+     * place every log text passes through on its way out. */
+    return xstrdup(text ? text : "");
+}
+
+int mcp_server_init(struct mcp_server *srv, struct pyro_ctx *ctx, enum pyro_surface surface)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->ctx = ctx;
+    srv->surface = surface;
+    srv->surface_name = pyro_surfaces[surface].name;
+    return 0;
+}
+
+struct mcp_session *mcp_session_new(struct mcp_server *srv)
+{
+    struct mcp_session *s = xcalloc(1, sizeof(*s));
+    s->srv = srv;
+    s->log_level = mcp_log_level_find("warning");
+    s->last_used_ms = pyro_mono_ms();
+    s->next = srv->sessions;
+    srv->sessions = s;
+    return s;
+}
+
+void mcp_session_free(struct mcp_session *s)
+{
+    if (!s)
+        return;
+    while (s->calls) {
+        struct mcp_call *c = s->calls;
+        mcp_worker_cancel(c);
+        mcp_call_finish(c);
+    }
+    for (struct mcp_session **p = &s->srv->sessions; *p; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
+    free(s);
+}
+
+void mcp_server_fini(struct mcp_server *srv)
+{
+    while (srv->sessions)
+        mcp_session_free(srv->sessions);
+    free(srv->project_source);
+    free(srv->project_origin);
+    free(srv->instructions);
+}
+
+/* ---- exchanges -------------------------------------------------------- */
+
+void mcp_exchange_unref(struct mcp_exchange *x)
+{
+    if (--x->refs > 0)
+        return;
+    json_decref(x->responses);
+    x->ops->release(x);
+}
+
+static void exchange_maybe_final(struct mcp_exchange *x)
+{
+    if (x->pending > 0 || x->sent_final)
+        return;
+    x->sent_final = true;
+    json_t *msg = NULL;
+    if (x->batch && json_array_size(x->responses))
+        msg = json_incref(x->responses);
+    x->ops->emit(x, msg, true);
+    json_decref(msg);
+}
+
+void mcp_exchange_reply(struct mcp_exchange *x, json_t *resp)
+{
+    x->pending--;
+    if (x->batch) {
+        json_array_append_new(x->responses, resp);
+        exchange_maybe_final(x);
+        return;
+    }
+    if (!x->sent_final) {
+        x->sent_final = true;
+        x->ops->emit(x, resp, true);
+    }
+    json_decref(resp);
+}
+
+void mcp_exchange_drop(struct mcp_exchange *x)
+{
+    x->pending--;
+    exchange_maybe_final(x);
+}
+
+void mcp_exchange_notify(struct mcp_exchange *x, json_t *msg)
+{
+    if (!x->sent_final) {
+        x->notified = true;
+        x->ops->emit(x, msg, false);
+    }
+    json_decref(msg);
+}
+
+void mcp_session_log(struct mcp_session *s, struct mcp_exchange *x, int level, const char *logger,
+                     const char *text)
+{
+    if (!s || level < s->log_level)
+        return;
+    _cleanup_free_ char *clean = mcp_redact(text);
+    json_t *n = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}}", "jsonrpc", "2.0", "method", "notifications/message",
+                          "params", "level", mcp_log_levels[level], "logger", logger, "data", clean);
+    if (x && !x->sent_final)
+        mcp_exchange_notify(x, n);
+    else if (s->srv->session_notify) {
+        s->srv->session_notify(s, n);
+        json_decref(n);
+    } else
+        json_decref(n);
+}
+
+/* ---- methods ---------------------------------------------------------- */
+
+static bool batches_allowed(const struct mcp_session *s)
+{
+    return !s->initialized || !strcmp(s->version, "2025-03-26");
+}
+
+static json_t *do_initialize(struct mcp_session *s, const json_t *id, const json_t *params)
+{
+    const char *want = pyro_json_get_str(params, "protocolVersion", NULL);
+    if (!json_is_object(params) || !want)
+        return mcp_error_response(id, JR_PARAMS, "initialize: params.protocolVersion (a string) is required",
+                                  NULL);
+    const char *use = versions[0];
+    for (int i = 0; versions[i]; i++)
+        if (!strcmp(versions[i], want))
+            use = versions[i];
+    snprintf(s->version, sizeof(s->version), "%s", use);
+    s->initialized = true;
+    struct mcp_server *srv = s->srv;
+    json_t *info = json_pack("{s:s, s:s, s:s, s:s}", "name", "pyro", "title", "Pyro", "version", PYRO_VERSION,
+                             "description",
+                             "Disposable isolated Linux sandboxes for coding agents: one-shot commands and "
+                             "persistent workspaces.");
+    json_t *res = json_pack("{s:s, s:{s:{}, s:{s:b}}, s:o}", "protocolVersion", use, "capabilities", "logging",
+                            "tools", "listChanged", 0, "serverInfo", info);
+    if (srv->instructions)
+        pyro_json_set(res, "instructions", json_string(srv->instructions));
+    return mcp_result_response(id, res);
+}
+
+static json_t *do_set_level(struct mcp_session *s, const json_t *id, const json_t *params)
+{
+    const char *lv = pyro_json_get_str(params, "level", NULL);
+    int i = mcp_log_level_find(lv);
+    if (i < 0)
+        return mcp_error_response(
+            id, JR_PARAMS,
+            "logging/setLevel: level must be one of debug, info, notice, warning, error, critical, alert, "
+            "emergency",
+            NULL);
+    s->log_level = i;
+    return mcp_result_response(id, json_object());
+}
+
+static struct mcp_call *call_find(struct mcp_session *s, const json_t *id)
+{
+    for (struct mcp_call *c = s->calls; c; c = c->next)
+        if (json_equal(c->id, (json_t *)id))
+            return c;
+    return NULL;
+}
+
+/* tools/call: protocol faults are JSON-RPC errors; bad arguments and
+ * runtime failures are isError results (SEP-1303). Returns NULL when a
+ * worker took the request. */
+static json_t *do_call(struct mcp_session *s, struct mcp_exchange *x, const json_t *id, const json_t *params,
+                       bool *async)
+{
+    struct mcp_server *srv = s->srv;
+    const char *name = pyro_json_get_str(params, "name", NULL);
+    if (!name)
+        return mcp_error_response(id, JR_PARAMS, "tools/call: params.name (a string) is required", NULL);
+    const struct pyro_op *op = pyro_op_find(name);
+    if (!op || !pyro_op_exposed(op, srv->surface)) {
+        char m[300];
+        snprintf(m, sizeof(m), "Unknown tool: %s", name);
+        return mcp_error_response(id, JR_PARAMS, m, NULL);
+    }
+    if (call_find(s, id))
+        return mcp_error_response(id, JR_INVALID, "request id is already in use by a call in flight", NULL);
+    const json_t *args = json_object_get(params, "arguments");
+    pyro_error err = {0};
+    json_auto_t *valid = NULL;
+    if (pyro_args_validate(op, json_is_null(args) ? NULL : args, srv->surface, &valid, &err) < 0)
+        return mcp_result_response(id, mcp_tool_error(pyro_error_name(err.code), err.message));
+
+    struct mcp_call *c = xcalloc(1, sizeof(*c));
+    c->session = s;
+    c->x = x;
+    c->id = json_deep_copy(id);
+    c->op = op;
+    c->fd = -1;
+    json_t *tok = json_object_get(json_object_get(params, "_meta"), "progressToken");
+    if (json_is_string(tok) || json_is_integer(tok))
+        c->progress_token = json_copy(tok);
+    if (mcp_worker_start(srv, c, valid, &err) < 0) {
+        mcp_call_free(c);
+        return mcp_result_response(id, mcp_tool_error(pyro_error_name(err.code), err.message));
+    }
+    x->refs++;
+    *async = true;
+    c->next = s->calls;
+    s->calls = c;
+    char m[200];
+    snprintf(m, sizeof(m), "tools/call %s started (worker %d)", op->name, (int)c->pid);
+    mcp_session_log(s, x, 0, "pyro.mcp", m);
+    return NULL;
+}
+
+static void do_cancelled(struct mcp_session *s, const json_t *params)
+{
+    const json_t *rid = json_object_get(params, "requestId");
+    struct mcp_call *c = rid ? call_find(s, rid) : NULL;
+    if (!c)
+        return; /* unknown or finished: ignored, as the spec allows */
+    char m[200];
+    snprintf(m, sizeof(m), "tools/call %s cancelled by the client", c->op->name);
+    mcp_session_log(s, NULL, 1, "pyro.mcp", m);
+    mcp_worker_cancel(c);
+    mcp_call_finish(c);
+}
+
+static bool valid_id(const json_t *id)
+{
+    return json_is_string(id) || json_is_integer(id);
+}
+
+/* One message of an exchange; returns the response or NULL. */
+static json_t *handle_one(struct mcp_session *s, struct mcp_exchange *x, const json_t *m, bool *async)
+{
+    if (!json_is_object(m))
+        return mcp_error_response(NULL, JR_INVALID, "a JSON-RPC message must be an object", NULL);
+    const json_t *id = json_object_get(m, "id");
+    const json_t *method = json_object_get(m, "method");
+    const json_t *params = json_object_get(m, "params");
+    bool is_request = id != NULL;
+    if (!json_is_string(method)) {
+        if (is_request && (json_object_get(m, "result") || json_object_get(m, "error")))
+            return NULL; /* a response to us: we send no requests */
+        return mcp_error_response(valid_id(id) ? id : NULL, JR_INVALID, "method must be a string", NULL);
+    }
+    if (strcmp(pyro_json_get_str(m, "jsonrpc", ""), "2.0") != 0)
+        return is_request ? mcp_error_response(valid_id(id) ? id : NULL, JR_INVALID, "jsonrpc must be \"2.0\"",
+                                               NULL)
+                          : NULL;
+    if (is_request && !valid_id(id))
+        return mcp_error_response(NULL, JR_INVALID, "id must be a string or an integer", NULL);
+    if (params && !json_is_object(params))
+        return is_request ? mcp_error_response(id, JR_PARAMS, "params must be an object", NULL) : NULL;
+    const char *name = json_string_value(method);
+
+    if (!is_request) {
+        if (!strcmp(name, "notifications/cancelled"))
+            do_cancelled(s, params);
+        return NULL; /* initialized, roots/list_changed, ...: nothing to do */
+    }
+    if (!strcmp(name, "initialize"))
+        return do_initialize(s, id, params);
+    if (!strcmp(name, "ping"))
+        return mcp_result_response(id, json_object());
+    if (!strcmp(name, "tools/list")) {
+        if (json_object_get(params, "cursor") && !json_is_null(json_object_get(params, "cursor")))
+            return mcp_error_response(id, JR_PARAMS, "tools/list: invalid cursor (the list has one page)", NULL);
+        return mcp_result_response(id, mcp_tools_list(s->srv));
+    }
+    if (!strcmp(name, "tools/call"))
+        return do_call(s, x, id, params, async);
+    if (!strcmp(name, "logging/setLevel"))
+        return do_set_level(s, id, params);
+    char msg[300];
+    snprintf(msg, sizeof(msg), "Method not found: %s", name);
+    return mcp_error_response(id, JR_NO_METHOD, msg, NULL);
+}
+
+static void handle_value(struct mcp_session *s, struct mcp_exchange *x, const json_t *m)
+{
+    bool async = false;
+    json_t *resp = handle_one(s, x, m, &async);
+    if (async || resp)
+        x->pending++; /* a worker answers async ones later */
+    if (resp)
+        mcp_exchange_reply(x, resp);
+}
+
+void mcp_server_handle(struct mcp_server *srv, struct mcp_exchange *x, const char *text, size_t len)
+{
+    struct mcp_session *s = x->session;
+    s->last_used_ms = pyro_mono_ms();
+    json_auto_t *v = NULL;
+    json_error_t jerr;
+    if (len > MCP_MESSAGE_MAX) {
+        x->pending++;
+        mcp_exchange_reply(x, mcp_error_response(NULL, JR_PARSE, "message too large", NULL));
+    } else if (!(v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr))) {
+        char m[300];
+        snprintf(m, sizeof(m), "Parse error: %s (at byte %d)", jerr.text, jerr.position);
+        x->pending++;
+        mcp_exchange_reply(x, mcp_error_response(NULL, JR_PARSE, m, NULL));
+    } else if (json_is_array(v)) {
+        if (!batches_allowed(s) || json_array_size(v) == 0) {
+            x->pending++;
+            mcp_exchange_reply(x, mcp_error_response(NULL, JR_INVALID,
+                                                     json_array_size(v) ? "batches are not supported in "
+                                                                          "protocol revisions after 2025-03-26"
+                                                                        : "empty batch",
+                                                     NULL));
+        } else {
+            x->batch = true;
+            x->responses = json_array();
+            /* Hold the exchange open until every member is handled. */
+            x->pending++;
+            size_t i;
+            json_t *m;
+            json_array_foreach(v, i, m) handle_value(s, x, m);
+            mcp_exchange_drop(x);
+        }
+    } else {
+        handle_value(s, x, v);
+    }
+    exchange_maybe_final(x);
+    (void)srv;
+}
