@@ -65,8 +65,14 @@ static int ws_file_list_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     r = ws_call(c, "file_stat", a, &st, NULL, err);
     json_t *entries = json_array();
     bool truncated = false;
-    if (r == 0 && !strcmp(pyro_json_get_str(st, "type", ""), "dir")) {
-        json_auto_t *la = json_pack("{s:s, s:b, s:i}", "path", rel, "recursive", rec, "max_entries", 10000);
+    /* "link/" asks for what the symlink points to: the agent resolves it
+     * beneath /workspace (or refuses). Without the slash the link itself
+     * is listed, never followed. */
+    const char *raw = pyro_json_get_str(args, "path", WS_ROOT);
+    bool follow = *rel && raw[strlen(raw) - 1] == '/' && !strcmp(pyro_json_get_str(st, "type", ""), "symlink");
+    if (r == 0 && (follow || !strcmp(pyro_json_get_str(st, "type", ""), "dir"))) {
+        _cleanup_free_ char *lp = follow ? xasprintf("%s/", rel) : xstrdup(rel);
+        json_auto_t *la = json_pack("{s:s, s:b, s:i}", "path", lp, "recursive", rec, "max_entries", 10000);
         json_auto_t *res = NULL;
         r = ws_call(c, "file_list", la, &res, NULL, err);
         size_t i;
