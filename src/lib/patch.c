@@ -147,13 +147,19 @@ static int parse_hunks(struct cursor *c, struct patch_file *f, pyro_error *err)
             h->lines[h->nlines++] =
                 (struct patch_line){.op = op, .text = len ? l + 1 : l, .len = len ? len - 1 : 0, .nl = true};
         }
-        /* A "\ No newline" marker may follow the hunk's last line. */
+        /* A "\ No newline" marker may follow the hunk's last line; more
+         * hunk lines mean the header's counts are wrong. */
         struct cursor s2 = *c;
         if (next_line(c, &l, &len, &nl) && starts(l, len, "\\ ")) {
             if (h->nlines)
                 h->lines[h->nlines - 1].nl = false;
-        } else
+        } else {
+            if (c->lineno > s2.lineno && len && (l[0] == '+' || l[0] == ' ' || (l[0] == '-' && !starts(l, len, "--- "))))
+                return pyro_err_set(err, -PYRO_E_INVALID,
+                                    "patch line %ld: hunk %zu of %s has more lines than its header says",
+                                    c->lineno, f->nhunks, patch_file_path(f));
             *c = s2;
+        }
     }
 }
 
