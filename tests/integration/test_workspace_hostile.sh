@@ -5,6 +5,9 @@
 # patch with one bad hunk among good ones; kill -9 of the client during
 # snapshot create and during reset, followed by working calls.
 source "$(dirname "$0")/lib.sh"
+# A failed run still deletes its workspaces (no sandbox outlives the test).
+ws_cleanup() { for w in $(ls "$PYRO_HOME/workspaces" 2>/dev/null); do "$PYRO" workspace delete "$w" >/dev/null 2>&1 || true; done; cleanup_test_tmp; }
+trap ws_cleanup EXIT
 command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed (apt-get install mmdebstrap)"
 [ "$(id -u)" = 0 ] || skip "the sandbox backend needs root (rootless mode is not implemented)"
 ENV=debian:12-base
