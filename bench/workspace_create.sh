@@ -1,7 +1,7 @@
 #!/bin/bash
 # workspace create with a 10,000-file seed directory (and an empty one for
 # comparison), then delete. Usage: [N=5] [FILES=10000] bench/workspace_create.sh
-source "$(dirname "$0")/ws_lib.sh"
+source "$(dirname "$0")/ws_lib.bash"
 N=${N:-5}
 FILES=${FILES:-10000}
 make_tree "$WORK/seed" "$FILES"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # workspace diff of a 10,000-file workspace with one change (target: 300 ms
 # or less), and with none. Usage: [N=20] [FILES=10000] bench/workspace_diff.sh
-source "$(dirname "$0")/ws_lib.sh"
+source "$(dirname "$0")/ws_lib.bash"
 N=${N:-20}
 FILES=${FILES:-10000}
 make_tree "$WORK/seed" "$FILES"

@@ -4,7 +4,7 @@
 # and, for comparison, a bare agent round trip cost is visible in
 # duration_ms of the result.
 # Usage: [N=200] [ENV=debian:12-base] bench/workspace_exec.sh
-source "$(dirname "$0")/ws_lib.sh"
+source "$(dirname "$0")/ws_lib.bash"
 N=${N:-200}
 W=$("$PYRO" workspace create "${ENV:-debian:12-base}" --id-only)
 "$PYRO" workspace exec "$W" -- true >/dev/null 2>&1
