@@ -189,6 +189,29 @@ echo "$OUT" > "$TEST_TMP/out"
 assert '[w["workspace_id"] for w in d["workspaces"]]' "['$W2', '$W']"
 ok "list: most recent mutating activity first"
 
+# Started workspaces count toward max_active_vms; a refused create leaves nothing.
+n_before=$(ls "$PYRO_HOME/workspaces" | wc -l)
+PYRO_MAX_ACTIVE_VMS=2 expect_status 1 P workspace create debian:12-base --json
+echo "$ERR" | grep -q max_active_vms || fail "create over the limit: $ERR"
+[ "$(ls "$PYRO_HOME/workspaces" | wc -l)" = "$n_before" ] || fail "a refused create left a workspace"
+ok "started workspaces count toward max_active_vms"
+
+# reap_expired deletes expired workspaces only (W2 is stopped, not expired: kept).
+expect_status 0 P workspace create debian:12-base --ttl-seconds 60 --id-only
+W3=$OUT
+expect_status 0 P workspace stop "$W2"
+/usr/bin/python3 - "$PYRO_HOME/workspaces/$W3/record.json" <<'PY'
+import json, sys
+p = sys.argv[1]; r = json.load(open(p)); r["expires_at"] = "2000-01-01T00:00:00.000Z"
+json.dump(r, open(p, "w"))
+PY
+expect_status 0 P vm reap-expired --json
+echo "$OUT" > "$TEST_TMP/out"
+assert '[(x.get("workspace_id"), x["reason"]) for x in d["reaped"]]' "[('$W3', 'expired')]"
+[ ! -e "$PYRO_HOME/workspaces/$W3" ] || fail "the expired workspace is still there"
+[ -e "$PYRO_HOME/workspaces/$W2" ] || fail "a stopped workspace was reaped"
+ok "reap_expired deletes expired workspaces"
+
 for w in "$W" "$W2"; do
   expect_status 0 P workspace delete "$w" --json
   echo "$OUT" > "$TEST_TMP/out"
