@@ -106,6 +106,10 @@ int op_file_read(struct agent *a, const struct proto_frame *req, pyro_error *err
 int op_file_write(struct agent *a, const struct proto_frame *req, pyro_error *err);
 int op_fs_flush(struct agent *a, const struct proto_frame *req, pyro_error *err);
 
+/* ---- manifest.c ---- */
+int op_manifest(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_file_delete(struct agent *a, const struct proto_frame *req, pyro_error *err);
+
 /* ---- tarops.c ---- */
 int op_tar_out(struct agent *a, const struct proto_frame *req, pyro_error *err);
 int op_tar_in(struct agent *a, const struct proto_frame *req, pyro_error *err);

@@ -36,6 +36,8 @@ static const struct op_entry ops[] = {
     {"tar_out", op_tar_out},
     {"tar_in", op_tar_in},
     {"fs_flush", op_fs_flush},
+    {"file_delete", op_file_delete},
+    {"manifest", op_manifest},
     {"shutdown", op_shutdown},
 };
 
@@ -46,7 +48,7 @@ static const char *const reserved_ops[] = {
     "secret_put",    "secret_delete",
 };
 
-static const char *const caps[] = {"exec", "kill", "file", "tar", "fs_flush", "shutdown", "stream"};
+static const char *const caps[] = {"exec", "kill", "file", "tar", "fs_flush", "shutdown", "stream", "manifest"};
 
 int agent_watch_add(struct agent *a, int fd, struct watch *w, pyro_error *err)
 {

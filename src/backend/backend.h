@@ -19,6 +19,11 @@ struct backend_config {
     const char *id;          /* [a-z0-9_-]{1,64}; the hostname inside */
     const char *rootfs;      /* read-only lower root tree (absolute) */
     const char *dir;         /* per-instance directory owned by the backend (absolute) */
+    /* The overlay's writable layer when it must outlive the instance (a
+     * workspace across stop and start): owned by the caller, created when
+     * missing, on the file system of dir, never removed by destroy. NULL:
+     * dir/upper, removed by destroy. */
+    const char *upper_dir;
     const char *init_path;   /* host path of the static init, run as PID 1 */
     char *const *init_argv;  /* argv of init; NULL means { "/.pyro/agent", NULL } */
     char *const *init_envp;  /* NULL means a minimal PATH/HOME/TERM environment */

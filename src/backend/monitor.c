@@ -591,6 +591,7 @@ static int monitor_setup(struct monitor *m, pyro_error *err)
         .init_argv = init_argv,
         .rootfs = m->cfg->rootfs,
         .dir = bdir,
+        .upper_dir = m->cfg->upper_dir,
         .init_path = m->cfg->agent_path,
         .channel_fd = guest_end,
         .stdio_fd = console_fd,

@@ -20,6 +20,7 @@ struct monitor_config {
     const char *id;         /* instance id: hostname inside */
     const char *rootfs;     /* environment root tree (read-only lower layer) */
     const char *agent_path; /* host path of the static pyro-agent */
+    const char *upper_dir;  /* kept writable layer (backend_config.upper_dir), or NULL */
     int vcpu_count;
     int mem_mib;
     int pids_max;

@@ -31,6 +31,13 @@ int cli_print_result(struct cli_run *run, json_t *result);
 /* The generic rendering: "key: value" lines, aligned; nested values as JSON. */
 void cli_print_kv(json_t *result);
 
+/* workspace.c */
+int cli_print_ws_exec(struct cli_run *run, json_t *result);
+int cli_print_ws_file_read(struct cli_run *run, json_t *result);
+int cli_print_ws_diff(struct cli_run *run, json_t *result);
+int cli_print_ws_list(struct cli_run *run, json_t *result);
+int cli_print_ws_logs(struct cli_run *run, json_t *result);
+
 void cli_progress_attach(struct cli_run *run);
 void cli_progress_detach(struct cli_run *run);
 

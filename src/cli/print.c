@@ -15,6 +15,11 @@ const struct cli_printer cli_printers[] = {
     {"env_pull", cli_print_env_pull, NULL},
     {"env_inspect", cli_print_env_inspect, NULL},
     {"env_prune", cli_print_env_prune, NULL},
+    {"workspace_exec", cli_print_ws_exec, cli_run_exit},
+    {"workspace_file_read", cli_print_ws_file_read, NULL},
+    {"workspace_diff", cli_print_ws_diff, NULL},
+    {"workspace_list", cli_print_ws_list, NULL},
+    {"workspace_logs", cli_print_ws_logs, NULL},
 
     {NULL, NULL, NULL},
 };

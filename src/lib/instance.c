@@ -258,7 +258,13 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
     int64_t expires = pyro_time_parse_iso(pyro_json_get_str(inst->rec, "expires_at", ""));
     if (expires <= pyro_wall_ms())
         return pyro_err_set(err, -PYRO_E_STATE, "%s has expired (ttl_seconds passed); create a new one", inst->id);
+    /* A persistent instance (a workspace) keeps its writable layer in
+     * <dir>/upper across stop and start; the backend never removes it. */
+    _cleanup_free_ char *upper = pyro_json_get_bool(inst->rec, "persistent_upper", false)
+                                     ? xasprintf("%s/upper", inst->dir)
+                                     : NULL;
     struct monitor_config mc = {
+        .upper_dir = upper,
         .dir = inst->dir,
         .id = inst->id,
         .rootfs = pyro_json_get_str(inst->rec, "rootfs", ""),

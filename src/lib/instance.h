@@ -5,6 +5,9 @@
  *   <state>/<kind>/<id>/monitor.json  what the monitor saw (only it writes)
  *   <state>/<kind>/<id>/control.sock  the monitor's socket while it runs
  *   <state>/<kind>/<id>/sandbox/      the backend's directory (overlay, ...)
+ *   <state>/<kind>/<id>/upper/        the writable layer kept across stop and
+ *                                     start when record.json has
+ *                                     "persistent_upper": true (workspaces)
  *
  * State is derived on every call from these files and from whether the
  * monitor process is alive, so a client or monitor killed at any moment

@@ -18,6 +18,27 @@ extern const struct pyro_op op_vm_list_environments;
 extern const struct pyro_op op_env_pull;
 extern const struct pyro_op op_env_inspect;
 extern const struct pyro_op op_env_prune;
+extern const struct pyro_op op_workspace_create;
+extern const struct pyro_op op_workspace_list;
+extern const struct pyro_op op_workspace_update;
+extern const struct pyro_op op_workspace_status;
+extern const struct pyro_op op_workspace_exec;
+extern const struct pyro_op op_workspace_logs;
+extern const struct pyro_op op_workspace_sync_push;
+extern const struct pyro_op op_workspace_export;
+extern const struct pyro_op op_workspace_diff;
+extern const struct pyro_op op_workspace_file_list;
+extern const struct pyro_op op_workspace_file_read;
+extern const struct pyro_op op_workspace_file_write;
+extern const struct pyro_op op_workspace_patch_apply;
+extern const struct pyro_op op_snapshot_create;
+extern const struct pyro_op op_snapshot_list;
+extern const struct pyro_op op_snapshot_delete;
+extern const struct pyro_op op_workspace_reset;
+extern const struct pyro_op op_workspace_summary;
+extern const struct pyro_op op_workspace_stop;
+extern const struct pyro_op op_workspace_start;
+extern const struct pyro_op op_workspace_delete;
 
 const struct pyro_op *const pyro_ops[] = {
     /* host */
@@ -39,6 +60,27 @@ const struct pyro_op *const pyro_ops[] = {
     &op_vm_network_info,
     &op_vm_reap_expired,
     /* workspaces */
+    &op_workspace_create,
+    &op_workspace_list,
+    &op_workspace_update,
+    &op_workspace_status,
+    &op_workspace_exec,
+    &op_workspace_logs,
+    &op_workspace_sync_push,
+    &op_workspace_export,
+    &op_workspace_diff,
+    &op_workspace_file_list,
+    &op_workspace_file_read,
+    &op_workspace_file_write,
+    &op_workspace_patch_apply,
+    &op_snapshot_create,
+    &op_snapshot_list,
+    &op_snapshot_delete,
+    &op_workspace_reset,
+    &op_workspace_summary,
+    &op_workspace_stop,
+    &op_workspace_start,
+    &op_workspace_delete,
     NULL,
 };
 

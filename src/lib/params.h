@@ -37,4 +37,22 @@
               .max = PYRO_COMMAND_MAX)
 #define PARAM_VM_ID PARAM_STR("vm_id", "VM id.", .flags = PF_REQUIRED | PF_POSITIONAL, .max = 64)
 
+
+/* Workspaces (docs/workspaces.md). */
+#define PYRO_DEFAULT_WORKSPACE_TTL_SECONDS 86400
+#define PARAM_WORKSPACE_ID PARAM_STR("workspace_id", "Workspace id.", .flags = PF_REQUIRED | PF_POSITIONAL, .max = 64)
+#define PARAM_WORKSPACE_TTL_SECONDS                                                                          \
+    PARAM_INT("ttl_seconds",                                                                                 \
+              "Lifetime from creation (default 24 h, at most 7 days); the workspace is stopped then and "    \
+              "removed by reap_expired.",                                                                    \
+              .has_default = true, .def_int = PYRO_DEFAULT_WORKSPACE_TTL_SECONDS, .min = 60,               \
+              .max = PYRO_MAX_TTL_SECONDS)
+#define PARAM_WORKSPACE_NAME PARAM_STR("name", "Optional human name (mutable metadata).", .max = 64)
+#define PARAM_WORKSPACE_LABELS                                                                               \
+    PARAM_MAP("labels", "Labels as KEY=VALUE (mutable metadata).", .flag = "label", .metavar = "KEY=VALUE",  \
+              .max = 32)
+#define PARAM_SNAPSHOT_NAME                                                                                  \
+    PARAM_STR("snapshot_name", "Snapshot name: letters, digits, '.', '_' and '-', at most 64.",             \
+              .flags = PF_REQUIRED | PF_POSITIONAL, .max = 64)
+
 #endif

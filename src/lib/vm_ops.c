@@ -167,13 +167,16 @@ static int vm_network_info_run(struct pyro_ctx *ctx, json_t *args, json_t **resu
     return 0;
 }
 
-static int vm_reap_expired_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
+/* Reaps one kind. VMs go when expired or when their sandbox or monitor is
+ * gone; workspaces (kept across stops on purpose) only when expired. */
+static int reap_kind(struct pyro_ctx *ctx, const char *kind, const char *id_key, json_t *reaped, json_t *failed,
+                     pyro_error *err)
 {
     _cleanup_free_ char *base = NULL;
-    int r = instance_base_dir(ctx, VM_KIND, &base, err);
+    int r = instance_base_dir(ctx, kind, &base, err);
     if (r < 0)
         return r;
-    json_t *reaped = json_array(), *failed = json_array();
+    bool vms = !strcmp(kind, VM_KIND);
     _cleanup_closedir_ DIR *d = opendir(base);
     struct dirent *de;
     int64_t now = pyro_wall_ms();
@@ -182,7 +185,7 @@ static int vm_reap_expired_run(struct pyro_ctx *ctx, json_t *args, json_t **resu
             continue;
         struct instance inst;
         pyro_error oerr = {0};
-        if (instance_open(ctx, VM_KIND, de->d_name, &inst, &oerr) < 0) {
+        if (instance_open(ctx, kind, de->d_name, &inst, &oerr) < 0) {
             if (oerr.code == -PYRO_E_NOT_FOUND) {
                 /* A directory without a record: a create or delete that was
                  * killed midway. Remove what is left. */
@@ -190,7 +193,7 @@ static int vm_reap_expired_run(struct pyro_ctx *ctx, json_t *args, json_t **resu
                 _cleanup_free_ char *dir = xasprintf("%s/%s", base, de->d_name);
                 if (pyro_id_valid(de->d_name) && sandbox_backend_ops.destroy(bdir, de->d_name, &oerr) == 0 &&
                     pyro_rm_rf(dir, &oerr) == 0)
-                    json_array_append_new(reaped, json_pack("{s:s, s:s}", "vm_id", de->d_name, "reason", "incomplete"));
+                    json_array_append_new(reaped, json_pack("{s:s, s:s}", id_key, de->d_name, "reason", "incomplete"));
             }
             continue;
         }
@@ -198,16 +201,30 @@ static int vm_reap_expired_run(struct pyro_ctx *ctx, json_t *args, json_t **resu
         const char *why = NULL;
         if (instance_expired(&inst, now))
             why = "expired";
-        else if (!strcmp(state, "failed") || !strcmp(state, "exited"))
+        else if (vms && (!strcmp(state, "failed") || !strcmp(state, "exited")))
             why = state; /* its monitor or sandbox is gone */
         if (why) {
             pyro_error derr = {0};
             if (instance_destroy(&inst, &derr) == 0)
-                json_array_append_new(reaped, json_pack("{s:s, s:s}", "vm_id", inst.id, "reason", why));
+                json_array_append_new(reaped, json_pack("{s:s, s:s}", id_key, inst.id, "reason", why));
             else
-                json_array_append_new(failed, json_pack("{s:s, s:s}", "vm_id", inst.id, "error", derr.message));
+                json_array_append_new(failed, json_pack("{s:s, s:s}", id_key, inst.id, "error", derr.message));
         }
         instance_close(&inst);
+    }
+    return 0;
+}
+
+static int vm_reap_expired_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
+{
+    json_t *reaped = json_array(), *failed = json_array();
+    int r = reap_kind(ctx, VM_KIND, "vm_id", reaped, failed, err);
+    if (r == 0)
+        r = reap_kind(ctx, "workspaces", "workspace_id", reaped, failed, err);
+    if (r < 0) {
+        json_decref(reaped);
+        json_decref(failed);
+        return r;
     }
     *result = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)json_array_size(reaped), "reaped", reaped, "failed",
                         failed);
@@ -328,9 +345,10 @@ const struct pyro_op op_vm_reap_expired = {
     .name = "vm_reap_expired",
     .cli = "vm reap-expired",
     .title = "Reap expired VMs",
-    .summary = "Delete VMs whose TTL passed or whose sandbox or monitor is gone.",
+    .summary = "Delete VMs and workspaces whose TTL passed, and VMs whose sandbox or monitor is gone.",
     .description = "Delete every VM whose ttl_seconds have passed, whose sandbox exited, or whose monitor "
-                   "died, removing all of their processes, mounts and state.",
+                   "died, and every workspace whose ttl_seconds have passed, removing all of their processes, "
+                   "mounts and state.",
     .params = no_params,
     .output_schema = "{\"type\":\"object\",\"required\":[\"count\",\"reaped\"],\"properties\":{"
                      "\"count\":{\"type\":\"integer\"},\"reaped\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"

@@ -296,12 +296,51 @@ static void test_in_tree_links(void **state)
     free(t.p);
 }
 
+/* manifest: sorted, hashed, symlinks not followed, confined; file_delete:
+ * one non-directory entry, never a directory, never outside. */
+static void test_manifest_and_delete(void **state)
+{
+    struct fx *fx = *state;
+    run("cd %s && mkdir -p d/e && printf abc > d/f && ln -s /etc d/out && printf '' > z", fx->root);
+    pyro_error err = {0};
+    json_t *res = NULL;
+    json_auto_t *req = json_pack("{s:s, s:{s:s, s:s}}", "op", "manifest", "args", "root", fx->root, "path", "");
+    assert_int_equal(agent_call(fx->c, req, NULL, 0, &res, NULL, T_MS, &err), 0);
+    json_t *e = json_object_get(res, "entries");
+    assert_int_equal(json_array_size(e), 5);
+    _cleanup_free_ char *dump = pyro_json_dump(e, JSON_COMPACT);
+    assert_string_equal(dump, "[[\"d\",\"dir\",493,0,\"\"],[\"d/e\",\"dir\",493,0,\"\"],"
+                              "[\"d/f\",\"file\",420,3,"
+                              "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"],"
+                              "[\"d/out\",\"symlink\",511,0,\"/etc\"],"
+                              "[\"z\",\"file\",420,0,"
+                              "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"]]");
+    json_decref(res);
+    json_auto_t *esc = json_pack("{s:s, s:{s:s, s:s}}", "op", "manifest", "args", "root", fx->root, "path", "d/out/");
+    assert_int_equal(agent_call(fx->c, esc, NULL, 0, &res, NULL, T_MS, &err), -PYRO_E_INVALID);
+    const char *refused[] = {"d/e", "../x", "d/out/passwd", ""};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        json_auto_t *d = json_pack("{s:s, s:{s:s, s:s}}", "op", "file_delete", "args", "root", fx->root, "path",
+                                   refused[i]);
+        assert_true(agent_call(fx->c, d, NULL, 0, &res, NULL, T_MS, &err) < 0);
+    }
+    const char *ok[] = {"d/out", "d/f"};
+    for (size_t i = 0; i < 2; i++) {
+        json_auto_t *d = json_pack("{s:s, s:{s:s, s:s}}", "op", "file_delete", "args", "root", fx->root, "path", ok[i]);
+        assert_int_equal(agent_call(fx->c, d, NULL, 0, &res, NULL, T_MS, &err), 0);
+        assert_true(pyro_json_get_bool(res, "deleted", false));
+        json_decref(res);
+    }
+    run("cd %s && test ! -e d/f && test ! -L d/out && test -d d/e && test -d /etc", fx->root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_refusals, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_in_tree_links, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_manifest_and_delete, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

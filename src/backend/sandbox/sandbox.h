@@ -7,7 +7,8 @@
  * Layout of cfg->dir (owned by the backend):
  *   sandbox.json  what start() created (cgroup paths, link, subnet), written
  *                 before anything is created so destroy() works after a crash
- *   upper/ work/  the overlay's writable layer and its work dir
+ *   upper/ work/  the overlay's writable layer (unless cfg->upper_dir names a
+ *                 caller-owned one, which destroy leaves alone) and its work dir
  *   merged/       the overlay mount point (mounted only inside the sandbox's
  *                 own mount namespace, never on the host)
  *   resolv.conf   the host's usable resolvers, bound at /etc/resolv.conf

@@ -135,6 +135,9 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
 {
     const char *parent = c->cgroup_parent ? c->cgroup_parent : "pyro";
     int r = make_dirs(c->dir, err);
+    if (r == 0 && c->upper_dir)
+        r = c->upper_dir[0] == '/' ? pyro_mkdir_p(c->upper_dir, 0755, err)
+                                   : pyro_err_set(err, -PYRO_E_INVALID, "upper_dir must be absolute");
     if (r < 0)
         return r;
     struct sandbox_state st = {.id = (char *)c->id, .cgroup_parent = (char *)parent, .network = c->network};
@@ -169,7 +172,10 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
             return r;
     }
     s->merged = xasprintf("%s/merged", c->dir);
-    s->overlay_opts = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", c->rootfs, c->dir, c->dir);
+    if (c->upper_dir)
+        s->overlay_opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s/work", c->rootfs, c->upper_dir, c->dir);
+    else
+        s->overlay_opts = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", c->rootfs, c->dir, c->dir);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s->sync) < 0)
         return pyro_err_errno(err, errno, "socketpair");
 

@@ -1,0 +1,168 @@
+/* "manifest": a compact listing of a tree with content hashes, so the host
+ * can compare a workspace with its baseline without fetching any file, and
+ * "file_delete": removing one non-directory entry, both confined beneath a
+ * root like every path operation (fspath.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "cleanup.h"
+#include "fspath.h"
+#include "json.h"
+#include "sha256.h"
+
+#define MANIFEST_DEFAULT_MAX 100000
+#define MANIFEST_HARD_MAX 200000
+#define MANIFEST_DEPTH_MAX 128
+
+struct walker {
+    json_t *entries;
+    size_t max;
+    bool truncated;
+    uint8_t *buf;
+};
+
+static char *join(const char *dir, const char *name)
+{
+    return *dir ? xasprintf("%s/%s", dir, name) : xstrdup(name);
+}
+
+static int hash_file(struct walker *w, int dirfd, const char *name, char hex[SHA256_HEX_LEN], pyro_error *err)
+{
+    _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return pyro_err_errno(err, errno, "open %s", name);
+    struct sha256 s;
+    sha256_init(&s);
+    for (;;) {
+        ssize_t n = read(fd, w->buf, 65536);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return pyro_err_errno(err, errno, "read %s", name);
+        if (n == 0)
+            break;
+        sha256_update(&s, w->buf, (size_t)n);
+    }
+    sha256_final_hex(&s, hex);
+    return 0;
+}
+
+/* Entries are arrays [path, type, mode, size, hash or link target]: a
+ * 10000-file tree stays near 1 MiB of header. */
+static int walk(struct walker *w, int dirfd, const char *rel, int depth, pyro_error *err)
+{
+    _cleanup_strv_ char **names = fsops_read_names(dirfd, err);
+    if (!names)
+        return err ? err->code : -EIO;
+    for (char **p = names; *p; p++) {
+        if (json_array_size(w->entries) >= w->max) {
+            w->truncated = true;
+            return 0;
+        }
+        struct stat st;
+        if (fstatat(dirfd, *p, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue; /* vanished meanwhile */
+        _cleanup_free_ char *path = join(rel, *p);
+        const char *type = fspath_type_name(st.st_mode);
+        json_t *extra = NULL;
+        long long size = 0;
+        if (S_ISREG(st.st_mode)) {
+            char hex[SHA256_HEX_LEN];
+            pyro_error herr = {0};
+            if (hash_file(w, dirfd, *p, hex, &herr) < 0)
+                continue; /* vanished or replaced meanwhile */
+            extra = json_string(hex);
+            size = (long long)st.st_size;
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t n = readlinkat(dirfd, *p, target, sizeof(target));
+            extra = pyro_json_bytes(target, n > 0 ? (size_t)n : 0, NULL);
+        } else {
+            extra = json_string("");
+        }
+        json_array_append_new(w->entries, json_pack("[o, s, i, I, o]", pyro_json_bytes(path, strlen(path), NULL),
+                                                    type, (int)(st.st_mode & 07777), (json_int_t)size, extra));
+        if (S_ISDIR(st.st_mode) && depth < MANIFEST_DEPTH_MAX) {
+            _cleanup_close_ int sub = openat(dirfd, *p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) {
+                int r = walk(w, sub, path, depth + 1, err);
+                if (r < 0)
+                    return r;
+            }
+        }
+    }
+    return 0;
+}
+
+int op_manifest(struct agent *a, const struct proto_frame *req, pyro_error *err)
+{
+    const json_t *args = json_object_get(req->hdr, "args");
+    const char *root, *path;
+    _cleanup_close_ int rootfd = -1;
+
+    int r = fspath_args(args, &root, &path, &rootfd, err);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int fd = fspath_open(rootfd, path, O_PATH | O_DIRECTORY, 0, 0, err);
+    if (fd < 0)
+        return fd;
+    long long max = pyro_json_get_int(args, "max_entries", MANIFEST_DEFAULT_MAX);
+    struct walker w = {
+        .entries = json_array(),
+        .max = max <= 0 ? 1 : max > MANIFEST_HARD_MAX ? MANIFEST_HARD_MAX : (size_t)max,
+        .buf = xmalloc(65536),
+    };
+    r = walk(&w, fd, "", 0, err);
+    free(w.buf);
+    if (r < 0) {
+        json_decref(w.entries);
+        return r;
+    }
+    json_t *res = json_object();
+    pyro_json_set(res, "path", pyro_json_bytes(path, strlen(path), NULL));
+    pyro_json_set(res, "count", json_integer((json_int_t)json_array_size(w.entries)));
+    pyro_json_set(res, "entries", w.entries);
+    pyro_json_set(res, "truncated", json_boolean(w.truncated));
+    agent_reply_ok(a, req->id, res, NULL, 0);
+    return 0;
+}
+
+int op_file_delete(struct agent *a, const struct proto_frame *req, pyro_error *err)
+{
+    const json_t *args = json_object_get(req->hdr, "args");
+    const char *root, *path, *base;
+    _cleanup_close_ int rootfd = -1;
+
+    int r = fspath_args(args, &root, &path, &rootfd, err);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int dfd = fspath_open_parent(rootfd, path, false, 0, &base, err);
+    if (dfd < 0)
+        return dfd;
+    _cleanup_free_ char *name = xstrdup(base);
+    size_t n = strlen(name);
+    while (n > 0 && name[n - 1] == '/')
+        name[--n] = '\0';
+    struct stat st;
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return pyro_err_errno(err, errno, "stat %s", path);
+    if (S_ISDIR(st.st_mode))
+        return pyro_err_set(err, -PYRO_E_INVALID, "%s is a directory", path);
+    /* unlinkat needs a real directory fd, not O_PATH. */
+    _cleanup_close_ int wfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (wfd < 0)
+        return pyro_err_errno(err, errno, "open the directory of %s", path);
+    if (unlinkat(wfd, name, 0) < 0)
+        return pyro_err_errno(err, errno, "remove %s", path);
+    json_t *res = json_object();
+    pyro_json_set(res, "path", pyro_json_bytes(path, strlen(path), NULL));
+    pyro_json_set(res, "type", json_string(fspath_type_name(st.st_mode)));
+    pyro_json_set(res, "deleted", json_true());
+    agent_reply_ok(a, req->id, res, NULL, 0);
+    return 0;
+}

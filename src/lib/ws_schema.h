@@ -1,0 +1,37 @@
+/* Result schemas shared by the workspace operations. */
+#ifndef PYRO_WS_SCHEMA_H
+#define PYRO_WS_SCHEMA_H
+
+#define WS_STR "{\"type\":\"string\"}"
+#define WS_INT "{\"type\":\"integer\"}"
+#define WS_BOOL "{\"type\":\"boolean\"}"
+#define WS_OBJ "{\"type\":\"object\"}"
+#define WS_ARR_OBJ "{\"type\":\"array\",\"items\":{\"type\":\"object\"}}"
+#define WS_STR_OR_NULL "{\"type\":[\"string\",\"null\"]}"
+
+#define WS_RECORD_PROPS                                                                                      \
+    "\"workspace_id\":" WS_STR ",\"name\":" WS_STR_OR_NULL ",\"labels\":{\"type\":\"object\"},"                \
+    "\"state\":{\"type\":\"string\",\"enum\":[\"started\",\"stopped\",\"created\",\"expired\",\"exited\","       \
+    "\"failed\"]},\"environment\":" WS_STR ",\"environment_version\":" WS_STR ",\"vcpu_count\":" WS_INT           \
+    ",\"mem_mib\":" WS_INT ",\"ttl_seconds\":" WS_INT ",\"allow_host_compat\":" WS_BOOL                         \
+    ",\"network_policy\":" WS_STR ",\"execution_mode\":" WS_STR ",\"created_at\":" WS_STR                        \
+    ",\"expires_at\":" WS_STR ",\"started_at\":" WS_STR ",\"stopped_at\":" WS_STR                                \
+    ",\"last_activity_at\":" WS_STR ",\"workspace_path\":" WS_STR ",\"workspace_seed\":" WS_OBJ                  \
+    ",\"command_count\":" WS_INT ",\"snapshot_count\":" WS_INT ",\"reset_count\":" WS_INT                        \
+    ",\"last_reset_at\":" WS_STR_OR_NULL ",\"last_command\":" WS_OBJ ",\"reason\":" WS_STR                       \
+    ",\"pending_operation\":" WS_STR
+#define WS_RECORD_REQUIRED                                                                                   \
+    "\"workspace_id\",\"name\",\"labels\",\"state\",\"environment\",\"created_at\",\"expires_at\","            \
+    "\"last_activity_at\",\"workspace_seed\",\"command_count\",\"snapshot_count\",\"reset_count\","          \
+    "\"last_reset_at\",\"execution_mode\""
+#define WS_RECORD_SCHEMA                                                                                     \
+    "{\"type\":\"object\",\"required\":[" WS_RECORD_REQUIRED "],\"properties\":{" WS_RECORD_PROPS "}}"
+
+#define WS_FULL EXPOSE(SURFACE_WORKSPACE_FULL)
+#define WS_CORE EXPOSE(SURFACE_WORKSPACE_CORE)
+#define WS_REPRO EXPOSE(SURFACE_MODE_REPRO_FIX)
+#define WS_INSPECT EXPOSE(SURFACE_MODE_INSPECT)
+#define WS_COLD EXPOSE(SURFACE_MODE_COLD_START)
+#define WS_REVIEW EXPOSE(SURFACE_MODE_REVIEW_EVAL)
+
+#endif
