@@ -11,9 +11,9 @@ PACKAGES=(
   # libraries
   libjansson-dev libmicrohttpd-dev libseccomp-dev libarchive-dev
   # tests
-  libcmocka-dev python3 bubblewrap hyperfine
+  libcmocka-dev python3 bubblewrap hyperfine curl
   # runtime: environments, sandbox networking, VM backend
-  mmdebstrap e2fsprogs iproute2 nftables qemu-system-x86 zstd
+  mmdebstrap e2fsprogs iproute2 nftables qemu-system-x86 zstd git
 )
 
 missing=()

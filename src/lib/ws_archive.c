@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "qemu_probe.h"
 #include "json.h"
 
 #define WS_WALK_DEPTH_MAX 128
@@ -84,6 +85,9 @@ struct builder {
     long long entries, bytes, skipped;
     json_t *links; /* symlink paths seen (a set) */
     json_t *files; /* regular file paths seen, for hard links */
+    json_t *only;      /* when set: the paths to import (files and links) ... */
+    json_t *only_dirs; /* ... and every directory above them; .git always */
+    long long untracked;
     char buf[65536];
 };
 
@@ -132,12 +136,23 @@ static int builder_header(struct builder *b, struct archive_entry *e, pyro_error
 
 static int walk_dir(struct builder *b, int dirfd, const char *rel, int depth, pyro_error *err);
 
+static bool builder_wants(const struct builder *b, const char *rel, bool is_dir)
+{
+    if (!b->only || !strcmp(rel, ".git") || !strncmp(rel, ".git/", 5))
+        return true;
+    return json_object_get(is_dir ? b->only_dirs : b->only, rel) != NULL;
+}
+
 static int walk_entry(struct builder *b, int dirfd, const char *name, const char *rel, int depth, pyro_error *err)
 {
     struct stat st;
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return pyro_err_errno(err, errno, "stat %s", rel);
     mode_t t = st.st_mode & S_IFMT;
+    if (!builder_wants(b, rel, t == S_IFDIR)) {
+        b->untracked++;
+        return 0;
+    }
     if (t != S_IFREG && t != S_IFDIR && t != S_IFLNK) {
         b->skipped++; /* fifos, sockets, devices are not imported */
         return 0;
@@ -325,8 +340,8 @@ static bool has_suffix(const char *s, const char *suf)
     return n > m && !strcmp(s + n - m, suf);
 }
 
-int ws_archive_build(const char *source, int out_fd, const struct ws_import_limits *lim, json_t **stats,
-                     pyro_error *err)
+static int archive_build(const char *source, const json_t *only, int out_fd, const struct ws_import_limits *lim,
+                         json_t **stats, pyro_error *err)
 {
     struct stat st;
     if (stat(source, &st) < 0)
@@ -337,6 +352,20 @@ int ws_archive_build(const char *source, int out_fd, const struct ws_import_limi
         return pyro_err_set(err, -PYRO_E_INVALID, "%s must be a directory or a .tar, .tar.gz or .tgz archive",
                             source);
     struct builder b = {.lim = lim, .links = json_object(), .files = json_object()};
+    if (only) {
+        b.only = json_object();
+        b.only_dirs = json_object();
+        size_t i;
+        json_t *v;
+        json_array_foreach(only, i, v) {
+            _cleanup_free_ char *p = xstrdup(json_string_value(v));
+            json_object_set_new(b.only, p, json_null());
+            for (char *sl = strrchr(p, '/'); sl; sl = strrchr(p, '/')) {
+                *sl = '\0';
+                json_object_set_new(b.only_dirs, p, json_null());
+            }
+        }
+    }
     b.w = archive_write_new();
     archive_write_set_format_pax_restricted(b.w);
     archive_write_set_bytes_in_last_block(b.w, 1);
@@ -353,12 +382,48 @@ int ws_archive_build(const char *source, int out_fd, const struct ws_import_limi
     archive_write_free(b.w);
     json_decref(b.links);
     json_decref(b.files);
+    json_decref(b.only);
+    json_decref(b.only_dirs);
     if (r < 0)
         return r;
-    if (stats)
-        *stats = json_pack("{s:s, s:I, s:I, s:I}", "kind", is_dir ? "directory" : "tar_archive", "entries",
-                           (json_int_t)b.entries, "bytes", (json_int_t)b.bytes, "skipped", (json_int_t)b.skipped);
+    if (stats) {
+        *stats = json_pack("{s:s, s:I, s:I, s:I}", "kind", only ? "git_checkout" : is_dir ? "directory" : "tar_archive",
+                           "entries", (json_int_t)b.entries, "bytes", (json_int_t)b.bytes, "skipped",
+                           (json_int_t)b.skipped);
+        if (only)
+            pyro_json_set(*stats, "untracked_skipped", json_integer(b.untracked));
+    }
     return 0;
+}
+
+int ws_archive_build(const char *source, int out_fd, const struct ws_import_limits *lim, json_t **stats,
+                     pyro_error *err)
+{
+    return archive_build(source, NULL, out_fd, lim, stats, err);
+}
+
+int ws_archive_build_git(const char *checkout, int out_fd, const struct ws_import_limits *lim, json_t **stats,
+                         pyro_error *err)
+{
+    _cleanup_free_ char *git = NULL;
+    int r = qemu_find_program("git", &git, err);
+    if (r < 0)
+        return pyro_err_prefix(err, "%s is a git checkout, but git is not installed", checkout);
+    char *argv[] = {git, "-C", (char *)checkout, "ls-files", "-z", "--cached", NULL};
+    _cleanup_free_ char *out = NULL;
+    bool truncated = false;
+    int status = 0;
+    r = qemu_capture(argv, 30000, 64 * 1024 * 1024, &out, &truncated, &status, err);
+    if (r < 0)
+        return pyro_err_prefix(err, "git ls-files in %s", checkout);
+    if (status != 0 || truncated)
+        return pyro_err_set(err, -PYRO_E_INVALID, "git ls-files in %s failed (status %d%s)", checkout, status,
+                            truncated ? ", output too large" : "");
+    json_auto_t *only = json_array();
+    /* The output is NUL-separated; the capture appended one more NUL. */
+    for (const char *p = out; *p; p += strlen(p) + 1)
+        json_array_append_new(only, pyro_json_bytes(p, strlen(p), NULL));
+    return archive_build(checkout, only, out_fd, lim, stats, err);
 }
 
 /* ---- reading tar files ---------------------------------------------- */

@@ -47,11 +47,15 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
                                (json_int_t)timeout * 1000, "stdout_max", VM_EXEC_CAPTURE_MAX, "stderr_max",
                                VM_EXEC_CAPTURE_MAX);
     json_t *res = NULL;
+    char where[64];
+    snprintf(where, sizeof(where), "workspace_id=%s", inst.id);
+    pyro_progress(ctx, "exec", "run", -1, -1, where);
     r = instance_call(&inst, "exec", a, timeout * 1000 + WS_EXEC_SLACK_MS, &res, err);
     if (r < 0) {
         instance_close(&inst);
         return r;
     }
+    pyro_progress(ctx, "exec", "done", -1, -1, where);
     pyro_time_iso(finished, pyro_wall_ms());
     long long seq = pyro_json_get_int(inst.rec, "next_sequence", 1);
     json_t *out = json_object();

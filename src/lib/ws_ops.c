@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -36,7 +37,8 @@ static int ws_check_labels(const json_t *labels, pyro_error *err)
 
 /* The seed is checked and turned into a tar stream before anything is
  * created: a hostile archive leaves no workspace behind. */
-static int ws_seed_prepare(struct pyro_ctx *ctx, const char *seed, int *fd_out, json_t **seed_rec, pyro_error *err)
+static int ws_seed_prepare(struct pyro_ctx *ctx, const char *seed, bool project, int *fd_out, json_t **seed_rec,
+                           pyro_error *err)
 {
     *fd_out = -1;
     if (!seed || !*seed) {
@@ -55,13 +57,22 @@ static int ws_seed_prepare(struct pyro_ctx *ctx, const char *seed, int *fd_out, 
         return pyro_err_errno(err, errno, "create a temporary file in %s", ctx->state_dir);
     struct ws_import_limits lim = {WS_IMPORT_MAX_ENTRIES, WS_IMPORT_MAX_BYTES};
     json_auto_t *st = NULL;
-    r = ws_archive_build(abs, fd, &lim, &st, err);
+    /* A project that is a git checkout contributes what git tracks. */
+    _cleanup_free_ char *dotgit = xasprintf("%s/.git", abs);
+    struct stat gst;
+    if (project && stat(dotgit, &gst) == 0)
+        r = ws_archive_build_git(abs, fd, &lim, &st, err);
+    else
+        r = ws_archive_build(abs, fd, &lim, &st, err);
     if (r < 0)
         return pyro_err_prefix(err, "seed_path %s", seed);
     const char *kind = pyro_json_get_str(st, "kind", "directory");
     *seed_rec = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:O}", "mode", kind, "seed_path", abs, "origin_kind", kind,
                           "origin_ref", abs, "entries", json_object_get(st, "entries"), "bytes",
                           json_object_get(st, "bytes"), "skipped", json_object_get(st, "skipped"));
+    json_t *untracked = json_object_get(st, "untracked_skipped");
+    if (untracked)
+        pyro_json_set(*seed_rec, "untracked_skipped", json_incref(untracked));
     *fd_out = TAKE_FD(fd);
     return 0;
 }
@@ -120,9 +131,15 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
         return r;
     _cleanup_close_ int seed_fd = -1;
     json_auto_t *seed = NULL;
-    r = ws_seed_prepare(ctx, pyro_json_get_str(args, "seed_path", NULL), &seed_fd, &seed, err);
+    /* Without seed_path, a server started with a project source (pyro mcp
+     * serve in a git checkout, --project-path, --repo-url) seeds from it. */
+    const char *seed_path = pyro_json_get_str(args, "seed_path", NULL);
+    bool from_project = (!seed_path || !*seed_path) && ctx->default_seed_path;
+    r = ws_seed_prepare(ctx, from_project ? ctx->default_seed_path : seed_path, from_project, &seed_fd, &seed, err);
     if (r < 0)
         return r;
+    if (from_project)
+        pyro_json_set(seed, "origin_kind", json_string("project"));
     struct env_install envi;
     const char *envname = pyro_json_get_str(args, "environment", "");
     r = env_ensure(ctx, envname, &envi, err);
@@ -357,7 +374,8 @@ const struct pyro_op op_workspace_create = {
     .summary = "Create and start a persistent workspace, optionally seeded.",
     .description = "Create and start a persistent workspace: the sandbox boots, seed_path (a host directory or a "
                    ".tar/.tar.gz/.tgz archive, checked entry by entry) is copied into /workspace, and an immutable "
-                   "baseline of /workspace is captured for diff. The workspace expires after ttl_seconds "
+                   "baseline of /workspace is captured for diff. Without seed_path, an MCP server started with a "
+                   "project source seeds from that project. The workspace expires after ttl_seconds "
                    "(default 24 h).",
     .params = ws_create_params,
     .output_schema = WS_RECORD_SCHEMA,

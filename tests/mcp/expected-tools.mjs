@@ -4,7 +4,7 @@
 // operation lands in the contract table, add it here to every surface that
 // exposes it. A surface whose tools are not built yet expects [].
 //
-// Built so far: the environment and VM tools.
+// Built so far: the environment, VM and workspace tools.
 const VM_FULL = [
   "vm_list_environments",
   "vm_run",
@@ -18,21 +18,57 @@ const VM_FULL = [
   "vm_reap_expired",
 ];
 
+const WORKSPACE_CORE = [
+  "workspace_create",
+  "workspace_list",
+  "workspace_update",
+  "workspace_status",
+  "workspace_exec",
+  "workspace_logs",
+  "workspace_sync_push",
+  "workspace_file_list",
+  "workspace_file_read",
+  "workspace_file_write",
+  "workspace_patch_apply",
+  "workspace_diff",
+  "workspace_export",
+  "workspace_reset",
+  "workspace_summary",
+  "workspace_delete",
+];
+
+// In workspace-full only: lifecycle and snapshots.
+const WORKSPACE_FULL_ONLY = [
+  "workspace_start",
+  "workspace_stop",
+  "snapshot_create",
+  "snapshot_list",
+  "snapshot_delete",
+];
+
 export const EXPECTED = {
   profiles: {
     "vm-run": ["vm_run"],
-    // workspace_create, workspace_list, workspace_update, workspace_status,
-    // workspace_exec, workspace_logs, workspace_sync_push, workspace_file_list,
-    // workspace_file_read, workspace_file_write, workspace_patch_apply,
-    // workspace_diff, workspace_export, workspace_reset, workspace_summary,
-    // workspace_delete once built.
-    "workspace-core": [],
-    "workspace-full": [...VM_FULL],
+    "workspace-core": [...WORKSPACE_CORE],
+    "workspace-full": [...VM_FULL, ...WORKSPACE_CORE, ...WORKSPACE_FULL_ONLY],
   },
   modes: {
-    "repro-fix": [],
-    "inspect": [],
-    "cold-start": [],
-    "review-eval": [],
+    "repro-fix": [
+      "workspace_create", "workspace_status", "workspace_exec", "workspace_logs", "workspace_file_list",
+      "workspace_file_read", "workspace_file_write", "workspace_patch_apply", "workspace_diff",
+      "workspace_reset", "workspace_summary", "workspace_delete",
+    ],
+    "inspect": [
+      "workspace_create", "workspace_status", "workspace_exec", "workspace_logs", "workspace_file_list",
+      "workspace_file_read", "workspace_summary", "workspace_delete",
+    ],
+    "cold-start": [
+      "workspace_create", "workspace_status", "workspace_exec", "workspace_logs", "workspace_file_list",
+      "workspace_file_read", "workspace_reset", "workspace_summary", "workspace_delete",
+    ],
+    "review-eval": [
+      "workspace_create", "workspace_status", "workspace_exec", "workspace_logs", "workspace_file_list",
+      "workspace_file_read", "workspace_diff", "workspace_export", "workspace_summary", "workspace_delete",
+    ],
   },
 };
