@@ -28,14 +28,7 @@ static int vm_run_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
                             err);
     }
     pyro_progress(ctx, "run", "cleanup", -1, -1, msg);
-    pyro_error derr = {0};
-    int d = instance_destroy(&inst, &derr);
-    if (r == 0) {
-        json_t *cleanup = json_pack("{s:b}", "deleted", d == 0);
-        if (d < 0)
-            pyro_json_set(cleanup, "error", json_string(derr.message));
-        pyro_json_set(*result, "cleanup", cleanup);
-    }
+    vm_delete_after(&inst, r == 0 ? *result : NULL);
     instance_close(&inst);
     return r;
 }

@@ -33,4 +33,8 @@ int vm_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_err
 int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *command, int timeout_seconds,
                     json_t **result, pyro_error *err);
 
+/* Deletes the VM after its command (run, vm_exec) and records the outcome
+ * as "cleanup" in result (when not NULL). */
+void vm_delete_after(struct instance *inst, json_t *result);
+
 #endif

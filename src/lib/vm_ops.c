@@ -97,16 +97,21 @@ static int vm_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     r = vm_exec_command(ctx, &inst, pyro_json_get_str(args, "command", ""),
                         (int)pyro_json_get_int(args, "timeout_seconds", PYRO_DEFAULT_TIMEOUT_SECONDS), result, err);
     /* vm_exec cleans the VM up after its command, as the seed's does. */
-    pyro_error derr = {0};
-    int d = instance_destroy(&inst, &derr);
-    if (r == 0) {
-        json_t *cleanup = json_pack("{s:b}", "deleted", d == 0);
-        if (d < 0)
-            pyro_json_set(cleanup, "error", json_string(derr.message));
-        pyro_json_set(*result, "cleanup", cleanup);
-    }
+    vm_delete_after(&inst, r == 0 ? *result : NULL);
     instance_close(&inst);
     return r;
+}
+
+void vm_delete_after(struct instance *inst, json_t *result)
+{
+    pyro_error derr = {0};
+    int d = instance_destroy(inst, &derr);
+    if (!result)
+        return;
+    json_t *cleanup = json_pack("{s:b}", "deleted", d == 0);
+    if (d < 0)
+        pyro_json_set(cleanup, "error", json_string(derr.message));
+    pyro_json_set(result, "cleanup", cleanup);
 }
 
 static int vm_stop_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)

@@ -84,7 +84,8 @@ if command -v bwrap >/dev/null && command -v setpriv >/dev/null && [ "$(id -u)" 
    && bwrap --help 2>&1 | grep -q -- --disable-userns; then
   set +e
   setpriv --reuid=65534 --regid=65534 --clear-groups \
-    bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --unshare-user --disable-userns \
+    bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --ro-bind "$(dirname "$PYRO")" "$(dirname "$PYRO")" \
+      --unshare-user --disable-userns \
       --setenv PATH /nonexistent --setenv PYRO_HOME /tmp/state --setenv XDG_CACHE_HOME /tmp/cache \
       "$PYRO" doctor --json >"$TEST_TMP/none.json" 2>"$TEST_TMP/none.err"
   nrc=$?
