@@ -101,13 +101,13 @@ int sandbox_child_run(const struct sandbox_plan *p)
     what = "set the parent-death signal";
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         goto fail;
-    char go;
-    if (read(sync, &go, 1) != 1)
-        return 125; /* the parent gave up; it reports why */
-
-    what = "unshare the cgroup namespace";
-    if (unshare(CLONE_NEWCGROUP) < 0)
-        goto fail;
+    /* The file system is set up while the parent moves this process into
+     * its cgroups (on cgroup v1 the first move waits for an RCU grace
+     * period): nothing of the user's runs before the "go" below. */
+    what = "join the sandbox's cgroups";
+    for (int i = 0; i < p->cg_tasks_count; i++)
+        if (write(p->cg_tasks_fd[i], "0", 1) != 1)
+            goto fail;
     what = "become a session leader";
     if (setsid() < 0)
         goto fail;
@@ -115,6 +115,13 @@ int sandbox_child_run(const struct sandbox_plan *p)
     if (sethostname(p->hostname, strlen(p->hostname)) < 0)
         goto fail;
     if (sandbox_child_rootfs(p, &what) < 0)
+        goto fail;
+    char go;
+    if (read(sync, &go, 1) != 1)
+        return 125; /* the parent gave up; it reports why */
+    /* Now in the sandbox's cgroups: they become the namespace's root. */
+    what = "unshare the cgroup namespace";
+    if (unshare(CLONE_NEWCGROUP) < 0)
         goto fail;
     if (sandbox_child_net(p, &what) < 0)
         goto fail;

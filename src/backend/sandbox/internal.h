@@ -112,6 +112,10 @@ struct sandbox_plan {
     struct in_addr guest_addr, host_addr, netmask;
     struct sock_fprog seccomp;
     int cap_last;             /* /proc/sys/kernel/cap_last_cap */
+    /* cgroup v1: the "tasks" files of the sandbox's cgroups, which the child
+     * writes "0" into to move itself (see start.c); count 0 on v2. */
+    int cg_tasks_fd[SANDBOX_CGROUP_MAX];
+    int cg_tasks_count;
 };
 
 /* Messages on the sync socket. The parent sends one byte when the child may
