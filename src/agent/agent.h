@@ -63,6 +63,7 @@ struct agent {
     bool quit;
     bool chan_eof;
     bool poweroff; /* shutdown requested as PID 1 */
+    bool poweroff_flush; /* syncfs of / before powering off */
     int64_t start_ms;
     struct proto_reader rd;
     uint8_t *outq;
@@ -118,6 +119,6 @@ int op_tar_in(struct agent *a, const struct proto_frame *req, pyro_error *err);
 /* Mounts /proc, /sys, /dev, /dev/pts, /dev/shm and /run where missing. */
 int init_mounts(pyro_error *err);
 /* Kills everything, syncs and powers off (PID 1); does not return. */
-void init_poweroff(void) __attribute__((noreturn));
+void init_poweroff(bool flush) __attribute__((noreturn));
 
 #endif

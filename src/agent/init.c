@@ -89,13 +89,26 @@ int init_mounts(pyro_error *err)
     return 0;
 }
 
-void init_poweroff(void)
+/* Flushes the root file system's data (syncfs: not every file system of a
+ * sandbox's host, as sync(2) would). */
+static void flush_root(void)
 {
-    sync();
+    int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)syncfs(fd);
+        close(fd);
+    }
+}
+
+void init_poweroff(bool flush)
+{
+    if (flush)
+        flush_root();
     (void)kill(-1, SIGKILL);
     while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
         ;
-    sync();
+    if (flush)
+        flush_root();
     /* In a PID namespace this ends the namespace; on a VM it powers off. */
     (void)reboot(RB_POWER_OFF);
     _exit(0);

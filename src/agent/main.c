@@ -95,9 +95,9 @@ int main(int argc, char **argv)
         r = agent_run(&a, &err);
     if (r < 0)
         fprintf(stderr, AGENT_NAME ": %s\n", err.message);
-    bool poweroff = a.poweroff;
+    bool poweroff = a.poweroff, flush = a.poweroff_flush;
     agent_destroy(&a);
     if (poweroff)
-        init_poweroff();
+        init_poweroff(flush);
     return r < 0 ? 1 : 0;
 }

@@ -210,6 +210,9 @@ int op_shutdown(struct agent *a, const struct proto_frame *req, pyro_error *err)
     agent_reply_ok(a, req->id, r, NULL, 0);
     a->quit = true;
     a->poweroff = a->init_mode;
+    /* "flush" (default true): write the root file system's data out first.
+     * A sandbox about to be deleted skips it. */
+    a->poweroff_flush = pyro_json_get_bool(json_object_get(req->hdr, "args"), "flush", true);
     return 0;
 }
 

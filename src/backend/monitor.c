@@ -122,7 +122,9 @@ static void monitor_record(struct monitor *m, const char *state, const char *err
         pyro_json_set(rec, "error", json_string(error));
     pyro_error err = {0};
     _cleanup_free_ char *path = xasprintf("%s/monitor.json", m->cfg->dir);
-    if (pyro_record_save(path, rec, &err) < 0)
+    /* monitor.json describes this live process; a reboot ends it anyway, so
+     * atomic replacement is enough and fsync is skipped (hot start path). */
+    if (pyro_record_save_flags(path, rec, PYRO_WRITE_NOSYNC, &err) < 0)
         log_debug("monitor: %s", err.message);
 }
 
@@ -266,7 +268,8 @@ static void stop_begin(struct monitor *m, const char *reason)
     r->is_stop = true;
     json_auto_t *h = proto_header_new(PROTO_REQ, r->agent_id);
     pyro_json_set(h, "op", json_string("shutdown"));
-    pyro_json_set(h, "args", json_object());
+    /* Only a kept writable layer needs its data flushed before power-off. */
+    pyro_json_set(h, "args", json_pack("{s:b}", "flush", m->cfg->upper_dir != NULL));
     to_agent(m, h, NULL, 0);
     struct itimerspec its = {.it_value = {MONITOR_STOP_GRACE_MS / 1000, (MONITOR_STOP_GRACE_MS % 1000) * 1000000L}};
     timerfd_settime(m->grace_fd, 0, &its, NULL);

@@ -24,9 +24,15 @@ static void monitor_detach(const struct monitor_config *cfg, int ready_fd)
 {
     /* Only the report pipe survives; everything else the starter had open
      * (its MCP stdio, sockets, locks) must not be held by the monitor. */
-    for (int fd = 3; fd < 1024; fd++)
-        if (fd != ready_fd)
-            close(fd);
+    int keep = fcntl(ready_fd, F_DUPFD_CLOEXEC, 3);
+    if (keep != 3) {
+        /* ready_fd sits above 3 after this; everything else goes. */
+        if (keep < 0 || dup3(keep, 3, O_CLOEXEC) < 0)
+            _exit(1);
+        close(keep);
+    }
+    close_range(4, ~0U, 0);
+    ready_fd = 3;
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     _cleanup_free_ char *logp = xasprintf("%s/monitor.log", cfg->dir);
     int log = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

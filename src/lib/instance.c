@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -250,11 +252,16 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
     r = instance_agent_path(&agent, err);
     if (r < 0)
         return r;
-    /* A previous run's backend state (after a crash) is cleared first. */
+    /* A previous run's backend state (after a crash) is cleared first; an
+     * instance that never started has none (its monitor.json is written
+     * before the backend creates anything). */
     _cleanup_free_ char *bdir = xasprintf("%s/sandbox", inst->dir);
-    r = sandbox_backend_ops.destroy(bdir, inst->id, err);
-    if (r < 0)
-        return r;
+    _cleanup_free_ char *mon = xasprintf("%s/monitor.json", inst->dir);
+    if (access(mon, F_OK) == 0 || access(bdir, F_OK) == 0) {
+        r = sandbox_backend_ops.destroy(bdir, inst->id, err);
+        if (r < 0)
+            return r;
+    }
     int64_t expires = pyro_time_parse_iso(pyro_json_get_str(inst->rec, "expires_at", ""));
     if (expires <= pyro_wall_ms())
         return pyro_err_set(err, -PYRO_E_STATE, "%s has expired (ttl_seconds passed); create a new one", inst->id);
@@ -276,7 +283,9 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
         .expires_at_ms = expires,
     };
     int pid = 0;
+    int64_t t0 = pyro_mono_ns();
     r = monitor_spawn(&mc, INSTANCE_START_TIMEOUT_MS, &pid, err);
+    log_debug("instance %s: monitor spawned and sandbox ready in %.1f ms", inst->id, (pyro_mono_ns() - t0) / 1e6);
     instance_load_monitor(inst);
     if (r < 0)
         return r;
@@ -302,6 +311,20 @@ int instance_connect(const struct instance *inst, pyro_error *err)
     return fd;
 }
 
+/* Waits up to timeout_ms for the monitor process to end (it is not our
+ * child: a pidfd tells when it exits). */
+static void instance_wait_monitor(const struct instance *inst, int timeout_ms)
+{
+    pid_t pid = (pid_t)pyro_json_get_int(inst->mon, "pid", 0);
+    _cleanup_close_ int pfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    /* Opened after checking identity: a reused pid is not waited for. */
+    if (pfd < 0 || !instance_monitor_process(inst))
+        return;
+    struct pollfd p = {.fd = pfd, .events = POLLIN};
+    while (poll(&p, 1, timeout_ms) < 0 && errno == EINTR)
+        ;
+}
+
 /* Kills a monitor that no longer answers, then its sandbox through the
  * backend. */
 static int instance_kill_monitor(struct instance *inst, pyro_error *err)
@@ -309,8 +332,7 @@ static int instance_kill_monitor(struct instance *inst, pyro_error *err)
     if (instance_monitor_process(inst)) {
         pid_t pid = (pid_t)pyro_json_get_int(inst->mon, "pid", 0);
         kill(pid, SIGKILL);
-        for (int i = 0; i < 200 && instance_monitor_process(inst); i++)
-            usleep(10000);
+        instance_wait_monitor(inst, 2000);
     }
     _cleanup_free_ char *bdir = xasprintf("%s/sandbox", inst->dir);
     return sandbox_backend_ops.destroy(bdir, inst->id, err);
@@ -327,10 +349,8 @@ int instance_stop(struct instance *inst, pyro_error *err)
             json_decref(res);
         else
             log_debug("instance %s: stop: %s", inst->id, cerr.message);
-        for (int i = 0; i < 500 && instance_monitor_process(inst); i++) {
-            usleep(10000);
-            instance_load_monitor(inst);
-        }
+        instance_wait_monitor(inst, 5000);
+        instance_load_monitor(inst);
     }
     /* Whatever happened above, nothing may be left running or mounted. */
     int r = instance_kill_monitor(inst, err);

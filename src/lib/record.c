@@ -1,6 +1,7 @@
 #include "record.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -31,6 +32,13 @@ static int write_all(int fd, const void *data, size_t len)
 int pyro_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                          pyro_error *err)
 {
+    return pyro_write_atomic_at_flags(dirfd, name, data, len, mode, 0, err);
+}
+
+int pyro_write_atomic_at_flags(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                               unsigned flags, pyro_error *err)
+{
+    bool sync = !(flags & PYRO_WRITE_NOSYNC);
     char rnd[9];
     char tmp[512];
     int r;
@@ -43,7 +51,7 @@ int pyro_write_atomic_at(int dirfd, const char *name, const void *data, size_t l
     if (fd < 0)
         return pyro_err_errno(err, errno, "create %s", tmp);
     r = write_all(fd, data, len);
-    if (r == 0 && fsync(fd) < 0)
+    if (r == 0 && sync && fsync(fd) < 0)
         r = -errno;
     if (r == 0 && fchmod(fd, mode) < 0)
         r = -errno;
@@ -56,12 +64,13 @@ int pyro_write_atomic_at(int dirfd, const char *name, const void *data, size_t l
         unlinkat(dirfd, tmp, 0);
         return pyro_err_errno(err, e, "rename into %s", name);
     }
-    if (fsync(dirfd) < 0 && errno != EINVAL)
+    if (sync && fsync(dirfd) < 0 && errno != EINVAL)
         return pyro_err_errno(err, errno, "fsync directory of %s", name);
     return 0;
 }
 
-int pyro_write_atomic(const char *path, const void *data, size_t len, mode_t mode, pyro_error *err)
+static int write_atomic_path(const char *path, const void *data, size_t len, mode_t mode, unsigned flags,
+                             pyro_error *err)
 {
     _cleanup_free_ char *d1 = xstrdup(path);
     _cleanup_free_ char *d2 = xstrdup(path);
@@ -70,10 +79,15 @@ int pyro_write_atomic(const char *path, const void *data, size_t len, mode_t mod
     _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return pyro_err_errno(err, errno, "open directory %s", dir);
-    int r = pyro_write_atomic_at(dfd, base, data, len, mode, err);
+    int r = pyro_write_atomic_at_flags(dfd, base, data, len, mode, flags, err);
     if (r < 0)
         return pyro_err_prefix(err, "%s", path);
     return 0;
+}
+
+int pyro_write_atomic(const char *path, const void *data, size_t len, mode_t mode, pyro_error *err)
+{
+    return write_atomic_path(path, data, len, mode, 0, err);
 }
 
 int pyro_record_parse(const char *buf, size_t len, json_t **out, pyro_error *err)
@@ -179,9 +193,14 @@ int pyro_record_save_at(int dirfd, const char *name, const json_t *rec, pyro_err
     return pyro_write_atomic_at(dirfd, name, text, len, 0600, err);
 }
 
-int pyro_record_save(const char *path, const json_t *rec, pyro_error *err)
+int pyro_record_save_flags(const char *path, const json_t *rec, unsigned flags, pyro_error *err)
 {
     size_t len;
     _cleanup_free_ char *text = record_text(rec, &len);
-    return pyro_write_atomic(path, text, len, 0600, err);
+    return write_atomic_path(path, text, len, 0600, flags, err);
+}
+
+int pyro_record_save(const char *path, const json_t *rec, pyro_error *err)
+{
+    return pyro_record_save_flags(path, rec, 0, err);
 }

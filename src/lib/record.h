@@ -17,6 +17,12 @@
 int pyro_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                          pyro_error *err);
 int pyro_write_atomic(const char *path, const void *data, size_t len, mode_t mode, pyro_error *err);
+/* Flags of the _flags variants. PYRO_WRITE_NOSYNC: atomic against killed
+ * processes (rename), but not durable across a power loss: for files that
+ * describe live processes only, which a reboot ends anyway. */
+#define PYRO_WRITE_NOSYNC 1u
+int pyro_write_atomic_at_flags(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                               unsigned flags, pyro_error *err);
 
 /* Parses a record: a JSON object, at most PYRO_RECORD_MAX bytes, no
  * duplicate keys, valid UTF-8; when "schema_version" is present it must be a
@@ -27,6 +33,7 @@ int pyro_record_load(const char *path, json_t **out, pyro_error *err);
 int pyro_record_load_at(int dirfd, const char *name, json_t **out, pyro_error *err);
 /* Writes rec as indented JSON with a trailing newline, atomically, 0600. */
 int pyro_record_save(const char *path, const json_t *rec, pyro_error *err);
+int pyro_record_save_flags(const char *path, const json_t *rec, unsigned flags, pyro_error *err);
 int pyro_record_save_at(int dirfd, const char *name, const json_t *rec, pyro_error *err);
 
 /* Reads a whole regular file up to max bytes (error when larger). */

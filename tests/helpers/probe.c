@@ -149,6 +149,12 @@ static void syscalls(void)
     dprintf(OUT, "fork=%d\n", err_of(p));
     dprintf(OUT, "personality_rie=%d\n", err_of(syscall(SYS_personality, READ_IMPLIES_EXEC)));
     dprintf(OUT, "personality_query=%d\n", err_of(syscall(SYS_personality, 0xffffffffUL)));
+    /* The compat ABIs: getpid through int 0x80 (i386 number 20) and through
+     * the x32 bit. The filter allows the native ABI only. */
+    long r32;
+    __asm__ volatile("int $0x80" : "=a"(r32) : "a"(20L) : "memory");
+    dprintf(OUT, "i386_getpid=%ld\n", r32 < 0 ? -r32 : 0L);
+    dprintf(OUT, "x32_getpid=%d\n", err_of(syscall(0x40000000L | SYS_getpid)));
 }
 
 static int open_errno(const char *path, int flags)

@@ -273,6 +273,8 @@ static void test_isolation(void **state)
     assert_kv(&r, "clone3", "38"); /* ENOSYS: glibc falls back to clone */
     assert_kv(&r, "fork", "0");
     assert_kv(&r, "personality_query", "0");
+    assert_kv(&r, "i386_getpid", "38"); /* ENOSYS: only the native ABI passes the filter */
+    assert_kv(&r, "x32_getpid", "38");
     /* EROFS, where the kernel has the file at all */
     assert_kv(&r, "sysrq", access("/proc/sysrq-trigger", F_OK) == 0 ? "30" : "2");
     assert_kv(&r, "proc_sys", "30");

@@ -162,8 +162,10 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
             return pyro_err_errno(err, errno, "open %s", tasks);
         s->plan.cg_tasks_fd[s->plan.cg_tasks_count++] = fd;
     }
+    int64_t ts = pyro_mono_ns();
     if ((r = sandbox_seccomp_build(&s->plan.seccomp, err)) < 0)
         return r;
+    log_debug("sandbox %s: seccomp filter built in %.2f ms", c->id, (pyro_mono_ns() - ts) / 1e6);
     struct stat sti;
     if (stat(c->init_path, &sti) < 0)
         return pyro_err_errno(err, errno, "init %s", c->init_path);
