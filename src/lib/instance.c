@@ -136,7 +136,10 @@ void instance_close(struct instance *inst)
 int instance_save(struct instance *inst, pyro_error *err)
 {
     _cleanup_free_ char *p = xasprintf("%s/record.json", inst->dir);
-    return pyro_record_save(p, inst->rec, err);
+    /* The record of a one-shot run lives for the run only: replaced
+     * atomically, but not fsynced (a reboot ends the run anyway). */
+    unsigned flags = pyro_json_get_bool(inst->rec, "ephemeral", false) ? PYRO_WRITE_NOSYNC : 0;
+    return pyro_record_save_flags(p, inst->rec, flags, err);
 }
 
 /* The monitor process exists (it may be finishing after recording its exit). */

@@ -15,7 +15,9 @@ static int vm_run_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
     char msg[128];
     snprintf(msg, sizeof(msg), "environment=%s", env);
     pyro_progress(ctx, "run", "create", -1, -1, msg);
-    int r = vm_record_new(ctx, args, &inst, err);
+    json_auto_t *a = json_deep_copy(args);
+    pyro_json_set(a, "ephemeral", json_true());
+    int r = vm_record_new(ctx, a, &inst, err);
     if (r < 0)
         return r;
     snprintf(msg, sizeof(msg), "vm_id=%s", inst.id);

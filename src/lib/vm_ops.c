@@ -50,6 +50,8 @@ int vm_record_new(struct pyro_ctx *ctx, json_t *args, struct instance *out, pyro
                                  "network", json_object_get(args, "network"), "allow_host_compat",
                                  json_object_get(args, "allow_host_compat"), "created_at", now, "expires_at", exp);
     pyro_json_set(rec, "state", json_string("created"));
+    if (pyro_json_get_bool(args, "ephemeral", false))
+        pyro_json_set(rec, "ephemeral", json_true()); /* a vm_run: see instance_save */
     return instance_create(ctx, VM_KIND, rec, out, err);
 }
 
