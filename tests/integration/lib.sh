@@ -7,7 +7,16 @@ TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/pyro-${TEST_NAME}.XXXXXX")
 export PYRO_HOME="$TEST_TMP/state"
 export XDG_CACHE_HOME="${PYRO_TEST_CACHE:-$TEST_TMP/cache}"
 mkdir -p "$PYRO_HOME" "$XDG_CACHE_HOME"
-cleanup_test_tmp() { rm -rf "$TEST_TMP"; }
+# A failed test must not leave sandboxes running (their state would be gone
+# with TEST_TMP): delete whatever VMs and workspaces remain first.
+cleanup_test_tmp() {
+  local d
+  for d in "$PYRO_HOME"/vms/*/; do [ -d "$d" ] && timeout 60 "$PYRO" vm delete "$(basename "$d")" >/dev/null 2>&1; done
+  for d in "$PYRO_HOME"/workspaces/*/; do
+    [ -d "$d" ] && timeout 60 "$PYRO" workspace delete "$(basename "$d")" >/dev/null 2>&1
+  done
+  rm -rf "$TEST_TMP"
+}
 trap cleanup_test_tmp EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }

@@ -2,7 +2,7 @@
 // Streamable HTTP and connect the official TypeScript SDK client to it.
 // The environment comes from ctest (tests/mcp/CMakeLists.txt): PYRO is the
 // binary, PYRO_TEST_CACHE the shared environment cache.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, readdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,7 +21,17 @@ export function testHome(name) {
     PYRO_HOME: join(dir, "state"),
     XDG_CACHE_HOME: process.env.PYRO_TEST_CACHE || join(dir, "cache"),
   };
-  return { dir, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  // A failed test must not leave sandboxes running once their state is
+  // gone: delete the remaining VMs and workspaces through the CLI first.
+  const cleanup = () => {
+    for (const [kind, cmd] of [["vms", "vm"], ["workspaces", "workspace"]]) {
+      const d = join(env.PYRO_HOME, kind);
+      for (const id of existsSync(d) ? readdirSync(d).filter((n) => !n.startsWith(".")) : [])
+        spawnSync(PYRO, [cmd, "delete", id], { env, stdio: "ignore", timeout: 60000 });
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { dir, env, cleanup };
 }
 
 // Starts an HTTP server; resolves with {url, proc} once it listens.
