@@ -12,18 +12,8 @@
 #define QEMU_QUERY_TIMEOUT_MS 5000
 #define QEMU_QUERY_MAX_OUTPUT (64 * 1024)
 
-/* Finds name on $PATH (or takes it as is when it contains '/'); *out is a
- * malloc'ed path of an executable regular file. -ENOENT when absent. */
-int qemu_find_program(const char *name, char **out, pyro_error *err);
+/* The VM backend's binary on $PATH (proc_find_program). */
 int qemu_find(char **out, pyro_error *err);
-
-/* Runs argv[0] (a path) with stdin from /dev/null, capturing stdout and
- * stderr together: at most max bytes are kept (*truncated says whether more
- * came), and the child is killed after timeout_ms (-PYRO_E_TIMEOUT). *out
- * is malloc'ed and NUL-terminated; *status is the exit status, or 128 +
- * signal. */
-int qemu_capture(char *const argv[], int timeout_ms, size_t max, char **out, bool *truncated, int *status,
-                 pyro_error *err);
 
 struct qemu_info {
     char *path;           /* NULL when not found */

@@ -28,6 +28,12 @@
 
 int vm_record_new(struct pyro_ctx *ctx, json_t *args, struct instance *out, pyro_error *err);
 int vm_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_error *err);
+/* Runs command with /bin/sh -c in cwd through the instance's monitor and
+ * agent, and copies the agent's result keys (exit_code, stdout, stderr,
+ * truncation and replacement counts, timed_out, signal, duration_ms) into
+ * out. Errors say when the sandbox expired or stopped meanwhile. */
+int instance_exec(struct instance *inst, const char *command, const char *cwd, int timeout_seconds, json_t *out,
+                  pyro_error *err);
 /* Runs command through the instance's monitor and agent; the result has
  * the VM_EXEC keys (without cleanup). */
 int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *command, int timeout_seconds,

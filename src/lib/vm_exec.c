@@ -10,12 +10,10 @@
  * kills the command at its deadline and must still report. */
 #define VM_EXEC_SLACK_MS 15000
 
-int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *command, int timeout_seconds,
-                    json_t **result, pyro_error *err)
+int instance_exec(struct instance *inst, const char *command, const char *cwd, int timeout_seconds, json_t *out,
+                  pyro_error *err)
 {
-    char started[PYRO_TIME_ISO_LEN];
-    pyro_time_iso(started, pyro_wall_ms());
-    json_auto_t *args = json_pack("{s:s, s:s, s:I, s:i, s:i}", "command", command, "cwd", "/", "timeout_ms",
+    json_auto_t *args = json_pack("{s:s, s:s, s:I, s:i, s:i}", "command", command, "cwd", cwd, "timeout_ms",
                                   (json_int_t)timeout_seconds * 1000, "stdout_max", VM_EXEC_CAPTURE_MAX,
                                   "stderr_max", VM_EXEC_CAPTURE_MAX);
     json_t *res = NULL;
@@ -32,10 +30,6 @@ int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *com
             return pyro_err_prefix(err, "%s is %s", inst->id, state);
         return r;
     }
-    json_t *out = json_object();
-    pyro_json_set(out, "vm_id", json_string(inst->id));
-    pyro_json_set(out, "environment", json_string(pyro_json_get_str(inst->rec, "environment", "")));
-    pyro_json_set(out, "command", json_string(command));
     const char *keys[] = {"exit_code", "stdout", "stderr", "stdout_truncated", "stderr_truncated",
                           "stdout_dropped_bytes", "stderr_dropped_bytes", "stdout_replaced", "stderr_replaced",
                           "timed_out", "signal", "duration_ms"};
@@ -44,9 +38,26 @@ int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *com
         if (v)
             pyro_json_set(out, keys[i], json_incref(v));
     }
+    json_decref(res);
+    return 0;
+}
+
+int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *command, int timeout_seconds,
+                    json_t **result, pyro_error *err)
+{
+    char started[PYRO_TIME_ISO_LEN];
+    pyro_time_iso(started, pyro_wall_ms());
+    json_t *out = json_object();
+    pyro_json_set(out, "vm_id", json_string(inst->id));
+    pyro_json_set(out, "environment", json_string(pyro_json_get_str(inst->rec, "environment", "")));
+    pyro_json_set(out, "command", json_string(command));
+    int r = instance_exec(inst, command, "/", timeout_seconds, out, err);
+    if (r < 0) {
+        json_decref(out);
+        return r;
+    }
     pyro_json_set(out, "started_at", json_string(started));
     pyro_json_set(out, "execution_mode", json_string(pyro_json_get_str(inst->mon, "execution_mode", "sandbox")));
-    json_decref(res);
     *result = out;
     return 0;
 }

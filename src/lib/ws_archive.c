@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "qemu_probe.h"
+#include "spawn_capture.h"
 #include "json.h"
 
 #define WS_WALK_DEPTH_MAX 128
@@ -406,14 +406,14 @@ int ws_archive_build_git(const char *checkout, int out_fd, const struct ws_impor
                          pyro_error *err)
 {
     _cleanup_free_ char *git = NULL;
-    int r = qemu_find_program("git", &git, err);
+    int r = proc_find_program("git", &git, err);
     if (r < 0)
         return pyro_err_prefix(err, "%s is a git checkout, but git is not installed", checkout);
     char *argv[] = {git, "-C", (char *)checkout, "ls-files", "-z", "--cached", NULL};
     _cleanup_free_ char *out = NULL;
     bool truncated = false;
     int status = 0;
-    r = qemu_capture(argv, 30000, 64 * 1024 * 1024, &out, &truncated, &status, err);
+    r = proc_capture(argv, 30000, 64 * 1024 * 1024, &out, &truncated, &status, err);
     if (r < 0)
         return pyro_err_prefix(err, "git ls-files in %s", checkout);
     if (status != 0 || truncated)

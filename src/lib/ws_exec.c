@@ -4,7 +4,6 @@
 
 #include "cleanup.h"
 #include "contract.h"
-#include "instance_call.h"
 #include "json.h"
 #include "params.h"
 #include "timeutil.h"
@@ -12,7 +11,6 @@
 #include "workspace.h"
 #include "ws_schema.h"
 
-#define WS_EXEC_SLACK_MS 15000
 
 /* A copy of s cut to WS_HISTORY_OUTPUT_MAX bytes on a UTF-8 boundary. */
 static json_t *bounded(const json_t *s, bool *cut)
@@ -43,20 +41,6 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     int timeout = (int)pyro_json_get_int(args, "timeout_seconds", PYRO_DEFAULT_TIMEOUT_SECONDS);
     char started[PYRO_TIME_ISO_LEN], finished[PYRO_TIME_ISO_LEN];
     pyro_time_iso(started, pyro_wall_ms());
-    json_auto_t *a = json_pack("{s:s, s:s, s:I, s:i, s:i}", "command", command, "cwd", WS_ROOT, "timeout_ms",
-                               (json_int_t)timeout * 1000, "stdout_max", VM_EXEC_CAPTURE_MAX, "stderr_max",
-                               VM_EXEC_CAPTURE_MAX);
-    json_t *res = NULL;
-    char where[64];
-    snprintf(where, sizeof(where), "workspace_id=%s", inst.id);
-    pyro_progress(ctx, "exec", "run", -1, -1, where);
-    r = instance_call(&inst, "exec", a, timeout * 1000 + WS_EXEC_SLACK_MS, &res, err);
-    if (r < 0) {
-        instance_close(&inst);
-        return r;
-    }
-    pyro_progress(ctx, "exec", "done", -1, -1, where);
-    pyro_time_iso(finished, pyro_wall_ms());
     long long seq = pyro_json_get_int(inst.rec, "next_sequence", 1);
     json_t *out = json_object();
     pyro_json_set(out, "workspace_id", json_string(inst.id));
@@ -64,17 +48,20 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     pyro_json_set(out, "sequence", json_integer(seq));
     pyro_json_set(out, "command", json_string(command));
     pyro_json_set(out, "cwd", json_string(WS_ROOT));
-    const char *keys[] = {"exit_code", "stdout", "stderr", "stdout_truncated", "stderr_truncated",
-                          "stdout_dropped_bytes", "stderr_dropped_bytes", "timed_out", "signal", "duration_ms"};
-    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-        json_t *v = json_object_get(res, keys[i]);
-        if (v)
-            pyro_json_set(out, keys[i], json_incref(v));
+    char where[64];
+    snprintf(where, sizeof(where), "workspace_id=%s", inst.id);
+    pyro_progress(ctx, "exec", "run", -1, -1, where);
+    r = instance_exec(&inst, command, WS_ROOT, timeout, out, err);
+    if (r < 0) {
+        json_decref(out);
+        instance_close(&inst);
+        return r;
     }
+    pyro_progress(ctx, "exec", "done", -1, -1, where);
+    pyro_time_iso(finished, pyro_wall_ms());
     pyro_json_set(out, "started_at", json_string(started));
     pyro_json_set(out, "finished_at", json_string(finished));
     pyro_json_set(out, "execution_mode", json_string(pyro_json_get_str(inst.mon, "execution_mode", "sandbox")));
-    json_decref(res);
 
     /* The history entry: the same facts, output bounded per stream. */
     bool cut_o, cut_e;

@@ -18,6 +18,7 @@
 #include "host_probe.h"
 #include "probe.h"
 #include "qemu_probe.h"
+#include "spawn_capture.h"
 #include "timeutil.h"
 
 static int child_hang(void *arg)
@@ -68,16 +69,16 @@ static void test_capture_bounds(void **state)
 {
     (void)state;
     _cleanup_free_ char *sh = NULL;
-    assert_int_equal(qemu_find_program("sh", &sh, NULL), 0);
+    assert_int_equal(proc_find_program("sh", &sh, NULL), 0);
     assert_int_equal(sh[0], '/');
     _cleanup_free_ char *missing = NULL;
-    assert_int_equal(qemu_find_program("pyro-no-such-program", &missing, NULL), -ENOENT);
+    assert_int_equal(proc_find_program("pyro-no-such-program", &missing, NULL), -ENOENT);
 
     char *big[] = {sh, "-c", "head -c 100000 /dev/zero | tr '\\0' x; echo err >&2; exit 3", NULL};
     _cleanup_free_ char *out = NULL;
     bool truncated = false;
     int status = -1;
-    assert_int_equal(qemu_capture(big, 5000, 1000, &out, &truncated, &status, NULL), 0);
+    assert_int_equal(proc_capture(big, 5000, 1000, &out, &truncated, &status, NULL), 0);
     assert_int_equal(strlen(out), 1000);
     assert_true(truncated);
     assert_int_equal(status, 3);
@@ -86,7 +87,7 @@ static void test_capture_bounds(void **state)
     _cleanup_free_ char *out2 = NULL;
     pyro_error err = {0};
     int64_t t0 = pyro_mono_ms();
-    assert_int_equal(qemu_capture(hang, 200, 1000, &out2, &truncated, &status, &err), -PYRO_E_TIMEOUT);
+    assert_int_equal(proc_capture(hang, 200, 1000, &out2, &truncated, &status, &err), -PYRO_E_TIMEOUT);
     assert_true(pyro_mono_ms() - t0 < 2000);
     assert_null(out2);
 }
