@@ -372,11 +372,8 @@ int instance_stop(struct instance *inst, pyro_error *err)
 
 int instance_destroy(struct instance *inst, pyro_error *err)
 {
+    /* instance_stop leaves no process, mount, cgroup or network rule. */
     int r = instance_stop(inst, err);
-    if (r < 0)
-        return r;
-    _cleanup_free_ char *bdir = xasprintf("%s/sandbox", inst->dir);
-    r = sandbox_backend_ops.destroy(bdir, inst->id, err);
     if (r < 0)
         return r;
     /* Remove the record first: a half-removed directory without a record
