@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "instance.h"
-#include "instance_call.h"
-#include "json.h"
-#include "timeutil.h"
+#include "base/cleanup.h"
+#include "lib/vm/instance.h"
+#include "lib/vm/instance_call.h"
+#include "base/json.h"
+#include "base/timeutil.h"
 
 int main(int argc, char **argv)
 {
@@ -31,14 +31,14 @@ int main(int argc, char **argv)
     inst.lock_fd = -1;
     json_auto_t *args = json_pack("{s:s, s:i}", "command", "true", "timeout_ms", 10000);
     for (int i = 0; i < n; i++) {
-        int64_t t0 = pyro_mono_ns();
+        int64_t t0 = time_mono_ns();
         json_t *res = NULL;
         if (instance_call(&inst, "exec", args, 10000, &res, &err) < 0) {
             fprintf(stderr, "exec_rtt: %s\n", err.message);
             return 1;
         }
         json_decref(res);
-        printf("%.3f\n", (double)(pyro_mono_ns() - t0) / 1e6);
+        printf("%.3f\n", (double)(time_mono_ns() - t0) / 1e6);
     }
     instance_close(&inst);
     pyro_ctx_free(ctx);

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "contract.h"
+#include "lib/contract/contract.h"
 
 static void roff_text(const char *s)
 {
@@ -17,7 +17,7 @@ static void roff_text(const char *s)
     }
 }
 
-static void flag_of(const struct pyro_param *p, char *buf, size_t n)
+static void flag_of(const struct contract_param *p, char *buf, size_t n)
 {
     snprintf(buf, n, "%s", p->flag ? p->flag : p->name);
     for (char *c = buf; *c; c++)
@@ -37,14 +37,14 @@ int main(void)
     printf(".SH EXIT STATUS\n0 on success, 1 on failure, 2 on bad usage (unknown command or option, missing "
            "or out-of-range value). \\fBpyro run\\fR exits with the command's status, 124 on timeout.\n");
     printf(".SH COMMANDS\n");
-    for (size_t i = 0; pyro_ops[i]; i++) {
-        const struct pyro_op *op = pyro_ops[i];
+    for (size_t i = 0; contract_ops[i]; i++) {
+        const struct contract_op *op = contract_ops[i];
         if (!op->cli)
             continue;
         printf(".SS \"pyro %s\"\n", op->cli);
         roff_text(op->description);
         printf("\n");
-        for (const struct pyro_param *p = op->params; p->name; p++) {
+        for (const struct contract_param *p = op->params; p->name; p++) {
             char fl[128];
             flag_of(p, fl, sizeof(fl));
             printf(".TP\n");

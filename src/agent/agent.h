@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "err.h"
-#include "proto.h"
+#include "base/err.h"
+#include "proto/proto.h"
 
 #define AGENT_NAME "pyro-agent"
 /* Stop producing stream data while this much output is queued. */

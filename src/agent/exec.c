@@ -12,10 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "cleanup.h"
-#include "json.h"
-#include "timeutil.h"
+#include "agent/agent.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "base/timeutil.h"
 
 #define EXEC_CAPTURE_DEFAULT (256u * 1024)
 #define EXEC_CAPTURE_MAX (1u * 1024 * 1024)
@@ -93,7 +93,7 @@ static int parse_signal(const json_t *v, int def, pyro_error *err)
             if (strcmp(names[i].name, s) == 0)
                 return names[i].sig;
     }
-    return pyro_err_set(err, -PYRO_E_INVALID, "\"signal\" must be a signal number or name");
+    return err_set(err, -PYRO_E_INVALID, "\"signal\" must be a signal number or name");
 }
 
 /* argv from "argv" (array of strings) or "command" (run by /bin/sh -c). */
@@ -101,10 +101,10 @@ static int build_argv(const json_t *args, char ***out, pyro_error *err)
 {
     const json_t *argv = json_object_get(args, "argv"), *cmd = json_object_get(args, "command");
     if ((argv != NULL) == (cmd != NULL))
-        return pyro_err_set(err, -PYRO_E_INVALID, "exec needs exactly one of \"argv\" and \"command\"");
+        return err_set(err, -PYRO_E_INVALID, "exec needs exactly one of \"argv\" and \"command\"");
     if (cmd) {
         if (!json_is_string(cmd) || strlen(json_string_value(cmd)) != json_string_length(cmd))
-            return pyro_err_set(err, -PYRO_E_INVALID, "\"command\" must be a string without NUL");
+            return err_set(err, -PYRO_E_INVALID, "\"command\" must be a string without NUL");
         char **v = xcalloc(4, sizeof(char *));
         v[0] = xstrdup("/bin/sh");
         v[1] = xstrdup("-c");
@@ -114,13 +114,13 @@ static int build_argv(const json_t *args, char ***out, pyro_error *err)
     }
     size_t n = json_array_size(argv);
     if (!json_is_array(argv) || n == 0 || n > 65536)
-        return pyro_err_set(err, -PYRO_E_INVALID, "\"argv\" must be a non-empty array of strings");
+        return err_set(err, -PYRO_E_INVALID, "\"argv\" must be a non-empty array of strings");
     char **v = xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++) {
         const json_t *s = json_array_get(argv, i);
         if (!json_is_string(s) || strlen(json_string_value(s)) != json_string_length(s)) {
             strv_free(v);
-            return pyro_err_set(err, -PYRO_E_INVALID, "\"argv\" must be an array of strings without NUL");
+            return err_set(err, -PYRO_E_INVALID, "\"argv\" must be an array of strings without NUL");
         }
         v[i] = xstrdup(json_string_value(s));
     }
@@ -133,10 +133,10 @@ static int build_env(const json_t *args, char ***out, pyro_error *err)
 {
     const json_t *env = json_object_get(args, "env");
     if (env && !json_is_object(env))
-        return pyro_err_set(err, -PYRO_E_INVALID, "\"env\" must be an object of strings");
+        return err_set(err, -PYRO_E_INVALID, "\"env\" must be an object of strings");
     size_t n = ARRAY_SIZE(default_env) + json_object_size(env);
     if (n > EXEC_ENV_MAX)
-        return pyro_err_set(err, -PYRO_E_INVALID, "\"env\" has too many entries");
+        return err_set(err, -PYRO_E_INVALID, "\"env\" has too many entries");
     char **v = xcalloc(n + 1, sizeof(char *));
     size_t k = 0;
     for (size_t i = 0; i < ARRAY_SIZE(default_env); i++) {
@@ -151,7 +151,7 @@ static int build_env(const json_t *args, char ***out, pyro_error *err)
         if (!*key || strchr(key, '=') || !json_is_string(val) ||
             strlen(json_string_value(val)) != json_string_length(val)) {
             strv_free(v);
-            return pyro_err_set(err, -PYRO_E_INVALID, "\"env\" entry '%s' is invalid", key);
+            return err_set(err, -PYRO_E_INVALID, "\"env\" entry '%s' is invalid", key);
         }
         v[k++] = xasprintf("%s=%s", key, json_string_value(val));
     }
@@ -161,7 +161,7 @@ static int build_env(const json_t *args, char ***out, pyro_error *err)
 
 static size_t capture_limit(const json_t *args, const char *key)
 {
-    long long v = pyro_json_get_int(args, key, EXEC_CAPTURE_DEFAULT);
+    long long v = json_get_int(args, key, EXEC_CAPTURE_DEFAULT);
     if (v < 0)
         v = 0;
     return v > EXEC_CAPTURE_MAX ? EXEC_CAPTURE_MAX : (size_t)v;
@@ -170,7 +170,7 @@ static size_t capture_limit(const json_t *args, const char *key)
 static int pipe_for(int fds[2], pyro_error *err)
 {
     if (pipe2(fds, O_CLOEXEC) < 0)
-        return pyro_err_errno(err, errno, "pipe");
+        return err_errno(err, errno, "pipe");
     int fl = fcntl(fds[0], F_GETFL);
     (void)fcntl(fds[0], F_SETFL, fl | O_NONBLOCK);
     return 0;
@@ -217,15 +217,15 @@ int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err)
     r = build_env(args, &envp, err);
     if (r < 0)
         return r;
-    const char *cwd = pyro_json_get_str(args, "cwd", "/");
+    const char *cwd = json_get_str(args, "cwd", "/");
     struct stat st;
     if (stat(cwd, &st) < 0)
-        return pyro_err_errno(err, errno, "cwd %s", cwd);
+        return err_errno(err, errno, "cwd %s", cwd);
     if (!S_ISDIR(st.st_mode))
-        return pyro_err_set(err, -ENOTDIR, "cwd %s is not a directory", cwd);
-    long long timeout_ms = pyro_json_get_int(args, "timeout_ms", 0);
+        return err_set(err, -ENOTDIR, "cwd %s is not a directory", cwd);
+    long long timeout_ms = json_get_int(args, "timeout_ms", 0);
     if (timeout_ms < 0)
-        return pyro_err_set(err, -PYRO_E_INVALID, "\"timeout_ms\" must be >= 0");
+        return err_set(err, -PYRO_E_INVALID, "\"timeout_ms\" must be >= 0");
 
     int po[2], pe[2];
     r = pipe_for(po, err);
@@ -237,7 +237,7 @@ int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err)
         close(po[1]);
         return r;
     }
-    int64_t start = pyro_mono_ms();
+    int64_t start = time_mono_ms();
     pid_t pid = fork();
     if (pid == 0)
         child_exec(argv, envp, cwd, po[1], pe[1]);
@@ -247,7 +247,7 @@ int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err)
     if (pid < 0) {
         close(po[0]);
         close(pe[0]);
-        return pyro_err_errno(err, fork_errno, "fork");
+        return err_errno(err, fork_errno, "fork");
     }
 
     struct exec_job *j = xcalloc(1, sizeof(*j));
@@ -303,7 +303,7 @@ void exec_reap(struct agent *a)
             if (j->pid == pid && !j->exited) {
                 j->exited = true;
                 j->status = status;
-                j->exit_ms = pyro_mono_ms();
+                j->exit_ms = time_mono_ms();
             }
     }
 }
@@ -313,13 +313,13 @@ static void capture_result(json_t *r, const char *name, const struct capture *c)
     size_t replaced = 0;
     char key[64];
 
-    pyro_json_set(r, name, pyro_json_bytes(c->buf, c->len, &replaced));
+    json_set(r, name, json_bytes(c->buf, c->len, &replaced));
     snprintf(key, sizeof(key), "%s_truncated", name);
-    pyro_json_set(r, key, json_boolean(c->dropped > 0));
+    json_set(r, key, json_boolean(c->dropped > 0));
     snprintf(key, sizeof(key), "%s_dropped_bytes", name);
-    pyro_json_set(r, key, json_integer((json_int_t)c->dropped));
+    json_set(r, key, json_integer((json_int_t)c->dropped));
     snprintf(key, sizeof(key), "%s_replaced", name);
-    pyro_json_set(r, key, json_integer((json_int_t)replaced));
+    json_set(r, key, json_integer((json_int_t)replaced));
 }
 
 static void job_finish(struct agent *a, struct exec_job *j)
@@ -331,12 +331,12 @@ static void job_finish(struct agent *a, struct exec_job *j)
         code = WEXITSTATUS(j->status);
     else if (WIFSIGNALED(j->status))
         code = 128 + WTERMSIG(j->status);
-    pyro_json_set(r, "exit_code", json_integer(code));
+    json_set(r, "exit_code", json_integer(code));
     if (WIFSIGNALED(j->status))
-        pyro_json_set(r, "signal", json_integer(WTERMSIG(j->status)));
-    pyro_json_set(r, "timed_out", json_boolean(j->timed_out));
-    pyro_json_set(r, "duration_ms", json_integer(j->exit_ms - j->start_ms));
-    pyro_json_set(r, "pid", json_integer(j->pid));
+        json_set(r, "signal", json_integer(WTERMSIG(j->status)));
+    json_set(r, "timed_out", json_boolean(j->timed_out));
+    json_set(r, "duration_ms", json_integer(j->exit_ms - j->start_ms));
+    json_set(r, "pid", json_integer(j->pid));
     capture_result(r, "stdout", &j->out);
     capture_result(r, "stderr", &j->err);
     agent_reply_ok(a, j->id, r, NULL, 0);
@@ -344,7 +344,7 @@ static void job_finish(struct agent *a, struct exec_job *j)
 
 int exec_tick(struct agent *a)
 {
-    int64_t now = pyro_mono_ms(), next = -1;
+    int64_t now = time_mono_ms(), next = -1;
 
     for (struct exec_job **pp = &a->execs; *pp;) {
         struct exec_job *j = *pp;
@@ -386,19 +386,19 @@ int op_kill(struct agent *a, const struct proto_frame *req, pyro_error *err)
     const json_t *args = json_object_get(req->hdr, "args");
     const json_t *target = json_object_get(args, "target");
     if (!json_is_integer(target))
-        return pyro_err_set(err, -PYRO_E_INVALID, "\"target\" must be the id of an exec request");
+        return err_set(err, -PYRO_E_INVALID, "\"target\" must be the id of an exec request");
     int sig = parse_signal(json_object_get(args, "signal"), SIGKILL, err);
     if (sig < 0)
         return sig;
     struct exec_job *j = exec_find(a, json_integer_value(target));
     if (!j)
-        return pyro_err_set(err, -PYRO_E_NOT_FOUND, "no running exec with id %lld",
+        return err_set(err, -PYRO_E_NOT_FOUND, "no running exec with id %lld",
                             (long long)json_integer_value(target));
     if (kill(-j->pid, sig) < 0 && !j->exited)
         (void)kill(j->pid, sig);
     json_t *r = json_object();
-    pyro_json_set(r, "target", json_integer(j->id));
-    pyro_json_set(r, "signal", json_integer(sig));
+    json_set(r, "target", json_integer(j->id));
+    json_set(r, "signal", json_integer(sig));
     agent_reply_ok(a, req->id, r, NULL, 0);
     return 0;
 }

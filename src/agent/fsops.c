@@ -7,10 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "cleanup.h"
-#include "fspath.h"
-#include "json.h"
+#include "agent/agent.h"
+#include "base/cleanup.h"
+#include "agent/fspath.h"
+#include "base/json.h"
 
 #define LIST_DEFAULT_MAX 10000
 #define LIST_HARD_MAX 100000
@@ -24,7 +24,7 @@ static int stat_beneath(int rootfd, const char *path, int *fd_out, struct stat *
     if (fstatat(fd, "", st, AT_EMPTY_PATH) < 0) {
         int e = errno;
         close(fd);
-        return pyro_err_errno(err, e, "stat %s", path);
+        return err_errno(err, e, "stat %s", path);
     }
     *fd_out = fd;
     return 0;
@@ -71,12 +71,12 @@ char **fsops_read_names(int dirfd, pyro_error *err)
 {
     int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        pyro_err_errno(err, errno, "opendir");
+        err_errno(err, errno, "opendir");
         return NULL;
     }
     DIR *d = fdopendir(fd);
     if (!d) {
-        pyro_err_errno(err, errno, "fdopendir");
+        err_errno(err, errno, "fdopendir");
         close(fd);
         return NULL;
     }
@@ -139,20 +139,20 @@ int op_file_list(struct agent *a, const struct proto_frame *req, pyro_error *err
     _cleanup_close_ int fd = fspath_open(rootfd, path, O_PATH | O_DIRECTORY, 0, 0, err);
     if (fd < 0)
         return fd;
-    long long max = pyro_json_get_int(args, "max_entries", LIST_DEFAULT_MAX);
+    long long max = json_get_int(args, "max_entries", LIST_DEFAULT_MAX);
     struct lister l = {
         .entries = json_array(),
         .max = max <= 0 ? 1 : max > LIST_HARD_MAX ? LIST_HARD_MAX : (size_t)max,
     };
-    r = list_dir(&l, fd, path, pyro_json_get_bool(args, "recursive", false), 0, err);
+    r = list_dir(&l, fd, path, json_get_bool(args, "recursive", false), 0, err);
     if (r < 0) {
         json_decref(l.entries);
         return r;
     }
     json_t *res = json_object();
-    pyro_json_set(res, "path", pyro_json_bytes(path, strlen(path), NULL));
-    pyro_json_set(res, "entries", l.entries);
-    pyro_json_set(res, "truncated", json_boolean(l.truncated));
+    json_set(res, "path", json_bytes(path, strlen(path), NULL));
+    json_set(res, "entries", l.entries);
+    json_set(res, "truncated", json_boolean(l.truncated));
     agent_reply_ok(a, req->id, res, NULL, 0);
     return 0;
 }
@@ -167,19 +167,19 @@ int op_file_read(struct agent *a, const struct proto_frame *req, pyro_error *err
     int r = fspath_args(args, &root, &path, &rootfd, err);
     if (r < 0)
         return r;
-    long long offset = pyro_json_get_int(args, "offset", 0);
-    long long max = pyro_json_get_int(args, "max_bytes", PROTO_BODY_MAX);
+    long long offset = json_get_int(args, "offset", 0);
+    long long max = json_get_int(args, "max_bytes", PROTO_BODY_MAX);
     if (offset < 0 || max < 0)
-        return pyro_err_set(err, -PYRO_E_INVALID, "\"offset\" and \"max_bytes\" must be >= 0");
+        return err_set(err, -PYRO_E_INVALID, "\"offset\" and \"max_bytes\" must be >= 0");
     if (max > PROTO_BODY_MAX)
         max = PROTO_BODY_MAX;
     _cleanup_close_ int fd = fspath_open(rootfd, path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0, 0, err);
     if (fd < 0)
         return fd;
     if (fstat(fd, &st) < 0)
-        return pyro_err_errno(err, errno, "stat %s", path);
+        return err_errno(err, errno, "stat %s", path);
     if (!S_ISREG(st.st_mode))
-        return pyro_err_set(err, -PYRO_E_INVALID, "%s is not a regular file", path);
+        return err_set(err, -PYRO_E_INVALID, "%s is not a regular file", path);
     _cleanup_free_ uint8_t *buf = xmalloc((size_t)max + 1);
     size_t got = 0;
     while (got < (size_t)max) {
@@ -187,7 +187,7 @@ int op_file_read(struct agent *a, const struct proto_frame *req, pyro_error *err
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return pyro_err_errno(err, errno, "read %s", path);
+            return err_errno(err, errno, "read %s", path);
         if (n == 0)
             break;
         got += (size_t)n;
@@ -199,11 +199,11 @@ int op_file_read(struct agent *a, const struct proto_frame *req, pyro_error *err
         more = pread(fd, &probe, 1, offset + (off_t)got) == 1;
     }
     json_t *res = json_object();
-    pyro_json_set(res, "path", pyro_json_bytes(path, strlen(path), NULL));
-    pyro_json_set(res, "size", json_integer((json_int_t)st.st_size));
-    pyro_json_set(res, "offset", json_integer(offset));
-    pyro_json_set(res, "bytes", json_integer((json_int_t)got));
-    pyro_json_set(res, "truncated", json_boolean(more));
+    json_set(res, "path", json_bytes(path, strlen(path), NULL));
+    json_set(res, "size", json_integer((json_int_t)st.st_size));
+    json_set(res, "offset", json_integer(offset));
+    json_set(res, "bytes", json_integer((json_int_t)got));
+    json_set(res, "truncated", json_boolean(more));
     agent_reply_ok(a, req->id, res, buf, got);
     return 0;
 }
@@ -211,19 +211,19 @@ int op_file_read(struct agent *a, const struct proto_frame *req, pyro_error *err
 int op_fs_flush(struct agent *a, const struct proto_frame *req, pyro_error *err)
 {
     const json_t *args = json_object_get(req->hdr, "args");
-    const char *root = pyro_json_get_str(args, "root", "/");
+    const char *root = json_get_str(args, "root", "/");
     _cleanup_close_ int fd = fspath_open_root(root, err);
     if (fd < 0)
         return fd;
     /* syncfs needs a real open file, not O_PATH. */
     _cleanup_close_ int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
-        return pyro_err_errno(err, errno, "open %s", root);
+        return err_errno(err, errno, "open %s", root);
     if (syncfs(dfd) < 0)
-        return pyro_err_errno(err, errno, "syncfs %s", root);
+        return err_errno(err, errno, "syncfs %s", root);
     json_t *res = json_object();
-    pyro_json_set(res, "root", json_string(root));
-    pyro_json_set(res, "flushed", json_true());
+    json_set(res, "root", json_string(root));
+    json_set(res, "flushed", json_true());
     agent_reply_ok(a, req->id, res, NULL, 0);
     return 0;
 }

@@ -1,4 +1,4 @@
-#include "fspath.h"
+#include "agent/fspath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,20 +8,20 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "json.h"
+#include "base/cleanup.h"
+#include "base/json.h"
 
 int fspath_check(const char *path, pyro_error *err)
 {
     size_t len = strlen(path);
     if (len >= PATH_MAX)
-        return pyro_err_set(err, -PYRO_E_INVALID, "path too long");
+        return err_set(err, -PYRO_E_INVALID, "path too long");
     if (path[0] == '/')
-        return pyro_err_set(err, -PYRO_E_INVALID, "path '%s' must be relative to the root", path);
+        return err_set(err, -PYRO_E_INVALID, "path '%s' must be relative to the root", path);
     for (const char *p = path; *p;) {
         const char *e = strchrnul(p, '/');
         if (e - p == 2 && p[0] == '.' && p[1] == '.')
-            return pyro_err_set(err, -PYRO_E_INVALID, "path '%s' contains '..'", path);
+            return err_set(err, -PYRO_E_INVALID, "path '%s' contains '..'", path);
         p = *e ? e + 1 : e;
     }
     return 0;
@@ -30,10 +30,10 @@ int fspath_check(const char *path, pyro_error *err)
 int fspath_open_root(const char *root, pyro_error *err)
 {
     if (!root || root[0] != '/')
-        return pyro_err_set(err, -PYRO_E_INVALID, "root must be an absolute path");
+        return err_set(err, -PYRO_E_INVALID, "root must be an absolute path");
     int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return pyro_err_errno(err, errno, "open root %s", root);
+        return err_errno(err, errno, "open root %s", root);
     return fd;
 }
 
@@ -54,10 +54,10 @@ int fspath_open(int dirfd, const char *path, int flags, mode_t mode, uint64_t ex
         return (int)fd;
     int e = errno;
     if (e == EXDEV)
-        return pyro_err_set(err, -PYRO_E_INVALID, "path '%s' escapes the root", path);
+        return err_set(err, -PYRO_E_INVALID, "path '%s' escapes the root", path);
     if (e == ELOOP && (extra_resolve & RESOLVE_NO_SYMLINKS))
-        return pyro_err_set(err, -PYRO_E_INVALID, "path '%s' goes through a symlink", path);
-    return pyro_err_errno(err, e, "open %s", path);
+        return err_set(err, -PYRO_E_INVALID, "path '%s' goes through a symlink", path);
+    return err_errno(err, e, "open %s", path);
 }
 
 int fspath_open_parent(int rootfd, const char *path, bool mkdirs, uint64_t extra_resolve,
@@ -71,7 +71,7 @@ int fspath_open_parent(int rootfd, const char *path, bool mkdirs, uint64_t extra
     char *slash = strrchr(dir, '/');
     const char *last = slash ? slash + 1 : dir;
     if (!*last || strcmp(last, ".") == 0)
-        return pyro_err_set(err, -PYRO_E_INVALID, "path '%s' names the root", path);
+        return err_set(err, -PYRO_E_INVALID, "path '%s' names the root", path);
     *base = path + (last - dir);
     if (!slash)
         return fspath_open(rootfd, ".", O_PATH | O_DIRECTORY, 0, extra_resolve, err);
@@ -80,7 +80,7 @@ int fspath_open_parent(int rootfd, const char *path, bool mkdirs, uint64_t extra
     int fd = fspath_open(rootfd, dir, O_PATH | O_DIRECTORY, 0, extra_resolve, err);
     if (fd != -ENOENT || !mkdirs)
         return fd;
-    pyro_err_clear(err);
+    err_clear(err);
     /* Walk and create component by component, never following symlinks
      * that leave the root (each step is itself an openat2 beneath). */
     _cleanup_close_ int cur = fspath_open(rootfd, ".", O_PATH | O_DIRECTORY, 0, extra_resolve, err);
@@ -92,7 +92,7 @@ int fspath_open_parent(int rootfd, const char *path, bool mkdirs, uint64_t extra
         *e = '\0';
         if (*p && strcmp(p, ".") != 0) {
             if (mkdirat(cur, p, 0755) < 0 && errno != EEXIST)
-                return pyro_err_errno(err, errno, "mkdir %s", p);
+                return err_errno(err, errno, "mkdir %s", p);
             int next = fspath_open(cur, p, O_PATH | O_DIRECTORY, 0, extra_resolve, err);
             if (next < 0)
                 return next;
@@ -109,9 +109,9 @@ int fspath_args(const json_t *args, const char **root, const char **path, int *r
 {
     const json_t *r = json_object_get(args, "root"), *p = json_object_get(args, "path");
     if (r && (!json_is_string(r) || strlen(json_string_value(r)) != json_string_length(r)))
-        return pyro_err_set(err, -PYRO_E_INVALID, "\"root\" must be a string");
+        return err_set(err, -PYRO_E_INVALID, "\"root\" must be a string");
     if (p && (!json_is_string(p) || strlen(json_string_value(p)) != json_string_length(p)))
-        return pyro_err_set(err, -PYRO_E_INVALID, "\"path\" must be a string");
+        return err_set(err, -PYRO_E_INVALID, "\"path\" must be a string");
     *root = r ? json_string_value(r) : FSPATH_DEFAULT_ROOT;
     *path = p ? json_string_value(p) : "";
     int ret = fspath_check(*path, err);
@@ -143,17 +143,17 @@ json_t *fspath_stat_json(int fd, const char *path, const struct stat *st)
     json_t *o = json_object();
     if (!o)
         abort();
-    pyro_json_set(o, "path", pyro_json_bytes(path, strlen(path), NULL));
-    pyro_json_set(o, "type", json_string(fspath_type_name(st->st_mode)));
-    pyro_json_set(o, "size", json_integer((json_int_t)st->st_size));
-    pyro_json_set(o, "mode", json_integer(st->st_mode & 07777));
-    pyro_json_set(o, "mtime_ms",
+    json_set(o, "path", json_bytes(path, strlen(path), NULL));
+    json_set(o, "type", json_string(fspath_type_name(st->st_mode)));
+    json_set(o, "size", json_integer((json_int_t)st->st_size));
+    json_set(o, "mode", json_integer(st->st_mode & 07777));
+    json_set(o, "mtime_ms",
                   json_integer((json_int_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000));
     if (S_ISLNK(st->st_mode) && fd >= 0) {
         char target[PATH_MAX];
         ssize_t n = readlinkat(fd, "", target, sizeof(target));
         if (n >= 0)
-            pyro_json_set(o, "link_target", pyro_json_bytes(target, (size_t)n, NULL));
+            json_set(o, "link_target", json_bytes(target, (size_t)n, NULL));
     }
     return o;
 }

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "err.h"
+#include "base/err.h"
 
 #define FSPATH_DEFAULT_ROOT "/workspace"
 

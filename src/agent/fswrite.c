@@ -8,11 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "cleanup.h"
-#include "fspath.h"
-#include "id.h"
-#include "json.h"
+#include "agent/agent.h"
+#include "base/cleanup.h"
+#include "agent/fspath.h"
+#include "base/id.h"
+#include "base/json.h"
 
 #define FILE_WRITE_MAX (1ull << 30)
 
@@ -45,14 +45,14 @@ static int fwrite_data(struct agent *a, struct stream_in *in, const uint8_t *buf
 {
     struct fwrite_state *s = in->state;
     if (s->bytes + len > s->max)
-        return pyro_err_set(err, -PYRO_E_LIMIT, "file_write: more than %llu bytes",
+        return err_set(err, -PYRO_E_LIMIT, "file_write: more than %llu bytes",
                             (unsigned long long)s->max);
     while (len) {
         ssize_t n = write(s->fd, buf, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return pyro_err_errno(err, errno, "write %s", s->path);
+            return err_errno(err, errno, "write %s", s->path);
         buf += n;
         len -= (size_t)n;
         s->bytes += (uint64_t)n;
@@ -64,16 +64,16 @@ static int fwrite_end(struct agent *a, struct stream_in *in, pyro_error *err)
 {
     struct fwrite_state *s = in->state;
     if (fchmod(s->fd, s->mode) < 0)
-        return pyro_err_errno(err, errno, "chmod %s", s->path);
+        return err_errno(err, errno, "chmod %s", s->path);
     if (s->tmp) {
         if (renameat(s->dirfd, s->tmp, s->dirfd, s->base) < 0)
-            return pyro_err_errno(err, errno, "rename onto %s", s->path);
+            return err_errno(err, errno, "rename onto %s", s->path);
         free(s->tmp);
         s->tmp = NULL;
     }
     json_t *res = json_object();
-    pyro_json_set(res, "path", pyro_json_bytes(s->path, strlen(s->path), NULL));
-    pyro_json_set(res, "bytes", json_integer((json_int_t)s->bytes));
+    json_set(res, "path", json_bytes(s->path, strlen(s->path), NULL));
+    json_set(res, "bytes", json_integer((json_int_t)s->bytes));
     agent_reply_ok(a, in->id, res, NULL, 0);
     return 0;
 }
@@ -87,12 +87,12 @@ int op_file_write(struct agent *a, const struct proto_frame *req, pyro_error *er
     int r = fspath_args(args, &root, &path, &rootfd, err);
     if (r < 0)
         return r;
-    long long mode = pyro_json_get_int(args, "mode", 0644);
+    long long mode = json_get_int(args, "mode", 0644);
     if (mode < 0 || mode > 07777)
-        return pyro_err_set(err, -PYRO_E_INVALID, "\"mode\" must be within 0..07777");
-    bool append = pyro_json_get_bool(args, "append", false);
-    long long max = pyro_json_get_int(args, "max_bytes", (long long)FILE_WRITE_MAX);
-    int dirfd = fspath_open_parent(rootfd, path, pyro_json_get_bool(args, "mkdirs", true), 0,
+        return err_set(err, -PYRO_E_INVALID, "\"mode\" must be within 0..07777");
+    bool append = json_get_bool(args, "append", false);
+    long long max = json_get_int(args, "max_bytes", (long long)FILE_WRITE_MAX);
+    int dirfd = fspath_open_parent(rootfd, path, json_get_bool(args, "mkdirs", true), 0,
                                    &base, err);
     if (dirfd < 0)
         return dirfd;
@@ -110,10 +110,10 @@ int op_file_write(struct agent *a, const struct proto_frame *req, pyro_error *er
         struct stat st;
         if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
             fwrite_free(s);
-            return pyro_err_set(err, -EISDIR, "%s is a directory", path);
+            return err_set(err, -EISDIR, "%s is a directory", path);
         }
         char id[PYRO_ID_LEN + 1];
-        pyro_id_random(id, sizeof(id));
+        id_random(id, sizeof(id));
         s->tmp = xasprintf(".pyro-write-%s", id);
         s->fd = openat(dirfd, s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     }
@@ -123,8 +123,8 @@ int op_file_write(struct agent *a, const struct proto_frame *req, pyro_error *er
         s->tmp = NULL;
         fwrite_free(s);
         if (e == ELOOP)
-            return pyro_err_set(err, -PYRO_E_INVALID, "%s is a symlink", path);
-        return pyro_err_errno(err, e, "open %s", path);
+            return err_set(err, -PYRO_E_INVALID, "%s is a symlink", path);
+        return err_errno(err, e, "open %s", path);
     }
 
     struct stream_in *in = xcalloc(1, sizeof(*in));
@@ -134,7 +134,7 @@ int op_file_write(struct agent *a, const struct proto_frame *req, pyro_error *er
     in->on_end = fwrite_end;
     in->free = fwrite_free;
     r = req->body_len ? fwrite_data(a, in, req->body, req->body_len, err) : 0;
-    if (r >= 0 && pyro_json_get_bool(req->hdr, "stream", false)) {
+    if (r >= 0 && json_get_bool(req->hdr, "stream", false)) {
         agent_stream_in_add(a, in);
         return 0;
     }

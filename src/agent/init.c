@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "cleanup.h"
+#include "agent/agent.h"
+#include "base/cleanup.h"
 
 static bool is_mountpoint(const char *path)
 {

@@ -11,8 +11,8 @@
 
 #include <pyro/version.h>
 
-#include "agent.h"
-#include "cleanup.h"
+#include "agent/agent.h"
+#include "base/cleanup.h"
 
 static void usage(FILE *f)
 {

@@ -9,11 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "cleanup.h"
-#include "fspath.h"
-#include "json.h"
-#include "sha256.h"
+#include "agent/agent.h"
+#include "base/cleanup.h"
+#include "agent/fspath.h"
+#include "base/json.h"
+#include "base/sha256.h"
 
 #define MANIFEST_DEFAULT_MAX 100000
 #define MANIFEST_HARD_MAX 200000
@@ -35,7 +35,7 @@ static int hash_file(struct walker *w, int dirfd, const char *name, char hex[SHA
 {
     _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
-        return pyro_err_errno(err, errno, "open %s", name);
+        return err_errno(err, errno, "open %s", name);
     struct sha256 s;
     sha256_init(&s);
     for (;;) {
@@ -43,7 +43,7 @@ static int hash_file(struct walker *w, int dirfd, const char *name, char hex[SHA
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return pyro_err_errno(err, errno, "read %s", name);
+            return err_errno(err, errno, "read %s", name);
         if (n == 0)
             break;
         sha256_update(&s, w->buf, (size_t)n);
@@ -81,11 +81,11 @@ static int walk(struct walker *w, int dirfd, const char *rel, int depth, pyro_er
         } else if (S_ISLNK(st.st_mode)) {
             char target[PATH_MAX];
             ssize_t n = readlinkat(dirfd, *p, target, sizeof(target));
-            extra = pyro_json_bytes(target, n > 0 ? (size_t)n : 0, NULL);
+            extra = json_bytes(target, n > 0 ? (size_t)n : 0, NULL);
         } else {
             extra = json_string("");
         }
-        json_array_append_new(w->entries, json_pack("[o, s, i, I, o]", pyro_json_bytes(path, strlen(path), NULL),
+        json_array_append_new(w->entries, json_pack("[o, s, i, I, o]", json_bytes(path, strlen(path), NULL),
                                                     type, (int)(st.st_mode & 07777), (json_int_t)size, extra));
         if (S_ISDIR(st.st_mode) && depth < MANIFEST_DEPTH_MAX) {
             _cleanup_close_ int sub = openat(dirfd, *p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -111,7 +111,7 @@ int op_manifest(struct agent *a, const struct proto_frame *req, pyro_error *err)
     _cleanup_close_ int fd = fspath_open(rootfd, path, O_PATH | O_DIRECTORY, 0, 0, err);
     if (fd < 0)
         return fd;
-    long long max = pyro_json_get_int(args, "max_entries", MANIFEST_DEFAULT_MAX);
+    long long max = json_get_int(args, "max_entries", MANIFEST_DEFAULT_MAX);
     struct walker w = {
         .entries = json_array(),
         .max = max <= 0 ? 1 : max > MANIFEST_HARD_MAX ? MANIFEST_HARD_MAX : (size_t)max,
@@ -124,10 +124,10 @@ int op_manifest(struct agent *a, const struct proto_frame *req, pyro_error *err)
         return r;
     }
     json_t *res = json_object();
-    pyro_json_set(res, "path", pyro_json_bytes(path, strlen(path), NULL));
-    pyro_json_set(res, "count", json_integer((json_int_t)json_array_size(w.entries)));
-    pyro_json_set(res, "entries", w.entries);
-    pyro_json_set(res, "truncated", json_boolean(w.truncated));
+    json_set(res, "path", json_bytes(path, strlen(path), NULL));
+    json_set(res, "count", json_integer((json_int_t)json_array_size(w.entries)));
+    json_set(res, "entries", w.entries);
+    json_set(res, "truncated", json_boolean(w.truncated));
     agent_reply_ok(a, req->id, res, NULL, 0);
     return 0;
 }
@@ -150,19 +150,19 @@ int op_file_delete(struct agent *a, const struct proto_frame *req, pyro_error *e
         name[--n] = '\0';
     struct stat st;
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return pyro_err_errno(err, errno, "stat %s", path);
+        return err_errno(err, errno, "stat %s", path);
     if (S_ISDIR(st.st_mode))
-        return pyro_err_set(err, -PYRO_E_INVALID, "%s is a directory", path);
+        return err_set(err, -PYRO_E_INVALID, "%s is a directory", path);
     /* unlinkat needs a real directory fd, not O_PATH. */
     _cleanup_close_ int wfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (wfd < 0)
-        return pyro_err_errno(err, errno, "open the directory of %s", path);
+        return err_errno(err, errno, "open the directory of %s", path);
     if (unlinkat(wfd, name, 0) < 0)
-        return pyro_err_errno(err, errno, "remove %s", path);
+        return err_errno(err, errno, "remove %s", path);
     json_t *res = json_object();
-    pyro_json_set(res, "path", pyro_json_bytes(path, strlen(path), NULL));
-    pyro_json_set(res, "type", json_string(fspath_type_name(st.st_mode)));
-    pyro_json_set(res, "deleted", json_true());
+    json_set(res, "path", json_bytes(path, strlen(path), NULL));
+    json_set(res, "type", json_string(fspath_type_name(st.st_mode)));
+    json_set(res, "deleted", json_true());
     agent_reply_ok(a, req->id, res, NULL, 0);
     return 0;
 }

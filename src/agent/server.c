@@ -12,10 +12,10 @@
 
 #include <pyro/version.h>
 
-#include "agent.h"
-#include "cleanup.h"
-#include "json.h"
-#include "timeutil.h"
+#include "agent/agent.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "base/timeutil.h"
 
 int op_ping(struct agent *a, const struct proto_frame *req, pyro_error *err);
 int op_shutdown(struct agent *a, const struct proto_frame *req, pyro_error *err);
@@ -54,7 +54,7 @@ int agent_watch_add(struct agent *a, int fd, struct watch *w, pyro_error *err)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
     if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        return pyro_err_errno(err, errno, "epoll_ctl add");
+        return err_errno(err, errno, "epoll_ctl add");
     return 0;
 }
 
@@ -102,11 +102,11 @@ void agent_send(struct agent *a, json_t *hdr, const void *body, size_t len)
 
     if (proto_frame_encode(hdr, body, len, &frame, &flen, &err) < 0) {
         /* Only a response can be too large (a huge result): say so instead. */
-        int64_t id = pyro_json_get_int(hdr, "id", 0);
+        int64_t id = json_get_int(hdr, "id", 0);
         json_decref(hdr);
         hdr = proto_header_new(PROTO_RESP, id);
-        pyro_json_set(hdr, "ok", json_false());
-        pyro_json_set(hdr, "error", proto_error_new(err.code, err.message));
+        json_set(hdr, "ok", json_false());
+        json_set(hdr, "error", proto_error_new(err.code, err.message));
         if (proto_frame_encode(hdr, NULL, 0, &frame, &flen, &err) < 0)
             abort();
     }
@@ -132,16 +132,16 @@ void agent_send(struct agent *a, json_t *hdr, const void *body, size_t len)
 void agent_reply_ok(struct agent *a, int64_t id, json_t *result, const void *body, size_t len)
 {
     json_t *h = proto_header_new(PROTO_RESP, id);
-    pyro_json_set(h, "ok", json_true());
-    pyro_json_set(h, "result", result ? result : json_object());
+    json_set(h, "ok", json_true());
+    json_set(h, "result", result ? result : json_object());
     agent_send(a, h, body, len);
 }
 
 void agent_reply_err(struct agent *a, int64_t id, const pyro_error *err)
 {
     json_t *h = proto_header_new(PROTO_RESP, id);
-    pyro_json_set(h, "ok", json_false());
-    pyro_json_set(h, "error", proto_error_new(err->code ? err->code : -PYRO_E_PROTOCOL,
+    json_set(h, "ok", json_false());
+    json_set(h, "error", proto_error_new(err->code ? err->code : -PYRO_E_PROTOCOL,
                                               err->code ? err->message : "unknown error"));
     agent_send(a, h, NULL, 0);
 }
@@ -197,8 +197,8 @@ static bool id_busy(struct agent *a, int64_t id);
 int op_ping(struct agent *a, const struct proto_frame *req, pyro_error *err)
 {
     json_t *r = json_object();
-    pyro_json_set(r, "pid", json_integer(getpid()));
-    pyro_json_set(r, "uptime_ms", json_integer(pyro_mono_ms() - a->start_ms));
+    json_set(r, "pid", json_integer(getpid()));
+    json_set(r, "uptime_ms", json_integer(time_mono_ms() - a->start_ms));
     agent_reply_ok(a, req->id, r, NULL, 0);
     return 0;
 }
@@ -206,30 +206,30 @@ int op_ping(struct agent *a, const struct proto_frame *req, pyro_error *err)
 int op_shutdown(struct agent *a, const struct proto_frame *req, pyro_error *err)
 {
     json_t *r = json_object();
-    pyro_json_set(r, "init", json_boolean(a->init_mode));
+    json_set(r, "init", json_boolean(a->init_mode));
     agent_reply_ok(a, req->id, r, NULL, 0);
     a->quit = true;
     a->poweroff = a->init_mode;
     /* "flush" (default true): write the root file system's data out first.
      * A sandbox about to be deleted skips it. */
-    a->poweroff_flush = pyro_json_get_bool(json_object_get(req->hdr, "args"), "flush", true);
+    a->poweroff_flush = json_get_bool(json_object_get(req->hdr, "args"), "flush", true);
     return 0;
 }
 
 static void on_hello(struct agent *a, const struct proto_frame *f)
 {
     json_t *h = proto_header_new(PROTO_HELLO, 0);
-    int64_t v = pyro_json_get_int(f->hdr, "version", 0);
+    int64_t v = json_get_int(f->hdr, "version", 0);
     if (v != PROTO_VERSION) {
         pyro_error err = {0};
-        pyro_err_set(&err, -PYRO_E_PROTOCOL, "protocol version %lld not supported (agent speaks %d)",
+        err_set(&err, -PYRO_E_PROTOCOL, "protocol version %lld not supported (agent speaks %d)",
                      (long long)v, PROTO_VERSION);
-        pyro_json_set(h, "error", proto_error_new(err.code, err.message));
+        json_set(h, "error", proto_error_new(err.code, err.message));
     } else {
         a->hello_done = true;
     }
-    pyro_json_set(h, "version", json_integer(PROTO_VERSION));
-    pyro_json_set(h, "agent", json_string(AGENT_NAME " " PYRO_VERSION));
+    json_set(h, "version", json_integer(PROTO_VERSION));
+    json_set(h, "agent", json_string(AGENT_NAME " " PYRO_VERSION));
     json_t *o = json_array(), *r = json_array(), *c = json_array();
     for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
         json_array_append_new(o, json_string(ops[i].name));
@@ -237,17 +237,17 @@ static void on_hello(struct agent *a, const struct proto_frame *f)
         json_array_append_new(r, json_string(reserved_ops[i]));
     for (size_t i = 0; i < ARRAY_SIZE(caps); i++)
         json_array_append_new(c, json_string(caps[i]));
-    pyro_json_set(h, "ops", o);
-    pyro_json_set(h, "reserved_ops", r);
-    pyro_json_set(h, "caps", c);
+    json_set(h, "ops", o);
+    json_set(h, "reserved_ops", r);
+    json_set(h, "caps", c);
     json_t *lim = json_object();
-    pyro_json_set(lim, "header_max", json_integer(PROTO_HEADER_MAX));
-    pyro_json_set(lim, "body_max", json_integer(PROTO_BODY_MAX));
-    pyro_json_set(lim, "chunk", json_integer(PROTO_CHUNK));
-    pyro_json_set(lim, "window", json_integer(PROTO_WINDOW));
-    pyro_json_set(h, "limits", lim);
-    pyro_json_set(h, "pid", json_integer(getpid()));
-    pyro_json_set(h, "init", json_boolean(a->init_mode));
+    json_set(lim, "header_max", json_integer(PROTO_HEADER_MAX));
+    json_set(lim, "body_max", json_integer(PROTO_BODY_MAX));
+    json_set(lim, "chunk", json_integer(PROTO_CHUNK));
+    json_set(lim, "window", json_integer(PROTO_WINDOW));
+    json_set(h, "limits", lim);
+    json_set(h, "pid", json_integer(getpid()));
+    json_set(h, "init", json_boolean(a->init_mode));
     agent_send(a, h, NULL, 0);
 }
 
@@ -257,12 +257,12 @@ static void on_request(struct agent *a, const struct proto_frame *f)
     int r;
 
     if (!a->hello_done) {
-        pyro_err_set(&err, -PYRO_E_PROTOCOL, "request before hello");
+        err_set(&err, -PYRO_E_PROTOCOL, "request before hello");
         agent_reply_err(a, f->id, &err);
         return;
     }
     if (f->id == 0 || id_busy(a, f->id)) {
-        pyro_err_set(&err, -PYRO_E_PROTOCOL, "request id %lld is 0 or already in use",
+        err_set(&err, -PYRO_E_PROTOCOL, "request id %lld is 0 or already in use",
                      (long long)f->id);
         agent_reply_err(a, f->id, &err);
         return;
@@ -276,12 +276,12 @@ static void on_request(struct agent *a, const struct proto_frame *f)
         }
     for (size_t i = 0; i < ARRAY_SIZE(reserved_ops); i++)
         if (strcmp(reserved_ops[i], f->op) == 0) {
-            pyro_err_set(&err, -PYRO_E_UNSUPPORTED, "op %s is reserved and not implemented yet",
+            err_set(&err, -PYRO_E_UNSUPPORTED, "op %s is reserved and not implemented yet",
                          f->op);
             agent_reply_err(a, f->id, &err);
             return;
         }
-    pyro_err_set(&err, -PYRO_E_UNSUPPORTED, "unknown op %s", f->op);
+    err_set(&err, -PYRO_E_UNSUPPORTED, "unknown op %s", f->op);
     agent_reply_err(a, f->id, &err);
 }
 
@@ -300,12 +300,12 @@ static void on_stream_frame(struct agent *a, const struct proto_frame *f)
         r = f->body_len ? s->on_data(a, s, f->body, f->body_len, &err) : 0;
         if (r >= 0) {
             json_t *h = proto_header_new(PROTO_ACK, f->id);
-            pyro_json_set(h, "bytes", json_integer((json_int_t)f->body_len));
+            json_set(h, "bytes", json_integer((json_int_t)f->body_len));
             agent_send(a, h, NULL, 0);
             return;
         }
     } else if (json_is_true(json_object_get(f->hdr, "abort"))) {
-        r = pyro_err_set(&err, -PYRO_E_CANCELLED, "request cancelled by the host");
+        r = err_set(&err, -PYRO_E_CANCELLED, "request cancelled by the host");
     } else {
         r = s->on_end(a, s, &err);
     }
@@ -317,7 +317,7 @@ static void on_stream_frame(struct agent *a, const struct proto_frame *f)
 
 static void on_ack(struct agent *a, const struct proto_frame *f)
 {
-    int64_t n = pyro_json_get_int(f->hdr, "bytes", 0);
+    int64_t n = json_get_int(f->hdr, "bytes", 0);
     for (struct stream_out *s = a->outs; s; s = s->next)
         if (s->id == f->id && n > 0) {
             s->credit += (uint64_t)n;
@@ -432,14 +432,14 @@ int agent_init(struct agent *a, int chan_fd, bool init_mode, pyro_error *err)
     a->chan_fd = chan_fd;
     a->sigfd = -1;
     a->init_mode = init_mode;
-    a->start_ms = pyro_mono_ms();
+    a->start_ms = time_mono_ms();
     a->chan_watch = (struct watch){.kind = WATCH_CHANNEL, .obj = a};
     a->sig_watch = (struct watch){.kind = WATCH_SIGNAL, .obj = a};
 
     int fl = fcntl(chan_fd, F_GETFL);
     if (fl < 0 || fcntl(chan_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
         fcntl(chan_fd, F_SETFD, FD_CLOEXEC) < 0)
-        return pyro_err_errno(err, errno, "channel fd %d", chan_fd);
+        return err_errno(err, errno, "channel fd %d", chan_fd);
 
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&mask);
@@ -447,13 +447,13 @@ int agent_init(struct agent *a, int chan_fd, bool init_mode, pyro_error *err)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-        return pyro_err_errno(err, errno, "sigprocmask");
+        return err_errno(err, errno, "sigprocmask");
     a->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (a->sigfd < 0)
-        return pyro_err_errno(err, errno, "signalfd");
+        return err_errno(err, errno, "signalfd");
     a->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (a->epfd < 0)
-        return pyro_err_errno(err, errno, "epoll_create1");
+        return err_errno(err, errno, "epoll_create1");
     int r = agent_watch_add(a, a->chan_fd, &a->chan_watch, err);
     if (r < 0)
         return r;
@@ -473,7 +473,7 @@ int agent_run(struct agent *a, pyro_error *err)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return pyro_err_errno(err, errno, "epoll_wait");
+            return err_errno(err, errno, "epoll_wait");
         }
         for (int i = 0; i < n; i++) {
             struct watch *w = evs[i].data.ptr;

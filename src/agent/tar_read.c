@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "fspath.h"
-#include "tar.h"
+#include "base/cleanup.h"
+#include "agent/fspath.h"
+#include "agent/tar.h"
 
 #define META_MAX (1u * 1024 * 1024)
 
@@ -152,16 +152,16 @@ static int pax_parse(struct tarx *x, pyro_error *err)
             len = len * 10 + (size_t)(*q++ - '0');
         if (q == p || q >= end || *q != ' ' || len > (size_t)(end - p) || len < (size_t)(q - p) + 3 ||
             p[len - 1] != '\n')
-            return pyro_err_set(err, -PYRO_E_INVALID, "tar: malformed pax header");
+            return err_set(err, -PYRO_E_INVALID, "tar: malformed pax header");
         const char *kv = q + 1, *rec_end = p + len - 1;
         const char *eq = memchr(kv, '=', (size_t)(rec_end - kv));
         if (!eq)
-            return pyro_err_set(err, -PYRO_E_INVALID, "tar: malformed pax record");
+            return err_set(err, -PYRO_E_INVALID, "tar: malformed pax record");
         size_t klen = (size_t)(eq - kv);
         const char *val = eq + 1;
         size_t vlen = (size_t)(rec_end - val);
         if (memchr(val, '\0', vlen))
-            return pyro_err_set(err, -PYRO_E_INVALID, "tar: NUL in pax value");
+            return err_set(err, -PYRO_E_INVALID, "tar: NUL in pax value");
         if (klen == 4 && memcmp(kv, "path", 4) == 0) {
             free(x->next_path);
             x->next_path = xstrndup(val, vlen);
@@ -171,10 +171,10 @@ static int pax_parse(struct tarx *x, pyro_error *err)
         } else if (klen == 4 && memcmp(kv, "size", 4) == 0) {
             int64_t v = 0;
             if (!vlen || vlen > 18)
-                return pyro_err_set(err, -PYRO_E_INVALID, "tar: bad pax size");
+                return err_set(err, -PYRO_E_INVALID, "tar: bad pax size");
             for (size_t i = 0; i < vlen; i++) {
                 if (val[i] < '0' || val[i] > '9')
-                    return pyro_err_set(err, -PYRO_E_INVALID, "tar: bad pax size");
+                    return err_set(err, -PYRO_E_INVALID, "tar: bad pax size");
                 v = v * 10 + (val[i] - '0');
             }
             x->next_size = v;
@@ -198,11 +198,11 @@ static int clear_slot(int dirfd, const char *base, const char *name, bool want_d
 {
     struct stat st;
     if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return errno == ENOENT ? 0 : pyro_err_errno(err, errno, "tar: stat %s", name);
+        return errno == ENOENT ? 0 : err_errno(err, errno, "tar: stat %s", name);
     if (S_ISDIR(st.st_mode))
-        return want_dir ? 1 : pyro_err_set(err, -EISDIR, "tar: %s exists as a directory", name);
+        return want_dir ? 1 : err_set(err, -EISDIR, "tar: %s exists as a directory", name);
     if (unlinkat(dirfd, base, 0) < 0)
-        return pyro_err_errno(err, errno, "tar: replace %s", name);
+        return err_errno(err, errno, "tar: replace %s", name);
     return 0;
 }
 
@@ -212,7 +212,7 @@ static int create_entry(struct tarx *x, char type, const char *name, mode_t mode
     const char *base;
     _cleanup_close_ int dirfd = fspath_open_parent(x->destfd, name, true, RESOLVE_NO_SYMLINKS, &base, err);
     if (dirfd < 0)
-        return pyro_err_prefix(err, "tar: %s", name);
+        return err_prefix(err, "tar: %s", name);
     int r;
     switch (type) {
     case '5':
@@ -220,36 +220,36 @@ static int create_entry(struct tarx *x, char type, const char *name, mode_t mode
         if (r < 0)
             return r;
         if (r == 0 && mkdirat(dirfd, base, (mode & 0777) | 0700) < 0)
-            return pyro_err_errno(err, errno, "tar: mkdir %s", name);
+            return err_errno(err, errno, "tar: mkdir %s", name);
         return 0;
     case '2':
         if (!link_target_safe(name, link))
-            return pyro_err_set(err, -PYRO_E_INVALID, "tar: symlink %s -> %s leaves the destination",
+            return err_set(err, -PYRO_E_INVALID, "tar: symlink %s -> %s leaves the destination",
                                 name, link);
         r = clear_slot(dirfd, base, name, false, err);
         if (r < 0)
             return r;
         if (symlinkat(link, dirfd, base) < 0)
-            return pyro_err_errno(err, errno, "tar: symlink %s", name);
+            return err_errno(err, errno, "tar: symlink %s", name);
         return 0;
     case '1': {
         _cleanup_free_ char *src = tar_path_normalize(link);
         if (!src)
-            return pyro_err_set(err, -PYRO_E_INVALID, "tar: hard link %s -> %s leaves the destination",
+            return err_set(err, -PYRO_E_INVALID, "tar: hard link %s -> %s leaves the destination",
                                 name, link ? link : "");
         const char *sbase;
         _cleanup_close_ int sdir = fspath_open_parent(x->destfd, src, false, RESOLVE_NO_SYMLINKS, &sbase, err);
         if (sdir < 0)
-            return pyro_err_prefix(err, "tar: hard link %s", name);
+            return err_prefix(err, "tar: hard link %s", name);
         struct stat st;
         if (fstatat(sdir, sbase, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-            return pyro_err_set(err, -PYRO_E_INVALID, "tar: hard link %s -> %s: not an extracted file",
+            return err_set(err, -PYRO_E_INVALID, "tar: hard link %s -> %s: not an extracted file",
                                 name, link);
         r = clear_slot(dirfd, base, name, false, err);
         if (r < 0)
             return r;
         if (linkat(sdir, sbase, dirfd, base, 0) < 0)
-            return pyro_err_errno(err, errno, "tar: link %s", name);
+            return err_errno(err, errno, "tar: link %s", name);
         return 0;
     }
     default: /* regular file */
@@ -258,7 +258,7 @@ static int create_entry(struct tarx *x, char type, const char *name, mode_t mode
             return r;
         x->fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0777);
         if (x->fd < 0)
-            return pyro_err_errno(err, errno, "tar: create %s", name);
+            return err_errno(err, errno, "tar: create %s", name);
         (void)fchmod(x->fd, mode & 0777);
         (void)size;
         return 0;
@@ -285,15 +285,15 @@ static int on_header(struct tarx *x, pyro_error *err)
     }
     x->zero_blocks = 0;
     if (!checksum_ok(b) || memcmp(b + 257, "ustar", 5) != 0)
-        return pyro_err_set(err, -PYRO_E_INVALID, "tar: not a ustar header (bad checksum or magic)");
+        return err_set(err, -PYRO_E_INVALID, "tar: not a ustar header (bad checksum or magic)");
     uint64_t size = parse_num(b + 124, 12, &ok);
     if (!ok)
-        return pyro_err_set(err, -PYRO_E_INVALID, "tar: bad size field");
+        return err_set(err, -PYRO_E_INVALID, "tar: bad size field");
     char type = (char)b[156];
 
     if (type == 'x' || type == 'g' || type == 'L' || type == 'K') {
         if (size > META_MAX)
-            return pyro_err_set(err, -PYRO_E_LIMIT, "tar: extended header of %llu bytes",
+            return err_set(err, -PYRO_E_LIMIT, "tar: extended header of %llu bytes",
                                 (unsigned long long)size);
         x->meta_type = type;
         x->meta_need = (size_t)size;
@@ -320,9 +320,9 @@ static int on_header(struct tarx *x, pyro_error *err)
 
     _cleanup_free_ char *name = tar_path_normalize(raw);
     if (!name)
-        return pyro_err_set(err, -PYRO_E_INVALID, "tar: unsafe entry name '%s'", raw);
+        return err_set(err, -PYRO_E_INVALID, "tar: unsafe entry name '%s'", raw);
     if (++x->entries > x->max_entries)
-        return pyro_err_set(err, -PYRO_E_LIMIT, "tar: more than %llu entries",
+        return err_set(err, -PYRO_E_LIMIT, "tar: more than %llu entries",
                             (unsigned long long)x->max_entries);
     mode_t mode = (mode_t)parse_num(b + 100, 8, &ok);
     switch (type) {
@@ -330,7 +330,7 @@ static int on_header(struct tarx *x, pyro_error *err)
     case '\0':
     case '7':
         if (x->bytes + size > x->max_bytes)
-            return pyro_err_set(err, -PYRO_E_LIMIT, "tar: more than %llu bytes of file data",
+            return err_set(err, -PYRO_E_LIMIT, "tar: more than %llu bytes of file data",
                                 (unsigned long long)x->max_bytes);
         x->bytes += size;
         type = '0';
@@ -341,11 +341,11 @@ static int on_header(struct tarx *x, pyro_error *err)
         break;
     case '3':
     case '4':
-        return pyro_err_set(err, -PYRO_E_INVALID, "tar: %s is a device node", name);
+        return err_set(err, -PYRO_E_INVALID, "tar: %s is a device node", name);
     case '6':
-        return pyro_err_set(err, -PYRO_E_INVALID, "tar: %s is a fifo", name);
+        return err_set(err, -PYRO_E_INVALID, "tar: %s is a fifo", name);
     default:
-        return pyro_err_set(err, -PYRO_E_INVALID, "tar: %s has unsupported type '%c'", name, type);
+        return err_set(err, -PYRO_E_INVALID, "tar: %s has unsupported type '%c'", name, type);
     }
     int r = create_entry(x, type, name, mode, size, link, err);
     if (r < 0)
@@ -403,7 +403,7 @@ int tarx_feed(struct tarx *x, const uint8_t *buf, size_t len, pyro_error *err)
                     if (w < 0 && errno == EINTR)
                         continue;
                     if (w < 0)
-                        return pyro_err_errno(err, errno, "tar: write");
+                        return err_errno(err, errno, "tar: write");
                     done += (size_t)w;
                 }
             }
@@ -436,7 +436,7 @@ int tarx_finish(struct tarx *x, pyro_error *err)
 {
     if (x->st == TX_DONE || (x->st == TX_HEADER && x->blk_len == 0 && !x->next_path && !x->next_link))
         return 0;
-    return pyro_err_set(err, -PYRO_E_INVALID, "tar: archive is truncated");
+    return err_set(err, -PYRO_E_INVALID, "tar: archive is truncated");
 }
 
 struct tarx *tarx_new(int destfd, uint64_t max_entries, uint64_t max_bytes)

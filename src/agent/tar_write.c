@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "fspath.h"
-#include "tar.h"
+#include "base/cleanup.h"
+#include "agent/fspath.h"
+#include "agent/tar.h"
 
 #define TARW_DEPTH_MAX 128
 
@@ -128,15 +128,15 @@ static int add_entry(struct tarw *w, int dirfd, const char *base, const char *na
     if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno == ENOENT)
             return 0; /* removed while we walk */
-        return pyro_err_errno(err, errno, "stat %s", name);
+        return err_errno(err, errno, "stat %s", name);
     }
     if (S_ISREG(st.st_mode)) {
         int fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
-            return pyro_err_errno(err, errno, "open %s", name);
+            return err_errno(err, errno, "open %s", name);
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
             close(fd);
-            return pyro_err_set(err, -EIO, "%s changed while archiving", name);
+            return err_set(err, -EIO, "%s changed while archiving", name);
         }
         emit_entry(w, name, &st, NULL);
         w->file_fd = fd;
@@ -146,15 +146,15 @@ static int add_entry(struct tarw *w, int dirfd, const char *base, const char *na
         char target[PATH_MAX];
         ssize_t n = readlinkat(dirfd, base, target, sizeof(target) - 1);
         if (n < 0)
-            return pyro_err_errno(err, errno, "readlink %s", name);
+            return err_errno(err, errno, "readlink %s", name);
         target[n] = '\0';
         emit_entry(w, name, &st, target);
     } else if (S_ISDIR(st.st_mode)) {
         if (w->depth >= TARW_DEPTH_MAX)
-            return pyro_err_set(err, -PYRO_E_LIMIT, "%s: directories nested too deeply", name);
+            return err_set(err, -PYRO_E_LIMIT, "%s: directories nested too deeply", name);
         int fd = openat(dirfd, base, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
-            return pyro_err_errno(err, errno, "open %s", name);
+            return err_errno(err, errno, "open %s", name);
         char **names = fsops_read_names(fd, err);
         if (!names) {
             close(fd);
@@ -215,7 +215,7 @@ ssize_t tarw_read(struct tarw *w, uint8_t *buf, size_t cap, pyro_error *err)
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0)
-                return pyro_err_errno(err, errno, "read");
+                return err_errno(err, errno, "read");
             if (n == 0) { /* the file shrank: keep the header's promise */
                 memset(buf + out, 0, want);
                 n = (ssize_t)want;
@@ -241,7 +241,7 @@ ssize_t tarw_read(struct tarw *w, uint8_t *buf, size_t cap, pyro_error *err)
     }
     w->total += out;
     if (w->max_bytes && w->total > w->max_bytes)
-        return pyro_err_set(err, -PYRO_E_LIMIT, "archive larger than %llu bytes",
+        return err_set(err, -PYRO_E_LIMIT, "archive larger than %llu bytes",
                             (unsigned long long)w->max_bytes);
     return (ssize_t)out;
 }
@@ -253,7 +253,7 @@ int tarw_open(int rootfd, const char *path, uint64_t max_bytes, struct tarw **ou
     if (fd < 0)
         return fd;
     if (fstatat(fd, "", &st, AT_EMPTY_PATH) < 0)
-        return pyro_err_errno(err, errno, "stat %s", path);
+        return err_errno(err, errno, "stat %s", path);
     struct tarw *w = xcalloc(1, sizeof(*w));
     w->single_fd = -1;
     w->file_fd = -1;

@@ -7,11 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "cleanup.h"
-#include "fspath.h"
-#include "json.h"
-#include "tar.h"
+#include "agent/agent.h"
+#include "base/cleanup.h"
+#include "agent/fspath.h"
+#include "base/json.h"
+#include "agent/tar.h"
 
 #define TAR_IN_MAX_BYTES_DEFAULT (1ull << 30)
 #define TAR_IN_MAX_ENTRIES_DEFAULT 100000ull
@@ -25,9 +25,9 @@ static ssize_t tar_out_produce(void *state, uint8_t *buf, size_t cap, pyro_error
 static json_t *tar_out_result(void *state, uint64_t sent)
 {
     json_t *r = json_object();
-    pyro_json_set(r, "bytes", json_integer((json_int_t)sent));
-    pyro_json_set(r, "entries", json_integer((json_int_t)tarw_entries(state)));
-    pyro_json_set(r, "skipped", json_integer((json_int_t)tarw_skipped(state)));
+    json_set(r, "bytes", json_integer((json_int_t)sent));
+    json_set(r, "entries", json_integer((json_int_t)tarw_entries(state)));
+    json_set(r, "skipped", json_integer((json_int_t)tarw_skipped(state)));
     return r;
 }
 
@@ -38,7 +38,7 @@ static void tar_out_free(void *state)
 
 static uint64_t arg_u64(const json_t *args, const char *key, uint64_t def)
 {
-    long long v = pyro_json_get_int(args, key, (long long)def);
+    long long v = json_get_int(args, key, (long long)def);
     return v <= 0 ? def : (uint64_t)v;
 }
 
@@ -98,8 +98,8 @@ static int tar_in_end(struct agent *a, struct stream_in *in, pyro_error *err)
     if (r < 0)
         return r;
     json_t *res = json_object();
-    pyro_json_set(res, "entries", json_integer((json_int_t)tarx_entries(s->x)));
-    pyro_json_set(res, "bytes", json_integer((json_int_t)tarx_bytes(s->x)));
+    json_set(res, "entries", json_integer((json_int_t)tarx_entries(s->x)));
+    json_set(res, "bytes", json_integer((json_int_t)tarx_bytes(s->x)));
     agent_reply_ok(a, in->id, res, NULL, 0);
     return 0;
 }
@@ -122,7 +122,7 @@ int op_tar_in(struct agent *a, const struct proto_frame *req, pyro_error *err)
         if (parent < 0)
             return parent;
         if (mkdirat(parent, base, 0755) < 0 && errno != EEXIST)
-            return pyro_err_errno(err, errno, "mkdir %s", path);
+            return err_errno(err, errno, "mkdir %s", path);
         destfd = fspath_open(parent, base, O_PATH | O_DIRECTORY, 0, RESOLVE_NO_SYMLINKS, err);
     } else {
         destfd = fspath_open(rootfd, ".", O_PATH | O_DIRECTORY, 0, 0, err);
@@ -141,7 +141,7 @@ int op_tar_in(struct agent *a, const struct proto_frame *req, pyro_error *err)
     in->on_end = tar_in_end;
     in->free = tar_in_free;
     r = req->body_len ? tarx_feed(s->x, req->body, req->body_len, err) : 0;
-    if (r >= 0 && pyro_json_get_bool(req->hdr, "stream", false)) {
+    if (r >= 0 && json_get_bool(req->hdr, "stream", false)) {
         agent_stream_in_add(a, in);
         return 0;
     }

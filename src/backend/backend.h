@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "err.h"
+#include "base/err.h"
 
 /* What to start. Strings are borrowed for the duration of start(). */
 struct backend_config {

@@ -1,5 +1,5 @@
 /* The per-instance monitor: start, proxy, TTL, exit bookkeeping. */
-#include "monitor.h"
+#include "backend/monitor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,14 +18,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../agent/proto.h"
-#include "backend.h"
-#include "cleanup.h"
-#include "json.h"
-#include "log.h"
-#include "proc.h"
-#include "record.h"
-#include "timeutil.h"
+#include "proto/proto.h"
+#include "backend/backend.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/proc.h"
+#include "base/record.h"
+#include "base/timeutil.h"
 
 #define MONITOR_CLIENTS_MAX 64
 /* A client that lets this much output pile up is disconnected. */
@@ -89,42 +89,42 @@ static void monitor_record(struct monitor *m, const char *state, const char *err
 {
     char ts[PYRO_TIME_ISO_LEN];
     json_auto_t *rec = json_object();
-    pyro_json_set(rec, "schema_version", json_integer(1));
-    pyro_json_set(rec, "pid", json_integer(getpid()));
-    pyro_json_set(rec, "start_time", json_integer(proc_start_time(getpid())));
-    pyro_json_set(rec, "state", json_string(state));
-    pyro_json_set(rec, "execution_mode", json_string(monitor_backend()->name));
+    json_set(rec, "schema_version", json_integer(1));
+    json_set(rec, "pid", json_integer(getpid()));
+    json_set(rec, "start_time", json_integer(proc_start_time(getpid())));
+    json_set(rec, "state", json_string(state));
+    json_set(rec, "execution_mode", json_string(monitor_backend()->name));
     if (m->inst_started) {
-        pyro_json_set(rec, "sandbox_pid", json_integer(m->inst.pid));
-        pyro_json_set(rec, "cgroup_version", json_integer(m->inst.cgroup_version));
+        json_set(rec, "sandbox_pid", json_integer(m->inst.pid));
+        json_set(rec, "cgroup_version", json_integer(m->inst.cgroup_version));
         json_t *net = json_object();
-        pyro_json_set(net, "enabled", json_boolean(m->inst.network));
+        json_set(net, "enabled", json_boolean(m->inst.network));
         if (m->inst.network) {
-            pyro_json_set(net, "host_ifname", json_string(m->inst.host_ifname));
-            pyro_json_set(net, "host_addr", json_string(m->inst.host_addr));
-            pyro_json_set(net, "guest_addr", json_string(m->inst.guest_addr));
-            pyro_json_set(net, "prefix_len", json_integer(m->inst.prefix_len));
+            json_set(net, "host_ifname", json_string(m->inst.host_ifname));
+            json_set(net, "host_addr", json_string(m->inst.host_addr));
+            json_set(net, "guest_addr", json_string(m->inst.guest_addr));
+            json_set(net, "prefix_len", json_integer(m->inst.prefix_len));
         }
-        pyro_json_set(rec, "network", net);
+        json_set(rec, "network", net);
     }
     if (m->started_ms) {
-        pyro_time_iso(ts, m->started_ms);
-        pyro_json_set(rec, "started_at", json_string(ts));
+        time_iso(ts, m->started_ms);
+        json_set(rec, "started_at", json_string(ts));
     }
-    pyro_time_iso(ts, m->cfg->expires_at_ms);
-    pyro_json_set(rec, "expires_at", json_string(ts));
+    time_iso(ts, m->cfg->expires_at_ms);
+    json_set(rec, "expires_at", json_string(ts));
     if (!strcmp(state, "exited")) {
-        pyro_time_iso(ts, pyro_wall_ms());
-        pyro_json_set(rec, "ended_at", json_string(ts));
-        pyro_json_set(rec, "reason", json_string(m->reason ? m->reason : "unknown"));
+        time_iso(ts, time_wall_ms());
+        json_set(rec, "ended_at", json_string(ts));
+        json_set(rec, "reason", json_string(m->reason ? m->reason : "unknown"));
     }
     if (error)
-        pyro_json_set(rec, "error", json_string(error));
+        json_set(rec, "error", json_string(error));
     pyro_error err = {0};
     _cleanup_free_ char *path = xasprintf("%s/monitor.json", m->cfg->dir);
     /* monitor.json describes this live process; a reboot ends it anyway, so
      * atomic replacement is enough and fsync is skipped (hot start path). */
-    if (pyro_record_save_flags(path, rec, PYRO_WRITE_NOSYNC, &err) < 0)
+    if (record_save_flags(path, rec, PYRO_WRITE_NOSYNC, &err) < 0)
         log_debug("monitor: %s", err.message);
 }
 
@@ -210,8 +210,8 @@ static void to_client(struct monitor *m, struct client *c, json_t *hdr, const vo
 static void client_error(struct monitor *m, struct client *c, int64_t id, int code, const char *msg)
 {
     json_auto_t *h = proto_header_new(PROTO_RESP, id);
-    pyro_json_set(h, "ok", json_false());
-    pyro_json_set(h, "error", proto_error_new(code, msg));
+    json_set(h, "ok", json_false());
+    json_set(h, "error", proto_error_new(code, msg));
     to_client(m, c, h, NULL, 0);
 }
 
@@ -267,9 +267,9 @@ static void stop_begin(struct monitor *m, const char *reason)
     struct route *r = route_new(m, NULL, 0);
     r->is_stop = true;
     json_auto_t *h = proto_header_new(PROTO_REQ, r->agent_id);
-    pyro_json_set(h, "op", json_string("shutdown"));
+    json_set(h, "op", json_string("shutdown"));
     /* Only a kept writable layer needs its data flushed before power-off. */
-    pyro_json_set(h, "args", json_pack("{s:b}", "flush", m->cfg->upper_dir != NULL));
+    json_set(h, "args", json_pack("{s:b}", "flush", m->cfg->upper_dir != NULL));
     to_agent(m, h, NULL, 0);
     struct itimerspec its = {.it_value = {MONITOR_STOP_GRACE_MS / 1000, (MONITOR_STOP_GRACE_MS % 1000) * 1000000L}};
     timerfd_settime(m->grace_fd, 0, &its, NULL);
@@ -289,11 +289,11 @@ static void on_client_local(struct monitor *m, struct client *c, struct proto_fr
     if (!strcmp(f->op, "monitor_status")) {
         json_auto_t *h = proto_header_new(PROTO_RESP, f->id);
         json_t *res = json_object();
-        pyro_json_set(res, "state", json_string(m->stopping ? "stopping" : "running"));
-        pyro_json_set(res, "sandbox_pid", json_integer(m->inst.pid));
-        pyro_json_set(res, "clients", json_integer(m->nclients));
-        pyro_json_set(h, "ok", json_true());
-        pyro_json_set(h, "result", res);
+        json_set(res, "state", json_string(m->stopping ? "stopping" : "running"));
+        json_set(res, "sandbox_pid", json_integer(m->inst.pid));
+        json_set(res, "clients", json_integer(m->nclients));
+        json_set(h, "ok", json_true());
+        json_set(h, "result", res);
         to_client(m, c, h, NULL, 0);
         return;
     }
@@ -314,9 +314,9 @@ static void on_client_frame(struct monitor *m, struct client *c, struct proto_fr
     case PROTO_HELLO: {
         json_auto_t *h = json_deep_copy(m->agent_hello);
         json_t *mon = json_object();
-        pyro_json_set(mon, "id", json_string(m->cfg->id));
-        pyro_json_set(mon, "pid", json_integer(getpid()));
-        pyro_json_set(h, "monitor", mon);
+        json_set(mon, "id", json_string(m->cfg->id));
+        json_set(mon, "pid", json_integer(getpid()));
+        json_set(h, "monitor", mon);
         to_client(m, c, h, NULL, 0);
         return;
     }
@@ -335,7 +335,7 @@ static void on_client_frame(struct monitor *m, struct client *c, struct proto_fr
         }
         struct route *r = route_new(m, c, f->id);
         r->is_exec = !strcmp(f->op, "exec");
-        pyro_json_set(f->hdr, "id", json_integer(r->agent_id));
+        json_set(f->hdr, "id", json_integer(r->agent_id));
         to_agent(m, f->hdr, f->body, f->body_len);
         return;
     }
@@ -345,7 +345,7 @@ static void on_client_frame(struct monitor *m, struct client *c, struct proto_fr
         struct route *r = route_by_client(m, c, f->id);
         if (!r)
             return; /* the request already ended */
-        pyro_json_set(f->hdr, "id", json_integer(r->agent_id));
+        json_set(f->hdr, "id", json_integer(r->agent_id));
         to_agent(m, f->hdr, f->body, f->body_len);
         return;
     }
@@ -367,8 +367,8 @@ static void client_close(struct monitor *m, struct client *c)
         if (r->is_exec) {
             struct route *k = route_new(m, NULL, 0);
             json_auto_t *h = proto_header_new(PROTO_REQ, k->agent_id);
-            pyro_json_set(h, "op", json_string("kill"));
-            pyro_json_set(h, "args", json_pack("{s:I}", "target", (json_int_t)r->agent_id));
+            json_set(h, "op", json_string("kill"));
+            json_set(h, "args", json_pack("{s:I}", "target", (json_int_t)r->agent_id));
             to_agent(m, h, NULL, 0);
         }
     }
@@ -447,7 +447,7 @@ static void on_agent_frame(struct monitor *m, struct proto_frame *f)
     if (!r)
         return;
     if (r->client) {
-        pyro_json_set(f->hdr, "id", json_integer(r->client_id));
+        json_set(f->hdr, "id", json_integer(r->client_id));
         to_client(m, r->client, f->hdr, f->body, f->body_len);
     }
     if (f->type == PROTO_RESP)
@@ -495,8 +495,8 @@ static void on_agent_event(struct monitor *m, uint32_t events)
 static int agent_handshake(struct monitor *m, pyro_error *err)
 {
     json_auto_t *h = proto_header_new(PROTO_HELLO, 0);
-    pyro_json_set(h, "version", json_integer(PROTO_VERSION));
-    pyro_json_set(h, "client", json_string("pyro-monitor " PYRO_VERSION));
+    json_set(h, "version", json_integer(PROTO_VERSION));
+    json_set(h, "client", json_string("pyro-monitor " PYRO_VERSION));
     uint8_t *buf = NULL;
     size_t len = 0;
     int r = proto_frame_encode(h, NULL, 0, &buf, &len, err);
@@ -506,7 +506,7 @@ static int agent_handshake(struct monitor *m, pyro_error *err)
     free(buf);
     if (r < 0)
         return r;
-    int64_t deadline = pyro_mono_ms() + MONITOR_HELLO_MS;
+    int64_t deadline = time_mono_ms() + MONITOR_HELLO_MS;
     for (;;) {
         struct proto_frame f = {0};
         r = proto_reader_next(&m->agent_rd, &f, err);
@@ -515,7 +515,7 @@ static int agent_handshake(struct monitor *m, pyro_error *err)
         if (r > 0) {
             if (f.type != PROTO_HELLO) {
                 proto_frame_clear(&f);
-                return pyro_err_set(err, -PYRO_E_PROTOCOL, "agent sent %s before hello", proto_type_name(f.type));
+                return err_set(err, -PYRO_E_PROTOCOL, "agent sent %s before hello", proto_type_name(f.type));
             }
             json_t *e = json_object_get(f.hdr, "error");
             if (e) {
@@ -527,23 +527,23 @@ static int agent_handshake(struct monitor *m, pyro_error *err)
             proto_frame_clear(&f);
             return 0;
         }
-        int left = (int)(deadline - pyro_mono_ms());
+        int left = (int)(deadline - time_mono_ms());
         if (left <= 0)
-            return pyro_err_set(err, -PYRO_E_TIMEOUT, "the agent did not answer within %d ms", MONITOR_HELLO_MS);
+            return err_set(err, -PYRO_E_TIMEOUT, "the agent did not answer within %d ms", MONITOR_HELLO_MS);
         struct pollfd p[2] = {{.fd = m->agent_fd, .events = POLLIN}, {.fd = m->inst.pidfd, .events = POLLIN}};
         int pr = poll(p, 2, left);
         if (pr < 0 && errno != EINTR)
-            return pyro_err_errno(err, errno, "poll");
+            return err_errno(err, errno, "poll");
         if (p[1].revents & POLLIN) {
-            return pyro_err_set(err, -PYRO_E_STATE, "the sandbox exited before its agent answered (see %s/console.log)",
+            return err_set(err, -PYRO_E_STATE, "the sandbox exited before its agent answered (see %s/console.log)",
                                 m->cfg->dir);
         }
         if (p[0].revents) {
             ssize_t n = proto_reader_fill(&m->agent_rd, m->agent_fd);
             if (n == 0)
-                return pyro_err_set(err, -PYRO_E_PROTOCOL, "the agent closed its channel during the handshake");
+                return err_set(err, -PYRO_E_PROTOCOL, "the agent closed its channel during the handshake");
             if (n < 0 && n != -EAGAIN)
-                return pyro_err_errno(err, (int)-n, "read agent channel");
+                return err_errno(err, (int)-n, "read agent channel");
         }
     }
 }
@@ -553,20 +553,20 @@ static int listen_control(struct monitor *m, pyro_error *err)
     /* Bind relative to the instance directory: paths may exceed sun_path. */
     _cleanup_close_ int dfd = open(m->cfg->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
-        return pyro_err_errno(err, errno, "open %s", m->cfg->dir);
+        return err_errno(err, errno, "open %s", m->cfg->dir);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/control.sock", dfd);
     unlinkat(dfd, "control.sock", 0);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return pyro_err_errno(err, errno, "socket");
+        return err_errno(err, errno, "socket");
     mode_t old = umask(0077);
     int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old);
     if (r < 0 || listen(fd, 64) < 0) {
         int e = errno;
         close(fd);
-        return pyro_err_errno(err, e, "listen on %s/control.sock", m->cfg->dir);
+        return err_errno(err, e, "listen on %s/control.sock", m->cfg->dir);
     }
     m->listen_fd = fd;
     return 0;
@@ -582,7 +582,7 @@ static int monitor_setup(struct monitor *m, pyro_error *err)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return pyro_err_errno(err, errno, "socketpair");
+        return err_errno(err, errno, "socketpair");
     m->agent_fd = sv[0];
     _cleanup_close_ int guest_end = sv[1];
     _cleanup_free_ char *bdir = xasprintf("%s/sandbox", m->cfg->dir);
@@ -603,20 +603,20 @@ static int monitor_setup(struct monitor *m, pyro_error *err)
         .pids_max = m->cfg->pids_max,
         .network = m->cfg->network,
     };
-    int64_t t0 = pyro_mono_ns();
+    int64_t t0 = time_mono_ns();
     int r = monitor_backend()->start(&bc, &m->inst, err);
     if (r < 0)
         return r;
     m->inst_started = true;
-    m->started_ms = pyro_wall_ms();
-    int64_t t1 = pyro_mono_ns();
+    m->started_ms = time_wall_ms();
+    int64_t t1 = time_mono_ns();
     r = agent_handshake(m, err);
     log_debug("monitor %s: backend start %.1f ms, agent hello %.1f ms", m->cfg->id, (t1 - t0) / 1e6,
-              (pyro_mono_ns() - t1) / 1e6);
+              (time_mono_ns() - t1) / 1e6);
     if (r < 0)
         return r;
     if (fcntl(m->agent_fd, F_SETFL, O_NONBLOCK) < 0)
-        return pyro_err_errno(err, errno, "fcntl");
+        return err_errno(err, errno, "fcntl");
     r = listen_control(m, err);
     if (r < 0)
         return r;
@@ -632,15 +632,15 @@ static int monitor_setup(struct monitor *m, pyro_error *err)
     sigprocmask(SIG_BLOCK, &ss, NULL);
     m->sig_fd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
     if (m->epfd < 0 || m->ttl_fd < 0 || m->grace_fd < 0 || m->sig_fd < 0)
-        return pyro_err_errno(err, errno, "event loop set-up");
+        return err_errno(err, errno, "event loop set-up");
     int64_t exp = m->cfg->expires_at_ms;
     struct itimerspec its = {.it_value = {exp / 1000, (exp % 1000) * 1000000L}};
     if (timerfd_settime(m->ttl_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
-        return pyro_err_errno(err, errno, "timerfd");
+        return err_errno(err, errno, "timerfd");
     if (add_watch(m, m->listen_fd, EV_LISTEN) < 0 || add_watch(m, m->agent_fd, EV_AGENT) < 0 ||
         add_watch(m, m->inst.pidfd, EV_PIDFD) < 0 || add_watch(m, m->ttl_fd, EV_TTL) < 0 ||
         add_watch(m, m->grace_fd, EV_GRACE) < 0 || add_watch(m, m->sig_fd, EV_SIGNAL) < 0)
-        return pyro_err_errno(err, errno, "epoll_ctl");
+        return err_errno(err, errno, "epoll_ctl");
     return 0;
 }
 
@@ -668,8 +668,8 @@ static void answer_stop_waiters(struct monitor *m)
         if (!c || c->dead)
             continue;
         json_auto_t *h = proto_header_new(PROTO_RESP, m->stop_waiter_ids[i]);
-        pyro_json_set(h, "ok", json_true());
-        pyro_json_set(h, "result", json_pack("{s:s}", "reason", m->reason ? m->reason : "stopped"));
+        json_set(h, "ok", json_true());
+        json_set(h, "result", json_pack("{s:s}", "reason", m->reason ? m->reason : "stopped"));
         to_client(m, c, h, NULL, 0);
         /* Best effort, blocking: the process is about to exit. */
         int fl = fcntl(c->fd, F_GETFL);

@@ -11,10 +11,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "log.h"
-#include "monitor.h"
-#include "timeutil.h"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "backend/monitor.h"
+#include "base/timeutil.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -45,7 +45,7 @@ static void monitor_detach(const struct monitor_config *cfg, int ready_fd)
     signal(SIGPIPE, SIG_IGN);
     if (chdir("/") < 0)
         _exit(1);
-    pyro_log_set_sink(NULL, NULL); /* debug lines go to monitor.log */
+    log_set_sink(NULL, NULL); /* debug lines go to monitor.log */
     _exit(monitor_main(cfg, ready_fd));
 }
 
@@ -53,13 +53,13 @@ int monitor_spawn(const struct monitor_config *cfg, int timeout_ms, int *pid_out
 {
     int p[2], pp[2];
     if (pipe2(p, O_CLOEXEC) < 0 || pipe2(pp, O_CLOEXEC) < 0)
-        return pyro_err_errno(err, errno, "pipe");
+        return err_errno(err, errno, "pipe");
     fflush(NULL);
     pid_t mid = fork();
     if (mid < 0) {
         int e = errno;
         close(p[0]), close(p[1]), close(pp[0]), close(pp[1]);
-        return pyro_err_errno(err, e, "fork");
+        return err_errno(err, e, "fork");
     }
     if (mid == 0) {
         close(p[0]);
@@ -82,20 +82,20 @@ int monitor_spawn(const struct monitor_config *cfg, int timeout_ms, int *pid_out
         ;
     _cleanup_close_ int rfd = p[0];
     if (mon <= 0)
-        return pyro_err_set(err, -EAGAIN, "could not fork the monitor");
+        return err_set(err, -EAGAIN, "could not fork the monitor");
 
     char buf[PYRO_ERROR_MESSAGE_MAX + 64];
     size_t len = 0;
-    int64_t deadline = pyro_mono_ms() + timeout_ms;
+    int64_t deadline = time_mono_ms() + timeout_ms;
     while (len < sizeof(buf) - 1) {
-        int left = (int)(deadline - pyro_mono_ms());
+        int left = (int)(deadline - time_mono_ms());
         if (left <= 0) {
             kill(mon, SIGTERM);
-            return pyro_err_set(err, -PYRO_E_TIMEOUT, "the sandbox did not start within %d ms", timeout_ms);
+            return err_set(err, -PYRO_E_TIMEOUT, "the sandbox did not start within %d ms", timeout_ms);
         }
         struct pollfd pfd = {.fd = rfd, .events = POLLIN};
         if (poll(&pfd, 1, left) < 0 && errno != EINTR)
-            return pyro_err_errno(err, errno, "poll");
+            return err_errno(err, errno, "poll");
         ssize_t n = read(rfd, buf + len, sizeof(buf) - 1 - len);
         if (n < 0 && errno == EINTR)
             continue;
@@ -115,7 +115,7 @@ int monitor_spawn(const struct monitor_config *cfg, int timeout_ms, int *pid_out
     }
     int code = 0, off = 0;
     if (sscanf(buf, "error %d %n", &code, &off) == 1 && code < 0)
-        return pyro_err_set(err, code, "%s", buf + off);
-    return pyro_err_set(err, -PYRO_E_STATE, "the monitor died while starting the sandbox (see %s/monitor.log)",
+        return err_set(err, code, "%s", buf + off);
+    return err_set(err, -PYRO_E_STATE, "the monitor died while starting the sandbox (see %s/monitor.log)",
                         cfg->dir);
 }

@@ -5,11 +5,12 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "contract.h"
+#include "lib/contract/contract.h"
+#include "cli/derive.h"
 
 struct cli_run {
-    const struct pyro_op *op;
-    const struct pyro_cli_opts *opts;
+    const struct contract_op *op;
+    const struct cli_opts *opts;
     struct pyro_ctx *ctx;
     bool tty;                /* stderr is a terminal: draw progress in place */
     bool progress_line_open; /* a \r progress line waits for its newline */

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "json.h"
+#include "cli/cli.h"
+#include "base/json.h"
 
 #define DOCTOR_COLUMNS 100
 
@@ -55,16 +55,16 @@ int cli_print_doctor(struct cli_run *run, json_t *result)
     json_t *c;
     int namew = 5;
     json_array_foreach(checks, i, c) {
-        int l = (int)strlen(pyro_json_get_str(c, "name", ""));
+        int l = (int)strlen(json_get_str(c, "name", ""));
         namew = l > namew ? l : namew;
     }
     int indent = namew + 2 + 6 + 2;
     printf("%-*s  %-6s  %s\n", namew, "CHECK", "STATUS", "DETAIL");
     json_array_foreach(checks, i, c) {
-        printf("%-*s  %-6s  ", namew, pyro_json_get_str(c, "name", ""), pyro_json_get_str(c, "status", ""));
-        print_wrapped(pyro_json_get_str(c, "detail", ""), indent);
-        const char *hint = pyro_json_get_str(c, "hint", "");
-        if (hint[0] && strcmp(pyro_json_get_str(c, "status", ""), "pass")) {
+        printf("%-*s  %-6s  ", namew, json_get_str(c, "name", ""), json_get_str(c, "status", ""));
+        print_wrapped(json_get_str(c, "detail", ""), indent);
+        const char *hint = json_get_str(c, "hint", "");
+        if (hint[0] && strcmp(json_get_str(c, "status", ""), "pass")) {
             printf("%*sfix: ", indent, "");
             print_wrapped(hint, indent + 5);
         }
@@ -76,17 +76,17 @@ int cli_print_doctor(struct cli_run *run, json_t *result)
     for (size_t b = 0; b < 2; b++) {
         json_t *be = json_object_get(backends, names[b]);
         char state[64];
-        const char *accel = pyro_json_get_str(be, "accelerator", NULL);
-        bool avail = pyro_json_get_bool(be, "available", false);
+        const char *accel = json_get_str(be, "accelerator", NULL);
+        bool avail = json_get_bool(be, "available", false);
         if (avail && accel)
             snprintf(state, sizeof(state), "available (%s)", accel);
         else
             snprintf(state, sizeof(state), "%s", avail ? "available" : "unavailable");
         printf("  %-8s %-17s ", names[b], state);
-        print_wrapped(pyro_json_get_str(be, "reason", ""), 2 + 8 + 1 + 17 + 1);
+        print_wrapped(json_get_str(be, "reason", ""), 2 + 8 + 1 + 17 + 1);
     }
-    printf("\nState dir:     %s\n", pyro_json_get_str(result, "state_dir", ""));
-    printf("Environments:  %s", pyro_json_get_str(result, "environments_dir", ""));
+    printf("\nState dir:     %s\n", json_get_str(result, "state_dir", ""));
+    printf("Environments:  %s", json_get_str(result, "environments_dir", ""));
     json_t *envs = json_object_get(result, "environments");
     if (json_array_size(envs) == 0)
         printf(" (none installed)\n");

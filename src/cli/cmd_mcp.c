@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "ctx.h"
+#include "cli/cli.h"
+#include "lib/contract/ctx.h"
 
 static void mcp_help(FILE *out)
 {

@@ -4,14 +4,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "json.h"
+#include "cli/cli.h"
+#include "base/json.h"
 
 int cli_run_exit(const json_t *result)
 {
-    if (pyro_json_get_bool(result, "timed_out", false))
+    if (json_get_bool(result, "timed_out", false))
         return 124;
-    long long code = pyro_json_get_int(result, "exit_code", 1);
+    long long code = json_get_int(result, "exit_code", 1);
     return code >= 0 && code <= 255 ? (int)code : 1;
 }
 
@@ -30,15 +30,15 @@ int cli_print_run(struct cli_run *run, json_t *result)
     write_stream(stderr, result, "stderr");
     const json_t *cleanup = json_object_get(result, "cleanup");
     char trunc[96] = "";
-    if (pyro_json_get_bool(result, "stdout_truncated", false) || pyro_json_get_bool(result, "stderr_truncated", false))
+    if (json_get_bool(result, "stdout_truncated", false) || json_get_bool(result, "stderr_truncated", false))
         snprintf(trunc, sizeof(trunc), " output_truncated=stdout:%lld,stderr:%lld",
-                 pyro_json_get_int(result, "stdout_dropped_bytes", 0),
-                 pyro_json_get_int(result, "stderr_dropped_bytes", 0));
+                 json_get_int(result, "stdout_dropped_bytes", 0),
+                 json_get_int(result, "stderr_dropped_bytes", 0));
     fprintf(stderr, "[%s] vm_id=%s environment=%s execution_mode=%s exit_code=%lld duration_ms=%lld%s%s%s\n",
-            strcmp(run->op->name, "vm_run") ? "exec" : "run", pyro_json_get_str(result, "vm_id", ""),
-            pyro_json_get_str(result, "environment", ""), pyro_json_get_str(result, "execution_mode", ""),
-            pyro_json_get_int(result, "exit_code", -1), pyro_json_get_int(result, "duration_ms", 0),
-            pyro_json_get_bool(result, "timed_out", false) ? " timed_out=true" : "", trunc,
-            cleanup && !pyro_json_get_bool(cleanup, "deleted", false) ? " cleanup=failed" : "");
+            strcmp(run->op->name, "vm_run") ? "exec" : "run", json_get_str(result, "vm_id", ""),
+            json_get_str(result, "environment", ""), json_get_str(result, "execution_mode", ""),
+            json_get_int(result, "exit_code", -1), json_get_int(result, "duration_ms", 0),
+            json_get_bool(result, "timed_out", false) ? " timed_out=true" : "", trunc,
+            cleanup && !json_get_bool(cleanup, "deleted", false) ? " cleanup=failed" : "");
     return cli_run_exit(result);
 }

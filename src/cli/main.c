@@ -8,12 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "cli.h"
-#include "contract.h"
-#include "ctx.h"
-#include "json.h"
-#include "log.h"
+#include "base/cleanup.h"
+#include "cli/cli.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/ctx.h"
+#include "base/json.h"
+#include "base/log.h"
 
 static int usage_error(const char *msg)
 {
@@ -26,7 +26,7 @@ static void print_error(const pyro_error *err, bool json)
     if (json) {
         json_auto_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", pyro_error_name(err->code), "message",
                                    err->message);
-        _cleanup_free_ char *t = pyro_json_dump(e, 0);
+        _cleanup_free_ char *t = json_dump(e, 0);
         printf("%s\n", t);
         fflush(stdout);
     }
@@ -44,19 +44,19 @@ int main(int argc, char **argv)
             return 0;
         }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            pyro_cli_help_top(stdout);
+            cli_help_top(stdout);
             return 0;
         }
         if (!strcmp(a, "--log-level") || !strncmp(a, "--log-level=", 12)) {
             const char *v = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : NULL);
-            int lvl = v ? pyro_log_level_parse(v) : -1;
+            int lvl = v ? log_level_parse(v) : -1;
             if (lvl < 0) {
                 char m[160];
                 snprintf(m, sizeof(m), "--log-level expects error, warn, info, debug or trace, got '%s'",
                          v ? v : "");
                 return usage_error(m);
             }
-            pyro_log_set_level((enum pyro_log_level)lvl);
+            log_set_level((enum log_level)lvl);
             i++;
             continue;
         }
@@ -65,7 +65,7 @@ int main(int argc, char **argv)
         return usage_error(m);
     }
     if (i >= argc) {
-        pyro_cli_help_top(stderr);
+        cli_help_top(stderr);
         return 2;
     }
 
@@ -74,13 +74,13 @@ int main(int argc, char **argv)
         return cli_mcp_main(argc - i, argv + i);
 
     int consumed = 0;
-    const struct pyro_group *group = NULL;
-    const struct pyro_op *op = pyro_cli_find(argc - i, argv + i, &consumed, &group);
+    const struct contract_group *group = NULL;
+    const struct contract_op *op = cli_find(argc - i, argv + i, &consumed, &group);
     if (!op) {
         if (group) {
             bool want_help = i + 1 >= argc || !strcmp(argv[i + 1], "--help") || !strcmp(argv[i + 1], "-h");
             if (want_help) {
-                pyro_cli_help_group(group, i + 1 >= argc ? stderr : stdout);
+                cli_help_group(group, i + 1 >= argc ? stderr : stdout);
                 return i + 1 >= argc ? 2 : 0;
             }
             char m[256];
@@ -93,12 +93,12 @@ int main(int argc, char **argv)
         return usage_error(m);
     }
 
-    struct pyro_cli_opts opts;
+    struct cli_opts opts;
     pyro_error err = {0};
     json_auto_t *args = NULL;
-    int r = pyro_cli_parse(op, argc - i - consumed, argv + i + consumed, &args, &opts, &err);
+    int r = cli_parse(op, argc - i - consumed, argv + i + consumed, &args, &opts, &err);
     if (opts.help) {
-        pyro_cli_help_op(op, stdout);
+        cli_help_op(op, stdout);
         return 0;
     }
     if (r < 0)

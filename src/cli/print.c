@@ -2,10 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cleanup.h"
-#include "cli.h"
-#include "ctx.h"
-#include "json.h"
+#include "base/cleanup.h"
+#include "cli/cli.h"
+#include "lib/contract/ctx.h"
+#include "base/json.h"
 
 const struct cli_printer cli_printers[] = {
     {"doctor", cli_print_doctor, cli_doctor_exit},
@@ -35,7 +35,7 @@ void cli_print_kv(json_t *result)
         if (json_is_string(v))
             printf("%s\n", json_string_value(v));
         else {
-            _cleanup_free_ char *t = pyro_json_dump(v, 0);
+            _cleanup_free_ char *t = json_dump(v, 0);
             printf("%s\n", t);
         }
     }
@@ -54,12 +54,12 @@ int cli_print_result(struct cli_run *run, json_t *result)
     const struct cli_printer *p = printer_find(run->op->name);
     int status = p && p->exit_status ? p->exit_status(result) : 0;
     if (run->opts->json) {
-        _cleanup_free_ char *t = pyro_json_dump(result, JSON_INDENT(2));
+        _cleanup_free_ char *t = json_dump(result, JSON_INDENT(2));
         printf("%s\n", t);
         return status;
     }
     if (run->opts->id_only && run->op->id_key) {
-        printf("%s\n", pyro_json_get_str(result, run->op->id_key, ""));
+        printf("%s\n", json_get_str(result, run->op->id_key, ""));
         return status;
     }
     if (p)

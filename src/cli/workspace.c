@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cleanup.h"
-#include "cli.h"
-#include "json.h"
+#include "base/cleanup.h"
+#include "cli/cli.h"
+#include "base/json.h"
 
 int cli_print_ws_exec(struct cli_run *run, json_t *result)
 {
@@ -17,10 +17,10 @@ int cli_print_ws_exec(struct cli_run *run, json_t *result)
     fflush(stdout);
     fwrite(json_string_value(e), 1, json_string_length(e), stderr);
     fprintf(stderr, "[workspace-exec] workspace_id=%s sequence=%lld exit_code=%lld duration_ms=%lld%s%s\n",
-            pyro_json_get_str(result, "workspace_id", ""), pyro_json_get_int(result, "sequence", 0),
-            pyro_json_get_int(result, "exit_code", -1), pyro_json_get_int(result, "duration_ms", 0),
-            pyro_json_get_bool(result, "timed_out", false) ? " timed_out=true" : "",
-            pyro_json_get_bool(result, "stdout_truncated", false) || pyro_json_get_bool(result, "stderr_truncated", false)
+            json_get_str(result, "workspace_id", ""), json_get_int(result, "sequence", 0),
+            json_get_int(result, "exit_code", -1), json_get_int(result, "duration_ms", 0),
+            json_get_bool(result, "timed_out", false) ? " timed_out=true" : "",
+            json_get_bool(result, "stdout_truncated", false) || json_get_bool(result, "stderr_truncated", false)
                 ? " output_truncated=true"
                 : "");
     return cli_run_exit(result);
@@ -43,7 +43,7 @@ int cli_print_ws_file_read(struct cli_run *run, json_t *result)
     const json_t *c = json_object_get(result, "content");
     const char *s = json_string_value(c);
     size_t n = json_string_length(c);
-    if (!strcmp(pyro_json_get_str(result, "encoding", ""), "base64")) {
+    if (!strcmp(json_get_str(result, "encoding", ""), "base64")) {
         unsigned acc = 0;
         int bits = 0;
         for (size_t i = 0; i < n; i++) {
@@ -60,9 +60,9 @@ int cli_print_ws_file_read(struct cli_run *run, json_t *result)
     } else
         fwrite(s, 1, n, stdout);
     fflush(stdout);
-    if (pyro_json_get_bool(result, "truncated", false))
+    if (json_get_bool(result, "truncated", false))
         fprintf(stderr, "[file-read] truncated after %lld of %lld bytes (raise --max-bytes)\n",
-                pyro_json_get_int(result, "bytes_read", 0), pyro_json_get_int(result, "size", 0));
+                json_get_int(result, "bytes_read", 0), json_get_int(result, "size", 0));
     return 0;
 }
 
@@ -74,17 +74,17 @@ int cli_print_ws_diff(struct cli_run *run, json_t *result)
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(result, "entries"), i, e) {
-        if (pyro_json_get_bool(e, "binary", false) || json_object_get(e, "text_omitted") ||
-            strcmp(pyro_json_get_str(e, "type", "file"), "file") || !strcmp(pyro_json_get_str(e, "status", ""), "type_changed"))
-            printf("%s %s (%s%s%s)\n", pyro_json_get_str(e, "status", ""), pyro_json_get_str(e, "path", ""),
-                   pyro_json_get_str(e, "type", ""), pyro_json_get_bool(e, "binary", false) ? ", binary" : "",
+        if (json_get_bool(e, "binary", false) || json_object_get(e, "text_omitted") ||
+            strcmp(json_get_str(e, "type", "file"), "file") || !strcmp(json_get_str(e, "status", ""), "type_changed"))
+            printf("%s %s (%s%s%s)\n", json_get_str(e, "status", ""), json_get_str(e, "path", ""),
+                   json_get_str(e, "type", ""), json_get_bool(e, "binary", false) ? ", binary" : "",
                    json_object_get(e, "text_omitted") ? ", text omitted" : "");
     }
     json_t *s = json_object_get(result, "summary");
     fprintf(stderr, "[diff] changed=%s total=%lld added=%lld modified=%lld deleted=%lld type_changed=%lld binary=%lld\n",
-            pyro_json_get_bool(result, "changed", false) ? "true" : "false", pyro_json_get_int(s, "total", 0),
-            pyro_json_get_int(s, "added", 0), pyro_json_get_int(s, "modified", 0), pyro_json_get_int(s, "deleted", 0),
-            pyro_json_get_int(s, "type_changed", 0), pyro_json_get_int(s, "binary", 0));
+            json_get_bool(result, "changed", false) ? "true" : "false", json_get_int(s, "total", 0),
+            json_get_int(s, "added", 0), json_get_int(s, "modified", 0), json_get_int(s, "deleted", 0),
+            json_get_int(s, "type_changed", 0), json_get_int(s, "binary", 0));
     return 0;
 }
 
@@ -96,10 +96,10 @@ int cli_print_ws_list(struct cli_run *run, json_t *result)
     size_t i;
     json_t *w;
     json_array_foreach(json_object_get(result, "workspaces"), i, w) {
-        _cleanup_free_ char *labels = pyro_json_dump(json_object_get(w, "labels"), JSON_COMPACT);
-        printf("%-16s %-8s %-16s %-20s %-20s %s\n", pyro_json_get_str(w, "workspace_id", ""),
-               pyro_json_get_str(w, "state", ""), pyro_json_get_str(w, "environment", ""),
-               pyro_json_get_str(w, "name", "-"), pyro_json_get_str(w, "last_activity_at", ""), labels ? labels : "{}");
+        _cleanup_free_ char *labels = json_dump(json_object_get(w, "labels"), JSON_COMPACT);
+        printf("%-16s %-8s %-16s %-20s %-20s %s\n", json_get_str(w, "workspace_id", ""),
+               json_get_str(w, "state", ""), json_get_str(w, "environment", ""),
+               json_get_str(w, "name", "-"), json_get_str(w, "last_activity_at", ""), labels ? labels : "{}");
     }
     return 0;
 }
@@ -110,16 +110,16 @@ int cli_print_ws_logs(struct cli_run *run, json_t *result)
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(result, "entries"), i, e) {
-        printf("#%lld [exit %lld, %lld ms, %s] $ %s\n", pyro_json_get_int(e, "sequence", 0),
-               pyro_json_get_int(e, "exit_code", -1), pyro_json_get_int(e, "duration_ms", 0),
-               pyro_json_get_str(e, "started_at", ""), pyro_json_get_str(e, "command", ""));
+        printf("#%lld [exit %lld, %lld ms, %s] $ %s\n", json_get_int(e, "sequence", 0),
+               json_get_int(e, "exit_code", -1), json_get_int(e, "duration_ms", 0),
+               json_get_str(e, "started_at", ""), json_get_str(e, "command", ""));
         const char *keys[] = {"stdout", "stderr"};
         for (size_t k = 0; k < 2; k++) {
-            const char *t = pyro_json_get_str(e, keys[k], "");
+            const char *t = json_get_str(e, keys[k], "");
             if (*t)
                 printf("  %s: %s%s", keys[k], t, t[strlen(t) - 1] == '\n' ? "" : "\n");
         }
     }
-    fprintf(stderr, "[logs] count=%lld\n", pyro_json_get_int(result, "count", 0));
+    fprintf(stderr, "[logs] count=%lld\n", json_get_int(result, "count", 0));
     return 0;
 }

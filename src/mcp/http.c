@@ -27,11 +27,11 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
-#include "cleanup.h"
-#include "json.h"
-#include "log.h"
-#include "mcp.h"
-#include "timeutil.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "mcp/mcp.h"
+#include "base/timeutil.h"
 
 #define HTTP_MAX_SESSIONS 64
 #define HTTP_KEEPALIVE_MS 15000
@@ -98,7 +98,7 @@ static void req_resume(struct http_req *r)
 
 static void sse_append(struct http_req *r, const json_t *msg)
 {
-    _cleanup_free_ char *text = pyro_json_dump(msg, JSON_COMPACT);
+    _cleanup_free_ char *text = json_dump(msg, JSON_COMPACT);
     _cleanup_free_ char *ev = xasprintf("event: message\ndata: %s\n\n", text);
     size_t n = strlen(ev);
     if (r->out_off && r->out_off == r->out_len)
@@ -174,7 +174,7 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, con
 static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, int code, const char *message)
 {
     json_auto_t *e = mcp_error_response(NULL, code, message, NULL);
-    _cleanup_free_ char *text = pyro_json_dump(e, JSON_COMPACT);
+    _cleanup_free_ char *text = json_dump(e, JSON_COMPACT);
     return reply_text(c, status, "application/json", text, NULL);
 }
 
@@ -184,7 +184,7 @@ static enum MHD_Result reply_json(struct http_req *r, const json_t *msg)
     const char *sid = r->session ? r->session->id : NULL;
     if (!msg)
         return reply_text(r->conn, MHD_HTTP_ACCEPTED, NULL, "", sid);
-    _cleanup_free_ char *text = pyro_json_dump(msg, JSON_COMPACT);
+    _cleanup_free_ char *text = json_dump(msg, JSON_COMPACT);
     /* A lone parse/invalid-request error is a bad request. */
     const json_t *err = json_object_get(msg, "error");
     unsigned status = err && json_is_null(json_object_get(msg, "id")) ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_OK;
@@ -398,7 +398,7 @@ static void http_session_notify(struct mcp_session *s, json_t *msg)
 static bool is_initialize(const char *body, size_t len)
 {
     json_auto_t *v = json_loadb(body, len, 0, NULL);
-    return json_is_object(v) && !strcmp(pyro_json_get_str(v, "method", ""), "initialize");
+    return json_is_object(v) && !strcmp(json_get_str(v, "method", ""), "initialize");
 }
 
 static enum MHD_Result handle_post(struct http_transport *t, struct http_req *r)
@@ -605,7 +605,7 @@ static int http_prepare(void *data)
 {
     struct http_transport *t = data;
     mcp_server_reap(t->srv, false);
-    int64_t now = pyro_mono_ms();
+    int64_t now = time_mono_ms();
     if (now - t->last_keepalive >= HTTP_KEEPALIVE_MS) {
         /* A comment on idle GET streams finds clients that went away
          * (a suspended connection does not notice on its own). */
@@ -631,15 +631,15 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *h
 {
     const char *colon = strrchr(listen, ':');
     if (!colon || !colon[1])
-        return pyro_err_set(err, -PYRO_E_INVALID, "--listen expects ADDR:PORT, got '%s'", listen);
+        return err_set(err, -PYRO_E_INVALID, "--listen expects ADDR:PORT, got '%s'", listen);
     char *end;
     long port = strtol(colon + 1, &end, 10);
     if (*end || port < 0 || port > 65535)
-        return pyro_err_set(err, -PYRO_E_INVALID, "--listen: bad port in '%s'", listen);
+        return err_set(err, -PYRO_E_INVALID, "--listen: bad port in '%s'", listen);
     size_t al = (size_t)(colon - listen);
     char addr[64];
     if (al >= sizeof(addr))
-        return pyro_err_set(err, -PYRO_E_INVALID, "--listen: address too long in '%s'", listen);
+        return err_set(err, -PYRO_E_INVALID, "--listen: address too long in '%s'", listen);
     memcpy(addr, listen, al);
     addr[al] = '\0';
     memset(ss, 0, sizeof(*ss));
@@ -649,7 +649,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *h
         s6->sin6_family = AF_INET6;
         s6->sin6_port = htons((uint16_t)port);
         if (inet_pton(AF_INET6, addr + 1, &s6->sin6_addr) != 1)
-            return pyro_err_set(err, -PYRO_E_INVALID, "--listen: '%s' is not an IPv6 address", addr + 1);
+            return err_set(err, -PYRO_E_INVALID, "--listen: '%s' is not an IPv6 address", addr + 1);
         *v6 = true;
         snprintf(host, hn, "[%s]", addr + 1);
         return 0;
@@ -660,7 +660,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *h
     if (!strcmp(addr, "localhost"))
         snprintf(addr, sizeof(addr), "127.0.0.1");
     if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
-        return pyro_err_set(err, -PYRO_E_INVALID, "--listen: '%s' is not an IPv4 address (or [IPv6])", addr);
+        return err_set(err, -PYRO_E_INVALID, "--listen: '%s' is not an IPv4 address (or [IPv6])", addr);
     *v6 = false;
     snprintf(host, hn, "%s", addr);
     return 0;
@@ -675,7 +675,7 @@ static bool is_loopback(const struct sockaddr_storage *ss)
 
 int mcp_http_serve(struct mcp_server *srv, const struct mcp_http_config *cfg, pyro_error *err)
 {
-    struct http_transport t = {.srv = srv, .cfg = cfg, .last_keepalive = pyro_mono_ms()};
+    struct http_transport t = {.srv = srv, .cfg = cfg, .last_keepalive = time_mono_ms()};
     struct sockaddr_storage ss;
     bool v6 = false;
     int r = parse_listen(cfg->listen, &ss, t.bind_host, sizeof(t.bind_host), &v6, err);
@@ -683,7 +683,7 @@ int mcp_http_serve(struct mcp_server *srv, const struct mcp_http_config *cfg, py
         return r;
     t.loopback = is_loopback(&ss);
     if (!t.loopback && !cfg->token)
-        return pyro_err_set(err, -PYRO_E_INVALID,
+        return err_set(err, -PYRO_E_INVALID,
                             "--listen %s is not a loopback address: --auth-token-file is required to bind it",
                             cfg->listen);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
@@ -692,7 +692,7 @@ int mcp_http_serve(struct mcp_server *srv, const struct mcp_http_config *cfg, py
                            NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_CONNECTION_TIMEOUT,
                            (unsigned)0, MHD_OPTION_END);
     if (!t.d)
-        return pyro_err_set(err, -EADDRINUSE, "cannot listen on %s (address in use or not available)", cfg->listen);
+        return err_set(err, -EADDRINUSE, "cannot listen on %s (address in use or not available)", cfg->listen);
     const union MHD_DaemonInfo *ei = MHD_get_daemon_info(t.d, MHD_DAEMON_INFO_EPOLL_FD);
     const union MHD_DaemonInfo *pi = MHD_get_daemon_info(t.d, MHD_DAEMON_INFO_BIND_PORT);
     srv->session_notify = http_session_notify;

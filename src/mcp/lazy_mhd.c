@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <microhttpd.h>
 
-#include "lazylib.h"
+#include "base/lazylib.h"
 
 static struct lazylib mhd = {.soname = PYRO_LIBMHD_SONAME};
 

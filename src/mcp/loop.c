@@ -5,8 +5,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "mcp.h"
+#include "base/cleanup.h"
+#include "mcp/mcp.h"
 
 struct loop_fd {
     int fd;
@@ -37,7 +37,7 @@ struct mcp_loop *mcp_loop_new(pyro_error *err)
 {
     int epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0) {
-        pyro_err_errno(err, errno, "epoll_create1");
+        err_errno(err, errno, "epoll_create1");
         return NULL;
     }
     struct mcp_loop *l = xcalloc(1, sizeof(*l));
@@ -65,7 +65,7 @@ int mcp_loop_add(struct mcp_loop *l, int fd, uint32_t events, mcp_fd_cb cb, void
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         int e = errno;
         free(f);
-        return pyro_err_errno(err, e, "epoll_ctl(add %d)", fd);
+        return err_errno(err, e, "epoll_ctl(add %d)", fd);
     }
     f->next = l->fds;
     l->fds = f;
@@ -116,7 +116,7 @@ int mcp_loop_run(struct mcp_loop *l, pyro_error *err)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return pyro_err_errno(err, errno, "epoll_wait");
+            return err_errno(err, errno, "epoll_wait");
         }
         for (int i = 0; i < n && !l->stop; i++) {
             struct loop_fd *f = evs[i].data.ptr;

@@ -22,9 +22,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "contract.h"
-#include "ctx.h"
-#include "err.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/ctx.h"
+#include "base/err.h"
 
 #define MCP_LATEST_VERSION "2025-11-25"
 /* Most concurrent tools/call workers of one server. */
@@ -96,7 +96,7 @@ struct mcp_call {
     json_t *id;              /* JSON-RPC id */
     json_t *progress_token;  /* or NULL */
     double progress;         /* last progress value sent */
-    const struct pyro_op *op;
+    const struct contract_op *op;
     pid_t pid;
     int fd;                  /* worker's pipe */
     char *buf;
@@ -110,7 +110,7 @@ struct mcp_call {
 struct mcp_server {
     struct pyro_ctx *ctx;
     struct mcp_loop *loop;
-    enum pyro_surface surface;
+    enum contract_surface surface;
     const char *surface_name;
     char *project_source;    /* default seed path, or NULL */
     char *project_origin;    /* how it was found: "git checkout", "--project-path", "--repo-url" */
@@ -128,7 +128,7 @@ struct mcp_server {
 extern const char *const mcp_log_levels[]; /* RFC 5424 names, debug first */
 int mcp_log_level_find(const char *name);
 
-int mcp_server_init(struct mcp_server *srv, struct pyro_ctx *ctx, enum pyro_surface surface);
+int mcp_server_init(struct mcp_server *srv, struct pyro_ctx *ctx, enum contract_surface surface);
 void mcp_server_fini(struct mcp_server *srv);
 struct mcp_session *mcp_session_new(struct mcp_server *srv);
 /* Kills the session's calls (cleaning up their ephemeral instances) and
@@ -160,9 +160,9 @@ char *mcp_redact(const char *text);
 
 json_t *mcp_tools_list(const struct mcp_server *srv);
 /* The description of op on surface s (mode-specific for modes). */
-char *mcp_tool_description(const struct pyro_op *op, enum pyro_surface s);
-const char *mcp_mode_instructions(enum pyro_surface s);
-const char *mcp_mode_tool_hint(enum pyro_surface s, const char *tool);
+char *mcp_tool_description(const struct contract_op *op, enum contract_surface s);
+const char *mcp_mode_instructions(enum contract_surface s);
+const char *mcp_mode_tool_hint(enum contract_surface s, const char *tool);
 /* A CallToolResult from a worker outcome. */
 json_t *mcp_tool_result(const json_t *outcome);
 json_t *mcp_tool_error(const char *code_name, const char *message);

@@ -6,10 +6,10 @@
  * have is never shown: tools/list only walks the contract table. */
 #include <string.h>
 
-#include "mcp.h"
+#include "mcp/mcp.h"
 
 struct mode_text {
-    enum pyro_surface mode;
+    enum contract_surface mode;
     const char *instructions;
     const char *default_hint; /* for tools without their own line below */
 };
@@ -34,7 +34,7 @@ static const struct mode_text modes[] = {
 };
 
 struct tool_hint {
-    enum pyro_surface mode;
+    enum contract_surface mode;
     const char *tool;
     const char *hint;
 };
@@ -61,7 +61,7 @@ static const struct tool_hint hints[] = {
     {SURFACE_MODE_REVIEW_EVAL, "workspace_export", "[review-eval] Export evidence (logs, reports) to the host."},
 };
 
-const char *mcp_mode_instructions(enum pyro_surface s)
+const char *mcp_mode_instructions(enum contract_surface s)
 {
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
         if (modes[i].mode == s)
@@ -69,7 +69,7 @@ const char *mcp_mode_instructions(enum pyro_surface s)
     return NULL;
 }
 
-const char *mcp_mode_tool_hint(enum pyro_surface s, const char *tool)
+const char *mcp_mode_tool_hint(enum contract_surface s, const char *tool)
 {
     for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
         if (hints[i].mode == s && !strcmp(hints[i].tool, tool))

@@ -14,9 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "mcp.h"
-#include "paths.h"
+#include "base/cleanup.h"
+#include "mcp/mcp.h"
+#include "base/paths.h"
 
 static bool is_dir(const char *p)
 {
@@ -47,11 +47,11 @@ static int run_git(const char *step, char *const argv[], pyro_error *err)
     char errpath[] = "/tmp/pyro-git-XXXXXX";
     _cleanup_close_ int efd = mkstemp(errpath);
     if (efd < 0)
-        return pyro_err_errno(err, errno, "mkstemp");
+        return err_errno(err, errno, "mkstemp");
     unlink(errpath);
     pid_t pid = fork();
     if (pid < 0)
-        return pyro_err_errno(err, errno, "fork");
+        return err_errno(err, errno, "fork");
     if (pid == 0) {
         int null = open("/dev/null", O_RDWR);
         dup2(null, STDIN_FILENO);
@@ -74,19 +74,19 @@ static int run_git(const char *step, char *const argv[], pyro_error *err)
         if (*p == '\n')
             *p = ' ';
     if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-        return pyro_err_set(err, -PYRO_E_UNSUPPORTED, "git is not installed (needed for --repo-url)");
-    return pyro_err_set(err, -PYRO_E_INVALID, "git %s failed: %s", step, msg[0] ? msg : "no message");
+        return err_set(err, -PYRO_E_UNSUPPORTED, "git is not installed (needed for --repo-url)");
+    return err_set(err, -PYRO_E_INVALID, "git %s failed: %s", step, msg[0] ? msg : "no message");
 }
 
 static int clone_repo(struct mcp_server *srv, const char *url, const char *ref, pyro_error *err)
 {
     _cleanup_free_ char *base = xasprintf("%s/mcp/checkouts", pyro_ctx_state_dir(srv->ctx));
-    int r = pyro_mkdir_p(base, 0700, err);
+    int r = mkdir_p(base, 0700, err);
     if (r < 0)
         return r;
     _cleanup_free_ char *dir = xasprintf("%s/XXXXXX", base);
     if (!mkdtemp(dir))
-        return pyro_err_errno(err, errno, "mkdtemp %s", dir);
+        return err_errno(err, errno, "mkdtemp %s", dir);
     char *clone_argv[] = {"git", "clone", "--quiet", "--", (char *)url, dir, NULL};
     char *clone_ref_argv[] = {"git", "clone", "--quiet", "--no-checkout", "--", (char *)url, dir, NULL};
     r = run_git("clone", ref ? clone_ref_argv : clone_argv, err);
@@ -94,11 +94,11 @@ static int clone_repo(struct mcp_server *srv, const char *url, const char *ref, 
         char *co_argv[] = {"git", "-C", dir, "checkout", "--quiet", "--detach", (char *)ref, "--", NULL};
         r = run_git("checkout", co_argv, err);
         if (r < 0)
-            pyro_err_prefix(err, "--repo-ref %s", ref);
+            err_prefix(err, "--repo-ref %s", ref);
     }
     if (r < 0) {
-        pyro_rm_rf(dir, NULL);
-        return pyro_err_prefix(err, "--repo-url %s", url);
+        rm_rf(dir, NULL);
+        return err_prefix(err, "--repo-url %s", url);
     }
     srv->project_source = TAKE_PTR(dir);
     srv->project_origin = xstrdup("--repo-url");
@@ -109,22 +109,22 @@ static int clone_repo(struct mcp_server *srv, const char *url, const char *ref, 
 int mcp_project_resolve(struct mcp_server *srv, const struct mcp_project_opts *o, pyro_error *err)
 {
     if (o->project_path && o->repo_url)
-        return pyro_err_set(err, -PYRO_E_INVALID, "give --project-path or --repo-url, not both");
+        return err_set(err, -PYRO_E_INVALID, "give --project-path or --repo-url, not both");
     if (o->repo_ref && !o->repo_url)
-        return pyro_err_set(err, -PYRO_E_INVALID, "--repo-ref needs --repo-url");
+        return err_set(err, -PYRO_E_INVALID, "--repo-ref needs --repo-url");
     if (o->repo_url) {
         if (!o->repo_url[0] || o->repo_url[0] == '-')
-            return pyro_err_set(err, -PYRO_E_INVALID, "--repo-url must be a repository URL or path, got '%s'",
+            return err_set(err, -PYRO_E_INVALID, "--repo-url must be a repository URL or path, got '%s'",
                                 o->repo_url);
         if (o->repo_ref && (!o->repo_ref[0] || o->repo_ref[0] == '-'))
-            return pyro_err_set(err, -PYRO_E_INVALID, "--repo-ref must be a branch, tag or commit, got '%s'",
+            return err_set(err, -PYRO_E_INVALID, "--repo-ref must be a branch, tag or commit, got '%s'",
                                 o->repo_ref);
         return clone_repo(srv, o->repo_url, o->repo_ref, err);
     }
     if (o->project_path) {
         char real[PATH_MAX];
         if (!realpath(o->project_path, real) || !is_dir(real))
-            return pyro_err_set(err, -PYRO_E_INVALID, "--project-path %s is not a directory", o->project_path);
+            return err_set(err, -PYRO_E_INVALID, "--project-path %s is not a directory", o->project_path);
         srv->project_source = xstrdup(real);
         srv->project_origin = xstrdup("--project-path");
         return 0;
@@ -138,5 +138,5 @@ int mcp_project_resolve(struct mcp_server *srv, const struct mcp_project_opts *o
 void mcp_project_release(struct mcp_server *srv)
 {
     if (srv->project_owned && srv->project_source)
-        pyro_rm_rf(srv->project_source, NULL);
+        rm_rf(srv->project_source, NULL);
 }

@@ -9,28 +9,28 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "mcp.h"
+#include "base/cleanup.h"
+#include "mcp/mcp.h"
 
-static int surface_pick(const struct pyro_mcp_options *o, enum pyro_surface *out, pyro_error *err)
+static int surface_pick(const struct pyro_mcp_options *o, enum contract_surface *out, pyro_error *err)
 {
     if (o->mode && o->profile)
-        return pyro_err_set(err, -PYRO_E_INVALID,
+        return err_set(err, -PYRO_E_INVALID,
                             "give --mode or --profile, not both: a mode is its own narrowed tool set");
     const char *name = o->mode ? o->mode : o->profile ? o->profile : "workspace-core";
-    int s = pyro_surface_find(name, o->mode != NULL);
+    int s = contract_surface_find(name, o->mode != NULL);
     if (s < 0) {
         char known[256] = "";
         for (int i = 0; i < SURFACE_COUNT; i++) {
-            if (pyro_surfaces[i].is_mode != (o->mode != NULL))
+            if (contract_surfaces[i].is_mode != (o->mode != NULL))
                 continue;
             size_t l = strlen(known);
-            snprintf(known + l, sizeof(known) - l, "%s%s", l ? ", " : "", pyro_surfaces[i].name);
+            snprintf(known + l, sizeof(known) - l, "%s%s", l ? ", " : "", contract_surfaces[i].name);
         }
-        return pyro_err_set(err, -PYRO_E_INVALID, "unknown %s '%s' (expected one of: %s)",
+        return err_set(err, -PYRO_E_INVALID, "unknown %s '%s' (expected one of: %s)",
                             o->mode ? "mode" : "profile", name, known);
     }
-    *out = (enum pyro_surface)s;
+    *out = (enum contract_surface)s;
     return 0;
 }
 
@@ -68,30 +68,30 @@ int pyro_mcp_serve(pyro_ctx *ctx, const struct pyro_mcp_options *o, pyro_error *
     struct pyro_mcp_options none = {0};
     if (!o)
         o = &none;
-    enum pyro_surface surface = SURFACE_WORKSPACE_CORE;
+    enum contract_surface surface = SURFACE_WORKSPACE_CORE;
     int r = surface_pick(o, &surface, err);
     if (r < 0)
         return r;
     const char *transport = o->transport ? o->transport : "stdio";
     bool http = !strcmp(transport, "http");
     if (!http && strcmp(transport, "stdio"))
-        return pyro_err_set(err, -PYRO_E_INVALID, "unknown transport '%s' (expected stdio or http)", transport);
+        return err_set(err, -PYRO_E_INVALID, "unknown transport '%s' (expected stdio or http)", transport);
     if (!http && (o->listen || o->auth_token_file))
-        return pyro_err_set(err, -PYRO_E_INVALID, "--listen and --auth-token-file need --transport http");
+        return err_set(err, -PYRO_E_INVALID, "--listen and --auth-token-file need --transport http");
 
     _cleanup_free_ char *token = NULL;
     if (o->auth_token_file) {
         _cleanup_fclose_ FILE *f = fopen(o->auth_token_file, "re");
         char buf[512];
         if (!f || !fgets(buf, sizeof(buf), f))
-            return pyro_err_errno(err, f ? EINVAL : errno, "--auth-token-file %s", o->auth_token_file);
+            return err_errno(err, f ? EINVAL : errno, "--auth-token-file %s", o->auth_token_file);
         buf[strcspn(buf, "\r\n")] = '\0';
         if (strlen(buf) < 16)
-            return pyro_err_set(err, -PYRO_E_INVALID, "--auth-token-file %s: the token must be at least 16 characters",
+            return err_set(err, -PYRO_E_INVALID, "--auth-token-file %s: the token must be at least 16 characters",
                                 o->auth_token_file);
         for (const char *p = buf; *p; p++)
             if (*p <= 0x20 || *p >= 0x7f)
-                return pyro_err_set(err, -PYRO_E_INVALID,
+                return err_set(err, -PYRO_E_INVALID,
                                     "--auth-token-file %s: the token must be visible ASCII without spaces",
                                     o->auth_token_file);
         token = xstrdup(buf);
@@ -121,7 +121,7 @@ int pyro_mcp_serve(pyro_ctx *ctx, const struct pyro_mcp_options *o, pyro_error *
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     srv.loop = mcp_loop_new(err);
     if (sfd < 0)
-        r = pyro_err_errno(err, errno, "signalfd");
+        r = err_errno(err, errno, "signalfd");
     else if (!srv.loop)
         r = err->code;
     else

@@ -4,10 +4,10 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "cleanup.h"
-#include "json.h"
-#include "mcp.h"
-#include "timeutil.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "mcp/mcp.h"
+#include "base/timeutil.h"
 
 /* Revisions we speak, newest first. 2025-03-26 is the last with batches. */
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
@@ -29,7 +29,7 @@ json_t *mcp_error_response(const json_t *id, int code, const char *message, json
 {
     json_t *e = json_pack("{s:i, s:s}", "code", code, "message", message);
     if (data)
-        pyro_json_set(e, "data", data);
+        json_set(e, "data", data);
     return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? (json_t *)id : json_null(), "error", e);
 }
 
@@ -45,12 +45,12 @@ char *mcp_redact(const char *text)
     return xstrdup(text ? text : "");
 }
 
-int mcp_server_init(struct mcp_server *srv, struct pyro_ctx *ctx, enum pyro_surface surface)
+int mcp_server_init(struct mcp_server *srv, struct pyro_ctx *ctx, enum contract_surface surface)
 {
     memset(srv, 0, sizeof(*srv));
     srv->ctx = ctx;
     srv->surface = surface;
-    srv->surface_name = pyro_surfaces[surface].name;
+    srv->surface_name = contract_surfaces[surface].name;
     return 0;
 }
 
@@ -59,7 +59,7 @@ struct mcp_session *mcp_session_new(struct mcp_server *srv)
     struct mcp_session *s = xcalloc(1, sizeof(*s));
     s->srv = srv;
     s->log_level = mcp_log_level_find("warning");
-    s->last_used_ms = pyro_mono_ms();
+    s->last_used_ms = time_mono_ms();
     s->next = srv->sessions;
     srv->sessions = s;
     return s;
@@ -169,7 +169,7 @@ static bool batches_allowed(const struct mcp_session *s)
 
 static json_t *do_initialize(struct mcp_session *s, const json_t *id, const json_t *params)
 {
-    const char *want = pyro_json_get_str(params, "protocolVersion", NULL);
+    const char *want = json_get_str(params, "protocolVersion", NULL);
     if (!json_is_object(params) || !want)
         return mcp_error_response(id, JR_PARAMS, "initialize: params.protocolVersion (a string) is required",
                                   NULL);
@@ -187,13 +187,13 @@ static json_t *do_initialize(struct mcp_session *s, const json_t *id, const json
     json_t *res = json_pack("{s:s, s:{s:{}, s:{s:b}}, s:o}", "protocolVersion", use, "capabilities", "logging",
                             "tools", "listChanged", 0, "serverInfo", info);
     if (srv->instructions)
-        pyro_json_set(res, "instructions", json_string(srv->instructions));
+        json_set(res, "instructions", json_string(srv->instructions));
     return mcp_result_response(id, res);
 }
 
 static json_t *do_set_level(struct mcp_session *s, const json_t *id, const json_t *params)
 {
-    const char *lv = pyro_json_get_str(params, "level", NULL);
+    const char *lv = json_get_str(params, "level", NULL);
     int i = mcp_log_level_find(lv);
     if (i < 0)
         return mcp_error_response(
@@ -220,11 +220,11 @@ static json_t *do_call(struct mcp_session *s, struct mcp_exchange *x, const json
                        bool *async)
 {
     struct mcp_server *srv = s->srv;
-    const char *name = pyro_json_get_str(params, "name", NULL);
+    const char *name = json_get_str(params, "name", NULL);
     if (!name)
         return mcp_error_response(id, JR_PARAMS, "tools/call: params.name (a string) is required", NULL);
-    const struct pyro_op *op = pyro_op_find(name);
-    if (!op || !pyro_op_exposed(op, srv->surface)) {
+    const struct contract_op *op = contract_op_find(name);
+    if (!op || !contract_op_exposed(op, srv->surface)) {
         char m[300];
         snprintf(m, sizeof(m), "Unknown tool: %s", name);
         return mcp_error_response(id, JR_PARAMS, m, NULL);
@@ -234,7 +234,7 @@ static json_t *do_call(struct mcp_session *s, struct mcp_exchange *x, const json
     const json_t *args = json_object_get(params, "arguments");
     pyro_error err = {0};
     json_auto_t *valid = NULL;
-    if (pyro_args_validate(op, json_is_null(args) ? NULL : args, srv->surface, &valid, &err) < 0)
+    if (contract_args_validate(op, json_is_null(args) ? NULL : args, srv->surface, &valid, &err) < 0)
         return mcp_result_response(id, mcp_tool_error(pyro_error_name(err.code), err.message));
 
     struct mcp_call *c = xcalloc(1, sizeof(*c));
@@ -292,7 +292,7 @@ static json_t *handle_one(struct mcp_session *s, struct mcp_exchange *x, const j
             return NULL; /* a response to us: we send no requests */
         return mcp_error_response(valid_id(id) ? id : NULL, JR_INVALID, "method must be a string", NULL);
     }
-    if (strcmp(pyro_json_get_str(m, "jsonrpc", ""), "2.0") != 0)
+    if (strcmp(json_get_str(m, "jsonrpc", ""), "2.0") != 0)
         return is_request ? mcp_error_response(valid_id(id) ? id : NULL, JR_INVALID, "jsonrpc must be \"2.0\"",
                                                NULL)
                           : NULL;
@@ -338,7 +338,7 @@ static void handle_value(struct mcp_session *s, struct mcp_exchange *x, const js
 void mcp_server_handle(struct mcp_server *srv, struct mcp_exchange *x, const char *text, size_t len)
 {
     struct mcp_session *s = x->session;
-    s->last_used_ms = pyro_mono_ms();
+    s->last_used_ms = time_mono_ms();
     json_auto_t *v = NULL;
     json_error_t jerr;
     if (len > MCP_MESSAGE_MAX) {

@@ -9,9 +9,9 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "json.h"
-#include "mcp.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "mcp/mcp.h"
 
 struct stdio_transport {
     struct mcp_server *srv;
@@ -28,7 +28,7 @@ static void write_line(struct stdio_transport *t, const json_t *msg)
 {
     if (t->broken)
         return;
-    _cleanup_free_ char *text = pyro_json_dump(msg, JSON_COMPACT);
+    _cleanup_free_ char *text = json_dump(msg, JSON_COMPACT);
     size_t n = strlen(text);
     text[n] = '\n';
     for (size_t off = 0; off < n + 1;) {
@@ -148,7 +148,7 @@ int mcp_stdio_serve(struct mcp_server *srv, int in_fd, int out_fd, pyro_error *e
     srv->session_notify_data = &t;
     int r = mcp_loop_add(srv->loop, in_fd, EPOLLIN, stdin_readable, &t, err);
     if (r == -EPERM)
-        r = pyro_err_set(err, -PYRO_E_UNSUPPORTED, "stdin must be a pipe, socket or terminal, not a regular file");
+        r = err_set(err, -PYRO_E_UNSUPPORTED, "stdin must be a pipe, socket or terminal, not a regular file");
     mcp_loop_set_prepare(srv->loop, stdio_prepare, &t);
     if (r == 0)
         r = mcp_loop_run(srv->loop, err);

@@ -20,11 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "instance.h"
-#include "json.h"
-#include "log.h"
-#include "mcp.h"
+#include "base/cleanup.h"
+#include "lib/vm/instance.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "mcp/mcp.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -43,7 +43,7 @@ static void close_from(int lo)
 
 static void child_write(json_t *line)
 {
-    _cleanup_free_ char *t = pyro_json_dump(line, JSON_COMPACT);
+    _cleanup_free_ char *t = json_dump(line, JSON_COMPACT);
     size_t n = strlen(t);
     t[n] = '\n'; /* replaces the NUL; written with its length below */
     for (size_t off = 0; off < n + 1;) {
@@ -66,9 +66,9 @@ static void child_progress(void *data, const char *operation, const char *phase,
     child_write(l);
 }
 
-static void child_log(void *data, enum pyro_log_level level, const char *message)
+static void child_log(void *data, enum log_level level, const char *message)
 {
-    json_auto_t *l = json_pack("{s:{s:s, s:s}}", "log", "level", pyro_log_level_name(level), "message", message);
+    json_auto_t *l = json_pack("{s:{s:s, s:s}}", "log", "level", log_level_name(level), "message", message);
     child_write(l);
 }
 
@@ -78,7 +78,7 @@ static void child_instance(void *data, const char *kind, const char *id)
     child_write(l);
 }
 
-static __attribute__((noreturn)) void child_run(struct mcp_server *srv, const struct pyro_op *op, json_t *args,
+static __attribute__((noreturn)) void child_run(struct mcp_server *srv, const struct contract_op *op, json_t *args,
                                                 int fd)
 {
     /* Protocol fds and sockets stay with the server. */
@@ -106,7 +106,7 @@ static __attribute__((noreturn)) void child_run(struct mcp_server *srv, const st
     ctx->progress_data = NULL;
     ctx->instance_created = child_instance;
     ctx->instance_created_data = NULL;
-    pyro_log_set_sink(child_log, NULL);
+    log_set_sink(child_log, NULL);
 
     pyro_error err = {0};
     json_t *result = NULL;
@@ -125,18 +125,18 @@ static void worker_readable(struct mcp_loop *loop, int fd, uint32_t events, void
 int mcp_worker_start(struct mcp_server *srv, struct mcp_call *c, json_t *args, pyro_error *err)
 {
     if (srv->workers >= MCP_MAX_WORKERS)
-        return pyro_err_set(err, -PYRO_E_LIMIT,
+        return err_set(err, -PYRO_E_LIMIT,
                             "%d tool calls are already running in this server (the limit); retry when one ends",
                             MCP_MAX_WORKERS);
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
-        return pyro_err_errno(err, errno, "pipe");
+        return err_errno(err, errno, "pipe");
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
         close(p[0]);
         close(p[1]);
-        return pyro_err_errno(err, e, "fork");
+        return err_errno(err, e, "fork");
     }
     if (pid == 0) {
         close(p[0]);
@@ -173,22 +173,22 @@ static void handle_line(struct mcp_call *c, const char *line, size_t len)
         if (!c->progress_token || c->cancelled)
             return;
         c->progress += 1;
-        const char *phase = pyro_json_get_str(p, "phase", "");
-        const char *msg = pyro_json_get_str(p, "message", "");
-        long long cur = pyro_json_get_int(p, "current", -1), tot = pyro_json_get_int(p, "total", -1);
+        const char *phase = json_get_str(p, "phase", "");
+        const char *msg = json_get_str(p, "message", "");
+        long long cur = json_get_int(p, "current", -1), tot = json_get_int(p, "total", -1);
         _cleanup_free_ char *text = NULL;
         if (cur >= 0 && tot > 0)
-            text = xasprintf("%s %s: %s (%lld/%lld)", pyro_json_get_str(p, "operation", ""), phase, msg, cur, tot);
+            text = xasprintf("%s %s: %s (%lld/%lld)", json_get_str(p, "operation", ""), phase, msg, cur, tot);
         else
-            text = xasprintf("%s %s%s%s", pyro_json_get_str(p, "operation", ""), phase, msg[0] ? ": " : "", msg);
+            text = xasprintf("%s %s%s%s", json_get_str(p, "operation", ""), phase, msg[0] ? ": " : "", msg);
         json_t *n = json_pack("{s:s, s:s, s:{s:O, s:f, s:s}}", "jsonrpc", "2.0", "method",
                               "notifications/progress", "params", "progressToken", c->progress_token, "progress",
                               c->progress, "message", text);
         mcp_exchange_notify(c->x, n);
     } else if ((p = json_object_get(v, "log"))) {
         if (!c->cancelled)
-            mcp_session_log(c->session, c->x, log_level_from_lib(pyro_json_get_str(p, "level", "debug")), "pyro",
-                            pyro_json_get_str(p, "message", ""));
+            mcp_session_log(c->session, c->x, log_level_from_lib(json_get_str(p, "level", "debug")), "pyro",
+                            json_get_str(p, "message", ""));
     } else if ((p = json_object_get(v, "instance"))) {
         if (!c->ephemeral)
             c->ephemeral = json_array();
@@ -285,13 +285,13 @@ static void cleanup_instances(struct mcp_call *c)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        pyro_log_set_sink(NULL, NULL);
+        log_set_sink(NULL, NULL);
         size_t i;
         json_t *e;
         json_array_foreach(c->ephemeral, i, e) {
             struct instance inst;
             pyro_error err = {0};
-            if (instance_open(srv->ctx, pyro_json_get_str(e, "kind", ""), pyro_json_get_str(e, "id", ""), &inst,
+            if (instance_open(srv->ctx, json_get_str(e, "kind", ""), json_get_str(e, "id", ""), &inst,
                               &err) < 0)
                 continue; /* already gone: the handler cleaned up */
             (void)instance_destroy(&inst, &err);

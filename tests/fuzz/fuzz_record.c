@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cleanup.h"
-#include "json.h"
-#include "record.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "base/record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     pyro_error err = {0};
     json_t *rec = NULL;
-    int r = pyro_record_parse((const char *)data, size, &rec, &err);
+    int r = record_parse((const char *)data, size, &rec, &err);
     if (r < 0) {
         if (err.code != -PYRO_E_CORRUPT || !err.message[0] || rec)
             abort();
@@ -23,9 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (!json_is_object(rec))
         abort();
-    char *text = pyro_json_dump(rec, 0);
+    char *text = json_dump(rec, 0);
     json_t *again = NULL;
-    if (pyro_record_parse(text, strlen(text), &again, &err) < 0 || !json_equal(rec, again))
+    if (record_parse(text, strlen(text), &again, &err) < 0 || !json_equal(rec, again))
         abort();
     json_decref(again);
     json_decref(rec);

@@ -33,7 +33,7 @@ ok "state_dir, platform and kernel agree with the host"
 check_status() { /usr/bin/python3 -c 'import json,sys
 r=json.load(open(sys.argv[1]))
 print([c["status"] for c in r["checks"] if c["name"]==sys.argv[2]][0])' "$TEST_TMP/doctor.json" "$1"; }
-if [ -d /sys/module/kvm_pvm ]; then
+if [ -d /sys/module/kvm_pvm ] && [ -e /dev/kvm ]; then
   [ "$(check_status kvm_native)" = warn ] || fail "kvm_native passes on a kvm_pvm host"
   if [ "$(jget backends.vm.available <"$TEST_TMP/doctor.json")" = true ]; then
     [ "$(jget backends.vm.accelerator <"$TEST_TMP/doctor.json")" = tcg ] || fail "vm accelerator is not tcg on kvm_pvm"

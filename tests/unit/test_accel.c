@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "accel.h"
-#include "timeutil.h"
+#include "lib/host/accel.h"
+#include "base/timeutil.h"
 
 /* Findings of a host with working hardware virtualization. */
 static struct kvm_probe good_host(void)
@@ -128,9 +128,9 @@ static void test_host_probe(void **state)
     unsetenv(ACCEL_ENV);
     struct accel_choice ch;
     pyro_error err = {0};
-    int64_t t0 = pyro_mono_ms();
+    int64_t t0 = time_mono_ms();
     assert_int_equal(accel_choose(&ch, &err), 0);
-    assert_true(pyro_mono_ms() - t0 < KVM_PROBE_TIMEOUT_MS + 1000);
+    assert_true(time_mono_ms() - t0 < KVM_PROBE_TIMEOUT_MS + 1000);
     assert_false(ch.forced);
     if (p.pvm_module) {
         /* This machine class: /dev/kvm works but guests crawl. */

@@ -8,9 +8,9 @@
 
 #include <cmocka.h>
 
-#include "cleanup.h"
-#include "json.h"
-#include "proto.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "proto/proto.h"
 
 static void test_prefix_round_trip(void **state)
 {
@@ -49,8 +49,8 @@ static void test_prefix_limits(void **state)
 static void test_frame_round_trip(void **state)
 {
     json_t *h = proto_header_new(PROTO_REQ, 42);
-    pyro_json_set(h, "op", json_string("exec"));
-    pyro_json_set(h, "args", json_pack("{s:s}", "command", "echo \xc3\xa9"));
+    json_set(h, "op", json_string("exec"));
+    json_set(h, "args", json_pack("{s:s}", "command", "echo \xc3\xa9"));
     const char body[] = "body\0bytes";
     uint8_t *frame;
     size_t len, used = 0;
@@ -70,7 +70,7 @@ static void test_frame_round_trip(void **state)
     assert_int_equal(f.type, PROTO_REQ);
     assert_int_equal(f.id, 42);
     assert_string_equal(f.op, "exec");
-    assert_string_equal(pyro_json_get_str(json_object_get(f.hdr, "args"), "command", ""), "echo \xc3\xa9");
+    assert_string_equal(json_get_str(json_object_get(f.hdr, "args"), "command", ""), "echo \xc3\xa9");
     assert_int_equal(f.body_len, sizeof(body));
     assert_memory_equal(f.body, body, sizeof(body));
     proto_frame_clear(&f);
@@ -195,7 +195,7 @@ static void test_error_objects(void **state)
 {
     pyro_error err = {0};
     json_t *e = proto_error_new(-2, "open a.txt: No such file or directory");
-    assert_string_equal(pyro_json_get_str(e, "name", ""), pyro_error_name(-2));
+    assert_string_equal(json_get_str(e, "name", ""), pyro_error_name(-2));
     assert_int_equal(proto_error_to_err(e, &err), -2);
     assert_string_equal(err.message, "agent: open a.txt: No such file or directory");
     json_decref(e);

@@ -17,10 +17,10 @@
 
 #include <cmocka.h>
 
-#include "agent_client.h"
-#include "cleanup.h"
-#include "json.h"
-#include "proto.h"
+#include "lib/vm/agent_client.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "proto/proto.h"
 
 #define T_MS 20000
 
@@ -176,9 +176,9 @@ static void test_round_trip(void **state)
     json_auto_t *req = json_pack("{s:s,s:{s:s,s:s}}", "op", "tar_out", "args", "root", fx->root, "path", "src");
     json_t *res = NULL;
     assert_int_equal(agent_call_stream_out(fx->c, req, sink_mem, &out, &res, T_MS, &err), 0);
-    assert_int_equal(pyro_json_get_int(res, "bytes", 0), (long long)out.len);
+    assert_int_equal(json_get_int(res, "bytes", 0), (long long)out.len);
     assert_int_equal(out.len % 512, 0);
-    assert_int_equal(pyro_json_get_int(res, "entries", 0), 8);
+    assert_int_equal(json_get_int(res, "entries", 0), 8);
     json_decref(res);
 
     /* GNU tar reads the archive, long names included. */
@@ -189,7 +189,7 @@ static void test_round_trip(void **state)
 
     res = NULL;
     assert_int_equal(tar_in(fx, "dst/nested", &out, NULL, &res, &err), 0);
-    assert_int_equal(pyro_json_get_int(res, "entries", 0), 8);
+    assert_int_equal(json_get_int(res, "entries", 0), 8);
     json_decref(res);
     run("cd %s && diff -r src dst/nested && test \"$(readlink dst/nested/link)\" = sub/blob.bin && "
         "test \"$(stat -c %%a dst/nested/sub)\" = 750",
@@ -200,7 +200,7 @@ static void test_round_trip(void **state)
     json_auto_t *req1 = json_pack("{s:s,s:{s:s,s:s}}", "op", "tar_out", "args", "root", fx->root, "path",
                                   "src/one.txt");
     assert_int_equal(agent_call_stream_out(fx->c, req1, sink_mem, &one, &res, T_MS, &err), 0);
-    assert_int_equal(pyro_json_get_int(res, "entries", 0), 1);
+    assert_int_equal(json_get_int(res, "entries", 0), 1);
     json_decref(res);
     assert_string_equal((const char *)one.p, "one.txt");
     free(one.p);
@@ -288,7 +288,7 @@ static void test_in_tree_links(void **state)
     tb_entry(&t, "dir/rel", '2', 0, "../dir/file.txt", NULL);
     tb_end(&t);
     assert_int_equal(tar_in(fx, "", &t, NULL, &res, &err), 0);
-    assert_int_equal(pyro_json_get_int(res, "entries", 0), 4);
+    assert_int_equal(json_get_int(res, "entries", 0), 4);
     json_decref(res);
     run("cd %s && test \"$(cat dir/same.txt)\" = hello && test \"$(stat -c %%h dir/file.txt)\" = 2 && "
         "test \"$(readlink dir/rel)\" = ../dir/file.txt",
@@ -308,7 +308,7 @@ static void test_manifest_and_delete(void **state)
     assert_int_equal(agent_call(fx->c, req, NULL, 0, &res, NULL, T_MS, &err), 0);
     json_t *e = json_object_get(res, "entries");
     assert_int_equal(json_array_size(e), 5);
-    _cleanup_free_ char *dump = pyro_json_dump(e, JSON_COMPACT);
+    _cleanup_free_ char *dump = json_dump(e, JSON_COMPACT);
     assert_string_equal(dump, "[[\"d\",\"dir\",493,0,\"\"],[\"d/e\",\"dir\",493,0,\"\"],"
                               "[\"d/f\",\"file\",420,3,"
                               "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"],"
@@ -328,7 +328,7 @@ static void test_manifest_and_delete(void **state)
     for (size_t i = 0; i < 2; i++) {
         json_auto_t *d = json_pack("{s:s, s:{s:s, s:s}}", "op", "file_delete", "args", "root", fx->root, "path", ok[i]);
         assert_int_equal(agent_call(fx->c, d, NULL, 0, &res, NULL, T_MS, &err), 0);
-        assert_true(pyro_json_get_bool(res, "deleted", false));
+        assert_true(json_get_bool(res, "deleted", false));
         json_decref(res);
     }
     run("cd %s && test ! -e d/f && test ! -L d/out && test -d d/e && test -d /etc", fx->root);

@@ -7,13 +7,14 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "cleanup.h"
-#include "contract.h"
-#include "json.h"
+#include "base/cleanup.h"
+#include "lib/contract/contract.h"
+#include "cli/derive.h"
+#include "base/json.h"
 
 static const char *const colors[] = {"red", "green", NULL};
 
-static const struct pyro_param t_params[] = {
+static const struct contract_param t_params[] = {
     PARAM_STR("environment", "Environment name.", .flags = PF_REQUIRED | PF_POSITIONAL),
     PARAM_INT("vcpu_count", "vCPUs.", .has_default = true, .def_int = 1, .min = 1, .max = 8),
     PARAM_BOOL("network", "Enable egress."),
@@ -32,7 +33,7 @@ static int t_handler(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_e
     return 0;
 }
 
-static const struct pyro_op t_op = {
+static const struct contract_op t_op = {
     .name = "t_run",
     .cli = "t run",
     .title = "Test",
@@ -44,24 +45,24 @@ static const struct pyro_op t_op = {
     .handler = t_handler,
 };
 
-static json_t *validate_ok(const char *text, enum pyro_surface s)
+static json_t *validate_ok(const char *text, enum contract_surface s)
 {
     pyro_error err = {0};
     json_auto_t *in = json_loads(text, 0, NULL);
     json_t *out = NULL;
-    int r = pyro_args_validate(&t_op, in, s, &out, &err);
+    int r = contract_args_validate(&t_op, in, s, &out, &err);
     if (r < 0)
         fail_msg("validation failed: %s", err.message);
     return out;
 }
 
-static void validate_fail(const char *text, enum pyro_surface s, const char *needle)
+static void validate_fail(const char *text, enum contract_surface s, const char *needle)
 {
     pyro_error err = {0};
     json_auto_t *in = json_loads(text, 0, NULL);
     json_t *out = NULL;
     assert_non_null(in);
-    int r = pyro_args_validate(&t_op, in, s, &out, &err);
+    int r = contract_args_validate(&t_op, in, s, &out, &err);
     assert_int_equal(r, -PYRO_E_INVALID);
     assert_int_equal(err.code, -PYRO_E_INVALID);
     assert_null(out);
@@ -72,9 +73,9 @@ static void validate_fail(const char *text, enum pyro_surface s, const char *nee
 static void test_defaults(void **state)
 {
     json_auto_t *out = validate_ok("{\"environment\":\"e\",\"command\":\"true\"}", SURFACE_ALL);
-    assert_int_equal(pyro_json_get_int(out, "vcpu_count", -1), 1);
-    assert_false(pyro_json_get_bool(out, "network", true));
-    assert_string_equal(pyro_json_get_str(out, "color", ""), "red");
+    assert_int_equal(json_get_int(out, "vcpu_count", -1), 1);
+    assert_false(json_get_bool(out, "network", true));
+    assert_string_equal(json_get_str(out, "color", ""), "red");
     assert_true(json_is_object(json_object_get(out, "labels")));
     assert_true(json_is_array(json_object_get(out, "clear_labels")));
     assert_null(json_object_get(out, "secret")); /* no default: absent */
@@ -112,28 +113,28 @@ static void test_unknown_rejected(void **state)
     validate_fail("{\"environment\":\"e\",\"command\":\"x\",\"text_file\":\"f\"}", SURFACE_WORKSPACE_FULL,
                   "unknown parameter 'text_file'");
     json_auto_t *ok = validate_ok("{\"environment\":\"e\",\"command\":\"x\",\"secret\":\"s\"}", SURFACE_WORKSPACE_FULL);
-    assert_string_equal(pyro_json_get_str(ok, "secret", ""), "s");
+    assert_string_equal(json_get_str(ok, "secret", ""), "s");
     pyro_error err = {0};
     json_auto_t *arr = json_array();
     json_t *out = NULL;
-    assert_int_equal(pyro_args_validate(&t_op, arr, SURFACE_ALL, &out, &err), -PYRO_E_INVALID);
+    assert_int_equal(contract_args_validate(&t_op, arr, SURFACE_ALL, &out, &err), -PYRO_E_INVALID);
     assert_non_null(strstr(err.message, "arguments must be a JSON object"));
 }
 
 static void test_schema(void **state)
 {
-    json_auto_t *core = pyro_op_input_schema_json(&t_op, SURFACE_WORKSPACE_CORE);
-    json_auto_t *full = pyro_op_input_schema_json(&t_op, SURFACE_WORKSPACE_FULL);
+    json_auto_t *core = contract_input_schema_json(&t_op, SURFACE_WORKSPACE_CORE);
+    json_auto_t *full = contract_input_schema_json(&t_op, SURFACE_WORKSPACE_FULL);
     json_t *props = json_object_get(core, "properties");
     assert_true(json_is_false(json_object_get(core, "additionalProperties")));
     assert_null(json_object_get(props, "secret"));
     assert_null(json_object_get(props, "text_file"));
     assert_non_null(json_object_get(json_object_get(full, "properties"), "secret"));
     json_t *vc = json_object_get(props, "vcpu_count");
-    assert_string_equal(pyro_json_get_str(vc, "type", ""), "integer");
-    assert_int_equal(pyro_json_get_int(vc, "minimum", -1), 1);
-    assert_int_equal(pyro_json_get_int(vc, "maximum", -1), 8);
-    assert_int_equal(pyro_json_get_int(vc, "default", -1), 1);
+    assert_string_equal(json_get_str(vc, "type", ""), "integer");
+    assert_int_equal(json_get_int(vc, "minimum", -1), 1);
+    assert_int_equal(json_get_int(vc, "maximum", -1), 8);
+    assert_int_equal(json_get_int(vc, "default", -1), 1);
     json_t *req = json_object_get(core, "required");
     assert_int_equal(json_array_size(req), 2);
     assert_string_equal(json_string_value(json_array_get(req, 0)), "environment");
@@ -142,15 +143,15 @@ static void test_schema(void **state)
     /* defaults produced by validation satisfy the published schema */
     json_auto_t *out = validate_ok("{\"environment\":\"e\",\"command\":\"x\"}", SURFACE_WORKSPACE_CORE);
     pyro_error err = {0};
-    assert_int_equal(pyro_schema_check(core, out, &err), 0);
+    assert_int_equal(contract_schema_check(core, out, &err), 0);
 }
 
-static int parse(const char *const *words, json_t **args, struct pyro_cli_opts *opts, pyro_error *err)
+static int parse(const char *const *words, json_t **args, struct cli_opts *opts, pyro_error *err)
 {
     int n = 0;
     while (words[n])
         n++;
-    return pyro_cli_parse(&t_op, n, (char **)words, args, opts, err);
+    return cli_parse(&t_op, n, (char **)words, args, opts, err);
 }
 
 static void test_cli_parse(void **state)
@@ -158,15 +159,15 @@ static void test_cli_parse(void **state)
     const char *w[] = {"debian:12", "--vcpu-count", "2", "--network", "--label", "a=b", "--label=c=d=e",
                        "--clear-label", "x", "--color=green", "--json", "--", "echo", "a b", "it's", NULL};
     json_auto_t *args = NULL;
-    struct pyro_cli_opts opts;
+    struct cli_opts opts;
     pyro_error err = {0};
     assert_int_equal(parse(w, &args, &opts, &err), 0);
     assert_true(opts.json);
-    assert_string_equal(pyro_json_get_str(args, "environment", ""), "debian:12");
-    assert_int_equal(pyro_json_get_int(args, "vcpu_count", 0), 2);
-    assert_true(pyro_json_get_bool(args, "network", false));
-    assert_string_equal(pyro_json_get_str(json_object_get(args, "labels"), "c", ""), "d=e");
-    assert_string_equal(pyro_json_get_str(args, "command", ""), "echo 'a b' 'it'\\''s'");
+    assert_string_equal(json_get_str(args, "environment", ""), "debian:12");
+    assert_int_equal(json_get_int(args, "vcpu_count", 0), 2);
+    assert_true(json_get_bool(args, "network", false));
+    assert_string_equal(json_get_str(json_object_get(args, "labels"), "c", ""), "d=e");
+    assert_string_equal(json_get_str(args, "command", ""), "echo 'a b' 'it'\\''s'");
     assert_string_equal(json_string_value(json_array_get(json_object_get(args, "clear_labels"), 0)), "x");
 
     /* without `--`, the first word after the positionals starts the command */
@@ -174,18 +175,18 @@ static void test_cli_parse(void **state)
     json_auto_t *a2 = NULL;
     assert_int_equal(parse(w2, &a2, &opts, &err), 0);
     assert_false(opts.json);
-    assert_string_equal(pyro_json_get_str(a2, "command", ""), "ls -la --json");
+    assert_string_equal(json_get_str(a2, "command", ""), "ls -la --json");
     /* a single word is a whole script, verbatim */
     const char *w3[] = {"env", "--", "echo hi | wc -c", NULL};
     json_auto_t *a3 = NULL;
     assert_int_equal(parse(w3, &a3, &opts, &err), 0);
-    assert_string_equal(pyro_json_get_str(a3, "command", ""), "echo hi | wc -c");
+    assert_string_equal(json_get_str(a3, "command", ""), "echo hi | wc -c");
 }
 
 static void cli_fail(const char *const *w, const char *needle)
 {
     json_t *args = NULL;
-    struct pyro_cli_opts opts;
+    struct cli_opts opts;
     pyro_error err = {0};
     assert_int_equal(parse(w, &args, &opts, &err), -PYRO_E_INVALID);
     assert_null(args);
@@ -215,7 +216,7 @@ static void test_cli_help(void **state)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    pyro_cli_help_op(&t_op, f);
+    cli_help_op(&t_op, f);
     fclose(f);
     assert_non_null(strstr(buf, "usage: pyro t run ENVIRONMENT [OPTIONS] [--] COMMAND..."));
     assert_non_null(strstr(buf, "--vcpu-count N"));
@@ -229,26 +230,26 @@ static void test_real_table(void **state)
 {
     /* Every declared operation has a parseable output schema, a handler, a
      * unique name, and valid defaults for its declared bounds. */
-    for (size_t i = 0; pyro_ops[i]; i++) {
-        const struct pyro_op *op = pyro_ops[i];
-        json_auto_t *s = pyro_op_output_schema_json(op);
+    for (size_t i = 0; contract_ops[i]; i++) {
+        const struct contract_op *op = contract_ops[i];
+        json_auto_t *s = contract_output_schema_json(op);
         assert_true(json_is_object(s));
         assert_non_null(op->handler);
         assert_non_null(op->description);
-        assert_ptr_equal(pyro_op_find(op->name), op);
-        for (const struct pyro_param *p = op->params; p->name; p++)
+        assert_ptr_equal(contract_op_find(op->name), op);
+        for (const struct contract_param *p = op->params; p->name; p++)
             if (p->type == PT_INT && p->has_default)
                 assert_true(p->def_int >= p->min && p->def_int <= p->max);
         for (int sfc = 0; sfc < SURFACE_COUNT; sfc++) {
-            json_auto_t *in = pyro_op_input_schema_json(op, (enum pyro_surface)sfc);
+            json_auto_t *in = contract_input_schema_json(op, (enum contract_surface)sfc);
             assert_true(json_is_object(json_object_get(in, "properties")));
         }
     }
-    assert_null(pyro_op_find("nope"));
+    assert_null(contract_op_find("nope"));
     int consumed = 0;
-    const struct pyro_group *g = NULL;
+    const struct contract_group *g = NULL;
     char *argv[] = {"version", "--json"};
-    assert_ptr_equal(pyro_cli_find(2, argv, &consumed, &g), pyro_op_find("version"));
+    assert_ptr_equal(cli_find(2, argv, &consumed, &g), contract_op_find("version"));
     assert_int_equal(consumed, 1);
 }
 

@@ -14,12 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "accel.h"
-#include "cleanup.h"
-#include "contract.h"
-#include "ctx.h"
-#include "json.h"
-#include "paths.h"
+#include "lib/host/accel.h"
+#include "base/cleanup.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/ctx.h"
+#include "base/json.h"
+#include "base/paths.h"
 
 static char tmpdir[] = "/tmp/pyro-test-doctor.XXXXXX";
 
@@ -46,27 +46,27 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    pyro_rm_rf(tmpdir, NULL);
+    rm_rf(tmpdir, NULL);
     return 0;
 }
 
 /* Runs the real handler and checks the result against the op's schema. */
 static json_t *doctor_result(void)
 {
-    const struct pyro_op *op = pyro_op_find("doctor");
+    const struct contract_op *op = contract_op_find("doctor");
     assert_non_null(op);
     pyro_error err = {0};
     struct pyro_ctx *ctx = NULL;
     assert_int_equal(pyro_ctx_new(&ctx, &err), 0);
     json_t *args = NULL;
-    assert_int_equal(pyro_args_validate(op, NULL, SURFACE_ALL, &args, &err), 0);
+    assert_int_equal(contract_args_validate(op, NULL, SURFACE_ALL, &args, &err), 0);
     json_t *result = NULL;
     int r = op->handler(ctx, args, &result, &err);
     json_decref(args);
     pyro_ctx_free(ctx);
     assert_int_equal(r, 0);
-    json_auto_t *schema = pyro_op_output_schema_json(op);
-    if (pyro_schema_check(schema, result, &err) < 0)
+    json_auto_t *schema = contract_output_schema_json(op);
+    if (contract_schema_check(schema, result, &err) < 0)
         fail_msg("doctor result does not match its schema: %s", err.message);
     return result;
 }
@@ -75,7 +75,7 @@ static json_t *check_find(json_t *result, const char *name)
 {
     size_t i;
     json_t *c;
-    json_array_foreach(json_object_get(result, "checks"), i, c) if (!strcmp(pyro_json_get_str(c, "name", ""), name))
+    json_array_foreach(json_object_get(result, "checks"), i, c) if (!strcmp(json_get_str(c, "name", ""), name))
         return c;
     return NULL;
 }
@@ -83,7 +83,7 @@ static json_t *check_find(json_t *result, const char *name)
 static void test_contract(void **state)
 {
     (void)state;
-    const struct pyro_op *op = pyro_op_find("doctor");
+    const struct contract_op *op = contract_op_find("doctor");
     assert_non_null(op);
     assert_string_equal(op->cli, "doctor");
     assert_int_equal(op->exposure, 0);
@@ -91,7 +91,7 @@ static void test_contract(void **state)
     pyro_error err = {0};
     json_t *args = NULL;
     json_auto_t *bad = json_pack("{s:b}", "bogus", 1);
-    assert_true(pyro_args_validate(op, bad, SURFACE_ALL, &args, &err) < 0);
+    assert_true(contract_args_validate(op, bad, SURFACE_ALL, &args, &err) < 0);
     assert_null(args);
 }
 
@@ -103,45 +103,45 @@ static void test_result_shape_and_invariants(void **state)
     json_t *checks = json_object_get(res, "checks");
     assert_int_equal(json_array_size(checks), ARRAY_SIZE(expected_checks));
     for (size_t i = 0; i < ARRAY_SIZE(expected_checks); i++)
-        assert_string_equal(pyro_json_get_str(json_array_get(checks, i), "name", ""), expected_checks[i]);
+        assert_string_equal(json_get_str(json_array_get(checks, i), "name", ""), expected_checks[i]);
     size_t i;
     json_t *c;
     json_array_foreach(checks, i, c) {
-        assert_true(strlen(pyro_json_get_str(c, "detail", "")) > 0);
+        assert_true(strlen(json_get_str(c, "detail", "")) > 0);
         /* A failing check always says how to fix it. */
-        if (!strcmp(pyro_json_get_str(c, "status", ""), "fail"))
-            assert_true(strlen(pyro_json_get_str(c, "hint", "")) > 0);
+        if (!strcmp(json_get_str(c, "status", ""), "fail"))
+            assert_true(strlen(json_get_str(c, "hint", "")) > 0);
     }
 
     /* The schema is strict enough to catch drift: an unknown status or key fails. */
-    const struct pyro_op *op = pyro_op_find("doctor");
-    json_auto_t *schema = pyro_op_output_schema_json(op);
+    const struct contract_op *op = contract_op_find("doctor");
+    json_auto_t *schema = contract_output_schema_json(op);
     pyro_error err = {0};
     json_auto_t *bad = json_deep_copy(res);
-    pyro_json_set(json_array_get(json_object_get(bad, "checks"), 0), "status", json_string("ok"));
-    assert_true(pyro_schema_check(schema, bad, &err) < 0);
+    json_set(json_array_get(json_object_get(bad, "checks"), 0), "status", json_string("ok"));
+    assert_true(contract_schema_check(schema, bad, &err) < 0);
     json_auto_t *extra = json_deep_copy(res);
-    pyro_json_set(json_object_get(json_object_get(extra, "backends"), "vm"), "speed", json_string("fast"));
-    assert_true(pyro_schema_check(schema, extra, &err) < 0);
+    json_set(json_object_get(json_object_get(extra, "backends"), "vm"), "speed", json_string("fast"));
+    assert_true(contract_schema_check(schema, extra, &err) < 0);
 
     json_t *sb = json_object_get(json_object_get(res, "backends"), "sandbox");
     json_t *vm = json_object_get(json_object_get(res, "backends"), "vm");
-    bool ok = pyro_json_get_bool(res, "ok", false);
-    assert_int_equal(ok, pyro_json_get_bool(sb, "available", false) || pyro_json_get_bool(vm, "available", false));
+    bool ok = json_get_bool(res, "ok", false);
+    assert_int_equal(ok, json_get_bool(sb, "available", false) || json_get_bool(vm, "available", false));
     /* The vm backend names its accelerator exactly when it is available. */
-    assert_int_equal(pyro_json_get_bool(vm, "available", false), json_is_string(json_object_get(vm, "accelerator")));
-    if (pyro_json_get_bool(vm, "available", false))
-        assert_string_equal(pyro_json_get_str(check_find(res, "qemu_microvm"), "status", ""), "pass");
-    if (pyro_json_get_bool(sb, "available", false)) {
-        assert_string_equal(pyro_json_get_str(check_find(res, "namespaces"), "status", ""), "pass");
-        assert_string_equal(pyro_json_get_str(check_find(res, "overlayfs"), "status", ""), "pass");
-        assert_string_equal(pyro_json_get_str(check_find(res, "seccomp"), "status", ""), "pass");
+    assert_int_equal(json_get_bool(vm, "available", false), json_is_string(json_object_get(vm, "accelerator")));
+    if (json_get_bool(vm, "available", false))
+        assert_string_equal(json_get_str(check_find(res, "qemu_microvm"), "status", ""), "pass");
+    if (json_get_bool(sb, "available", false)) {
+        assert_string_equal(json_get_str(check_find(res, "namespaces"), "status", ""), "pass");
+        assert_string_equal(json_get_str(check_find(res, "overlayfs"), "status", ""), "pass");
+        assert_string_equal(json_get_str(check_find(res, "seccomp"), "status", ""), "pass");
     }
 
     /* The state dir was created, and the probe files are gone. */
-    const char *sd = pyro_json_get_str(res, "state_dir", "");
+    const char *sd = json_get_str(res, "state_dir", "");
     assert_string_equal(sd, getenv("PYRO_HOME"));
-    assert_string_equal(pyro_json_get_str(check_find(res, "state_dir"), "status", ""), "pass");
+    assert_string_equal(json_get_str(check_find(res, "state_dir"), "status", ""), "pass");
     _cleanup_closedir_ DIR *d = opendir(sd);
     assert_non_null(d);
     struct dirent *de;
@@ -149,13 +149,13 @@ static void test_result_shape_and_invariants(void **state)
         if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
             fail_msg("doctor left %s behind in the state dir", de->d_name);
 
-    /* On a kvm_pvm host doctor must not claim native KVM. */
+    /* On a kvm_pvm host (with its /dev/kvm) doctor must not claim native KVM. */
     struct stat st;
-    if (stat("/sys/module/kvm_pvm", &st) == 0) {
-        assert_string_equal(pyro_json_get_str(check_find(res, "kvm_native"), "status", ""), "warn");
-        if (pyro_json_get_bool(vm, "available", false)) {
-            assert_string_equal(pyro_json_get_str(vm, "accelerator", ""), "tcg");
-            assert_non_null(strstr(pyro_json_get_str(vm, "reason", ""), "kvm_pvm"));
+    if (stat("/sys/module/kvm_pvm", &st) == 0 && stat("/dev/kvm", &st) == 0) {
+        assert_string_equal(json_get_str(check_find(res, "kvm_native"), "status", ""), "warn");
+        if (json_get_bool(vm, "available", false)) {
+            assert_string_equal(json_get_str(vm, "accelerator", ""), "tcg");
+            assert_non_null(strstr(json_get_str(vm, "reason", ""), "kvm_pvm"));
         }
     }
 }
@@ -166,10 +166,10 @@ static void test_environments_listed(void **state)
     const char *names[] = {"debian_3a12-build", "debian_3a12"};
     for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
         _cleanup_free_ char *dir = xasprintf("%s/cache/pyro/environments/%s/1", tmpdir, names[i]);
-        assert_int_equal(pyro_mkdir_p(dir, 0700, NULL), 0);
+        assert_int_equal(mkdir_p(dir, 0700, NULL), 0);
     }
     _cleanup_free_ char *hidden = xasprintf("%s/cache/pyro/environments/.partial", tmpdir);
-    assert_int_equal(pyro_mkdir_p(hidden, 0700, NULL), 0);
+    assert_int_equal(mkdir_p(hidden, 0700, NULL), 0);
     _cleanup_free_ char *file = xasprintf("%s/cache/pyro/environments/stray-file", tmpdir);
     int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     assert_true(fd >= 0);
@@ -180,11 +180,11 @@ static void test_environments_listed(void **state)
     assert_int_equal(json_array_size(envs), 2);
     assert_string_equal(json_string_value(json_array_get(envs, 0)), "debian_3a12");
     assert_string_equal(json_string_value(json_array_get(envs, 1)), "debian_3a12-build");
-    assert_string_equal(pyro_json_get_str(check_find(res, "environments"), "status", ""), "pass");
-    assert_false(pyro_json_get_bool(res, "environments_truncated", true));
+    assert_string_equal(json_get_str(check_find(res, "environments"), "status", ""), "pass");
+    assert_false(json_get_bool(res, "environments_truncated", true));
     _cleanup_free_ char *want = xasprintf("%s/cache/pyro/environments", tmpdir);
-    assert_string_equal(pyro_json_get_str(res, "environments_dir", ""), want);
-    pyro_rm_rf(want, NULL);
+    assert_string_equal(json_get_str(res, "environments_dir", ""), want);
+    rm_rf(want, NULL);
 }
 
 /* The list is bounded, and the cut is reported. */
@@ -193,13 +193,13 @@ static void test_environments_bounded(void **state)
     (void)state;
     for (int i = 0; i < 300; i++) {
         _cleanup_free_ char *dir = xasprintf("%s/cache/pyro/environments/env%03d", tmpdir, i);
-        assert_int_equal(pyro_mkdir_p(dir, 0700, NULL), 0);
+        assert_int_equal(mkdir_p(dir, 0700, NULL), 0);
     }
     json_auto_t *res = doctor_result();
     assert_int_equal(json_array_size(json_object_get(res, "environments")), 256);
-    assert_true(pyro_json_get_bool(res, "environments_truncated", false));
+    assert_true(json_get_bool(res, "environments_truncated", false));
     _cleanup_free_ char *envdir = xasprintf("%s/cache/pyro/environments", tmpdir);
-    pyro_rm_rf(envdir, NULL);
+    rm_rf(envdir, NULL);
 }
 
 static void test_accel_env_invalid(void **state)
@@ -215,13 +215,13 @@ static void test_accel_env_invalid(void **state)
     json_auto_t *res = doctor_result();
     unsetenv(ACCEL_ENV);
     json_t *vm = json_object_get(json_object_get(res, "backends"), "vm");
-    assert_false(pyro_json_get_bool(vm, "available", true));
+    assert_false(json_get_bool(vm, "available", true));
     assert_true(json_is_null(json_object_get(vm, "accelerator")));
     json_t *c = check_find(res, "vm_accelerator");
-    assert_string_equal(pyro_json_get_str(c, "status", ""), "fail");
-    assert_non_null(strstr(pyro_json_get_str(c, "detail", ""), "'bogus'"));
+    assert_string_equal(json_get_str(c, "status", ""), "fail");
+    assert_non_null(strstr(json_get_str(c, "detail", ""), "'bogus'"));
     json_t *sb = json_object_get(json_object_get(res, "backends"), "sandbox");
-    assert_int_equal(pyro_json_get_bool(res, "ok", false), pyro_json_get_bool(sb, "available", false));
+    assert_int_equal(json_get_bool(res, "ok", false), json_get_bool(sb, "available", false));
 }
 
 static void test_accel_env_tcg(void **state)
@@ -236,9 +236,9 @@ static void test_accel_env_tcg(void **state)
     json_auto_t *res = doctor_result();
     unsetenv(ACCEL_ENV);
     json_t *vm = json_object_get(json_object_get(res, "backends"), "vm");
-    if (pyro_json_get_bool(vm, "available", false))
-        assert_string_equal(pyro_json_get_str(vm, "accelerator", ""), "tcg");
-    assert_string_equal(pyro_json_get_str(check_find(res, "vm_accelerator"), "status", ""), "pass");
+    if (json_get_bool(vm, "available", false))
+        assert_string_equal(json_get_str(vm, "accelerator", ""), "tcg");
+    assert_string_equal(json_get_str(check_find(res, "vm_accelerator"), "status", ""), "pass");
 }
 
 int main(void)

@@ -16,13 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "contract.h"
-#include "ctx.h"
-#include "env.h"
-#include "json.h"
-#include "paths.h"
-#include "record.h"
+#include "base/cleanup.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/ctx.h"
+#include "lib/env/env.h"
+#include "base/json.h"
+#include "base/paths.h"
+#include "base/record.h"
 
 static char tmp[256];
 
@@ -38,7 +38,7 @@ static int teardown(void **state)
 {
     (void)state;
     pyro_error e = {0};
-    pyro_rm_rf(tmp, &e);
+    rm_rf(tmp, &e);
     return 0;
 }
 
@@ -141,9 +141,9 @@ static void test_dpkg_status(void **state)
     json_auto_t *p = NULL;
     assert_int_equal(env_dpkg_packages(st, strlen(st), &p, NULL), 0);
     assert_int_equal(json_array_size(p), 2);
-    assert_string_equal(pyro_json_get_str(json_array_get(p, 0), "name", ""), "bash");
-    assert_string_equal(pyro_json_get_str(json_array_get(p, 0), "version", ""), "5.2.15-2+b7");
-    assert_string_equal(pyro_json_get_str(json_array_get(p, 1), "version", ""), "1:1.2.13");
+    assert_string_equal(json_get_str(json_array_get(p, 0), "name", ""), "bash");
+    assert_string_equal(json_get_str(json_array_get(p, 0), "version", ""), "5.2.15-2+b7");
+    assert_string_equal(json_get_str(json_array_get(p, 1), "version", ""), "1:1.2.13");
 }
 
 /* A small rootfs: files, a symlink, a subdirectory. */
@@ -214,7 +214,7 @@ static void make_install(struct pyro_ctx *ctx, const struct env_recipe *r, const
 {
     _cleanup_free_ char *dir = env_dir_path(ctx, r);
     _cleanup_free_ char *inst = xasprintf("%s/%s", dir, version);
-    assert_int_equal(pyro_mkdir_p(inst, 0755, NULL), 0);
+    assert_int_equal(mkdir_p(inst, 0755, NULL), 0);
     _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", inst);
     make_tree(rootfs);
     int fd = open(inst, O_RDONLY | O_DIRECTORY);
@@ -223,9 +223,9 @@ static void make_install(struct pyro_ctx *ctx, const struct env_recipe *r, const
     assert_int_equal(env_artifact_describe(fd, "rootfs", "rootfs-tree", "rootfs", &art, NULL), 0);
     json_auto_t *m = json_pack("{s:i, s:s, s:s, s:[], s:I, s:I, s:[o]}", "schema_version", 1, "name", r->name,
                                "recipe_version", version, "packages", "size_bytes",
-                               (json_int_t)pyro_json_get_int(art, "size", 0), "package_count", (json_int_t)0,
+                               (json_int_t)json_get_int(art, "size", 0), "package_count", (json_int_t)0,
                                "artifacts", art);
-    assert_int_equal(pyro_record_save_at(fd, "manifest.json", m, NULL), 0);
+    assert_int_equal(record_save_at(fd, "manifest.json", m, NULL), 0);
     close(fd);
 }
 
@@ -319,18 +319,18 @@ static void test_log_tail(void **state)
 
 static json_t *run_op(struct pyro_ctx *ctx, const char *name, const char *args)
 {
-    const struct pyro_op *op = pyro_op_find(name);
+    const struct contract_op *op = contract_op_find(name);
     assert_non_null(op);
     json_auto_t *a = args ? json_loads(args, 0, NULL) : NULL;
     json_auto_t *valid = NULL;
     pyro_error err = {0};
-    assert_int_equal(pyro_args_validate(op, a, SURFACE_ALL, &valid, &err), 0);
+    assert_int_equal(contract_args_validate(op, a, SURFACE_ALL, &valid, &err), 0);
     json_t *res = NULL;
     int rc = op->handler(ctx, valid, &res, &err);
     if (rc < 0)
         fail_msg("%s: %s", name, err.message);
-    json_auto_t *schema = pyro_op_output_schema_json(op);
-    if (pyro_schema_check(schema, res, &err) < 0)
+    json_auto_t *schema = contract_output_schema_json(op);
+    if (contract_schema_check(schema, res, &err) < 0)
         fail_msg("%s result: %s", name, err.message);
     return res;
 }
@@ -341,8 +341,8 @@ static void test_ops_and_prune(void **state)
     struct pyro_ctx *ctx = test_ctx();
     const struct env_recipe *r;
     assert_int_equal(env_recipe_find("debian:12-base", &r, NULL), 0);
-    assert_true(pyro_op_exposed(pyro_op_find("vm_list_environments"), SURFACE_WORKSPACE_FULL));
-    assert_false(pyro_op_exposed(pyro_op_find("env_prune"), SURFACE_WORKSPACE_FULL));
+    assert_true(contract_op_exposed(contract_op_find("vm_list_environments"), SURFACE_WORKSPACE_FULL));
+    assert_false(contract_op_exposed(contract_op_find("env_prune"), SURFACE_WORKSPACE_FULL));
 
     json_auto_t *l0 = run_op(ctx, "vm_list_environments", NULL);
     assert_int_equal(json_array_size(json_object_get(l0, "environments")), 3);
@@ -351,20 +351,20 @@ static void test_ops_and_prune(void **state)
     make_install(ctx, r, "0");                       /* superseded, used by a workspace */
     _cleanup_free_ char *dir = env_dir_path(ctx, r);
     _cleanup_free_ char *tmpb = xasprintf("%s/.tmp-1-abcdef/rootfs/etc", dir); /* a dead pull's leftovers */
-    assert_int_equal(pyro_mkdir_p(tmpb, 0755, NULL), 0);
+    assert_int_equal(mkdir_p(tmpb, 0755, NULL), 0);
     _cleanup_free_ char *gone = xasprintf("%s/environments/ubuntu_22.04/3", ctx->cache_dir);
-    assert_int_equal(pyro_mkdir_p(gone, 0755, NULL), 0);
+    assert_int_equal(mkdir_p(gone, 0755, NULL), 0);
     _cleanup_free_ char *ws = xasprintf("%s/workspaces/w1", ctx->state_dir);
-    assert_int_equal(pyro_mkdir_p(ws, 0700, NULL), 0);
+    assert_int_equal(mkdir_p(ws, 0700, NULL), 0);
     _cleanup_free_ char *rec = xasprintf("%s/record.json", ws);
     write_file(rec, "{\"environment\":\"debian:12-base\",\"environment_version\":\"0\"}");
 
     json_auto_t *ins = run_op(ctx, "env_inspect", "{\"environment\":\"debian:12-base\"}");
-    assert_string_equal(pyro_json_get_str(ins, "status", ""), "installed");
-    assert_int_equal(pyro_json_get_int(ins, "stale_builds", -1), 1);
+    assert_string_equal(json_get_str(ins, "status", ""), "installed");
+    assert_int_equal(json_get_int(ins, "stale_builds", -1), 1);
 
     json_auto_t *p1 = run_op(ctx, "env_prune", NULL);
-    assert_int_equal(pyro_json_get_int(p1, "removed_count", 0), 2); /* the partial build, ubuntu */
+    assert_int_equal(json_get_int(p1, "removed_count", 0), 2); /* the partial build, ubuntu */
     assert_int_equal(json_array_size(json_object_get(p1, "kept_in_use")), 1);
     _cleanup_free_ char *v0 = xasprintf("%s/0", dir);
     _cleanup_free_ char *v1 = xasprintf("%s/1", dir);
@@ -375,8 +375,8 @@ static void test_ops_and_prune(void **state)
 
     unlink(rec);
     json_auto_t *p2 = run_op(ctx, "env_prune", NULL);
-    assert_int_equal(pyro_json_get_int(p2, "removed_count", 0), 1);
-    assert_string_equal(pyro_json_get_str(json_array_get(json_object_get(p2, "removed"), 0), "reason", ""),
+    assert_int_equal(json_get_int(p2, "removed_count", 0), 1);
+    assert_string_equal(json_get_str(json_array_get(json_object_get(p2, "removed"), 0), "reason", ""),
                         "superseded");
     assert_int_equal(stat(v0, &st), -1);
     assert_int_equal(stat(v1, &st), 0); /* the current, valid install stays */
@@ -385,10 +385,10 @@ static void test_ops_and_prune(void **state)
     _cleanup_free_ char *f = xasprintf("%s/rootfs/bin/sh", v1);
     write_file(f, "#!/bin/fals\n");
     json_auto_t *ins2 = run_op(ctx, "env_inspect", "{\"environment\":\"debian:12-base\"}");
-    assert_string_equal(pyro_json_get_str(ins2, "status", ""), "invalid");
+    assert_string_equal(json_get_str(ins2, "status", ""), "invalid");
     json_auto_t *l1 = run_op(ctx, "vm_list_environments", NULL);
     json_auto_t *p3 = run_op(ctx, "env_prune", NULL);
-    assert_string_equal(pyro_json_get_str(json_array_get(json_object_get(p3, "removed"), 0), "reason", ""),
+    assert_string_equal(json_get_str(json_array_get(json_object_get(p3, "removed"), 0), "reason", ""),
                         "invalid");
     assert_int_equal(stat(v1, &st), -1);
     pyro_ctx_free(ctx);

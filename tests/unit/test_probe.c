@@ -13,13 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cgroup_probe.h"
-#include "cleanup.h"
-#include "host_probe.h"
-#include "probe.h"
-#include "qemu_probe.h"
-#include "spawn_capture.h"
-#include "timeutil.h"
+#include "lib/host/cgroup_probe.h"
+#include "base/cleanup.h"
+#include "lib/host/host_probe.h"
+#include "base/probe.h"
+#include "lib/host/qemu_probe.h"
+#include "base/spawn_capture.h"
+#include "base/timeutil.h"
 
 static int child_hang(void *arg)
 {
@@ -42,9 +42,9 @@ static void test_probe_run(void **state)
     assert_int_equal(status, 42);
 
     pyro_error err = {0};
-    int64_t t0 = pyro_mono_ms();
+    int64_t t0 = time_mono_ms();
     assert_int_equal(probe_run(child_hang, NULL, 150, &status, &err), -PYRO_E_TIMEOUT);
-    int64_t took = pyro_mono_ms() - t0;
+    int64_t took = time_mono_ms() - t0;
     assert_true(took >= 150 && took < 1500);
     assert_non_null(strstr(err.message, "150 ms"));
 }
@@ -86,9 +86,9 @@ static void test_capture_bounds(void **state)
     char *hang[] = {sh, "-c", "exec sleep 30", NULL};
     _cleanup_free_ char *out2 = NULL;
     pyro_error err = {0};
-    int64_t t0 = pyro_mono_ms();
+    int64_t t0 = time_mono_ms();
     assert_int_equal(proc_capture(hang, 200, 1000, &out2, &truncated, &status, &err), -PYRO_E_TIMEOUT);
-    assert_true(pyro_mono_ms() - t0 < 2000);
+    assert_true(time_mono_ms() - t0 < 2000);
     assert_null(out2);
 }
 

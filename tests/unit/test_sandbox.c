@@ -28,11 +28,11 @@
 #include <unistd.h>
 
 #include "backend/sandbox/sandbox.h"
-#include "cleanup.h"
-#include "ctx.h"
-#include "env.h"
-#include "id.h"
-#include "paths.h"
+#include "base/cleanup.h"
+#include "lib/contract/ctx.h"
+#include "lib/env/env.h"
+#include "base/id.h"
+#include "base/paths.h"
 
 static char *rootfs;
 static char *probe;
@@ -95,7 +95,7 @@ static void run_init(struct run *r, const char *tag, bool network, char **argv)
 {
     memset(r, 0, sizeof(*r));
     char rnd[8];
-    pyro_id_random(rnd, sizeof(rnd));
+    id_random(rnd, sizeof(rnd));
     snprintf(r->id, sizeof(r->id), "t%s%s", tag, rnd);
     snprintf(r->dir, sizeof(r->dir), "%s/%s", workdir, r->id);
     r->cfg = (struct backend_config){
@@ -623,7 +623,7 @@ int main(void)
         cmocka_unit_test_teardown(test_start_errors, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    pyro_rm_rf(workdir, NULL);
+    rm_rf(workdir, NULL);
     free(workdir);
     free(rootfs);
     free(probe);

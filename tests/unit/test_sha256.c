@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "sha256.h"
+#include "base/sha256.h"
 
 static void hex_of(const void *data, size_t len, size_t chunk, char out[65])
 {

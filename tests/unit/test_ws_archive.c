@@ -16,11 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "err.h"
-#include "json.h"
-#include "paths.h"
-#include "ws_archive.h"
+#include "base/cleanup.h"
+#include "base/err.h"
+#include "base/json.h"
+#include "base/paths.h"
+#include "lib/workspace/ws_archive.h"
 
 static char tmpdir[256];
 
@@ -32,7 +32,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    return pyro_rm_rf(tmpdir, NULL);
+    return rm_rf(tmpdir, NULL);
 }
 
 static void test_names(void **state)
@@ -172,9 +172,9 @@ static void test_good_archive(void **state)
     json_t *st = NULL;
     pyro_error err = {0};
     assert_int_equal(build(p, 1000, 1 << 20, &st, &err), 0);
-    assert_string_equal(pyro_json_get_str(st, "kind", ""), "tar_archive");
-    assert_int_equal(pyro_json_get_int(st, "entries", 0), 4);
-    assert_int_equal(pyro_json_get_int(st, "bytes", 0), 5);
+    assert_string_equal(json_get_str(st, "kind", ""), "tar_archive");
+    assert_int_equal(json_get_int(st, "entries", 0), 4);
+    assert_int_equal(json_get_int(st, "bytes", 0), 5);
     json_decref(st);
     _cleanup_free_ char *bad = xasprintf("%s/notes.zip", tmpdir);
     close(open(bad, O_CREAT | O_WRONLY, 0600));
@@ -185,7 +185,7 @@ static void test_directory_walk(void **state)
 {
     _cleanup_free_ char *d = xasprintf("%s/tree", tmpdir);
     _cleanup_free_ char *sub = xasprintf("%s/sub", d);
-    pyro_mkdir_p(sub, 0755, NULL);
+    mkdir_p(sub, 0755, NULL);
     _cleanup_free_ char *f = xasprintf("%s/sub/f.txt", d);
     FILE *fp = fopen(f, "w");
     fputs("hello", fp);
@@ -197,9 +197,9 @@ static void test_directory_walk(void **state)
     json_t *st = NULL;
     pyro_error err = {0};
     assert_int_equal(build(d, 1000, 1 << 20, &st, &err), 0);
-    assert_string_equal(pyro_json_get_str(st, "kind", ""), "directory");
-    assert_int_equal(pyro_json_get_int(st, "entries", 0), 3);
-    assert_int_equal(pyro_json_get_int(st, "skipped", 0), 1);
+    assert_string_equal(json_get_str(st, "kind", ""), "directory");
+    assert_int_equal(json_get_int(st, "entries", 0), 3);
+    assert_int_equal(json_get_int(st, "skipped", 0), 1);
     json_decref(st);
     /* A symlink out of the tree is refused, naming it. */
     _cleanup_free_ char *out = xasprintf("%s/sub/out", d);

@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cleanup.h"
-#include "err.h"
-#include "patch.h"
-#include "textdiff.h"
+#include "base/cleanup.h"
+#include "base/err.h"
+#include "lib/workspace/patch.h"
+#include "lib/workspace/textdiff.h"
 
 static char *diff_of(const char *a, const char *b, int max_edits, int *rc)
 {

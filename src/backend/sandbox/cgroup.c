@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "paths.h"
-#include "internal.h"
+#include "base/cleanup.h"
+#include "base/paths.h"
+#include "backend/sandbox/internal.h"
 
 #define CPU_PERIOD_US 100000
 
@@ -54,7 +54,7 @@ static int mounts_scan(struct cg_mounts *m, pyro_error *err)
 {
     _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
     if (!f)
-        return pyro_err_errno(err, errno, "open /proc/self/mountinfo");
+        return err_errno(err, errno, "open /proc/self/mountinfo");
     _cleanup_free_ char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, f) > 0) {
@@ -102,7 +102,7 @@ static int detect(struct cg_mounts *m, pyro_error *err)
         return 1;
     if (m->unified && unified_has_controllers(m->unified))
         return 2;
-    return pyro_err_set(err, -PYRO_E_UNSUPPORTED,
+    return err_set(err, -PYRO_E_UNSUPPORTED,
                         "no usable cgroup hierarchy: need the cpu, memory and pids controllers either as "
                         "cgroup v1 mounts or on a cgroup2 mount");
 }
@@ -161,10 +161,10 @@ static int write_file(const char *dir, const char *name, const char *value, pyro
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
     _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
-        return pyro_err_errno(err, errno, "open %s", path);
+        return err_errno(err, errno, "open %s", path);
     size_t len = strlen(value);
     if (write(fd, value, len) != (ssize_t)len)
-        return pyro_err_errno(err, errno, "write '%s' to %s", value, path);
+        return err_errno(err, errno, "write '%s' to %s", value, path);
     return 0;
 }
 
@@ -286,7 +286,7 @@ int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox
                           pyro_error *err)
 {
     for (int i = 0; i < cg->count; i++) {
-        int r = pyro_mkdir_p(cg->paths[i], 0755, err);
+        int r = mkdir_p(cg->paths[i], 0755, err);
         if (r < 0)
             return r;
         if (cg->version == 1)
@@ -294,7 +294,7 @@ int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox
         else if ((r = v2_delegate(cg->paths[i], err)) == 0)
             r = v2_limits(cg->paths[i], lim, err);
         if (r < 0)
-            return pyro_err_prefix(err, "cgroup %s", cg->paths[i]);
+            return err_prefix(err, "cgroup %s", cg->paths[i]);
     }
     return 0;
 }
@@ -344,7 +344,7 @@ int sandbox_cgroup_remove(const struct sandbox_cgroups *cg, pyro_error *err)
             if (rmdir(dir) == 0 || errno == ENOENT)
                 break;
             if (errno != EBUSY || ++tries > 1000)
-                return pyro_err_errno(err, errno, "remove cgroup %s (%d members left)", dir, n);
+                return err_errno(err, errno, "remove cgroup %s (%d members left)", dir, n);
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }

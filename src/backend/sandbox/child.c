@@ -18,7 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "backend/sandbox/internal.h"
 
 /* Docker's default capability set (moby oci/caps/defaults.go). */
 static const int caps_default[] = {

@@ -17,7 +17,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "backend/sandbox/internal.h"
 
 #define STEP(desc, call)        \
     do {                        \

@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "backend/sandbox/internal.h"
 
 static void name_set(struct ifreq *ifr, const char *name)
 {

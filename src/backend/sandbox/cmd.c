@@ -9,8 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "internal.h"
+#include "base/cleanup.h"
+#include "backend/sandbox/internal.h"
 
 #define CMD_OUTPUT_MAX (1u << 20)
 
@@ -78,10 +78,10 @@ int sandbox_cmd_run(char *const *argv, char **out, pyro_error *err)
 {
     int outp[2], errp[2];
     if (pipe2(outp, O_CLOEXEC) < 0)
-        return pyro_err_errno(err, errno, "pipe");
+        return err_errno(err, errno, "pipe");
     _cleanup_close_ int out_r = outp[0], out_w = outp[1];
     if (pipe2(errp, O_CLOEXEC) < 0)
-        return pyro_err_errno(err, errno, "pipe");
+        return err_errno(err, errno, "pipe");
     _cleanup_close_ int err_r = errp[0], err_w = errp[1];
 
     posix_spawn_file_actions_t fa;
@@ -93,7 +93,7 @@ int sandbox_cmd_run(char *const *argv, char **out, pyro_error *err)
     int r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     if (r != 0)
-        return pyro_err_errno(err, r, "run %s", argv[0]);
+        return err_errno(err, r, "run %s", argv[0]);
     close(TAKE_FD(out_w));
     close(TAKE_FD(err_w));
 
@@ -104,13 +104,13 @@ int sandbox_cmd_run(char *const *argv, char **out, pyro_error *err)
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
-            return pyro_err_errno(err, errno, "wait for %s", argv[0]);
+            return err_errno(err, errno, "wait for %s", argv[0]);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         errbuf[strcspn(errbuf, "\n")] = '\0';
         char cmdline[512] = "";
         for (size_t i = 0, used = 0; argv[i] && used < sizeof(cmdline) - 1; i++)
             used += (size_t)snprintf(cmdline + used, sizeof(cmdline) - used, "%s%s", i ? " " : "", argv[i]);
-        return pyro_err_set(err, -EIO, "'%s' failed (%s %d): %s", cmdline,
+        return err_set(err, -EIO, "'%s' failed (%s %d): %s", cmdline,
                             WIFEXITED(status) ? "exit" : "signal",
                             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), errbuf);
     }

@@ -7,17 +7,17 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "id.h"
-#include "paths.h"
-#include "internal.h"
+#include "base/cleanup.h"
+#include "base/id.h"
+#include "base/paths.h"
+#include "backend/sandbox/internal.h"
 
 int sandbox_kill(const struct backend_instance *inst, int sig, pyro_error *err)
 {
     if (inst->pidfd < 0)
-        return pyro_err_set(err, -EBADF, "sandbox has no pidfd");
+        return err_set(err, -EBADF, "sandbox has no pidfd");
     if (syscall(SYS_pidfd_send_signal, inst->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
-        return pyro_err_errno(err, errno, "signal sandbox init (pid %d)", (int)inst->pid);
+        return err_errno(err, errno, "signal sandbox init (pid %d)", (int)inst->pid);
     return 0;
 }
 
@@ -34,7 +34,7 @@ static int unmount_below(const char *dir, pyro_error *err)
 {
     _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
     if (!f)
-        return pyro_err_errno(err, errno, "open /proc/self/mountinfo");
+        return err_errno(err, errno, "open /proc/self/mountinfo");
     _cleanup_free_ char *line = NULL;
     size_t cap = 0, dlen = strlen(dir);
     char *found[256];
@@ -48,7 +48,7 @@ static int unmount_below(const char *dir, pyro_error *err)
     int r = 0;
     for (int i = n - 1; i >= 0; i--) {
         if (umount2(found[i], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT && r == 0)
-            r = pyro_err_errno(err, errno, "unmount %s", found[i]);
+            r = err_errno(err, errno, "unmount %s", found[i]);
         free(found[i]);
     }
     return r;
@@ -60,30 +60,30 @@ static int remove_files(const char *dir, pyro_error *err)
     static const char *const files[] = {"resolv.conf", "sandbox.json"};
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
         _cleanup_free_ char *p = xasprintf("%s/%s", dir, dirs[i]);
-        int r = pyro_rm_rf(p, err);
+        int r = rm_rf(p, err);
         if (r < 0)
             return r;
     }
     for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
         _cleanup_free_ char *p = xasprintf("%s/%s", dir, files[i]);
         if (unlink(p) < 0 && errno != ENOENT)
-            return pyro_err_errno(err, errno, "remove %s", p);
+            return err_errno(err, errno, "remove %s", p);
     }
     if (rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
-        return pyro_err_errno(err, errno, "remove %s", dir);
+        return err_errno(err, errno, "remove %s", dir);
     return 0;
 }
 
 int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
 {
-    if (!id || !pyro_id_valid(id) || !dir || dir[0] != '/')
-        return pyro_err_set(err, -PYRO_E_INVALID, "destroy needs an absolute dir and a valid id");
+    if (!id || !id_valid(id) || !dir || dir[0] != '/')
+        return err_set(err, -PYRO_E_INVALID, "destroy needs an absolute dir and a valid id");
     struct sandbox_state st;
     int r = sandbox_state_load(dir, &st, err);
     if (r < 0 && r != -ENOENT)
         return r;
     if (r == 0 && strcmp(st.id, id) != 0) {
-        int code = pyro_err_set(err, -PYRO_E_INVALID, "%s belongs to sandbox %s, not %s", dir, st.id, id);
+        int code = err_set(err, -PYRO_E_INVALID, "%s belongs to sandbox %s, not %s", dir, st.id, id);
         sandbox_state_free(&st);
         return code;
     }
@@ -112,7 +112,7 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
     if (first == 0)
         first = remove_files(dir, err);
     if (first < 0)
-        return pyro_err_prefix(err, "destroy sandbox %s", id);
+        return err_prefix(err, "destroy sandbox %s", id);
     return 0;
 }
 

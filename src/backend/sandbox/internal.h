@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "sandbox.h"
+#include "backend/sandbox/sandbox.h"
 
 /* ---- cgroup.c: v1 (per-controller hierarchies) or v2 ------------------- */
 

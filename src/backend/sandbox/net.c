@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "json.h"
-#include "internal.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "backend/sandbox/internal.h"
 
 #define NET_BASE 0x0AD50000u /* 10.213.0.0 */
 #define NET_SLOTS 16384u     /* /30s in a /16 */
@@ -78,7 +78,7 @@ static int nft(pyro_error *err, char **out, const char *a1, const char *a2, cons
 {
     const char *bin = sandbox_cmd_find("nft");
     if (!bin)
-        return pyro_err_set(err, -PYRO_E_UNSUPPORTED, "nft(8) not found: install nftables");
+        return err_set(err, -PYRO_E_UNSUPPORTED, "nft(8) not found: install nftables");
     char *argv[] = {(char *)bin, (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5, (char *)a6,
                     (char *)a7, NULL};
     return sandbox_cmd_run(argv, out, err);
@@ -89,7 +89,7 @@ static int ip(pyro_error *err, const char *a1, const char *a2, const char *a3, c
 {
     const char *bin = sandbox_cmd_find("ip");
     if (!bin)
-        return pyro_err_set(err, -PYRO_E_UNSUPPORTED, "ip(8) not found: install iproute2");
+        return err_set(err, -PYRO_E_UNSUPPORTED, "ip(8) not found: install iproute2");
     char *argv[] = {(char *)bin, (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5, (char *)a6,
                     (char *)a7, (char *)a8, (char *)a9, (char *)a10, NULL};
     return sandbox_cmd_run(argv, NULL, err);
@@ -100,11 +100,11 @@ static int enable_forwarding(pyro_error *err)
     _cleanup_close_ int fd = open("/proc/sys/net/ipv4/ip_forward", O_RDWR | O_CLOEXEC);
     char c = 0;
     if (fd < 0 || pread(fd, &c, 1, 0) != 1)
-        return pyro_err_errno(err, errno, "read /proc/sys/net/ipv4/ip_forward");
+        return err_errno(err, errno, "read /proc/sys/net/ipv4/ip_forward");
     if (c == '1')
         return 0;
     if (pwrite(fd, "1", 1, 0) != 1)
-        return pyro_err_errno(err, errno, "enable IPv4 forwarding");
+        return err_errno(err, errno, "enable IPv4 forwarding");
     return 0;
 }
 
@@ -132,8 +132,8 @@ static int nat_remove(const char *id, pyro_error *err)
     if (nft(&e2, &out, "-j", "-a", "list", "chain", "ip", NFT_TABLE, NFT_CHAIN) < 0)
         return 0; /* no table or chain: nothing of ours is left */
     json_t *root = NULL;
-    if (pyro_json_parse(out, strlen(out), &root, err) < 0)
-        return pyro_err_prefix(err, "parse nft -j output");
+    if (json_parse(out, strlen(out), &root, err) < 0)
+        return err_prefix(err, "parse nft -j output");
     char want[128];
     snprintf(want, sizeof(want), "pyro:%s", id);
     json_t *items = json_object_get(root, "nftables");
@@ -142,11 +142,11 @@ static int nat_remove(const char *id, pyro_error *err)
     int r = 0;
     json_array_foreach(items, i, it) {
         json_t *rule = json_object_get(it, "rule");
-        const char *comment = pyro_json_get_str(rule, "comment", NULL);
+        const char *comment = json_get_str(rule, "comment", NULL);
         if (!rule || !comment || strcmp(comment, want) != 0)
             continue;
         char handle[32];
-        snprintf(handle, sizeof(handle), "%lld", pyro_json_get_int(rule, "handle", -1));
+        snprintf(handle, sizeof(handle), "%lld", json_get_int(rule, "handle", -1));
         r = nft(err, NULL, "delete", "rule", "ip", NFT_TABLE, NFT_CHAIN, "handle", handle);
         if (r < 0)
             break;
@@ -160,20 +160,20 @@ int sandbox_net_prepare(const char *id, struct sandbox_net *net, pyro_error *err
     *net = (struct sandbox_net){.lock_fd = -1};
     sandbox_net_ifname(id, net->ifname);
     if (mkdir(NET_LOCK_DIR, 0755) < 0 && errno != EEXIST)
-        return pyro_err_errno(err, errno, "create %s", NET_LOCK_DIR);
+        return err_errno(err, errno, "create %s", NET_LOCK_DIR);
     _cleanup_close_ int lock = open(NET_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (lock < 0)
-        return pyro_err_errno(err, errno, "open %s", NET_LOCK);
+        return err_errno(err, errno, "open %s", NET_LOCK);
     while (flock(lock, LOCK_EX) < 0)
         if (errno != EINTR)
-            return pyro_err_errno(err, errno, "lock %s", NET_LOCK);
+            return err_errno(err, errno, "lock %s", NET_LOCK);
     if (if_nametoindex(net->ifname) != 0)
-        return pyro_err_set(err, -EEXIST, "network interface %s of sandbox %s already exists", net->ifname,
+        return err_set(err, -EEXIST, "network interface %s of sandbox %s already exists", net->ifname,
                             id);
 
     struct ifaddrs *ifs = NULL;
     if (getifaddrs(&ifs) < 0)
-        return pyro_err_errno(err, errno, "list network interfaces");
+        return err_errno(err, errno, "list network interfaces");
     uint32_t start = (uint32_t)(fnv1a(id) % NET_SLOTS), found = UINT32_MAX;
     for (uint32_t k = 0; k < NET_SLOTS && found == UINT32_MAX; k++) {
         uint32_t slot = (start + k) % NET_SLOTS;
@@ -182,7 +182,7 @@ int sandbox_net_prepare(const char *id, struct sandbox_net *net, pyro_error *err
     }
     freeifaddrs(ifs);
     if (found == UINT32_MAX)
-        return pyro_err_set(err, -PYRO_E_LIMIT, "no free /30 left in 10.213.0.0/16");
+        return err_set(err, -PYRO_E_LIMIT, "no free /30 left in 10.213.0.0/16");
     net->host_addr.s_addr = htonl(found + 1);
     net->guest_addr.s_addr = htonl(found + 2);
 
@@ -250,6 +250,6 @@ int sandbox_net_resolv(const char *dir, pyro_error *err)
     _cleanup_free_ char *path = xasprintf("%s/resolv.conf", dir);
     _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0 || write(fd, text, used) != (ssize_t)used)
-        return pyro_err_errno(err, errno, "write %s", path);
+        return err_errno(err, errno, "write %s", path);
     return 1;
 }

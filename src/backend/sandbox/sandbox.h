@@ -21,7 +21,7 @@
 #ifndef PYRO_SANDBOX_H
 #define PYRO_SANDBOX_H
 
-#include "../backend.h"
+#include "backend/backend.h"
 
 /* Where init is found inside the sandbox. */
 #define SANDBOX_INIT_PATH "/.pyro/agent"

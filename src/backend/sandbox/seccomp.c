@@ -12,8 +12,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "internal.h"
+#include "base/cleanup.h"
+#include "backend/sandbox/internal.h"
 
 static const char *const denied[] = {
     /* mounts and namespaces */
@@ -48,17 +48,17 @@ static int add_rules(scmp_filter_ctx ctx, pyro_error *err)
             continue; /* unknown to libseccomp: not a syscall on any arch we filter */
         r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
         if (r < 0)
-            return pyro_err_errno(err, -r, "seccomp rule for %s", denied[i]);
+            return err_errno(err, -r, "seccomp rule for %s", denied[i]);
     }
     r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
     if (r < 0)
-        return pyro_err_errno(err, -r, "seccomp rule for clone3");
+        return err_errno(err, -r, "seccomp rule for clone3");
     /* clone creating namespaces (flags are argument 0 on x86 and x86_64). */
     for (size_t i = 0; i < ARRAY_SIZE(clone_ns_flags); i++) {
         r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
                              SCMP_A0(SCMP_CMP_MASKED_EQ, clone_ns_flags[i], clone_ns_flags[i]));
         if (r < 0)
-            return pyro_err_errno(err, -r, "seccomp rule for clone");
+            return err_errno(err, -r, "seccomp rule for clone");
     }
     /* personality: persona numbers and UNAME26 are fine, the address-space
      * flags (bits 18-30: ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO,
@@ -68,13 +68,13 @@ static int add_rules(scmp_filter_ctx ctx, pyro_error *err)
         r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
                              SCMP_A0(SCMP_CMP_MASKED_EQ, (1ull << k) | (1ull << 31), 1ull << k));
         if (r < 0)
-            return pyro_err_errno(err, -r, "seccomp rule for personality");
+            return err_errno(err, -r, "seccomp rule for personality");
     }
     for (int k = 0; k <= 30; k++) {
         r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
                              SCMP_A0(SCMP_CMP_MASKED_EQ, (1ull << k) | (1ull << 31), 1ull << 31));
         if (r < 0)
-            return pyro_err_errno(err, -r, "seccomp rule for personality");
+            return err_errno(err, -r, "seccomp rule for personality");
     }
     return 0;
 }
@@ -84,16 +84,16 @@ static int export_bpf(scmp_filter_ctx ctx, struct sock_fprog *out, pyro_error *e
 {
     _cleanup_close_ int fd = memfd_create("pyro-seccomp", MFD_CLOEXEC);
     if (fd < 0)
-        return pyro_err_errno(err, errno, "memfd_create");
+        return err_errno(err, errno, "memfd_create");
     int r = seccomp_export_bpf(ctx, fd);
     if (r < 0)
-        return pyro_err_errno(err, -r, "seccomp_export_bpf");
+        return err_errno(err, -r, "seccomp_export_bpf");
     off_t size = lseek(fd, 0, SEEK_END);
     if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 || size > 4096 * 8)
-        return pyro_err_set(err, -EIO, "seccomp_export_bpf wrote %lld bytes", (long long)size);
+        return err_set(err, -EIO, "seccomp_export_bpf wrote %lld bytes", (long long)size);
     _cleanup_free_ struct sock_filter *prog = xmalloc((size_t)size);
     if (pread(fd, prog, (size_t)size, 0) != size)
-        return pyro_err_errno(err, errno, "read seccomp program");
+        return err_errno(err, errno, "read seccomp program");
     out->filter = TAKE_PTR(prog);
     out->len = (unsigned short)((size_t)size / sizeof(struct sock_filter));
     return 0;
@@ -104,14 +104,14 @@ int sandbox_seccomp_build(struct sock_fprog *out, pyro_error *err)
     *out = (struct sock_fprog){0};
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx)
-        return pyro_err_set(err, -ENOMEM, "seccomp_init failed");
+        return err_set(err, -ENOMEM, "seccomp_init failed");
     int r = 0;
     /* Only the native ABI is allowed at all: a syscall through the i386
      * (int 0x80) or x32 ABI fails with ENOSYS, so no compat ABI is a way
      * around the rules below (and the filter is a third of the size). */
     r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(ENOSYS));
     if (r < 0)
-        r = pyro_err_errno(err, -r, "seccomp_attr_set");
+        r = err_errno(err, -r, "seccomp_attr_set");
     if (r == 0)
         r = add_rules(ctx, err);
     if (r == 0)

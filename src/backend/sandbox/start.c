@@ -19,12 +19,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "id.h"
-#include "paths.h"
-#include "internal.h"
-#include "log.h"
-#include "timeutil.h"
+#include "base/cleanup.h"
+#include "base/id.h"
+#include "base/paths.h"
+#include "backend/sandbox/internal.h"
+#include "base/log.h"
+#include "base/timeutil.h"
 
 /* struct clone_args of <linux/sched.h> (which clashes with <sched.h>),
  * up to CLONE_ARGS_SIZE_VER0. */
@@ -48,29 +48,29 @@ static bool path_ok(const char *p)
 
 static int validate(const struct backend_config *c, pyro_error *err)
 {
-    if (!c->id || !pyro_id_valid(c->id))
-        return pyro_err_set(err, -PYRO_E_INVALID, "invalid sandbox id '%s'", c->id ? c->id : "");
+    if (!c->id || !id_valid(c->id))
+        return err_set(err, -PYRO_E_INVALID, "invalid sandbox id '%s'", c->id ? c->id : "");
     if (!path_ok(c->rootfs) || !path_ok(c->dir) || !c->init_path || c->init_path[0] != '/')
-        return pyro_err_set(err, -PYRO_E_INVALID,
+        return err_set(err, -PYRO_E_INVALID,
                             "rootfs, dir and init_path must be absolute paths without ',', ':' or '\\'");
     if (c->vcpu_count < 1 || c->vcpu_count > 1024 || c->mem_mib < 16 || c->mem_mib > (1 << 24) ||
         c->pids_max < 8 || c->pids_max > (1 << 22))
-        return pyro_err_set(err, -PYRO_E_INVALID,
+        return err_set(err, -PYRO_E_INVALID,
                             "limits out of range: vcpu_count %d (1..1024), mem_mib %d (16..), pids_max %d (8..)",
                             c->vcpu_count, c->mem_mib, c->pids_max);
     if (c->channel_fd < 0)
-        return pyro_err_set(err, -PYRO_E_INVALID, "channel_fd is not an open descriptor");
+        return err_set(err, -PYRO_E_INVALID, "channel_fd is not an open descriptor");
     if (c->cgroup_parent && (c->cgroup_parent[0] == '\0' || c->cgroup_parent[0] == '/' ||
                              strstr(c->cgroup_parent, "..")))
-        return pyro_err_set(err, -PYRO_E_INVALID, "cgroup_parent must be a relative path without '..'");
+        return err_set(err, -PYRO_E_INVALID, "cgroup_parent must be a relative path without '..'");
     if (c->userns)
-        return pyro_err_set(err, -PYRO_E_UNSUPPORTED,
+        return err_set(err, -PYRO_E_UNSUPPORTED,
                             "the sandbox backend does not implement user namespaces (rootless) yet");
     if (geteuid() != 0)
-        return pyro_err_set(err, -PYRO_E_UNSUPPORTED, "the sandbox backend needs root");
+        return err_set(err, -PYRO_E_UNSUPPORTED, "the sandbox backend needs root");
     struct stat st;
     if (stat(c->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
-        return pyro_err_set(err, -PYRO_E_NOT_FOUND, "rootfs %s is not a directory", c->rootfs);
+        return err_set(err, -PYRO_E_NOT_FOUND, "rootfs %s is not a directory", c->rootfs);
     return 0;
 }
 
@@ -86,10 +86,10 @@ static int cap_last(void)
 static int make_dirs(const char *dir, pyro_error *err)
 {
     static const char *const subs[] = {"upper", "work", "merged"};
-    int r = pyro_mkdir_p(dir, 0700, err);
+    int r = mkdir_p(dir, 0700, err);
     for (size_t i = 0; r == 0 && i < ARRAY_SIZE(subs); i++) {
         _cleanup_free_ char *p = xasprintf("%s/%s", dir, subs[i]);
-        r = pyro_mkdir_p(p, 0755, err);
+        r = mkdir_p(p, 0755, err);
     }
     return r;
 }
@@ -130,7 +130,7 @@ static int tree_clone(const char *path, pyro_error *err)
 {
     int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
     if (fd < 0)
-        return pyro_err_errno(err, errno, "open_tree %s", path);
+        return err_errno(err, errno, "open_tree %s", path);
     return fd;
 }
 
@@ -139,8 +139,8 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
     const char *parent = c->cgroup_parent ? c->cgroup_parent : "pyro";
     int r = make_dirs(c->dir, err);
     if (r == 0 && c->upper_dir)
-        r = c->upper_dir[0] == '/' ? pyro_mkdir_p(c->upper_dir, 0755, err)
-                                   : pyro_err_set(err, -PYRO_E_INVALID, "upper_dir must be absolute");
+        r = c->upper_dir[0] == '/' ? mkdir_p(c->upper_dir, 0755, err)
+                                   : err_set(err, -PYRO_E_INVALID, "upper_dir must be absolute");
     if (r < 0)
         return r;
     struct sandbox_state st = {.id = (char *)c->id, .cgroup_parent = (char *)parent, .network = c->network};
@@ -159,23 +159,23 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
         _cleanup_free_ char *tasks = xasprintf("%s/tasks", s->cg.paths[i]);
         int fd = open(tasks, O_WRONLY | O_CLOEXEC);
         if (fd < 0)
-            return pyro_err_errno(err, errno, "open %s", tasks);
+            return err_errno(err, errno, "open %s", tasks);
         s->plan.cg_tasks_fd[s->plan.cg_tasks_count++] = fd;
     }
-    int64_t ts = pyro_mono_ns();
+    int64_t ts = time_mono_ns();
     if ((r = sandbox_seccomp_build(&s->plan.seccomp, err)) < 0)
         return r;
-    log_debug("sandbox %s: seccomp filter built in %.2f ms", c->id, (pyro_mono_ns() - ts) / 1e6);
+    log_debug("sandbox %s: seccomp filter built in %.2f ms", c->id, (time_mono_ns() - ts) / 1e6);
     struct stat sti;
     if (stat(c->init_path, &sti) < 0)
-        return pyro_err_errno(err, errno, "init %s", c->init_path);
+        return err_errno(err, errno, "init %s", c->init_path);
     if (!S_ISREG(sti.st_mode) || !(sti.st_mode & 0111))
-        return pyro_err_set(err, -PYRO_E_INVALID, "init %s is not an executable file", c->init_path);
+        return err_set(err, -PYRO_E_INVALID, "init %s is not an executable file", c->init_path);
     if ((s->init_tree = tree_clone(c->init_path, err)) < 0)
         return s->init_tree;
     s->devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (s->devnull_fd < 0)
-        return pyro_err_errno(err, errno, "open /dev/null");
+        return err_errno(err, errno, "open /dev/null");
     if (c->network) {
         if ((r = sandbox_net_resolv(c->dir, err)) < 0)
             return r;
@@ -193,7 +193,7 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
     else
         s->overlay_opts = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", c->rootfs, c->dir, c->dir);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s->sync) < 0)
-        return pyro_err_errno(err, errno, "socketpair");
+        return err_errno(err, errno, "socketpair");
 
     struct sandbox_plan *p = &s->plan;
     p->hostname = c->id;
@@ -225,7 +225,7 @@ static int spawn(struct start_ctx *s, pyro_error *err)
     };
     long pid = syscall(SYS_clone3, &args, sizeof(args));
     if (pid < 0)
-        return pyro_err_errno(err, errno, "clone3");
+        return err_errno(err, errno, "clone3");
     if (pid == 0) {
         close(s->sync[0]); /* so that the child sees EOF if the parent dies */
         _exit(sandbox_child_run(&s->plan));
@@ -242,7 +242,7 @@ static int handshake(struct start_ctx *s, pyro_error *err)
     /* A child that failed during its early set-up has already written its
      * report and closed its end: read the report rather than fail here. */
     if (send(s->sync[0], "g", 1, MSG_NOSIGNAL) != 1 && errno != EPIPE && errno != ECONNRESET)
-        return pyro_err_errno(err, errno, "start the sandbox child");
+        return err_errno(err, errno, "start the sandbox child");
     struct sandbox_child_error ce;
     ssize_t n;
     while ((n = read(s->sync[0], &ce, sizeof(ce))) < 0 && errno == EINTR)
@@ -251,9 +251,9 @@ static int handshake(struct start_ctx *s, pyro_error *err)
         return 0;
     if (n == (ssize_t)sizeof(ce)) {
         ce.what[sizeof(ce.what) - 1] = '\0';
-        return pyro_err_errno(err, ce.errnum, "sandbox setup: %s", ce.what);
+        return err_errno(err, ce.errnum, "sandbox setup: %s", ce.what);
     }
-    return pyro_err_errno(err, n < 0 ? errno : EPROTO, "read from the sandbox child");
+    return err_errno(err, n < 0 ? errno : EPROTO, "read from the sandbox child");
 }
 
 int sandbox_start(const struct backend_config *cfg, struct backend_instance *out, pyro_error *err)
@@ -264,18 +264,18 @@ int sandbox_start(const struct backend_config *cfg, struct backend_instance *out
         return r;
     struct start_ctx s = {.init_tree = -1, .resolv_tree = -1, .devnull_fd = -1, .sync = {-1, -1},
                           .net = {.lock_fd = -1}, .pidfd = -1};
-    int64_t t0 = pyro_mono_ns(), t1 = 0, t2 = 0, t3 = 0;
-    if ((r = prepare(cfg, &s, err)) == 0 && (t1 = pyro_mono_ns(), r = spawn(&s, err)) == 0 &&
-        (t2 = pyro_mono_ns(), r = s.plan.cg_tasks_count ? 0 : sandbox_cgroup_attach(&s.cg, s.pid, err)) == 0 &&
+    int64_t t0 = time_mono_ns(), t1 = 0, t2 = 0, t3 = 0;
+    if ((r = prepare(cfg, &s, err)) == 0 && (t1 = time_mono_ns(), r = spawn(&s, err)) == 0 &&
+        (t2 = time_mono_ns(), r = s.plan.cg_tasks_count ? 0 : sandbox_cgroup_attach(&s.cg, s.pid, err)) == 0 &&
         (!cfg->network || (r = sandbox_net_attach(&s.net, s.pid, err)) == 0))
-        t3 = pyro_mono_ns(), r = handshake(&s, err);
+        t3 = time_mono_ns(), r = handshake(&s, err);
     log_debug("sandbox %s: prepare %.1f ms, clone %.1f ms, cgroup+net %.1f ms, child set-up %.1f ms", cfg->id,
-              (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, (pyro_mono_ns() - t3) / 1e6);
+              (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, (time_mono_ns() - t3) / 1e6);
     if (r < 0) {
         int code = r;
         ctx_release(&s); /* kills and reaps the child */
         (void)sandbox_destroy(cfg->dir, cfg->id, NULL);
-        (void)pyro_err_prefix(err, "start sandbox %s", cfg->id);
+        (void)err_prefix(err, "start sandbox %s", cfg->id);
         return code;
     }
     out->pid = TAKE_PID(s.pid);

@@ -4,22 +4,22 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cleanup.h"
-#include "json.h"
-#include "record.h"
-#include "internal.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "base/record.h"
+#include "backend/sandbox/internal.h"
 
 #define STATE_FILE "sandbox.json"
 
 int sandbox_state_save(const char *dir, const struct sandbox_state *st, pyro_error *err)
 {
     json_t *rec = json_object();
-    pyro_json_set(rec, "schema_version", json_integer(1));
-    pyro_json_set(rec, "id", json_string(st->id));
-    pyro_json_set(rec, "cgroup_parent", json_string(st->cgroup_parent));
-    pyro_json_set(rec, "network", json_boolean(st->network));
+    json_set(rec, "schema_version", json_integer(1));
+    json_set(rec, "id", json_string(st->id));
+    json_set(rec, "cgroup_parent", json_string(st->cgroup_parent));
+    json_set(rec, "network", json_boolean(st->network));
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, STATE_FILE);
-    int r = pyro_record_save(path, rec, err);
+    int r = record_save(path, rec, err);
     json_decref(rec);
     return r;
 }
@@ -30,20 +30,20 @@ int sandbox_state_load(const char *dir, struct sandbox_state *st, pyro_error *er
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, STATE_FILE);
     json_t *rec = NULL;
     pyro_error e2 = {0};
-    int r = pyro_record_load(path, &rec, &e2);
+    int r = record_load(path, &rec, &e2);
     if (r == -ENOENT)
         return r;
     if (r < 0)
-        return pyro_err_set(err, r, "%s", e2.message);
-    const char *id = pyro_json_get_str(rec, "id", NULL);
-    const char *parent = pyro_json_get_str(rec, "cgroup_parent", NULL);
+        return err_set(err, r, "%s", e2.message);
+    const char *id = json_get_str(rec, "id", NULL);
+    const char *parent = json_get_str(rec, "cgroup_parent", NULL);
     if (!id || !parent || strstr(parent, "..")) {
         json_decref(rec);
-        return pyro_err_set(err, -PYRO_E_CORRUPT, "%s: missing or bad id or cgroup_parent", path);
+        return err_set(err, -PYRO_E_CORRUPT, "%s: missing or bad id or cgroup_parent", path);
     }
     st->id = xstrdup(id);
     st->cgroup_parent = xstrdup(parent);
-    st->network = pyro_json_get_bool(rec, "network", false);
+    st->network = json_get_bool(rec, "network", false);
     json_decref(rec);
     return 0;
 }

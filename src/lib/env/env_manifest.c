@@ -1,0 +1,221 @@
+/* Environment manifests: the package list read from dpkg's status file,
+ * artifact entries, the shape check, and adding artifacts later (the VM
+ * backend's disk image, kernel and initramfs). Format: docs/environments.md. */
+#include "lib/env/env.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "lib/contract/ctx.h"
+#include "base/json.h"
+#include "base/lock.h"
+#include "base/record.h"
+
+#define DPKG_MAX_PACKAGES 20000
+
+static int cmp_pkg(const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    return strcmp(json_get_str(x, "name", ""), json_get_str(y, "name", ""));
+}
+
+/* Copies the value of "Field: value" when line starts with field. */
+static bool field(const char *line, size_t len, const char *name, char *buf, size_t size)
+{
+    size_t nl = strlen(name);
+    if (len <= nl || strncmp(line, name, nl) != 0 || line[nl] != ':')
+        return false;
+    const char *v = line + nl + 1;
+    size_t vl = len - nl - 1;
+    while (vl && (*v == ' ' || *v == '\t'))
+        v++, vl--;
+    while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\r'))
+        vl--;
+    if (vl >= size)
+        vl = size - 1;
+    memcpy(buf, v, vl);
+    buf[vl] = '\0';
+    return true;
+}
+
+int env_dpkg_packages(const char *status, size_t len, json_t **out, pyro_error *err)
+{
+    size_t cap = 64, n = 0;
+    json_t **pkgs = xcalloc(cap, sizeof(json_t *));
+    char pkg[256] = "", ver[256] = "", arch[64] = "", st[128] = "";
+    const char *p = status, *end = status + len;
+    int rc = 0;
+    while (p <= end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (ll == 0) { /* end of a stanza */
+            if (pkg[0] && ver[0] && strstr(st, " installed") && !strncmp(st, "install ", 8)) {
+                if (n == DPKG_MAX_PACKAGES) {
+                    rc = err_set(err, -PYRO_E_LIMIT, "dpkg status lists more than %d packages",
+                                      DPKG_MAX_PACKAGES);
+                    break;
+                }
+                if (n == cap)
+                    pkgs = xrealloc(pkgs, (cap *= 2) * sizeof(json_t *));
+                pkgs[n++] = json_pack("{s:s, s:s, s:s}", "name", pkg, "version", ver, "architecture", arch);
+            }
+            pkg[0] = ver[0] = arch[0] = st[0] = '\0';
+        } else if (p[0] != ' ' && p[0] != '\t') {
+            if (!field(p, ll, "Package", pkg, sizeof(pkg)) && !field(p, ll, "Version", ver, sizeof(ver)) &&
+                !field(p, ll, "Architecture", arch, sizeof(arch)))
+                field(p, ll, "Status", st, sizeof(st));
+        }
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    if (rc == 0 && pkg[0] && ver[0] && strstr(st, " installed") && !strncmp(st, "install ", 8) &&
+        n < DPKG_MAX_PACKAGES) {
+        if (n == cap)
+            pkgs = xrealloc(pkgs, (cap *= 2) * sizeof(json_t *));
+        pkgs[n++] = json_pack("{s:s, s:s, s:s}", "name", pkg, "version", ver, "architecture", arch);
+    }
+    if (rc == 0) {
+        qsort(pkgs, n, sizeof(json_t *), cmp_pkg);
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, TAKE_PTR(pkgs[i]));
+        *out = arr;
+    }
+    for (size_t i = 0; i < n; i++)
+        json_decref(pkgs[i]);
+    free(pkgs);
+    return rc;
+}
+
+int env_artifact_describe(int install_dirfd, const char *name, const char *kind, const char *path, json_t **out,
+                          pyro_error *err)
+{
+    if (!strcmp(kind, "rootfs-tree")) {
+        struct env_tree_digest d;
+        int r = env_tree_digest(install_dirfd, path, true, &d, err);
+        if (r < 0)
+            return r;
+        *out = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:I}", "name", name, "kind", kind, "path", path, "size",
+                         (json_int_t)d.bytes, "sha256", d.full, "meta_sha256", d.meta, "entries",
+                         (json_int_t)d.entries);
+        return 0;
+    }
+    char hex[65];
+    int64_t size = 0;
+    int r = env_file_sha256(install_dirfd, path, hex, &size, err);
+    if (r < 0)
+        return r;
+    *out = json_pack("{s:s, s:s, s:s, s:I, s:s}", "name", name, "kind", kind, "path", path, "size",
+                     (json_int_t)size, "sha256", hex);
+    return 0;
+}
+
+static bool is_hex64(const char *s)
+{
+    if (!s || strlen(s) != 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return false;
+    return true;
+}
+
+int env_manifest_check(const json_t *m, const struct env_recipe *r, pyro_error *err)
+{
+    if (!json_is_object(m))
+        return err_set(err, -PYRO_E_CORRUPT, "manifest is not an object");
+    if (json_get_int(m, "schema_version", 0) != ENV_MANIFEST_SCHEMA)
+        return err_set(err, -PYRO_E_CORRUPT, "manifest schema_version is not %d", ENV_MANIFEST_SCHEMA);
+    if (strcmp(json_get_str(m, "name", ""), r->name))
+        return err_set(err, -PYRO_E_CORRUPT, "manifest names another environment");
+    if (strcmp(json_get_str(m, "recipe_version", ""), r->version))
+        return err_set(err, -PYRO_E_CORRUPT, "manifest recipe_version is not %s", r->version);
+    if (!json_is_array(json_object_get(m, "packages")))
+        return err_set(err, -PYRO_E_CORRUPT, "manifest has no package list");
+    const json_t *arts = json_object_get(m, "artifacts");
+    if (!json_is_array(arts) || json_array_size(arts) == 0 || json_array_size(arts) > 64)
+        return err_set(err, -PYRO_E_CORRUPT, "manifest has no artifacts");
+    bool rootfs = false;
+    size_t i;
+    json_t *a;
+    json_array_foreach(arts, i, a) {
+        if (!json_is_string(json_object_get(a, "name")) || !json_is_string(json_object_get(a, "kind")) ||
+            !json_is_string(json_object_get(a, "path")) || !json_is_integer(json_object_get(a, "size")) ||
+            !is_hex64(json_get_str(a, "sha256", NULL)))
+            return err_set(err, -PYRO_E_CORRUPT, "manifest artifact %zu is malformed", i);
+        if (!strcmp(json_get_str(a, "name", ""), ENV_ROOTFS_NAME) &&
+            !strcmp(json_get_str(a, "kind", ""), "rootfs-tree"))
+            rootfs = true;
+    }
+    if (!rootfs)
+        return err_set(err, -PYRO_E_CORRUPT, "manifest lists no rootfs artifact");
+    return 0;
+}
+
+static bool artifact_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+            return false;
+    return true;
+}
+
+int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char *artifact, const char *kind,
+                             const char *path, pyro_error *err)
+{
+    const struct env_recipe *r;
+    int rc = env_recipe_find(name, &r, err);
+    if (rc < 0)
+        return rc;
+    if (!artifact_name_ok(artifact) || !artifact_name_ok(kind) || !strcmp(artifact, ENV_ROOTFS_NAME))
+        return err_set(err, -PYRO_E_INVALID, "artifact name and kind must be 1-64 of [a-z0-9._-] (not '%s')",
+                            ENV_ROOTFS_NAME);
+    if (!path[0] || path[0] == '/' || strstr(path, "..") || !strcmp(path, ENV_MANIFEST_NAME) ||
+        !strncmp(path, ENV_ROOTFS_NAME, strlen(ENV_ROOTFS_NAME)))
+        return err_set(err, -PYRO_E_INVALID, "artifact path must be relative to the install, outside rootfs/");
+    _cleanup_free_ char *dir = env_dir_path(ctx, r);
+    _cleanup_free_ char *inst = env_install_path(ctx, r);
+    _cleanup_close_ int lock = dirlock(dir, PYRO_LOCK_EXCLUSIVE, -1, err);
+    if (lock < 0)
+        return lock;
+    json_auto_t *m = NULL;
+    rc = env_install_verify(inst, r, ENV_VERIFY_QUICK, &m, err);
+    if (rc < 0)
+        return err_prefix(err, "cannot add an artifact to %s", name);
+    _cleanup_close_ int dfd = open(inst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return err_errno(err, errno, "open %s", inst);
+    json_t *entry = NULL;
+    rc = env_artifact_describe(dfd, artifact, kind, path, &entry, err);
+    if (rc < 0)
+        return err_prefix(err, "artifact %s", artifact);
+    json_t *arts = json_object_get(m, "artifacts");
+    size_t i;
+    json_t *a;
+    json_array_foreach(arts, i, a) {
+        if (!strcmp(json_get_str(a, "name", ""), artifact)) {
+            json_array_remove(arts, i);
+            break;
+        }
+    }
+    json_array_append_new(arts, entry);
+    int64_t total = 0;
+    json_array_foreach(arts, i, a) total += json_get_int(a, "size", 0);
+    json_set(m, "size_bytes", json_integer(total));
+    /* record_save writes 0600; the manifest is world-readable like the tree. */
+    _cleanup_free_ char *text = json_dump(m, JSON_INDENT(2));
+    size_t tl = strlen(text);
+    text = xrealloc(text, tl + 2);
+    text[tl] = '\n';
+    text[tl + 1] = '\0';
+    return write_atomic_at(dfd, ENV_MANIFEST_NAME, text, tl + 1, 0644, err);
+}

@@ -1,0 +1,409 @@
+#include "lib/vm/instance.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "backend/monitor.h"
+#include "base/cleanup.h"
+#include "base/id.h"
+#include "lib/vm/instance_call.h"
+#include "base/json.h"
+#include "base/lock.h"
+#include "base/log.h"
+#include "lib/contract/params.h"
+#include "base/paths.h"
+#include "base/proc.h"
+#include "base/record.h"
+#include "base/timeutil.h"
+
+#define INSTANCE_START_TIMEOUT_MS 120000
+static const char *const instance_kinds[] = {"vms", "workspaces"};
+
+int instance_base_dir(struct pyro_ctx *ctx, const char *kind, char **out, pyro_error *err)
+{
+    char *dir = xasprintf("%s/%s", ctx->state_dir, kind);
+    int r = mkdir_p(dir, 0700, err);
+    if (r < 0) {
+        free(dir);
+        return r;
+    }
+    *out = dir;
+    return 0;
+}
+
+static void instance_load_monitor(struct instance *inst)
+{
+    json_decref(inst->mon);
+    inst->mon = NULL;
+    _cleanup_free_ char *p = xasprintf("%s/monitor.json", inst->dir);
+    pyro_error err = {0};
+    if (record_load(p, &inst->mon, &err) < 0 && err.code != -ENOENT)
+        log_debug("instance %s: %s", inst->id, err.message);
+}
+
+void instance_reload_monitor(struct instance *inst)
+{
+    instance_load_monitor(inst);
+}
+
+int instance_create(struct pyro_ctx *ctx, const char *kind, json_t *rec, struct instance *out, pyro_error *err)
+{
+    _cleanup_free_ char *base = NULL;
+    int r = instance_base_dir(ctx, kind, &base, err);
+    if (r < 0)
+        return r;
+    char id[PYRO_ID_LEN + 1];
+    _cleanup_free_ char *dir = NULL;
+    for (int tries = 0;; tries++) {
+        id_random(id, sizeof(id));
+        free(dir);
+        dir = xasprintf("%s/%s", base, id);
+        if (mkdir(dir, 0700) == 0)
+            break;
+        if (errno != EEXIST || tries > 8)
+            return err_errno(err, errno, "create %s", dir);
+    }
+    int lfd = dirlock(dir, PYRO_LOCK_EXCLUSIVE, 0, err);
+    if (lfd < 0) {
+        rm_rf(dir, NULL);
+        return lfd;
+    }
+    *out = (struct instance){.dir = TAKE_PTR(dir), .id = xstrdup(id), .rec = json_incref(rec), .lock_fd = lfd};
+    r = instance_save(out, err);
+    if (r < 0) {
+        rm_rf(out->dir, NULL);
+        instance_close(out);
+        return r;
+    }
+    if (ctx->instance_created)
+        ctx->instance_created(ctx->instance_created_data, kind, out->id);
+    return 0;
+}
+
+int instance_open(struct pyro_ctx *ctx, const char *kind, const char *id, struct instance *out, pyro_error *err)
+{
+    if (!id_valid(id))
+        return err_set(err, -PYRO_E_INVALID, "'%s' is not a valid id", id);
+    _cleanup_free_ char *dir = xasprintf("%s/%s/%s", ctx->state_dir, kind, id);
+    struct stat st;
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        return err_set(err, -PYRO_E_NOT_FOUND, "no %s with id '%s'", strcmp(kind, "vms") ? "workspace" : "VM",
+                            id);
+    int lfd = dirlock(dir, PYRO_LOCK_EXCLUSIVE, INSTANCE_LOCK_TIMEOUT_MS, err);
+    if (lfd < 0)
+        return lfd;
+    json_t *rec = NULL;
+    _cleanup_free_ char *rp = xasprintf("%s/record.json", dir);
+    int r = record_load(rp, &rec, err);
+    if (r < 0) {
+        close(lfd);
+        /* Deleted between our stat and our lock, or never finished. */
+        if (r == -ENOENT)
+            return err_set(err, -PYRO_E_NOT_FOUND, "no %s with id '%s'",
+                                strcmp(kind, "vms") ? "workspace" : "VM", id);
+        return r;
+    }
+    *out = (struct instance){.dir = TAKE_PTR(dir), .id = xstrdup(id), .rec = rec, .lock_fd = lfd};
+    instance_load_monitor(out);
+    return 0;
+}
+
+void instance_close(struct instance *inst)
+{
+    if (inst->lock_fd >= 0)
+        close(inst->lock_fd);
+    inst->lock_fd = -1;
+    json_decref(inst->rec);
+    json_decref(inst->mon);
+    free(inst->dir);
+    free(inst->id);
+    inst->rec = inst->mon = NULL;
+    inst->dir = inst->id = NULL;
+}
+
+int instance_save(struct instance *inst, pyro_error *err)
+{
+    _cleanup_free_ char *p = xasprintf("%s/record.json", inst->dir);
+    /* The record of a one-shot run lives for the run only: replaced
+     * atomically, but not fsynced (a reboot ends the run anyway). */
+    unsigned flags = json_get_bool(inst->rec, "ephemeral", false) ? PYRO_WRITE_NOSYNC : 0;
+    return record_save_flags(p, inst->rec, flags, err);
+}
+
+/* The monitor process exists (it may be finishing after recording its exit). */
+static bool instance_monitor_process(const struct instance *inst)
+{
+    if (!inst->mon)
+        return false;
+    pid_t pid = (pid_t)json_get_int(inst->mon, "pid", 0);
+    int64_t st = json_get_int(inst->mon, "start_time", -1);
+    return proc_alive(pid, st);
+}
+
+bool instance_monitor_alive(const struct instance *inst)
+{
+    return instance_monitor_process(inst) && strcmp(json_get_str(inst->mon, "state", ""), "exited") != 0;
+}
+
+bool instance_expired(const struct instance *inst, int64_t now_ms)
+{
+    int64_t exp = time_parse_iso(json_get_str(inst->rec, "expires_at", ""));
+    return exp > 0 && now_ms >= exp;
+}
+
+const char *instance_state(const struct instance *inst)
+{
+    const char *want = json_get_str(inst->rec, "state", "created");
+    if (strcmp(want, "started") != 0)
+        return want; /* created, stopped */
+    if (instance_monitor_alive(inst))
+        return "running";
+    const char *reason = json_get_str(inst->mon, "reason", "");
+    if (!strcmp(reason, "expired"))
+        return "expired";
+    if (!strcmp(reason, "sandbox_exited") || !strcmp(reason, "stopped") || !strcmp(reason, "signal"))
+        return "exited";
+    return "failed";
+}
+
+int instance_count_running(struct pyro_ctx *ctx, pyro_error *err)
+{
+    int n = 0;
+    for (size_t k = 0; k < ARRAY_SIZE(instance_kinds); k++) {
+        _cleanup_free_ char *base = xasprintf("%s/%s", ctx->state_dir, instance_kinds[k]);
+        _cleanup_closedir_ DIR *d = opendir(base);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            if (!id_valid(de->d_name))
+                continue;
+            /* Read without the lock: an instance being changed is counted by
+             * what its files say now. */
+            _cleanup_free_ char *mp = xasprintf("%s/%s/monitor.json", base, de->d_name);
+            json_auto_t *mon = NULL;
+            if (record_load(mp, &mon, NULL) < 0)
+                continue;
+            struct instance tmp = {.mon = mon};
+            if (instance_monitor_alive(&tmp))
+                n++;
+        }
+    }
+    return n;
+}
+
+int instance_agent_path(char **out, pyro_error *err)
+{
+    const char *env = getenv("PYRO_AGENT");
+    if (env && env[0]) {
+        if (access(env, X_OK) < 0)
+            return err_errno(err, errno, "PYRO_AGENT=%s", env);
+        *out = xstrdup(env);
+        return 0;
+    }
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *p = xasprintf("%s/pyro-agent", dirname(self));
+        if (access(p, X_OK) == 0) {
+            *out = p;
+            return 0;
+        }
+        free(p);
+    }
+    char *p = xasprintf("%s/pyro-agent", PYRO_LIBEXECDIR);
+    if (access(p, X_OK) == 0) {
+        *out = p;
+        return 0;
+    }
+    free(p);
+    return err_set(err, -PYRO_E_UNSUPPORTED,
+                        "pyro-agent not found next to the pyro binary nor in %s; set PYRO_AGENT", PYRO_LIBEXECDIR);
+}
+
+int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
+{
+    if (instance_monitor_alive(inst))
+        return err_set(err, -PYRO_E_STATE, "%s is already running", inst->id);
+    /* Count and start under one lock so two starters cannot both take the
+     * last slot. */
+    _cleanup_free_ char *base = NULL;
+    int r = instance_base_dir(ctx, "vms", &base, err);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int glock = dirlock(ctx->state_dir, PYRO_LOCK_EXCLUSIVE, INSTANCE_LOCK_TIMEOUT_MS, err);
+    if (glock < 0)
+        return glock;
+    int running = instance_count_running(ctx, err);
+    if (running >= ctx->max_active_vms)
+        return err_set(err, -PYRO_E_LIMIT,
+                            "%d sandboxes are already running, the limit max_active_vms is %d: stop or delete one, "
+                            "or raise it with PYRO_MAX_ACTIVE_VMS",
+                            running, ctx->max_active_vms);
+    _cleanup_free_ char *agent = NULL;
+    r = instance_agent_path(&agent, err);
+    if (r < 0)
+        return r;
+    /* A previous run's backend state (after a crash) is cleared first; an
+     * instance that never started has none (its monitor.json is written
+     * before the backend creates anything). */
+    _cleanup_free_ char *bdir = xasprintf("%s/sandbox", inst->dir);
+    _cleanup_free_ char *mon = xasprintf("%s/monitor.json", inst->dir);
+    if (access(mon, F_OK) == 0 || access(bdir, F_OK) == 0) {
+        r = sandbox_backend_ops.destroy(bdir, inst->id, err);
+        if (r < 0)
+            return r;
+    }
+    int64_t expires = time_parse_iso(json_get_str(inst->rec, "expires_at", ""));
+    if (expires <= time_wall_ms())
+        return err_set(err, -PYRO_E_STATE, "%s has expired (ttl_seconds passed); create a new one", inst->id);
+    /* A persistent instance (a workspace) keeps its writable layer in
+     * <dir>/upper across stop and start; the backend never removes it. */
+    _cleanup_free_ char *upper = json_get_bool(inst->rec, "persistent_upper", false)
+                                     ? xasprintf("%s/upper", inst->dir)
+                                     : NULL;
+    struct monitor_config mc = {
+        .upper_dir = upper,
+        .dir = inst->dir,
+        .id = inst->id,
+        .rootfs = json_get_str(inst->rec, "rootfs", ""),
+        .agent_path = agent,
+        .vcpu_count = (int)json_get_int(inst->rec, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT),
+        .mem_mib = (int)json_get_int(inst->rec, "mem_mib", PYRO_DEFAULT_MEM_MIB),
+        .pids_max = PYRO_DEFAULT_PIDS_MAX,
+        .network = json_get_bool(inst->rec, "network", false),
+        .expires_at_ms = expires,
+    };
+    int pid = 0;
+    int64_t t0 = time_mono_ns();
+    r = monitor_spawn(&mc, INSTANCE_START_TIMEOUT_MS, &pid, err);
+    log_debug("instance %s: monitor spawned and sandbox ready in %.1f ms", inst->id, (time_mono_ns() - t0) / 1e6);
+    instance_load_monitor(inst);
+    if (r < 0)
+        return r;
+    json_set(inst->rec, "state", json_string("started"));
+    return instance_save(inst, err);
+}
+
+int instance_connect(const struct instance *inst, pyro_error *err)
+{
+    _cleanup_close_ int dfd = open(inst->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return err_errno(err, errno, "open %s", inst->dir);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/control.sock", dfd);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_errno(err, errno, "socket");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        return err_set(err, -PYRO_E_STATE, "%s is not running (control socket: %s)", inst->id, strerror(e));
+    }
+    return fd;
+}
+
+/* Waits up to timeout_ms for the monitor process to end (it is not our
+ * child: a pidfd tells when it exits). */
+static void instance_wait_monitor(const struct instance *inst, int timeout_ms)
+{
+    pid_t pid = (pid_t)json_get_int(inst->mon, "pid", 0);
+    _cleanup_close_ int pfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    /* Opened after checking identity: a reused pid is not waited for. */
+    if (pfd < 0 || !instance_monitor_process(inst))
+        return;
+    struct pollfd p = {.fd = pfd, .events = POLLIN};
+    while (poll(&p, 1, timeout_ms) < 0 && errno == EINTR)
+        ;
+}
+
+/* Kills a monitor that no longer answers, then its sandbox through the
+ * backend. */
+static int instance_kill_monitor(struct instance *inst, pyro_error *err)
+{
+    if (instance_monitor_process(inst)) {
+        pid_t pid = (pid_t)json_get_int(inst->mon, "pid", 0);
+        kill(pid, SIGKILL);
+        instance_wait_monitor(inst, 2000);
+    }
+    _cleanup_free_ char *bdir = xasprintf("%s/sandbox", inst->dir);
+    return sandbox_backend_ops.destroy(bdir, inst->id, err);
+}
+
+int instance_stop(struct instance *inst, pyro_error *err)
+{
+    if (instance_monitor_alive(inst)) {
+        /* The monitor answers once the sandbox is gone and cleaned up. */
+        json_t *res = NULL;
+        pyro_error cerr = {0};
+        json_auto_t *args = json_object();
+        if (instance_call(inst, "monitor_stop", args, MONITOR_STOP_GRACE_MS + 30000, &res, &cerr) == 0)
+            json_decref(res);
+        else
+            log_debug("instance %s: stop: %s", inst->id, cerr.message);
+        instance_wait_monitor(inst, 5000);
+        instance_load_monitor(inst);
+    }
+    /* Whatever happened above, nothing may be left running or mounted. */
+    int r = instance_kill_monitor(inst, err);
+    if (r < 0)
+        return r;
+    instance_load_monitor(inst);
+    if (!strcmp(json_get_str(inst->rec, "state", ""), "started")) {
+        json_set(inst->rec, "state", json_string("stopped"));
+        char ts[PYRO_TIME_ISO_LEN];
+        time_iso(ts, time_wall_ms());
+        json_set(inst->rec, "stopped_at", json_string(ts));
+        return instance_save(inst, err);
+    }
+    return 0;
+}
+
+int instance_destroy(struct instance *inst, pyro_error *err)
+{
+    /* instance_stop leaves no process, mount, cgroup or network rule. */
+    int r = instance_stop(inst, err);
+    if (r < 0)
+        return r;
+    /* Remove the record first: a half-removed directory without a record
+     * is seen as gone, and reap clears the rest. */
+    _cleanup_free_ char *rp = xasprintf("%s/record.json", inst->dir);
+    if (unlink(rp) < 0 && errno != ENOENT)
+        return err_errno(err, errno, "remove %s", rp);
+    return rm_rf(inst->dir, err);
+}
+
+json_t *instance_describe(const struct instance *inst, const char *id_key)
+{
+    json_t *o = json_object();
+    json_set(o, id_key, json_string(inst->id));
+    const char *copy[] = {"environment", "environment_version", "vcpu_count", "mem_mib", "ttl_seconds",
+                          "network", "allow_host_compat", "created_at", "expires_at", "stopped_at"};
+    for (size_t i = 0; i < ARRAY_SIZE(copy); i++) {
+        json_t *v = json_object_get(inst->rec, copy[i]);
+        if (v)
+            json_set(o, copy[i], json_copy(v));
+    }
+    json_set(o, "state", json_string(instance_state(inst)));
+    json_set(o, "execution_mode", json_string(json_get_str(inst->mon, "execution_mode", "sandbox")));
+    if (inst->mon) {
+        const char *keys[] = {"started_at", "ended_at", "reason", "error"};
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+            json_t *v = json_object_get(inst->mon, keys[i]);
+            if (v)
+                json_set(o, keys[i], json_copy(v));
+        }
+    }
+    return o;
+}

@@ -1,0 +1,76 @@
+/* An instance is one isolated machine that pyro manages: a VM of the raw
+ * lifecycle (kind "vms"), and later a workspace. On disk:
+ *
+ *   <state>/<kind>/<id>/record.json   what clients decided (written under .lock)
+ *   <state>/<kind>/<id>/monitor.json  what the monitor saw (only it writes)
+ *   <state>/<kind>/<id>/control.sock  the monitor's socket while it runs
+ *   <state>/<kind>/<id>/sandbox/      the backend's directory (overlay, ...)
+ *   <state>/<kind>/<id>/upper/        the writable layer kept across stop and
+ *                                     start when record.json has
+ *                                     "persistent_upper": true (workspaces)
+ *
+ * State is derived on every call from these files and from whether the
+ * monitor process is alive, so a client or monitor killed at any moment
+ * leaves nothing that the next call cannot read or clean up. */
+#ifndef PYRO_INSTANCE_H
+#define PYRO_INSTANCE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "lib/contract/ctx.h"
+#include "base/err.h"
+
+struct instance {
+    char *dir;
+    char *id;
+    json_t *rec; /* record.json */
+    json_t *mon; /* monitor.json, or NULL */
+    int lock_fd; /* held while the instance is open */
+};
+
+/* How long an operation waits for another one on the same instance. */
+#define INSTANCE_LOCK_TIMEOUT_MS (10 * 60 * 1000)
+
+/* <state>/<kind>, created when missing. */
+int instance_base_dir(struct pyro_ctx *ctx, const char *kind, char **out, pyro_error *err);
+/* Creates the directory and record of a new instance (locked on return). */
+int instance_create(struct pyro_ctx *ctx, const char *kind, json_t *rec, struct instance *out, pyro_error *err);
+/* Opens and locks an existing one; -PYRO_E_NOT_FOUND names the id. */
+int instance_open(struct pyro_ctx *ctx, const char *kind, const char *id, struct instance *out, pyro_error *err);
+void instance_close(struct instance *inst);
+int instance_save(struct instance *inst, pyro_error *err);
+/* Re-reads monitor.json (after the monitor changed it). */
+void instance_reload_monitor(struct instance *inst);
+
+/* Derived state: "created", "running", "stopped", "expired", "exited"
+ * (the sandbox ended by itself), "failed" (could not start, or the monitor
+ * died). */
+const char *instance_state(const struct instance *inst);
+bool instance_monitor_alive(const struct instance *inst);
+bool instance_expired(const struct instance *inst, int64_t now_ms);
+
+/* Running instances of every kind (for max_active_vms). */
+int instance_count_running(struct pyro_ctx *ctx, pyro_error *err);
+
+/* Starts the monitor and the sandbox; fails with -PYRO_E_LIMIT when
+ * ctx->max_active_vms are already running. */
+int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err);
+/* Asks the monitor to stop the sandbox and waits until it has. */
+int instance_stop(struct instance *inst, pyro_error *err);
+/* Stops, then removes every trace (backend state and the directory).
+ * Works when the monitor died. */
+int instance_destroy(struct instance *inst, pyro_error *err);
+
+/* Connects to the running monitor: a fd speaking the agent protocol. */
+int instance_connect(const struct instance *inst, pyro_error *err);
+
+/* Host path of the static pyro-agent: $PYRO_AGENT, else next to the
+ * running binary, else the installed libexec directory. */
+int instance_agent_path(char **out, pyro_error *err);
+
+/* The common result keys of a VM/instance: id key, environment, state,
+ * resources, times, network. */
+json_t *instance_describe(const struct instance *inst, const char *id_key);
+
+#endif

@@ -1,0 +1,157 @@
+/* workspace_exec and workspace_logs: commands in /workspace and their
+ * persisted history. */
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "lib/contract/contract.h"
+#include "base/json.h"
+#include "lib/contract/params.h"
+#include "base/timeutil.h"
+#include "lib/vm/vm.h"
+#include "lib/workspace/workspace.h"
+#include "lib/workspace/ws_schema.h"
+
+
+/* A copy of s cut to WS_HISTORY_OUTPUT_MAX bytes on a UTF-8 boundary. */
+static json_t *bounded(const json_t *s, bool *cut)
+{
+    const char *p = json_string_value(s);
+    size_t n = json_string_length(s);
+    *cut = n > WS_HISTORY_OUTPUT_MAX;
+    if (!*cut)
+        return json_stringn(p ? p : "", n);
+    size_t k = WS_HISTORY_OUTPUT_MAX;
+    while (k > 0 && ((unsigned char)p[k] & 0xC0) == 0x80)
+        k--;
+    return json_stringn(p, k);
+}
+
+static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
+{
+    struct instance inst;
+    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    if (r < 0)
+        return r;
+    r = ws_require_running(&inst, err);
+    if (r < 0) {
+        instance_close(&inst);
+        return r;
+    }
+    const char *command = json_get_str(args, "command", "");
+    int timeout = (int)json_get_int(args, "timeout_seconds", PYRO_DEFAULT_TIMEOUT_SECONDS);
+    char started[PYRO_TIME_ISO_LEN], finished[PYRO_TIME_ISO_LEN];
+    time_iso(started, time_wall_ms());
+    long long seq = json_get_int(inst.rec, "next_sequence", 1);
+    json_t *out = json_object();
+    json_set(out, "workspace_id", json_string(inst.id));
+    json_set(out, "environment", json_string(json_get_str(inst.rec, "environment", "")));
+    json_set(out, "sequence", json_integer(seq));
+    json_set(out, "command", json_string(command));
+    json_set(out, "cwd", json_string(WS_ROOT));
+    char where[64];
+    snprintf(where, sizeof(where), "workspace_id=%s", inst.id);
+    ctx_progress(ctx, "exec", "run", -1, -1, where);
+    r = instance_exec(&inst, command, WS_ROOT, timeout, out, err);
+    if (r < 0) {
+        json_decref(out);
+        instance_close(&inst);
+        return r;
+    }
+    ctx_progress(ctx, "exec", "done", -1, -1, where);
+    time_iso(finished, time_wall_ms());
+    json_set(out, "started_at", json_string(started));
+    json_set(out, "finished_at", json_string(finished));
+    json_set(out, "execution_mode", json_string(json_get_str(inst.mon, "execution_mode", "sandbox")));
+
+    /* The history entry: the same facts, output bounded per stream. */
+    bool cut_o, cut_e;
+    json_auto_t *entry = json_pack("{s:I, s:s, s:O, s:o, s:o, s:s, s:s, s:O, s:O}", "sequence", (json_int_t)seq,
+                                   "command", command, "exit_code", json_object_get(out, "exit_code"), "stdout",
+                                   bounded(json_object_get(out, "stdout"), &cut_o), "stderr",
+                                   bounded(json_object_get(out, "stderr"), &cut_e), "started_at", started,
+                                   "finished_at", finished, "duration_ms", json_object_get(out, "duration_ms"),
+                                   "timed_out", json_object_get(out, "timed_out"));
+    json_set(entry, "stdout_truncated",
+                  json_boolean(cut_o || json_get_bool(out, "stdout_truncated", false)));
+    json_set(entry, "stderr_truncated",
+                  json_boolean(cut_e || json_get_bool(out, "stderr_truncated", false)));
+    r = ws_history_append(&inst, entry, err);
+    if (r == 0) {
+        json_set(inst.rec, "next_sequence", json_integer(seq + 1));
+        json_set(inst.rec, "command_count", json_integer(json_get_int(inst.rec, "command_count", 0) + 1));
+        json_set(inst.rec, "last_command",
+                      json_pack("{s:I, s:s, s:O, s:s}", "sequence", (json_int_t)seq, "command", command, "exit_code",
+                                json_object_get(out, "exit_code"), "finished_at", finished));
+        r = ws_touch(&inst, err);
+    }
+    instance_close(&inst);
+    if (r < 0) {
+        json_decref(out);
+        return r;
+    }
+    *result = out;
+    return 0;
+}
+
+static int ws_logs_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
+{
+    struct instance inst;
+    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    if (r < 0)
+        return r;
+    json_t *entries = ws_jsonl_load(&inst, "history.jsonl", WS_HISTORY_MAX_ENTRIES);
+    long long total = json_get_int(inst.rec, "command_count", 0);
+    *result = json_pack("{s:s, s:I, s:I, s:b, s:o}", "workspace_id", inst.id, "count",
+                        (json_int_t)json_array_size(entries), "command_count", (json_int_t)total, "truncated",
+                        total > (long long)json_array_size(entries), "entries", entries);
+    instance_close(&inst);
+    return 0;
+}
+
+static const struct contract_param ws_exec_params[] = {
+    PARAM_WORKSPACE_ID,
+    PARAM_TIMEOUT_SECONDS,
+    PARAM_STR("command", "Shell command to run (/bin/sh -c) in /workspace.", .flags = PF_REQUIRED | PF_REST,
+              .max = PYRO_COMMAND_MAX),
+    PARAM_END,
+};
+static const struct contract_param ws_id_params[] = {PARAM_WORKSPACE_ID, PARAM_END};
+
+const struct contract_op op_workspace_exec = {
+    .name = "workspace_exec",
+    .cli = "workspace exec",
+    .title = "Run a command in a workspace",
+    .summary = "Run one command in /workspace of a started workspace.",
+    .description = "Run a shell command (/bin/sh -c, as root) in /workspace and return its exit code and output. "
+                   "The workspace keeps its files between commands; every command is appended to the "
+                   "persisted history that workspace_logs returns.",
+    .params = ws_exec_params,
+    .output_schema = "{\"type\":\"object\",\"required\":[\"workspace_id\",\"sequence\",\"command\",\"exit_code\","
+                     "\"stdout\",\"stderr\",\"timed_out\",\"duration_ms\",\"execution_mode\"],\"properties\":{"
+                     "\"workspace_id\":" WS_STR ",\"environment\":" WS_STR ",\"sequence\":" WS_INT
+                     ",\"command\":" WS_STR ",\"cwd\":" WS_STR ",\"exit_code\":" WS_INT ",\"stdout\":" WS_STR
+                     ",\"stderr\":" WS_STR ",\"stdout_truncated\":" WS_BOOL ",\"stderr_truncated\":" WS_BOOL
+                     ",\"stdout_dropped_bytes\":" WS_INT ",\"stderr_dropped_bytes\":" WS_INT
+                     ",\"timed_out\":" WS_BOOL ",\"signal\":" WS_INT ",\"duration_ms\":" WS_INT
+                     ",\"started_at\":" WS_STR ",\"finished_at\":" WS_STR ",\"execution_mode\":" WS_STR "}}",
+    .annotations = PA_DESTRUCTIVE,
+    .exposure = WS_FULL | WS_CORE | WS_REPRO | WS_INSPECT | WS_COLD | WS_REVIEW,
+    .handler = ws_exec_run,
+};
+
+const struct contract_op op_workspace_logs = {
+    .name = "workspace_logs",
+    .cli = "workspace logs",
+    .title = "Workspace command history",
+    .summary = "Show the commands run since the last reset.",
+    .description = "Return the persisted command history since the last reset: sequence, command, exit code, "
+                   "stdout and stderr (at most 64 KiB each per entry), times and duration; the last 1000 "
+                   "entries are kept.",
+    .params = ws_id_params,
+    .output_schema = "{\"type\":\"object\",\"required\":[\"workspace_id\",\"count\",\"entries\"],\"properties\":{"
+                     "\"workspace_id\":" WS_STR ",\"count\":" WS_INT ",\"command_count\":" WS_INT
+                     ",\"truncated\":" WS_BOOL ",\"entries\":" WS_ARR_OBJ "}}",
+    .annotations = PA_READ_ONLY | PA_IDEMPOTENT,
+    .exposure = WS_FULL | WS_CORE | WS_REPRO | WS_INSPECT | WS_COLD | WS_REVIEW,
+    .handler = ws_logs_run,
+};
