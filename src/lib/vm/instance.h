@@ -62,8 +62,10 @@ int instance_stop(struct instance *inst, pyro_error *err);
  * Works when the monitor died. */
 int instance_destroy(struct instance *inst, pyro_error *err);
 
-/* Connects to the running monitor: a fd speaking the agent protocol. */
-int instance_connect(const struct instance *inst, pyro_error *err);
+/* Removes what the backend left of instance id in its directory dir
+ * (processes, cgroups, network rules, mounts, <dir>/sandbox). Needs no
+ * record, so it also clears the remains of an interrupted create. */
+int instance_backend_destroy(const char *dir, const char *id, pyro_error *err);
 
 /* Host path of the static pyro-agent: $PYRO_AGENT, else next to the
  * running binary, else the installed libexec directory. */

@@ -13,7 +13,6 @@
 #include "lib/contract/params.h"
 #include "base/timeutil.h"
 #include "lib/vm/vm.h"
-#include "backend/backend.h"
 #include "base/paths.h"
 
 #define VM_KIND "vms"
@@ -196,9 +195,8 @@ static int reap_kind(struct pyro_ctx *ctx, const char *kind, const char *id_key,
             if (oerr.code == -PYRO_E_NOT_FOUND) {
                 /* A directory without a record: a create or delete that was
                  * killed midway. Remove what is left. */
-                _cleanup_free_ char *bdir = xasprintf("%s/%s/sandbox", base, de->d_name);
                 _cleanup_free_ char *dir = xasprintf("%s/%s", base, de->d_name);
-                if (id_valid(de->d_name) && sandbox_backend_ops.destroy(bdir, de->d_name, &oerr) == 0 &&
+                if (id_valid(de->d_name) && instance_backend_destroy(dir, de->d_name, &oerr) == 0 &&
                     rm_rf(dir, &oerr) == 0)
                     json_array_append_new(reaped, json_pack("{s:s, s:s}", id_key, de->d_name, "reason", "incomplete"));
             }
