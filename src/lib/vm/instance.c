@@ -122,6 +122,10 @@ int instance_open(struct pyro_ctx *ctx, const char *kind, const char *id, struct
 
 void instance_close(struct instance *inst)
 {
+    /* Every open instance has its directory; without one nothing is held
+     * (not even lock_fd, which a zeroed struct leaves at 0). */
+    if (!inst->dir)
+        return;
     if (inst->lock_fd >= 0)
         close(inst->lock_fd);
     inst->lock_fd = -1;
