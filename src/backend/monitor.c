@@ -60,6 +60,7 @@ enum ev_tag { EV_LISTEN = 1, EV_AGENT, EV_PIDFD, EV_TTL, EV_SIGNAL, EV_GRACE };
 
 struct monitor {
     const struct monitor_config *cfg;
+    const struct backend_ops *ops;
     int epfd, listen_fd, agent_fd, ttl_fd, grace_fd, sig_fd;
     struct backend_instance inst;
     bool inst_started;
@@ -78,11 +79,6 @@ struct monitor {
     int64_t started_ms;
 };
 
-static const struct backend_ops *monitor_backend(void)
-{
-    return &sandbox_backend_ops;
-}
-
 /* ---- monitor.json ---------------------------------------------------- */
 
 static void monitor_record(struct monitor *m, const char *state, const char *error)
@@ -93,7 +89,7 @@ static void monitor_record(struct monitor *m, const char *state, const char *err
     json_set(rec, "pid", json_integer(getpid()));
     json_set(rec, "start_time", json_integer(proc_start_time(getpid())));
     json_set(rec, "state", json_string(state));
-    json_set(rec, "execution_mode", json_string(monitor_backend()->name));
+    json_set(rec, "execution_mode", json_string(m->ops->name));
     if (m->inst_started) {
         json_set(rec, "sandbox_pid", json_integer(m->inst.pid));
         json_set(rec, "cgroup_version", json_integer(m->inst.cgroup_version));
@@ -278,7 +274,7 @@ static void stop_begin(struct monitor *m, const char *reason)
 static void kill_instance(struct monitor *m)
 {
     pyro_error err = {0};
-    if (m->inst_started && monitor_backend()->kill(&m->inst, SIGKILL, &err) < 0)
+    if (m->inst_started && m->ops->kill(&m->inst, SIGKILL, &err) < 0)
         log_debug("monitor: kill: %s", err.message);
 }
 
@@ -604,7 +600,7 @@ static int monitor_setup(struct monitor *m, pyro_error *err)
         .network = m->cfg->network,
     };
     int64_t t0 = time_mono_ns();
-    int r = monitor_backend()->start(&bc, &m->inst, err);
+    int r = m->ops->start(&bc, &m->inst, err);
     if (r < 0)
         return r;
     m->inst_started = true;
@@ -655,9 +651,9 @@ static void monitor_teardown(struct monitor *m)
         /* Reap PID 1 (our child) before destroy looks at the cgroup. */
         while (waitpid(m->inst.pid, NULL, 0) < 0 && errno == EINTR)
             ;
-        monitor_backend()->release(&m->inst);
+        m->ops->release(&m->inst);
     }
-    if (monitor_backend()->destroy(bdir, m->cfg->id, &err) < 0)
+    if (m->ops->destroy(bdir, m->cfg->id, &err) < 0)
         log_debug("monitor: destroy: %s", err.message);
 }
 
@@ -686,11 +682,18 @@ int monitor_main(const struct monitor_config *cfg, int ready_fd)
     char line[PYRO_ERROR_MESSAGE_MAX + 64];
 
     prctl(PR_SET_NAME, "pyro-monitor");
-    monitor_record(&m, "starting", NULL);
-    if (monitor_setup(&m, &err) < 0) {
-        m.reason = "failed";
-        monitor_teardown(&m);
-        monitor_record(&m, "exited", err.message);
+    /* An unknown backend is refused before anything is created. */
+    int r = backend_get(cfg->backend, &m.ops, &err);
+    if (r == 0) {
+        monitor_record(&m, "starting", NULL);
+        r = monitor_setup(&m, &err);
+        if (r < 0) {
+            m.reason = "failed";
+            monitor_teardown(&m);
+            monitor_record(&m, "exited", err.message);
+        }
+    }
+    if (r < 0) {
         int n = snprintf(line, sizeof(line), "error %d %s\n", err.code, err.message);
         (void)!write(ready_fd, line, (size_t)n);
         close(ready_fd);

@@ -1,4 +1,4 @@
-/* Stopping and removing sandboxes, and the backend's ops table. */
+/* Stopping and removing sandboxes. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -115,11 +115,3 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
         return err_prefix(err, "destroy sandbox %s", id);
     return 0;
 }
-
-const struct backend_ops sandbox_backend_ops = {
-    .name = "sandbox",
-    .start = sandbox_start,
-    .kill = sandbox_kill,
-    .release = sandbox_release,
-    .destroy = sandbox_destroy,
-};

@@ -39,6 +39,11 @@
 /* Opens and locks a workspace; a reset interrupted by a crash is finished
  * first. A workspace whose create never finished is refused. */
 int ws_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_error *err);
+/* The preamble of the workspace operations: ws_open of args' workspace_id,
+ * and when c is not NULL the connection to its agent (which needs it
+ * started). On failure nothing is left open. */
+int ws_open_op(struct pyro_ctx *ctx, const json_t *args, struct instance *inst, struct agent_conn **c,
+               pyro_error *err);
 /* Fails with a clear message unless the sandbox runs. */
 int ws_require_running(const struct instance *inst, pyro_error *err);
 /* The workspace record as results show it. */
@@ -82,6 +87,10 @@ int ws_journals_clear(struct instance *inst, pyro_error *err);
 /* Recreates the sandbox and restores /workspace from "baseline" or a named
  * snapshot; clears history and events; records reset_count. */
 int ws_reset_do(struct pyro_ctx *ctx, struct instance *inst, const char *snapshot, pyro_error *err);
+/* A valid name for a named snapshot ("baseline" is reserved). */
+int ws_snapshot_name_check(const char *name, pyro_error *err);
+/* The record's entry of the named snapshot (and its index), or NULL. */
+json_t *ws_snapshot_find(const struct instance *inst, const char *name, size_t *idx);
 
 /* Compares /workspace with the baseline manifest. with_text adds unified
  * diffs of changed text files. */

@@ -1,6 +1,6 @@
-/* Workspace plumbing shared by the workspace operations: opening with
- * crash recovery, the record as results show it, guest paths, agent
- * requests and tree transfers, history and events. */
+/* Workspace plumbing shared by the workspace operations: the record as
+ * results show it, guest paths, agent requests and tree transfers, history
+ * and events. Opening (with crash recovery) is in ws_open.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,33 +16,6 @@
 #include "base/timeutil.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_archive.h"
-
-int ws_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_error *err)
-{
-    int r = instance_open(ctx, WS_KIND, id, out, err);
-    if (r < 0)
-        return r;
-    json_t *pending = json_object_get(out->rec, "pending");
-    const char *op = json_get_str(pending, "op", "");
-    if (!strcmp(op, "create")) {
-        r = err_set(err, -PYRO_E_STATE,
-                         "workspace %s was not fully created (its creator stopped midway): delete it", id);
-        instance_close(out);
-        return r;
-    }
-    if (!strcmp(op, "reset")) {
-        /* A reset was interrupted: finish it before anything else. */
-        _cleanup_free_ char *snap = xstrdup(json_get_str(pending, "snapshot", "baseline"));
-        log_debug("workspace %s: finishing an interrupted reset to %s", id, snap);
-        r = ws_reset_do(ctx, out, snap, err);
-        if (r < 0) {
-            err_prefix(err, "workspace %s: finishing an interrupted reset", id);
-            instance_close(out);
-            return r;
-        }
-    }
-    return 0;
-}
 
 const char *ws_state(const struct instance *inst)
 {

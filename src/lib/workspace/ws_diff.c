@@ -223,17 +223,13 @@ int ws_diff_compute(struct instance *inst, struct agent_conn *c, bool with_text,
 
 static int ws_diff_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    struct agent_conn *c = NULL;
+    int r = ws_open_op(ctx, args, &inst, &c, err);
     if (r < 0)
         return r;
-    struct agent_conn *c = NULL;
-    r = ws_agent(&inst, &c, err);
-    if (r == 0) {
-        r = ws_diff_compute(&inst, c, true, result, err);
-        agent_conn_close(c);
-    }
-    instance_close(&inst);
+    r = ws_diff_compute(&inst, c, true, result, err);
+    agent_conn_close(c);
     return r;
 }
 

@@ -28,15 +28,13 @@ static json_t *bounded(const json_t *s, bool *cut)
 
 static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     r = ws_require_running(&inst, err);
-    if (r < 0) {
-        instance_close(&inst);
+    if (r < 0)
         return r;
-    }
     const char *command = json_get_str(args, "command", "");
     int timeout = (int)json_get_int(args, "timeout_seconds", PYRO_DEFAULT_TIMEOUT_SECONDS);
     char started[PYRO_TIME_ISO_LEN], finished[PYRO_TIME_ISO_LEN];
@@ -54,7 +52,6 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     r = instance_exec(&inst, command, WS_ROOT, timeout, out, err);
     if (r < 0) {
         json_decref(out);
-        instance_close(&inst);
         return r;
     }
     ctx_progress(ctx, "exec", "done", -1, -1, where);
@@ -84,7 +81,6 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
                                 json_object_get(out, "exit_code"), "finished_at", finished));
         r = ws_touch(&inst, err);
     }
-    instance_close(&inst);
     if (r < 0) {
         json_decref(out);
         return r;
@@ -95,8 +91,8 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
 
 static int ws_logs_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     json_t *entries = ws_jsonl_load(&inst, "history.jsonl", WS_HISTORY_MAX_ENTRIES);
@@ -104,7 +100,6 @@ static int ws_logs_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     *result = json_pack("{s:s, s:I, s:I, s:b, s:o}", "workspace_id", inst.id, "count",
                         (json_int_t)json_array_size(entries), "command_count", (json_int_t)total, "truncated",
                         total > (long long)json_array_size(entries), "entries", entries);
-    instance_close(&inst);
     return 0;
 }
 

@@ -163,7 +163,7 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     if (name)
         json_set(rec, "name", json_copy(name));
     json_set(rec, "labels", labels ? json_deep_copy(labels) : json_object());
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     r = instance_create(ctx, WS_KIND, rec, &inst, err);
     if (r < 0)
         return r;
@@ -175,11 +175,9 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     if (r < 0) {
         pyro_error derr = {0};
         instance_destroy(&inst, &derr);
-        instance_close(&inst);
         return err_prefix(err, "create workspace");
     }
     *result = ws_describe(&inst);
-    instance_close(&inst);
     return 0;
 }
 
@@ -246,8 +244,8 @@ static int ws_update_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     int r = ws_check_labels(labels, err);
     if (r < 0)
         return r;
-    struct instance inst;
-    r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     if (name)
@@ -264,32 +262,28 @@ static int ws_update_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     json_array_foreach(clear, i, v) json_object_del(cur, json_string_value(v));
     if (labels)
         json_object_update(cur, labels);
-    if (json_object_size(cur) > 32) {
-        instance_close(&inst);
+    if (json_object_size(cur) > 32)
         return err_set(err, -PYRO_E_LIMIT, "a workspace has at most 32 labels");
-    }
     r = ws_touch(&inst, err);
     if (r == 0)
         *result = ws_describe(&inst);
-    instance_close(&inst);
     return r;
 }
 
 static int ws_status_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     *result = ws_describe(&inst);
-    instance_close(&inst);
     return 0;
 }
 
 static int ws_stop_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     if (instance_monitor_alive(&inst)) {
@@ -305,14 +299,13 @@ static int ws_stop_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
         r = ws_touch(&inst, err);
     if (r == 0)
         *result = ws_describe(&inst);
-    instance_close(&inst);
     return r;
 }
 
 static int ws_start_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     if (!instance_monitor_alive(&inst)) {
@@ -324,13 +317,12 @@ static int ws_start_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyr
     }
     if (r == 0)
         *result = ws_describe(&inst);
-    instance_close(&inst);
     return r;
 }
 
 static int ws_delete_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     const char *id = json_get_str(args, "workspace_id", "");
     /* No recovery on delete: an interrupted create or reset is simply
      * removed. */
@@ -340,7 +332,6 @@ static int ws_delete_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     r = instance_destroy(&inst, err);
     if (r == 0)
         *result = json_pack("{s:s, s:b, s:s}", "workspace_id", inst.id, "deleted", 1, "state", "deleted");
-    instance_close(&inst);
     return r;
 }
 

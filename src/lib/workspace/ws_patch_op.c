@@ -88,13 +88,10 @@ static int ws_patch_apply_run(struct pyro_ctx *ctx, json_t *args, json_t **resul
             if (!strcmp(ts[i].rel, ts[j].rel))
                 r = err_set(err, -PYRO_E_INVALID, "patch changes %s twice", ts[i].rel);
     }
-    struct instance inst = {.lock_fd = -1};
+    _cleanup_instance_ struct instance inst = {0};
     struct agent_conn *c = NULL;
     if (r == 0)
-        r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
-    bool opened = r == 0;
-    if (r == 0)
-        r = ws_agent(&inst, &c, err);
+        r = ws_open_op(ctx, args, &inst, &c, err);
     /* Preflight: every file read, every hunk checked, nothing written. */
     for (size_t i = 0; r == 0 && i < ps.nfiles; i++) {
         char *data = NULL;
@@ -149,8 +146,6 @@ static int ws_patch_apply_run(struct pyro_ctx *ctx, json_t *args, json_t **resul
     }
     free(ts);
     patch_set_free(&ps);
-    if (opened)
-        instance_close(&inst);
     return r;
 }
 

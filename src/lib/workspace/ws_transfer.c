@@ -26,17 +26,14 @@ static int ws_sync_push_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     _cleanup_free_ char *abs_src = realpath(src, NULL);
     if (!abs_src)
         return err_errno(err, errno, "source_path %s", src);
-    struct instance inst;
-    r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    struct agent_conn *c = NULL;
+    r = ws_open_op(ctx, args, &inst, &c, err);
     if (r < 0)
         return r;
-    struct agent_conn *c = NULL;
-    r = ws_agent(&inst, &c, err);
     json_auto_t *stats = NULL;
-    if (r == 0) {
-        r = ws_import(&inst, c, abs_src, WS_ROOT, rel, &stats, err);
-        agent_conn_close(c);
-    }
+    r = ws_import(&inst, c, abs_src, WS_ROOT, rel, &stats, err);
+    agent_conn_close(c);
     if (r == 0) {
         _cleanup_free_ char *dest = ws_guest_abs(rel);
         json_t *ev = json_pack("{s:s, s:s, s:O, s:O}", "source_path", abs_src, "dest", dest, "entries",
@@ -49,7 +46,6 @@ static int ws_sync_push_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
                                 json_object_get(stats, "entries"), "bytes", json_object_get(stats, "bytes"),
                                 "skipped", json_object_get(stats, "skipped"));
     }
-    instance_close(&inst);
     return r;
 }
 
@@ -67,16 +63,11 @@ static int ws_export_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     const char *dn = dirname(outdir);
     if (stat(dn, &st) < 0 || !S_ISDIR(st.st_mode))
         return err_set(err, -PYRO_E_INVALID, "the directory of output_path %s does not exist", out);
-    struct instance inst;
-    r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    struct agent_conn *c = NULL;
+    r = ws_open_op(ctx, args, &inst, &c, err);
     if (r < 0)
         return r;
-    struct agent_conn *c = NULL;
-    r = ws_agent(&inst, &c, err);
-    if (r < 0) {
-        instance_close(&inst);
-        return r;
-    }
     json_auto_t *sa = json_pack("{s:s}", "path", rel);
     json_auto_t *sres = NULL;
     r = ws_call(c, "file_stat", sa, &sres, NULL, err);
@@ -120,7 +111,6 @@ static int ws_export_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
                             "output_path", outabs ? outabs : out, "type", type, "format", fmt, "bytes",
                             (json_int_t)bytes, "entries", (json_int_t)json_get_int(tres, "entries", 1));
     }
-    instance_close(&inst);
     return r;
 }
 
