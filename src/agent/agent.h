@@ -75,17 +75,52 @@ struct agent {
     struct stream_out *outs;
 };
 
-/* ---- server.c: channel, replies, dispatch ---- */
+/* The agent's files call downwards only (no two files call each other):
+ *   server.c  the connection: init, the event loop, teardown
+ *   dispatch.c  frames to handlers: hello, the op table, stream frames, acks
+ *   exec.c fsops.c fswrite.c manifest.c tarops.c  the op handlers
+ *   stream.c  streamed request and response bodies
+ *   send.c    the output queue and replies
+ *   watch.c   epoll registrations */
+
+/* ---- server.c: the connection ---- */
 int agent_init(struct agent *a, int chan_fd, bool init_mode, pyro_error *err);
 int agent_run(struct agent *a, pyro_error *err);
 void agent_destroy(struct agent *a);
+
+/* ---- dispatch.c ---- */
+/* Handles one decoded frame from the host. */
+void agent_dispatch(struct agent *a, const struct proto_frame *f);
+
+/* ---- send.c: output queue and replies ---- */
 /* Queues a frame; hdr is stolen. */
 void agent_send(struct agent *a, json_t *hdr, const void *body, size_t len);
 void agent_reply_ok(struct agent *a, int64_t id, json_t *result, const void *body, size_t len);
 void agent_reply_err(struct agent *a, int64_t id, const pyro_error *err);
+/* Writes what the channel takes now; watches for writability while more
+ * is queued. */
+void agent_outq_flush(struct agent *a);
+/* Bytes queued and not yet written. */
+size_t agent_outq_pending(const struct agent *a);
+
+/* ---- stream.c ---- */
 void agent_stream_in_add(struct agent *a, struct stream_in *s);
 void agent_stream_out_add(struct agent *a, struct stream_out *s);
+struct stream_in *agent_stream_in_find(struct agent *a, int64_t id);
+/* Unlinks the stream of id (NULL when none). */
+struct stream_in *agent_stream_in_take(struct agent *a, int64_t id);
+void agent_stream_in_free(struct stream_in *s);
+bool agent_stream_out_busy(struct agent *a, int64_t id);
+/* Adds ack credit to the response streams of id. */
+void agent_stream_out_credit(struct agent *a, int64_t id, int64_t bytes);
+/* Produces response chunks while credit and the output queue allow. */
+void agent_streams_pump(struct agent *a);
+void agent_streams_free_all(struct agent *a);
+
+/* ---- watch.c ---- */
 int agent_watch_add(struct agent *a, int fd, struct watch *w, pyro_error *err);
+/* Watches fd for readability, and for writability when out is set. */
+int agent_watch_mod(struct agent *a, int fd, struct watch *w, bool out);
 void agent_watch_del(struct agent *a, int fd);
 
 /* ---- exec.c ---- */
