@@ -50,7 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     line[nl - data] = '\0';
     char op[64];
     unsigned long body_len = 0;
-    if (sscanf(line, "%63s %lu", op, &body_len) < 1)
+    /* The op is the host's own request's (valid UTF-8); the reply is what
+     * is fuzzed. */
+    if (sscanf(line, "%63s %lu", op, &body_len) < 1 || !utf8_valid(op, strlen(op)))
         return 0;
     const char *hdr = (const char *)nl + 1;
     size_t hdr_len = size - (size_t)(nl + 1 - data);
