@@ -14,9 +14,6 @@
 
 #define FSPATH_DEFAULT_ROOT "/workspace"
 
-/* Checks a caller's relative path: not absolute, no ".." component, no NUL,
- * at most PATH_MAX bytes. "" and "." name the root itself. */
-int fspath_check(const char *path, pyro_error *err);
 /* Opens root (an absolute directory path) as an O_PATH directory fd. */
 int fspath_open_root(const char *root, pyro_error *err);
 /* openat2 beneath dirfd with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
@@ -29,7 +26,9 @@ int fspath_open(int dirfd, const char *path, int flags, mode_t mode, uint64_t ex
  * path. The root itself has no parent: -PYRO_E_INVALID. */
 int fspath_open_parent(int rootfd, const char *path, bool mkdirs, uint64_t extra_resolve,
                        const char **base, pyro_error *err);
-/* Reads root/path arguments from a request's args and opens the root. */
+/* Reads root/path arguments from a request's args, checks path with
+ * relpath_parse (relative, no "..", no NUL, bounded; "" and "." name the
+ * root itself) and opens the root. */
 int fspath_args(const json_t *args, const char **root, const char **path, int *rootfd,
                 pyro_error *err);
 /* "file", "dir", "symlink", "fifo", "socket", "char", "block". */
