@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/sandbox/internal.h"
 #include "lib/host/cgroup_probe.h"
 #include "base/cleanup.h"
 #include "lib/host/host_probe.h"
@@ -162,6 +163,38 @@ static void test_cgroup_probe(void **state)
         skip();
 }
 
+/* Doctor reports the hierarchies the backend puts its cgroups in: both
+ * read them through base/mountinfo.h. */
+static void test_cgroup_agreement(void **state)
+{
+    (void)state;
+    struct cgroup_probe p;
+    cgroup_probe_run(&p);
+    struct sandbox_cgroups cg;
+    pyro_error err = {0};
+    if (sandbox_cgroup_plan("pyro", "agree", &cg, &err) < 0) {
+        /* No usable hierarchy: doctor must not claim one for all three. */
+        int v1 = 0, v2 = 0;
+        for (int i = 0; i < CGROUP_CTL_COUNT; i++) {
+            v1 += p.ctl[i].version == 1;
+            v2 += p.ctl[i].version == 2;
+        }
+        assert_true(v1 < CGROUP_CTL_COUNT && v2 < CGROUP_CTL_COUNT);
+        return;
+    }
+    for (int i = 0; i < CGROUP_CTL_COUNT; i++) {
+        const struct cgroup_controller *c = &p.ctl[i];
+        assert_int_equal(c->version, cg.version);
+        _cleanup_free_ char *want = xasprintf("%s/pyro/agree", c->mount);
+        bool hit = false;
+        for (int k = 0; k < cg.count; k++)
+            hit |= !strcmp(cg.paths[k], want);
+        if (!hit)
+            fail_msg("%s: doctor says %s, the backend uses other paths", c->name, want);
+    }
+    sandbox_cgroup_free(&cg);
+}
+
 static void test_host_probes_as_root(void **state)
 {
     (void)state;
@@ -184,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_probe_run),       cmocka_unit_test(test_read_helpers),
         cmocka_unit_test(test_capture_bounds),  cmocka_unit_test(test_qemu_probe),
         cmocka_unit_test(test_cgroup_probe),    cmocka_unit_test(test_host_probes_as_root),
+        cmocka_unit_test(test_cgroup_agreement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
