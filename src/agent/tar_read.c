@@ -281,7 +281,7 @@ static int on_header(struct tarx *x, pyro_error *err)
     case '0':
     case '\0':
     case '7':
-        if (x->bytes + size > x->max_bytes)
+        if (size > x->max_bytes - x->bytes) /* x->bytes <= max_bytes: no overflow */
             return err_set(err, -PYRO_E_LIMIT, "tar: more than %llu bytes of file data",
                                 (unsigned long long)x->max_bytes);
         x->bytes += size;
