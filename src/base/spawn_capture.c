@@ -57,24 +57,24 @@ int proc_find_program(const char *name, char **out, pyro_error *err)
     return 0;
 }
 
-/* environ with the entries of env set (replacing a variable of the same
+/* base with the entries of env set (replacing a variable of the same
  * name); the strings are not copied. */
-static char **env_merge(char *const *env)
+static char **env_merge(char *const *base, char *const *env)
 {
     size_t n = 0, k = 0, extra = 0;
-    while (environ[n])
+    while (base[n])
         n++;
-    while (env[extra])
+    while (env && env[extra])
         extra++;
     char **out = xcalloc(n + extra + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++) {
         bool replaced = false;
         for (size_t j = 0; j < extra && !replaced; j++) {
             size_t nl = strcspn(env[j], "=");
-            replaced = !strncmp(environ[i], env[j], nl) && environ[i][nl] == '=';
+            replaced = !strncmp(base[i], env[j], nl) && base[i][nl] == '=';
         }
         if (!replaced)
-            out[k++] = environ[i];
+            out[k++] = base[i];
     }
     for (size_t j = 0; j < extra; j++)
         out[k++] = env[j];
@@ -98,7 +98,7 @@ static int spawn_child(char *const argv[], const struct proc_opts *o, int out_w,
     posix_spawnattr_setsigdefault(&at, &all);
     posix_spawnattr_setpgroup(&at, 0);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    _cleanup_free_ char **envp = o->env ? env_merge(o->env) : NULL;
+    _cleanup_free_ char **envp = o->env || o->envp ? env_merge(o->envp ? o->envp : environ, o->env) : NULL;
     int r = posix_spawn(pid, argv[0], &fa, &at, argv, envp ? envp : environ);
     posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);

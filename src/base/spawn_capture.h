@@ -1,6 +1,6 @@
 /* The one way pyro runs a helper program and reads what it prints (doctor's
- * QEMU queries, git ls-files for project seeds, git clone for --repo-url,
- * ip and nft for sandbox networking): found on $PATH, no shell, stdin
+ * QEMU queries, git ls-files for project seeds, ip and nft for sandbox
+ * networking): found on $PATH, no shell, stdin
  * /dev/null, no descriptor but the pipes inherited, default signal
  * dispositions, its own process group (killed as a whole at the deadline),
  * output bounded. */
@@ -29,6 +29,7 @@ struct proc_opts {
     size_t max_output; /* bytes of stdout kept; more sets truncated */
     bool merge_stderr; /* stderr joins stdout; else its first bytes go to err_text */
     char *const *env;  /* "NAME=value" entries set in the child's environment; may be NULL */
+    char *const *envp; /* when set: the child's whole environment (env is then added to it) */
 };
 
 struct proc_result {

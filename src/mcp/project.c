@@ -11,15 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
 #include "mcp/mcp.h"
 #include "base/paths.h"
-#include "base/spawn_capture.h"
-
-/* A clone of a large repository over a slow link; past this it is killed. */
-#define GIT_TIMEOUT_MS (15 * 60 * 1000)
 
 static bool is_dir(const char *p)
 {
@@ -44,33 +41,41 @@ static char *find_checkout(void)
     }
 }
 
-/* Runs git with argv (argv[0] is "git") through the one spawn helper;
- * stdout is dropped, stderr kept for the message. */
+/* Runs git with argv; stdout to /dev/null, stderr kept for the message. */
 static int run_git(const char *step, char *const argv[], pyro_error *err)
 {
-    _cleanup_free_ char *git = NULL;
-    if (proc_find_program("git", &git, NULL) < 0)
+    char errpath[] = "/tmp/pyro-git-XXXXXX";
+    _cleanup_close_ int efd = mkstemp(errpath);
+    if (efd < 0)
+        return err_errno(err, errno, "mkstemp");
+    unlink(errpath);
+    pid_t pid = fork();
+    if (pid < 0)
+        return err_errno(err, errno, "fork");
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(efd, STDERR_FILENO);
+        close_range(3, ~0U, 0);
+        setenv("GIT_TERMINAL_PROMPT", "0", 1);
+        execvp("git", argv);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return 0;
+    char msg[400] = "";
+    ssize_t n = pread(efd, msg, sizeof(msg) - 1, 0);
+    msg[n > 0 ? n : 0] = '\0';
+    for (char *p = msg; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
         return err_set(err, -PYRO_E_UNSUPPORTED, "git is not installed (needed for --repo-url)");
-    char *args[16] = {git};
-    for (size_t i = 1; argv[i]; i++) {
-        if (i >= ARRAY_SIZE(args) - 1)
-            return err_set(err, -E2BIG, "git %s: too many arguments", step);
-        args[i] = argv[i];
-    }
-    char *env[] = {"GIT_TERMINAL_PROMPT=0", NULL};
-    struct proc_opts o = {.timeout_ms = GIT_TIMEOUT_MS, .max_output = 64 * 1024, .env = env};
-    struct proc_result res;
-    int r = proc_spawn(args, &o, &res, err);
-    if (r < 0)
-        return err_prefix(err, "git %s", step);
-    if (res.status != 0) {
-        for (char *p = res.err_text; *p; p++)
-            if (*p == '\n')
-                *p = ' ';
-        r = err_set(err, -PYRO_E_INVALID, "git %s failed: %s", step, res.err_text[0] ? res.err_text : "no message");
-    }
-    proc_result_free(&res);
-    return r;
+    return err_set(err, -PYRO_E_INVALID, "git %s failed: %s", step, msg[0] ? msg : "no message");
 }
 
 static int clone_repo(struct mcp_server *srv, const char *url, const char *ref, pyro_error *err)

@@ -126,6 +126,14 @@ static void test_spawn(void **state)
     assert_string_equal(res.out, "PYROSPAWN_A=new\nPYROSPAWN_B=x\n");
     proc_result_free(&res);
     unsetenv("PYROSPAWN_A");
+    /* A whole environment of the caller's choosing. */
+    char *whole[] = {"PYROSPAWN_C=only", "PATH=/usr/bin:/bin", NULL};
+    struct proc_opts ow = o;
+    ow.envp = whole;
+    char *dump[] = {sh, "-c", "env | grep -v '^PWD=\\|^SHLVL=\\|^_=' | sort", NULL};
+    assert_int_equal(proc_spawn(dump, &ow, &res, NULL), 0);
+    assert_string_equal(res.out, "PATH=/usr/bin:/bin\nPYROSPAWN_C=only\n");
+    proc_result_free(&res);
 
     /* No descriptor leaks in, not even one without O_CLOEXEC; ignored or
      * blocked signals are back to their defaults. */

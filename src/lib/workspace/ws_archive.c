@@ -355,20 +355,16 @@ int ws_archive_build_git(const char *checkout, int out_fd, const struct ws_impor
     int r = proc_find_program("git", &git, err);
     if (r < 0)
         return err_prefix(err, "%s is a git checkout, but git is not installed", checkout);
-    /* core.fsmonitor names a command: a checkout's own config must not run
-     * anything on the host. stderr is kept apart from the NUL-separated list. */
-    char *argv[] = {git, "-c", "core.fsmonitor=false", "-C", (char *)checkout, "ls-files", "-z", "--cached", NULL};
-    struct proc_opts o = {.timeout_ms = 30000, .max_output = 64 * 1024 * 1024};
-    struct proc_result res;
-    r = proc_spawn(argv, &o, &res, err);
+    char *argv[] = {git, "-C", (char *)checkout, "ls-files", "-z", "--cached", NULL};
+    _cleanup_free_ char *out = NULL;
+    bool truncated = false;
+    int status = 0;
+    r = proc_capture(argv, 30000, 64 * 1024 * 1024, &out, &truncated, &status, err);
     if (r < 0)
         return err_prefix(err, "git ls-files in %s", checkout);
-    _cleanup_free_ char *out = TAKE_PTR(res.out);
-    if (res.status != 0 || res.truncated) {
-        res.err_text[strcspn(res.err_text, "\n")] = '\0';
-        return err_set(err, -PYRO_E_INVALID, "git ls-files in %s failed (status %d%s): %s", checkout, res.status,
-                       res.truncated ? ", output too large" : "", res.err_text[0] ? res.err_text : "no message");
-    }
+    if (status != 0 || truncated)
+        return err_set(err, -PYRO_E_INVALID, "git ls-files in %s failed (status %d%s)", checkout, status,
+                            truncated ? ", output too large" : "");
     json_auto_t *only = json_array();
     /* The output is NUL-separated; the capture appended one more NUL. */
     for (const char *p = out; *p; p += strlen(p) + 1)
