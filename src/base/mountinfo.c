@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -146,6 +147,43 @@ bool mountinfo_opt_has(const char *opts, const char *word)
         p = c ? c + 1 : NULL;
     }
     return false;
+}
+
+struct below {
+    const char *dir;
+    size_t dlen;
+    char **found;
+    size_t n;
+};
+
+static int on_mount_below(const struct mountinfo_entry *e, void *ctx)
+{
+    struct below *b = ctx;
+    const char *m = e->mount_point;
+    if (strncmp(m, b->dir, b->dlen) != 0 || (m[b->dlen] != '/' && m[b->dlen] != '\0'))
+        return 0;
+    b->found = xrealloc(b->found, (b->n + 1) * sizeof(*b->found));
+    b->found[b->n++] = xstrdup(m);
+    return 0;
+}
+
+int mountinfo_unmount_below(const char *path, const char *dir, pyro_error *err)
+{
+    /* "/a/b/" and "/a/b" name the same place. */
+    size_t dlen = strlen(dir);
+    while (dlen > 1 && dir[dlen - 1] == '/')
+        dlen--;
+    struct below b = {.dir = dir, .dlen = dlen};
+    int r = mountinfo_each(path, on_mount_below, &b, err);
+    /* Children come after their parents in the table: detach from the end,
+     * every one even after a failure (the first is reported). */
+    for (size_t i = b.n; i-- > 0;) {
+        if (umount2(b.found[i], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT && r == 0)
+            r = err_errno(err, errno, "unmount %s", b.found[i]);
+        free(b.found[i]);
+    }
+    free(b.found);
+    return r;
 }
 
 struct cgroup_scan {

@@ -38,6 +38,12 @@ int mountinfo_each(const char *path, int (*fn)(const struct mountinfo_entry *e, 
 /* True when word is one of the comma-separated options of opts. */
 bool mountinfo_opt_has(const char *opts, const char *word);
 
+/* Detaches (umount2 MNT_DETACH) every mount at or below dir, as the mount
+ * table at path (MOUNTINFO_PATH) lists them, children before their parents.
+ * dir is compared with the unescaped mount points. Returns 0 or the first
+ * failure; a mount already gone (EINVAL, ENOENT) is not one. */
+int mountinfo_unmount_below(const char *path, const char *dir, pyro_error *err);
+
 /* Where the cgroup hierarchies are mounted. */
 #define MOUNTINFO_CGROUP_V1_MAX 16
 struct mountinfo_cgroups {

@@ -8,10 +8,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -235,6 +239,67 @@ static void test_cgroups(void **state)
     assert_int_equal(m.v1_count, 0);
 }
 
+/* In a private mount namespace (a child), tmpfs mounts below a directory
+ * whose name needs escaping are all detached, the nested one first; a
+ * listed mount point that is no mount is not an error. */
+static int unmount_child(void)
+{
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return 10;
+    _cleanup_free_ char *top = xasprintf("%s/with space", tmpdir);
+    _cleanup_free_ char *nested = xasprintf("%s/with space/in\tner", tmpdir);
+    _cleanup_free_ char *beside = xasprintf("%s/with spacex", tmpdir);
+    if (mkdir(top, 0755) < 0 || mkdir(beside, 0755) < 0 || mount("t", top, "tmpfs", 0, NULL) < 0 ||
+        mkdir(nested, 0755) < 0 || mount("t", nested, "tmpfs", 0, NULL) < 0 ||
+        mount("t", beside, "tmpfs", 0, NULL) < 0)
+        return 11;
+    pyro_error err = {0};
+    if (mountinfo_unmount_below(MOUNTINFO_PATH, top, &err) != 0)
+        return 12;
+    /* Neither is mounted any more; the sibling with a longer name is. */
+    _cleanup_fclose_ FILE *f = fopen(MOUNTINFO_PATH, "re");
+    char line[8192];
+    bool saw_top = false, saw_beside = false;
+    while (f && fgets(line, sizeof(line), f)) {
+        struct mountinfo_entry e;
+        if (mountinfo_parse_line(line, &e) < 0)
+            continue;
+        saw_top |= !strncmp(e.mount_point, top, strlen(top)) && (e.mount_point[strlen(top)] == '\0' ||
+                                                                 e.mount_point[strlen(top)] == '/');
+        saw_beside |= !strcmp(e.mount_point, beside);
+    }
+    if (saw_top)
+        return 13;
+    if (!saw_beside)
+        return 14;
+    return 0;
+}
+
+static void test_unmount_below(void **state)
+{
+    /* A table listing a directory that is no mount point: nothing fails. */
+    _cleanup_free_ char *path = xasprintf("%s/mountinfo", tmpdir);
+    _cleanup_free_ char *text = xasprintf("40 1 0:33 / %s/no\\040mount rw - tmpfs t rw\n", tmpdir);
+    write_text(path, text);
+    _cleanup_free_ char *nomount = xasprintf("%s/no mount", tmpdir);
+    assert_int_equal(mkdir(nomount, 0755), 0);
+    pyro_error err = {0};
+    assert_int_equal(mountinfo_unmount_below(path, tmpdir, &err), 0);
+
+    if (geteuid() != 0)
+        skip(); /* mounting needs root */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(unmount_child());
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 10)
+        skip(); /* no mount namespaces here */
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +309,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_each, setup, teardown),
         cmocka_unit_test(test_opt_has),
         cmocka_unit_test_setup_teardown(test_cgroups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unmount_below, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
