@@ -10,22 +10,7 @@
 
 #include "base/cleanup.h"
 #include "base/json.h"
-
-int fspath_check(const char *path, pyro_error *err)
-{
-    size_t len = strlen(path);
-    if (len >= PATH_MAX)
-        return err_set(err, -PYRO_E_INVALID, "path too long");
-    if (path[0] == '/')
-        return err_set(err, -PYRO_E_INVALID, "path '%s' must be relative to the root", path);
-    for (const char *p = path; *p;) {
-        const char *e = strchrnul(p, '/');
-        if (e - p == 2 && p[0] == '.' && p[1] == '.')
-            return err_set(err, -PYRO_E_INVALID, "path '%s' contains '..'", path);
-        p = *e ? e + 1 : e;
-    }
-    return 0;
-}
+#include "base/relpath.h"
 
 int fspath_open_root(const char *root, pyro_error *err)
 {
@@ -111,11 +96,11 @@ int fspath_req_open(const struct proto_frame *req, struct fspath_req *out, pyro_
     *out = (struct fspath_req){.args = args, .rootfd = -1};
     if (r && (!json_is_string(r) || strlen(json_string_value(r)) != json_string_length(r)))
         return err_set(err, -PYRO_E_INVALID, "\"root\" must be a string");
-    if (p && (!json_is_string(p) || strlen(json_string_value(p)) != json_string_length(p)))
+    if (p && !json_is_string(p))
         return err_set(err, -PYRO_E_INVALID, "\"path\" must be a string");
     out->root = r ? json_string_value(r) : FSPATH_DEFAULT_ROOT;
     out->path = p ? json_string_value(p) : "";
-    int ret = fspath_check(out->path, err);
+    int ret = relpath_parse(out->path, p ? json_string_length(p) : 0, RELPATH_ROOT, NULL, err);
     if (ret < 0)
         return ret;
     int fd = fspath_open_root(out->root, err);

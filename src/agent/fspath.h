@@ -15,9 +15,6 @@
 
 #define FSPATH_DEFAULT_ROOT "/workspace"
 
-/* Checks a caller's relative path: not absolute, no ".." component, no NUL,
- * at most PATH_MAX bytes. "" and "." name the root itself. */
-int fspath_check(const char *path, pyro_error *err);
 /* Opens root (an absolute directory path) as an O_PATH directory fd. */
 int fspath_open_root(const char *root, pyro_error *err);
 /* openat2 beneath dirfd with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |

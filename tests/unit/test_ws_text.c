@@ -178,6 +178,10 @@ static void test_patch_malformed(void **state)
         "--- a/f\nnot plus\n",
         "--- /dev/null\n+++ /dev/null\n@@ -0,0 +1 @@\n+x\n",
         "--- a/f\n+++ b/f\n",                               /* no hunks */
+        /* counts beyond what the patch holds: refused before allocating */
+        "--- a/f\n+++ b/f\n@@ -1,99999999 +1,99999999 @@\n a\n",
+        "--- a/f\n+++ b/f\n@@ -1,9223372036854775807 +1,9223372036854775807 @@\n a\n",
+        "--- a/f\n+++ b/f\n@@ -1,99999999999999999999 +1,1 @@\n a\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct patch_set ps;
@@ -186,6 +190,8 @@ static void test_patch_malformed(void **state)
         if (pr != -PYRO_E_INVALID)
             fail_msg("case %zu parsed (%d)", i, pr);
         assert_true(err.message[0] != '\0');
+        if (i >= 7)
+            assert_non_null(strstr(err.message, "counts more lines than the patch has"));
     }
 }
 

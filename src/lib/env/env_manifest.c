@@ -15,6 +15,7 @@
 #include "base/json.h"
 #include "base/lock.h"
 #include "base/record.h"
+#include "base/relpath.h"
 
 #define DPKG_MAX_PACKAGES 20000
 
@@ -137,7 +138,7 @@ int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char 
     if (!artifact_name_ok(artifact) || !artifact_name_ok(kind) || !strcmp(artifact, ENV_ROOTFS_NAME))
         return err_set(err, -PYRO_E_INVALID, "artifact name and kind must be 1-64 of [a-z0-9._-] (not '%s')",
                             ENV_ROOTFS_NAME);
-    if (!path[0] || path[0] == '/' || strstr(path, "..") || !strcmp(path, ENV_MANIFEST_NAME) ||
+    if (relpath_check(path, RELPATH_CANONICAL, NULL) < 0 || !strcmp(path, ENV_MANIFEST_NAME) ||
         !strncmp(path, ENV_ROOTFS_NAME, strlen(ENV_ROOTFS_NAME)))
         return err_set(err, -PYRO_E_INVALID, "artifact path must be relative to the install, outside rootfs/");
     _cleanup_free_ char *dir = env_dir_path(ctx, r);

@@ -13,6 +13,7 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/record.h"
+#include "base/relpath.h"
 
 static bool is_hex64(const char *s)
 {
@@ -74,19 +75,7 @@ __attribute__((format(printf, 3, 4))) static int recode(pyro_error *err, int cod
 /* A relative path with no "..", no empty or "." components. */
 static bool artifact_path_ok(const char *p)
 {
-    if (!p[0] || p[0] == '/' || strlen(p) > 255)
-        return false;
-    const char *c = p;
-    while (*c) {
-        const char *slash = strchr(c, '/');
-        size_t len = slash ? (size_t)(slash - c) : strlen(c);
-        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
-            return false;
-        c += len + (slash ? 1 : 0);
-        if (slash && !*c)
-            return false;
-    }
-    return true;
+    return strlen(p) <= 255 && relpath_check(p, RELPATH_CANONICAL, NULL) == 0;
 }
 
 static int verify_artifact(int dfd, const json_t *a, enum env_verify_level level, pyro_error *err)

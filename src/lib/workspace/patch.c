@@ -123,6 +123,13 @@ static int parse_hunks(struct cursor *c, struct patch_file *f, pyro_error *err)
             return err_set(err, -PYRO_E_INVALID, "patch line %ld: malformed hunk header in %s (hunk %zu)",
                                 c->lineno, patch_file_path(f), f->nhunks);
         long old_left = h->old_len, new_left = h->new_len;
+        /* Every hunk line takes at least one byte of what is left: counts
+         * beyond that are refused before anything is allocated for them. */
+        long left = (long)(c->end - c->p);
+        if (old_left > left || new_left > left || old_left + new_left > left)
+            return err_set(err, -PYRO_E_INVALID,
+                                "patch line %ld: hunk %zu of %s counts more lines than the patch has",
+                                c->lineno, f->nhunks, patch_file_path(f));
         size_t cap = (size_t)(old_left + new_left) + 1;
         h->lines = xmalloc(cap * sizeof(*h->lines));
         while (old_left > 0 || new_left > 0) {

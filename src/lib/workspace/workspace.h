@@ -54,7 +54,8 @@ const char *ws_state(const struct instance *inst);
 int ws_touch(struct instance *inst, pyro_error *err);
 
 /* Guest paths: "/workspace/x", "x" and "./x" become "x" ("" for the root);
- * absolute paths elsewhere and ".." are refused. */
+ * absolute paths elsewhere are refused, the rest is relpath_normalize's
+ * (no "..", bounded length and depth). */
 int ws_guest_rel(const char *path, char **rel, pyro_error *err);
 char *ws_guest_abs(const char *rel);
 

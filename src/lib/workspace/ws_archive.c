@@ -15,67 +15,9 @@
 #include "base/cleanup.h"
 #include "base/spawn_capture.h"
 #include "base/json.h"
+#include "base/relpath.h"
 
 #define WS_WALK_DEPTH_MAX 128
-
-int ws_archive_check_name(const char *name, char **norm, pyro_error *err)
-{
-    *norm = NULL;
-    if (!name || !*name)
-        return err_set(err, -PYRO_E_INVALID, "archive member with an empty name");
-    if (name[0] == '/')
-        return err_set(err, -PYRO_E_INVALID, "archive member '%s' has an absolute path", name);
-    if (strlen(name) >= PATH_MAX)
-        return err_set(err, -PYRO_E_INVALID, "archive member name too long");
-    char *out = xmalloc(strlen(name) + 1);
-    size_t o = 0;
-    for (const char *p = name; *p;) {
-        const char *e = strchrnul(p, '/');
-        size_t n = (size_t)(e - p);
-        if (n == 2 && p[0] == '.' && p[1] == '.') {
-            free(out);
-            return err_set(err, -PYRO_E_INVALID, "archive member '%s' contains '..'", name);
-        }
-        if (n && !(n == 1 && p[0] == '.')) {
-            if (o)
-                out[o++] = '/';
-            memcpy(out + o, p, n);
-            o += n;
-        }
-        p = *e ? e + 1 : e;
-    }
-    out[o] = '\0';
-    if (!o) {
-        free(out);
-        return 1;
-    }
-    *norm = out;
-    return 0;
-}
-
-int ws_archive_check_link(const char *path, const char *target, pyro_error *err)
-{
-    if (!target || !*target)
-        return err_set(err, -PYRO_E_INVALID, "symlink '%s' has an empty target", path);
-    if (target[0] == '/')
-        return err_set(err, -PYRO_E_INVALID, "symlink '%s' points to the absolute path '%s'", path, target);
-    long depth = 0;
-    for (const char *p = path; *p; p++)
-        if (*p == '/')
-            depth++;
-    for (const char *p = target; *p;) {
-        const char *e = strchrnul(p, '/');
-        size_t n = (size_t)(e - p);
-        if (n == 2 && p[0] == '.' && p[1] == '.') {
-            if (--depth < 0)
-                return err_set(err, -PYRO_E_INVALID, "symlink '%s' -> '%s' escapes the destination", path,
-                                    target);
-        } else if (n && !(n == 1 && p[0] == '.'))
-            depth++;
-        p = *e ? e + 1 : e;
-    }
-    return 0;
-}
 
 /* ---- building the checked stream ------------------------------------ */
 
@@ -97,10 +39,15 @@ static int arch_err(pyro_error *err, struct archive *a, const char *what)
     return err_set(err, -PYRO_E_INVALID, "%s: %s", what, m ? m : "archive error");
 }
 
-/* Common checks of one entry (path normalised, type, size); *skip when
- * the entry names the root. */
+/* Common checks of one entry (path normalised, type, size): every name the
+ * stream carries is canonical, so the guest reads the names it was shown. */
 static int builder_admit(struct builder *b, const char *path, mode_t type, long long size, pyro_error *err)
 {
+    int r = relpath_check(path, RELPATH_CANONICAL, err);
+    if (r < 0) {
+        err_prefix(err, "import");
+        return r;
+    }
     if (++b->entries > b->lim->max_entries)
         return err_set(err, -PYRO_E_LIMIT, "more than %lld entries (the import limit)", b->lim->max_entries);
     if (size > 0 && (b->bytes += size) > b->lim->max_bytes)
@@ -163,7 +110,7 @@ static int walk_entry(struct builder *b, int dirfd, const char *name, const char
         if (n < 0)
             return err_errno(err, errno, "readlink %s", rel);
         target[n] = '\0';
-        int r = ws_archive_check_link(rel, target, err);
+        int r = relpath_link_check(rel, target, err);
         if (r < 0)
             return r;
     }
@@ -257,14 +204,13 @@ static int copy_archive(struct builder *b, const char *source, pyro_error *err)
     while (r == 0 && (ar = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
         const char *raw = archive_entry_pathname(e);
         _cleanup_free_ char *path = NULL;
-        int c = ws_archive_check_name(raw, &path, err);
-        if (c < 0) {
-            r = c;
+        if ((r = relpath_normalize(raw, RELPATH_DOT_ROOT, &path, err)) < 0) {
+            err_prefix(err, "archive member");
             break;
         }
         mode_t t = archive_entry_filetype(e);
         const char *hl = archive_entry_hardlink(e);
-        if (c == 1) {
+        if (!*path) {
             if (t != AE_IFDIR) {
                 r = err_set(err, -PYRO_E_INVALID, "archive member '%s' names the destination itself", raw);
                 break;
@@ -273,7 +219,7 @@ static int copy_archive(struct builder *b, const char *source, pyro_error *err)
         }
         _cleanup_free_ char *hl_norm = NULL;
         if (hl) {
-            if (ws_archive_check_name(hl, &hl_norm, err) != 0 || !json_object_get(b->files, hl_norm)) {
+            if (relpath_normalize(hl, 0, &hl_norm, NULL) < 0 || !json_object_get(b->files, hl_norm)) {
                 r = err_set(err, -PYRO_E_INVALID,
                                  "hard link '%s' must name a regular file earlier in the same archive", path);
                 break;
@@ -285,7 +231,7 @@ static int copy_archive(struct builder *b, const char *source, pyro_error *err)
                              : t == AE_IFIFO ? "fifo" : "special file");
             break;
         }
-        if (t == AE_IFLNK && !hl && (r = ws_archive_check_link(path, archive_entry_symlink(e), err)) < 0)
+        if (t == AE_IFLNK && !hl && (r = relpath_link_check(path, archive_entry_symlink(e), err)) < 0)
             break;
         long long size = t == AE_IFREG && !hl ? (long long)archive_entry_size(e) : 0;
         if ((r = builder_admit(b, path, hl ? AE_IFREG : t, size, err)) < 0)
@@ -444,7 +390,7 @@ int ws_archive_lookup(const char *tar_path, struct ws_blob *blobs, size_t n, siz
         if (archive_entry_filetype(e) != AE_IFREG)
             continue;
         _cleanup_free_ char *name = NULL;
-        if (ws_archive_check_name(archive_entry_pathname(e), &name, NULL) != 0)
+        if (relpath_normalize(archive_entry_pathname(e), 0, &name, NULL) < 0)
             continue;
         for (size_t i = 0; i < n; i++) {
             if (blobs[i].found || strcmp(blobs[i].name, name) != 0)

@@ -3,7 +3,8 @@
  * One safe import path for seeding and sync push: a host directory (walked
  * without following symlinks) or a .tar/.tar.gz/.tgz archive (libarchive,
  * tar format and gzip filter only) becomes a fresh tar stream in which every
- * entry was checked: no absolute path, no "..", regular files, directories
+ * entry was checked (names and symlink targets with base/relpath.h): no
+ * absolute path, no "..", regular files, directories
  * and symlinks only (hard links to files of the same archive), symlink
  * targets relative and inside, nothing beneath a symlink of the archive,
  * entry count and expanded size bounded (decompression bombs are refused
@@ -25,14 +26,6 @@ struct ws_import_limits {
     long long max_entries;
     long long max_bytes;
 };
-
-/* Normalises an archive member name: "./" prefixes, "." and empty
- * components dropped. Returns 1 when it names the root itself (*norm NULL),
- * 0 with *norm (malloc'ed), or -PYRO_E_INVALID for absolute names and "..". */
-int ws_archive_check_name(const char *name, char **norm, pyro_error *err);
-/* A symlink at path (normalised) with target: the target must be relative
- * and, resolved from the link's directory, stay inside. */
-int ws_archive_check_link(const char *path, const char *target, pyro_error *err);
 
 /* Writes the checked tar stream of source (a directory or an archive) to
  * out_fd. *stats (optional) gets {kind, entries, bytes, skipped}; kind is

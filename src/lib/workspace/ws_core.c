@@ -13,6 +13,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/record.h"
+#include "base/relpath.h"
 #include "base/timeutil.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_archive.h"
@@ -77,29 +78,13 @@ int ws_guest_rel(const char *path, char **rel, pyro_error *err)
         if (strncmp(p, WS_ROOT, n) != 0 || (p[n] != '/' && p[n] != '\0'))
             return err_set(err, -PYRO_E_INVALID, "path '%s' is outside %s", path, WS_ROOT);
         p += n;
+        while (*p == '/')
+            p++;
     }
-    while (*p == '/')
-        p++;
-    _cleanup_free_ char *out = xstrdup(p);
-    /* Drop "." components and duplicate or trailing slashes; refuse "..". */
-    size_t o = 0;
-    for (const char *s = p; *s;) {
-        const char *e = strchrnul(s, '/');
-        size_t n = (size_t)(e - s);
-        if (n == 2 && s[0] == '.' && s[1] == '.')
-            return err_set(err, -PYRO_E_INVALID, "path '%s' contains '..': paths must stay inside %s", path,
-                                WS_ROOT);
-        if (n && !(n == 1 && s[0] == '.')) {
-            if (o)
-                out[o++] = '/';
-            memmove(out + o, s, n);
-            o += n;
-        }
-        s = *e ? e + 1 : e;
-    }
-    out[o] = '\0';
-    *rel = TAKE_PTR(out);
-    return 0;
+    int r = relpath_normalize(p, RELPATH_ROOT, rel, err);
+    if (r < 0)
+        err_prefix(err, "paths must stay inside %s", WS_ROOT);
+    return r;
 }
 
 char *ws_guest_abs(const char *rel)
