@@ -55,7 +55,11 @@ typedef struct pyro_error {
 /* Stable short name for a code: "invalid_argument", "not_found", ..., or the
  * errno name in lower case ("enoent") for system errors. */
 PYRO_API const char *pyro_error_name(int code);
-/* True when the error was caused by the caller's input (CLI exit status 2). */
+/* True when the code blames the caller's request (invalid_argument,
+ * not_found) rather than the host or the runtime: a client error, in HTTP's
+ * terms. It is not an exit status: the CLI exits 2 only for errors its own
+ * parsing of the command line finds, and 1 for every error the runtime
+ * reports, whatever its code (docs/contract.md). */
 PYRO_API bool pyro_error_is_usage(int code);
 
 PYRO_API const char *pyro_version(void);

@@ -1,6 +1,7 @@
 /* `pyro mcp serve`: the MCP server (docs/mcp.md). It is the server itself,
  * not an operation of the contract table, so it parses its own options;
  * everything it serves comes from the table. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +32,47 @@ static void mcp_help(FILE *out)
             "  --repo-ref REF          branch, tag or commit of --repo-url to check out.\n"
             "  -h, --help              Show this help.\n\n"
             "The server runs until stdin ends (stdio) or SIGTERM/SIGINT. See docs/mcp.md.\n");
+}
+
+__attribute__((format(printf, 1, 2))) static int usage(const char *fmt, ...)
+{
+    char m[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof(m), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "pyro: error: %s (see 'pyro mcp serve --help')\n", m);
+    return 2;
+}
+
+/* What a parser can check (values from a fixed set, options that exclude or
+ * need each other) is a usage error, exit 2. What the server finds when it
+ * starts (an address it cannot bind, a token file, a project path, a clone)
+ * is a failure, exit 1. */
+static int check_usage(const struct pyro_mcp_options *o)
+{
+    if (o->mode && o->profile)
+        return usage("give --mode or --profile, not both: a mode is its own narrowed tool set");
+    const char *name = o->mode ? o->mode : o->profile;
+    if (name && contract_surface_find(name, o->mode != NULL) < 0) {
+        char known[256] = "";
+        for (int i = 0; i < SURFACE_COUNT; i++) {
+            size_t l = strlen(known);
+            if (contract_surfaces[i].is_mode == (o->mode != NULL))
+                snprintf(known + l, sizeof(known) - l, "%s%s", l ? ", " : "", contract_surfaces[i].name);
+        }
+        return usage("unknown %s '%s' (expected one of: %s)", o->mode ? "mode" : "profile", name, known);
+    }
+    bool http = o->transport && !strcmp(o->transport, "http");
+    if (o->transport && !http && strcmp(o->transport, "stdio"))
+        return usage("unknown transport '%s' (expected stdio or http)", o->transport);
+    if (!http && (o->listen || o->auth_token_file))
+        return usage("--listen and --auth-token-file need --transport http");
+    if (o->project_path && o->repo_url)
+        return usage("give --project-path or --repo-url, not both");
+    if (o->repo_ref && !o->repo_url)
+        return usage("--repo-ref needs --repo-url");
+    return 0;
 }
 
 static void on_listen(void *data, const char *url)
@@ -87,6 +129,8 @@ int cli_mcp_main(int argc, char **argv)
             return 2;
         }
     }
+    if (check_usage(&o))
+        return 2;
     pyro_error err = {0};
     struct pyro_ctx *ctx = NULL;
     if (pyro_ctx_new(&ctx, &err) < 0) {
@@ -97,7 +141,7 @@ int cli_mcp_main(int argc, char **argv)
     pyro_ctx_free(ctx);
     if (r < 0) {
         fprintf(stderr, "pyro: error: %s\n", err.message);
-        return pyro_error_is_usage(r) ? 2 : 1;
+        return 1;
     }
     return 0;
 }

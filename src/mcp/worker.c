@@ -396,7 +396,7 @@ static void worker_readable(struct mcp_loop *loop, int fd, uint32_t events, void
         json_decref(c->outcome);
         char m[200];
         snprintf(m, sizeof(m), "%s: the result exceeds the %u-byte message limit", c->op->name, MCP_MESSAGE_MAX);
-        c->outcome = json_pack("{s:{s:s, s:s}}", "error", "code", "limit_reached", "message", m);
+        c->outcome = json_pack("{s:{s:s, s:s}}", "error", "code", pyro_error_name(-PYRO_E_LIMIT), "message", m);
     }
     mcp_call_finish(c);
 }

@@ -43,10 +43,10 @@ MON=$(monitor_pid "$ID")
 expect_status 0 "$PYRO" vm delete "$ID" --json
 [ "$(jget deleted <<<"$OUT")" = true ] || fail "delete: $OUT"
 assert_gone "$ID" "$MON"
-expect_status 2 "$PYRO" vm status "$ID"
+expect_status 1 "$PYRO" vm status "$ID"
 grep -q "no VM with id '$ID'" <<<"$ERR" || fail "deleted id: $ERR"
-expect_status 2 "$PYRO" vm delete "$ID"
-expect_status 2 "$PYRO" vm status '../etc'
+expect_status 1 "$PYRO" vm delete "$ID"
+expect_status 1 "$PYRO" vm status '../etc'
 grep -q "not a valid id" <<<"$ERR" || fail "path as id: $ERR"
 ok "create, status, start, stop, start, delete; unknown and deleted ids rejected"
 

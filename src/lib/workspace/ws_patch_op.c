@@ -152,7 +152,7 @@ static int ws_patch_apply_run(struct pyro_ctx *ctx, json_t *args, json_t **resul
 static const struct contract_param ws_patch_params[] = {
     PARAM_WORKSPACE_ID,
     PARAM_STR("patch", "Unified diff (--- a/X, +++ b/X, @@ hunks); /dev/null creates or deletes.",
-              .max = WS_PATCH_TEXT_MAX),
+              .flags = PF_REQUIRED, .alt = "patch_file", .max = WS_PATCH_TEXT_MAX),
     PARAM_STR("patch_file", "Host file holding the unified diff (CLI shortcut).", .flags = PF_CLI_ONLY,
               .metavar = "HOST_PATH"),
     PARAM_END,
