@@ -27,6 +27,7 @@ unit() {  # unit <name> <target>... : object files of those OBJECT/STATIC target
         while IFS= read -r -d '' f; do files+=("$f"); done \
             < <(find "$objs/$t.dir" -name '*.c.o' -print0 | sort -z)
     done
+    ((${#files[@]})) || return 0
     # "unit object symbol type", global symbols only.
     nm -A -P -g "${files[@]}" | sed "s|^|$name |"
 }
