@@ -70,6 +70,9 @@ static const char *metavar(const struct contract_param *p)
     switch (p->type) {
     case PT_INT: return "N";
     case PT_MAP: return "KEY=VALUE";
+    case PT_STRING:
+    case PT_BOOL:
+    case PT_LIST:
     default: return "VALUE";
     }
 }

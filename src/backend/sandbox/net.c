@@ -53,7 +53,7 @@ static bool subnet_free(uint32_t net, struct ifaddrs *ifs)
     for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
         if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
             continue;
-        uint32_t a = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+        uint32_t a = ntohl(((const struct sockaddr_in *)(const void *)i->ifa_addr)->sin_addr.s_addr);
         if ((a & mask) == net)
             return false;
     }
@@ -198,7 +198,7 @@ int sandbox_net_prepare(const char *id, struct sandbox_net *net, pyro_error *err
 
 int sandbox_net_attach(struct sandbox_net *net, pid_t pid, pyro_error *err)
 {
-    _cleanup_close_ int lock = TAKE_FD(net->lock_fd);
+    _cleanup_close_ __attribute__((unused)) int lock = TAKE_FD(net->lock_fd); /* held until return */
     char pidbuf[16], addr[32];
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
     int r = ip(err, "link", "add", net->ifname, "type", "veth", "peer", "name", "eth0", "netns", pidbuf);
