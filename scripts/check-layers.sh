@@ -10,7 +10,8 @@
 # file may include headers of its own folder (of its own module, in lib).
 # <pyro/...> is the public API: allowed anywhere, but it must exist.
 # tests/, tools/ and bench/ may include any layer; their includes must still
-# be written with their folder and resolve.
+# be written with their folder and resolve, except a helper header that sits
+# beside the file that includes it (tests/unit/agent_fixture.h).
 #
 # Usage: scripts/check-layers.sh [source root]
 # Exit 1 listing every violation as file:line: message.
@@ -27,6 +28,7 @@ done
 # check; one awk does the rest.
 {
     find src include -type f \( -name '*.h' -o -name '*.h.in' \) | sed 's/^/H /'
+    find "${dirs[@]:1}" -type f -name '*.h' | sed 's/^/L /'
     find "${dirs[@]}" -type f \( -name '*.c' -o -name '*.h' \) | sort | sed 's/^/F /'
 } | awk '
 function rank(l) {
@@ -48,8 +50,10 @@ function layer(p,   n, a) {
     if (a[1] == "lib" && n >= 3) return "lib/" a[2]
     return a[1]
 }
+function dir(p) { sub(/\/[^\/]*$/, "", p); return p }
 function report(where, msg) { print where ": " msg > "/dev/stderr"; bad++ }
 $1 == "H" { sub(/\.in$/, "", $2); have[$2] = 1; next }
+$1 == "L" { local[$2] = 1; next }
 $1 == "F" {
     file = $2; n = 0
     while ((getline ln < file) > 0) {
@@ -67,6 +71,7 @@ $1 == "F" {
         sub(/^[^"]*"/, "", t); sub(/".*$/, "", t)
         where = file ":" n ": #include \"" t "\""
         if (t ~ /(^|\/)\.\.?\//) { report(where, "relative include (write it with its folder, e.g. \"base/err.h\")"); continue }
+        if (t !~ /\// && file !~ /^src\// && ((dir(file) "/" t) in local)) continue
         if (t !~ /\//) { report(where, "include without its folder (write \"<folder>/" t "\")"); continue }
         if (!(("src/" t) in have)) { report(where, "no such header src/" t); continue }
         if (file !~ /^src\//) continue            # tests, tools, bench: any layer
