@@ -1,6 +1,6 @@
-/* Finding programs on $PATH and running them with a deadline and a bounded
- * capture of their output (doctor's QEMU queries, git ls-files for
- * project seeds). */
+/* Finding programs on $PATH (QEMU, git for --repo-url) and running them
+ * with a deadline and a bounded capture of their output (doctor's QEMU
+ * queries). */
 #include "base/spawn_capture.h"
 
 #include <errno.h>

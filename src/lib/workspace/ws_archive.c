@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "base/spawn_capture.h"
 #include "base/json.h"
+#include "lib/workspace/gitindex.h"
 
 #define WS_WALK_DEPTH_MAX 128
 
@@ -405,24 +405,13 @@ int ws_archive_build(const char *source, int out_fd, const struct ws_import_limi
 int ws_archive_build_git(const char *checkout, int out_fd, const struct ws_import_limits *lim, json_t **stats,
                          pyro_error *err)
 {
-    _cleanup_free_ char *git = NULL;
-    int r = proc_find_program("git", &git, err);
+    _cleanup_close_ int dfd = open(checkout, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return err_errno(err, errno, "open %s", checkout);
+    json_auto_t *only = NULL;
+    int r = gitindex_tracked(dfd, &only, err);
     if (r < 0)
-        return err_prefix(err, "%s is a git checkout, but git is not installed", checkout);
-    char *argv[] = {git, "-C", (char *)checkout, "ls-files", "-z", "--cached", NULL};
-    _cleanup_free_ char *out = NULL;
-    bool truncated = false;
-    int status = 0;
-    r = proc_capture(argv, 30000, 64 * 1024 * 1024, &out, &truncated, &status, err);
-    if (r < 0)
-        return err_prefix(err, "git ls-files in %s", checkout);
-    if (status != 0 || truncated)
-        return err_set(err, -PYRO_E_INVALID, "git ls-files in %s failed (status %d%s)", checkout, status,
-                            truncated ? ", output too large" : "");
-    json_auto_t *only = json_array();
-    /* The output is NUL-separated; the capture appended one more NUL. */
-    for (const char *p = out; *p; p += strlen(p) + 1)
-        json_array_append_new(only, json_bytes(p, strlen(p), NULL));
+        return err_prefix(err, "%s is a git checkout", checkout);
     return archive_build(checkout, only, out_fd, lim, stats, err);
 }
 

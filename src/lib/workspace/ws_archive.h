@@ -40,9 +40,10 @@ int ws_archive_check_link(const char *path, const char *target, pyro_error *err)
 int ws_archive_build(const char *source, int out_fd, const struct ws_import_limits *lim, json_t **stats,
                      pyro_error *err);
 
-/* The same for a git checkout: only the files git tracks (git ls-files),
- * the directories above them and .git itself; kind "git_checkout", and
- * untracked_skipped counts what was left out (build trees, caches). */
+/* The same for a git checkout: only the files its index tracks (read
+ * without running git: lib/workspace/gitindex.h), the directories above
+ * them and .git itself; kind "git_checkout", and untracked_skipped counts
+ * what was left out (build trees, caches). */
 int ws_archive_build_git(const char *checkout, int out_fd, const struct ws_import_limits *lim, json_t **stats,
                          pyro_error *err);
 
