@@ -110,6 +110,11 @@ struct pyro_mcp_options {
     const char *project_path;    /* project source for workspace seeding */
     const char *repo_url;        /* ... or a clean clone of this repository */
     const char *repo_ref;        /* ... at this branch, tag or commit */
+    /* Directories beneath which MCP callers may name host paths (read and
+     * write), NULL-terminated; the project source (read only) and the
+     * server's export directory are always allowed (docs/mcp.md
+     * "Host-path policy"). */
+    const char *const *allow_host_paths;
     int stdin_fd, stdout_fd;     /* stdio: message fds; 0 and 0 mean 0 and 1 */
     /* http: called once listening, with the endpoint URL. */
     void (*on_listen)(void *userdata, const char *url);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/cleanup.h"
 #include "cli/cli.h"
 #include "lib/contract/ctx.h"
 
@@ -13,7 +14,8 @@ static void mcp_help(FILE *out)
     fprintf(out,
             "usage: pyro mcp serve [--profile PROFILE | --mode MODE] [--transport stdio|http]\n"
             "                      [--listen ADDR:PORT] [--auth-token-file FILE]\n"
-            "                      [--project-path PATH | --repo-url URL [--repo-ref REF]]\n\n"
+            "                      [--project-path PATH | --repo-url URL [--repo-ref REF]]\n"
+            "                      [--allow-host-path DIR]...\n\n"
             "Run the MCP server: chat hosts start it and the model calls its tools.\n\n"
             "options:\n"
             "  --profile PROFILE       vm-run, workspace-core (default) or workspace-full.\n"
@@ -30,6 +32,11 @@ static void mcp_help(FILE *out)
             "                          working directory, if any).\n"
             "  --repo-url URL          project source: a clean clone of URL (removed at exit).\n"
             "  --repo-ref REF          branch, tag or commit of --repo-url to check out.\n"
+            "  --allow-host-path DIR   let tool calls read and write host paths beneath DIR\n"
+            "                          (repeatable). Host paths they name (seed_path, source_path,\n"
+            "                          output_path) must lie, symlinks resolved, beneath one of\n"
+            "                          these, the project source (read only), the server's export\n"
+            "                          directory (<state>/mcp/exports/...) or the client's MCP roots.\n"
             "  -h, --help              Show this help.\n\n"
             "The server runs until stdin ends (stdio) or SIGTERM/SIGINT. See docs/mcp.md.\n");
 }
@@ -101,11 +108,24 @@ int cli_mcp_main(int argc, char **argv)
         {"--auth-token-file", &o.auth_token_file}, {"--project-path", &o.project_path},
         {"--repo-url", &o.repo_url},       {"--repo-ref", &o.repo_ref},
     };
+    _cleanup_free_ const char **allow = xcalloc((size_t)argc, sizeof(*allow));
+    size_t nallow = 0;
+    o.allow_host_paths = allow;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             mcp_help(stdout);
             return 0;
+        }
+        /* Repeatable: --allow-host-path DIR or --allow-host-path=DIR. */
+        if (!strncmp(a, "--allow-host-path", 17) && (a[17] == '\0' || a[17] == '=')) {
+            const char *v = a[17] == '=' ? a + 18 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v || !*v) {
+                fprintf(stderr, "pyro: error: --allow-host-path needs a directory (see 'pyro mcp serve --help')\n");
+                return 2;
+            }
+            allow[nallow++] = v;
+            continue;
         }
         bool known = false;
         for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]) && !known; k++) {

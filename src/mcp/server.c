@@ -74,6 +74,7 @@ void mcp_session_free(struct mcp_session *s)
         mcp_worker_cancel(c);
         mcp_call_finish(c);
     }
+    mcp_roots_ops.session_free(s);
     for (struct mcp_session **p = &s->srv->sessions; *p; p = &(*p)->next)
         if (*p == s) {
             *p = s->next;
@@ -179,6 +180,7 @@ static json_t *do_initialize(struct mcp_session *s, const json_t *id, const json
             use = versions[i];
     snprintf(s->version, sizeof(s->version), "%s", use);
     s->initialized = true;
+    mcp_roots_ops.initialize(s, params);
     struct mcp_server *srv = s->srv;
     json_t *info = json_pack("{s:s, s:s, s:s, s:s}", "name", "pyro", "title", "Pyro", "version", PYRO_VERSION,
                              "description",
@@ -246,7 +248,7 @@ static json_t *do_call(struct mcp_session *s, struct mcp_exchange *x, const json
     json_t *tok = json_object_get(json_object_get(params, "_meta"), "progressToken");
     if (json_is_string(tok) || json_is_integer(tok))
         c->progress_token = json_copy(tok);
-    if (mcp_worker_start(srv, c, valid, &err) < 0) {
+    if (mcp_roots_ops.call_start(srv, c, valid, &err) < 0) {
         mcp_call_free(c);
         return mcp_result_response(id, mcp_tool_error(pyro_error_name(err.code), err.message));
     }
@@ -288,8 +290,10 @@ static json_t *handle_one(struct mcp_session *s, struct mcp_exchange *x, const j
     const json_t *params = json_object_get(m, "params");
     bool is_request = id != NULL;
     if (!json_is_string(method)) {
-        if (is_request && (json_object_get(m, "result") || json_object_get(m, "error")))
-            return NULL; /* a response to us: we send no requests */
+        if (is_request && (json_object_get(m, "result") || json_object_get(m, "error"))) {
+            mcp_roots_ops.response(s, m); /* roots/list is our only request */
+            return NULL;
+        }
         return mcp_error_response(valid_id(id) ? id : NULL, JR_INVALID, "method must be a string", NULL);
     }
     if (strcmp(json_get_str(m, "jsonrpc", ""), "2.0") != 0)
@@ -305,7 +309,9 @@ static json_t *handle_one(struct mcp_session *s, struct mcp_exchange *x, const j
     if (!is_request) {
         if (!strcmp(name, "notifications/cancelled"))
             do_cancelled(s, params);
-        return NULL; /* initialized, roots/list_changed, ...: nothing to do */
+        else if (!strcmp(name, "notifications/roots/list_changed"))
+            mcp_roots_ops.changed(s);
+        return NULL; /* initialized, ...: nothing to do */
     }
     if (!strcmp(name, "initialize"))
         return do_initialize(s, id, params);

@@ -108,6 +108,53 @@ expect_status 0 P workspace exec "$W" -- 'ls -A | sort | tr "\n" " "'
 [ "$OUT" = "abs_link in_link sub up_link " ] || fail "a refused sync changed /workspace: $OUT"
 ok "hostile seed and sync archives refused (nothing created, nothing changed)"
 
+# ---- a file name that forges diff headers -----------------------------------
+# The name holds newlines and header text: printed unquoted, the patch of this
+# one added file reads as two clean creations (README and a CI workflow) that
+# git apply and patch -p1 would both create. Quoted as git quotes it, the
+# patch creates exactly the files the entries list names.
+P workspace exec "$W" -- 'n=$(printf "README\n@@ -0,0 +1 @@\n+hi\n--- /dev/null\n+++ b/.github/workflows/ci.yml")
+mkdir -p "$(dirname "$n")" && printf "on: push\n" > "$n"
+printf "x\n" > "$(printf "tab\there \"q\" \\\\ \303\251")"
+l=$(printf "link\n--- /dev/null\n+++ b/evil\n@@ -0,0 +1 @@\n+pwn"); mkdir -p "$(dirname "$l")" && ln -s README "$l"' >/dev/null
+expect_status 0 P workspace diff "$W"
+cp "$TEST_TMP/out" "$TEST_TMP/cli.patch"   # what a user saves with `pyro workspace diff W > x.patch`
+expect_status 0 P workspace diff "$W" --json
+/usr/bin/python3 - "$TEST_TMP" <<'PY' || fail "diff entries and patch disagree"
+import json, os, subprocess, sys
+d = sys.argv[1]
+res = json.load(open(f"{d}/out"), strict=False)
+patch = res["patch"].encode("utf-8", "surrogateescape")
+open(f"{d}/forged.patch", "wb").write(patch)
+listed = sorted(e["path"] for e in res["entries"]
+                if e["type"] == "file" and e["status"] == "added" and not e["binary"] and "text_omitted" not in e)
+assert any("\n+++ b/.github" in p for p in listed), listed
+for tool in (["git", "apply"], ["patch", "-p1", "-s", "-f"]):
+    t = f"{d}/apply-{tool[0]}"
+    os.mkdir(t)
+    with open(f"{d}/forged.patch", "rb") as f:
+        r = subprocess.run(tool, cwd=t, stdin=f, capture_output=True)
+    made = sorted(os.path.relpath(os.path.join(r_, n), t) for r_, _, ns in os.walk(t) for n in ns)
+    print(f"{tool[0]}: exit {r.returncode}, created {made!r} {r.stderr.decode(errors='replace')}", file=sys.stderr)
+    assert not os.path.exists(f"{t}/README") and not os.path.exists(f"{t}/.github"), f"{tool[0]} created the forged files"
+    if tool[0] == "git":
+        assert r.returncode == 0 and made == listed, f"git apply created {made}, the entries list {listed}"
+    else:
+        assert made in ([], listed), f"patch created {made}, the entries list {listed}"
+num = subprocess.run(["git", "apply", "--numstat", "-z", f"{d}/forged.patch"], cwd=f"{d}/apply-git",
+                     capture_output=True, check=True).stdout
+named = sorted(x.split(b"\t", 2)[2].decode() for x in num.split(b"\0") if x)
+assert named == listed, f"git apply --numstat names {named}, the entries list {listed}"
+# The CLI's text output: the status lines after the patch must not add files.
+t = f"{d}/apply-cli"
+os.mkdir(t)
+r = subprocess.run(["git", "apply", f"{d}/cli.patch"], cwd=t, capture_output=True)
+made = sorted(os.path.relpath(os.path.join(r_, n), t) for r_, _, ns in os.walk(t) for n in ns)
+assert r.returncode == 0 and made == listed, f"the CLI's diff output created {made}: {r.stderr!r}"
+PY
+P workspace exec "$W" -- 'rm -rf README* tab* link*' >/dev/null
+ok "diff headers quote names as git does: git apply creates exactly the listed files, no forged ones"
+
 # ---- a patch with one bad hunk among good ones ------------------------------
 P workspace exec "$W" -- 'seq 1 20 > nums.txt; printf "a\nb\n" > other.txt' >/dev/null
 cat > "$TEST_TMP/bad.patch" <<'PATCH'

@@ -65,11 +65,11 @@ int ws_agent(const struct instance *inst, struct agent_conn **out, pyro_error *e
 int ws_call(struct agent_conn *c, const char *op, json_t *args, json_t **res, struct agent_body *body,
             pyro_error *err);
 
-/* Imports source (directory or archive) beneath root/path in the guest
- * through ws_archive_build and the agent's tar_in. *stats gets the
- * host-side stats. */
-int ws_import(struct instance *inst, struct agent_conn *c, const char *source, const char *root, const char *path,
-              json_t **stats, pyro_error *err);
+/* Imports the source open at src_fd (a directory or an archive named
+ * source) beneath root/path in the guest through ws_archive_build_fd and
+ * the agent's tar_in. *stats gets the host-side stats. */
+int ws_import(struct instance *inst, struct agent_conn *c, int src_fd, const char *source, const char *root,
+              const char *path, json_t **stats, pyro_error *err);
 /* tar_out of /workspace/rel into fd. */
 int ws_tar_out(struct agent_conn *c, const char *rel, int fd, json_t **res, pyro_error *err);
 /* Restores an archive (a host tar file) as the whole /workspace. */

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,9 +12,10 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "base/spawn_capture.h"
+#include "base/confine.h"
 #include "base/json.h"
 #include "base/relpath.h"
+#include "lib/workspace/gitindex.h"
 
 #define WS_WALK_DEPTH_MAX 128
 
@@ -187,14 +187,14 @@ static int walk_dir(struct builder *b, int dirfd, const char *rel, int depth, py
     return r;
 }
 
-static int copy_archive(struct builder *b, const char *source, pyro_error *err)
+static int copy_archive(struct builder *b, int fd, const char *source, pyro_error *err)
 {
     struct archive *a = archive_read_new();
     archive_read_support_format_tar(a);
     archive_read_support_filter_gzip(a);
     archive_read_support_filter_none(a);
     int r = 0;
-    if (archive_read_open_filename(a, source, 65536) != ARCHIVE_OK) {
+    if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
         r = arch_err(err, a, source);
         archive_read_free(a);
         return r;
@@ -286,11 +286,11 @@ static bool has_suffix(const char *s, const char *suf)
     return n > m && !strcmp(s + n - m, suf);
 }
 
-static int archive_build(const char *source, const json_t *only, int out_fd, const struct ws_import_limits *lim,
-                         json_t **stats, pyro_error *err)
+static int archive_build(int src_fd, const char *source, const json_t *only, int out_fd,
+                         const struct ws_import_limits *lim, json_t **stats, pyro_error *err)
 {
     struct stat st;
-    if (stat(source, &st) < 0)
+    if (fstat(src_fd, &st) < 0)
         return err_errno(err, errno, "%s", source);
     bool is_dir = S_ISDIR(st.st_mode);
     if (!is_dir && !(S_ISREG(st.st_mode) && (has_suffix(source, ".tar") || has_suffix(source, ".tar.gz") ||
@@ -318,11 +318,10 @@ static int archive_build(const char *source, const json_t *only, int out_fd, con
     int r = 0;
     if (archive_write_open_fd(b.w, out_fd) != ARCHIVE_OK)
         r = arch_err(err, b.w, "write archive");
-    if (r == 0 && is_dir) {
-        _cleanup_close_ int dfd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        r = dfd < 0 ? err_errno(err, errno, "open %s", source) : walk_dir(&b, dfd, "", 0, err);
-    } else if (r == 0)
-        r = copy_archive(&b, source, err);
+    if (r == 0 && is_dir)
+        r = walk_dir(&b, src_fd, "", 0, err);
+    else if (r == 0)
+        r = copy_archive(&b, src_fd, source, err);
     if (archive_write_close(b.w) != ARCHIVE_OK && r == 0)
         r = arch_err(err, b.w, "write archive");
     archive_write_free(b.w);
@@ -342,34 +341,29 @@ static int archive_build(const char *source, const json_t *only, int out_fd, con
     return 0;
 }
 
+int ws_archive_build_fd(int src_fd, const char *source, int out_fd, const struct ws_import_limits *lim,
+                        json_t **stats, pyro_error *err)
+{
+    return archive_build(src_fd, source, NULL, out_fd, lim, stats, err);
+}
+
 int ws_archive_build(const char *source, int out_fd, const struct ws_import_limits *lim, json_t **stats,
                      pyro_error *err)
 {
-    return archive_build(source, NULL, out_fd, lim, stats, err);
+    _cleanup_close_ int fd = open(source, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return err_errno(err, errno, "%s", source);
+    return archive_build(fd, source, NULL, out_fd, lim, stats, err);
 }
 
-int ws_archive_build_git(const char *checkout, int out_fd, const struct ws_import_limits *lim, json_t **stats,
-                         pyro_error *err)
+int ws_archive_build_git(int dir_fd, const char *checkout, int out_fd, const struct ws_import_limits *lim,
+                         json_t **stats, pyro_error *err)
 {
-    _cleanup_free_ char *git = NULL;
-    int r = proc_find_program("git", &git, err);
+    json_auto_t *only = NULL;
+    int r = gitindex_tracked(dir_fd, &only, err);
     if (r < 0)
-        return err_prefix(err, "%s is a git checkout, but git is not installed", checkout);
-    char *argv[] = {git, "-C", (char *)checkout, "ls-files", "-z", "--cached", NULL};
-    _cleanup_free_ char *out = NULL;
-    bool truncated = false;
-    int status = 0;
-    r = proc_capture(argv, 30000, 64 * 1024 * 1024, &out, &truncated, &status, err);
-    if (r < 0)
-        return err_prefix(err, "git ls-files in %s", checkout);
-    if (status != 0 || truncated)
-        return err_set(err, -PYRO_E_INVALID, "git ls-files in %s failed (status %d%s)", checkout, status,
-                            truncated ? ", output too large" : "");
-    json_auto_t *only = json_array();
-    /* The output is NUL-separated; the capture appended one more NUL. */
-    for (const char *p = out; *p; p += strlen(p) + 1)
-        json_array_append_new(only, json_bytes(p, strlen(p), NULL));
-    return archive_build(checkout, only, out_fd, lim, stats, err);
+        return err_prefix(err, "%s is a git checkout", checkout);
+    return archive_build(dir_fd, checkout, only, out_fd, lim, stats, err);
 }
 
 /* ---- reading tar files ---------------------------------------------- */
@@ -418,42 +412,37 @@ int ws_archive_lookup(const char *tar_path, struct ws_blob *blobs, size_t n, siz
     return r;
 }
 
-int ws_archive_extract_single(int tar_fd, const char *host_path, long long *bytes, pyro_error *err)
+int ws_archive_extract_single(int tar_fd, int out_fd, char **link_target, mode_t *perm, long long *bytes,
+                              pyro_error *err)
 {
     struct archive *a = archive_read_new();
     archive_read_support_format_tar(a);
     int r = 0;
     struct archive_entry *e;
+    *link_target = NULL;
+    *bytes = 0;
     if (archive_read_open_fd(a, tar_fd, 65536) != ARCHIVE_OK || archive_read_next_header(a, &e) != ARCHIVE_OK) {
         r = arch_err(err, a, "exported archive");
         archive_read_free(a);
         return r;
     }
-    _cleanup_free_ char *dir = xstrdup(host_path);
-    char *dn = dirname(dir);
-    *bytes = 0;
     if (archive_entry_filetype(e) == AE_IFLNK) {
-        if (symlinkat(archive_entry_symlink(e), AT_FDCWD, host_path) < 0)
-            r = err_errno(err, errno, "create %s", host_path);
+        const char *t = archive_entry_symlink(e);
+        if (!t || !*t)
+            r = err_set(err, -PYRO_E_INVALID, "the exported symlink has no target");
+        else
+            *link_target = xstrdup(t);
     } else if (archive_entry_filetype(e) == AE_IFREG) {
-        _cleanup_close_ int fd = open(dn, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-        if (fd < 0)
-            r = err_errno(err, errno, "create a file in %s", dn);
+        *perm = archive_entry_perm(e) & 0777;
         char buf[65536];
         for (la_ssize_t n; r == 0 && (n = archive_read_data(a, buf, sizeof(buf))) != 0;) {
             if (n < 0)
                 r = arch_err(err, a, "exported archive");
-            else if (write(fd, buf, (size_t)n) != n)
-                r = err_errno(err, errno, "write %s", host_path);
+            else if (write(out_fd, buf, (size_t)n) != n)
+                r = err_errno(err, errno, "write the exported file");
             else
                 *bytes += n;
         }
-        if (r == 0 && (fchmod(fd, archive_entry_perm(e) & 0777) < 0 || fsync(fd) < 0))
-            r = err_errno(err, errno, "write %s", host_path);
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        if (r == 0 && linkat(AT_FDCWD, proc, AT_FDCWD, host_path, AT_SYMLINK_FOLLOW) < 0)
-            r = err_errno(err, errno, "create %s", host_path);
     } else
         r = err_set(err, -PYRO_E_INVALID, "the exported entry is neither a file nor a symlink");
     archive_read_free(a);

@@ -128,15 +128,15 @@ static int stream_in_fd(struct agent_conn *c, const char *root, const char *path
     return agent_call_stream_in(c, req, agent_source_fd, &fd, res, WS_TREE_TIMEOUT_MS, err);
 }
 
-int ws_import(struct instance *inst, struct agent_conn *c, const char *source, const char *root, const char *path,
-              json_t **stats, pyro_error *err)
+int ws_import(struct instance *inst, struct agent_conn *c, int src_fd, const char *source, const char *root,
+              const char *path, json_t **stats, pyro_error *err)
 {
     _cleanup_close_ int fd = tmpfile_in(inst->dir, err);
     if (fd < 0)
         return fd;
     struct ws_import_limits lim = {WS_IMPORT_MAX_ENTRIES, WS_IMPORT_MAX_BYTES};
     json_auto_t *st = NULL;
-    int r = ws_archive_build(source, fd, &lim, &st, err);
+    int r = ws_archive_build_fd(src_fd, source, fd, &lim, &st, err);
     if (r < 0)
         return r;
     json_t *res = NULL;

@@ -11,6 +11,7 @@
 #include "base/json.h"
 #include "lib/contract/params.h"
 #include "base/record.h"
+#include "lib/workspace/cquote.h"
 #include "lib/workspace/textdiff.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_archive.h"
@@ -101,8 +102,10 @@ static int add_text(const struct instance *inst, struct agent_conn *c, json_t **
             json_set(it, "binary", json_true());
             (*binary)++;
         } else if (!*cut) {
-            _cleanup_free_ char *la = strcmp(st, "added") ? xasprintf("a/%s", path) : xstrdup("/dev/null");
-            _cleanup_free_ char *lb = strcmp(st, "deleted") ? xasprintf("b/%s", path) : xstrdup("/dev/null");
+            /* Names quoted as git quotes them: a newline in a name must not
+             * forge a header (lib/workspace/cquote.h). */
+            _cleanup_free_ char *la = strcmp(st, "added") ? cquote_label("a/", path) : xstrdup("/dev/null");
+            _cleanup_free_ char *lb = strcmp(st, "deleted") ? cquote_label("b/", path) : xstrdup("/dev/null");
             char *piece = NULL;
             size_t plen = 0;
             FILE *f = open_memstream(&piece, &plen);

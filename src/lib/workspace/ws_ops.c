@@ -11,6 +11,7 @@
 #include "base/cleanup.h"
 #include "lib/contract/contract.h"
 #include "lib/env/env.h"
+#include "lib/host/hostpaths.h"
 #include "base/id.h"
 #include "lib/vm/instance_call.h"
 #include "base/json.h"
@@ -36,7 +37,9 @@ static int ws_check_labels(const json_t *labels, pyro_error *err)
 }
 
 /* The seed is checked and turned into a tar stream before anything is
- * created: a hostile archive leaves no workspace behind. */
+ * created: a hostile archive leaves no workspace behind. A seed_path the
+ * caller names goes through the host-path policy; the project source (the
+ * server's own configuration) does not. */
 static int ws_seed_prepare(struct pyro_ctx *ctx, const char *seed, bool project, int *fd_out, json_t **seed_rec,
                            pyro_error *err)
 {
@@ -46,10 +49,12 @@ static int ws_seed_prepare(struct pyro_ctx *ctx, const char *seed, bool project,
                               "origin_ref", "entries", 0, "bytes", 0);
         return 0;
     }
-    _cleanup_free_ char *abs = realpath(seed, NULL);
-    if (!abs)
-        return err_errno(err, errno, "seed_path %s", seed);
-    int r = mkdir_p(ctx->state_dir, 0700, err);
+    _cleanup_free_ char *abs = NULL;
+    _cleanup_close_ int src = -1;
+    int r = host_open_source(ctx, project ? NULL : "seed_path", seed, &src, &abs, err);
+    if (r < 0)
+        return r;
+    r = mkdir_p(ctx->state_dir, 0700, err);
     if (r < 0)
         return r;
     _cleanup_close_ int fd = open(ctx->state_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -57,13 +62,14 @@ static int ws_seed_prepare(struct pyro_ctx *ctx, const char *seed, bool project,
         return err_errno(err, errno, "create a temporary file in %s", ctx->state_dir);
     struct ws_import_limits lim = {WS_IMPORT_MAX_ENTRIES, WS_IMPORT_MAX_BYTES};
     json_auto_t *st = NULL;
-    /* A project that is a git checkout contributes what git tracks. */
-    _cleanup_free_ char *dotgit = xasprintf("%s/.git", abs);
+    /* A project that is a git checkout contributes what its index tracks
+     * (read without running git: the repository's configuration is not
+     * ours to execute). */
     struct stat gst;
-    if (project && stat(dotgit, &gst) == 0)
-        r = ws_archive_build_git(abs, fd, &lim, &st, err);
+    if (project && fstatat(src, ".git", &gst, AT_SYMLINK_NOFOLLOW) == 0)
+        r = ws_archive_build_git(src, abs, fd, &lim, &st, err);
     else
-        r = ws_archive_build(abs, fd, &lim, &st, err);
+        r = ws_archive_build_fd(src, abs, fd, &lim, &st, err);
     if (r < 0)
         return err_prefix(err, "seed_path %s", seed);
     const char *kind = json_get_str(st, "kind", "directory");
@@ -342,7 +348,8 @@ static const struct contract_param ws_create_params[] = {
     PARAM_WORKSPACE_TTL_SECONDS,
     PARAM_ALLOW_HOST_COMPAT,
     PARAM_STR("seed_path", "Host directory or .tar/.tar.gz/.tgz archive copied into /workspace before the "
-              "baseline is captured.", .metavar = "PATH"),
+              "baseline is captured. Over MCP it must lie beneath the server's allowed host paths.",
+              .metavar = "PATH"),
     PARAM_WORKSPACE_NAME,
     PARAM_WORKSPACE_LABELS,
     PARAM_END,
