@@ -179,24 +179,3 @@ int confine_openat(int dirfd, const char *rel, int flags, mode_t mode)
         return -errno;
     return open_walk(dirfd, rel, flags, mode);
 }
-
-bool confine_link_inside(const char *link, const char *target)
-{
-    if (!target[0] || target[0] == '/')
-        return false;
-    long depth = 0;
-    for (const char *p = link; *p; p++)
-        if (*p == '/')
-            depth++;
-    for (const char *p = target; *p;) {
-        const char *e = strchrnul(p, '/');
-        size_t n = (size_t)(e - p);
-        if (n == 2 && p[0] == '.' && p[1] == '.') {
-            if (--depth < 0)
-                return false;
-        } else if (n && !(n == 1 && p[0] == '.'))
-            depth++;
-        p = *e ? e + 1 : e;
-    }
-    return true;
-}

@@ -37,9 +37,4 @@ bool confine_beneath(const char *root, const char *path, const char **rel);
  * -ELOOP when resolution would leave dirfd. */
 int confine_openat(int dirfd, const char *rel, int flags, mode_t mode);
 
-/* Whether a symlink at link (relative to a root, normalised) with target
- * stays beneath the root: target relative, and its ".." never climbing
- * above the root, counted from the link's directory. */
-bool confine_link_inside(const char *link, const char *target);
-
 #endif

@@ -11,6 +11,7 @@
 
 #include "base/cleanup.h"
 #include "base/confine.h"
+#include "base/relpath.h"
 #include "lib/contract/ctx.h"
 
 int host_policy_add(struct host_policy *p, const char *dir, bool write, const char *origin, pyro_error *err)
@@ -276,7 +277,7 @@ int host_dest_commit(struct host_dest *d, int fd, mode_t mode, pyro_error *err)
 
 int host_dest_symlink(struct host_dest *d, const char *target, pyro_error *err)
 {
-    if (d->confined && !confine_link_inside(d->rel, target))
+    if (d->confined && relpath_link_check(d->rel, target, NULL) < 0)
         return err_set(err, -PYRO_E_INVALID, "%s %s would be a symlink to '%s', which leaves the allowed host path",
                        d->param, d->path, target);
     if (symlinkat(target, d->dirfd, d->name) < 0)
