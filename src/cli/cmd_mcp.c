@@ -39,9 +39,9 @@ static void mcp_help(FILE *out)
             "(else 401), checked before any of its body is read; request headers must arrive within\n"
             "10 s of the connection (or of its previous request) and fit in 32 KiB; a body within\n"
             "30 s, at most 16 MiB (413), 64 MiB for all bodies in flight (503); 30 s without\n"
-            "progress closes a connection; at most 1024 connections, 512 per client address, of\n"
+            "progress closes a connection; at most 1024 connections, 768 per client address, of\n"
             "which 256 (128 per address) may be without a token yet: beyond that the oldest of\n"
-            "those are closed; at most 64 sessions.\n\n"
+            "those (older than 1 s) are closed; at most 64 sessions.\n\n"
             "The server runs until stdin ends (stdio) or SIGTERM/SIGINT. See docs/mcp.md.\n");
 }
 

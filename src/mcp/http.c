@@ -269,15 +269,22 @@ static int http_prepare(void *data)
         t->last_keepalive = now;
         http_streams_keepalive(t);
     }
-    unsigned long timeouts = t->conns.timeouts, evictions = t->conns.evictions;
-    long long wait = http_conns_sweep(&t->conns, now);
-    if (t->conns.timeouts != timeouts || t->conns.evictions != evictions)
-        log_debug("mcp http: closed %lu connections past their header or body deadline and %lu of the oldest "
-                  "without a token over the caps",
-                  t->conns.timeouts - timeouts, t->conns.evictions - evictions);
+    if (now >= t->next_sweep) {
+        /* Walks every connection: at most every HTTP_SWEEP_MIN_MS (a
+         * deadline is kept within that), at least every second (new
+         * connections' grace periods end). */
+        unsigned long timeouts = t->conns.timeouts, evictions = t->conns.evictions;
+        int w = http_conns_sweep(&t->conns, now);
+        t->next_sweep = now + (w < 0 || w > 1000 ? 1000 : w < HTTP_SWEEP_MIN_MS ? HTTP_SWEEP_MIN_MS : w);
+        if (t->conns.timeouts != timeouts || t->conns.evictions != evictions)
+            log_debug("mcp http: closed %lu connections past their header or body deadline and %lu of the "
+                      "oldest without a token over the caps",
+                      t->conns.timeouts - timeouts, t->conns.evictions - evictions);
+    }
+    long long wait = t->next_sweep - now;
     MHD_run(t->d);
     long long ka = t->last_keepalive + HTTP_KEEPALIVE_MS - now;
-    if (wait < 0 || ka < wait)
+    if (ka < wait)
         wait = ka;
     MHD_UNSIGNED_LONG_LONG ms;
     if (MHD_get_timeout(t->d, &ms) == MHD_YES && (long long)ms < wait)

@@ -41,13 +41,14 @@
 /* Open connections, in total and per client address (clamped to the fd
  * limit). */
 #define HTTP_MAX_CONNECTIONS 1024
-#define HTTP_MAX_PER_ADDRESS 512
+#define HTTP_MAX_PER_ADDRESS 768
 /* Connections that have not yet sent a request with a valid token: beyond
- * these, the oldest such connection (of that address, else of all) is
- * closed to make room. The more there may be, the longer a new connection
- * may take to send its headers before a flood of newer ones pushes it out. */
+ * these, the oldest such connections (of that address, or of all) are
+ * closed, but none younger than the grace period, which is how long a new
+ * connection may take to send its headers. */
 #define HTTP_MAX_UNAUTH 256
 #define HTTP_MAX_UNAUTH_PER_ADDRESS 128
+#define HTTP_UNAUTH_GRACE_MS 1000
 /* libmicrohttpd's memory per connection: the request line and headers
  * must fit (else 431). */
 #define HTTP_CONN_MEMORY (32u * 1024)
@@ -59,6 +60,8 @@
 #define HTTP_STREAM_BACKLOG_MAX (1u * 1024 * 1024)
 #define HTTP_MAX_SESSIONS 64
 #define HTTP_KEEPALIVE_MS 15000
+/* The connection sweep (caps and deadlines) runs at most this often. */
+#define HTTP_SWEEP_MIN_MS 100
 
 /* ---- http_auth.c -------------------------------------------------------- */
 
@@ -153,17 +156,16 @@ struct http_conn {
     uint8_t addr[17];        /* family, then the address bytes (no port) */
     enum http_conn_phase phase;
     int64_t since_ms;        /* start of the phase */
+    int64_t opened_ms;
     bool authenticated;      /* a request on it carried the token */
     bool evicted;            /* shut down by us; libmicrohttpd closes it */
-    bool fresh;              /* opened since the last sweep */
 };
 
 struct http_conns {
     struct http_conn *head, *tail; /* in accept order, oldest first */
     int count, unauth;             /* unauth: not authenticated, not evicted */
-    int fresh;                     /* opened since the last sweep */
     int max_unauth, max_unauth_per_addr;
-    int64_t header_ms, body_ms;
+    int64_t header_ms, body_ms, grace_ms;
     unsigned long evictions, timeouts; /* for the debug log and tests */
 };
 
@@ -172,9 +174,9 @@ struct http_conn *http_conn_open(struct http_conns *cs, int fd, const struct soc
 void http_conn_close(struct http_conns *cs, struct http_conn *c);
 void http_conn_phase(struct http_conn *c, enum http_conn_phase phase, int64_t now);
 void http_conn_authenticated(struct http_conns *cs, struct http_conn *c);
-/* Shuts down the oldest unauthenticated connections over the caps and the
- * connections past their header or body deadline; returns the ms until the
- * next deadline (-1: none). */
+/* Shuts down the oldest unauthenticated connections over the caps (past
+ * their grace period) and the connections past their header or body
+ * deadline; returns the ms until it should run again (-1: no need). */
 int http_conns_sweep(struct http_conns *cs, int64_t now);
 
 /* ---- http_stream.c ------------------------------------------------------ */
@@ -222,6 +224,7 @@ struct http_transport {
     int sessions;
     struct http_req *streams; /* open GET streams */
     int64_t last_keepalive;
+    int64_t next_sweep;
 };
 
 extern const struct mcp_exchange_ops http_exchange_ops;

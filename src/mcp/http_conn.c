@@ -5,8 +5,12 @@
  * body; and connections that have not yet presented the token are capped
  * (in total and per client address) by closing the oldest of them, so
  * half-open connections cannot crowd out the clients that hold the token.
- * Both are enforced by http_conns_sweep(), which the transport runs before
- * every wait of its loop.
+ * A connection younger than HTTP_UNAUTH_GRACE_MS is never closed for the
+ * caps: a client with the token, which sends its headers with its
+ * connection, is always read (and counted as authenticated) first; under a
+ * flood of new connections the total connection limit holds newcomers in
+ * the listen backlog instead. Both rules are applied by http_conns_sweep(),
+ * which the transport runs before every wait of its loop.
  *
  * A connection is closed by shutdown(2) of its socket: libmicrohttpd then
  * sees the end of the stream, closes it and reports it closed
@@ -25,6 +29,7 @@ void http_conns_init(struct http_conns *cs)
     cs->max_unauth_per_addr = HTTP_MAX_UNAUTH_PER_ADDRESS;
     cs->header_ms = HTTP_HEADER_TIMEOUT_MS;
     cs->body_ms = HTTP_BODY_TIMEOUT_MS;
+    cs->grace_ms = HTTP_UNAUTH_GRACE_MS;
 }
 
 static void addr_key(const struct sockaddr *sa, uint8_t key[17])
@@ -52,31 +57,13 @@ static void evict(struct http_conns *cs, struct http_conn *c)
     (void)shutdown(c->fd, SHUT_RDWR);
 }
 
-/* The oldest unauthenticated connection (of addr, when given). */
-static struct http_conn *oldest_unauth(struct http_conns *cs, const uint8_t *addr)
-{
-    for (struct http_conn *c = cs->head; c; c = c->next)
-        if (counts_unauth(c) && (!addr || !memcmp(c->addr, addr, sizeof(c->addr))))
-            return c;
-    return NULL;
-}
-
-static int unauth_of(struct http_conns *cs, const uint8_t *addr)
-{
-    int n = 0;
-    for (struct http_conn *c = cs->head; c; c = c->next)
-        n += counts_unauth(c) && !memcmp(c->addr, addr, sizeof(c->addr));
-    return n;
-}
-
 struct http_conn *http_conn_open(struct http_conns *cs, int fd, const struct sockaddr *sa, int64_t now)
 {
     struct http_conn *c = xcalloc(1, sizeof(*c));
     c->fd = fd;
     addr_key(sa, c->addr);
     c->phase = CONN_HEADERS;
-    c->since_ms = now;
-    c->fresh = true;
+    c->since_ms = c->opened_ms = now;
     c->prev = cs->tail;
     if (cs->tail)
         cs->tail->next = c;
@@ -85,33 +72,7 @@ struct http_conn *http_conn_open(struct http_conns *cs, int fd, const struct soc
     cs->tail = c;
     cs->count++;
     cs->unauth++;
-    cs->fresh++;
     return c;
-}
-
-/* Over a cap, the oldest unauthenticated connections go (of an address for
- * the per-address cap). This runs after libmicrohttpd had its turn at the
- * new connections, so one whose headers came with it (a client with the
- * token sends them at once) has been read and is no longer counted: only
- * half-open connections are closed. */
-static void enforce_caps(struct http_conns *cs)
-{
-    for (struct http_conn *c = cs->tail; c && cs->fresh; c = c->prev) {
-        if (!c->fresh)
-            continue;
-        c->fresh = false;
-        cs->fresh--;
-        if (!counts_unauth(c))
-            continue;
-        for (int n = unauth_of(cs, c->addr); n > cs->max_unauth_per_addr; n--) {
-            evict(cs, oldest_unauth(cs, c->addr));
-            cs->evictions++;
-        }
-    }
-    while (cs->unauth > cs->max_unauth) {
-        evict(cs, oldest_unauth(cs, NULL));
-        cs->evictions++;
-    }
 }
 
 void http_conn_close(struct http_conns *cs, struct http_conn *c)
@@ -120,8 +81,6 @@ void http_conn_close(struct http_conns *cs, struct http_conn *c)
         return;
     if (counts_unauth(c))
         cs->unauth--;
-    if (c->fresh)
-        cs->fresh--;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -151,10 +110,80 @@ void http_conn_authenticated(struct http_conns *cs, struct http_conn *c)
     c->authenticated = true;
 }
 
+/* Unauthenticated connections per address, in a small open-addressing
+ * table (the connection list is in accept order, so walking it and
+ * closing while an address is over its cap closes its oldest first). */
+#define ADDR_SLOTS 4096 /* a power of two above HTTP_MAX_CONNECTIONS */
+
+struct addr_count {
+    uint8_t addr[17];
+    int n;
+    bool used;
+};
+
+static struct addr_count *addr_slot(struct addr_count *tab, const uint8_t *addr)
+{
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 17; i++)
+        h = (h ^ addr[i]) * 16777619u;
+    for (uint32_t i = h & (ADDR_SLOTS - 1);; i = (i + 1) & (ADDR_SLOTS - 1)) {
+        if (!tab[i].used) {
+            tab[i].used = true;
+            memcpy(tab[i].addr, addr, 17);
+            return &tab[i];
+        }
+        if (!memcmp(tab[i].addr, addr, 17))
+            return &tab[i];
+    }
+}
+
+static bool old_enough(const struct http_conns *cs, const struct http_conn *c, int64_t now)
+{
+    return now - c->opened_ms >= cs->grace_ms;
+}
+
+/* Closes the oldest unauthenticated connections past the grace period
+ * while a cap is exceeded; returns whether one still is (by connections
+ * in their grace period). */
+static bool enforce_caps(struct http_conns *cs, int64_t now)
+{
+    bool over = false;
+    if (cs->unauth > cs->max_unauth_per_addr) {
+        _cleanup_free_ struct addr_count *tab = xcalloc(ADDR_SLOTS, sizeof(*tab));
+        for (struct http_conn *c = cs->head; c; c = c->next)
+            if (counts_unauth(c))
+                addr_slot(tab, c->addr)->n++;
+        for (struct http_conn *c = cs->head; c; c = c->next) {
+            if (!counts_unauth(c))
+                continue;
+            struct addr_count *a = addr_slot(tab, c->addr);
+            if (a->n <= cs->max_unauth_per_addr)
+                continue;
+            if (!old_enough(cs, c, now)) {
+                over = true;
+                continue;
+            }
+            evict(cs, c);
+            a->n--;
+            cs->evictions++;
+        }
+    }
+    for (struct http_conn *c = cs->head; c && cs->unauth > cs->max_unauth; c = c->next) {
+        if (!counts_unauth(c))
+            continue;
+        if (!old_enough(cs, c, now)) {
+            over = true; /* the rest are younger still */
+            break;
+        }
+        evict(cs, c);
+        cs->evictions++;
+    }
+    return over;
+}
+
 int http_conns_sweep(struct http_conns *cs, int64_t now)
 {
-    enforce_caps(cs);
-    int64_t next = -1;
+    int64_t next = enforce_caps(cs, now) ? 50 : -1; /* look again soon */
     for (struct http_conn *c = cs->head; c; c = c->next) {
         if (c->evicted || c->phase == CONN_BUSY)
             continue;

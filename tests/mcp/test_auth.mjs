@@ -148,11 +148,12 @@ test("half-sent headers are closed 10 s after accept, however slowly bytes trick
       s.on("data", (d) => { answer += d; });
       s.on("error", () => {});
       s.on("close", () => { clearInterval(timer); resolve({ ms: Date.now() - t0, answer }); });
-      setTimeout(() => s.destroy(), 30000).unref();
+      setTimeout(() => s.destroy(), 40000).unref();
     })));
     for (const { ms, answer } of lives) {
       assert.equal(answer, "", "no answer to a head that never ends");
-      assert.ok(ms >= 9500 && ms < 12000, `closed at the 10 s header deadline (${ms} ms)`);
+      // (generous above: a loaded host delays the close event, not the deadline)
+      assert.ok(ms >= 9500 && ms < 20000, `closed at the 10 s header deadline (${ms} ms)`);
     }
     // Meanwhile and after, a client with the token is served.
     const { c, t } = client(url, { Authorization: `Bearer ${token}` });

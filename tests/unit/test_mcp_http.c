@@ -63,11 +63,12 @@ static void test_unauth_cap_per_address(void **state)
         if (i == 0)
             http_conn_authenticated(&cs, c[0]);
     }
-    /* Nothing is closed before the transport's sweep: libmicrohttpd reads
-     * the new connections first. */
+    /* Nothing is closed before the transport's sweep, nor during the grace
+     * period: a client gets that long to send its headers. */
+    assert_int_equal(http_conns_sweep(&cs, 1000 + HTTP_UNAUTH_GRACE_MS - 1), 50); /* over: look again soon */
     for (int i = 0; i < HTTP_MAX_UNAUTH_PER_ADDRESS + 3; i++)
         assert_false(shut(&p[i]));
-    assert_int_equal(http_conns_sweep(&cs, 1000), HTTP_HEADER_TIMEOUT_MS);
+    assert_int_equal(http_conns_sweep(&cs, 1000 + HTTP_UNAUTH_GRACE_MS), HTTP_HEADER_TIMEOUT_MS - HTTP_UNAUTH_GRACE_MS);
     /* One more than the cap unauthenticated from one address, plus one:
      * the two oldest of them went. */
     assert_false(shut(&p[0]));
@@ -81,7 +82,7 @@ static void test_unauth_cap_per_address(void **state)
     struct sockaddr_in b = addr4(2);
     struct pair q = pair_new();
     struct http_conn *cq = http_conn_open(&cs, q.ours, (struct sockaddr *)&b, 1000);
-    http_conns_sweep(&cs, 1000);
+    http_conns_sweep(&cs, 1000 + HTTP_UNAUTH_GRACE_MS);
     assert_false(shut(&q));
     assert_int_equal(cs.unauth, HTTP_MAX_UNAUTH_PER_ADDRESS + 1);
     http_conn_close(&cs, cq);
@@ -111,7 +112,13 @@ static void test_unauth_cap_total(void **state)
         struct sockaddr_in a = addr4(10u + (unsigned)i); /* one each: no per-address cap */
         c[i] = http_conn_open(&cs, p[i].ours, (struct sockaddr *)&a, 1000 + i);
     }
-    http_conns_sweep(&cs, 1000 + N);
+    assert_int_equal(http_conns_sweep(&cs, 1000 + N), 50); /* all in their grace period */
+    for (int i = 0; i < N; i++)
+        assert_false(shut(&p[i]));
+    /* The first 3 are past it: they go, and the next 2 when theirs ends. */
+    assert_int_equal(http_conns_sweep(&cs, 1002 + HTTP_UNAUTH_GRACE_MS), 50);
+    assert_int_equal(cs.unauth, HTTP_MAX_UNAUTH + 2);
+    http_conns_sweep(&cs, 1000 + N + HTTP_UNAUTH_GRACE_MS);
     for (int i = 0; i < N; i++)
         assert_int_equal(shut(&p[i]), i < 5);
     assert_int_equal(cs.unauth, HTTP_MAX_UNAUTH);
