@@ -89,8 +89,8 @@ int http_auth_generate(struct http_auth *a, const char *state_dir, pyro_error *e
     explicit_bzero(rnd, sizeof(rnd));
     size_t len = 2 * sizeof(rnd);
     _cleanup_free_ char *path = xasprintf("%s/http-token.XXXXXX", dir);
-    /* mkstemp: O_CREAT|O_EXCL, mode 0600, a name nobody else holds. */
-    _cleanup_close_ int fd = mkstemp(path);
+    /* O_CREAT|O_EXCL, mode 0600, a name nobody else holds. */
+    _cleanup_close_ int fd = mkostemp(path, O_CLOEXEC);
     if (fd < 0)
         return err_errno(err, errno, "cannot create a token file in %s", dir);
     (void)fchmod(fd, 0600);
