@@ -105,7 +105,9 @@ struct pyro_mcp_options {
                                     mode replaces the profile; giving both is an error */
     const char *transport;       /* "stdio" (default) | "http" */
     const char *listen;          /* http: "ADDR:PORT", default "127.0.0.1:8765"; port 0 picks one */
-    const char *auth_token_file; /* http: bearer token required on every request; mandatory
+    const char *auth_token_file; /* http: file whose first line is the bearer token every
+                                    request needs (mode 0600 or stricter); without it a
+                                    token is generated (on_auth_token_file). Mandatory
                                     before binding a non-loopback address */
     const char *project_path;    /* project source for workspace seeding */
     const char *repo_url;        /* ... or a clean clone of this repository */
@@ -119,6 +121,10 @@ struct pyro_mcp_options {
     /* http: called once listening, with the endpoint URL. */
     void (*on_listen)(void *userdata, const char *url);
     void *userdata;
+    /* http without auth_token_file: called before on_listen with the path
+     * of the generated token file (mode 0600, in the state directory,
+     * removed when the server ends). */
+    void (*on_auth_token_file)(void *userdata, const char *path);
 };
 
 /* Runs an MCP server until stdin ends (stdio), or SIGTERM/SIGINT/SIGHUP.

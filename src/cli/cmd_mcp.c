@@ -25,8 +25,13 @@ static void mcp_help(FILE *out)
             "                          http: Streamable HTTP on http://ADDR:PORT/mcp.\n"
             "  --listen ADDR:PORT      http: address to bind (default 127.0.0.1:8765; port 0 picks\n"
             "                          a free one). The URL is printed on stderr when listening.\n"
-            "  --auth-token-file FILE  http: require 'Authorization: Bearer <token>' with the token\n"
-            "                          in FILE (first line). Required for a non-loopback address.\n"
+            "  --auth-token-file FILE  http: the bearer token every request must carry\n"
+            "                          ('Authorization: Bearer <token>'): the first line of FILE,\n"
+            "                          16 to 4096 visible ASCII characters; FILE must be closed to\n"
+            "                          other users (chmod 600). Without it a random token is written\n"
+            "                          to a new 0600 file in the state directory, whose path is\n"
+            "                          printed on stderr (removed at exit). Required for a\n"
+            "                          non-loopback address.\n"
             "  --project-path PATH     project source: workspace_create seeds from PATH when it is\n"
             "                          given no seed_path (default: the git checkout around the\n"
             "                          working directory, if any).\n"
@@ -38,6 +43,13 @@ static void mcp_help(FILE *out)
             "                          these, the project source (read only), the server's export\n"
             "                          directory (<state>/mcp/exports/...) or the client's MCP roots.\n"
             "  -h, --help              Show this help.\n\n"
+            "HTTP limits (docs/mcp.md, \"HTTP transport security\"): every request needs the token\n"
+            "(else 401), checked before any of its body is read; request headers must arrive within\n"
+            "10 s of the connection (or of its previous request) and fit in 32 KiB; a body within\n"
+            "30 s, at most 16 MiB (413), 64 MiB for all bodies in flight (503); 30 s without\n"
+            "progress closes a connection; at most 1024 connections, 768 per client address, of\n"
+            "which 256 (128 per address) may be without a token yet: beyond that the oldest of\n"
+            "those (older than 1 s) are closed; at most 64 sessions.\n\n"
             "The server runs until stdin ends (stdio) or SIGTERM/SIGINT. See docs/mcp.md.\n");
 }
 
@@ -88,6 +100,12 @@ static void on_listen(void *data, const char *url)
     fflush(stderr);
 }
 
+static void on_token_file(void *data, const char *path)
+{
+    fprintf(stderr, "pyro: mcp: bearer token in %s (generated; removed at exit)\n", path);
+    fflush(stderr);
+}
+
 int cli_mcp_main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -98,7 +116,7 @@ int cli_mcp_main(int argc, char **argv)
         fprintf(stderr, "pyro: error: unknown command 'pyro mcp %s' (see 'pyro mcp --help')\n", argv[1]);
         return 2;
     }
-    struct pyro_mcp_options o = {.on_listen = on_listen};
+    struct pyro_mcp_options o = {.on_listen = on_listen, .on_auth_token_file = on_token_file};
     struct {
         const char *flag;
         const char **dst;

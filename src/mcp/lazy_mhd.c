@@ -1,4 +1,4 @@
-/* libmicrohttpd, loaded on first use (see src/lib/lazylib.h): only the HTTP
+/* libmicrohttpd, loaded on first use (see src/base/lazylib.h): only the HTTP
  * transport needs it. Prototypes come from microhttpd.h. */
 #include <stdarg.h>
 #include <stdint.h>
@@ -55,4 +55,16 @@ const union MHD_DaemonInfo *MHD_get_daemon_info(struct MHD_Daemon *d, enum MHD_D
         fp = (const union MHD_DaemonInfo * (*)(struct MHD_Daemon *, enum MHD_DaemonInfoType, ...))
             lazylib_sym(&mhd, "MHD_get_daemon_info");
     return fp(d, type);
+}
+
+/* pyro asks only for _SOCKET_CONTEXT, _CONNECTION_FD and _CLIENT_ADDRESS,
+ * which take no extra argument either. */
+const union MHD_ConnectionInfo *MHD_get_connection_info(struct MHD_Connection *c, enum MHD_ConnectionInfoType type,
+                                                        ...)
+{
+    static const union MHD_ConnectionInfo *(*fp)(struct MHD_Connection *, enum MHD_ConnectionInfoType, ...);
+    if (!fp)
+        fp = (const union MHD_ConnectionInfo * (*)(struct MHD_Connection *, enum MHD_ConnectionInfoType, ...))
+            lazylib_sym(&mhd, "MHD_get_connection_info");
+    return fp(c, type);
 }

@@ -11,7 +11,7 @@
  *   modes.c    task-specific tool descriptions of the named modes
  *   worker.c   forked workers: progress, results, cancellation
  *   stdio.c    newline-delimited JSON on stdin/stdout
- *   http.c     Streamable HTTP on libmicrohttpd (/mcp)
+ *   http*.c    Streamable HTTP on libmicrohttpd (/mcp); pieces in mcp/http.h
  *   project.c  the project source (git checkout, --project-path, --repo-url)
  *   roots.c    the host-path policy's roots: --allow-host-path, defaults,
  *              the client's MCP roots (roots/list)
@@ -131,7 +131,6 @@ struct mcp_server {
     pid_t cleaners[MCP_MAX_WORKERS]; /* cancel clean-ups still running */
     struct host_policy *host_policy; /* roots.c: the server's roots (ctx->host_policy) */
     char *export_dir;        /* roots.c: this server's export directory */
-    bool client_roots_trusted; /* the transport authenticates clients: their roots count */
 };
 
 extern const char *const mcp_log_levels[]; /* RFC 5424 names, debug first */
@@ -196,8 +195,10 @@ int mcp_stdio_serve(struct mcp_server *srv, int in_fd, int out_fd, pyro_error *e
 
 struct mcp_http_config {
     const char *listen;      /* "ADDR:PORT" */
-    char *token;             /* bearer token, or NULL */
+    const char *token_file;  /* bearer token file, or NULL: one is generated */
+    const char *state_dir;   /* where a generated token file goes (mcp/) */
     void (*on_listen)(void *data, const char *url);
+    void (*on_token_file)(void *data, const char *path); /* a generated one */
     void *on_listen_data;
 };
 int mcp_http_serve(struct mcp_server *srv, const struct mcp_http_config *cfg, pyro_error *err);

@@ -111,8 +111,9 @@ char *mcp_roots_instructions(const struct mcp_server *srv)
         return xstrdup("");
     _cleanup_free_ char *rd = host_policy_describe(srv->host_policy, false);
     return xasprintf(" Host paths you name (seed_path, source_path, output_path) must lie beneath the allowed "
-                     "host paths: %s%s; exports go to a writable one, by default the export directory: %s.",
-                     rd, srv->client_roots_trusted ? ", and the roots the client offers (MCP roots)" : "",
+                     "host paths: %s, and the roots the client offers (MCP roots); exports go to a writable "
+                     "one, by default the export directory: %s.",
+                     rd,
                      srv->export_dir ? srv->export_dir : "none");
 }
 
@@ -121,7 +122,7 @@ char *mcp_roots_instructions(const struct mcp_server *srv)
 static void roots_initialize(struct mcp_session *s, const json_t *params)
 {
     const json_t *caps = json_object_get(params, "capabilities");
-    if (!json_is_object(json_object_get(caps, "roots")) || !s->srv->client_roots_trusted || s->roots)
+    if (!json_is_object(json_object_get(caps, "roots")) || s->roots)
         return;
     struct mcp_roots *r = xcalloc(1, sizeof(*r));
     r->session = s;

@@ -80,24 +80,6 @@ int pyro_mcp_serve(pyro_ctx *ctx, const struct pyro_mcp_options *o, pyro_error *
     if (!http && (o->listen || o->auth_token_file))
         return err_set(err, -PYRO_E_INVALID, "--listen and --auth-token-file need --transport http");
 
-    _cleanup_free_ char *token = NULL;
-    if (o->auth_token_file) {
-        _cleanup_fclose_ FILE *f = fopen(o->auth_token_file, "re");
-        char buf[512];
-        if (!f || !fgets(buf, sizeof(buf), f))
-            return err_errno(err, f ? EINVAL : errno, "--auth-token-file %s", o->auth_token_file);
-        buf[strcspn(buf, "\r\n")] = '\0';
-        if (strlen(buf) < 16)
-            return err_set(err, -PYRO_E_INVALID, "--auth-token-file %s: the token must be at least 16 characters",
-                                o->auth_token_file);
-        for (const char *p = buf; *p; p++)
-            if (*p <= 0x20 || *p >= 0x7f)
-                return err_set(err, -PYRO_E_INVALID,
-                                    "--auth-token-file %s: the token must be visible ASCII without spaces",
-                                    o->auth_token_file);
-        token = xstrdup(buf);
-    }
-
     struct mcp_server srv;
     mcp_server_init(&srv, ctx, surface);
     struct mcp_project_opts po = {.project_path = o->project_path, .repo_url = o->repo_url, .repo_ref = o->repo_ref};
@@ -108,8 +90,6 @@ int pyro_mcp_serve(pyro_ctx *ctx, const struct pyro_mcp_options *o, pyro_error *
     }
     free(ctx->default_seed_path);
     ctx->default_seed_path = srv.project_source ? xstrdup(srv.project_source) : NULL;
-    /* Over HTTP a client's MCP roots count only from authenticated clients. */
-    srv.client_roots_trusted = !http || token;
     r = mcp_roots_setup(&srv, o->allow_host_paths, err);
     if (r < 0) {
         mcp_roots_teardown(&srv);
@@ -139,8 +119,10 @@ int pyro_mcp_serve(pyro_ctx *ctx, const struct pyro_mcp_options *o, pyro_error *
 
     if (r == 0 && http) {
         struct mcp_http_config hc = {.listen = o->listen ? o->listen : "127.0.0.1:8765",
-                                     .token = token,
+                                     .token_file = o->auth_token_file,
+                                     .state_dir = pyro_ctx_state_dir(ctx),
                                      .on_listen = o->on_listen,
+                                     .on_token_file = o->on_auth_token_file,
                                      .on_listen_data = o->userdata};
         r = mcp_http_serve(&srv, &hc, err);
     } else if (r == 0) {

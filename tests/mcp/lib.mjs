@@ -3,7 +3,7 @@
 // The environment comes from ctest (tests/mcp/CMakeLists.txt): PYRO is the
 // binary, PYRO_TEST_CACHE the shared environment cache.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, readdirSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, readdirSync, existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -34,7 +34,9 @@ export function testHome(name) {
   return { dir, env, cleanup };
 }
 
-// Starts an HTTP server; resolves with {url, proc} once it listens.
+// Starts an HTTP server; resolves with {url, proc, token, tokenFile} once
+// it listens. Without --auth-token-file in args the server generates a
+// token into a 0600 file under the state dir and names it on stderr.
 export function startHttp(args, env, extra = []) {
   return new Promise((resolve, reject) => {
     const proc = spawn(PYRO, ["mcp", "serve", "--transport", "http", "--listen", "127.0.0.1:0", ...args, ...extra], {
@@ -48,7 +50,11 @@ export function startHttp(args, env, extra = []) {
       const m = /listening on (http:\/\/\S+)/.exec(err);
       if (m) {
         clearTimeout(timer);
-        resolve({ url: m[1], proc });
+        const all = [...args, ...extra];
+        const given = all.indexOf("--auth-token-file");
+        const tokenFile = given >= 0 ? all[given + 1] : /bearer token in (\S+)/.exec(err)?.[1];
+        const token = tokenFile ? readFileSync(tokenFile, "utf8").split(/\r?\n/)[0] : undefined;
+        resolve({ url: m[1], proc, token, tokenFile, stderr: () => err });
       }
     });
     proc.on("exit", (code) => reject(new Error(`server exited ${code}: ${err}`)));
@@ -73,11 +79,13 @@ export async function connect(transport, args, env, opts = {}) {
     await client.connect(t);
     return { client, transport: t, close: () => client.close() };
   }
-  const { url, proc } = await startHttp(args, env);
-  const t = new StreamableHTTPClientTransport(new URL(url), opts.requestInit ? { requestInit: opts.requestInit } : {});
+  const { url, proc, token } = await startHttp(args, env);
+  const requestInit = { ...(opts.requestInit || {}) };
+  requestInit.headers = { Authorization: `Bearer ${token}`, ...(requestInit.headers || {}) };
+  const t = new StreamableHTTPClientTransport(new URL(url), { requestInit });
   await client.connect(t);
   return {
-    client, transport: t, url, proc,
+    client, transport: t, url, proc, token,
     close: async () => { await client.close().catch(() => {}); await stopProc(proc); },
   };
 }

@@ -23,7 +23,7 @@ for s in "--profile vm-run" "--profile workspace-core" "--profile workspace-full
 done
 
 # HTTP with a bearer token: refused without it, served with it.
-printf 'pyro-test-token-%s\n' "$RANDOM$RANDOM$RANDOM" >"$tmp/token"
+(umask 077 && printf 'pyro-test-token-%s\n' "$RANDOM$RANDOM$RANDOM" >"$tmp/token")
 "$PYRO" mcp serve --transport http --listen 127.0.0.1:0 --profile vm-run --auth-token-file "$tmp/token" \
   2>"$tmp/server.err" &
 pid=$!

@@ -69,9 +69,32 @@ pid=$!
 for _ in $(seq 100); do grep -q 'listening on' "$tmp/server.err" && break; sleep 0.05; done
 url=$(grep -o 'http://[^ ]*' "$tmp/server.err")
 port=${url##*:}; port=${port%/mcp}
+tokfile=$(sed -n 's/.*bearer token in \([^ ]*\) .*/\1/p' "$tmp/server.err")
+case "$tokfile" in "$PYRO_HOME"/mcp/http-token.*) ;; *) fail "generated token file '$tokfile'";; esac
+[ "$(stat -c %a "$tokfile")" = 600 ] || fail "token file mode $(stat -c %a "$tokfile")"
+tok=$(head -n1 "$tokfile")
+[ ${#tok} = 64 ] || fail "token length ${#tok}"
 init='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"0"}}}'
-H=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
+A=(-H "Authorization: Bearer $tok")
+H=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' "${A[@]}")
+N=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
 code() { curl -s -o "$tmp/body" -w '%{http_code}' "$@"; }
+
+# No token, a wrong one, another scheme: 401 with WWW-Authenticate: Bearer.
+[ "$(code "${N[@]}" -D "$tmp/hdr" -d "$init" "$url")" = 401 ] || fail "no token: 401"
+grep -qi '^WWW-Authenticate: Bearer' "$tmp/hdr" || fail "WWW-Authenticate: $(cat "$tmp/hdr")"
+grep -q -- '-32600' "$tmp/body" || fail "401 body $(cat "$tmp/body")"
+[ "$(code "${N[@]}" -H "Authorization: Bearer ${tok%?}x" -d "$init" "$url")" = 401 ] || fail "wrong token: 401"
+[ "$(code "${N[@]}" -H "Authorization: Bearer ${tok}x" -d "$init" "$url")" = 401 ] || fail "longer token: 401"
+[ "$(code "${N[@]}" -H "Authorization: Basic $tok" -d "$init" "$url")" = 401 ] || fail "Basic: 401"
+[ "$(code -H 'Accept: text/event-stream' "$url")" = 401 ] || fail "GET without a token: 401"
+[ "$(code -X DELETE -H 'Mcp-Session-Id: 00' "$url")" = 401 ] || fail "DELETE without a token: 401"
+# Limits are checked on the head, before the body is read.
+[ "$(code "${N[@]}" -H 'Content-Length: 99999999999' -d x "$url")" = 401 ] || fail "no token, huge length: 401"
+[ "$(code "${H[@]}" -H 'Content-Length: 99999999999' -d x "$url")" = 413 ] || fail "huge length: 413"
+grep -q '16 MiB' "$tmp/body" || fail "413 body $(cat "$tmp/body")"
+[ "$(code "${H[@]}" -H 'Content-Length: 12x' -d x "$url")" = 400 ] || fail "bad length: 400"
+echo "ok - HTTP: a generated 0600 token; 401 without it; limits checked before the body"
 
 [ "$(code "${H[@]}" -d "$init" -D "$tmp/hdr" "$url")" = 200 ] || fail "initialize"
 sid=$(grep -i '^mcp-session-id:' "$tmp/hdr" | tr -d '\r' | cut -d' ' -f2)
@@ -88,14 +111,35 @@ S=(-H "Mcp-Session-Id: $sid" -H 'MCP-Protocol-Version: 2025-11-25')
 [ "$(code "${H[@]}" -H 'Origin: http://evil.example' -d "$init" "$url")" = 403 ] || fail "Origin: 403"
 [ "$(code "${H[@]}" -H "Origin: http://localhost:$port" -d "$init" "$url")" = 200 ] || fail "local Origin: 200"
 [ "$(code "${H[@]}" -H "Host: [::1]:$port" -d "$init" "$url")" = 200 ] || fail "Host [::1]: 200"
-[ "$(code -X PUT "${S[@]}" "$url")" = 405 ] || fail "PUT: 405"
+[ "$(code -X PUT "${A[@]}" "${S[@]}" "$url")" = 405 ] || fail "PUT: 405"
 [ "$(code "${H[@]}" -d "$init" "http://127.0.0.1:$port/other")" = 404 ] || fail "other path: 404"
-[ "$(code -H 'Content-Type: text/plain' -H 'Accept: application/json, text/event-stream' "${S[@]}" -d 'x' "$url")" = 415 ] || fail "415"
+[ "$(code -H 'Content-Type: text/plain' -H 'Accept: application/json, text/event-stream' "${A[@]}" "${S[@]}" -d 'x' "$url")" = 415 ] || fail "415"
 [ "$(code "${H[@]}" "${S[@]}" -d '{bad' "$url")" = 400 ] || fail "parse error: 400"
 grep -q -- '-32700' "$tmp/body" || fail "parse error body"
-[ "$(code -X DELETE "${S[@]}" "$url")" = 200 ] || fail "DELETE"
+[ "$(code -X DELETE "${A[@]}" "${S[@]}" "$url")" = 200 ] || fail "DELETE"
 [ "$(code "${H[@]}" "${S[@]}" -d '{"jsonrpc":"2.0","id":4,"method":"ping"}' "$url")" = 404 ] || fail "deleted session: 404"
 echo "ok - HTTP: sessions, 202/400/403/404/405/415, DNS-rebinding protection, DELETE"
+kill "$pid"; wait "$pid" || true; pid=
+[ ! -e "$tokfile" ] || fail "the generated token file is removed at exit"
+
+# A given token file: it must be closed to other users.
+printf 'pyro-test-token-%s\n' "$RANDOM$RANDOM$RANDOM" >"$tmp/token"
+chmod 644 "$tmp/token"
+if "$PYRO" mcp serve --transport http --listen 127.0.0.1:0 --auth-token-file "$tmp/token" 2>"$tmp/err"; then
+  fail "a token file readable by others is accepted"
+fi
+grep -q 'chmod 600' "$tmp/err" || fail "message: $(cat "$tmp/err")"
+chmod 600 "$tmp/token"
+"$PYRO" mcp serve --transport http --listen 127.0.0.1:0 --auth-token-file "$tmp/token" 2>"$tmp/server.err" &
+pid=$!
+for _ in $(seq 100); do grep -q 'listening on' "$tmp/server.err" && break; sleep 0.05; done
+url=$(grep -o 'http://[^ ]*' "$tmp/server.err")
+grep -q 'bearer token in' "$tmp/server.err" && fail "a token was generated although one was given"
+[ "$(code "${N[@]}" -H "Authorization: Bearer $(cat "$tmp/token")" -d "$init" "$url")" = 200 ] || fail "given token"
+[ "$(code "${H[@]}" -d "$init" "$url")" = 401 ] || fail "the generated token of another server"
+kill "$pid"; wait "$pid" || true; pid=
+[ -e "$tmp/token" ] || fail "a given token file stays"
+echo "ok - HTTP: --auth-token-file must be 0600; its token and no other is accepted"
 
 if "$PYRO" mcp serve --transport http --listen 0.0.0.0:0 2>"$tmp/err"; then fail "non-loopback bind without a token"; fi
 grep -q 'auth-token-file is required' "$tmp/err" || fail "message: $(cat "$tmp/err")"
