@@ -15,6 +15,7 @@
  * A connection is closed by shutdown(2) of its socket: libmicrohttpd then
  * sees the end of the stream, closes it and reports it closed
  * (http_conn_close); the fd stays valid until then. */
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -38,10 +39,12 @@ static void addr_key(const struct sockaddr *sa, uint8_t key[17])
     if (!sa)
         return;
     key[0] = (uint8_t)sa->sa_family;
+    /* Copied out by offset: sa may be less aligned than sockaddr_in6. */
+    const char *raw = (const char *)sa;
     if (sa->sa_family == AF_INET)
-        memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        memcpy(key + 1, raw + offsetof(struct sockaddr_in, sin_addr), 4);
     else if (sa->sa_family == AF_INET6)
-        memcpy(key + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        memcpy(key + 1, raw + offsetof(struct sockaddr_in6, sin6_addr), 16);
 }
 
 static bool counts_unauth(const struct http_conn *c)

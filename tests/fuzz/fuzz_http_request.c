@@ -51,7 +51,7 @@ static const char **slot(struct http_head *h, const char *name)
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (!strcasecmp(name, map[i].name))
-            return (const char **)((char *)h + map[i].off);
+            return (const char **)(void *)((char *)h + map[i].off); /* a field of h: aligned */
     return NULL;
 }
 

@@ -98,6 +98,7 @@ static void test_vm_exec(void **state)
         json_auto_t *vm = run_op("vm_create", json_pack("{s:s}", "environment", "debian:12-base"));
         const char *id = json_get_str(vm, "vm_id", "");
         json_auto_t *started = run_op("vm_start", json_pack("{s:s}", "vm_id", id));
+        assert_non_null(started);
         /* vm_exec deletes the VM afterwards. */
         json_auto_t *res = run_op("vm_exec", json_pack("{s:s, s:s}", "vm_id", id, "command", commands[i]));
         check_result("vm_exec", res, seen);
@@ -115,6 +116,7 @@ static void test_workspace_exec(void **state)
         check_result("workspace_exec", res, seen);
     }
     json_auto_t *del = run_op("workspace_delete", json_pack("{s:s}", "workspace_id", id));
+    assert_non_null(del);
     check_all_seen("workspace_exec", seen);
 }
 

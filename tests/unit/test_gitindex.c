@@ -37,7 +37,7 @@ static int teardown(void **state)
     return rm_rf(tmp, NULL);
 }
 
-static void sh(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void sh(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -146,6 +146,7 @@ static void test_split_and_broken(void **state)
     pyro_error err = {0};
     int rc;
     json_auto_t *p = tracked("split", &rc, &err);
+    assert_null(p);
     assert_int_equal(rc, -PYRO_E_UNSUPPORTED);
     assert_non_null(strstr(err.message, "split"));
     /* Every truncation of a real index is read within bounds, and refused
@@ -176,12 +177,15 @@ static void test_split_and_broken(void **state)
     /* Not an index at all; a symlinked index; a fifo is not waited on. */
     sh("mkdir bad && cd bad && mkdir .git && echo nonsense > .git/index");
     json_auto_t *b = tracked("bad", &rc, &err);
+    assert_null(b);
     assert_int_equal(rc, -PYRO_E_INVALID);
     sh("mkdir lnk && cd lnk && mkdir .git && ln -s ../../t/.git/index .git/index");
     json_auto_t *l = tracked("lnk", &rc, &err);
+    assert_null(l);
     assert_true(rc < 0);
     sh("mkdir fifo && cd fifo && mkdir .git && mkfifo .git/index");
     json_auto_t *f = tracked("fifo", &rc, &err);
+    assert_null(f);
     assert_int_equal(rc, -PYRO_E_INVALID);
 }
 
@@ -249,6 +253,7 @@ static void test_no_commands(void **state)
     pyro_error err = {0};
     int rc;
     json_auto_t *p = tracked("evil", &rc, &err);
+    assert_non_null(p);
     assert_int_equal(rc, 0);
     _cleanup_free_ char *m1 = xasprintf("%s/fsmonitor-ran", tmp), *m2 = xasprintf("%s/pager-ran", tmp);
     assert_int_equal(access(m1, F_OK), -1);

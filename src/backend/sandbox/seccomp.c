@@ -98,12 +98,12 @@ static int add_rules(scmp_filter_ctx ctx, pyro_error *err)
     r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NS_MASK, 0));
     if (r < 0)
         return err_errno(err, -r, "seccomp rule for clone");
-    r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_NE, AF_VSOCK));
+    r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_NE, AF_VSOCK, 0));
     if (r < 0)
         return err_errno(err, -r, "seccomp rule for socket");
     for (size_t i = 0; i < ARRAY_SIZE(personalities); i++) {
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
-                             SCMP_A0(SCMP_CMP_EQ, personalities[i]));
+                             SCMP_A0(SCMP_CMP_EQ, personalities[i], 0));
         if (r < 0)
             return err_errno(err, -r, "seccomp rule for personality");
     }
