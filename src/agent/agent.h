@@ -9,19 +9,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/ae.h"
 #include "base/err.h"
+#include "base/outq.h"
 #include "proto/proto.h"
 
 #define AGENT_NAME "pyro-agent"
 /* Stop producing stream data while this much output is queued. */
 #define AGENT_OUTQ_HIGH (4u * 1024 * 1024)
-
-/* What an epoll event refers to (epoll_data.ptr). */
-enum watch_kind { WATCH_CHANNEL = 1, WATCH_SIGNAL, WATCH_EXEC_OUT, WATCH_EXEC_ERR };
-struct watch {
-    enum watch_kind kind;
-    void *obj;
-};
+/* Output queued past this means the host does not read: the channel is
+ * given up (as if the host had hung up). */
+#define AGENT_OUTQ_MAX (64u * 1024 * 1024)
 
 struct exec_job;
 struct agent;
@@ -55,7 +53,7 @@ struct stream_out {
 };
 
 struct agent {
-    int epfd;
+    struct ae_loop *loop;
     int chan_fd;
     int sigfd;
     bool init_mode;
@@ -66,10 +64,9 @@ struct agent {
     bool poweroff_flush; /* syncfs of / before powering off */
     int64_t start_ms;
     struct proto_reader rd;
-    uint8_t *outq;
-    size_t outq_len, outq_off, outq_cap;
-    bool outq_armed;
-    struct watch chan_watch, sig_watch;
+    struct outq out;      /* frames for the host */
+    pyro_error *run_err;  /* agent_run's, for the loop's callbacks */
+    int run_r;            /* < 0: the channel failed, agent_run returns it */
     struct exec_job *execs;
     struct stream_in *ins;
     struct stream_out *outs;
@@ -85,8 +82,6 @@ void agent_reply_ok(struct agent *a, int64_t id, json_t *result, const void *bod
 void agent_reply_err(struct agent *a, int64_t id, const pyro_error *err);
 void agent_stream_in_add(struct agent *a, struct stream_in *s);
 void agent_stream_out_add(struct agent *a, struct stream_out *s);
-int agent_watch_add(struct agent *a, int fd, struct watch *w, pyro_error *err);
-void agent_watch_del(struct agent *a, int fd);
 
 /* ---- exec.c ---- */
 int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err);

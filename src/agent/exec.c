@@ -33,7 +33,7 @@ struct capture {
     size_t len, max;
     uint64_t dropped;
     int fd;
-    struct watch w;
+    struct exec_job *job;
 };
 
 struct exec_job {
@@ -44,6 +44,7 @@ struct exec_job {
     bool exited, timed_out;
     int64_t start_ms, deadline_ms, exit_ms;
     struct capture out, err;
+    struct agent *agent;
 };
 
 struct exec_job *exec_find(struct agent *a, int64_t id)
@@ -58,7 +59,7 @@ static void capture_close(struct agent *a, struct capture *c)
 {
     if (c->fd < 0)
         return;
-    agent_watch_del(a, c->fd);
+    ae_file_del(a->loop, c->fd, AE_READABLE);
     close(c->fd);
     c->fd = -1;
 }
@@ -70,6 +71,12 @@ static void job_free(struct agent *a, struct exec_job *j)
     free(j->out.buf);
     free(j->err.buf);
     free(j);
+}
+
+static void capture_readable(struct ae_loop *loop, int fd, int mask, void *data)
+{
+    struct capture *c = data;
+    exec_on_pipe(c->job->agent, c->job, c == &c->job->err);
 }
 
 static int parse_signal(const json_t *v, int def, pyro_error *err)
@@ -255,18 +262,17 @@ int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err)
     j->pid = pid;
     j->start_ms = start;
     j->deadline_ms = timeout_ms ? start + timeout_ms : 0;
-    j->out = (struct capture){.fd = po[0], .max = capture_limit(args, "stdout_max"),
-                              .w = {.kind = WATCH_EXEC_OUT, .obj = j}};
-    j->err = (struct capture){.fd = pe[0], .max = capture_limit(args, "stderr_max"),
-                              .w = {.kind = WATCH_EXEC_ERR, .obj = j}};
+    j->agent = a;
+    j->out = (struct capture){.fd = po[0], .max = capture_limit(args, "stdout_max"), .job = j};
+    j->err = (struct capture){.fd = pe[0], .max = capture_limit(args, "stderr_max"), .job = j};
     j->out.buf = xmalloc(j->out.max + 1);
     j->err.buf = xmalloc(j->err.max + 1);
     j->next = a->execs;
     a->execs = j;
     /* Cannot fail short of ENOMEM; a pipe that is not watched is closed at
      * the end of the grace period, so the request still completes. */
-    (void)agent_watch_add(a, j->out.fd, &j->out.w, NULL);
-    (void)agent_watch_add(a, j->err.fd, &j->err.w, NULL);
+    (void)ae_file_add(a->loop, j->out.fd, AE_READABLE, capture_readable, &j->out, NULL);
+    (void)ae_file_add(a->loop, j->err.fd, AE_READABLE, capture_readable, &j->err, NULL);
     return 0;
 }
 

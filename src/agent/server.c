@@ -1,12 +1,12 @@
-/* The agent's event loop: one epoll set with the channel, a signalfd for
- * SIGCHLD and the exec pipes. Frames are decoded as bytes arrive and
- * dispatched by type; replies go through a bounded output queue that is
- * flushed when the channel is writable. */
+/* The agent's event loop (base/ae.h): the channel, a signalfd for SIGCHLD
+ * and the exec pipes are its file events. Frames are decoded as bytes
+ * arrive and dispatched by type; replies go through a bounded output queue
+ * (base/outq.h) that is flushed when the channel is writable. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -50,48 +50,34 @@ static const char *const reserved_ops[] = {
 
 static const char *const caps[] = {"exec", "kill", "file", "tar", "fs_flush", "shutdown", "stream", "manifest"};
 
-int agent_watch_add(struct agent *a, int fd, struct watch *w, pyro_error *err)
+static void chan_writable(struct ae_loop *loop, int fd, int mask, void *data);
+
+/* The host end is gone: nothing more can be delivered. */
+static void chan_lost(struct agent *a)
 {
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
-    if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        return err_errno(err, errno, "epoll_ctl add");
-    return 0;
+    a->chan_eof = true;
+    outq_clear(&a->out);
+    ae_file_del(a->loop, a->chan_fd, AE_WRITABLE);
 }
 
-void agent_watch_del(struct agent *a, int fd)
+/* Writes what the channel takes now; AE_WRITABLE is armed while bytes wait
+ * (not after the host hung up). */
+static void chan_flush(struct agent *a)
 {
-    (void)epoll_ctl(a->epfd, EPOLL_CTL_DEL, fd, NULL);
-}
-
-static void outq_arm(struct agent *a, bool want_out)
-{
-    if (a->outq_armed == want_out || a->chan_eof)
+    if (outq_flush(&a->out, a->chan_fd) < 0) {
+        chan_lost(a);
         return;
-    struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = &a->chan_watch};
-    if (epoll_ctl(a->epfd, EPOLL_CTL_MOD, a->chan_fd, &ev) == 0)
-        a->outq_armed = want_out;
+    }
+    bool armed = ae_file_mask(a->loop, a->chan_fd) & AE_WRITABLE;
+    if (outq_pending(&a->out) && !armed && !a->chan_eof)
+        (void)ae_file_add(a->loop, a->chan_fd, AE_WRITABLE, chan_writable, a, NULL);
+    else if (!outq_pending(&a->out) && armed)
+        ae_file_del(a->loop, a->chan_fd, AE_WRITABLE);
 }
 
-static void outq_flush(struct agent *a)
+static void chan_writable(struct ae_loop *loop, int fd, int mask, void *data)
 {
-    while (a->outq_off < a->outq_len) {
-        ssize_t n = write(a->chan_fd, a->outq + a->outq_off, a->outq_len - a->outq_off);
-        if (n > 0) {
-            a->outq_off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        /* The host end is gone: nothing more can be delivered. */
-        a->chan_eof = true;
-        a->outq_off = a->outq_len;
-        break;
-    }
-    if (a->outq_off == a->outq_len)
-        a->outq_off = a->outq_len = 0;
-    outq_arm(a, a->outq_len > 0);
+    chan_flush(data);
 }
 
 void agent_send(struct agent *a, json_t *hdr, const void *body, size_t len)
@@ -111,22 +97,12 @@ void agent_send(struct agent *a, json_t *hdr, const void *body, size_t len)
             abort();
     }
     json_decref(hdr);
-    if (a->outq_cap - a->outq_len < flen) {
-        if (a->outq_off) {
-            memmove(a->outq, a->outq + a->outq_off, a->outq_len - a->outq_off);
-            a->outq_len -= a->outq_off;
-            a->outq_off = 0;
-        }
-        size_t cap = a->outq_cap ? a->outq_cap : 65536;
-        while (cap - a->outq_len < flen)
-            cap *= 2;
-        a->outq = xrealloc(a->outq, cap);
-        a->outq_cap = cap;
+    if (outq_push(&a->out, frame, flen, &err) < 0) {
+        fprintf(stderr, AGENT_NAME ": %s: the host does not read; giving up the channel\n", err.message);
+        chan_lost(a);
     }
-    memcpy(a->outq + a->outq_len, frame, flen);
-    a->outq_len += flen;
     free(frame);
-    outq_flush(a);
+    chan_flush(a);
 }
 
 void agent_reply_ok(struct agent *a, int64_t id, json_t *result, const void *body, size_t len)
@@ -349,7 +325,7 @@ static void streams_pump(struct agent *a)
         pyro_error err = {0};
         bool finished = false;
 
-        while (!a->chan_eof && s->credit > 0 && a->outq_len - a->outq_off < AGENT_OUTQ_HIGH) {
+        while (!a->chan_eof && s->credit > 0 && outq_pending(&a->out) < AGENT_OUTQ_HIGH) {
             size_t cap = s->credit < PROTO_CHUNK ? (size_t)s->credit : PROTO_CHUNK;
             ssize_t n = s->produce(s->state, chunk, cap, &err);
             if (n < 0) {
@@ -385,39 +361,40 @@ static bool id_busy(struct agent *a, int64_t id)
     return exec_find(a, id) != NULL;
 }
 
-static int on_channel(struct agent *a, uint32_t events, pyro_error *err)
+static void chan_readable(struct ae_loop *loop, int fd, int mask, void *data)
 {
-    if (events & EPOLLOUT)
-        outq_flush(a);
-    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-        return 0;
+    struct agent *a = data;
     for (;;) {
-        ssize_t n = proto_reader_fill(&a->rd, a->chan_fd);
+        ssize_t n = proto_reader_fill(&a->rd, fd);
         if (n == -EAGAIN)
             break;
         if (n <= 0) {
             a->chan_eof = true;
-            agent_watch_del(a, a->chan_fd);
+            ae_file_del(loop, fd, AE_READABLE | AE_WRITABLE);
             break;
         }
         struct proto_frame f;
         int r;
-        while ((r = proto_reader_next(&a->rd, &f, err)) > 0) {
+        while ((r = proto_reader_next(&a->rd, &f, a->run_err)) > 0) {
             dispatch(a, &f);
             proto_frame_clear(&f);
         }
-        if (r < 0)
-            return r; /* the stream is out of sync: nothing can be trusted */
-        if (a->outq_len - a->outq_off >= AGENT_OUTQ_HIGH)
+        if (r < 0) {
+            /* The stream is out of sync: nothing can be trusted. */
+            a->run_r = r;
+            ae_stop(loop);
+            return;
+        }
+        if (outq_pending(&a->out) >= AGENT_OUTQ_HIGH)
             break; /* let the host drain replies first */
     }
-    return 0;
 }
 
-static void on_signal(struct agent *a)
+static void sig_readable(struct ae_loop *loop, int fd, int mask, void *data)
 {
+    struct agent *a = data;
     struct signalfd_siginfo si;
-    while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+    while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             a->quit = true;
     }
@@ -433,8 +410,7 @@ int agent_init(struct agent *a, int chan_fd, bool init_mode, pyro_error *err)
     a->sigfd = -1;
     a->init_mode = init_mode;
     a->start_ms = time_mono_ms();
-    a->chan_watch = (struct watch){.kind = WATCH_CHANNEL, .obj = a};
-    a->sig_watch = (struct watch){.kind = WATCH_SIGNAL, .obj = a};
+    outq_init(&a->out, AGENT_OUTQ_MAX);
 
     int fl = fcntl(chan_fd, F_GETFL);
     if (fl < 0 || fcntl(chan_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
@@ -451,53 +427,45 @@ int agent_init(struct agent *a, int chan_fd, bool init_mode, pyro_error *err)
     a->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (a->sigfd < 0)
         return err_errno(err, errno, "signalfd");
-    a->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (a->epfd < 0)
-        return err_errno(err, errno, "epoll_create1");
-    int r = agent_watch_add(a, a->chan_fd, &a->chan_watch, err);
+    a->loop = ae_new(err);
+    if (!a->loop)
+        return err->code;
+    int r = ae_file_add(a->loop, a->chan_fd, AE_READABLE, chan_readable, a, err);
     if (r < 0)
         return r;
-    return agent_watch_add(a, a->sigfd, &a->sig_watch, err);
+    return ae_file_add(a->loop, a->sigfd, AE_READABLE, sig_readable, a, err);
+}
+
+/* Before every wait: stop when done, enforce exec deadlines, produce
+ * stream data; the next exec deadline bounds the wait. */
+static int before_sleep(struct ae_loop *loop, void *data)
+{
+    struct agent *a = data;
+    /* Runs until shutdown, or until the host hangs up and nothing is left
+     * to finish (as PID 1 the agent keeps reaping: the sandbox lives on). */
+    if (a->quit || (a->chan_eof && !a->init_mode)) {
+        ae_stop(loop);
+        return 0;
+    }
+    int timeout = exec_tick(a);
+    streams_pump(a);
+    return timeout;
 }
 
 int agent_run(struct agent *a, pyro_error *err)
 {
-    struct epoll_event evs[32];
-
-    /* Runs until shutdown, or until the host hangs up and nothing is left
-     * to finish (as PID 1 the agent keeps reaping: the sandbox lives on). */
-    while (!a->quit && !(a->chan_eof && !a->init_mode)) {
-        int timeout = exec_tick(a);
-        streams_pump(a);
-        int n = epoll_wait(a->epfd, evs, (int)ARRAY_SIZE(evs), timeout);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return err_errno(err, errno, "epoll_wait");
-        }
-        for (int i = 0; i < n; i++) {
-            struct watch *w = evs[i].data.ptr;
-            switch (w->kind) {
-            case WATCH_CHANNEL: {
-                int r = on_channel(a, evs[i].events, err);
-                if (r < 0)
-                    return r;
-                break;
-            }
-            case WATCH_SIGNAL: on_signal(a); break;
-            case WATCH_EXEC_OUT: exec_on_pipe(a, w->obj, false); break;
-            case WATCH_EXEC_ERR: exec_on_pipe(a, w->obj, true); break;
-            default: break;
-            }
-        }
-    }
+    a->run_err = err;
+    a->run_r = 0;
+    ae_set_before_sleep(a->loop, before_sleep, a);
+    int r = ae_run(a->loop, err);
+    a->run_err = NULL;
+    if (r < 0)
+        return r;
+    if (a->run_r < 0)
+        return a->run_r;
     /* Deliver the last replies (the shutdown answer) before leaving. */
-    int fl = fcntl(a->chan_fd, F_GETFL);
-    if (fl >= 0)
-        (void)fcntl(a->chan_fd, F_SETFL, fl & ~O_NONBLOCK);
-    if (!a->chan_eof && a->outq_len > a->outq_off)
-        (void)proto_write_all(a->chan_fd, a->outq + a->outq_off, a->outq_len - a->outq_off, 5000,
-                              NULL);
+    if (!a->chan_eof)
+        (void)outq_drain(&a->out, a->chan_fd, 5000);
     return 0;
 }
 
@@ -515,9 +483,9 @@ void agent_destroy(struct agent *a)
         stream_out_free(s);
     }
     proto_reader_free(&a->rd);
-    free(a->outq);
+    outq_free(&a->out);
     if (a->sigfd >= 0)
         close(a->sigfd);
-    if (a->epfd > 0)
-        close(a->epfd);
+    ae_free(a->loop);
+    a->loop = NULL;
 }
