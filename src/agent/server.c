@@ -98,8 +98,11 @@ void agent_send(struct agent *a, json_t *hdr, const void *body, size_t len)
     }
     json_decref(hdr);
     if (outq_push(&a->out, frame, flen, &err) < 0) {
-        fprintf(stderr, AGENT_NAME ": %s: the host does not read; giving up the channel\n", err.message);
-        chan_lost(a);
+        /* The host does not read: this frame is dropped (the queue keeps
+         * whole frames) and no more requests are read. */
+        fprintf(stderr, AGENT_NAME ": %s: the host does not read; the channel is given up\n", err.message);
+        a->chan_eof = true;
+        ae_file_del(a->loop, a->chan_fd, AE_READABLE);
     }
     free(frame);
     chan_flush(a);
