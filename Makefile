@@ -2,8 +2,11 @@
 # is missing (scripts/deps.sh) before they build.
 PREFIX ?= /usr/local
 CMAKE ?= cmake
+# Seconds each fuzz target runs in `make check` (two at a time).
+PYRO_FUZZ_SECONDS ?= 60
+export PYRO_FUZZ_SECONDS
 
-.PHONY: all build asan release deps check check-default check-asan demo install clean fuzz bench
+.PHONY: all build asan release deps check lint check-format fuzz fuzz-run demo install clean bench
 
 all: build
 
@@ -22,13 +25,25 @@ release:
 deps:
 	@scripts/deps.sh
 
-# The whole suite: every test in the default build, then the unit suites
-# and fuzz corpus replays under AddressSanitizer + UBSan.
+# The whole suite: every test in the default build; the unit suites and fuzz
+# corpus replays under AddressSanitizer + UBSan; the clang build (fuzz preset,
+# so clang's warnings are errors too) and a bounded libFuzzer run of every
+# target; last the source checks (layers, call cycles, file size, format),
+# so a lint failure does not hide a test failure.
 check: deps
 	@scripts/npm-deps.sh
-	$(MAKE) build asan release
-	ctest --test-dir build --output-on-failure
+	$(MAKE) build asan release fuzz
+	ctest --test-dir build --output-on-failure -LE lint
 	ctest --test-dir build-asan --output-on-failure -L 'unit|fuzz'
+	$(MAKE) fuzz-run
+	$(MAKE) lint
+
+# Source checks (docs/design/layout.md); each script also runs on its own.
+lint: build
+	ctest --test-dir build --output-on-failure -L lint
+
+check-format:
+	@scripts/check-format.sh
 
 demo: deps build
 	@scripts/demo.sh
@@ -39,6 +54,10 @@ install: release
 fuzz:
 	@test -f build-fuzz/build.ninja || $(CMAKE) --preset fuzz
 	$(CMAKE) --build build-fuzz
+
+# Each fuzz target for PYRO_FUZZ_SECONDS from its corpus, two at a time.
+fuzz-run: fuzz
+	ctest --test-dir build-fuzz --output-on-failure -L fuzzrun -j 2
 
 bench: build
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b; done

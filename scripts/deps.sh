@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   cmake ninja-build pkg-config gcc make libc6-dev
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-format
   # libraries
   libjansson-dev libmicrohttpd-dev libseccomp-dev libarchive-dev
   # tests

@@ -55,7 +55,11 @@ typedef struct pyro_error {
 /* Stable short name for a code: "invalid_argument", "not_found", ..., or the
  * errno name in lower case ("enoent") for system errors. */
 PYRO_API const char *pyro_error_name(int code);
-/* True when the error was caused by the caller's input (CLI exit status 2). */
+/* True when the code blames the caller's request (invalid_argument,
+ * not_found) rather than the host or the runtime: a client error, in HTTP's
+ * terms. It is not an exit status: the CLI exits 2 only for errors its own
+ * parsing of the command line finds, and 1 for every error the runtime
+ * reports, whatever its code (docs/contract.md). */
 PYRO_API bool pyro_error_is_usage(int code);
 
 PYRO_API const char *pyro_version(void);
@@ -106,6 +110,11 @@ struct pyro_mcp_options {
     const char *project_path;    /* project source for workspace seeding */
     const char *repo_url;        /* ... or a clean clone of this repository */
     const char *repo_ref;        /* ... at this branch, tag or commit */
+    /* Directories beneath which MCP callers may name host paths (read and
+     * write), NULL-terminated; the project source (read only) and the
+     * server's export directory are always allowed (docs/mcp.md
+     * "Host-path policy"). */
+    const char *const *allow_host_paths;
     int stdin_fd, stdout_fd;     /* stdio: message fds; 0 and 0 mean 0 and 1 */
     /* http: called once listening, with the endpoint URL. */
     void (*on_listen)(void *userdata, const char *url);

@@ -72,24 +72,53 @@ struct agent {
     struct stream_out *outs;
 };
 
-/* ---- server.c: channel, replies, dispatch ---- */
+/* The agent's files call downwards only (no two files call each other):
+ *   server.c  the connection: init, the event loop, teardown
+ *   dispatch.c  frames to handlers: hello, the op table, stream frames, acks
+ *   exec.c fsops.c fswrite.c manifest.c tarops.c  the op handlers
+ *   stream.c  streamed request and response bodies
+ *   send.c    replies into the output queue (base/outq.h), flushed when
+ *             the channel is writable
+ * Every fd is a file event of the loop (base/ae.h) with its own callback:
+ * the channel and the signalfd (server.c), the channel's writability
+ * (send.c), the exec pipes (exec.c). */
+
+/* ---- server.c: the connection ---- */
 int agent_init(struct agent *a, int chan_fd, bool init_mode, pyro_error *err);
 int agent_run(struct agent *a, pyro_error *err);
 void agent_destroy(struct agent *a);
+
+/* ---- dispatch.c ---- */
+/* Handles one decoded frame from the host. */
+void agent_dispatch(struct agent *a, const struct proto_frame *f);
+
+/* ---- send.c: output queue and replies ---- */
 /* Queues a frame; hdr is stolen. */
 void agent_send(struct agent *a, json_t *hdr, const void *body, size_t len);
 void agent_reply_ok(struct agent *a, int64_t id, json_t *result, const void *body, size_t len);
 void agent_reply_err(struct agent *a, int64_t id, const pyro_error *err);
+/* Bytes queued and not yet written. */
+size_t agent_outq_pending(const struct agent *a);
+
+/* ---- stream.c ---- */
 void agent_stream_in_add(struct agent *a, struct stream_in *s);
 void agent_stream_out_add(struct agent *a, struct stream_out *s);
+struct stream_in *agent_stream_in_find(struct agent *a, int64_t id);
+/* Unlinks the stream of id (NULL when none). */
+struct stream_in *agent_stream_in_take(struct agent *a, int64_t id);
+void agent_stream_in_free(struct stream_in *s);
+bool agent_stream_out_busy(struct agent *a, int64_t id);
+/* Adds ack credit to the response streams of id. */
+void agent_stream_out_credit(struct agent *a, int64_t id, int64_t bytes);
+/* Produces response chunks while credit and the output queue allow. */
+void agent_streams_pump(struct agent *a);
+void agent_streams_free_all(struct agent *a);
 
 /* ---- exec.c ---- */
 int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err);
 int op_kill(struct agent *a, const struct proto_frame *req, pyro_error *err);
 /* Reaps children after SIGCHLD. */
 void exec_reap(struct agent *a);
-/* Called on pipe readiness. */
-void exec_on_pipe(struct agent *a, struct exec_job *job, bool is_stderr);
 /* Enforces deadlines, finishes jobs; returns ms until the next deadline or -1. */
 int exec_tick(struct agent *a);
 void exec_free_all(struct agent *a);

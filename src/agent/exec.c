@@ -16,11 +16,9 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/timeutil.h"
+#include "proto/exec.h"
 
-#define EXEC_CAPTURE_DEFAULT (256u * 1024)
-#define EXEC_CAPTURE_MAX (1u * 1024 * 1024)
 #define EXEC_GRACE_MS 200
-#define EXEC_ENV_MAX 4096
 
 static const char *const default_env[] = {
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -73,10 +71,12 @@ static void job_free(struct agent *a, struct exec_job *j)
     free(j);
 }
 
+static void capture_drain(struct agent *a, struct exec_job *j, bool is_stderr);
+
 static void capture_readable(struct ae_loop *loop, int fd, int mask, void *data)
 {
     struct capture *c = data;
-    exec_on_pipe(c->job->agent, c->job, c == &c->job->err);
+    capture_drain(c->job->agent, c->job, c == &c->job->err);
 }
 
 static int parse_signal(const json_t *v, int def, pyro_error *err)
@@ -103,75 +103,42 @@ static int parse_signal(const json_t *v, int def, pyro_error *err)
     return err_set(err, -PYRO_E_INVALID, "\"signal\" must be a signal number or name");
 }
 
-/* argv from "argv" (array of strings) or "command" (run by /bin/sh -c). */
-static int build_argv(const json_t *args, char ***out, pyro_error *err)
+/* argv for execvp: the request's, or /bin/sh -c command. */
+static char **build_argv(const struct proto_exec_request *req)
 {
-    const json_t *argv = json_object_get(args, "argv"), *cmd = json_object_get(args, "command");
-    if ((argv != NULL) == (cmd != NULL))
-        return err_set(err, -PYRO_E_INVALID, "exec needs exactly one of \"argv\" and \"command\"");
-    if (cmd) {
-        if (!json_is_string(cmd) || strlen(json_string_value(cmd)) != json_string_length(cmd))
-            return err_set(err, -PYRO_E_INVALID, "\"command\" must be a string without NUL");
+    if (req->command) {
         char **v = xcalloc(4, sizeof(char *));
         v[0] = xstrdup("/bin/sh");
         v[1] = xstrdup("-c");
-        v[2] = xstrdup(json_string_value(cmd));
-        *out = v;
-        return 0;
+        v[2] = xstrdup(req->command);
+        return v;
     }
-    size_t n = json_array_size(argv);
-    if (!json_is_array(argv) || n == 0 || n > 65536)
-        return err_set(err, -PYRO_E_INVALID, "\"argv\" must be a non-empty array of strings");
+    size_t n = 0;
+    while (req->argv[n])
+        n++;
     char **v = xcalloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++) {
-        const json_t *s = json_array_get(argv, i);
-        if (!json_is_string(s) || strlen(json_string_value(s)) != json_string_length(s)) {
-            strv_free(v);
-            return err_set(err, -PYRO_E_INVALID, "\"argv\" must be an array of strings without NUL");
-        }
-        v[i] = xstrdup(json_string_value(s));
-    }
-    *out = v;
-    return 0;
+    for (size_t i = 0; i < n; i++)
+        v[i] = xstrdup(req->argv[i]);
+    return v;
 }
 
-/* The child's environment: the defaults, overridden and extended by "env". */
-static int build_env(const json_t *args, char ***out, pyro_error *err)
+/* The child's environment: the defaults, overridden and extended by the
+ * request's entries. */
+static char **build_env(const struct proto_exec_request *req)
 {
-    const json_t *env = json_object_get(args, "env");
-    if (env && !json_is_object(env))
-        return err_set(err, -PYRO_E_INVALID, "\"env\" must be an object of strings");
-    size_t n = ARRAY_SIZE(default_env) + json_object_size(env);
-    if (n > EXEC_ENV_MAX)
-        return err_set(err, -PYRO_E_INVALID, "\"env\" has too many entries");
-    char **v = xcalloc(n + 1, sizeof(char *));
+    char **v = xcalloc(ARRAY_SIZE(default_env) + req->env_count + 1, sizeof(char *));
     size_t k = 0;
     for (size_t i = 0; i < ARRAY_SIZE(default_env); i++) {
-        size_t name_len = strchr(default_env[i], '=') - default_env[i];
-        if (!env || !json_object_getn(env, default_env[i], name_len))
+        size_t name_len = (size_t)(strchr(default_env[i], '=') - default_env[i]);
+        bool overridden = false;
+        for (size_t j = 0; j < req->env_count; j++)
+            overridden |= strlen(req->env[j].name) == name_len && !strncmp(req->env[j].name, default_env[i], name_len);
+        if (!overridden)
             v[k++] = xstrdup(default_env[i]);
     }
-    const char *key;
-    const json_t *val;
-    json_object_foreach((json_t *)env, key, val)
-    {
-        if (!*key || strchr(key, '=') || !json_is_string(val) ||
-            strlen(json_string_value(val)) != json_string_length(val)) {
-            strv_free(v);
-            return err_set(err, -PYRO_E_INVALID, "\"env\" entry '%s' is invalid", key);
-        }
-        v[k++] = xasprintf("%s=%s", key, json_string_value(val));
-    }
-    *out = v;
-    return 0;
-}
-
-static size_t capture_limit(const json_t *args, const char *key)
-{
-    long long v = json_get_int(args, key, EXEC_CAPTURE_DEFAULT);
-    if (v < 0)
-        v = 0;
-    return v > EXEC_CAPTURE_MAX ? EXEC_CAPTURE_MAX : (size_t)v;
+    for (size_t j = 0; j < req->env_count; j++)
+        v[k++] = xasprintf("%s=%s", req->env[j].name, req->env[j].value);
+    return v;
 }
 
 static int pipe_for(int fds[2], pyro_error *err)
@@ -211,28 +178,12 @@ child_exec(char **argv, char **envp, const char *cwd, int out_w, int err_w)
     _exit(e == ENOENT ? 127 : 126);
 }
 
-int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err)
+/* Forks the command with its pipes and registers the job. */
+static int exec_start(struct agent *a, int64_t id, const struct proto_exec_request *x, pyro_error *err)
 {
-    const json_t *args = json_object_get(req->hdr, "args");
-    _cleanup_strv_ char **argv = NULL;
-    _cleanup_strv_ char **envp = NULL;
+    _cleanup_strv_ char **argv = build_argv(x);
+    _cleanup_strv_ char **envp = build_env(x);
     int r;
-
-    r = build_argv(args, &argv, err);
-    if (r < 0)
-        return r;
-    r = build_env(args, &envp, err);
-    if (r < 0)
-        return r;
-    const char *cwd = json_get_str(args, "cwd", "/");
-    struct stat st;
-    if (stat(cwd, &st) < 0)
-        return err_errno(err, errno, "cwd %s", cwd);
-    if (!S_ISDIR(st.st_mode))
-        return err_set(err, -ENOTDIR, "cwd %s is not a directory", cwd);
-    long long timeout_ms = json_get_int(args, "timeout_ms", 0);
-    if (timeout_ms < 0)
-        return err_set(err, -PYRO_E_INVALID, "\"timeout_ms\" must be >= 0");
 
     int po[2], pe[2];
     r = pipe_for(po, err);
@@ -247,7 +198,7 @@ int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err)
     int64_t start = time_mono_ms();
     pid_t pid = fork();
     if (pid == 0)
-        child_exec(argv, envp, cwd, po[1], pe[1]);
+        child_exec(argv, envp, x->cwd, po[1], pe[1]);
     int fork_errno = errno;
     close(po[1]);
     close(pe[1]);
@@ -258,13 +209,13 @@ int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err)
     }
 
     struct exec_job *j = xcalloc(1, sizeof(*j));
-    j->id = req->id;
+    j->id = id;
     j->pid = pid;
     j->start_ms = start;
-    j->deadline_ms = timeout_ms ? start + timeout_ms : 0;
+    j->deadline_ms = x->timeout_ms ? start + x->timeout_ms : 0;
     j->agent = a;
-    j->out = (struct capture){.fd = po[0], .max = capture_limit(args, "stdout_max"), .job = j};
-    j->err = (struct capture){.fd = pe[0], .max = capture_limit(args, "stderr_max"), .job = j};
+    j->out = (struct capture){.fd = po[0], .max = x->stdout_max, .job = j};
+    j->err = (struct capture){.fd = pe[0], .max = x->stderr_max, .job = j};
     j->out.buf = xmalloc(j->out.max + 1);
     j->err.buf = xmalloc(j->err.max + 1);
     j->next = a->execs;
@@ -276,7 +227,31 @@ int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err)
     return 0;
 }
 
-void exec_on_pipe(struct agent *a, struct exec_job *j, bool is_stderr)
+int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err)
+{
+    struct proto_exec_request x;
+    int r = proto_exec_request_unpack(json_object_get(req->hdr, "args"), &x, err);
+    if (r < 0)
+        return r;
+    struct stat st;
+    if (stat(x.cwd, &st) < 0) {
+        r = err_errno(err, errno, "cwd %s", x.cwd);
+        proto_exec_request_clear(&x);
+        return r;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        r = err_set(err, -ENOTDIR, "cwd %s is not a directory", x.cwd);
+        proto_exec_request_clear(&x);
+        return r;
+    }
+    r = exec_start(a, req->id, &x, err);
+    proto_exec_request_clear(&x);
+    return r;
+}
+
+/* Reads what a pipe holds now (a bounded number of rounds, so that one
+ * chatty command does not starve the loop). */
+static void capture_drain(struct agent *a, struct exec_job *j, bool is_stderr)
 {
     struct capture *c = is_stderr ? &j->err : &j->out;
     char buf[65536];
@@ -314,38 +289,25 @@ void exec_reap(struct agent *a)
     }
 }
 
-static void capture_result(json_t *r, const char *name, const struct capture *c)
-{
-    size_t replaced = 0;
-    char key[64];
-
-    json_set(r, name, json_bytes(c->buf, c->len, &replaced));
-    snprintf(key, sizeof(key), "%s_truncated", name);
-    json_set(r, key, json_boolean(c->dropped > 0));
-    snprintf(key, sizeof(key), "%s_dropped_bytes", name);
-    json_set(r, key, json_integer((json_int_t)c->dropped));
-    snprintf(key, sizeof(key), "%s_replaced", name);
-    json_set(r, key, json_integer((json_int_t)replaced));
-}
-
 static void job_finish(struct agent *a, struct exec_job *j)
 {
-    json_t *r = json_object();
-    int code = 0;
-
+    struct proto_exec_result r = {
+        .timed_out = j->timed_out,
+        .duration_ms = j->exit_ms - j->start_ms,
+        .pid = j->pid,
+    };
     if (WIFEXITED(j->status))
-        code = WEXITSTATUS(j->status);
-    else if (WIFSIGNALED(j->status))
-        code = 128 + WTERMSIG(j->status);
-    json_set(r, "exit_code", json_integer(code));
-    if (WIFSIGNALED(j->status))
-        json_set(r, "signal", json_integer(WTERMSIG(j->status)));
-    json_set(r, "timed_out", json_boolean(j->timed_out));
-    json_set(r, "duration_ms", json_integer(j->exit_ms - j->start_ms));
-    json_set(r, "pid", json_integer(j->pid));
-    capture_result(r, "stdout", &j->out);
-    capture_result(r, "stderr", &j->err);
-    agent_reply_ok(a, j->id, r, NULL, 0);
+        r.exit_code = WEXITSTATUS(j->status);
+    if (WIFSIGNALED(j->status)) {
+        r.signal = WTERMSIG(j->status);
+        r.exit_code = 128 + r.signal;
+    }
+    proto_exec_stream_set(&r.out, j->out.buf, j->out.len, j->out.dropped);
+    proto_exec_stream_set(&r.err, j->err.buf, j->err.len, j->err.dropped);
+    json_t *res = json_object();
+    proto_exec_result_pack(&r, false, res);
+    proto_exec_result_clear(&r);
+    agent_reply_ok(a, j->id, res, NULL, 0);
 }
 
 int exec_tick(struct agent *a)
@@ -362,8 +324,8 @@ int exec_tick(struct agent *a)
         if (j->exited && now >= j->exit_ms + EXEC_GRACE_MS) {
             /* Drain what is buffered, then stop waiting for daemons that
              * inherited the pipes. */
-            exec_on_pipe(a, j, false);
-            exec_on_pipe(a, j, true);
+            capture_drain(a, j, false);
+            capture_drain(a, j, true);
             capture_close(a, &j->out);
             capture_close(a, &j->err);
         }

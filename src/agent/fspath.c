@@ -10,22 +10,7 @@
 
 #include "base/cleanup.h"
 #include "base/json.h"
-
-int fspath_check(const char *path, pyro_error *err)
-{
-    size_t len = strlen(path);
-    if (len >= PATH_MAX)
-        return err_set(err, -PYRO_E_INVALID, "path too long");
-    if (path[0] == '/')
-        return err_set(err, -PYRO_E_INVALID, "path '%s' must be relative to the root", path);
-    for (const char *p = path; *p;) {
-        const char *e = strchrnul(p, '/');
-        if (e - p == 2 && p[0] == '.' && p[1] == '.')
-            return err_set(err, -PYRO_E_INVALID, "path '%s' contains '..'", path);
-        p = *e ? e + 1 : e;
-    }
-    return 0;
-}
+#include "base/relpath.h"
 
 int fspath_open_root(const char *root, pyro_error *err)
 {
@@ -104,24 +89,40 @@ int fspath_open_parent(int rootfd, const char *path, bool mkdirs, uint64_t extra
     return TAKE_FD(cur);
 }
 
-int fspath_args(const json_t *args, const char **root, const char **path, int *rootfd,
-                pyro_error *err)
+int fspath_req_open(const struct proto_frame *req, struct fspath_req *out, pyro_error *err)
 {
+    const json_t *args = json_object_get(req->hdr, "args");
     const json_t *r = json_object_get(args, "root"), *p = json_object_get(args, "path");
+    *out = (struct fspath_req){.args = args, .rootfd = -1};
     if (r && (!json_is_string(r) || strlen(json_string_value(r)) != json_string_length(r)))
         return err_set(err, -PYRO_E_INVALID, "\"root\" must be a string");
-    if (p && (!json_is_string(p) || strlen(json_string_value(p)) != json_string_length(p)))
+    if (p && !json_is_string(p))
         return err_set(err, -PYRO_E_INVALID, "\"path\" must be a string");
-    *root = r ? json_string_value(r) : FSPATH_DEFAULT_ROOT;
-    *path = p ? json_string_value(p) : "";
-    int ret = fspath_check(*path, err);
+    out->root = r ? json_string_value(r) : FSPATH_DEFAULT_ROOT;
+    out->path = p ? json_string_value(p) : "";
+    int ret = relpath_parse(out->path, p ? json_string_length(p) : 0, RELPATH_ROOT, NULL, err);
     if (ret < 0)
         return ret;
-    int fd = fspath_open_root(*root, err);
+    int fd = fspath_open_root(out->root, err);
     if (fd < 0)
         return fd;
-    *rootfd = fd;
+    out->rootfd = fd;
     return 0;
+}
+
+void fspath_req_close(struct fspath_req *q)
+{
+    if (q->rootfd >= 0)
+        close(q->rootfd);
+    q->rootfd = -1;
+}
+
+uint64_t fspath_arg_limit(const json_t *args, const char *key, uint64_t def, uint64_t max)
+{
+    long long v = json_get_int(args, key, 0);
+    if (v <= 0)
+        return def;
+    return (unsigned long long)v > max ? max : (uint64_t)v;
 }
 
 const char *fspath_type_name(mode_t mode)
@@ -138,7 +139,7 @@ const char *fspath_type_name(mode_t mode)
     }
 }
 
-json_t *fspath_stat_json(int fd, const char *path, const struct stat *st)
+json_t *fspath_stat_json(int dirfd, const char *name, const char *path, const struct stat *st)
 {
     json_t *o = json_object();
     if (!o)
@@ -149,9 +150,9 @@ json_t *fspath_stat_json(int fd, const char *path, const struct stat *st)
     json_set(o, "mode", json_integer(st->st_mode & 07777));
     json_set(o, "mtime_ms",
                   json_integer((json_int_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000));
-    if (S_ISLNK(st->st_mode) && fd >= 0) {
+    if (S_ISLNK(st->st_mode)) {
         char target[PATH_MAX];
-        ssize_t n = readlinkat(fd, "", target, sizeof(target));
+        ssize_t n = readlinkat(dirfd, name, target, sizeof(target));
         if (n >= 0)
             json_set(o, "link_target", json_bytes(target, (size_t)n, NULL));
     }

@@ -80,19 +80,19 @@ static int fwrite_end(struct agent *a, struct stream_in *in, pyro_error *err)
 
 int op_file_write(struct agent *a, const struct proto_frame *req, pyro_error *err)
 {
-    const json_t *args = json_object_get(req->hdr, "args");
-    const char *root, *path, *base;
-    _cleanup_close_ int rootfd = -1;
+    _cleanup_fspath_req_ struct fspath_req q = {.rootfd = -1};
+    const char *base;
 
-    int r = fspath_args(args, &root, &path, &rootfd, err);
+    int r = fspath_req_open(req, &q, err);
     if (r < 0)
         return r;
+    const json_t *args = q.args;
+    const char *path = q.path;
     long long mode = json_get_int(args, "mode", 0644);
     if (mode < 0 || mode > 07777)
         return err_set(err, -PYRO_E_INVALID, "\"mode\" must be within 0..07777");
     bool append = json_get_bool(args, "append", false);
-    long long max = json_get_int(args, "max_bytes", (long long)FILE_WRITE_MAX);
-    int dirfd = fspath_open_parent(rootfd, path, json_get_bool(args, "mkdirs", true), 0,
+    int dirfd = fspath_open_parent(q.rootfd, path, json_get_bool(args, "mkdirs", true), 0,
                                    &base, err);
     if (dirfd < 0)
         return dirfd;
@@ -103,7 +103,7 @@ int op_file_write(struct agent *a, const struct proto_frame *req, pyro_error *er
     s->path = xstrdup(path);
     s->base = xstrdup(base);
     s->mode = (mode_t)mode;
-    s->max = max < 0 || (unsigned long long)max > FILE_WRITE_MAX ? FILE_WRITE_MAX : (uint64_t)max;
+    s->max = fspath_arg_limit(args, "max_bytes", FILE_WRITE_MAX, FILE_WRITE_MAX);
     if (append) {
         s->fd = openat(dirfd, base, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, s->mode);
     } else {

@@ -10,28 +10,22 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "base/cleanup.h"
 #include "agent/fspath.h"
+#include "agent/walk.h"
+#include "base/cleanup.h"
 #include "base/json.h"
 #include "base/sha256.h"
+#include "proto/reply.h"
 
 #define MANIFEST_DEFAULT_MAX 100000
-#define MANIFEST_HARD_MAX 200000
 #define MANIFEST_DEPTH_MAX 128
 
-struct walker {
+struct manifest {
     json_t *entries;
-    size_t max;
-    bool truncated;
     uint8_t *buf;
 };
 
-static char *join(const char *dir, const char *name)
-{
-    return *dir ? xasprintf("%s/%s", dir, name) : xstrdup(name);
-}
-
-static int hash_file(struct walker *w, int dirfd, const char *name, char hex[SHA256_HEX_LEN], pyro_error *err)
+static int hash_file(struct manifest *m, int dirfd, const char *name, char hex[SHA256_HEX_LEN], pyro_error *err)
 {
     _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
@@ -39,14 +33,14 @@ static int hash_file(struct walker *w, int dirfd, const char *name, char hex[SHA
     struct sha256 s;
     sha256_init(&s);
     for (;;) {
-        ssize_t n = read(fd, w->buf, 65536);
+        ssize_t n = read(fd, m->buf, 65536);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return err_errno(err, errno, "read %s", name);
         if (n == 0)
             break;
-        sha256_update(&s, w->buf, (size_t)n);
+        sha256_update(&s, m->buf, (size_t)n);
     }
     sha256_final_hex(&s, hex);
     return 0;
@@ -54,79 +48,60 @@ static int hash_file(struct walker *w, int dirfd, const char *name, char hex[SHA
 
 /* Entries are arrays [path, type, mode, size, hash or link target]: a
  * 10000-file tree stays near 1 MiB of header. */
-static int walk(struct walker *w, int dirfd, const char *rel, int depth, pyro_error *err)
+static int manifest_visit(struct walk *w, int dirfd, const char *name, const char *path, const struct stat *st,
+                          pyro_error *err)
 {
-    _cleanup_strv_ char **names = fsops_read_names(dirfd, err);
-    if (!names)
-        return err ? err->code : -EIO;
-    for (char **p = names; *p; p++) {
-        if (json_array_size(w->entries) >= w->max) {
-            w->truncated = true;
-            return 0;
-        }
-        struct stat st;
-        if (fstatat(dirfd, *p, &st, AT_SYMLINK_NOFOLLOW) < 0)
-            continue; /* vanished meanwhile */
-        _cleanup_free_ char *path = join(rel, *p);
-        const char *type = fspath_type_name(st.st_mode);
-        json_t *extra = NULL;
-        long long size = 0;
-        if (S_ISREG(st.st_mode)) {
-            char hex[SHA256_HEX_LEN];
-            pyro_error herr = {0};
-            if (hash_file(w, dirfd, *p, hex, &herr) < 0)
-                continue; /* vanished or replaced meanwhile */
-            extra = json_string(hex);
-            size = (long long)st.st_size;
-        } else if (S_ISLNK(st.st_mode)) {
-            char target[PATH_MAX];
-            ssize_t n = readlinkat(dirfd, *p, target, sizeof(target));
-            extra = json_bytes(target, n > 0 ? (size_t)n : 0, NULL);
-        } else {
-            extra = json_string("");
-        }
-        json_array_append_new(w->entries, json_pack("[o, s, i, I, o]", json_bytes(path, strlen(path), NULL),
-                                                    type, (int)(st.st_mode & 07777), (json_int_t)size, extra));
-        if (S_ISDIR(st.st_mode) && depth < MANIFEST_DEPTH_MAX) {
-            _cleanup_close_ int sub = openat(dirfd, *p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub >= 0) {
-                int r = walk(w, sub, path, depth + 1, err);
-                if (r < 0)
-                    return r;
-            }
-        }
+    struct manifest *m = w->userdata;
+    json_t *extra = NULL;
+    long long size = 0;
+    if (S_ISREG(st->st_mode)) {
+        char hex[SHA256_HEX_LEN];
+        pyro_error herr = {0};
+        if (hash_file(m, dirfd, name, hex, &herr) < 0)
+            return 0; /* vanished or replaced meanwhile */
+        extra = json_string(hex);
+        size = (long long)st->st_size;
+    } else if (S_ISLNK(st->st_mode)) {
+        char target[PATH_MAX];
+        ssize_t n = readlinkat(dirfd, name, target, sizeof(target));
+        extra = json_bytes(target, n > 0 ? (size_t)n : 0, NULL);
+    } else {
+        extra = json_string("");
     }
-    return 0;
+    json_array_append_new(m->entries, json_pack("[o, s, i, I, o]", json_bytes(path, strlen(path), NULL),
+                                                fspath_type_name(st->st_mode), (int)(st->st_mode & 07777),
+                                                (json_int_t)size, extra));
+    return 1;
 }
 
 int op_manifest(struct agent *a, const struct proto_frame *req, pyro_error *err)
 {
-    const json_t *args = json_object_get(req->hdr, "args");
-    const char *root, *path;
-    _cleanup_close_ int rootfd = -1;
+    _cleanup_fspath_req_ struct fspath_req q = {.rootfd = -1};
 
-    int r = fspath_args(args, &root, &path, &rootfd, err);
+    int r = fspath_req_open(req, &q, err);
     if (r < 0)
         return r;
-    _cleanup_close_ int fd = fspath_open(rootfd, path, O_PATH | O_DIRECTORY, 0, 0, err);
+    _cleanup_close_ int fd = fspath_open(q.rootfd, q.path, O_PATH | O_DIRECTORY, 0, 0, err);
     if (fd < 0)
         return fd;
-    long long max = json_get_int(args, "max_entries", MANIFEST_DEFAULT_MAX);
-    struct walker w = {
-        .entries = json_array(),
-        .max = max <= 0 ? 1 : max > MANIFEST_HARD_MAX ? MANIFEST_HARD_MAX : (size_t)max,
-        .buf = xmalloc(65536),
+    struct manifest m = {.entries = json_array(), .buf = xmalloc(65536)};
+    struct walk w = {
+        .max = fspath_arg_limit(q.args, "max_entries", MANIFEST_DEFAULT_MAX, PROTO_MANIFEST_MAX),
+        .depth_max = MANIFEST_DEPTH_MAX,
+        .recursive = true,
+        .visit = manifest_visit,
+        .userdata = &m,
     };
-    r = walk(&w, fd, "", 0, err);
-    free(w.buf);
+    r = walk_run(&w, fd, "", err);
+    free(m.buf);
     if (r < 0) {
-        json_decref(w.entries);
+        json_decref(m.entries);
         return r;
     }
     json_t *res = json_object();
-    json_set(res, "path", json_bytes(path, strlen(path), NULL));
-    json_set(res, "count", json_integer((json_int_t)json_array_size(w.entries)));
-    json_set(res, "entries", w.entries);
+    json_set(res, "path", json_bytes(q.path, strlen(q.path), NULL));
+    json_set(res, "count", json_integer((json_int_t)json_array_size(m.entries)));
+    json_set(res, "entries", m.entries);
     json_set(res, "truncated", json_boolean(w.truncated));
     agent_reply_ok(a, req->id, res, NULL, 0);
     return 0;
@@ -134,14 +109,14 @@ int op_manifest(struct agent *a, const struct proto_frame *req, pyro_error *err)
 
 int op_file_delete(struct agent *a, const struct proto_frame *req, pyro_error *err)
 {
-    const json_t *args = json_object_get(req->hdr, "args");
-    const char *root, *path, *base;
-    _cleanup_close_ int rootfd = -1;
+    _cleanup_fspath_req_ struct fspath_req q = {.rootfd = -1};
+    const char *base;
 
-    int r = fspath_args(args, &root, &path, &rootfd, err);
+    int r = fspath_req_open(req, &q, err);
     if (r < 0)
         return r;
-    _cleanup_close_ int dfd = fspath_open_parent(rootfd, path, false, 0, &base, err);
+    const char *path = q.path;
+    _cleanup_close_ int dfd = fspath_open_parent(q.rootfd, path, false, 0, &base, err);
     if (dfd < 0)
         return dfd;
     _cleanup_free_ char *name = xstrdup(base);

@@ -26,7 +26,8 @@ uint64_t tarw_skipped(const struct tarw *w);
 void tarw_free(struct tarw *w);
 
 struct tarx;
-/* Extracts into destfd (an O_PATH directory). Refuses absolute names, "..",
+/* Extracts into destfd (an O_PATH directory). Names and link targets are
+ * checked with base/relpath.h. Refuses absolute names, "..",
  * device nodes, fifos, links that leave the destination, and writing
  * through any symlink; stops at max_entries entries or max_bytes of file
  * data. */
@@ -37,10 +38,5 @@ int tarx_finish(struct tarx *x, pyro_error *err);
 uint64_t tarx_entries(const struct tarx *x);
 uint64_t tarx_bytes(const struct tarx *x);
 void tarx_free(struct tarx *x);
-
-/* Shared by writer, reader and tests: a path an archive may carry. Returns
- * a malloc'ed normalised copy ("./a//b/" -> "a/b") or NULL when the name is
- * empty, absolute or has a ".." component. */
-char *tar_path_normalize(const char *name);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/relpath.h"
 #include "agent/fspath.h"
 #include "agent/tar.h"
 
@@ -37,60 +38,6 @@ struct tarx {
     uint64_t left;
     size_t pad;
 };
-
-char *tar_path_normalize(const char *name)
-{
-    if (!name || !*name || name[0] == '/')
-        return NULL;
-    size_t n = strlen(name);
-    char *out = xmalloc(n + 1);
-    size_t o = 0;
-    for (const char *p = name; *p;) {
-        const char *e = strchrnul(p, '/');
-        size_t len = (size_t)(e - p);
-        if (len == 2 && p[0] == '.' && p[1] == '.') {
-            free(out);
-            return NULL;
-        }
-        if (len && !(len == 1 && p[0] == '.')) {
-            if (o)
-                out[o++] = '/';
-            memcpy(out + o, p, len);
-            o += len;
-        }
-        p = *e ? e + 1 : e;
-    }
-    out[o] = '\0';
-    if (!o) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-/* A symlink target is safe when, read relative to the link's directory,
- * it never climbs above the destination. */
-static bool link_target_safe(const char *path, const char *target)
-{
-    if (!*target || target[0] == '/')
-        return false;
-    int depth = 0;
-    for (const char *p = path; *p; p++)
-        if (*p == '/')
-            depth++;
-    for (const char *p = target; *p;) {
-        const char *e = strchrnul(p, '/');
-        size_t len = (size_t)(e - p);
-        if (len == 2 && p[0] == '.' && p[1] == '.') {
-            if (--depth < 0)
-                return false;
-        } else if (len && !(len == 1 && p[0] == '.')) {
-            depth++;
-        }
-        p = *e ? e + 1 : e;
-    }
-    return true;
-}
 
 static uint64_t parse_num(const uint8_t *f, size_t w, bool *ok)
 {
@@ -223,9 +170,10 @@ static int create_entry(struct tarx *x, char type, const char *name, mode_t mode
             return err_errno(err, errno, "tar: mkdir %s", name);
         return 0;
     case '2':
-        if (!link_target_safe(name, link))
-            return err_set(err, -PYRO_E_INVALID, "tar: symlink %s -> %s leaves the destination",
-                                name, link);
+        if ((r = relpath_link_check(name, link, err)) < 0) {
+            err_prefix(err, "tar");
+            return r;
+        }
         r = clear_slot(dirfd, base, name, false, err);
         if (r < 0)
             return r;
@@ -233,10 +181,11 @@ static int create_entry(struct tarx *x, char type, const char *name, mode_t mode
             return err_errno(err, errno, "tar: symlink %s", name);
         return 0;
     case '1': {
-        _cleanup_free_ char *src = tar_path_normalize(link);
-        if (!src)
-            return err_set(err, -PYRO_E_INVALID, "tar: hard link %s -> %s leaves the destination",
-                                name, link ? link : "");
+        _cleanup_free_ char *src = NULL;
+        if ((r = relpath_normalize(link, 0, &src, err)) < 0) {
+            err_prefix(err, "tar: hard link %s", name);
+            return r;
+        }
         const char *sbase;
         _cleanup_close_ int sdir = fspath_open_parent(x->destfd, src, false, RESOLVE_NO_SYMLINKS, &sbase, err);
         if (sdir < 0)
@@ -318,9 +267,12 @@ static int on_header(struct tarx *x, pyro_error *err)
     _cleanup_free_ char *link = x->next_link ? xstrdup(x->next_link) : field_str(b + 157, 100);
     reset_overrides(x);
 
-    _cleanup_free_ char *name = tar_path_normalize(raw);
-    if (!name)
-        return err_set(err, -PYRO_E_INVALID, "tar: unsafe entry name '%s'", raw);
+    _cleanup_free_ char *name = NULL;
+    int r = relpath_normalize(raw, 0, &name, err);
+    if (r < 0) {
+        err_prefix(err, "tar: entry");
+        return r;
+    }
     if (++x->entries > x->max_entries)
         return err_set(err, -PYRO_E_LIMIT, "tar: more than %llu entries",
                             (unsigned long long)x->max_entries);
@@ -329,7 +281,7 @@ static int on_header(struct tarx *x, pyro_error *err)
     case '0':
     case '\0':
     case '7':
-        if (x->bytes + size > x->max_bytes)
+        if (size > x->max_bytes - x->bytes) /* x->bytes <= max_bytes: no overflow */
             return err_set(err, -PYRO_E_LIMIT, "tar: more than %llu bytes of file data",
                                 (unsigned long long)x->max_bytes);
         x->bytes += size;
@@ -347,7 +299,7 @@ static int on_header(struct tarx *x, pyro_error *err)
     default:
         return err_set(err, -PYRO_E_INVALID, "tar: %s has unsupported type '%c'", name, type);
     }
-    int r = create_entry(x, type, name, mode, size, link, err);
+    r = create_entry(x, type, name, mode, size, link, err);
     if (r < 0)
         return r;
     begin_skip(x, size); /* data of links and directories, if any, is skipped */

@@ -12,6 +12,7 @@
 #include "base/cleanup.h"
 #include "agent/fspath.h"
 #include "agent/tar.h"
+#include "agent/walk.h"
 
 #define TARW_DEPTH_MAX 128
 
@@ -155,10 +156,11 @@ static int add_entry(struct tarw *w, int dirfd, const char *base, const char *na
         int fd = openat(dirfd, base, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             return err_errno(err, errno, "open %s", name);
-        char **names = fsops_read_names(fd, err);
-        if (!names) {
+        char **names = NULL;
+        int r = walk_read_names(fd, &names, err);
+        if (r < 0) {
             close(fd);
-            return err ? err->code : -EIO;
+            return r;
         }
         emit_entry(w, name, &st, NULL);
         w->stack[w->depth++] = (struct tarw_dir){.fd = fd, .names = names, .prefix = xstrdup(name)};
@@ -259,10 +261,11 @@ int tarw_open(int rootfd, const char *path, uint64_t max_bytes, struct tarw **ou
     w->file_fd = -1;
     w->max_bytes = max_bytes;
     if (S_ISDIR(st.st_mode)) {
-        char **names = fsops_read_names(fd, err);
-        if (!names) {
+        char **names = NULL;
+        int r = walk_read_names(fd, &names, err);
+        if (r < 0) {
             free(w);
-            return err ? err->code : -EIO;
+            return r;
         }
         w->stack[0] = (struct tarw_dir){.fd = TAKE_FD(fd), .names = names, .prefix = xstrdup("")};
         w->depth = 1;

@@ -36,30 +36,21 @@ static void tar_out_free(void *state)
     tarw_free(state);
 }
 
-static uint64_t arg_u64(const json_t *args, const char *key, uint64_t def)
-{
-    long long v = json_get_int(args, key, (long long)def);
-    return v <= 0 ? def : (uint64_t)v;
-}
-
 int op_tar_out(struct agent *a, const struct proto_frame *req, pyro_error *err)
 {
-    const json_t *args = json_object_get(req->hdr, "args");
-    const char *root, *path;
-    _cleanup_close_ int rootfd = -1;
+    _cleanup_fspath_req_ struct fspath_req q = {.rootfd = -1};
     struct tarw *w = NULL;
 
-    int r = fspath_args(args, &root, &path, &rootfd, err);
+    int r = fspath_req_open(req, &q, err);
     if (r < 0)
         return r;
-    r = tarw_open(rootfd, path, arg_u64(args, "max_bytes", TAR_OUT_MAX_BYTES_DEFAULT), &w, err);
+    r = tarw_open(q.rootfd, q.path, fspath_arg_limit(q.args, "max_bytes", TAR_OUT_MAX_BYTES_DEFAULT, UINT64_MAX),
+                  &w, err);
     if (r < 0)
         return r;
     struct stream_out *s = xcalloc(1, sizeof(*s));
     s->id = req->id;
-    s->credit = arg_u64(req->hdr, "window", PROTO_WINDOW);
-    if (s->credit > 64u * PROTO_WINDOW)
-        s->credit = 64u * PROTO_WINDOW;
+    s->credit = fspath_arg_limit(req->hdr, "window", PROTO_WINDOW, 64u * PROTO_WINDOW);
     s->state = w;
     s->produce = tar_out_produce;
     s->result = tar_out_result;
@@ -106,34 +97,33 @@ static int tar_in_end(struct agent *a, struct stream_in *in, pyro_error *err)
 
 int op_tar_in(struct agent *a, const struct proto_frame *req, pyro_error *err)
 {
-    const json_t *args = json_object_get(req->hdr, "args");
-    const char *root, *path;
-    _cleanup_close_ int rootfd = -1;
+    _cleanup_fspath_req_ struct fspath_req q = {.rootfd = -1};
 
-    int r = fspath_args(args, &root, &path, &rootfd, err);
+    int r = fspath_req_open(req, &q, err);
     if (r < 0)
         return r;
+    const char *path = q.path;
     /* The destination directory is created if missing, never through a
      * symlink. */
     int destfd;
     if (*path && strcmp(path, ".") != 0) {
         const char *base;
-        _cleanup_close_ int parent = fspath_open_parent(rootfd, path, true, RESOLVE_NO_SYMLINKS, &base, err);
+        _cleanup_close_ int parent = fspath_open_parent(q.rootfd, path, true, RESOLVE_NO_SYMLINKS, &base, err);
         if (parent < 0)
             return parent;
         if (mkdirat(parent, base, 0755) < 0 && errno != EEXIST)
             return err_errno(err, errno, "mkdir %s", path);
         destfd = fspath_open(parent, base, O_PATH | O_DIRECTORY, 0, RESOLVE_NO_SYMLINKS, err);
     } else {
-        destfd = fspath_open(rootfd, ".", O_PATH | O_DIRECTORY, 0, 0, err);
+        destfd = fspath_open(q.rootfd, ".", O_PATH | O_DIRECTORY, 0, 0, err);
     }
     if (destfd < 0)
         return destfd;
 
     struct tar_in_state *s = xcalloc(1, sizeof(*s));
     s->destfd = destfd;
-    s->x = tarx_new(destfd, arg_u64(args, "max_entries", TAR_IN_MAX_ENTRIES_DEFAULT),
-                    arg_u64(args, "max_bytes", TAR_IN_MAX_BYTES_DEFAULT));
+    s->x = tarx_new(destfd, fspath_arg_limit(q.args, "max_entries", TAR_IN_MAX_ENTRIES_DEFAULT, UINT64_MAX),
+                    fspath_arg_limit(q.args, "max_bytes", TAR_IN_MAX_BYTES_DEFAULT, UINT64_MAX));
     struct stream_in *in = xcalloc(1, sizeof(*in));
     in->id = req->id;
     in->state = s;

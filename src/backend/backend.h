@@ -66,6 +66,9 @@ struct backend_ops {
     int (*destroy)(const char *dir, const char *id, pyro_error *err);
 };
 
-extern const struct backend_ops sandbox_backend_ops;
+/* The backend called name ("sandbox"; "vm" once it exists). An unknown name
+ * is -PYRO_E_INVALID with a message that lists the known ones. A new backend
+ * is one more entry in backend.c's table. */
+int backend_get(const char *name, const struct backend_ops **out, pyro_error *err);
 
 #endif

@@ -52,7 +52,7 @@ static int start_instance(struct monitor *m, pyro_error *err)
         .network = m->cfg->network,
     };
     int64_t t0 = time_mono_ns();
-    int r = monitor_backend()->start(&bc, &m->inst, err);
+    int r = m->ops->start(&bc, &m->inst, err);
     if (r < 0)
         return r;
     m->inst_started = true;
@@ -122,9 +122,9 @@ static void monitor_teardown(struct monitor *m)
         /* Reap PID 1 (our child) before destroy looks at the cgroup. */
         while (waitpid(m->inst.pid, NULL, 0) < 0 && errno == EINTR)
             ;
-        monitor_backend()->release(&m->inst);
+        m->ops->release(&m->inst);
     }
-    if (monitor_backend()->destroy(bdir, m->cfg->id, &err) < 0)
+    if (m->ops->destroy(bdir, m->cfg->id, &err) < 0)
         log_debug("monitor: destroy: %s", err.message);
 }
 
@@ -136,11 +136,18 @@ int monitor_main(const struct monitor_config *cfg, int ready_fd)
     char line[PYRO_ERROR_MESSAGE_MAX + 64];
 
     prctl(PR_SET_NAME, "pyro-monitor");
-    monitor_record(&m, "starting", NULL);
-    if (monitor_setup(&m, &err) < 0) {
-        m.reason = "failed";
-        monitor_teardown(&m);
-        monitor_record(&m, "exited", err.message);
+    /* An unknown backend is refused before anything is created. */
+    int r = backend_get(cfg->backend, &m.ops, &err);
+    if (r == 0) {
+        monitor_record(&m, "starting", NULL);
+        r = monitor_setup(&m, &err);
+        if (r < 0) {
+            m.reason = "failed";
+            monitor_teardown(&m);
+            monitor_record(&m, "exited", err.message);
+        }
+    }
+    if (r < 0) {
         int n = snprintf(line, sizeof(line), "error %d %s\n", err.code, err.message);
         (void)!write(ready_fd, line, (size_t)n);
         close(ready_fd);

@@ -16,6 +16,7 @@
 #include "base/err.h"
 
 struct monitor_config {
+    const char *backend;    /* backend_get() name, e.g. "sandbox" */
     const char *dir;        /* instance directory, absolute */
     const char *id;         /* instance id: hostname inside */
     const char *rootfs;     /* environment root tree (read-only lower layer) */

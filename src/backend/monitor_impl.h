@@ -57,6 +57,7 @@ struct route {
 
 struct monitor {
     const struct monitor_config *cfg;
+    const struct backend_ops *ops; /* backend_get(cfg->backend) */
     struct ae_loop *loop;
     int listen_fd, agent_fd, ttl_fd, sig_fd;
     struct backend_instance inst;
@@ -75,11 +76,6 @@ struct monitor {
     int nstop_waiters;
     int64_t started_ms;
 };
-
-static inline const struct backend_ops *monitor_backend(void)
-{
-    return &sandbox_backend_ops;
-}
 
 /* ---- monitor_route.c ---- */
 /* Queues a frame for the agent (hdr borrowed); -PYRO_E_LIMIT past

@@ -22,7 +22,7 @@ void monitor_record(struct monitor *m, const char *state, const char *error)
     json_set(rec, "pid", json_integer(getpid()));
     json_set(rec, "start_time", json_integer(proc_start_time(getpid())));
     json_set(rec, "state", json_string(state));
-    json_set(rec, "execution_mode", json_string(monitor_backend()->name));
+    json_set(rec, "execution_mode", json_string(m->ops->name));
     if (m->inst_started) {
         json_set(rec, "sandbox_pid", json_integer(m->inst.pid));
         json_set(rec, "cgroup_version", json_integer(m->inst.cgroup_version));
@@ -60,7 +60,7 @@ void monitor_record(struct monitor *m, const char *state, const char *error)
 void monitor_kill_instance(struct monitor *m)
 {
     pyro_error err = {0};
-    if (m->inst_started && monitor_backend()->kill(&m->inst, SIGKILL, &err) < 0)
+    if (m->inst_started && m->ops->kill(&m->inst, SIGKILL, &err) < 0)
         log_debug("monitor: kill: %s", err.message);
 }
 

@@ -60,7 +60,7 @@ static void blocks_portable(uint32_t h[8], const uint8_t *p, size_t nblocks)
 /* Four rounds: message words m (already in order), constants K[i..i+3]. */
 #define SHANI_ROUNDS(m, i)                                                                  \
     do {                                                                                    \
-        __m128i k_ = _mm_add_epi32((m), _mm_loadu_si128((const __m128i *)&K[(i)]));          \
+        __m128i k_ = _mm_add_epi32((m), _mm_loadu_si128((const void *)&K[(i)]));            \
         st1 = _mm_sha256rnds2_epu32(st1, st0, k_);                                          \
         st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(k_, 0x0E));                 \
     } while (0)
@@ -69,8 +69,8 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[
                                                                      size_t nblocks)
 {
     const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-    __m128i tmp = _mm_loadu_si128((const __m128i *)&h[0]);
-    __m128i st1 = _mm_loadu_si128((const __m128i *)&h[4]);
+    __m128i tmp = _mm_loadu_si128((const void *)&h[0]);
+    __m128i st1 = _mm_loadu_si128((const void *)&h[4]);
     tmp = _mm_shuffle_epi32(tmp, 0xB1);          /* CDAB */
     st1 = _mm_shuffle_epi32(st1, 0x1B);          /* EFGH */
     __m128i st0 = _mm_alignr_epi8(tmp, st1, 8);  /* ABEF */
@@ -80,7 +80,7 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[
         __m128i save0 = st0, save1 = st1;
         __m128i m[4];
         for (int i = 0; i < 4; i++)
-            m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), bswap);
+            m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const void *)(p + 16 * i)), bswap);
         for (int r = 0; r < 16; r++) {
             __m128i cur = m[r & 3];
             SHANI_ROUNDS(cur, 4 * r);
@@ -103,8 +103,8 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[
     st1 = _mm_shuffle_epi32(st1, 0xB1);          /* DCHG */
     st0 = _mm_blend_epi16(tmp, st1, 0xF0);       /* DCBA */
     st1 = _mm_alignr_epi8(st1, tmp, 8);          /* HGFE */
-    _mm_storeu_si128((__m128i *)&h[0], st0);
-    _mm_storeu_si128((__m128i *)&h[4], st1);
+    _mm_storeu_si128((void *)&h[0], st0);
+    _mm_storeu_si128((void *)&h[4], st1);
 }
 
 static int has_shani(void)

@@ -1,4 +1,9 @@
-/* Running helper programs: found on $PATH, bounded in time and output. */
+/* The one way pyro runs a helper program and reads what it prints (doctor's
+ * QEMU queries, git ls-files for project seeds, ip and nft for sandbox
+ * networking): found on $PATH, no shell, stdin
+ * /dev/null, no descriptor but the pipes inherited, default signal
+ * dispositions, its own process group (killed as a whole at the deadline),
+ * output bounded. */
 #ifndef PYRO_SPAWN_CAPTURE_H
 #define PYRO_SPAWN_CAPTURE_H
 
@@ -7,16 +12,50 @@
 
 #include "base/err.h"
 
-/* Finds name on $PATH (or takes it as is when it contains '/'); *out is a
- * malloc'ed path of an executable regular file. -ENOENT when absent. */
+/* Bytes of stderr kept when it is captured apart from stdout. */
+#define PROC_STDERR_MAX 2048
+/* Bounds of proc_run. */
+#define PROC_RUN_OUTPUT_MAX (1u << 20)
+
+/* Finds name on $PATH (the system directories /usr/local/sbin,
+ * /usr/local/bin, /usr/sbin, /usr/bin, /sbin and /bin when PATH is unset or
+ * empty; relative entries are ignored), or takes it as is when it contains
+ * '/'; *out is a malloc'ed path of an executable regular file. -ENOENT
+ * when absent. */
 int proc_find_program(const char *name, char **out, pyro_error *err);
 
-/* Runs argv[0] (a path) with stdin from /dev/null, capturing stdout and
- * stderr together: at most max bytes are kept (*truncated says whether more
- * came), and the child is killed after timeout_ms (-PYRO_E_TIMEOUT). *out
- * is malloc'ed and NUL-terminated; *status is the exit status, or 128 +
- * signal. */
+struct proc_opts {
+    int timeout_ms;    /* the child's process group is killed after this */
+    size_t max_output; /* bytes of stdout kept; more sets truncated */
+    bool merge_stderr; /* stderr joins stdout; else its first bytes go to err_text */
+    char *const *env;  /* "NAME=value" entries set in the child's environment; may be NULL */
+    char *const *envp; /* when set: the child's whole environment (env is then added to it) */
+};
+
+struct proc_result {
+    char *out; /* malloc'ed, NUL-terminated (binary output may hold NULs: see len) */
+    size_t len;
+    bool truncated;
+    char err_text[PROC_STDERR_MAX]; /* the start of stderr, NUL-terminated ("" when merged) */
+    int status;                     /* the exit status, or 128 + signal */
+};
+
+/* Runs argv[0] (a path: proc_find_program) with argv. Returns 0 with *res
+ * filled whatever the exit status, -PYRO_E_TIMEOUT when the deadline passed
+ * (the group was killed; *res is empty), or -errno when it could not run. */
+int proc_spawn(char *const argv[], const struct proc_opts *o, struct proc_result *res, pyro_error *err);
+void proc_result_free(struct proc_result *res);
+
+/* proc_spawn with stdout and stderr together: at most max bytes are kept
+ * (*truncated says whether more came). *out is malloc'ed and
+ * NUL-terminated; *status is the exit status, or 128 + signal. */
 int proc_capture(char *const argv[], int timeout_ms, size_t max, char **out, bool *truncated, int *status,
                  pyro_error *err);
+
+/* proc_spawn for a tool that must succeed: a non-zero exit, or more than
+ * PROC_RUN_OUTPUT_MAX bytes of stdout, is an error naming the command line
+ * and quoting the first line of its stderr. *out (when not NULL) gets
+ * stdout, malloc'ed. */
+int proc_run(char *const argv[], int timeout_ms, char **out, pyro_error *err);
 
 #endif

@@ -1,9 +1,11 @@
 /* `pyro mcp serve`: the MCP server (docs/mcp.md). It is the server itself,
  * not an operation of the contract table, so it parses its own options;
  * everything it serves comes from the table. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "base/cleanup.h"
 #include "cli/cli.h"
 #include "lib/contract/ctx.h"
 
@@ -12,7 +14,8 @@ static void mcp_help(FILE *out)
     fprintf(out,
             "usage: pyro mcp serve [--profile PROFILE | --mode MODE] [--transport stdio|http]\n"
             "                      [--listen ADDR:PORT] [--auth-token-file FILE]\n"
-            "                      [--project-path PATH | --repo-url URL [--repo-ref REF]]\n\n"
+            "                      [--project-path PATH | --repo-url URL [--repo-ref REF]]\n"
+            "                      [--allow-host-path DIR]...\n\n"
             "Run the MCP server: chat hosts start it and the model calls its tools.\n\n"
             "options:\n"
             "  --profile PROFILE       vm-run, workspace-core (default) or workspace-full.\n"
@@ -29,8 +32,54 @@ static void mcp_help(FILE *out)
             "                          working directory, if any).\n"
             "  --repo-url URL          project source: a clean clone of URL (removed at exit).\n"
             "  --repo-ref REF          branch, tag or commit of --repo-url to check out.\n"
+            "  --allow-host-path DIR   let tool calls read and write host paths beneath DIR\n"
+            "                          (repeatable). Host paths they name (seed_path, source_path,\n"
+            "                          output_path) must lie, symlinks resolved, beneath one of\n"
+            "                          these, the project source (read only), the server's export\n"
+            "                          directory (<state>/mcp/exports/...) or the client's MCP roots.\n"
             "  -h, --help              Show this help.\n\n"
             "The server runs until stdin ends (stdio) or SIGTERM/SIGINT. See docs/mcp.md.\n");
+}
+
+__attribute__((format(printf, 1, 2))) static int usage(const char *fmt, ...)
+{
+    char m[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof(m), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "pyro: error: %s (see 'pyro mcp serve --help')\n", m);
+    return 2;
+}
+
+/* What a parser can check (values from a fixed set, options that exclude or
+ * need each other) is a usage error, exit 2. What the server finds when it
+ * starts (an address it cannot bind, a token file, a project path, a clone)
+ * is a failure, exit 1. */
+static int check_usage(const struct pyro_mcp_options *o)
+{
+    if (o->mode && o->profile)
+        return usage("give --mode or --profile, not both: a mode is its own narrowed tool set");
+    const char *name = o->mode ? o->mode : o->profile;
+    if (name && contract_surface_find(name, o->mode != NULL) < 0) {
+        char known[256] = "";
+        for (int i = 0; i < SURFACE_COUNT; i++) {
+            size_t l = strlen(known);
+            if (contract_surfaces[i].is_mode == (o->mode != NULL))
+                snprintf(known + l, sizeof(known) - l, "%s%s", l ? ", " : "", contract_surfaces[i].name);
+        }
+        return usage("unknown %s '%s' (expected one of: %s)", o->mode ? "mode" : "profile", name, known);
+    }
+    bool http = o->transport && !strcmp(o->transport, "http");
+    if (o->transport && !http && strcmp(o->transport, "stdio"))
+        return usage("unknown transport '%s' (expected stdio or http)", o->transport);
+    if (!http && (o->listen || o->auth_token_file))
+        return usage("--listen and --auth-token-file need --transport http");
+    if (o->project_path && o->repo_url)
+        return usage("give --project-path or --repo-url, not both");
+    if (o->repo_ref && !o->repo_url)
+        return usage("--repo-ref needs --repo-url");
+    return 0;
 }
 
 static void on_listen(void *data, const char *url)
@@ -59,11 +108,24 @@ int cli_mcp_main(int argc, char **argv)
         {"--auth-token-file", &o.auth_token_file}, {"--project-path", &o.project_path},
         {"--repo-url", &o.repo_url},       {"--repo-ref", &o.repo_ref},
     };
+    _cleanup_free_ const char **allow = xcalloc((size_t)argc, sizeof(*allow));
+    size_t nallow = 0;
+    o.allow_host_paths = allow;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             mcp_help(stdout);
             return 0;
+        }
+        /* Repeatable: --allow-host-path DIR or --allow-host-path=DIR. */
+        if (!strncmp(a, "--allow-host-path", 17) && (a[17] == '\0' || a[17] == '=')) {
+            const char *v = a[17] == '=' ? a + 18 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v || !*v) {
+                fprintf(stderr, "pyro: error: --allow-host-path needs a directory (see 'pyro mcp serve --help')\n");
+                return 2;
+            }
+            allow[nallow++] = v;
+            continue;
         }
         bool known = false;
         for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]) && !known; k++) {
@@ -87,6 +149,8 @@ int cli_mcp_main(int argc, char **argv)
             return 2;
         }
     }
+    if (check_usage(&o))
+        return 2;
     pyro_error err = {0};
     struct pyro_ctx *ctx = NULL;
     if (pyro_ctx_new(&ctx, &err) < 0) {
@@ -97,7 +161,7 @@ int cli_mcp_main(int argc, char **argv)
     pyro_ctx_free(ctx);
     if (r < 0) {
         fprintf(stderr, "pyro: error: %s\n", err.message);
-        return pyro_error_is_usage(r) ? 2 : 1;
+        return 1;
     }
     return 0;
 }

@@ -70,6 +70,9 @@ static const char *metavar(const struct contract_param *p)
     switch (p->type) {
     case PT_INT: return "N";
     case PT_MAP: return "KEY=VALUE";
+    case PT_STRING:
+    case PT_BOOL:
+    case PT_LIST:
     default: return "VALUE";
     }
 }
@@ -93,9 +96,13 @@ static const struct contract_param *find_flag(const struct contract_op *op, cons
     return NULL;
 }
 
+/* Records a usage error. Parsing goes on after one (so that --json and
+ * --help later on the line still count); the first error is the one kept. */
 __attribute__((format(printf, 3, 4))) static int usage_err(pyro_error *err, const struct contract_op *op,
                                                            const char *fmt, ...)
 {
+    if (err->code < 0)
+        return err->code;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -165,9 +172,9 @@ int cli_parse(const struct contract_op *op, int argc, char **argv, json_t **out,
     const struct contract_param *positional[16];
     const struct contract_param *rest = NULL;
     size_t npos = 0, posi = 0;
-    int r;
 
     memset(opts, 0, sizeof(*opts));
+    err_clear(err);
     for (const struct contract_param *p = op->params; p && p->name; p++) {
         if ((p->flags & PF_POSITIONAL) && npos < ARRAY_SIZE(positional))
             positional[npos++] = p;
@@ -204,40 +211,42 @@ int cli_parse(const struct contract_op *op, int argc, char **argv, json_t **out,
                 val = eq + 1;
             }
             const struct contract_param *p = find_flag(op, name, &neg);
-            if (!p)
-                return usage_err(err, op, "unknown option '--%s' for 'pyro %s'", name, op->cli);
+            if (!p || (neg && val)) {
+                usage_err(err, op, "unknown option '--%s' for 'pyro %s'", name, op->cli);
+                continue;
+            }
             if (p->type == PT_BOOL && !val) {
                 json_set(args, p->name, json_boolean(!neg));
                 continue;
             }
-            if (neg)
-                return usage_err(err, op, "unknown option '--%s' for 'pyro %s'", name, op->cli);
             if (!val) {
-                if (i + 1 >= argc)
-                    return usage_err(err, op, "option '%s' needs a value%s", a, "");
+                if (i + 1 >= argc) {
+                    usage_err(err, op, "option '%s' needs a value%s", a, "");
+                    continue;
+                }
                 val = argv[++i];
             }
             char flag[140];
             snprintf(flag, sizeof(flag), "--%s", name);
-            if ((r = store_value(op, p, flag, val, args, err)) < 0)
-                return r;
+            store_value(op, p, flag, val, args, err);
             continue;
         }
-        if (a[0] == '-' && a[1] != '\0')
-            return usage_err(err, op, "unknown option '%s' for 'pyro %s'", a, op->cli);
+        if (a[0] == '-' && a[1] != '\0') {
+            usage_err(err, op, "unknown option '%s' for 'pyro %s'", a, op->cli);
+            continue;
+        }
         if (posi < npos) {
-            if ((r = store_value(op, positional[posi], positional[posi]->name, a, args, err)) < 0)
-                return r;
+            store_value(op, positional[posi], positional[posi]->name, a, args, err);
             posi++;
             continue;
         }
         if (rest)
             break; /* the command starts here: everything after it is its own */
-        return usage_err(err, op, "unexpected argument '%s' for 'pyro %s'", a, op->cli);
+        usage_err(err, op, "unexpected argument '%s' for 'pyro %s'", a, op->cli);
     }
-    if (i < argc) {
-        if (!rest)
-            return usage_err(err, op, "unexpected argument '%s' for 'pyro %s'", argv[i], op->cli);
+    if (i < argc && !rest)
+        usage_err(err, op, "unexpected argument '%s' for 'pyro %s'", argv[i], op->cli);
+    else if (i < argc) {
         if (rest->type == PT_LIST) {
             json_t *l = json_array();
             for (int k = i; k < argc; k++)
@@ -250,8 +259,11 @@ int cli_parse(const struct contract_op *op, int argc, char **argv, json_t **out,
     }
     if (opts->help) {
         *out = json_incref(args);
+        err_clear(err);
         return 0;
     }
+    if (err->code < 0)
+        return err->code;
     /* Missing positionals get a CLI-shaped message before generic validation. */
     for (size_t k = posi; k < npos; k++)
         if ((positional[k]->flags & PF_REQUIRED) && !json_object_get(args, positional[k]->name)) {
@@ -263,6 +275,23 @@ int cli_parse(const struct contract_op *op, int argc, char **argv, json_t **out,
         }
     if (rest && (rest->flags & PF_REQUIRED) && !json_object_get(args, rest->name))
         return usage_err(err, op, "missing command after '--' for 'pyro %s'%s", op->cli, "");
+    /* So do required options, and an option given with its alternative. */
+    for (const struct contract_param *p = op->params; p && p->name; p++) {
+        if (!(p->flags & PF_REQUIRED) || (p->flags & (PF_POSITIONAL | PF_REST)))
+            continue;
+        const struct contract_param *alt = p->alt ? contract_op_param(op, p->alt) : NULL;
+        bool has = json_object_get(args, p->name), has_alt = alt && json_object_get(args, alt->name);
+        char fl[128], afl[128] = "";
+        flag_name(p, fl, sizeof(fl));
+        if (alt)
+            flag_name(alt, afl, sizeof(afl));
+        if (has && has_alt)
+            return usage_err(err, op, "give --%s or --%s, not both", fl, afl);
+        if (!has && !has_alt && alt)
+            return usage_err(err, op, "missing option --%s (or --%s) for 'pyro %s'", fl, afl, op->cli);
+        if (!has && !has_alt)
+            return usage_err(err, op, "missing option --%s for 'pyro %s'", fl, op->cli);
+    }
 
     pyro_error verr = {0};
     json_t *validated = NULL;
@@ -368,9 +397,16 @@ void cli_help_op(const struct contract_op *op, FILE *out)
                 snprintf(extra + l, sizeof(extra) - l, " %s", *c);
             }
         }
+        if ((p->flags & PF_REQUIRED) && !(p->flags & (PF_POSITIONAL | PF_REST))) {
+            size_t l = strlen(extra);
+            char afl[128] = "";
+            if (p->alt && contract_op_param(op, p->alt))
+                flag_name(contract_op_param(op, p->alt), afl, sizeof(afl));
+            snprintf(extra + l, sizeof(extra) - l, afl[0] ? " (required, or --%s)" : " (required)%s", afl);
+        }
         fprintf(out, " %s%s\n", p->description, extra);
     }
-    fprintf(out, "  %-28s %s\n", "--json", "Print the result as one JSON object on stdout.");
+    fprintf(out, "  %-28s %s\n", "--json", "Print the result (or the error) as one JSON object on stdout.");
     if (op->id_key)
         fprintf(out, "  %-28s %s\n", "--id-only", "Print only the new id.");
     fprintf(out, "  %-28s %s\n", "-h, --help", "Show this help.");
@@ -413,6 +449,9 @@ void cli_help_top(FILE *out)
     fprintf(out, "\noptions:\n  -h, --help               Show this help.\n"
                  "  --version                Print the version.\n"
                  "  --log-level LEVEL        error, warn, info, debug or trace (default warn).\n\n"
-                 "Run 'pyro COMMAND --help' for a command's options. Exit status: 0 success,\n"
-                 "1 failure, 2 bad usage; 'pyro run' exits with the command's status.\n");
+                 "Run 'pyro COMMAND --help' for a command's options.\n\n"
+                 "Exit status: 0 success; 1 failure (any error the runtime reports); 2 bad usage\n"
+                 "(an error in the command line itself). 'pyro run' and the exec commands exit\n"
+                 "with the command's status. With --json an error is also one object on stdout:\n"
+                 "{\"error\": {\"code\": ..., \"message\": ...}}.\n");
 }

@@ -1,8 +1,15 @@
 /* pyro: the command-line front end. Every command is an operation of the
  * contract table; this file finds it, parses its arguments from the table,
  * runs it through libpyro and prints the result (JSON with --json, else a
- * human rendering from print.c). Exit status: 0 success, 1 failure, 2 bad
- * usage; commands may map their result to another status (cli_exit_code). */
+ * human rendering from print.c).
+ *
+ * Exit status (docs/contract.md): 0 success; 2 for a usage error, which only
+ * parsing the command line finds (unknown command or option, missing or
+ * malformed argument, a value outside its declared type, bounds or choices);
+ * 1 for every failure the runtime reports, whatever its code (not_found,
+ * invalid_argument, limit_exceeded, ...). Commands may map their result to
+ * another status (cli_printer.exit_status). An error is one line on stderr;
+ * with --json it is also one object {"error": {"code", "message"}} on stdout. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,22 +22,33 @@
 #include "base/json.h"
 #include "base/log.h"
 
-static int usage_error(const char *msg)
-{
-    fprintf(stderr, "pyro: error: %s\n", msg);
-    return 2;
-}
+enum { CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2 };
 
-static void print_error(const pyro_error *err, bool json)
+static void print_error(int code, const char *message, bool json)
 {
     if (json) {
-        json_auto_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", pyro_error_name(err->code), "message",
-                                   err->message);
+        json_auto_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", pyro_error_name(code), "message", message);
         _cleanup_free_ char *t = json_dump(e, 0);
         printf("%s\n", t);
         fflush(stdout);
     }
-    fprintf(stderr, "pyro: error: %s\n", err->message);
+    fprintf(stderr, "pyro: error: %s\n", message);
+}
+
+/* Whether --json is among the words before any `--`: for errors found
+ * before the command's own parser runs. */
+static bool words_want_json(int argc, char **argv)
+{
+    for (int i = 0; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--json"))
+            return true;
+    return false;
+}
+
+static int usage_error(const char *msg, bool json)
+{
+    print_error(-PYRO_E_INVALID, msg, json);
+    return CLI_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -54,7 +72,7 @@ int main(int argc, char **argv)
                 char m[160];
                 snprintf(m, sizeof(m), "--log-level expects error, warn, info, debug or trace, got '%s'",
                          v ? v : "");
-                return usage_error(m);
+                return usage_error(m, words_want_json(argc, argv));
             }
             log_set_level((enum log_level)lvl);
             i++;
@@ -62,11 +80,11 @@ int main(int argc, char **argv)
         }
         char m[256];
         snprintf(m, sizeof(m), "unknown option '%s' (see 'pyro --help')", a);
-        return usage_error(m);
+        return usage_error(m, words_want_json(argc, argv));
     }
     if (i >= argc) {
         cli_help_top(stderr);
-        return 2;
+        return CLI_EXIT_USAGE;
     }
 
     /* `pyro mcp ...` is the server itself, not an operation of the table. */
@@ -81,16 +99,16 @@ int main(int argc, char **argv)
             bool want_help = i + 1 >= argc || !strcmp(argv[i + 1], "--help") || !strcmp(argv[i + 1], "-h");
             if (want_help) {
                 cli_help_group(group, i + 1 >= argc ? stderr : stdout);
-                return i + 1 >= argc ? 2 : 0;
+                return i + 1 >= argc ? CLI_EXIT_USAGE : 0;
             }
             char m[256];
             snprintf(m, sizeof(m), "unknown command 'pyro %s %s' (see 'pyro %s --help')", argv[i], argv[i + 1],
                      argv[i]);
-            return usage_error(m);
+            return usage_error(m, words_want_json(argc - i, argv + i));
         }
         char m[256];
         snprintf(m, sizeof(m), "unknown command '%s' (see 'pyro --help')", argv[i]);
-        return usage_error(m);
+        return usage_error(m, words_want_json(argc - i, argv + i));
     }
 
     struct cli_opts opts;
@@ -102,12 +120,13 @@ int main(int argc, char **argv)
         return 0;
     }
     if (r < 0)
-        return usage_error(err.message);
+        return usage_error(err.message, opts.json);
 
+    /* From here on, every error is the runtime's: exit 1, whatever its code. */
     struct pyro_ctx *ctx = NULL;
     if (pyro_ctx_new(&ctx, &err) < 0) {
-        print_error(&err, opts.json);
-        return pyro_error_is_usage(err.code) ? 2 : 1;
+        print_error(err.code, err.message, opts.json);
+        return CLI_EXIT_FAILURE;
     }
     struct cli_run run = {.op = op, .opts = &opts, .ctx = ctx, .tty = isatty(STDERR_FILENO)};
     cli_progress_attach(&run);
@@ -116,9 +135,9 @@ int main(int argc, char **argv)
     r = op->handler(ctx, args, &result, &err);
     cli_progress_detach(&run);
     if (r < 0) {
-        print_error(&err, opts.json);
+        print_error(err.code, err.message, opts.json);
         pyro_ctx_free(ctx);
-        return pyro_error_is_usage(err.code) ? 2 : 1;
+        return CLI_EXIT_FAILURE;
     }
     int status = cli_print_result(&run, result);
     pyro_ctx_free(ctx);

@@ -8,6 +8,7 @@
 #include "base/cleanup.h"
 #include "cli/cli.h"
 #include "base/json.h"
+#include "lib/workspace/cquote.h"
 
 int cli_print_ws_exec(struct cli_run *run, json_t *result)
 {
@@ -76,9 +77,14 @@ int cli_print_ws_diff(struct cli_run *run, json_t *result)
     json_array_foreach(json_object_get(result, "entries"), i, e) {
         if (json_get_bool(e, "binary", false) || json_object_get(e, "text_omitted") ||
             strcmp(json_get_str(e, "type", "file"), "file") || !strcmp(json_get_str(e, "status", ""), "type_changed"))
-            printf("%s %s (%s%s%s)\n", json_get_str(e, "status", ""), json_get_str(e, "path", ""),
-                   json_get_str(e, "type", ""), json_get_bool(e, "binary", false) ? ", binary" : "",
+        {
+            /* Quoted like the patch headers: a newline in a name must not
+             * add lines to what may be saved as a patch. */
+            _cleanup_free_ char *name = cquote_name(json_get_str(e, "path", ""));
+            printf("%s %s (%s%s%s)\n", json_get_str(e, "status", ""), name, json_get_str(e, "type", ""),
+                   json_get_bool(e, "binary", false) ? ", binary" : "",
                    json_object_get(e, "text_omitted") ? ", text omitted" : "");
+        }
     }
     json_t *s = json_object_get(result, "summary");
     fprintf(stderr, "[diff] changed=%s total=%lld added=%lld modified=%lld deleted=%lld type_changed=%lld binary=%lld\n",

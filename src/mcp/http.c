@@ -584,7 +584,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     req_unref(r);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char buf[512];
     vsnprintf(buf, sizeof(buf), fmt, ap);

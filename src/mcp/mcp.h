@@ -14,6 +14,8 @@
  *   stdio.c    newline-delimited JSON on stdin/stdout
  *   http.c     Streamable HTTP on libmicrohttpd (/mcp)
  *   project.c  the project source (git checkout, --project-path, --repo-url)
+ *   roots.c    the host-path policy's roots: --allow-host-path, defaults,
+ *              the client's MCP roots (roots/list)
  *   serve.c    pyro_mcp_serve(): options, setup, teardown
  * The loop is base/ae.h; the server's fds (transport, signalfd, worker
  * pipes) are its file events. */
@@ -30,6 +32,9 @@
 #include "lib/contract/contract.h"
 #include "lib/contract/ctx.h"
 
+struct host_policy;
+struct mcp_roots;
+
 #define MCP_LATEST_VERSION "2025-11-25"
 /* Most concurrent tools/call workers of one server. */
 #define MCP_MAX_WORKERS 16
@@ -42,7 +47,7 @@
 struct mcp_server;
 struct mcp_session;
 struct mcp_exchange;
-struct mcp_call; /* a tools/call in flight (server.c) */
+struct mcp_worker;
 
 /* How an exchange hands messages to its transport. emit(msg, final):
  * msg is a response, a batch array of responses or a related notification
@@ -76,6 +81,20 @@ struct mcp_session {
     struct mcp_call *calls;  /* tools/call in flight */
     struct mcp_session *next;
     int64_t last_used_ms;
+    struct mcp_roots *roots; /* roots.c: the client's MCP roots, or NULL */
+};
+
+/* A tools/call in flight: server.c owns it; roots.c may hold it back
+ * (parked, worker NULL) until the client's roots are known. */
+struct mcp_call {
+    struct mcp_session *session;
+    struct mcp_exchange *x;
+    json_t *id;              /* JSON-RPC id */
+    json_t *progress_token;  /* or NULL */
+    double progress;         /* last progress value sent */
+    const struct contract_op *op;
+    struct mcp_worker *worker; /* NULL until started */
+    struct mcp_call *next;
 };
 
 struct mcp_server {
@@ -94,6 +113,9 @@ struct mcp_server {
     void (*session_notify)(struct mcp_session *s, json_t *msg);
     void *session_notify_data;
     pid_t cleaners[MCP_MAX_WORKERS]; /* clean-up children still running (worker.c) */
+    struct host_policy *host_policy; /* roots.c: the server's roots (ctx->host_policy) */
+    char *export_dir;        /* roots.c: this server's export directory */
+    bool client_roots_trusted; /* the transport authenticates clients: their roots count */
 };
 
 extern const char *const mcp_log_levels[]; /* RFC 5424 names, debug first */
@@ -120,6 +142,12 @@ void mcp_exchange_notify(struct mcp_exchange *x, json_t *msg);
 /* A log notification to the session (level index), if its level allows. */
 void mcp_session_log(struct mcp_session *s, struct mcp_exchange *x, int level, const char *logger,
                      const char *text);
+
+/* Starts c's worker (validated args); its events come back to server.c.
+ * Same errors as mcp_worker_start. */
+int mcp_call_start(struct mcp_call *c, json_t *args, pyro_error *err);
+/* Ends a call that could not start with err as its outcome. */
+void mcp_call_fail(struct mcp_call *c, const pyro_error *err);
 
 json_t *mcp_error_response(const json_t *id, int code, const char *message, json_t *data);
 json_t *mcp_result_response(const json_t *id, json_t *result);
@@ -179,6 +207,35 @@ struct mcp_http_config {
     void *on_listen_data;
 };
 int mcp_http_serve(struct mcp_server *srv, const struct mcp_http_config *cfg, pyro_error *err);
+
+/* ---- roots.c ---------------------------------------------------------- */
+
+/* The server's roots: the --allow-host-path directories (allow,
+ * NULL-terminated), the project source (read only) and a new export
+ * directory under the state dir; sets ctx->host_policy. Teardown clears
+ * it and removes the export directory if nothing was exported. */
+int mcp_roots_setup(struct mcp_server *srv, const char *const *allow, pyro_error *err);
+void mcp_roots_teardown(struct mcp_server *srv);
+/* The roots, for the server instructions (malloc'ed). */
+char *mcp_roots_instructions(const struct mcp_server *srv);
+
+/* What the dispatch (server.c) asks of roots.c, reached through this
+ * table so that the two files do not call each other (roots.c starts
+ * the calls it held back through server.c). */
+struct mcp_roots_ops {
+    /* initialize: whether the client offers roots (capabilities.roots). */
+    void (*initialize)(struct mcp_session *s, const json_t *params);
+    /* Starts c's worker (mcp_call_start) with the server's roots plus the
+     * session's, first asking the client for them (roots/list) when they
+     * are unknown; the call then waits. Same contract as mcp_call_start. */
+    int (*call_start)(struct mcp_server *srv, struct mcp_call *c, json_t *args, pyro_error *err);
+    /* A JSON-RPC response from the client: true when it answered roots/list. */
+    bool (*response)(struct mcp_session *s, const json_t *msg);
+    /* notifications/roots/list_changed. */
+    void (*changed)(struct mcp_session *s);
+    void (*session_free)(struct mcp_session *s);
+};
+extern const struct mcp_roots_ops mcp_roots_ops;
 
 /* ---- project.c -------------------------------------------------------- */
 

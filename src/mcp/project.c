@@ -4,7 +4,9 @@
  *   --repo-url URL [--repo-ref] a clean clone under <state>/mcp/checkouts/,
  *                               removed when the server exits;
  *   neither                     the git checkout around the working
- *                               directory, if there is one. */
+ *                               directory, if there is one.
+ * The clone runs git on the host, hardened (run_git); seeding from a
+ * checkout reads its index without git (lib/workspace/gitindex.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,8 +17,9 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "mcp/mcp.h"
 #include "base/paths.h"
+#include "base/spawn_capture.h"
+#include "mcp/mcp.h"
 
 static bool is_dir(const char *p)
 {
@@ -41,9 +44,96 @@ static char *find_checkout(void)
     }
 }
 
-/* Runs git with argv; stdout to /dev/null, stderr kept for the message. */
-static int run_git(const char *step, char *const argv[], pyro_error *err)
+/* Host-side git never executes what a repository or the caller's
+ * environment configures (docs/threat-model.md "Host paths"): no system
+ * or global configuration, no GIT_* variables but ours, and every setting
+ * that names a command overridden on the command line, which outranks the
+ * configuration of the repository itself. */
+static const char *const git_safe_config[] = {
+    "core.fsmonitor=false",
+    "core.hooksPath=/dev/null",
+    "core.pager=cat",
+    "core.editor=false",
+    "core.askPass=",
+    "core.sshCommand=ssh",
+    "credential.helper=",
+    "diff.external=",
+    "sequence.editor=false",
+    "submodule.recurse=false",
+    "init.templateDir=",
+    "protocol.allow=never",
+    "protocol.ext.allow=never",
+    NULL,
+};
+
+/* Whether url is a local path or file:// URL (else a remote one). */
+static bool url_is_local(const char *url)
 {
+    if (!strncmp(url, "file://", 7))
+        return true;
+    if (strstr(url, "://"))
+        return false;
+    /* scp-like "host:path" is remote unless a slash comes before the colon. */
+    const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
+    return !colon || (slash && slash < colon);
+}
+
+/* The environment of a host-side git: the caller's minus every GIT_*
+ * variable, plus ours. */
+static char **git_env(void)
+{
+    extern char **environ;
+    static const char *const ours[] = {
+        "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0", "GIT_OPTIONAL_LOCKS=0",
+        "GIT_PROTOCOL_FROM_USER=0", "GIT_ASKPASS=", "SSH_ASKPASS=", "GIT_TEMPLATE_DIR=", NULL,
+    };
+    size_t n = 0;
+    for (char **e = environ; *e; e++)
+        n++;
+    char **env = xcalloc(n + ARRAY_SIZE(ours) + 1, sizeof(*env));
+    size_t o = 0;
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, "GIT_", 4) && strncmp(*e, "SSH_ASKPASS=", 12))
+            env[o++] = *e;
+    for (size_t i = 0; ours[i]; i++)
+        env[o++] = (char *)ours[i];
+    return env;
+}
+
+/* Runs git with the safe configuration, the protocols url needs, and
+ * args; stdout to /dev/null, stderr kept for the message. */
+static int run_git(const char *step, const char *url, char *const args[], pyro_error *err)
+{
+    _cleanup_free_ char *git = NULL;
+    int r = proc_find_program("git", &git, err);
+    if (r < 0)
+        return err_set(err, -PYRO_E_UNSUPPORTED, "git is not installed (needed for --repo-url)");
+    size_t nargs = 0;
+    while (args[nargs])
+        nargs++;
+    _cleanup_free_ char **argv = xcalloc(2 * ARRAY_SIZE(git_safe_config) + 12 + nargs, sizeof(*argv));
+    size_t a = 0;
+    argv[a++] = git;
+    argv[a++] = "--no-pager";
+    for (size_t i = 0; git_safe_config[i]; i++) {
+        argv[a++] = "-c";
+        argv[a++] = (char *)git_safe_config[i];
+    }
+    /* Only the transports a clone of url needs: file for a local path;
+     * https, http, ssh and git for a remote one. Never ext:: (it runs a
+     * command). */
+    static const char *const local[] = {"protocol.file.allow=always", NULL};
+    static const char *const remote[] = {"protocol.https.allow=always", "protocol.http.allow=always",
+                                         "protocol.ssh.allow=always", "protocol.git.allow=always", NULL};
+    for (const char *const *p = url_is_local(url) ? local : remote; *p; p++) {
+        argv[a++] = "-c";
+        argv[a++] = (char *)*p;
+    }
+    for (size_t i = 0; i < nargs; i++)
+        argv[a++] = args[i];
+    argv[a] = NULL;
+    _cleanup_free_ char **env = git_env();
+
     char errpath[] = "/tmp/pyro-git-XXXXXX";
     _cleanup_close_ int efd = mkstemp(errpath);
     if (efd < 0)
@@ -58,8 +148,7 @@ static int run_git(const char *step, char *const argv[], pyro_error *err)
         dup2(null, STDOUT_FILENO);
         dup2(efd, STDERR_FILENO);
         close_range(3, ~0U, 0);
-        setenv("GIT_TERMINAL_PROMPT", "0", 1);
-        execvp("git", argv);
+        execve(git, argv, env);
         _exit(127);
     }
     int st;
@@ -73,8 +162,6 @@ static int run_git(const char *step, char *const argv[], pyro_error *err)
     for (char *p = msg; *p; p++)
         if (*p == '\n')
             *p = ' ';
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-        return err_set(err, -PYRO_E_UNSUPPORTED, "git is not installed (needed for --repo-url)");
     return err_set(err, -PYRO_E_INVALID, "git %s failed: %s", step, msg[0] ? msg : "no message");
 }
 
@@ -87,12 +174,14 @@ static int clone_repo(struct mcp_server *srv, const char *url, const char *ref, 
     _cleanup_free_ char *dir = xasprintf("%s/XXXXXX", base);
     if (!mkdtemp(dir))
         return err_errno(err, errno, "mkdtemp %s", dir);
-    char *clone_argv[] = {"git", "clone", "--quiet", "--", (char *)url, dir, NULL};
-    char *clone_ref_argv[] = {"git", "clone", "--quiet", "--no-checkout", "--", (char *)url, dir, NULL};
-    r = run_git("clone", ref ? clone_ref_argv : clone_argv, err);
+    /* --template= : no hooks or other files copied into the clone. */
+    char *clone_argv[] = {"clone", "--quiet", "--template=", "--no-recurse-submodules", "--", (char *)url, dir, NULL};
+    char *clone_ref_argv[] = {"clone", "--quiet", "--template=", "--no-recurse-submodules", "--no-checkout", "--",
+                              (char *)url, dir, NULL};
+    r = run_git("clone", url, ref ? clone_ref_argv : clone_argv, err);
     if (r == 0 && ref) {
-        char *co_argv[] = {"git", "-C", dir, "checkout", "--quiet", "--detach", (char *)ref, "--", NULL};
-        r = run_git("checkout", co_argv, err);
+        char *co_argv[] = {"-C", dir, "checkout", "--quiet", "--detach", (char *)ref, "--", NULL};
+        r = run_git("checkout", url, co_argv, err);
         if (r < 0)
             err_prefix(err, "--repo-ref %s", ref);
     }

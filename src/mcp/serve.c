@@ -47,7 +47,8 @@ static char *build_instructions(const struct mcp_server *srv)
                                         "is omitted.",
                                         srv->project_origin, srv->project_source)
                             : xstrdup("");
-    return xasprintf("%s%s%s%s", base, mode ? " " : "", mode ? mode : "", proj);
+    _cleanup_free_ char *roots = srv->surface == SURFACE_VM_RUN ? xstrdup("") : mcp_roots_instructions(srv);
+    return xasprintf("%s%s%s%s%s", base, mode ? " " : "", mode ? mode : "", proj, roots);
 }
 
 static void on_signal(struct ae_loop *loop, int fd, int mask, void *data)
@@ -106,6 +107,15 @@ int pyro_mcp_serve(pyro_ctx *ctx, const struct pyro_mcp_options *o, pyro_error *
     }
     free(ctx->default_seed_path);
     ctx->default_seed_path = srv.project_source ? xstrdup(srv.project_source) : NULL;
+    /* Over HTTP a client's MCP roots count only from authenticated clients. */
+    srv.client_roots_trusted = !http || token;
+    r = mcp_roots_setup(&srv, o->allow_host_paths, err);
+    if (r < 0) {
+        mcp_roots_teardown(&srv);
+        mcp_project_release(&srv);
+        mcp_server_fini(&srv);
+        return r;
+    }
     srv.instructions = build_instructions(&srv);
 
     sigset_t mask, old;
@@ -142,6 +152,7 @@ int pyro_mcp_serve(pyro_ctx *ctx, const struct pyro_mcp_options *o, pyro_error *
     mcp_project_release(&srv);
     mcp_server_fini(&srv); /* cancels what is still in flight */
     mcp_server_reap(&srv, true);
+    mcp_roots_teardown(&srv);
     if (srv.loop) {
         if (sfd >= 0)
             ae_file_del(srv.loop, sfd, AE_READABLE);

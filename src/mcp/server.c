@@ -25,18 +25,6 @@ int mcp_log_level_find(const char *name)
     return -1;
 }
 
-/* A tools/call in flight. */
-struct mcp_call {
-    struct mcp_session *session;
-    struct mcp_exchange *x;
-    json_t *id;              /* JSON-RPC id */
-    json_t *progress_token;  /* or NULL */
-    double progress;         /* last progress value sent */
-    const struct contract_op *op;
-    struct mcp_worker *worker;
-    struct mcp_call *next;
-};
-
 enum { JR_PARSE = -32700, JR_INVALID = -32600, JR_NO_METHOD = -32601, JR_PARAMS = -32602, JR_INTERNAL = -32603 };
 
 json_t *mcp_error_response(const json_t *id, int code, const char *message, json_t *data)
@@ -87,6 +75,7 @@ void mcp_session_free(struct mcp_session *s)
         return;
     while (s->calls)
         call_cancel(s->calls);
+    mcp_roots_ops.session_free(s);
     for (struct mcp_session **p = &s->srv->sessions; *p; p = &(*p)->next)
         if (*p == s) {
             *p = s->next;
@@ -249,11 +238,30 @@ static const struct mcp_worker_events call_events = {
     .done = call_on_done,
 };
 
+int mcp_call_start(struct mcp_call *c, json_t *args, pyro_error *err)
+{
+    int r = mcp_worker_start(c->session->srv, c->op, args, &call_events, c, &c->worker, err);
+    if (r < 0)
+        return r;
+    char m[200];
+    snprintf(m, sizeof(m), "tools/call %s started (worker %d)", c->op->name, (int)mcp_worker_pid(c->worker));
+    mcp_session_log(c->session, c->x, 0, "pyro.mcp", m);
+    return 0;
+}
+
+void mcp_call_fail(struct mcp_call *c, const pyro_error *err)
+{
+    json_auto_t *outcome = json_pack("{s:{s:s, s:s}}", "error", "code", pyro_error_name(err->code), "message",
+                                     err->message);
+    call_on_done(c, outcome);
+}
+
 /* Cancels c: no reply is sent. */
 static void call_cancel(struct mcp_call *c)
 {
     struct mcp_exchange *x = c->x;
-    mcp_worker_cancel(c->worker);
+    if (c->worker) /* else it waits for the client's roots (roots.c) */
+        mcp_worker_cancel(c->worker);
     call_unlink(c);
     mcp_exchange_drop(x);
     call_free(c);
@@ -279,6 +287,7 @@ static json_t *do_initialize(struct mcp_session *s, const json_t *id, const json
             use = versions[i];
     snprintf(s->version, sizeof(s->version), "%s", use);
     s->initialized = true;
+    mcp_roots_ops.initialize(s, params);
     struct mcp_server *srv = s->srv;
     json_t *info = json_pack("{s:s, s:s, s:s, s:s}", "name", "pyro", "title", "Pyro", "version", PYRO_VERSION,
                              "description",
@@ -345,7 +354,7 @@ static json_t *do_call(struct mcp_session *s, struct mcp_exchange *x, const json
     json_t *tok = json_object_get(json_object_get(params, "_meta"), "progressToken");
     if (json_is_string(tok) || json_is_integer(tok))
         c->progress_token = json_copy(tok);
-    if (mcp_worker_start(srv, op, valid, &call_events, c, &c->worker, &err) < 0) {
+    if (mcp_roots_ops.call_start(srv, c, valid, &err) < 0) {
         call_free(c);
         return mcp_result_response(id, mcp_tool_error(pyro_error_name(err.code), err.message));
     }
@@ -353,9 +362,6 @@ static json_t *do_call(struct mcp_session *s, struct mcp_exchange *x, const json
     *async = true;
     c->next = s->calls;
     s->calls = c;
-    char m[200];
-    snprintf(m, sizeof(m), "tools/call %s started (worker %d)", op->name, (int)mcp_worker_pid(c->worker));
-    mcp_session_log(s, x, 0, "pyro.mcp", m);
     return NULL;
 }
 
@@ -386,8 +392,10 @@ static json_t *handle_one(struct mcp_session *s, struct mcp_exchange *x, const j
     const json_t *params = json_object_get(m, "params");
     bool is_request = id != NULL;
     if (!json_is_string(method)) {
-        if (is_request && (json_object_get(m, "result") || json_object_get(m, "error")))
-            return NULL; /* a response to us: we send no requests */
+        if (is_request && (json_object_get(m, "result") || json_object_get(m, "error"))) {
+            mcp_roots_ops.response(s, m); /* roots/list is our only request */
+            return NULL;
+        }
         return mcp_error_response(valid_id(id) ? id : NULL, JR_INVALID, "method must be a string", NULL);
     }
     if (strcmp(json_get_str(m, "jsonrpc", ""), "2.0") != 0)
@@ -403,7 +411,9 @@ static json_t *handle_one(struct mcp_session *s, struct mcp_exchange *x, const j
     if (!is_request) {
         if (!strcmp(name, "notifications/cancelled"))
             do_cancelled(s, params);
-        return NULL; /* initialized, roots/list_changed, ...: nothing to do */
+        else if (!strcmp(name, "notifications/roots/list_changed"))
+            mcp_roots_ops.changed(s);
+        return NULL; /* initialized, ...: nothing to do */
     }
     if (!strcmp(name, "initialize"))
         return do_initialize(s, id, params);

@@ -376,7 +376,7 @@ static void worker_readable(struct ae_loop *loop, int fd, int mask, void *data)
         json_decref(w->outcome);
         char m[200];
         snprintf(m, sizeof(m), "%s: the result exceeds the %u-byte message limit", w->op->name, MCP_MESSAGE_MAX);
-        w->outcome = json_pack("{s:{s:s, s:s}}", "error", "code", "limit_reached", "message", m);
+        w->outcome = json_pack("{s:{s:s, s:s}}", "error", "code", pyro_error_name(-PYRO_E_LIMIT), "message", m);
     }
     finish(w);
 }

@@ -8,6 +8,7 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/timeutil.h"
+#include "proto/shape.h"
 
 static const char *const type_names[] = {
     [PROTO_HELLO] = "hello", [PROTO_REQ] = "req", [PROTO_RESP] = "resp",
@@ -296,5 +297,7 @@ int proto_error_to_err(const json_t *error, pyro_error *err)
     if (!json_is_integer(code) || json_integer_value(code) >= 0 ||
         json_integer_value(code) < -100000 || !msg)
         return err_set(err, -PYRO_E_PROTOCOL, "agent: malformed error response");
-    return err_set(err, (int)json_integer_value(code), "agent: %s", msg);
+    /* Cut on a character boundary: the message travels on in JSON. */
+    size_t len = json_string_length(json_object_get(error, "message"));
+    return err_set(err, (int)json_integer_value(code), "agent: %.*s", (int)proto_text_cut(msg, len, 900), msg);
 }

@@ -4,7 +4,8 @@
  *
  *   info            pid, hostname, visible pids, interfaces, capability and
  *                   seccomp lines of /proc/self/status, cgroup paths
- *   syscalls        errno of refused calls (0 when a call succeeded)
+ *   syscalls        errno of refused calls (0 when a call succeeded;
+ *                   "signal:N" when the kernel killed the caller instead)
  *   paths           errno of writes that must fail (read-only mounts)
  *   exists:P        1 when path P exists
  *   write:P:TEXT    writes TEXT to P
@@ -113,6 +114,27 @@ static void info(void)
         fclose(f);
 }
 
+/* getpid through the i386 ABI (int 0x80, number 20), in a child: on a
+ * kernel without that entry (IA32 emulation off, or a PVM guest such as a
+ * Firecracker VM with PVM) int 0x80 raises a general protection fault and
+ * SIGSEGV would end the probe, which is PID 1. Reports the errno (0 when
+ * the call succeeded) or "signal:N" when the child was killed. */
+static void i386_getpid(void)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        long r32;
+        __asm__ volatile("int $0x80" : "=a"(r32) : "a"(20L) : "memory");
+        dprintf(OUT, "i386_getpid=%ld\n", r32 < 0 ? -r32 : 0L);
+        _exit(0);
+    }
+    int st = 0;
+    if (p < 0 || waitpid(p, &st, 0) < 0)
+        dprintf(OUT, "i386_getpid=fork:%d\n", errno);
+    else if (WIFSIGNALED(st))
+        dprintf(OUT, "i386_getpid=signal:%d\n", WTERMSIG(st));
+}
+
 static void syscalls(void)
 {
     dprintf(OUT, "mount=%d\n", err_of(mount("tmpfs", "/mnt", "tmpfs", 0, NULL)));
@@ -151,9 +173,7 @@ static void syscalls(void)
     dprintf(OUT, "personality_query=%d\n", err_of(syscall(SYS_personality, 0xffffffffUL)));
     /* The compat ABIs: getpid through int 0x80 (i386 number 20) and through
      * the x32 bit. The filter allows the native ABI only. */
-    long r32;
-    __asm__ volatile("int $0x80" : "=a"(r32) : "a"(20L) : "memory");
-    dprintf(OUT, "i386_getpid=%ld\n", r32 < 0 ? -r32 : 0L);
+    i386_getpid();
     dprintf(OUT, "x32_getpid=%d\n", err_of(syscall(0x40000000L | SYS_getpid)));
 }
 

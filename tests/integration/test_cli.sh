@@ -2,7 +2,9 @@
 # The CLI's front door: --version agrees with the installed pkg-config
 # file, help is derived from the contract table, and bad input (unknown
 # commands and flags, missing values, out-of-range numbers) gives one line
-# on stderr naming the problem and exit status 2.
+# on stderr naming the problem and exit status 2. Errors the runtime
+# reports (not_found, invalid_argument) exit 1; with --json every error is
+# also one {"error": {"code", "message"}} object on stdout.
 source "$(dirname "$0")/lib.sh"
 
 V=$("$PYRO" --version)
@@ -68,3 +70,40 @@ check_usage "missing argument ENVIRONMENT" vm create
 check_usage "--log-level expects" --log-level loud version
 [ -z "$(ls "$PYRO_HOME/vms" 2>/dev/null)" ] || fail "bad input created state"
 ok "bad input: one line, exit 2, nothing created"
+
+# A usage error under --json: the same line on stderr, and one error object on stdout.
+expect_status 2 "$PYRO" vm create debian:12-base --bogus --json
+[ "$(wc -l <<<"$ERR")" = 1 ] && grep -q "unknown option '--bogus'" <<<"$ERR" || fail "usage error: $ERR"
+[ "$(jget error.code <<<"$OUT")" = invalid_argument ] || fail "usage error JSON: $OUT"
+grep -q "unknown option '--bogus'" <<<"$(jget error.message <<<"$OUT")" || fail "usage error JSON message: $OUT"
+expect_status 2 "$PYRO" frobnicate --json
+[ "$(jget error.code <<<"$OUT")" = invalid_argument ] || fail "unknown command JSON: $OUT"
+# A required option and its CLI-only alternative are named by their flags.
+expect_status 2 "$PYRO" workspace file write abcdef012345 f.txt
+grep -q "missing option --text (or --text-file)" <<<"$ERR" || fail "missing --text: $ERR"
+expect_status 2 "$PYRO" workspace patch apply abcdef012345 --patch x --patch-file y
+grep -q "give --patch or --patch-file, not both" <<<"$ERR" || fail "both --patch and --patch-file: $ERR"
+# `mcp serve`: option values and combinations are usage errors too.
+expect_status 2 "$PYRO" mcp serve --profile nope </dev/null
+grep -q "unknown profile 'nope'" <<<"$ERR" || fail "mcp serve --profile nope: $ERR"
+ok "usage errors exit 2, also with --json (one error object on stdout)"
+
+# Runtime failures exit 1, whatever their code: not_found ...
+expect_status 1 "$PYRO" vm status abcdef012345 --json
+[ "$(/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(sorted(d), sorted(d["error"]))' <<<"$OUT")" = \
+  "['error'] ['code', 'message']" ] || fail "not one error object: $OUT"
+[ "$(jget error.code <<<"$OUT")" = not_found ] || fail "not_found JSON: $OUT"
+[ "$(jget error.message <<<"$OUT")" = "no VM with id 'abcdef012345'" ] || fail "not_found message: $OUT"
+[ "$ERR" = "pyro: error: no VM with id 'abcdef012345'" ] || fail "not_found on stderr: $ERR"
+expect_status 1 "$PYRO" vm status abcdef012345
+[ -z "$OUT" ] || fail "a human error wrote to stdout: $OUT"
+[ "$ERR" = "pyro: error: no VM with id 'abcdef012345'" ] || fail "not_found: $ERR"
+expect_status 1 "$PYRO" workspace file read abcdef012345 README --json
+[ "$(jget error.code <<<"$OUT")" = not_found ] || fail "workspace not_found JSON: $OUT"
+# ... invalid_argument found by the runtime rather than by the parser ...
+expect_status 1 "$PYRO" vm status '../etc' --json
+[ "$(jget error.code <<<"$OUT")" = invalid_argument ] || fail "runtime invalid_argument: $OUT"
+# ... and a server that cannot start (the project path is checked when it starts).
+expect_status 1 "$PYRO" mcp serve --project-path "$TEST_TMP/missing" </dev/null
+grep -q "is not a directory" <<<"$ERR" || fail "mcp serve --project-path: $ERR"
+ok "runtime failures exit 1; --json errors are one object on stdout"

@@ -5,13 +5,13 @@ source "$(dirname "$0")/lib.sh"
 command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed (apt-get install mmdebstrap)"
 ENV=debian:12-base
 
-# Unknown names are usage errors that list the catalog; nothing is created.
-expect_status 2 "$PYRO" env pull ubuntu:24.04
+# Unknown names are runtime errors (exit 1) that list the catalog; nothing is created.
+expect_status 1 "$PYRO" env pull ubuntu:24.04
 grep -q "unknown environment 'ubuntu:24.04'; valid names: debian:12, debian:12-base, debian:12-build" <<<"$ERR" \
   || fail "unknown name message: $ERR"
-expect_status 2 "$PYRO" env inspect nope --json
+expect_status 1 "$PYRO" env inspect nope --json
 [ "$(jget error.code <<<"$OUT")" = not_found ] || fail "json error code: $OUT"
-expect_status 2 "$PYRO" env pull "$ENV" --mirror 'ftp://example.org/debian'
+expect_status 1 "$PYRO" env pull "$ENV" --mirror 'ftp://example.org/debian'
 grep -q "mirror must be an http" <<<"$ERR" || fail "bad mirror message: $ERR"
 expect_status 2 "$PYRO" env pull
 ok "bad input rejected"

@@ -111,7 +111,7 @@ grep -q 'Resource temporarily unavailable' <<<"$OUT" || fail "fork did not fail 
 ok "memory bomb killed ($MEM), fork bomb stopped after $forked forks (pids limit)"
 
 # Bad input: clear errors, nothing created.
-expect_status 2 "$PYRO" run ubuntu:24.04 -- true
+expect_status 1 "$PYRO" run ubuntu:24.04 -- true
 grep -q "unknown environment" <<<"$ERR" || fail "$ERR"
 expect_status 2 "$PYRO" run "$ENV" --mem-mib 64 -- true
 grep -q -- "--mem-mib must be between 128 and 65536, got 64" <<<"$ERR" || fail "$ERR"

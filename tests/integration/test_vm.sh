@@ -43,10 +43,10 @@ MON=$(monitor_pid "$ID")
 expect_status 0 "$PYRO" vm delete "$ID" --json
 [ "$(jget deleted <<<"$OUT")" = true ] || fail "delete: $OUT"
 assert_gone "$ID" "$MON"
-expect_status 2 "$PYRO" vm status "$ID"
+expect_status 1 "$PYRO" vm status "$ID"
 grep -q "no VM with id '$ID'" <<<"$ERR" || fail "deleted id: $ERR"
-expect_status 2 "$PYRO" vm delete "$ID"
-expect_status 2 "$PYRO" vm status '../etc'
+expect_status 1 "$PYRO" vm delete "$ID"
+expect_status 1 "$PYRO" vm status '../etc'
 grep -q "not a valid id" <<<"$ERR" || fail "path as id: $ERR"
 ok "create, status, start, stop, start, delete; unknown and deleted ids rejected"
 
@@ -61,27 +61,51 @@ expect_status 5 "$PYRO" vm exec "$ID" --json -- 'echo hi; exit 5'
 assert_gone "$ID" "$MON"
 ok "vm exec returns the result and deletes the VM"
 
-# Network: only lo without it; egress to a server on the host with it.
+# Network: only lo without it. With it, egress reaches a server on an
+# "outside" host (a network namespace behind its own link, masqueraded), and
+# never the host itself (a server on the host, through the gateway or the
+# host's outside address), link-local metadata addresses, or IPv6.
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("",0)); print(s.getsockname()[1])')
-/usr/bin/python3 -c '
+N=$(( $$ % 200 + 20 ))
+NS="pyronet$N"; LINK="pyroit$N"; EXT_HOST="198.19.$N.1"; EXT_SRV="198.19.$N.2"
+net_cleanup() { ip link del "$LINK" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true; }
+trap 'net_cleanup; cleanup_test_tmp' EXIT
+ip netns add "$NS"
+ip link add "$LINK" type veth peer name ext0 netns "$NS"
+ip addr add "$EXT_HOST/30" dev "$LINK"; ip link set "$LINK" up
+ip -n "$NS" addr add "$EXT_SRV/30" dev ext0; ip -n "$NS" link set ext0 up; ip -n "$NS" link set lo up
+serve() { # serve ADDR: answers one connection with "hello <peer address>"
+  exec /usr/bin/python3 -c '
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(4); s.settimeout(60)
-c, a = s.accept(); c.sendall(b"hello-from-host " + a[0].encode() + b"\n"); c.close()' "$PORT" &
-SERVER=$!
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(4); s.settimeout(60)
+c, a = s.accept(); c.sendall(b"hello " + a[0].encode() + b"\n"); c.close()' "$@"; }
+ip netns exec "$NS" bash -c "$(declare -f serve); serve $EXT_SRV $PORT" &
+OUTSIDE=$!
+serve 0.0.0.0 "$PORT" &
+HOSTSRV=$!
 ID=$("$PYRO" vm create "$ENV" --network --id-only)
 "$PYRO" vm start "$ID" >/dev/null
 expect_status 0 "$PYRO" vm network-info "$ID" --json
 GW=$(jget gateway_ip <<<"$OUT"); GUEST=$(jget guest_ip <<<"$OUT")
 [ "$(jget policy <<<"$OUT")" = egress ] && [ -n "$GW" ] || fail "network-info with network: $OUT"
-expect_status 0 "$PYRO" vm exec "$ID" -- "ls /sys/class/net | tr '\n' ' '; echo; bash -c 'exec 3<>/dev/tcp/$GW/$PORT; cat <&3'"
+probe() { echo "$1 $(timeout 5 bash -c "exec 3<>/dev/tcp/$1/$2 && cat <&3" 2>/dev/null || echo refused)"; }
+expect_status 0 "$PYRO" vm exec "$ID" -- "ls /sys/class/net | tr '\n' ' '; echo; $(declare -f probe);
+  probe $EXT_SRV $PORT; probe $GW $PORT; probe $EXT_HOST $PORT; probe 169.254.169.254 80"
 grep -q '^eth0 lo $' <<<"$OUT" || fail "interfaces with network: $OUT"
-grep -q "^hello-from-host $GUEST$" <<<"$OUT" || fail "no egress to the host server: $OUT"
-wait "$SERVER" || true
+grep -q "^$EXT_SRV hello $EXT_HOST$" <<<"$OUT" || fail "no masqueraded egress to the outside server: $OUT"
+grep -q "^$GW refused$" <<<"$OUT" || fail "the host's server was reached through the gateway: $OUT"
+grep -q "^$EXT_HOST refused$" <<<"$OUT" || fail "the host's server was reached on its outside address: $OUT"
+grep -q "^169.254.169.254 refused$" <<<"$OUT" || fail "a link-local address was reached: $OUT"
+wait "$OUTSIDE" || true
+kill "$HOSTSRV" 2>/dev/null || true
+wait "$HOSTSRV" 2>/dev/null || true
 assert_gone "$ID"
 ip link | grep -q "pyro-" && fail "veth left behind: $(ip link | grep pyro-)"
 nft list table ip pyro 2>/dev/null | grep -q "pyro:$ID" && fail "NAT rule left behind"
-ok "egress with --network (guest $GUEST reached the host), veth and NAT rule removed"
+nft list table inet pyro_guard 2>/dev/null | grep -q "pyro:$ID" && fail "guard rule left behind"
+net_cleanup
+ok "egress with --network reaches an outside host (masqueraded), never the host, its gateway or link-local; rules removed"
 
 # max_active_vms caps running sandboxes, with a clear error.
 export PYRO_MAX_ACTIVE_VMS=2

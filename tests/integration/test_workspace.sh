@@ -137,7 +137,7 @@ tar -tf "$TEST_TMP/src.tar" | sort > "$TEST_TMP/list"
 [ "$(cat "$TEST_TMP/list")" = $'app.py\nutil.py' ] || fail "export listing: $(cat "$TEST_TMP/list")"
 expect_status 0 P workspace export "$W" README --output "$TEST_TMP/README" --json
 cmp -s "$TEST_TMP/README" <(printf 'line 1\nline two\nline 3\n') || fail "exported README differs"
-expect_status 2 P workspace export "$W" README --output "$TEST_TMP/README"
+expect_status 1 P workspace export "$W" README --output "$TEST_TMP/README"
 ok "export of a directory (tar) and a file; an existing output is refused"
 
 expect_status 0 P workspace stop "$W" --json
@@ -221,6 +221,6 @@ for w in "$W" "$W2"; do
   ! ls -d /sys/fs/cgroup/*/pyro/"$w" /sys/fs/cgroup/pyro/"$w" 2>/dev/null | grep -q . || fail "$w: cgroup left behind"
   ! pgrep -f "pyro-monitor.*$w" >/dev/null || fail "$w: process left behind"
 done
-expect_status 2 P workspace status "$W" --json
+expect_status 1 P workspace status "$W" --json
 echo "$OUT" | grep -q not_found || fail "status after delete: $OUT"
 ok "delete leaves nothing behind"

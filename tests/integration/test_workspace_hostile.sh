@@ -32,14 +32,14 @@ GUEST_PASSWD=$(P workspace exec "$W" -- 'sha256sum /etc/passwd')
 
 # ---- path escapes -----------------------------------------------------------
 for p in ../etc/passwd /etc/passwd /workspace/../etc/passwd abs_link/passwd up_link/etc/passwd sub/../../etc/passwd; do
-  expect_status 2 P workspace file read "$W" "$p"
+  expect_status 1 P workspace file read "$W" "$p"
   echo "$ERR" | grep -Eq "outside|\\.\\.|escapes" || fail "read $p: unexpected error: $ERR"
-  expect_status 2 P workspace file write "$W" "$p" --text pwned
-  expect_status 2 P workspace export "$W" "$p" --output "$TEST_TMP/exported"
+  expect_status 1 P workspace file write "$W" "$p" --text pwned
+  expect_status 1 P workspace export "$W" "$p" --output "$TEST_TMP/exported"
   [ ! -e "$TEST_TMP/exported" ] || fail "export $p created the output"
 done
 for p in abs_link/ up_link/ ../ /etc /workspace/../..; do
-  expect_status 2 P workspace file list "$W" "$p"
+  expect_status 1 P workspace file list "$W" "$p"
 done
 # A final symlink is replaced (rename over it), never written through.
 expect_status 0 P workspace file write "$W" abs_link --text replaced
@@ -47,7 +47,7 @@ expect_status 0 P workspace exec "$W" -- 'test -f abs_link && ! test -L abs_link
 [ "$OUT" = replaced ] || fail "write over a symlink: $OUT"
 mkdir -p "$TEST_TMP/push"; echo pushed > "$TEST_TMP/push/f"
 for d in ../x /etc abs_link up_link/tmp; do
-  expect_status 2 P workspace sync push "$W" "$TEST_TMP/push" --dest "$d"
+  expect_status 1 P workspace sync push "$W" "$TEST_TMP/push" --dest "$d"
 done
 [ "$(P workspace exec "$W" -- 'sha256sum /etc/passwd')" = "$GUEST_PASSWD" ] || fail "guest /etc/passwd changed"
 P workspace exec "$W" -- 'test ! -e /etc/f && test ! -e /tmp/f && test ! -e /etc/pwned' >/dev/null ||
@@ -90,7 +90,7 @@ PY
 ls -la "$TEST_TMP/bomb.tar.gz" >&2
 before=$(ls "$PYRO_HOME/workspaces" | wc -l)
 for a in abs.tar dotdot.tar dotdot2.tar.gz linkfile.tar linkabs.tgz linkup.tar device.tar hardlink.tar bomb.tar.gz; do
-  code=2; [ "$a" = bomb.tar.gz ] && code=1   # a limit, not a usage error
+  code=1   # refused by the runtime (exit 1), whether unsafe or over a limit
   expect_status "$code" P workspace create "$ENV" --seed-path "$TEST_TMP/$a"
   case $a in
     abs*) echo "$ERR" | grep -q "absolute" ;;
@@ -107,6 +107,53 @@ done
 expect_status 0 P workspace exec "$W" -- 'ls -A | sort | tr "\n" " "'
 [ "$OUT" = "abs_link in_link sub up_link " ] || fail "a refused sync changed /workspace: $OUT"
 ok "hostile seed and sync archives refused (nothing created, nothing changed)"
+
+# ---- a file name that forges diff headers -----------------------------------
+# The name holds newlines and header text: printed unquoted, the patch of this
+# one added file reads as two clean creations (README and a CI workflow) that
+# git apply and patch -p1 would both create. Quoted as git quotes it, the
+# patch creates exactly the files the entries list names.
+P workspace exec "$W" -- 'n=$(printf "README\n@@ -0,0 +1 @@\n+hi\n--- /dev/null\n+++ b/.github/workflows/ci.yml")
+mkdir -p "$(dirname "$n")" && printf "on: push\n" > "$n"
+printf "x\n" > "$(printf "tab\there \"q\" \\\\ \303\251")"
+l=$(printf "link\n--- /dev/null\n+++ b/evil\n@@ -0,0 +1 @@\n+pwn"); mkdir -p "$(dirname "$l")" && ln -s README "$l"' >/dev/null
+expect_status 0 P workspace diff "$W"
+cp "$TEST_TMP/out" "$TEST_TMP/cli.patch"   # what a user saves with `pyro workspace diff W > x.patch`
+expect_status 0 P workspace diff "$W" --json
+/usr/bin/python3 - "$TEST_TMP" <<'PY' || fail "diff entries and patch disagree"
+import json, os, subprocess, sys
+d = sys.argv[1]
+res = json.load(open(f"{d}/out"), strict=False)
+patch = res["patch"].encode("utf-8", "surrogateescape")
+open(f"{d}/forged.patch", "wb").write(patch)
+listed = sorted(e["path"] for e in res["entries"]
+                if e["type"] == "file" and e["status"] == "added" and not e["binary"] and "text_omitted" not in e)
+assert any("\n+++ b/.github" in p for p in listed), listed
+for tool in (["git", "apply"], ["patch", "-p1", "-s", "-f"]):
+    t = f"{d}/apply-{tool[0]}"
+    os.mkdir(t)
+    with open(f"{d}/forged.patch", "rb") as f:
+        r = subprocess.run(tool, cwd=t, stdin=f, capture_output=True)
+    made = sorted(os.path.relpath(os.path.join(r_, n), t) for r_, _, ns in os.walk(t) for n in ns)
+    print(f"{tool[0]}: exit {r.returncode}, created {made!r} {r.stderr.decode(errors='replace')}", file=sys.stderr)
+    assert not os.path.exists(f"{t}/README") and not os.path.exists(f"{t}/.github"), f"{tool[0]} created the forged files"
+    if tool[0] == "git":
+        assert r.returncode == 0 and made == listed, f"git apply created {made}, the entries list {listed}"
+    else:
+        assert made in ([], listed), f"patch created {made}, the entries list {listed}"
+num = subprocess.run(["git", "apply", "--numstat", "-z", f"{d}/forged.patch"], cwd=f"{d}/apply-git",
+                     capture_output=True, check=True).stdout
+named = sorted(x.split(b"\t", 2)[2].decode() for x in num.split(b"\0") if x)
+assert named == listed, f"git apply --numstat names {named}, the entries list {listed}"
+# The CLI's text output: the status lines after the patch must not add files.
+t = f"{d}/apply-cli"
+os.mkdir(t)
+r = subprocess.run(["git", "apply", f"{d}/cli.patch"], cwd=t, capture_output=True)
+made = sorted(os.path.relpath(os.path.join(r_, n), t) for r_, _, ns in os.walk(t) for n in ns)
+assert r.returncode == 0 and made == listed, f"the CLI's diff output created {made}: {r.stderr!r}"
+PY
+P workspace exec "$W" -- 'rm -rf README* tab* link*' >/dev/null
+ok "diff headers quote names as git does: git apply creates exactly the listed files, no forged ones"
 
 # ---- a patch with one bad hunk among good ones ------------------------------
 P workspace exec "$W" -- 'seq 1 20 > nums.txt; printf "a\nb\n" > other.txt' >/dev/null
@@ -134,7 +181,7 @@ cat > "$TEST_TMP/bad.patch" <<'PATCH'
 @@ -0,0 +1 @@
 +new
 PATCH
-expect_status 2 P workspace patch apply "$W" --patch-file "$TEST_TMP/bad.patch"
+expect_status 1 P workspace patch apply "$W" --patch-file "$TEST_TMP/bad.patch"
 echo "$ERR" | grep -q "nums.txt: hunk 2" || fail "the error does not name the file and hunk: $ERR"
 expect_status 0 P workspace exec "$W" -- 'cat other.txt; sed -n 2p nums.txt; test ! -e created.txt && echo none'
 [ "$OUT" = $'a\nb\n2\nnone' ] || fail "a failed patch changed files: $OUT"

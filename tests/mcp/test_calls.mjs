@@ -51,6 +51,22 @@ for (const transport of TRANSPORTS) {
         name: "vm_run", arguments: { environment: "debian:12-base", command: "true", timeout_seconds: 0 } });
       assert.equal(range.isError, true);
       assert.match(range.content[0].text, /timeout_seconds must be between 1 and 3600/);
+      // text and patch are required, as in the seed; the CLI-only --text-file
+      // and --patch-file are never named (MCP errors speak parameter names).
+      for (const [tool, param, cliOnly] of [["workspace_file_write", "text", "text_file"],
+                                            ["workspace_patch_apply", "patch", "patch_file"]]) {
+        const args = { workspace_id: "abcdef012345", ...(tool === "workspace_file_write" ? { path: "a.txt" } : {}) };
+        const r = await c.client.callTool({ name: tool, arguments: args });
+        assert.equal(r.isError, true, `${tool} without ${param}`);
+        const e = JSON.parse(r.content[0].text).error;
+        assert.equal(e.code, "invalid_argument");
+        assert.equal(e.message, `${tool}: missing required parameter '${param}'`);
+        assert.doesNotMatch(r.content[0].text, new RegExp(`--|${cliOnly}`));
+        const viaFile = await c.client.callTool({ name: tool, arguments: { ...args, [cliOnly]: "/etc/passwd" } });
+        assert.equal(viaFile.isError, true, `${cliOnly} is not an MCP parameter`);
+        assert.match(viaFile.content[0].text, new RegExp(`unknown parameter '${cliOnly}'`));
+        assert.doesNotMatch(viaFile.content[0].text, /--/);
+      }
       const missing = await c.client.callTool({ name: "vm_status", arguments: { vm_id: "abcdef012345" } });
       assert.equal(missing.isError, true);
       assert.equal(JSON.parse(missing.content[0].text).error.code, "not_found");

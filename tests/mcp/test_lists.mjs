@@ -1,8 +1,11 @@
 // tools/list for every profile and mode, over stdio and HTTP, against the
-// hand-written table in expected-tools.mjs; the shape of every tool.
+// hand-written table in expected-tools.mjs; the shape of every tool; the
+// tool and parameter tables of docs/mcp.md against what the server lists.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { connect, testHome, TRANSPORTS, PYRO } from "./lib.mjs";
 import { EXPECTED } from "./expected-tools.mjs";
 
@@ -60,20 +63,101 @@ test("narrowed schemas: vm_run has the same parameters on vm-run and workspace-f
   }
 });
 
+test("text and patch are required on every surface that lists their tools, as in the seed", async () => {
+  const seen = new Set();
+  for (const s of surfaces) {
+    const c = await connect("stdio", s.args, home.env);
+    try {
+      const { tools } = await c.client.listTools();
+      for (const [tool, param, cliOnly] of [["workspace_file_write", "text", "text_file"],
+                                            ["workspace_patch_apply", "patch", "patch_file"]]) {
+        const t = tools.find((x) => x.name === tool);
+        if (!t) continue;
+        seen.add(tool);
+        assert.deepEqual([...t.inputSchema.required].sort(),
+                         tool === "workspace_file_write" ? ["path", "text", "workspace_id"] : ["patch", "workspace_id"],
+                         `${s.name}: ${tool} required`);
+        assert.equal(t.inputSchema.properties[param].type, "string");
+        assert.equal(t.inputSchema.properties[cliOnly], undefined, `${s.name}: ${cliOnly} is CLI-only`);
+        assert.equal(t.inputSchema.oneOf, undefined);
+      }
+      // No published schema names a CLI option or a CLI-only parameter.
+      for (const t of tools) assert.doesNotMatch(JSON.stringify(t.inputSchema), /text_file|patch_file/, t.name);
+    } finally {
+      await c.close();
+    }
+  }
+  assert.deepEqual([...seen].sort(), ["workspace_file_write", "workspace_patch_apply"]);
+});
+
+// The rows of the first markdown table after `heading` in docs/mcp.md, as
+// arrays of cells, without the header and separator rows.
+function docTable(heading) {
+  const doc = readFileSync(join(process.env.PYRO_SOURCE_DIR, "docs", "mcp.md"), "utf8");
+  const at = doc.indexOf(heading);
+  assert.ok(at >= 0, `docs/mcp.md has ${heading}`);
+  const lines = doc.slice(at).split("\n");
+  const start = lines.findIndex((l) => l.startsWith("|"));
+  const rows = [];
+  for (const l of lines.slice(start)) {
+    if (!l.startsWith("|")) break;
+    if (!/^\|[-|]+\|$/.test(l)) rows.push(l.split("|").slice(1, -1).map((c) => c.trim()));
+  }
+  assert.ok(rows.length > 1, `a table after ${heading}`);
+  return rows.slice(1);
+}
+const ticked = (cell) => [...cell.matchAll(/`([a-z_]+)`/g)].map((m) => m[1]);
+
+test("docs/mcp.md: the mode table and the parameter table say what the server lists", async () => {
+  for (const [mode, , tools] of docTable("| mode | task | tools |"))
+    assert.deepEqual(ticked(tools).sort(), [...EXPECTED.modes[mode.replaceAll("`", "")]].sort(), `mode ${mode}`);
+  const c = await connect("stdio", ["--profile", "workspace-full"], home.env);
+  try {
+    const { tools } = await c.client.listTools();
+    const documented = new Set();
+    for (const [names, params] of docTable("## Tool parameters")) {
+      const want = { props: [], required: [], defaults: {} };
+      if (params !== "none")
+        for (const m of params.split("; not yet")[0].matchAll(/`([a-z_]+)`(\*)?(?:=("[^"]*"|[^,\s]+))?/g)) {
+          want.props.push(m[1]);
+          if (m[2]) want.required.push(m[1]);
+          if (m[3] !== undefined) want.defaults[m[1]] = m[3].replace(/^"|"$/g, "");
+        }
+      for (const name of ticked(names)) {
+        documented.add(name);
+        const t = tools.find((x) => x.name === name);
+        assert.ok(t, `documented tool ${name} is listed`);
+        const sch = t.inputSchema;
+        assert.deepEqual(Object.keys(sch.properties).sort(), [...want.props].sort(), `${name}: parameters`);
+        assert.deepEqual([...(sch.required ?? [])].sort(), [...want.required].sort(), `${name}: required`);
+        for (const [k, v] of Object.entries(want.defaults))
+          assert.equal(String(sch.properties[k].default), v, `${name}.${k}: default`);
+        for (const [k, v] of Object.entries(sch.properties))
+          if (v.default !== undefined) assert.ok(k in want.defaults, `${name}.${k}: default ${v.default} documented`);
+      }
+    }
+    assert.deepEqual([...documented].sort(), tools.map((t) => t.name).sort(), "every tool documented once");
+  } finally {
+    await c.close();
+  }
+});
+
 test("bad server options are refused with one clear line", () => {
+  // Usage errors (what parsing the options finds) exit 2; what the server
+  // finds when it starts (a non-loopback address without a token) exits 1.
   const cases = [
-    [["--profile", "nope"], /unknown profile 'nope'/],
-    [["--mode", "nope"], /unknown mode 'nope'/],
-    [["--mode", "inspect", "--profile", "vm-run"], /not both/],
-    [["--transport", "carrier-pigeon"], /unknown transport/],
-    [["--listen", "127.0.0.1:1"], /need --transport http/],
-    [["--transport", "http", "--listen", "0.0.0.0:0"], /auth-token-file is required/],
-    [["--repo-ref", "main"], /--repo-ref needs --repo-url/],
-    [["--bogus"], /unknown option '--bogus'/],
+    [["--profile", "nope"], /unknown profile 'nope'/, 2],
+    [["--mode", "nope"], /unknown mode 'nope'/, 2],
+    [["--mode", "inspect", "--profile", "vm-run"], /not both/, 2],
+    [["--transport", "carrier-pigeon"], /unknown transport/, 2],
+    [["--listen", "127.0.0.1:1"], /need --transport http/, 2],
+    [["--transport", "http", "--listen", "0.0.0.0:0"], /auth-token-file is required/, 1],
+    [["--repo-ref", "main"], /--repo-ref needs --repo-url/, 2],
+    [["--bogus"], /unknown option '--bogus'/, 2],
   ];
-  for (const [args, re] of cases) {
+  for (const [args, re, status] of cases) {
     const r = spawnSync(PYRO, ["mcp", "serve", ...args], { env: home.env, input: "", encoding: "utf8" });
-    assert.notEqual(r.status, 0, args.join(" "));
+    assert.equal(r.status, status, args.join(" "));
     assert.match(r.stderr, re, args.join(" "));
     assert.equal(r.stdout, "", "nothing on stdout");
   }

@@ -40,7 +40,8 @@ async function call(c, name, args, opts = {}) {
 
 for (const transport of TRANSPORTS) {
   test(`${transport}: workspace-core flow (create, write, exec, diff, export, reset, delete)`, async () => {
-    const c = await connect(transport, [], home.env); // default profile: workspace-core
+    // default profile: workspace-core; the seed and the export live in home.dir
+    const c = await connect(transport, ["--allow-host-path", home.dir], home.env);
     try {
       await c.client.listTools(); // the SDK validates results against these outputSchemas
       const progress = [];
@@ -168,7 +169,7 @@ test("a server with --project-path seeds workspace_create from the project (git:
 });
 
 test("kill -9 of the server during a call loses no workspace", async () => {
-  const c = await connect("http", [], home.env);
+  const c = await connect("http", ["--allow-host-path", home.dir], home.env);
   let id;
   try {
     await c.client.listTools();

@@ -10,67 +10,18 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "agent_fixture.h"
 #include "lib/vm/agent_client.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "proto/proto.h"
 #include "base/timeutil.h"
-
-#define T_MS 20000
-
-struct fx {
-    pid_t pid;
-    struct agent_conn *c;
-    char root[64];
-};
-
-static int fx_setup(void **state)
-{
-    const char *dir = getenv("PYRO_TEST_BUILD_DIR");
-    if (!dir)
-        return -1;
-    _cleanup_free_ char *agent = xasprintf("%s/pyro-agent-dyn", dir);
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return -1;
-    struct fx *fx = xcalloc(1, sizeof(*fx));
-    fx->pid = fork();
-    if (fx->pid == 0) {
-        dup2(sv[1], 3);
-        execl(agent, agent, "--channel-fd", "3", "--no-init", (char *)NULL);
-        _exit(127);
-    }
-    close(sv[1]);
-    pyro_error err = {0};
-    if (agent_conn_open(sv[0], 10000, &fx->c, &err) < 0) {
-        fprintf(stderr, "handshake: %s\n", err.message);
-        return -1;
-    }
-    strcpy(fx->root, "/tmp/pyro-agent-test-XXXXXX");
-    if (!mkdtemp(fx->root))
-        return -1;
-    *state = fx;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    struct fx *fx = *state;
-    agent_conn_close(fx->c);
-    int status;
-    (void)waitpid(fx->pid, &status, 0); /* EOF on the channel ends a non-init agent */
-    _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", fx->root);
-    assert_int_equal(system(cmd), 0);
-    free(fx);
-    return 0;
-}
 
 static json_t *req_new(const char *op, json_t *args)
 {
@@ -387,41 +338,34 @@ static void test_shutdown(void **state)
 static void test_garbage_ends_channel(void **state)
 {
     struct fx *fx = *state;
-    int sv[2];
+    int fd = -1;
     /* A second agent whose channel gets garbage gives up with status 1. */
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    _cleanup_free_ char *agent = xasprintf("%s/pyro-agent-dyn", getenv("PYRO_TEST_BUILD_DIR"));
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(sv[1], 3);
-        execl(agent, agent, "--channel-fd", "3", "--no-init", (char *)NULL);
-        _exit(127);
-    }
-    close(sv[1]);
-    assert_int_equal(write(sv[0], "GET / HTTP/1.1\r\n\r\n", 18), 18);
+    pid_t pid = agent_fx_spawn(&fd);
+    assert_true(pid > 0);
+    assert_int_equal(write(fd, "GET / HTTP/1.1\r\n\r\n", 18), 18);
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
-    close(sv[0]);
+    close(fd);
     (void)fx;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_handshake, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_exec_basics, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_exec_timeout_kills_group, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_exec_output_caps, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_exec_invalid_utf8, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_exec_concurrent, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_kill, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_file_ops, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_file_confinement, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_fs_flush, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_garbage_ends_channel, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_handshake, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_exec_basics, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_exec_timeout_kills_group, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_exec_output_caps, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_exec_invalid_utf8, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_exec_concurrent, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_kill, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_file_ops, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_file_confinement, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fs_flush, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_ends_channel, agent_fx_setup, agent_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,63 +10,17 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "agent_fixture.h"
 #include "lib/vm/agent_client.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "proto/proto.h"
-
-#define T_MS 20000
-
-struct fx {
-    pid_t pid;
-    struct agent_conn *c;
-    char root[64];
-};
-
-static int fx_setup(void **state)
-{
-    const char *dir = getenv("PYRO_TEST_BUILD_DIR");
-    if (!dir)
-        return -1;
-    _cleanup_free_ char *agent = xasprintf("%s/pyro-agent-dyn", dir);
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return -1;
-    struct fx *fx = xcalloc(1, sizeof(*fx));
-    fx->pid = fork();
-    if (fx->pid == 0) {
-        dup2(sv[1], 3);
-        execl(agent, agent, "--channel-fd", "3", "--no-init", (char *)NULL);
-        _exit(127);
-    }
-    close(sv[1]);
-    pyro_error err = {0};
-    if (agent_conn_open(sv[0], 10000, &fx->c, &err) < 0)
-        return -1;
-    strcpy(fx->root, "/tmp/pyro-agent-tar-XXXXXX");
-    if (!mkdtemp(fx->root))
-        return -1;
-    *state = fx;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    struct fx *fx = *state;
-    agent_conn_close(fx->c);
-    (void)waitpid(fx->pid, NULL, 0);
-    _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", fx->root);
-    assert_int_equal(system(cmd), 0);
-    free(fx);
-    return 0;
-}
 
 static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void run(const char *fmt, ...)
@@ -337,10 +291,10 @@ static void test_manifest_and_delete(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_round_trip, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_refusals, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_in_tree_links, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_manifest_and_delete, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_round_trip, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_in_tree_links, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_manifest_and_delete, agent_fx_setup, agent_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

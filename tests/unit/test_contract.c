@@ -45,6 +45,35 @@ static const struct contract_op t_op = {
     .handler = t_handler,
 };
 
+/* A parameter required on MCP that the CLI and C API may replace with a
+ * CLI-only alternative (workspace_file_write's text and text_file). */
+static const struct contract_param w_params[] = {
+    PARAM_STR("path", "Path.", .flags = PF_REQUIRED | PF_POSITIONAL),
+    PARAM_STR("text", "Content.", .flags = PF_REQUIRED, .alt = "text_file"),
+    PARAM_STR("text_file", "Host file with the content.", .flags = PF_CLI_ONLY, .metavar = "HOST_PATH"),
+    PARAM_END,
+};
+
+static const struct contract_op w_op = {
+    .name = "t_write",
+    .cli = "t write",
+    .title = "Write",
+    .summary = "Test write.",
+    .description = "A test write.",
+    .params = w_params,
+    .output_schema = "{\"type\":\"object\"}",
+    .exposure = EXPOSE(SURFACE_WORKSPACE_CORE) | EXPOSE(SURFACE_WORKSPACE_FULL),
+    .handler = t_handler,
+};
+
+static int w_validate(const char *text, enum contract_surface s, json_t **out, pyro_error *err)
+{
+    json_auto_t *in = json_loads(text, 0, NULL);
+    assert_non_null(in);
+    *out = NULL;
+    return contract_args_validate(&w_op, in, s, out, err);
+}
+
 static json_t *validate_ok(const char *text, enum contract_surface s)
 {
     pyro_error err = {0};
@@ -146,6 +175,55 @@ static void test_schema(void **state)
     assert_int_equal(contract_schema_check(core, out, &err), 0);
 }
 
+static bool json_array_has(const json_t *a, const char *s)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(a, i, e) if (json_is_string(e) && !strcmp(json_string_value(e), s)) return true;
+    return false;
+}
+
+static void test_required_with_cli_alternative(void **state)
+{
+    pyro_error err = {0};
+    json_t *out = NULL;
+    /* MCP: text is plainly required; the CLI-only alternative is never named. */
+    for (int s = SURFACE_WORKSPACE_CORE; s <= SURFACE_WORKSPACE_FULL; s++) {
+        assert_int_equal(w_validate("{\"path\":\"p\"}", (enum contract_surface)s, &out, &err), -PYRO_E_INVALID);
+        assert_null(out);
+        assert_string_equal(err.message, "t_write: missing required parameter 'text'");
+        assert_int_equal(w_validate("{\"path\":\"p\",\"text\":null}", (enum contract_surface)s, &out, &err),
+                         -PYRO_E_INVALID);
+        assert_null(strstr(err.message, "text_file"));
+        assert_int_equal(w_validate("{\"path\":\"p\",\"text_file\":\"f\"}", (enum contract_surface)s, &out, &err),
+                         -PYRO_E_INVALID);
+        assert_non_null(strstr(err.message, "unknown parameter 'text_file' (expected one of: path, text)"));
+        assert_int_equal(w_validate("{\"path\":\"p\",\"text\":\"t\"}", (enum contract_surface)s, &out, &err), 0);
+        json_decref(out);
+        json_auto_t *schema = contract_input_schema_json(&w_op, (enum contract_surface)s);
+        assert_true(json_array_has(json_object_get(schema, "required"), "text"));
+        assert_null(json_object_get(json_object_get(schema, "properties"), "text_file"));
+        assert_null(json_object_get(schema, "oneOf"));
+    }
+    /* C API (and CLI): exactly one of text and text_file. */
+    assert_int_equal(w_validate("{\"path\":\"p\"}", SURFACE_ALL, &out, &err), -PYRO_E_INVALID);
+    assert_string_equal(err.message, "t_write: missing required parameter 'text' (or 'text_file')");
+    assert_int_equal(w_validate("{\"path\":\"p\",\"text\":\"t\",\"text_file\":\"f\"}", SURFACE_ALL, &out, &err),
+                     -PYRO_E_INVALID);
+    assert_string_equal(err.message, "t_write: give 'text' or 'text_file', not both");
+    assert_int_equal(w_validate("{\"path\":\"p\",\"text_file\":\"f\"}", SURFACE_ALL, &out, &err), 0);
+    assert_null(json_object_get(out, "text"));
+    json_decref(out);
+    json_auto_t *all = contract_input_schema_json(&w_op, SURFACE_ALL);
+    const json_t *req = json_object_get(all, "required");
+    assert_true(json_array_has(req, "path"));
+    assert_false(json_array_has(req, "text"));
+    const json_t *one = json_object_get(all, "oneOf");
+    assert_int_equal(json_array_size(one), 2);
+    assert_true(json_array_has(json_object_get(json_array_get(one, 0), "required"), "text"));
+    assert_true(json_array_has(json_object_get(json_array_get(one, 1), "required"), "text_file"));
+}
+
 static int parse(const char *const *words, json_t **args, struct cli_opts *opts, pyro_error *err)
 {
     int n = 0;
@@ -211,6 +289,53 @@ static void test_cli_errors(void **state)
     cli_fail((const char *const[]){"e", "--text-file", "\xff", "--", "x", NULL}, "not valid UTF-8");
 }
 
+static int wparse(const char *const *words, json_t **args, struct cli_opts *opts, pyro_error *err)
+{
+    int n = 0;
+    while (words[n])
+        n++;
+    *args = NULL;
+    return cli_parse(&w_op, n, (char **)words, args, opts, err);
+}
+
+static void test_cli_alternative(void **state)
+{
+    json_t *args = NULL;
+    struct cli_opts opts;
+    pyro_error err = {0};
+    /* The CLI names options by their flags. */
+    assert_int_equal(wparse((const char *const[]){"p", NULL}, &args, &opts, &err), -PYRO_E_INVALID);
+    assert_non_null(strstr(err.message, "missing option --text (or --text-file) for 'pyro t write'"));
+    assert_int_equal(wparse((const char *const[]){"p", "--text", "a", "--text-file", "f", NULL}, &args, &opts, &err),
+                     -PYRO_E_INVALID);
+    assert_non_null(strstr(err.message, "give --text or --text-file, not both"));
+    assert_int_equal(wparse((const char *const[]){"p", "--text-file", "f", NULL}, &args, &opts, &err), 0);
+    assert_string_equal(json_get_str(args, "text_file", ""), "f");
+    json_decref(args);
+    /* An empty --text is given: the file is emptied. */
+    assert_int_equal(wparse((const char *const[]){"p", "--text=", NULL}, &args, &opts, &err), 0);
+    json_decref(args);
+}
+
+static void test_cli_error_keeps_json_and_help(void **state)
+{
+    json_t *args = NULL;
+    struct cli_opts opts;
+    pyro_error err = {0};
+    /* --json after a bad word still counts: the error is printed as JSON. */
+    assert_int_equal(parse((const char *const[]){"e", "--bogus", "--vcpu-count", "x", "--json", "--", "y", NULL},
+                           &args, &opts, &err),
+                     -PYRO_E_INVALID);
+    assert_true(opts.json);
+    assert_null(args);
+    assert_non_null(strstr(err.message, "unknown option '--bogus'")); /* the first error is the one kept */
+    /* ... and so does --help, which wins. */
+    assert_int_equal(parse((const char *const[]){"e", "--bogus", "--help", NULL}, &args, &opts, &err), 0);
+    assert_true(opts.help);
+    assert_int_equal(err.code, 0);
+    json_decref(args);
+}
+
 static void test_cli_help(void **state)
 {
     char *buf = NULL;
@@ -223,6 +348,14 @@ static void test_cli_help(void **state)
     assert_non_null(strstr(buf, "(1..8, default 1)"));
     assert_non_null(strstr(buf, "--label KEY=VALUE"));
     assert_non_null(strstr(buf, "one of: red green"));
+    free(buf);
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    cli_help_op(&w_op, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "--text VALUE"));
+    assert_non_null(strstr(buf, "(required, or --text-file)"));
+    assert_non_null(strstr(buf, "--text-file HOST_PATH"));
     free(buf);
 }
 
@@ -240,10 +373,59 @@ static void test_real_table(void **state)
         for (const struct contract_param *p = op->params; p->name; p++)
             if (p->type == PT_INT && p->has_default)
                 assert_true(p->def_int >= p->min && p->def_int <= p->max);
+        for (const struct contract_param *p = op->params; p->name; p++) {
+            if (!p->alt)
+                continue;
+            /* An alternative is a CLI-only option of the same type standing in
+             * for a required, published, non-positional parameter. */
+            const struct contract_param *a = contract_op_param(op, p->alt);
+            assert_non_null(a);
+            assert_true(a->flags & PF_CLI_ONLY);
+            assert_false(a->flags & (PF_REQUIRED | PF_POSITIONAL | PF_REST));
+            assert_true(p->flags & PF_REQUIRED);
+            assert_false(p->flags & (PF_CLI_ONLY | PF_POSITIONAL | PF_REST));
+            assert_int_equal(a->type, p->type);
+        }
         for (int sfc = 0; sfc < SURFACE_COUNT; sfc++) {
             json_auto_t *in = contract_input_schema_json(op, (enum contract_surface)sfc);
             assert_true(json_is_object(json_object_get(in, "properties")));
+            if (!contract_op_exposed(op, (enum contract_surface)sfc))
+                continue;
+            /* On MCP, no CLI-only parameter is published, and an error about
+             * missing arguments names parameters, never CLI options. */
+            for (const struct contract_param *p = op->params; p->name; p++)
+                if (p->flags & PF_CLI_ONLY)
+                    assert_null(json_object_get(json_object_get(in, "properties"), p->name));
+            assert_null(json_object_get(in, "oneOf"));
+            assert_null(json_object_get(in, "allOf"));
+            pyro_error err = {0};
+            json_t *out = NULL;
+            if (contract_args_validate(op, NULL, (enum contract_surface)sfc, &out, &err) == 0) {
+                json_decref(out);
+                continue;
+            }
+            assert_null(strstr(err.message, "--"));
+            for (const struct contract_param *p = op->params; p->name; p++)
+                if (p->flags & PF_CLI_ONLY)
+                    assert_null(strstr(err.message, p->name));
         }
+    }
+    /* The seed's contract: text and patch are required on every surface that
+     * lists these tools. */
+    const char *const seed_required[][2] = {{"workspace_file_write", "text"}, {"workspace_patch_apply", "patch"}};
+    for (size_t k = 0; k < ARRAY_SIZE(seed_required); k++) {
+        const struct contract_op *op = contract_op_find(seed_required[k][0]);
+        assert_non_null(op);
+        int exposed = 0;
+        for (int sfc = 0; sfc < SURFACE_COUNT; sfc++) {
+            if (!contract_op_exposed(op, (enum contract_surface)sfc))
+                continue;
+            exposed++;
+            json_auto_t *in = contract_input_schema_json(op, (enum contract_surface)sfc);
+            assert_true(json_array_has(json_object_get(in, "required"), seed_required[k][1]));
+            assert_true(json_array_has(json_object_get(in, "required"), "workspace_id"));
+        }
+        assert_true(exposed > 0);
     }
     assert_null(contract_op_find("nope"));
     int consumed = 0;
@@ -260,6 +442,8 @@ int main(void)
         cmocka_unit_test(test_unknown_rejected), cmocka_unit_test(test_schema),
         cmocka_unit_test(test_cli_parse),    cmocka_unit_test(test_cli_errors),
         cmocka_unit_test(test_cli_help),     cmocka_unit_test(test_real_table),
+        cmocka_unit_test(test_required_with_cli_alternative), cmocka_unit_test(test_cli_alternative),
+        cmocka_unit_test(test_cli_error_keeps_json_and_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

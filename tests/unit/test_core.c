@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -269,6 +270,41 @@ static void test_dirs(void **state)
     assert_int_equal(rm_rf(deep, &err), 0);        /* idempotent */
 }
 
+/* A tree far deeper than the descriptors the process may hold (what code in
+ * a sandbox can build to make itself undeletable) is removed all the same,
+ * with one descriptor at a time and a short error message when it fails. */
+static void test_rm_rf_deep(void **state)
+{
+    pyro_error err = {0};
+    char top[512];
+    snprintf(top, sizeof(top), "%s/deep", tmpdir);
+    assert_int_equal(mkdir(top, 0700), 0);
+    int fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    for (int i = 0; i < 3000; i++) {
+        assert_int_equal(mkdirat(fd, "d", 0700), 0);
+        if (i % 500 == 0) {
+            int f = openat(fd, "file", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+            assert_true(f >= 0);
+            close(f);
+        }
+        int next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(next >= 0);
+        close(fd);
+        fd = next;
+    }
+    close(fd);
+    struct rlimit old, low = {.rlim_cur = 24, .rlim_max = 0};
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low.rlim_max = old.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int r = rm_rf(top, &err);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    if (r < 0)
+        fail_msg("rm_rf: %s", err.message);
+    assert_int_equal(access(top, F_OK), -1);
+}
+
 static int log_count;
 static void count_sink(void *ud, enum log_level level, const char *msg)
 {
@@ -302,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_time),
         cmocka_unit_test_setup_teardown(test_dirs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rm_rf_deep, setup, teardown),
         cmocka_unit_test(test_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

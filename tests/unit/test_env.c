@@ -387,6 +387,7 @@ static void test_ops_and_prune(void **state)
     json_auto_t *ins2 = run_op(ctx, "env_inspect", "{\"environment\":\"debian:12-base\"}");
     assert_string_equal(json_get_str(ins2, "status", ""), "invalid");
     json_auto_t *l1 = run_op(ctx, "vm_list_environments", NULL);
+    assert_int_equal(json_array_size(json_object_get(l1, "environments")), 3);
     json_auto_t *p3 = run_op(ctx, "env_prune", NULL);
     assert_string_equal(json_get_str(json_array_get(json_object_get(p3, "removed"), 0), "reason", ""),
                         "invalid");

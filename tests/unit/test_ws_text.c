@@ -1,6 +1,7 @@
 /* Text diff and patch: unified diffs rendered by textdiff are applied back
  * by patch exactly; hunks are checked without fuzz; errors name the file
- * and the hunk. */
+ * and the hunk; file names in headers are quoted as git quotes them and
+ * read back. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "lib/workspace/cquote.h"
 #include "lib/workspace/patch.h"
 #include "lib/workspace/textdiff.h"
 
@@ -178,6 +180,10 @@ static void test_patch_malformed(void **state)
         "--- a/f\nnot plus\n",
         "--- /dev/null\n+++ /dev/null\n@@ -0,0 +1 @@\n+x\n",
         "--- a/f\n+++ b/f\n",                               /* no hunks */
+        /* counts beyond what the patch holds: refused before allocating */
+        "--- a/f\n+++ b/f\n@@ -1,99999999 +1,99999999 @@\n a\n",
+        "--- a/f\n+++ b/f\n@@ -1,9223372036854775807 +1,9223372036854775807 @@\n a\n",
+        "--- a/f\n+++ b/f\n@@ -1,99999999999999999999 +1,1 @@\n a\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct patch_set ps;
@@ -186,6 +192,69 @@ static void test_patch_malformed(void **state)
         if (pr != -PYRO_E_INVALID)
             fail_msg("case %zu parsed (%d)", i, pr);
         assert_true(err.message[0] != '\0');
+        if (i >= 7)
+            assert_non_null(strstr(err.message, "counts more lines than the patch has"));
+    }
+}
+
+/* The labels git 2.39 writes for these names (git show of a commit that
+ * adds them, core.quotePath unset). */
+static void test_quote_like_git(void **state)
+{
+    static const char *const cases[][2] = {
+        {"plain/name.c", "b/plain/name.c"},
+        {"a b", "b/a b\t"},
+        {"sp end ", "b/sp end \t"},
+        {"tab\tx", "\"b/tab\\tx\""},
+        {"nl\nx", "\"b/nl\\nx\""},
+        {"x y\nz", "\"b/x y\\nz\"\t"},
+        {"q\"x", "\"b/q\\\"x\""},
+        {"bs\\x", "\"b/bs\\\\x\""},
+        {"\xc3\xa9", "\"b/\\303\\251\""},
+        {"del\x7f", "\"b/del\\177\""},
+        {"bell\a", "\"b/bell\\a\""},
+        {"esc\x1b", "\"b/esc\\033\""},
+        {"README\n+++ b/.github/workflows/ci.yml", "\"b/README\\n+++ b/.github/workflows/ci.yml\"\t"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        _cleanup_free_ char *l = cquote_label("b/", cases[i][0]);
+        assert_string_equal(l, cases[i][1]);
+        /* And back: the patch parser reads the name it was given. */
+        _cleanup_free_ char *p = xasprintf("--- /dev/null\n+++ %s\n@@ -0,0 +1 @@\n+x\n", l);
+        struct patch_set ps;
+        pyro_error err = {0};
+        assert_int_equal(patch_parse(p, strlen(p), &ps, &err), 0);
+        assert_int_equal(ps.nfiles, 1);
+        assert_string_equal(ps.files[0].new_path, cases[i][0]);
+        patch_set_free(&ps);
+    }
+}
+
+/* A name whose newline would forge a second file: one file, one name. */
+static void test_forged_header(void **state)
+{
+    const char *name = "README\n@@ -0,0 +1 @@\n+hi\n--- /dev/null\n+++ b/.github/workflows/ci.yml";
+    _cleanup_free_ char *lb = cquote_label("b/", name);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(textdiff_unified(f, "", 0, "on: push\n", 9, "/dev/null", lb, 100, NULL), 0);
+    fclose(f);
+    struct patch_set ps;
+    pyro_error err = {0};
+    assert_int_equal(patch_parse(buf, len, &ps, &err), 0);
+    assert_int_equal(ps.nfiles, 1);
+    assert_string_equal(patch_file_path(&ps.files[0]), name);
+    patch_set_free(&ps);
+    free(buf);
+    /* Malformed quotes are refused, not guessed. */
+    const char *bad[] = {"--- a/x\n+++ \"b/x\n@@ -1 +1 @@\n-a\n+b\n", "--- a/x\n+++ \"b/\\q\"\n@@ -1 +1 @@\n-a\n+b\n",
+                         "--- a/x\n+++ \"b/\\000\"\n@@ -1 +1 @@\n-a\n+b\n", "--- \"a/\\8\"\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int pr = patch_parse(bad[i], strlen(bad[i]), &ps, &err);
+        if (pr != -PYRO_E_INVALID)
+            fail_msg("bad quote %zu parsed (%d)", i, pr);
+        assert_non_null(strstr(err.message, "quoted"));
     }
 }
 
@@ -195,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_diff_simple),   cmocka_unit_test(test_diff_bounded),
         cmocka_unit_test(test_roundtrips),    cmocka_unit_test(test_patch_multi),
         cmocka_unit_test(test_patch_no_fuzz), cmocka_unit_test(test_patch_malformed),
+        cmocka_unit_test(test_quote_like_git), cmocka_unit_test(test_forged_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  * Version choice: when the memory, pids and cpu controllers are each mounted
  * as a v1 hierarchy, v1 is used (a hybrid host's cgroup2 mount has no
  * controllers). Otherwise a cgroup2 mount whose cgroup.controllers lists all
- * three is used. Directories are <mount>/<parent>/<id>. */
+ * three is used. Directories are <mount>/<parent>/<id>. The mounts come
+ * from base/mountinfo.h, as doctor's do. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -16,91 +17,24 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/mountinfo.h"
 #include "base/paths.h"
 #include "backend/sandbox/internal.h"
 
 #define CPU_PERIOD_US 100000
 
-struct cg_mounts {
-    /* v1: mount points per controller (NULL when not mounted as v1) */
-    char *cpu, *memory, *pids, *devices;
-    char *unified; /* a cgroup2 mount point */
-};
+static const char *const v1_controllers[] = {"cpu", "memory", "pids", "devices"};
 
-static void mounts_free(struct cg_mounts *m)
+/* 1 (v1), 2 (v2) or a negative code; m holds the mounts either way. */
+static int detect(struct mountinfo_cgroups *m, pyro_error *err)
 {
-    free(m->cpu);
-    free(m->memory);
-    free(m->pids);
-    free(m->devices);
-    free(m->unified);
-}
-
-static bool opt_has(const char *opts, const char *word)
-{
-    size_t n = strlen(word);
-    for (const char *p = opts; p && *p;) {
-        const char *c = strchr(p, ',');
-        size_t len = c ? (size_t)(c - p) : strlen(p);
-        if (len == n && strncmp(p, word, n) == 0)
-            return true;
-        p = c ? c + 1 : NULL;
-    }
-    return false;
-}
-
-/* Parses /proc/self/mountinfo for cgroup and cgroup2 mounts. */
-static int mounts_scan(struct cg_mounts *m, pyro_error *err)
-{
-    _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (!f)
-        return err_errno(err, errno, "open /proc/self/mountinfo");
-    _cleanup_free_ char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) > 0) {
-        char mnt[4096], fstype[64], super[1024];
-        const char *dash = strstr(line, " - ");
-        if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
-            sscanf(dash + 3, "%63s %*s %1023s", fstype, super) != 2)
-            continue;
-        if (strcmp(fstype, "cgroup2") == 0) {
-            if (!m->unified)
-                m->unified = xstrdup(mnt);
-        } else if (strcmp(fstype, "cgroup") == 0) {
-            char **slots[] = {&m->cpu, &m->memory, &m->pids, &m->devices};
-            const char *names[] = {"cpu", "memory", "pids", "devices"};
-            for (size_t i = 0; i < ARRAY_SIZE(slots); i++)
-                if (!*slots[i] && opt_has(super, names[i]))
-                    *slots[i] = xstrdup(mnt);
-        }
-    }
-    return 0;
-}
-
-static bool unified_has_controllers(const char *mnt)
-{
-    _cleanup_free_ char *path = xasprintf("%s/cgroup.controllers", mnt);
-    _cleanup_fclose_ FILE *f = fopen(path, "re");
-    char buf[512] = "";
-    if (!f || !fgets(buf, sizeof(buf), f))
-        return false;
-    buf[strcspn(buf, "\n")] = '\0';
-    char tmp[520];
-    snprintf(tmp, sizeof(tmp), "%s", buf);
-    for (char *p = tmp; *p; p++)
-        if (*p == ' ')
-            *p = ',';
-    return opt_has(tmp, "cpu") && opt_has(tmp, "memory") && opt_has(tmp, "pids");
-}
-
-static int detect(struct cg_mounts *m, pyro_error *err)
-{
-    int r = mounts_scan(m, err);
+    int r = mountinfo_cgroups(MOUNTINFO_PATH, m, err);
     if (r < 0)
         return r;
-    if (m->cpu && m->memory && m->pids)
+    if (mountinfo_cgroup_v1(m, "cpu") && mountinfo_cgroup_v1(m, "memory") && mountinfo_cgroup_v1(m, "pids"))
         return 1;
-    if (m->unified && unified_has_controllers(m->unified))
+    if (m->v2 && mountinfo_cgroup_v2_has(m, "cpu") && mountinfo_cgroup_v2_has(m, "memory") &&
+        mountinfo_cgroup_v2_has(m, "pids"))
         return 2;
     return err_set(err, -PYRO_E_UNSUPPORTED,
                         "no usable cgroup hierarchy: need the cpu, memory and pids controllers either as "
@@ -109,9 +43,9 @@ static int detect(struct cg_mounts *m, pyro_error *err)
 
 int sandbox_cgroup_version(pyro_error *err)
 {
-    struct cg_mounts m = {0};
+    struct mountinfo_cgroups m;
     int r = detect(&m, err);
-    mounts_free(&m);
+    mountinfo_cgroups_free(&m);
     return r;
 }
 
@@ -131,21 +65,19 @@ static void add_path(struct sandbox_cgroups *out, const char *mnt, const char *p
 int sandbox_cgroup_plan(const char *parent, const char *id, struct sandbox_cgroups *out, pyro_error *err)
 {
     *out = (struct sandbox_cgroups){0};
-    struct cg_mounts m = {0};
+    struct mountinfo_cgroups m;
     int r = detect(&m, err);
     if (r < 0) {
-        mounts_free(&m);
+        mountinfo_cgroups_free(&m);
         return r;
     }
     out->version = r;
     if (r == 1) {
-        add_path(out, m.cpu, parent, id);
-        add_path(out, m.memory, parent, id);
-        add_path(out, m.pids, parent, id);
-        add_path(out, m.devices, parent, id);
+        for (size_t i = 0; i < ARRAY_SIZE(v1_controllers); i++)
+            add_path(out, mountinfo_cgroup_v1(&m, v1_controllers[i]), parent, id);
     } else
-        add_path(out, m.unified, parent, id);
-    mounts_free(&m);
+        add_path(out, m.v2, parent, id);
+    mountinfo_cgroups_free(&m);
     return 0;
 }
 

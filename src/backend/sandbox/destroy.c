@@ -1,4 +1,4 @@
-/* Stopping and removing sandboxes, and the backend's ops table. */
+/* Stopping and removing sandboxes. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 
 #include "base/cleanup.h"
 #include "base/id.h"
+#include "base/mountinfo.h"
 #include "base/paths.h"
 #include "backend/sandbox/internal.h"
 
@@ -26,32 +27,6 @@ void sandbox_release(struct backend_instance *inst)
     if (inst->pidfd >= 0)
         close(inst->pidfd);
     inst->pidfd = -1;
-}
-
-/* Host mounts below dir should never exist (the overlay lives in the
- * sandbox's own mount namespace); detach any that do, deepest first. */
-static int unmount_below(const char *dir, pyro_error *err)
-{
-    _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (!f)
-        return err_errno(err, errno, "open /proc/self/mountinfo");
-    _cleanup_free_ char *line = NULL;
-    size_t cap = 0, dlen = strlen(dir);
-    char *found[256];
-    int n = 0;
-    while (getline(&line, &cap, f) > 0 && n < (int)ARRAY_SIZE(found)) {
-        char mnt[4096];
-        if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 && strncmp(mnt, dir, dlen) == 0 &&
-            (mnt[dlen] == '/' || mnt[dlen] == '\0'))
-            found[n++] = xstrdup(mnt);
-    }
-    int r = 0;
-    for (int i = n - 1; i >= 0; i--) {
-        if (umount2(found[i], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT && r == 0)
-            r = err_errno(err, errno, "unmount %s", found[i]);
-        free(found[i]);
-    }
-    return r;
 }
 
 static int remove_files(const char *dir, pyro_error *err)
@@ -106,7 +81,9 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
     r = sandbox_net_teardown(id, had_network, first < 0 ? &e2 : err);
     if (r < 0 && first == 0)
         first = r;
-    r = unmount_below(dir, first < 0 ? &e2 : err);
+    /* Host mounts below dir should never exist (the overlay lives in the
+     * sandbox's own mount namespace); detach any that do, deepest first. */
+    r = mountinfo_unmount_below(MOUNTINFO_PATH, dir, first < 0 ? &e2 : err);
     if (r < 0 && first == 0)
         first = r;
     if (first == 0)
@@ -115,11 +92,3 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
         return err_prefix(err, "destroy sandbox %s", id);
     return 0;
 }
-
-const struct backend_ops sandbox_backend_ops = {
-    .name = "sandbox",
-    .start = sandbox_start,
-    .kill = sandbox_kill,
-    .release = sandbox_release,
-    .destroy = sandbox_destroy,
-};

@@ -1,9 +1,13 @@
 /* Host side of egress networking: a veth pair per sandbox (host end
  * pyro-<hash>, inner end eth0), a /30 from 10.213.0.0/16 chosen from a hash
  * of the id and probed past addresses and routes already in use, IPv4
- * forwarding, and one masquerade rule per sandbox in nftables'
- * `table ip pyro`, tagged with the comment "pyro:<id>" so that it can be
- * found and deleted from the id alone. */
+ * forwarding, one masquerade rule per sandbox in nftables' `table ip pyro`,
+ * and guard rules in `table inet pyro_guard` that keep the sandbox off the
+ * host itself (every address of the host, the gateway included, except DNS
+ * to the gateway), off link-local addresses (cloud metadata services), off
+ * other sandboxes, loopback and multicast, and off IPv6 altogether. Every
+ * rule is tagged with the comment "pyro:<id>" so that it can be found and
+ * deleted from the id alone. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +28,12 @@
 #define NET_LOCK NET_LOCK_DIR "/net.lock"
 #define NFT_TABLE "pyro"
 #define NFT_CHAIN "postrouting"
+#define NFT_GUARD "pyro_guard"
+
+/* Destinations a sandbox never reaches through forwarding: "this network",
+ * loopback, link-local (metadata services at 169.254.169.254), the pool the
+ * sandboxes themselves live in, multicast and broadcast. */
+#define GUARD_FORWARD_DENY "{ 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 10.213.0.0/16, 224.0.0.0/4, 255.255.255.255 }"
 
 static uint64_t fnv1a(const char *s)
 {
@@ -53,7 +63,7 @@ static bool subnet_free(uint32_t net, struct ifaddrs *ifs)
     for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
         if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
             continue;
-        uint32_t a = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+        uint32_t a = ntohl(((const struct sockaddr_in *)(const void *)i->ifa_addr)->sin_addr.s_addr);
         if ((a & mask) == net)
             return false;
     }
@@ -124,12 +134,47 @@ static int nat_add(const char *id, uint32_t net, const char *ifname, pyro_error 
     return nft(err, NULL, "add", "rule", "ip", NFT_TABLE, NFT_CHAIN, rule, NULL);
 }
 
-/* Deletes every rule of our chain whose comment is "pyro:<id>". */
-static int nat_remove(const char *id, pyro_error *err)
+/* The guard rules of one sandbox (see the top of this file). Packets to any
+ * address of the host arrive through the input hook, whatever interface the
+ * address is on; forwarded packets through the forward hook. */
+static int guard_add(const char *id, uint32_t net, const char *ifname, pyro_error *err)
+{
+    int r = nft(err, NULL, "add", "table", "inet", NFT_GUARD, NULL, NULL, NULL);
+    if (r == 0)
+        r = nft(err, NULL, "add", "chain", "inet", NFT_GUARD, "input",
+                "{ type filter hook input priority filter - 10 ; policy accept ; }", NULL);
+    if (r == 0)
+        r = nft(err, NULL, "add", "chain", "inet", NFT_GUARD, "forward",
+                "{ type filter hook forward priority filter - 10 ; policy accept ; }", NULL);
+    if (r < 0)
+        return r;
+    struct in_addr gw = {htonl(net + 1)};
+    char gwtext[INET_ADDRSTRLEN];
+    snprintf(gwtext, sizeof(gwtext), "%s", inet_ntoa(gw));
+    char rules[5][320];
+    snprintf(rules[0], sizeof(rules[0]), "iifname \"%s\" ct state established,related accept comment \"pyro:%s\"",
+             ifname, id);
+    snprintf(rules[1], sizeof(rules[1]),
+             "iifname \"%s\" ip daddr %s meta l4proto { tcp, udp } th dport 53 accept comment \"pyro:%s\"", ifname,
+             gwtext, id);
+    snprintf(rules[2], sizeof(rules[2]), "iifname \"%s\" reject with icmpx admin-prohibited comment \"pyro:%s\"",
+             ifname, id);
+    snprintf(rules[3], sizeof(rules[3]),
+             "iifname \"%s\" ip daddr %s reject with icmpx admin-prohibited comment \"pyro:%s\"", ifname,
+             GUARD_FORWARD_DENY, id);
+    snprintf(rules[4], sizeof(rules[4]),
+             "iifname \"%s\" meta nfproto ipv6 reject with icmpx admin-prohibited comment \"pyro:%s\"", ifname, id);
+    for (int i = 0; i < 5 && r == 0; i++)
+        r = nft(err, NULL, "add", "rule", "inet", NFT_GUARD, i < 3 ? "input" : "forward", rules[i], NULL);
+    return r;
+}
+
+/* Deletes every rule of one chain whose comment is "pyro:<id>". */
+static int rules_remove(const char *id, const char *family, const char *table, const char *chain, pyro_error *err)
 {
     _cleanup_free_ char *out = NULL;
     pyro_error e2;
-    if (nft(&e2, &out, "-j", "-a", "list", "chain", "ip", NFT_TABLE, NFT_CHAIN) < 0)
+    if (nft(&e2, &out, "-j", "-a", "list", "chain", family, table, chain) < 0)
         return 0; /* no table or chain: nothing of ours is left */
     json_t *root = NULL;
     if (json_parse(out, strlen(out), &root, err) < 0)
@@ -147,11 +192,21 @@ static int nat_remove(const char *id, pyro_error *err)
             continue;
         char handle[32];
         snprintf(handle, sizeof(handle), "%lld", json_get_int(rule, "handle", -1));
-        r = nft(err, NULL, "delete", "rule", "ip", NFT_TABLE, NFT_CHAIN, "handle", handle);
+        r = nft(err, NULL, "delete", "rule", family, table, chain, "handle", handle);
         if (r < 0)
             break;
     }
     json_decref(root);
+    return r;
+}
+
+static int rules_remove_all(const char *id, pyro_error *err)
+{
+    int r = rules_remove(id, "ip", NFT_TABLE, NFT_CHAIN, err);
+    if (r == 0)
+        r = rules_remove(id, "inet", NFT_GUARD, "input", err);
+    if (r == 0)
+        r = rules_remove(id, "inet", NFT_GUARD, "forward", err);
     return r;
 }
 
@@ -189,16 +244,21 @@ int sandbox_net_prepare(const char *id, struct sandbox_net *net, pyro_error *err
     int r = enable_forwarding(err);
     if (r < 0)
         return r;
-    r = nat_add(id, found, net->ifname, err);
-    if (r < 0)
+    r = guard_add(id, found, net->ifname, err);
+    if (r == 0)
+        r = nat_add(id, found, net->ifname, err);
+    if (r < 0) {
+        pyro_error e2;
+        rules_remove_all(id, &e2);
         return r;
+    }
     net->lock_fd = TAKE_FD(lock);
     return 0;
 }
 
 int sandbox_net_attach(struct sandbox_net *net, pid_t pid, pyro_error *err)
 {
-    _cleanup_close_ int lock = TAKE_FD(net->lock_fd);
+    _cleanup_close_ __attribute__((unused)) int lock = TAKE_FD(net->lock_fd); /* held until return */
     char pidbuf[16], addr[32];
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
     int r = ip(err, "link", "add", net->ifname, "type", "veth", "peer", "name", "eth0", "netns", pidbuf);
@@ -221,7 +281,7 @@ int sandbox_net_teardown(const char *id, bool nat, pyro_error *err)
         if (r < 0 && if_nametoindex(ifname) != 0)
             return r;
     }
-    return nat ? nat_remove(id, err) : 0;
+    return nat ? rules_remove_all(id, err) : 0;
 }
 
 int sandbox_net_resolv(const char *dir, pyro_error *err)

@@ -23,6 +23,9 @@
 
 #include "backend/backend.h"
 
+/* The backend's ops table (ops.c); only backend_get() names it. */
+extern const struct backend_ops sandbox_backend_ops;
+
 /* Where init is found inside the sandbox. */
 #define SANDBOX_INIT_PATH "/.pyro/agent"
 

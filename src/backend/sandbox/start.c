@@ -25,6 +25,7 @@
 #include "backend/sandbox/internal.h"
 #include "base/log.h"
 #include "base/timeutil.h"
+#include "base/relpath.h"
 
 /* struct clone_args of <linux/sched.h> (which clashes with <sched.h>),
  * up to CLONE_ARGS_SIZE_VER0. */
@@ -60,9 +61,10 @@ static int validate(const struct backend_config *c, pyro_error *err)
                             c->vcpu_count, c->mem_mib, c->pids_max);
     if (c->channel_fd < 0)
         return err_set(err, -PYRO_E_INVALID, "channel_fd is not an open descriptor");
-    if (c->cgroup_parent && (c->cgroup_parent[0] == '\0' || c->cgroup_parent[0] == '/' ||
-                             strstr(c->cgroup_parent, "..")))
-        return err_set(err, -PYRO_E_INVALID, "cgroup_parent must be a relative path without '..'");
+    if (c->cgroup_parent && relpath_check(c->cgroup_parent, RELPATH_CANONICAL, err) < 0) {
+        err_prefix(err, "cgroup_parent");
+        return -PYRO_E_INVALID;
+    }
     if (c->userns)
         return err_set(err, -PYRO_E_UNSUPPORTED,
                             "the sandbox backend does not implement user namespaces (rootless) yet");

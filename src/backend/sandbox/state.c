@@ -7,6 +7,7 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/record.h"
+#include "base/relpath.h"
 #include "backend/sandbox/internal.h"
 
 #define STATE_FILE "sandbox.json"
@@ -37,7 +38,7 @@ int sandbox_state_load(const char *dir, struct sandbox_state *st, pyro_error *er
         return err_set(err, r, "%s", e2.message);
     const char *id = json_get_str(rec, "id", NULL);
     const char *parent = json_get_str(rec, "cgroup_parent", NULL);
-    if (!id || !parent || strstr(parent, "..")) {
+    if (!id || !parent || relpath_check(parent, RELPATH_CANONICAL, NULL) < 0) {
         json_decref(rec);
         return err_set(err, -PYRO_E_CORRUPT, "%s: missing or bad id or cgroup_parent", path);
     }

@@ -60,6 +60,20 @@ static bool param_visible(const struct contract_param *p, enum contract_surface 
     return true;
 }
 
+/* p's alternative (its `alt`) when that is visible on surface s, else NULL. */
+static const struct contract_param *alt_visible(const struct contract_op *op, const struct contract_param *p,
+                                                enum contract_surface s)
+{
+    const struct contract_param *a = p->alt ? contract_op_param(op, p->alt) : NULL;
+    return a && param_visible(a, s) ? a : NULL;
+}
+
+static bool arg_given(const json_t *args, const char *name)
+{
+    const json_t *v = json_object_get(args, name);
+    return v && !json_is_null(v);
+}
+
 static long long str_max(const struct contract_param *p)
 {
     return p->max > 0 ? p->max : 4096;
@@ -229,13 +243,22 @@ int contract_args_validate(const struct contract_op *op, const json_t *args, enu
             continue;
         json_t *given = json_object_get(args, p->name);
         json_t *val = NULL;
+        const struct contract_param *alt = alt_visible(op, p, s);
+        if (alt && arg_given(args, p->name) == arg_given(args, alt->name)) {
+            json_decref(res);
+            if (arg_given(args, p->name))
+                return err_set(err, -PYRO_E_INVALID, "%s: give '%s' or '%s', not both", op->name, p->name,
+                               alt->name);
+            return err_set(err, -PYRO_E_INVALID, "%s: missing required parameter '%s' (or '%s')", op->name,
+                           p->name, alt->name);
+        }
         if (given && !json_is_null(given)) {
             int r = validate_value(op->name, p, given, &val, err);
             if (r < 0) {
                 json_decref(res);
                 return r;
             }
-        } else if (p->flags & PF_REQUIRED) {
+        } else if ((p->flags & PF_REQUIRED) && !alt) {
             json_decref(res);
             return err_set(err, -PYRO_E_INVALID, "%s: missing required parameter '%s'", op->name, p->name);
         } else if (p->has_default || p->type == PT_MAP || p->type == PT_LIST) {
@@ -291,12 +314,16 @@ static json_t *param_schema(const struct contract_param *p)
 
 json_t *contract_input_schema_json(const struct contract_op *op, enum contract_surface s)
 {
-    json_t *props = json_object(), *req = json_array();
+    json_t *props = json_object(), *req = json_array(), *either = json_array();
     for (const struct contract_param *p = op->params; p && p->name; p++) {
         if (!param_visible(p, s))
             continue;
         json_set(props, p->name, param_schema(p));
-        if (p->flags & PF_REQUIRED)
+        const struct contract_param *alt = alt_visible(op, p, s);
+        if (alt) /* exactly one of p and its alternative */
+            json_array_append_new(either, json_pack("{s:[{s:[s]}, {s:[s]}]}", "oneOf", "required", p->name,
+                                                    "required", alt->name));
+        else if (p->flags & PF_REQUIRED)
             json_array_append_new(req, json_string(p->name));
     }
     json_t *schema = json_pack("{s:s, s:o}", "type", "object", "properties", props);
@@ -304,6 +331,11 @@ json_t *contract_input_schema_json(const struct contract_op *op, enum contract_s
         json_set(schema, "required", req);
     else
         json_decref(req);
+    if (json_array_size(either) == 1)
+        json_set(schema, "oneOf", json_incref(json_object_get(json_array_get(either, 0), "oneOf")));
+    else if (json_array_size(either) > 1)
+        json_set(schema, "allOf", json_incref(either));
+    json_decref(either);
     json_set(schema, "additionalProperties", json_false());
     return schema;
 }

@@ -26,7 +26,7 @@ enum {
     PF_REQUIRED = 1u << 0,   /* must be given */
     PF_POSITIONAL = 1u << 1, /* CLI: positional argument, in declaration order */
     PF_REST = 1u << 2,       /* CLI: the words after `--` (or after the positionals) */
-    PF_CLI_ONLY = 1u << 3,   /* not published to MCP (e.g. --text-file shortcuts) */
+    PF_CLI_ONLY = 1u << 3,   /* CLI and C API only, never published to MCP (--text-file) */
     PF_FULL_ONLY = 1u << 4,  /* dropped from narrowed surfaces (workspace-core, modes) */
 };
 
@@ -43,6 +43,11 @@ struct contract_param {
     bool def_bool;
     long long min, max;      /* PT_INT bounds; PT_STRING max length (0: 4096); PT_MAP/PT_LIST max items (0: 64) */
     const char *const *choices; /* PT_STRING: allowed values, NULL-terminated */
+    /* A PF_REQUIRED parameter may name a PF_CLI_ONLY alternative of the same
+     * operation ("text" and "text_file"). Where the alternative is visible
+     * (CLI, C API) exactly one of the two must be given; on MCP, where it is
+     * not, this parameter is simply required. */
+    const char *alt;
 };
 
 /* Declaration helpers: PARAM_xxx(name, description, extra designated fields). */

@@ -1,3 +1,5 @@
+/* The library context (pyro_ctx_*) and progress reports. Dispatch of
+ * operations by name is in call.c. */
 #include "lib/contract/ctx.h"
 
 #include <errno.h>
@@ -5,9 +7,7 @@
 #include <string.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
 #include "base/err.h"
-#include "base/json.h"
 #include "base/paths.h"
 
 int pyro_ctx_new(pyro_ctx **out, pyro_error *err)
@@ -72,47 +72,4 @@ void ctx_progress(struct pyro_ctx *ctx, const char *operation, const char *phase
 const char *pyro_version(void)
 {
     return PYRO_VERSION;
-}
-
-int pyro_call(pyro_ctx *ctx, const char *opname, const char *args_json, char **result_json, pyro_error *err)
-{
-    const struct contract_op *op = contract_op_find(opname);
-    if (!op)
-        return err_set(err, -PYRO_E_NOT_FOUND, "unknown operation '%s'", opname ? opname : "(null)");
-    json_auto_t *args = NULL;
-    if (args_json) {
-        int r = json_parse(args_json, strlen(args_json), &args, err);
-        if (r < 0)
-            return err_prefix(err, "%s: arguments", op->name);
-    }
-    json_auto_t *valid = NULL;
-    int r = contract_args_validate(op, args, SURFACE_ALL, &valid, err);
-    if (r < 0)
-        return r;
-    json_auto_t *result = NULL;
-    r = op->handler(ctx, valid, &result, err);
-    if (r < 0)
-        return r;
-    *result_json = json_dump(result, 0);
-    return 0;
-}
-
-static int schema_text(const char *opname, bool input, char **out, pyro_error *err)
-{
-    const struct contract_op *op = contract_op_find(opname);
-    if (!op)
-        return err_set(err, -PYRO_E_NOT_FOUND, "unknown operation '%s'", opname ? opname : "(null)");
-    json_auto_t *s = input ? contract_input_schema_json(op, SURFACE_ALL) : contract_output_schema_json(op);
-    *out = json_dump(s, 0);
-    return 0;
-}
-
-int pyro_op_input_schema(const char *op, char **schema_json, pyro_error *err)
-{
-    return schema_text(op, true, schema_json, err);
-}
-
-int pyro_op_output_schema(const char *op, char **schema_json, pyro_error *err)
-{
-    return schema_text(op, false, schema_json, err);
 }

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+struct host_policy;
+
 struct pyro_ctx {
     char *state_dir;
     char *cache_dir;
@@ -21,6 +23,10 @@ struct pyro_ctx {
      * workspace_create seeds from it when seed_path is omitted. NULL when
      * there is none. Owned by the context. */
     char *default_seed_path;
+    /* The host-path policy (lib/host/hostpaths.h): when set, every host
+     * path a caller names is confined to its roots. Set by the MCP server,
+     * which owns it; NULL for the CLI and C programs. */
+    const struct host_policy *host_policy;
 };
 
 #define PYRO_DEFAULT_MAX_ACTIVE_VMS 4

@@ -72,13 +72,7 @@ struct env_install {
  * mirror (PYRO_DEBIAN_MIRROR or the host's apt sources). */
 int env_ensure(struct pyro_ctx *ctx, const char *name, struct env_install *out, pyro_error *err);
 
-/* --- verification (env_verify.c) -------------------------------------- */
-
-enum env_verify_level {
-    ENV_VERIFY_PRESENT, /* manifest, and every artifact present with its type (and size for files) */
-    ENV_VERIFY_QUICK, /* manifest, and every artifact's metadata (types, modes, sizes, links) */
-    ENV_VERIFY_FULL,  /* and every byte of content */
-};
+/* --- digests (env_digest.c) -------------------------------------------- */
 
 /* Digest of a directory tree: a sha256 over a sorted walk of every entry's
  * relative path, type, mode, owner, size, device number, link target and
@@ -93,21 +87,25 @@ struct env_tree_digest {
 int env_tree_digest(int dirfd, const char *name, bool with_content, struct env_tree_digest *out,
                     pyro_error *err);
 int env_file_sha256(int dirfd, const char *name, char hex[65], int64_t *size, pyro_error *err);
+/* Recursively sizes a tree (bytes of regular files, st_blocks not used). */
+int64_t env_tree_size(int dirfd, const char *name);
 
+/* --- verification (env_verify.c) -------------------------------------- */
+
+enum env_verify_level {
+    ENV_VERIFY_PRESENT, /* manifest, and every artifact present with its type (and size for files) */
+    ENV_VERIFY_QUICK, /* manifest, and every artifact's metadata (types, modes, sizes, links) */
+    ENV_VERIFY_FULL,  /* and every byte of content */
+};
+
+/* Checks a parsed manifest's shape and that it belongs to recipe r. */
+int env_manifest_check(const json_t *m, const struct env_recipe *r, pyro_error *err);
 /* Loads install_dir/manifest.json and checks every artifact at level.
  * Returns 0 when valid; -PYRO_E_CORRUPT (message says what failed) or
  * -ENOENT when there is no manifest. *manifest (optional) gets the parsed
  * manifest whenever it could be read. */
 int env_install_verify(const char *install_dir, const struct env_recipe *r, enum env_verify_level level,
                        json_t **manifest, pyro_error *err);
-
-/* Adds (or replaces) an artifact to a valid install's manifest, under the
- * environment's lock. path is relative to the install directory and must
- * already be complete there (write it under a temporary name and rename it
- * first). kind: "rootfs-tree" (a directory) or a file kind such as
- * "disk-image", "kernel", "initramfs". For the VM backend. */
-int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char *artifact, const char *kind,
-                             const char *path, pyro_error *err);
 
 /* --- manifest (env_manifest.c) ------------------------------------------ */
 
@@ -118,8 +116,13 @@ int env_dpkg_packages(const char *status, size_t len, json_t **out, pyro_error *
  * computed from install_dir/path. */
 int env_artifact_describe(int install_dirfd, const char *name, const char *kind, const char *path,
                           json_t **out, pyro_error *err);
-/* Checks a parsed manifest's shape and that it belongs to recipe r. */
-int env_manifest_check(const json_t *m, const struct env_recipe *r, pyro_error *err);
+/* Adds (or replaces) an artifact to a valid install's manifest, under the
+ * environment's lock. path is relative to the install directory and must
+ * already be complete there (write it under a temporary name and rename it
+ * first). kind: "rootfs-tree" (a directory) or a file kind such as
+ * "disk-image", "kernel", "initramfs". For the VM backend. */
+int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char *artifact, const char *kind,
+                             const char *path, pyro_error *err);
 
 /* --- building (env_build.c) --------------------------------------------- */
 
@@ -165,7 +168,5 @@ int env_pull(struct pyro_ctx *ctx, const struct env_recipe *r, const char *mirro
 /* Removes stale .tmp-* build directories below the locked env_dir fd;
  * returns the number removed and adds their paths to removed (optional). */
 int env_clean_stale(int env_dirfd, const char *env_dir, json_t *removed, int64_t *freed, pyro_error *err);
-/* Recursively sizes a tree (bytes of regular files, st_blocks not used). */
-int64_t env_tree_size(int dirfd, const char *name);
 
 #endif

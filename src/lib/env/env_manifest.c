@@ -1,6 +1,6 @@
 /* Environment manifests: the package list read from dpkg's status file,
- * artifact entries, the shape check, and adding artifacts later (the VM
- * backend's disk image, kernel and initramfs). Format: docs/environments.md. */
+ * artifact entries, and adding artifacts later (the VM backend's disk image,
+ * kernel and initramfs). Format: docs/environments.md. */
 #include "lib/env/env.h"
 
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include "base/json.h"
 #include "base/lock.h"
 #include "base/record.h"
+#include "base/relpath.h"
 
 #define DPKG_MAX_PACKAGES 20000
 
@@ -116,48 +117,6 @@ int env_artifact_describe(int install_dirfd, const char *name, const char *kind,
     return 0;
 }
 
-static bool is_hex64(const char *s)
-{
-    if (!s || strlen(s) != 64)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-            return false;
-    return true;
-}
-
-int env_manifest_check(const json_t *m, const struct env_recipe *r, pyro_error *err)
-{
-    if (!json_is_object(m))
-        return err_set(err, -PYRO_E_CORRUPT, "manifest is not an object");
-    if (json_get_int(m, "schema_version", 0) != ENV_MANIFEST_SCHEMA)
-        return err_set(err, -PYRO_E_CORRUPT, "manifest schema_version is not %d", ENV_MANIFEST_SCHEMA);
-    if (strcmp(json_get_str(m, "name", ""), r->name))
-        return err_set(err, -PYRO_E_CORRUPT, "manifest names another environment");
-    if (strcmp(json_get_str(m, "recipe_version", ""), r->version))
-        return err_set(err, -PYRO_E_CORRUPT, "manifest recipe_version is not %s", r->version);
-    if (!json_is_array(json_object_get(m, "packages")))
-        return err_set(err, -PYRO_E_CORRUPT, "manifest has no package list");
-    const json_t *arts = json_object_get(m, "artifacts");
-    if (!json_is_array(arts) || json_array_size(arts) == 0 || json_array_size(arts) > 64)
-        return err_set(err, -PYRO_E_CORRUPT, "manifest has no artifacts");
-    bool rootfs = false;
-    size_t i;
-    json_t *a;
-    json_array_foreach(arts, i, a) {
-        if (!json_is_string(json_object_get(a, "name")) || !json_is_string(json_object_get(a, "kind")) ||
-            !json_is_string(json_object_get(a, "path")) || !json_is_integer(json_object_get(a, "size")) ||
-            !is_hex64(json_get_str(a, "sha256", NULL)))
-            return err_set(err, -PYRO_E_CORRUPT, "manifest artifact %zu is malformed", i);
-        if (!strcmp(json_get_str(a, "name", ""), ENV_ROOTFS_NAME) &&
-            !strcmp(json_get_str(a, "kind", ""), "rootfs-tree"))
-            rootfs = true;
-    }
-    if (!rootfs)
-        return err_set(err, -PYRO_E_CORRUPT, "manifest lists no rootfs artifact");
-    return 0;
-}
-
 static bool artifact_name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -179,7 +138,7 @@ int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char 
     if (!artifact_name_ok(artifact) || !artifact_name_ok(kind) || !strcmp(artifact, ENV_ROOTFS_NAME))
         return err_set(err, -PYRO_E_INVALID, "artifact name and kind must be 1-64 of [a-z0-9._-] (not '%s')",
                             ENV_ROOTFS_NAME);
-    if (!path[0] || path[0] == '/' || strstr(path, "..") || !strcmp(path, ENV_MANIFEST_NAME) ||
+    if (relpath_check(path, RELPATH_CANONICAL, NULL) < 0 || !strcmp(path, ENV_MANIFEST_NAME) ||
         !strncmp(path, ENV_ROOTFS_NAME, strlen(ENV_ROOTFS_NAME)))
         return err_set(err, -PYRO_E_INVALID, "artifact path must be relative to the install, outside rootfs/");
     _cleanup_free_ char *dir = env_dir_path(ctx, r);

@@ -171,7 +171,7 @@ static int prune_env(struct prune *p, const char *root, const char *dirname, pyr
 static int prune_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     struct prune p = {.ctx = ctx};
-    json_auto_t *users = p.users = scan_users(ctx);
+    json_auto_t *users __attribute__((unused)) = p.users = scan_users(ctx); /* frees p.users */
     json_auto_t *removed = p.removed = json_array();
     json_auto_t *kept = p.kept = json_array();
     json_auto_t *busy = p.busy = json_array();

@@ -19,6 +19,7 @@
 #include "base/json.h"
 #include "base/lock.h"
 #include "base/log.h"
+#include "base/mountinfo.h"
 #include "base/paths.h"
 #include "base/record.h"
 #include "base/timeutil.h"
@@ -38,27 +39,9 @@ static void progress(struct pyro_ctx *ctx, const char *phase, const struct env_r
  * mount namespace, so removing the tree never descends into /proc or /dev. */
 static void unmount_below(const char *path)
 {
-    if (geteuid() != 0)
-        return;
-    _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (!f)
-        return;
-    size_t plen = strlen(path);
-    char line[8192];
-    char *found[64];
-    int n = 0;
-    while (n < (int)ARRAY_SIZE(found) && fgets(line, sizeof(line), f)) {
-        char mp[4096];
-        if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
-            continue;
-        if (!strncmp(mp, path, plen) && mp[plen] == '/')
-            found[n++] = xstrdup(mp);
-    }
-    for (int i = n - 1; i >= 0; i--) { /* children after their parents in mountinfo */
-        if (umount2(found[i], MNT_DETACH) < 0)
-            log_debug("umount %s: %s", found[i], strerror(errno));
-        free(found[i]);
-    }
+    pyro_error err = {0};
+    if (geteuid() == 0 && mountinfo_unmount_below(MOUNTINFO_PATH, path, &err) < 0)
+        log_debug("%s", err.message);
 }
 
 int env_clean_stale(int env_dirfd, const char *env_dir, json_t *removed, int64_t *freed, pyro_error *err)

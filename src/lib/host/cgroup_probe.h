@@ -22,7 +22,8 @@ struct cgroup_probe {
     struct cgroup_controller ctl[CGROUP_CTL_COUNT];
 };
 
-/* Parses /proc/self/mountinfo and the cgroup2 root's cgroup.controllers. */
+/* Reads the mounts through base/mountinfo.h, as the sandbox backend does,
+ * and the cgroup2 root's cgroup.controllers. */
 void cgroup_probe_run(struct cgroup_probe *p);
 const char *cgroup_layout_name(enum cgroup_layout l);
 /* The controller is bound to a hierarchy we can write. */

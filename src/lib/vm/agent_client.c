@@ -14,8 +14,10 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/log.h"
-#include "proto/proto.h"
 #include "base/timeutil.h"
+#include "proto/exec.h"
+#include "proto/proto.h"
+#include "proto/reply.h"
 
 /* Collected data frames of a non-streamed response are capped. */
 #define CLIENT_BODY_MAX (16u * PROTO_BODY_MAX)
@@ -23,7 +25,9 @@
 struct pending {
     struct pending *next;
     int64_t id;
+    char *op;            /* whose reply shape applies */
     bool done, abandoned;
+    bool body_overflow;  /* data frames beyond CLIENT_BODY_MAX came */
     json_t *resp; /* the response header */
     struct agent_body body;
     agent_sink_fn sink;
@@ -93,6 +97,7 @@ static void pending_remove(struct agent_conn *c, struct pending *p)
         }
     json_decref(p->resp);
     agent_body_free(&p->body);
+    free(p->op);
     free(p);
 }
 
@@ -113,6 +118,12 @@ static void on_frame(struct agent_conn *c, struct proto_frame *f)
     struct pending *p = pending_find(c, f->id);
     if (!p) {
         log_debug("agent: dropping %s frame for unknown id %lld", proto_type_name(f->type),
+                  (long long)f->id);
+        return;
+    }
+    if (p->done) {
+        /* One response ends a request; anything after it is noise. */
+        log_debug("agent: dropping %s frame after the response to %lld", proto_type_name(f->type),
                   (long long)f->id);
         return;
     }
@@ -138,11 +149,18 @@ static void on_frame(struct agent_conn *c, struct proto_frame *f)
             p->body.data = xrealloc(p->body.data, p->body.len + f->body_len + 1);
             memcpy(p->body.data + p->body.len, f->body, f->body_len);
             p->body.len += f->body_len;
+        } else {
+            p->body_overflow = true;
         }
         break;
-    case PROTO_ACK:
-        p->credit += (uint64_t)json_get_int(f->hdr, "bytes", 0);
+    case PROTO_ACK: {
+        /* Credit comes in chunk-sized steps; more than a window at once is
+         * not believed. */
+        long long n = json_get_int(f->hdr, "bytes", 0);
+        if (n > 0 && n <= PROTO_WINDOW && p->credit <= PROTO_WINDOW)
+            p->credit += (uint64_t)n;
         break;
+    }
     case PROTO_HELLO:
     case PROTO_REQ:
     case PROTO_END:
@@ -302,6 +320,8 @@ int agent_conn_open(int fd, int timeout_ms, struct agent_conn **out, pyro_error 
         else if (json_get_int(c->hello, "version", 0) != PROTO_VERSION)
             r = err_set(err, -PYRO_E_PROTOCOL, "agent speaks protocol %lld, we speak %d",
                              json_get_int(c->hello, "version", 0), PROTO_VERSION);
+        else if (proto_hello_check(c->hello, err) < 0)
+            r = err_prefix(err, "agent: malformed hello");
     }
     if (r < 0) {
         agent_conn_close(c);
@@ -349,6 +369,7 @@ static int start_request(struct agent_conn *c, const json_t *req, bool stream, c
         return err_set(err, -PYRO_E_INVALID, "agent request needs \"op\" and an object \"args\"");
     struct pending *p = xcalloc(1, sizeof(*p));
     p->id = c->next_id++;
+    p->op = xstrdup(op);
     json_t *h = proto_header_new(PROTO_REQ, p->id);
     json_set(h, "op", json_string(op));
     json_set(h, "args", args ? json_deep_copy(args) : json_object());
@@ -380,6 +401,21 @@ static void pending_abandon(struct agent_conn *c, struct pending *p)
         p->abandoned = true;
 }
 
+int agent_reply_unpack(const char *op, const json_t *resp, size_t body_len, json_t **result, pyro_error *err)
+{
+    const json_t *ok = json_object_get(resp, "ok"), *res = json_object_get(resp, "result");
+    if (!json_is_boolean(ok))
+        return err_set(err, -PYRO_E_PROTOCOL, "agent: malformed reply to %s: \"ok\" is not a boolean", op);
+    if (json_is_false(ok))
+        return proto_error_to_err(json_object_get(resp, "error"), err);
+    int r = proto_reply_check(op, res, body_len, err);
+    if (r < 0)
+        return err_prefix(err, "agent: malformed reply to %s", op);
+    if (result)
+        *result = json_incref((json_t *)res);
+    return 0;
+}
+
 static int finish_request(struct agent_conn *c, struct pending *p, int64_t deadline, json_t **resp,
                           struct agent_body *resp_body, pyro_error *err)
 {
@@ -393,24 +429,24 @@ static int finish_request(struct agent_conn *c, struct pending *p, int64_t deadl
             return r;
         }
     }
-    int r = 0;
-    if (!json_is_true(json_object_get(p->resp, "ok"))) {
-        r = proto_error_to_err(json_object_get(p->resp, "error"), err);
-    } else if (p->sink_code < 0) {
+    int r;
+    if (p->body_overflow)
+        r = err_set(err, -PYRO_E_PROTOCOL, "agent: the reply to %s has a body over %u bytes", p->op,
+                    CLIENT_BODY_MAX);
+    else
+        r = agent_reply_unpack(p->op, p->resp, p->body.len, resp, err);
+    if (r == 0 && p->sink_code < 0) {
+        if (resp) {
+            json_decref(*resp);
+            *resp = NULL;
+        }
         if (err)
             *err = p->sink_err;
         r = p->sink_code;
-    } else {
-        if (resp) {
-            json_t *res = json_object_get(p->resp, "result");
-            *resp = json_incref(json_is_object(res) ? res : NULL);
-            if (!*resp)
-                *resp = json_object();
-        }
-        if (resp_body) {
-            *resp_body = p->body;
-            p->body = (struct agent_body){0};
-        }
+    }
+    if (r == 0 && resp_body) {
+        *resp_body = p->body;
+        p->body = (struct agent_body){0};
     }
     pending_remove(c, p);
     return r;

@@ -45,6 +45,16 @@ void agent_conn_close(struct agent_conn *c);
 const json_t *agent_conn_hello(const struct agent_conn *c);
 bool agent_conn_has_op(const struct agent_conn *c, const char *op);
 
+/* Every reply is untrusted input: before a result reaches the caller it
+ * is checked against its op's declaration (proto/reply.h): key set, types,
+ * integer ranges, string lengths and UTF-8, body length. A malformed reply
+ * fails the request with -PYRO_E_PROTOCOL ("agent: malformed reply to
+ * <op>: <field>: <what>"); the connection stays usable. */
+/* The one place a response header becomes a result: "ok" false gives the
+ * agent's error, "ok" true a result checked for op (body_len: the bytes of
+ * the response body). *result (optional) gets a reference. */
+int agent_reply_unpack(const char *op, const json_t *resp, size_t body_len, json_t **result, pyro_error *err);
+
 /* Sends req ({"op": name, "args": {...}}) with an optional body of at most
  * PROTO_BODY_MAX bytes; *id gets the request id. */
 int agent_send_request(struct agent_conn *c, const json_t *req, const void *body, size_t len,

@@ -9,9 +9,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -29,6 +27,8 @@
 #include "base/timeutil.h"
 
 #define INSTANCE_START_TIMEOUT_MS 120000
+/* The backend every instance runs on, for now (backend_get). */
+#define INSTANCE_BACKEND "sandbox"
 static const char *const instance_kinds[] = {"vms", "workspaces"};
 
 int instance_base_dir(struct pyro_ctx *ctx, const char *kind, char **out, pyro_error *err)
@@ -122,6 +122,10 @@ int instance_open(struct pyro_ctx *ctx, const char *kind, const char *id, struct
 
 void instance_close(struct instance *inst)
 {
+    /* Every open instance has its directory; without one nothing is held
+     * (not even lock_fd, which a zeroed struct leaves at 0). */
+    if (!inst->dir)
+        return;
     if (inst->lock_fd >= 0)
         close(inst->lock_fd);
     inst->lock_fd = -1;
@@ -232,6 +236,16 @@ int instance_agent_path(char **out, pyro_error *err)
                         "pyro-agent not found next to the pyro binary nor in %s; set PYRO_AGENT", PYRO_LIBEXECDIR);
 }
 
+int instance_backend_destroy(const char *dir, const char *id, pyro_error *err)
+{
+    const struct backend_ops *ops;
+    int r = backend_get(INSTANCE_BACKEND, &ops, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *bdir = xasprintf("%s/sandbox", dir);
+    return ops->destroy(bdir, id, err);
+}
+
 int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
 {
     if (instance_monitor_alive(inst))
@@ -261,7 +275,7 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
     _cleanup_free_ char *bdir = xasprintf("%s/sandbox", inst->dir);
     _cleanup_free_ char *mon = xasprintf("%s/monitor.json", inst->dir);
     if (access(mon, F_OK) == 0 || access(bdir, F_OK) == 0) {
-        r = sandbox_backend_ops.destroy(bdir, inst->id, err);
+        r = instance_backend_destroy(inst->dir, inst->id, err);
         if (r < 0)
             return r;
     }
@@ -274,6 +288,7 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
                                      ? xasprintf("%s/upper", inst->dir)
                                      : NULL;
     struct monitor_config mc = {
+        .backend = INSTANCE_BACKEND,
         .upper_dir = upper,
         .dir = inst->dir,
         .id = inst->id,
@@ -294,24 +309,6 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
         return r;
     json_set(inst->rec, "state", json_string("started"));
     return instance_save(inst, err);
-}
-
-int instance_connect(const struct instance *inst, pyro_error *err)
-{
-    _cleanup_close_ int dfd = open(inst->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return err_errno(err, errno, "open %s", inst->dir);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/control.sock", dfd);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return err_errno(err, errno, "socket");
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno;
-        close(fd);
-        return err_set(err, -PYRO_E_STATE, "%s is not running (control socket: %s)", inst->id, strerror(e));
-    }
-    return fd;
 }
 
 /* Waits up to timeout_ms for the monitor process to end (it is not our
@@ -337,8 +334,7 @@ static int instance_kill_monitor(struct instance *inst, pyro_error *err)
         kill(pid, SIGKILL);
         instance_wait_monitor(inst, 2000);
     }
-    _cleanup_free_ char *bdir = xasprintf("%s/sandbox", inst->dir);
-    return sandbox_backend_ops.destroy(bdir, inst->id, err);
+    return instance_backend_destroy(inst->dir, inst->id, err);
 }
 
 int instance_stop(struct instance *inst, pyro_error *err)

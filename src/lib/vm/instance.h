@@ -38,7 +38,13 @@ int instance_base_dir(struct pyro_ctx *ctx, const char *kind, char **out, pyro_e
 int instance_create(struct pyro_ctx *ctx, const char *kind, json_t *rec, struct instance *out, pyro_error *err);
 /* Opens and locks an existing one; -PYRO_E_NOT_FOUND names the id. */
 int instance_open(struct pyro_ctx *ctx, const char *kind, const char *id, struct instance *out, pyro_error *err);
+/* Releases the lock and the memory; an instance never opened (all zero)
+ * or already closed is left alone. */
 void instance_close(struct instance *inst);
+/* Closes the instance when the scope ends, on every path (crun's
+ * cleanup_container_status). Initialise with {0}:
+ *     _cleanup_instance_ struct instance inst = {0}; */
+#define _cleanup_instance_ __attribute__((cleanup(instance_close)))
 int instance_save(struct instance *inst, pyro_error *err);
 /* Re-reads monitor.json (after the monitor changed it). */
 void instance_reload_monitor(struct instance *inst);
@@ -62,8 +68,10 @@ int instance_stop(struct instance *inst, pyro_error *err);
  * Works when the monitor died. */
 int instance_destroy(struct instance *inst, pyro_error *err);
 
-/* Connects to the running monitor: a fd speaking the agent protocol. */
-int instance_connect(const struct instance *inst, pyro_error *err);
+/* Removes what the backend left of instance id in its directory dir
+ * (processes, cgroups, network rules, mounts, <dir>/sandbox). Needs no
+ * record, so it also clears the remains of an interrupted create. */
+int instance_backend_destroy(const char *dir, const char *id, pyro_error *err);
 
 /* Host path of the static pyro-agent: $PYRO_AGENT, else next to the
  * running binary, else the installed libexec directory. */

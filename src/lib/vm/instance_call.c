@@ -1,9 +1,38 @@
+/* The channel to an instance: its monitor's control socket, which speaks
+ * the agent protocol. */
 #include "lib/vm/instance_call.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "base/cleanup.h"
 #include "base/json.h"
 
 #define INSTANCE_HELLO_TIMEOUT_MS 10000
+
+/* Connects to the running monitor: a fd speaking the agent protocol. */
+static int instance_connect(const struct instance *inst, pyro_error *err)
+{
+    _cleanup_close_ int dfd = open(inst->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return err_errno(err, errno, "open %s", inst->dir);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/control.sock", dfd);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_errno(err, errno, "socket");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        return err_set(err, -PYRO_E_STATE, "%s is not running (control socket: %s)", inst->id, strerror(e));
+    }
+    return fd;
+}
 
 int instance_agent_open(const struct instance *inst, struct agent_conn **out, pyro_error *err)
 {

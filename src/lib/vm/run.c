@@ -10,7 +10,7 @@
 
 static int vm_run_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     const char *env = json_get_str(args, "environment", "");
     char msg[128];
     snprintf(msg, sizeof(msg), "environment=%s", env);
@@ -31,7 +31,6 @@ static int vm_run_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
     }
     ctx_progress(ctx, "run", "cleanup", -1, -1, msg);
     vm_delete_after(&inst, r == 0 ? *result : NULL);
-    instance_close(&inst);
     return r;
 }
 

@@ -7,33 +7,46 @@
 #include "lib/contract/ctx.h"
 #include "base/err.h"
 #include "lib/vm/instance.h"
+#include "proto/exec.h"
 
-/* Result of running one command (vm_exec, vm_run, later workspace_exec). */
+/* The keys of an exec result that come from the agent, as JSON Schema
+ * "properties" members and "required" names, each with a leading comma:
+ * derived from their one declaration, PROTO_EXEC_RESULT_FIELDS (PUBLIC
+ * keys; required unless sent only when non-zero). Used by the output
+ * schemas of vm_exec, vm_run and workspace_exec (lib/workspace/ws_schema.h). */
+#define VM_SCHEMA_INT "{\"type\":\"integer\"}"
+#define VM_SCHEMA_BOOL "{\"type\":\"boolean\"}"
+#define VM_SCHEMA_TEXT "{\"type\":\"string\"}"
+#define VM_EXEC_PROP_PUBLIC(key, kind) ",\"" key "\":" VM_SCHEMA_##kind
+#define VM_EXEC_PROP_WIRE(key, kind)
+#define VM_EXEC_PROP(key, kind, presence, scope, member, min, max) VM_EXEC_PROP_##scope(key, kind)
+#define VM_EXEC_REQ_PUBLIC_ALWAYS(key) ",\"" key "\""
+#define VM_EXEC_REQ_PUBLIC_NONZERO(key)
+#define VM_EXEC_REQ_WIRE_ALWAYS(key)
+#define VM_EXEC_REQ_WIRE_NONZERO(key)
+#define VM_EXEC_REQ(key, kind, presence, scope, member, min, max) VM_EXEC_REQ_##scope##_##presence(key)
+#define VM_EXEC_RESULT_PROPS PROTO_EXEC_RESULT_FIELDS(VM_EXEC_PROP)
+#define VM_EXEC_RESULT_REQUIRED PROTO_EXEC_RESULT_FIELDS(VM_EXEC_REQ)
+
+/* Result of running one command (vm_exec, vm_run): the VM's keys around
+ * the agent's. */
 #define VM_EXEC_PROPS                                                                                        \
-    "\"vm_id\":{\"type\":\"string\"},\"environment\":{\"type\":\"string\"},\"command\":{\"type\":\"string\"},"\
-    "\"exit_code\":{\"type\":\"integer\"},\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"},"  \
-    "\"stdout_truncated\":{\"type\":\"boolean\"},\"stderr_truncated\":{\"type\":\"boolean\"},"              \
-    "\"stdout_dropped_bytes\":{\"type\":\"integer\"},\"stderr_dropped_bytes\":{\"type\":\"integer\"},"      \
-    "\"stdout_replaced\":{\"type\":\"integer\"},\"stderr_replaced\":{\"type\":\"integer\"},"                \
-    "\"timed_out\":{\"type\":\"boolean\"},\"signal\":{\"type\":\"integer\"},"                               \
-    "\"duration_ms\":{\"type\":\"integer\"},\"started_at\":{\"type\":\"string\"},"                          \
-    "\"execution_mode\":{\"type\":\"string\"},\"cleanup\":{\"type\":\"object\"}"
+    "\"vm_id\":{\"type\":\"string\"},\"environment\":{\"type\":\"string\"},\"command\":{\"type\":\"string\"}"\
+    VM_EXEC_RESULT_PROPS ",\"started_at\":{\"type\":\"string\"},\"execution_mode\":{\"type\":\"string\"},"       \
+    "\"cleanup\":{\"type\":\"object\"}"
 #define VM_EXEC_REQUIRED                                                                                     \
-    "\"vm_id\",\"environment\",\"command\",\"exit_code\",\"stdout\",\"stderr\",\"stdout_truncated\","       \
-    "\"stderr_truncated\",\"timed_out\",\"duration_ms\",\"started_at\",\"execution_mode\""
+    "\"vm_id\",\"environment\",\"command\"" VM_EXEC_RESULT_REQUIRED ",\"started_at\",\"execution_mode\""
 #define VM_EXEC_SCHEMA "{\"type\":\"object\",\"required\":[" VM_EXEC_REQUIRED "],\"properties\":{" VM_EXEC_PROPS "}}"
-
-/* Output kept per stream (the agent counts what it drops beyond). */
-#define VM_EXEC_CAPTURE_MAX (1024 * 1024)
 
 int vm_record_new(struct pyro_ctx *ctx, json_t *args, struct instance *out, pyro_error *err);
 int vm_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_error *err);
 /* Runs command with /bin/sh -c in cwd through the instance's monitor and
- * agent, and copies the agent's result keys (exit_code, stdout, stderr,
- * truncation and replacement counts, timed_out, signal, duration_ms) into
- * out. Errors say when the sandbox expired or stopped meanwhile. */
-int instance_exec(struct instance *inst, const char *command, const char *cwd, int timeout_seconds, json_t *out,
-                  pyro_error *err);
+ * agent, capturing up to PROTO_EXEC_CAPTURE_MAX bytes per stream, and
+ * unpacks the agent's reply into out (proto_exec_result_clear): a reply
+ * that is not a well-formed exec result is an error. Errors say when the
+ * sandbox expired or stopped meanwhile. */
+int instance_exec(struct instance *inst, const char *command, const char *cwd, int timeout_seconds,
+                  struct proto_exec_result *out, pyro_error *err);
 /* Runs command through the instance's monitor and agent; the result has
  * the VM_EXEC keys (without cleanup). */
 int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *command, int timeout_seconds,

@@ -1,22 +1,31 @@
+/* One exec path for VMs and workspaces: the typed request to the agent
+ * through the instance's monitor, the typed (checked) result back. */
 #include <string.h>
 
 #include "base/cleanup.h"
-#include "lib/vm/instance_call.h"
 #include "base/json.h"
 #include "base/timeutil.h"
+#include "lib/vm/instance_call.h"
 #include "lib/vm/vm.h"
+#include "proto/exec.h"
 
 /* Extra time the host waits beyond the command's own timeout: the agent
  * kills the command at its deadline and must still report. */
 #define VM_EXEC_SLACK_MS 15000
 
-int instance_exec(struct instance *inst, const char *command, const char *cwd, int timeout_seconds, json_t *out,
-                  pyro_error *err)
+int instance_exec(struct instance *inst, const char *command, const char *cwd, int timeout_seconds,
+                  struct proto_exec_result *out, pyro_error *err)
 {
-    json_auto_t *args = json_pack("{s:s, s:s, s:I, s:i, s:i}", "command", command, "cwd", cwd, "timeout_ms",
-                                  (json_int_t)timeout_seconds * 1000, "stdout_max", VM_EXEC_CAPTURE_MAX,
-                                  "stderr_max", VM_EXEC_CAPTURE_MAX);
-    json_t *res = NULL;
+    const struct proto_exec_request req = {
+        .command = command,
+        .cwd = cwd,
+        .timeout_ms = (int64_t)timeout_seconds * 1000,
+        .stdout_max = PROTO_EXEC_CAPTURE_MAX,
+        .stderr_max = PROTO_EXEC_CAPTURE_MAX,
+    };
+    json_auto_t *args = proto_exec_request_pack(&req);
+    json_auto_t *res = NULL;
+    memset(out, 0, sizeof(*out));
     int r = instance_call(inst, "exec", args, timeout_seconds * 1000 + VM_EXEC_SLACK_MS, &res, err);
     if (r < 0) {
         /* Say why the sandbox went away when its monitor knows. */
@@ -30,16 +39,10 @@ int instance_exec(struct instance *inst, const char *command, const char *cwd, i
             return err_prefix(err, "%s is %s", inst->id, state);
         return r;
     }
-    const char *keys[] = {"exit_code", "stdout", "stderr", "stdout_truncated", "stderr_truncated",
-                          "stdout_dropped_bytes", "stderr_dropped_bytes", "stdout_replaced", "stderr_replaced",
-                          "timed_out", "signal", "duration_ms"};
-    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-        json_t *v = json_object_get(res, keys[i]);
-        if (v)
-            json_set(out, keys[i], json_incref(v));
-    }
-    json_decref(res);
-    return 0;
+    /* The client checked the reply's shape; this also holds the texts to
+     * the limits asked for. */
+    r = proto_exec_result_unpack(res, &req, out, err);
+    return r < 0 ? err_prefix(err, "agent: malformed reply to exec") : 0;
 }
 
 int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *command, int timeout_seconds,
@@ -47,15 +50,16 @@ int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *com
 {
     char started[PYRO_TIME_ISO_LEN];
     time_iso(started, time_wall_ms());
+    struct proto_exec_result res;
+    int r = instance_exec(inst, command, "/", timeout_seconds, &res, err);
+    if (r < 0)
+        return r;
     json_t *out = json_object();
     json_set(out, "vm_id", json_string(inst->id));
     json_set(out, "environment", json_string(json_get_str(inst->rec, "environment", "")));
     json_set(out, "command", json_string(command));
-    int r = instance_exec(inst, command, "/", timeout_seconds, out, err);
-    if (r < 0) {
-        json_decref(out);
-        return r;
-    }
+    proto_exec_result_pack(&res, true, out);
+    proto_exec_result_clear(&res);
     json_set(out, "started_at", json_string(started));
     json_set(out, "execution_mode", json_string(json_get_str(inst->mon, "execution_mode", "sandbox")));
     *result = out;

@@ -13,7 +13,6 @@
 #include "lib/contract/params.h"
 #include "base/timeutil.h"
 #include "lib/vm/vm.h"
-#include "backend/backend.h"
 #include "base/paths.h"
 
 #define VM_KIND "vms"
@@ -57,12 +56,11 @@ int vm_record_new(struct pyro_ctx *ctx, json_t *args, struct instance *out, pyro
 
 static int vm_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     int r = vm_record_new(ctx, args, &inst, err);
     if (r < 0)
         return r;
     *result = instance_describe(&inst, "vm_id");
-    instance_close(&inst);
     return 0;
 }
 
@@ -73,34 +71,31 @@ int vm_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_err
 
 static int vm_start_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     int r = vm_open(ctx, json_get_str(args, "vm_id", ""), &inst, err);
     if (r < 0)
         return r;
     r = instance_start(ctx, &inst, err);
     if (r == 0)
         *result = instance_describe(&inst, "vm_id");
-    instance_close(&inst);
     return r;
 }
 
 static int vm_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     int r = vm_open(ctx, json_get_str(args, "vm_id", ""), &inst, err);
     if (r < 0)
         return r;
     if (!instance_monitor_alive(&inst)) {
         r = err_set(err, -PYRO_E_STATE, "VM %s is %s, not running: start it first", inst.id,
                          instance_state(&inst));
-        instance_close(&inst);
         return r;
     }
     r = vm_exec_command(ctx, &inst, json_get_str(args, "command", ""),
                         (int)json_get_int(args, "timeout_seconds", PYRO_DEFAULT_TIMEOUT_SECONDS), result, err);
     /* vm_exec cleans the VM up after its command, as the seed's does. */
     vm_delete_after(&inst, r == 0 ? *result : NULL);
-    instance_close(&inst);
     return r;
 }
 
@@ -118,44 +113,41 @@ void vm_delete_after(struct instance *inst, json_t *result)
 
 static int vm_stop_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     int r = vm_open(ctx, json_get_str(args, "vm_id", ""), &inst, err);
     if (r < 0)
         return r;
     r = instance_stop(&inst, err);
     if (r == 0)
         *result = instance_describe(&inst, "vm_id");
-    instance_close(&inst);
     return r;
 }
 
 static int vm_delete_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     int r = vm_open(ctx, json_get_str(args, "vm_id", ""), &inst, err);
     if (r < 0)
         return r;
     r = instance_destroy(&inst, err);
     if (r == 0)
         *result = json_pack("{s:s, s:b, s:s}", "vm_id", inst.id, "deleted", 1, "state", "deleted");
-    instance_close(&inst);
     return r;
 }
 
 static int vm_status_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     int r = vm_open(ctx, json_get_str(args, "vm_id", ""), &inst, err);
     if (r < 0)
         return r;
     *result = instance_describe(&inst, "vm_id");
-    instance_close(&inst);
     return 0;
 }
 
 static int vm_network_info_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     int r = vm_open(ctx, json_get_str(args, "vm_id", ""), &inst, err);
     if (r < 0)
         return r;
@@ -170,7 +162,6 @@ static int vm_network_info_run(struct pyro_ctx *ctx, json_t *args, json_t **resu
         json_set(*result, "host_interface", json_string(json_get_str(net, "host_ifname", "")));
         json_set(*result, "prefix_len", json_integer(json_get_int(net, "prefix_len", 0)));
     }
-    instance_close(&inst);
     return 0;
 }
 
@@ -190,15 +181,14 @@ static int reap_kind(struct pyro_ctx *ctx, const char *kind, const char *id_key,
     while (d && (de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
-        struct instance inst;
+        _cleanup_instance_ struct instance inst = {0};
         pyro_error oerr = {0};
         if (instance_open(ctx, kind, de->d_name, &inst, &oerr) < 0) {
             if (oerr.code == -PYRO_E_NOT_FOUND) {
                 /* A directory without a record: a create or delete that was
                  * killed midway. Remove what is left. */
-                _cleanup_free_ char *bdir = xasprintf("%s/%s/sandbox", base, de->d_name);
                 _cleanup_free_ char *dir = xasprintf("%s/%s", base, de->d_name);
-                if (id_valid(de->d_name) && sandbox_backend_ops.destroy(bdir, de->d_name, &oerr) == 0 &&
+                if (id_valid(de->d_name) && instance_backend_destroy(dir, de->d_name, &oerr) == 0 &&
                     rm_rf(dir, &oerr) == 0)
                     json_array_append_new(reaped, json_pack("{s:s, s:s}", id_key, de->d_name, "reason", "incomplete"));
             }
@@ -217,7 +207,6 @@ static int reap_kind(struct pyro_ctx *ctx, const char *kind, const char *id_key,
             else
                 json_array_append_new(failed, json_pack("{s:s, s:s}", id_key, inst.id, "error", derr.message));
         }
-        instance_close(&inst);
     }
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "lib/workspace/cquote.h"
 #include "lib/workspace/textdiff.h"
 
 struct cursor {
@@ -32,21 +33,37 @@ static bool starts(const char *l, size_t len, const char *pfx)
     return len >= n && memcmp(l, pfx, n) == 0;
 }
 
-/* "--- a/path\tdate" -> "path"; "/dev/null" -> NULL. */
-static char *header_path(const char *l, size_t len)
+/* "--- a/path\tdate" -> "path"; "/dev/null" -> NULL. A name in double
+ * quotes is unquoted as git writes it (lib/workspace/cquote.h). *bad is
+ * set for a malformed quote or a NUL in a name. */
+static char *header_path(const char *l, size_t len, bool *bad)
 {
     size_t i = 4, end = len;
-    for (size_t k = i; k < len; k++)
-        if (l[k] == '\t') {
-            end = k;
-            break;
+    char *p;
+    *bad = false;
+    if (i < len && l[i] == '"') {
+        size_t plen = 0, used = 0;
+        if (cquote_unquote(l + i, len - i, &p, &plen, &used) < 0 || strlen(p) != plen) {
+            free(p);
+            *bad = true;
+            return NULL;
         }
-    while (end > i && (l[end - 1] == '\r' || l[end - 1] == ' '))
-        end--;
-    char *p = xstrndup(l + i, end - i);
-    if (!strcmp(p, "/dev/null")) {
-        free(p);
-        return NULL;
+    } else {
+        /* Up to a tab (git ends names with spaces with one), else the line
+         * without trailing blanks. */
+        bool tab = false;
+        for (size_t k = i; k < len && !tab; k++)
+            if (l[k] == '\t') {
+                end = k;
+                tab = true;
+            }
+        while (end > i && (l[end - 1] == '\r' || (!tab && l[end - 1] == ' ')))
+            end--;
+        p = xstrndup(l + i, end - i);
+        if (!strcmp(p, "/dev/null")) {
+            free(p);
+            return NULL;
+        }
     }
     if ((p[0] == 'a' || p[0] == 'b') && p[1] == '/') {
         char *q = xstrdup(p + 2);
@@ -123,6 +140,13 @@ static int parse_hunks(struct cursor *c, struct patch_file *f, pyro_error *err)
             return err_set(err, -PYRO_E_INVALID, "patch line %ld: malformed hunk header in %s (hunk %zu)",
                                 c->lineno, patch_file_path(f), f->nhunks);
         long old_left = h->old_len, new_left = h->new_len;
+        /* Every hunk line takes at least one byte of what is left: counts
+         * beyond that are refused before anything is allocated for them. */
+        long left = (long)(c->end - c->p);
+        if (old_left > left || new_left > left || old_left + new_left > left)
+            return err_set(err, -PYRO_E_INVALID,
+                                "patch line %ld: hunk %zu of %s counts more lines than the patch has",
+                                c->lineno, f->nhunks, patch_file_path(f));
         size_t cap = (size_t)(old_left + new_left) + 1;
         h->lines = xmalloc(cap * sizeof(*h->lines));
         while (old_left > 0 || new_left > 0) {
@@ -183,8 +207,13 @@ int patch_parse(const char *text, size_t len, struct patch_set *ps, pyro_error *
         ps->files = xrealloc(ps->files, (ps->nfiles + 1) * sizeof(*ps->files));
         struct patch_file *f = &ps->files[ps->nfiles++];
         memset(f, 0, sizeof(*f));
-        f->old_path = header_path(l, ll);
-        f->new_path = header_path(l2, l2len);
+        bool bad_old, bad_new;
+        f->old_path = header_path(l, ll, &bad_old);
+        f->new_path = header_path(l2, l2len, &bad_new);
+        if (bad_old || bad_new) {
+            patch_set_free(ps);
+            return err_set(err, -PYRO_E_INVALID, "patch line %ld: malformed quoted file name", c.lineno - !bad_new);
+        }
         if (!f->old_path && !f->new_path) {
             patch_set_free(ps);
             return err_set(err, -PYRO_E_INVALID, "patch line %ld: both sides are /dev/null", c.lineno);

@@ -39,6 +39,11 @@
 /* Opens and locks a workspace; a reset interrupted by a crash is finished
  * first. A workspace whose create never finished is refused. */
 int ws_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_error *err);
+/* The preamble of the workspace operations: ws_open of args' workspace_id,
+ * and when c is not NULL the connection to its agent (which needs it
+ * started). On failure nothing is left open. */
+int ws_open_op(struct pyro_ctx *ctx, const json_t *args, struct instance *inst, struct agent_conn **c,
+               pyro_error *err);
 /* Fails with a clear message unless the sandbox runs. */
 int ws_require_running(const struct instance *inst, pyro_error *err);
 /* The workspace record as results show it. */
@@ -49,7 +54,8 @@ const char *ws_state(const struct instance *inst);
 int ws_touch(struct instance *inst, pyro_error *err);
 
 /* Guest paths: "/workspace/x", "x" and "./x" become "x" ("" for the root);
- * absolute paths elsewhere and ".." are refused. */
+ * absolute paths elsewhere are refused, the rest is relpath_normalize's
+ * (no "..", bounded length and depth). */
 int ws_guest_rel(const char *path, char **rel, pyro_error *err);
 char *ws_guest_abs(const char *rel);
 
@@ -59,11 +65,11 @@ int ws_agent(const struct instance *inst, struct agent_conn **out, pyro_error *e
 int ws_call(struct agent_conn *c, const char *op, json_t *args, json_t **res, struct agent_body *body,
             pyro_error *err);
 
-/* Imports source (directory or archive) beneath root/path in the guest
- * through ws_archive_build and the agent's tar_in. *stats gets the
- * host-side stats. */
-int ws_import(struct instance *inst, struct agent_conn *c, const char *source, const char *root, const char *path,
-              json_t **stats, pyro_error *err);
+/* Imports the source open at src_fd (a directory or an archive named
+ * source) beneath root/path in the guest through ws_archive_build_fd and
+ * the agent's tar_in. *stats gets the host-side stats. */
+int ws_import(struct instance *inst, struct agent_conn *c, int src_fd, const char *source, const char *root,
+              const char *path, json_t **stats, pyro_error *err);
 /* tar_out of /workspace/rel into fd. */
 int ws_tar_out(struct agent_conn *c, const char *rel, int fd, json_t **res, pyro_error *err);
 /* Restores an archive (a host tar file) as the whole /workspace. */
@@ -82,6 +88,10 @@ int ws_journals_clear(struct instance *inst, pyro_error *err);
 /* Recreates the sandbox and restores /workspace from "baseline" or a named
  * snapshot; clears history and events; records reset_count. */
 int ws_reset_do(struct pyro_ctx *ctx, struct instance *inst, const char *snapshot, pyro_error *err);
+/* A valid name for a named snapshot ("baseline" is reserved). */
+int ws_snapshot_name_check(const char *name, pyro_error *err);
+/* The record's entry of the named snapshot (and its index), or NULL. */
+json_t *ws_snapshot_find(const struct instance *inst, const char *name, size_t *idx);
 
 /* Compares /workspace with the baseline manifest. with_text adds unified
  * diffs of changed text files. */

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,69 +12,12 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "base/spawn_capture.h"
+#include "base/confine.h"
 #include "base/json.h"
+#include "base/relpath.h"
+#include "lib/workspace/gitindex.h"
 
 #define WS_WALK_DEPTH_MAX 128
-
-int ws_archive_check_name(const char *name, char **norm, pyro_error *err)
-{
-    *norm = NULL;
-    if (!name || !*name)
-        return err_set(err, -PYRO_E_INVALID, "archive member with an empty name");
-    if (name[0] == '/')
-        return err_set(err, -PYRO_E_INVALID, "archive member '%s' has an absolute path", name);
-    if (strlen(name) >= PATH_MAX)
-        return err_set(err, -PYRO_E_INVALID, "archive member name too long");
-    char *out = xmalloc(strlen(name) + 1);
-    size_t o = 0;
-    for (const char *p = name; *p;) {
-        const char *e = strchrnul(p, '/');
-        size_t n = (size_t)(e - p);
-        if (n == 2 && p[0] == '.' && p[1] == '.') {
-            free(out);
-            return err_set(err, -PYRO_E_INVALID, "archive member '%s' contains '..'", name);
-        }
-        if (n && !(n == 1 && p[0] == '.')) {
-            if (o)
-                out[o++] = '/';
-            memcpy(out + o, p, n);
-            o += n;
-        }
-        p = *e ? e + 1 : e;
-    }
-    out[o] = '\0';
-    if (!o) {
-        free(out);
-        return 1;
-    }
-    *norm = out;
-    return 0;
-}
-
-int ws_archive_check_link(const char *path, const char *target, pyro_error *err)
-{
-    if (!target || !*target)
-        return err_set(err, -PYRO_E_INVALID, "symlink '%s' has an empty target", path);
-    if (target[0] == '/')
-        return err_set(err, -PYRO_E_INVALID, "symlink '%s' points to the absolute path '%s'", path, target);
-    long depth = 0;
-    for (const char *p = path; *p; p++)
-        if (*p == '/')
-            depth++;
-    for (const char *p = target; *p;) {
-        const char *e = strchrnul(p, '/');
-        size_t n = (size_t)(e - p);
-        if (n == 2 && p[0] == '.' && p[1] == '.') {
-            if (--depth < 0)
-                return err_set(err, -PYRO_E_INVALID, "symlink '%s' -> '%s' escapes the destination", path,
-                                    target);
-        } else if (n && !(n == 1 && p[0] == '.'))
-            depth++;
-        p = *e ? e + 1 : e;
-    }
-    return 0;
-}
 
 /* ---- building the checked stream ------------------------------------ */
 
@@ -97,10 +39,15 @@ static int arch_err(pyro_error *err, struct archive *a, const char *what)
     return err_set(err, -PYRO_E_INVALID, "%s: %s", what, m ? m : "archive error");
 }
 
-/* Common checks of one entry (path normalised, type, size); *skip when
- * the entry names the root. */
+/* Common checks of one entry (path normalised, type, size): every name the
+ * stream carries is canonical, so the guest reads the names it was shown. */
 static int builder_admit(struct builder *b, const char *path, mode_t type, long long size, pyro_error *err)
 {
+    int r = relpath_check(path, RELPATH_CANONICAL, err);
+    if (r < 0) {
+        err_prefix(err, "import");
+        return r;
+    }
     if (++b->entries > b->lim->max_entries)
         return err_set(err, -PYRO_E_LIMIT, "more than %lld entries (the import limit)", b->lim->max_entries);
     if (size > 0 && (b->bytes += size) > b->lim->max_bytes)
@@ -163,7 +110,7 @@ static int walk_entry(struct builder *b, int dirfd, const char *name, const char
         if (n < 0)
             return err_errno(err, errno, "readlink %s", rel);
         target[n] = '\0';
-        int r = ws_archive_check_link(rel, target, err);
+        int r = relpath_link_check(rel, target, err);
         if (r < 0)
             return r;
     }
@@ -240,14 +187,14 @@ static int walk_dir(struct builder *b, int dirfd, const char *rel, int depth, py
     return r;
 }
 
-static int copy_archive(struct builder *b, const char *source, pyro_error *err)
+static int copy_archive(struct builder *b, int fd, const char *source, pyro_error *err)
 {
     struct archive *a = archive_read_new();
     archive_read_support_format_tar(a);
     archive_read_support_filter_gzip(a);
     archive_read_support_filter_none(a);
     int r = 0;
-    if (archive_read_open_filename(a, source, 65536) != ARCHIVE_OK) {
+    if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
         r = arch_err(err, a, source);
         archive_read_free(a);
         return r;
@@ -257,14 +204,13 @@ static int copy_archive(struct builder *b, const char *source, pyro_error *err)
     while (r == 0 && (ar = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
         const char *raw = archive_entry_pathname(e);
         _cleanup_free_ char *path = NULL;
-        int c = ws_archive_check_name(raw, &path, err);
-        if (c < 0) {
-            r = c;
+        if ((r = relpath_normalize(raw, RELPATH_DOT_ROOT, &path, err)) < 0) {
+            err_prefix(err, "archive member");
             break;
         }
         mode_t t = archive_entry_filetype(e);
         const char *hl = archive_entry_hardlink(e);
-        if (c == 1) {
+        if (!*path) {
             if (t != AE_IFDIR) {
                 r = err_set(err, -PYRO_E_INVALID, "archive member '%s' names the destination itself", raw);
                 break;
@@ -273,7 +219,7 @@ static int copy_archive(struct builder *b, const char *source, pyro_error *err)
         }
         _cleanup_free_ char *hl_norm = NULL;
         if (hl) {
-            if (ws_archive_check_name(hl, &hl_norm, err) != 0 || !json_object_get(b->files, hl_norm)) {
+            if (relpath_normalize(hl, 0, &hl_norm, NULL) < 0 || !json_object_get(b->files, hl_norm)) {
                 r = err_set(err, -PYRO_E_INVALID,
                                  "hard link '%s' must name a regular file earlier in the same archive", path);
                 break;
@@ -285,7 +231,7 @@ static int copy_archive(struct builder *b, const char *source, pyro_error *err)
                              : t == AE_IFIFO ? "fifo" : "special file");
             break;
         }
-        if (t == AE_IFLNK && !hl && (r = ws_archive_check_link(path, archive_entry_symlink(e), err)) < 0)
+        if (t == AE_IFLNK && !hl && (r = relpath_link_check(path, archive_entry_symlink(e), err)) < 0)
             break;
         long long size = t == AE_IFREG && !hl ? (long long)archive_entry_size(e) : 0;
         if ((r = builder_admit(b, path, hl ? AE_IFREG : t, size, err)) < 0)
@@ -340,11 +286,11 @@ static bool has_suffix(const char *s, const char *suf)
     return n > m && !strcmp(s + n - m, suf);
 }
 
-static int archive_build(const char *source, const json_t *only, int out_fd, const struct ws_import_limits *lim,
-                         json_t **stats, pyro_error *err)
+static int archive_build(int src_fd, const char *source, const json_t *only, int out_fd,
+                         const struct ws_import_limits *lim, json_t **stats, pyro_error *err)
 {
     struct stat st;
-    if (stat(source, &st) < 0)
+    if (fstat(src_fd, &st) < 0)
         return err_errno(err, errno, "%s", source);
     bool is_dir = S_ISDIR(st.st_mode);
     if (!is_dir && !(S_ISREG(st.st_mode) && (has_suffix(source, ".tar") || has_suffix(source, ".tar.gz") ||
@@ -372,11 +318,10 @@ static int archive_build(const char *source, const json_t *only, int out_fd, con
     int r = 0;
     if (archive_write_open_fd(b.w, out_fd) != ARCHIVE_OK)
         r = arch_err(err, b.w, "write archive");
-    if (r == 0 && is_dir) {
-        _cleanup_close_ int dfd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        r = dfd < 0 ? err_errno(err, errno, "open %s", source) : walk_dir(&b, dfd, "", 0, err);
-    } else if (r == 0)
-        r = copy_archive(&b, source, err);
+    if (r == 0 && is_dir)
+        r = walk_dir(&b, src_fd, "", 0, err);
+    else if (r == 0)
+        r = copy_archive(&b, src_fd, source, err);
     if (archive_write_close(b.w) != ARCHIVE_OK && r == 0)
         r = arch_err(err, b.w, "write archive");
     archive_write_free(b.w);
@@ -396,34 +341,29 @@ static int archive_build(const char *source, const json_t *only, int out_fd, con
     return 0;
 }
 
+int ws_archive_build_fd(int src_fd, const char *source, int out_fd, const struct ws_import_limits *lim,
+                        json_t **stats, pyro_error *err)
+{
+    return archive_build(src_fd, source, NULL, out_fd, lim, stats, err);
+}
+
 int ws_archive_build(const char *source, int out_fd, const struct ws_import_limits *lim, json_t **stats,
                      pyro_error *err)
 {
-    return archive_build(source, NULL, out_fd, lim, stats, err);
+    _cleanup_close_ int fd = open(source, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return err_errno(err, errno, "%s", source);
+    return archive_build(fd, source, NULL, out_fd, lim, stats, err);
 }
 
-int ws_archive_build_git(const char *checkout, int out_fd, const struct ws_import_limits *lim, json_t **stats,
-                         pyro_error *err)
+int ws_archive_build_git(int dir_fd, const char *checkout, int out_fd, const struct ws_import_limits *lim,
+                         json_t **stats, pyro_error *err)
 {
-    _cleanup_free_ char *git = NULL;
-    int r = proc_find_program("git", &git, err);
+    json_auto_t *only = NULL;
+    int r = gitindex_tracked(dir_fd, &only, err);
     if (r < 0)
-        return err_prefix(err, "%s is a git checkout, but git is not installed", checkout);
-    char *argv[] = {git, "-C", (char *)checkout, "ls-files", "-z", "--cached", NULL};
-    _cleanup_free_ char *out = NULL;
-    bool truncated = false;
-    int status = 0;
-    r = proc_capture(argv, 30000, 64 * 1024 * 1024, &out, &truncated, &status, err);
-    if (r < 0)
-        return err_prefix(err, "git ls-files in %s", checkout);
-    if (status != 0 || truncated)
-        return err_set(err, -PYRO_E_INVALID, "git ls-files in %s failed (status %d%s)", checkout, status,
-                            truncated ? ", output too large" : "");
-    json_auto_t *only = json_array();
-    /* The output is NUL-separated; the capture appended one more NUL. */
-    for (const char *p = out; *p; p += strlen(p) + 1)
-        json_array_append_new(only, json_bytes(p, strlen(p), NULL));
-    return archive_build(checkout, only, out_fd, lim, stats, err);
+        return err_prefix(err, "%s is a git checkout", checkout);
+    return archive_build(dir_fd, checkout, only, out_fd, lim, stats, err);
 }
 
 /* ---- reading tar files ---------------------------------------------- */
@@ -444,7 +384,7 @@ int ws_archive_lookup(const char *tar_path, struct ws_blob *blobs, size_t n, siz
         if (archive_entry_filetype(e) != AE_IFREG)
             continue;
         _cleanup_free_ char *name = NULL;
-        if (ws_archive_check_name(archive_entry_pathname(e), &name, NULL) != 0)
+        if (relpath_normalize(archive_entry_pathname(e), 0, &name, NULL) < 0)
             continue;
         for (size_t i = 0; i < n; i++) {
             if (blobs[i].found || strcmp(blobs[i].name, name) != 0)
@@ -472,42 +412,37 @@ int ws_archive_lookup(const char *tar_path, struct ws_blob *blobs, size_t n, siz
     return r;
 }
 
-int ws_archive_extract_single(int tar_fd, const char *host_path, long long *bytes, pyro_error *err)
+int ws_archive_extract_single(int tar_fd, int out_fd, char **link_target, mode_t *perm, long long *bytes,
+                              pyro_error *err)
 {
     struct archive *a = archive_read_new();
     archive_read_support_format_tar(a);
     int r = 0;
     struct archive_entry *e;
+    *link_target = NULL;
+    *bytes = 0;
     if (archive_read_open_fd(a, tar_fd, 65536) != ARCHIVE_OK || archive_read_next_header(a, &e) != ARCHIVE_OK) {
         r = arch_err(err, a, "exported archive");
         archive_read_free(a);
         return r;
     }
-    _cleanup_free_ char *dir = xstrdup(host_path);
-    char *dn = dirname(dir);
-    *bytes = 0;
     if (archive_entry_filetype(e) == AE_IFLNK) {
-        if (symlinkat(archive_entry_symlink(e), AT_FDCWD, host_path) < 0)
-            r = err_errno(err, errno, "create %s", host_path);
+        const char *t = archive_entry_symlink(e);
+        if (!t || !*t)
+            r = err_set(err, -PYRO_E_INVALID, "the exported symlink has no target");
+        else
+            *link_target = xstrdup(t);
     } else if (archive_entry_filetype(e) == AE_IFREG) {
-        _cleanup_close_ int fd = open(dn, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-        if (fd < 0)
-            r = err_errno(err, errno, "create a file in %s", dn);
+        *perm = archive_entry_perm(e) & 0777;
         char buf[65536];
         for (la_ssize_t n; r == 0 && (n = archive_read_data(a, buf, sizeof(buf))) != 0;) {
             if (n < 0)
                 r = arch_err(err, a, "exported archive");
-            else if (write(fd, buf, (size_t)n) != n)
-                r = err_errno(err, errno, "write %s", host_path);
+            else if (write(out_fd, buf, (size_t)n) != n)
+                r = err_errno(err, errno, "write the exported file");
             else
                 *bytes += n;
         }
-        if (r == 0 && (fchmod(fd, archive_entry_perm(e) & 0777) < 0 || fsync(fd) < 0))
-            r = err_errno(err, errno, "write %s", host_path);
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        if (r == 0 && linkat(AT_FDCWD, proc, AT_FDCWD, host_path, AT_SYMLINK_FOLLOW) < 0)
-            r = err_errno(err, errno, "create %s", host_path);
     } else
         r = err_set(err, -PYRO_E_INVALID, "the exported entry is neither a file nor a symlink");
     archive_read_free(a);

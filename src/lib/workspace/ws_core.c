@@ -1,6 +1,6 @@
-/* Workspace plumbing shared by the workspace operations: opening with
- * crash recovery, the record as results show it, guest paths, agent
- * requests and tree transfers, history and events. */
+/* Workspace plumbing shared by the workspace operations: the record as
+ * results show it, guest paths, agent requests and tree transfers, history
+ * and events. Opening (with crash recovery) is in ws_open.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,36 +13,10 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/record.h"
+#include "base/relpath.h"
 #include "base/timeutil.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_archive.h"
-
-int ws_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_error *err)
-{
-    int r = instance_open(ctx, WS_KIND, id, out, err);
-    if (r < 0)
-        return r;
-    json_t *pending = json_object_get(out->rec, "pending");
-    const char *op = json_get_str(pending, "op", "");
-    if (!strcmp(op, "create")) {
-        r = err_set(err, -PYRO_E_STATE,
-                         "workspace %s was not fully created (its creator stopped midway): delete it", id);
-        instance_close(out);
-        return r;
-    }
-    if (!strcmp(op, "reset")) {
-        /* A reset was interrupted: finish it before anything else. */
-        _cleanup_free_ char *snap = xstrdup(json_get_str(pending, "snapshot", "baseline"));
-        log_debug("workspace %s: finishing an interrupted reset to %s", id, snap);
-        r = ws_reset_do(ctx, out, snap, err);
-        if (r < 0) {
-            err_prefix(err, "workspace %s: finishing an interrupted reset", id);
-            instance_close(out);
-            return r;
-        }
-    }
-    return 0;
-}
 
 const char *ws_state(const struct instance *inst)
 {
@@ -104,29 +78,13 @@ int ws_guest_rel(const char *path, char **rel, pyro_error *err)
         if (strncmp(p, WS_ROOT, n) != 0 || (p[n] != '/' && p[n] != '\0'))
             return err_set(err, -PYRO_E_INVALID, "path '%s' is outside %s", path, WS_ROOT);
         p += n;
+        while (*p == '/')
+            p++;
     }
-    while (*p == '/')
-        p++;
-    _cleanup_free_ char *out = xstrdup(p);
-    /* Drop "." components and duplicate or trailing slashes; refuse "..". */
-    size_t o = 0;
-    for (const char *s = p; *s;) {
-        const char *e = strchrnul(s, '/');
-        size_t n = (size_t)(e - s);
-        if (n == 2 && s[0] == '.' && s[1] == '.')
-            return err_set(err, -PYRO_E_INVALID, "path '%s' contains '..': paths must stay inside %s", path,
-                                WS_ROOT);
-        if (n && !(n == 1 && s[0] == '.')) {
-            if (o)
-                out[o++] = '/';
-            memmove(out + o, s, n);
-            o += n;
-        }
-        s = *e ? e + 1 : e;
-    }
-    out[o] = '\0';
-    *rel = TAKE_PTR(out);
-    return 0;
+    int r = relpath_normalize(p, RELPATH_ROOT, rel, err);
+    if (r < 0)
+        err_prefix(err, "paths must stay inside %s", WS_ROOT);
+    return r;
 }
 
 char *ws_guest_abs(const char *rel)
@@ -170,15 +128,15 @@ static int stream_in_fd(struct agent_conn *c, const char *root, const char *path
     return agent_call_stream_in(c, req, agent_source_fd, &fd, res, WS_TREE_TIMEOUT_MS, err);
 }
 
-int ws_import(struct instance *inst, struct agent_conn *c, const char *source, const char *root, const char *path,
-              json_t **stats, pyro_error *err)
+int ws_import(struct instance *inst, struct agent_conn *c, int src_fd, const char *source, const char *root,
+              const char *path, json_t **stats, pyro_error *err)
 {
     _cleanup_close_ int fd = tmpfile_in(inst->dir, err);
     if (fd < 0)
         return fd;
     struct ws_import_limits lim = {WS_IMPORT_MAX_ENTRIES, WS_IMPORT_MAX_BYTES};
     json_auto_t *st = NULL;
-    int r = ws_archive_build(source, fd, &lim, &st, err);
+    int r = ws_archive_build_fd(src_fd, source, fd, &lim, &st, err);
     if (r < 0)
         return r;
     json_t *res = NULL;

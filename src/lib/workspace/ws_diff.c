@@ -11,6 +11,7 @@
 #include "base/json.h"
 #include "lib/contract/params.h"
 #include "base/record.h"
+#include "lib/workspace/cquote.h"
 #include "lib/workspace/textdiff.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_archive.h"
@@ -101,8 +102,10 @@ static int add_text(const struct instance *inst, struct agent_conn *c, json_t **
             json_set(it, "binary", json_true());
             (*binary)++;
         } else if (!*cut) {
-            _cleanup_free_ char *la = strcmp(st, "added") ? xasprintf("a/%s", path) : xstrdup("/dev/null");
-            _cleanup_free_ char *lb = strcmp(st, "deleted") ? xasprintf("b/%s", path) : xstrdup("/dev/null");
+            /* Names quoted as git quotes them: a newline in a name must not
+             * forge a header (lib/workspace/cquote.h). */
+            _cleanup_free_ char *la = strcmp(st, "added") ? cquote_label("a/", path) : xstrdup("/dev/null");
+            _cleanup_free_ char *lb = strcmp(st, "deleted") ? cquote_label("b/", path) : xstrdup("/dev/null");
             char *piece = NULL;
             size_t plen = 0;
             FILE *f = open_memstream(&piece, &plen);
@@ -223,17 +226,13 @@ int ws_diff_compute(struct instance *inst, struct agent_conn *c, bool with_text,
 
 static int ws_diff_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    struct agent_conn *c = NULL;
+    int r = ws_open_op(ctx, args, &inst, &c, err);
     if (r < 0)
         return r;
-    struct agent_conn *c = NULL;
-    r = ws_agent(&inst, &c, err);
-    if (r == 0) {
-        r = ws_diff_compute(&inst, c, true, result, err);
-        agent_conn_close(c);
-    }
-    instance_close(&inst);
+    r = ws_diff_compute(&inst, c, true, result, err);
+    agent_conn_close(c);
     return r;
 }
 

@@ -12,31 +12,54 @@
 #include "lib/workspace/ws_schema.h"
 
 
-/* A copy of s cut to WS_HISTORY_OUTPUT_MAX bytes on a UTF-8 boundary. */
-static json_t *bounded(const json_t *s, bool *cut)
+/* A copy of a captured stream cut to WS_HISTORY_OUTPUT_MAX bytes on a
+ * UTF-8 boundary. */
+static json_t *bounded(const struct proto_exec_stream *s, bool *cut)
 {
-    const char *p = json_string_value(s);
-    size_t n = json_string_length(s);
-    *cut = n > WS_HISTORY_OUTPUT_MAX;
-    if (!*cut)
-        return json_stringn(p ? p : "", n);
-    size_t k = WS_HISTORY_OUTPUT_MAX;
-    while (k > 0 && ((unsigned char)p[k] & 0xC0) == 0x80)
-        k--;
-    return json_stringn(p, k);
+    const char *p = s->text ? s->text : "";
+    size_t k = s->text ? s->len : 0;
+    *cut = k > WS_HISTORY_OUTPUT_MAX;
+    if (*cut) {
+        k = WS_HISTORY_OUTPUT_MAX;
+        while (k > 0 && ((unsigned char)p[k] & 0xC0) == 0x80)
+            k--;
+    }
+    json_t *v = json_stringn(p, k);
+    if (!v)
+        abort(); /* only on allocation failure: the text is checked UTF-8 */
+    return v;
+}
+
+/* The history entry of a command: the same facts as its result, output
+ * bounded per stream. */
+static json_t *history_entry(long long seq, const char *command, const struct proto_exec_result *res,
+                             const char *started, const char *finished)
+{
+    bool cut_o, cut_e;
+    json_t *e = json_object();
+    json_set(e, "sequence", json_integer(seq));
+    json_set(e, "command", json_string(command));
+    json_set(e, "exit_code", json_integer(res->exit_code));
+    json_set(e, "stdout", bounded(&res->out, &cut_o));
+    json_set(e, "stderr", bounded(&res->err, &cut_e));
+    json_set(e, "started_at", json_string(started));
+    json_set(e, "finished_at", json_string(finished));
+    json_set(e, "duration_ms", json_integer(res->duration_ms));
+    json_set(e, "timed_out", json_boolean(res->timed_out));
+    json_set(e, "stdout_truncated", json_boolean(cut_o || res->out.truncated));
+    json_set(e, "stderr_truncated", json_boolean(cut_e || res->err.truncated));
+    return e;
 }
 
 static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     r = ws_require_running(&inst, err);
-    if (r < 0) {
-        instance_close(&inst);
+    if (r < 0)
         return r;
-    }
     const char *command = json_get_str(args, "command", "");
     int timeout = (int)json_get_int(args, "timeout_seconds", PYRO_DEFAULT_TIMEOUT_SECONDS);
     char started[PYRO_TIME_ISO_LEN], finished[PYRO_TIME_ISO_LEN];
@@ -51,30 +74,22 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     char where[64];
     snprintf(where, sizeof(where), "workspace_id=%s", inst.id);
     ctx_progress(ctx, "exec", "run", -1, -1, where);
-    r = instance_exec(&inst, command, WS_ROOT, timeout, out, err);
+    struct proto_exec_result res;
+    r = instance_exec(&inst, command, WS_ROOT, timeout, &res, err);
     if (r < 0) {
         json_decref(out);
-        instance_close(&inst);
         return r;
     }
+    proto_exec_result_pack(&res, true, out);
     ctx_progress(ctx, "exec", "done", -1, -1, where);
     time_iso(finished, time_wall_ms());
     json_set(out, "started_at", json_string(started));
     json_set(out, "finished_at", json_string(finished));
     json_set(out, "execution_mode", json_string(json_get_str(inst.mon, "execution_mode", "sandbox")));
 
-    /* The history entry: the same facts, output bounded per stream. */
-    bool cut_o, cut_e;
-    json_auto_t *entry = json_pack("{s:I, s:s, s:O, s:o, s:o, s:s, s:s, s:O, s:O}", "sequence", (json_int_t)seq,
-                                   "command", command, "exit_code", json_object_get(out, "exit_code"), "stdout",
-                                   bounded(json_object_get(out, "stdout"), &cut_o), "stderr",
-                                   bounded(json_object_get(out, "stderr"), &cut_e), "started_at", started,
-                                   "finished_at", finished, "duration_ms", json_object_get(out, "duration_ms"),
-                                   "timed_out", json_object_get(out, "timed_out"));
-    json_set(entry, "stdout_truncated",
-                  json_boolean(cut_o || json_get_bool(out, "stdout_truncated", false)));
-    json_set(entry, "stderr_truncated",
-                  json_boolean(cut_e || json_get_bool(out, "stderr_truncated", false)));
+    /* Only a checked, typed result reaches the history. */
+    json_auto_t *entry = history_entry(seq, command, &res, started, finished);
+    proto_exec_result_clear(&res);
     r = ws_history_append(&inst, entry, err);
     if (r == 0) {
         json_set(inst.rec, "next_sequence", json_integer(seq + 1));
@@ -84,7 +99,6 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
                                 json_object_get(out, "exit_code"), "finished_at", finished));
         r = ws_touch(&inst, err);
     }
-    instance_close(&inst);
     if (r < 0) {
         json_decref(out);
         return r;
@@ -95,8 +109,8 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
 
 static int ws_logs_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     json_t *entries = ws_jsonl_load(&inst, "history.jsonl", WS_HISTORY_MAX_ENTRIES);
@@ -104,7 +118,6 @@ static int ws_logs_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     *result = json_pack("{s:s, s:I, s:I, s:b, s:o}", "workspace_id", inst.id, "count",
                         (json_int_t)json_array_size(entries), "command_count", (json_int_t)total, "truncated",
                         total > (long long)json_array_size(entries), "entries", entries);
-    instance_close(&inst);
     return 0;
 }
 
@@ -126,14 +139,7 @@ const struct contract_op op_workspace_exec = {
                    "The workspace keeps its files between commands; every command is appended to the "
                    "persisted history that workspace_logs returns.",
     .params = ws_exec_params,
-    .output_schema = "{\"type\":\"object\",\"required\":[\"workspace_id\",\"sequence\",\"command\",\"exit_code\","
-                     "\"stdout\",\"stderr\",\"timed_out\",\"duration_ms\",\"execution_mode\"],\"properties\":{"
-                     "\"workspace_id\":" WS_STR ",\"environment\":" WS_STR ",\"sequence\":" WS_INT
-                     ",\"command\":" WS_STR ",\"cwd\":" WS_STR ",\"exit_code\":" WS_INT ",\"stdout\":" WS_STR
-                     ",\"stderr\":" WS_STR ",\"stdout_truncated\":" WS_BOOL ",\"stderr_truncated\":" WS_BOOL
-                     ",\"stdout_dropped_bytes\":" WS_INT ",\"stderr_dropped_bytes\":" WS_INT
-                     ",\"timed_out\":" WS_BOOL ",\"signal\":" WS_INT ",\"duration_ms\":" WS_INT
-                     ",\"started_at\":" WS_STR ",\"finished_at\":" WS_STR ",\"execution_mode\":" WS_STR "}}",
+    .output_schema = WS_EXEC_SCHEMA,
     .annotations = PA_DESTRUCTIVE,
     .exposure = WS_FULL | WS_CORE | WS_REPRO | WS_INSPECT | WS_COLD | WS_REVIEW,
     .handler = ws_exec_run,

@@ -18,19 +18,6 @@
 #define WS_READ_MAX (1024 * 1024)
 #define WS_WRITE_MAX (1024 * 1024)
 
-/* Opens the workspace, requires it started and connects to its agent. */
-static int ws_open_agent(struct pyro_ctx *ctx, json_t *args, struct instance *inst, struct agent_conn **c,
-                         pyro_error *err)
-{
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), inst, err);
-    if (r < 0)
-        return r;
-    r = ws_agent(inst, c, err);
-    if (r < 0)
-        instance_close(inst);
-    return r;
-}
-
 static json_t *entry_out(const json_t *e)
 {
     json_t *o = json_object();
@@ -54,9 +41,9 @@ static int ws_file_list_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     int r = ws_guest_rel(json_get_str(args, "path", WS_ROOT), &rel, err);
     if (r < 0)
         return r;
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     struct agent_conn *c = NULL;
-    r = ws_open_agent(ctx, args, &inst, &c, err);
+    r = ws_open_op(ctx, args, &inst, &c, err);
     if (r < 0)
         return r;
     bool rec = json_get_bool(args, "recursive", false);
@@ -89,7 +76,6 @@ static int ws_file_list_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
                             truncated);
     }
     json_decref(entries);
-    instance_close(&inst);
     return r;
 }
 
@@ -99,9 +85,9 @@ static int ws_file_read_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     int r = ws_guest_rel(json_get_str(args, "path", ""), &rel, err);
     if (r < 0)
         return r;
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     struct agent_conn *c = NULL;
-    r = ws_open_agent(ctx, args, &inst, &c, err);
+    r = ws_open_op(ctx, args, &inst, &c, err);
     if (r < 0)
         return r;
     long long max = json_get_int(args, "max_bytes", WS_READ_DEFAULT);
@@ -126,7 +112,6 @@ static int ws_file_read_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
                             json_object_get(res, "truncated"), "max_bytes", (json_int_t)max);
     }
     agent_body_free(&body);
-    instance_close(&inst);
     return r;
 }
 
@@ -153,9 +138,8 @@ static int ws_file_write_run(struct pyro_ctx *ctx, json_t *args, json_t **result
     if (!*rel)
         return err_set(err, -PYRO_E_INVALID, "path names %s itself, not a file", WS_ROOT);
     json_t *text = json_object_get(args, "text");
+    /* Exactly one of the two: the contract's validation saw to it. */
     const char *tf = json_get_str(args, "text_file", NULL);
-    if (!!text == !!tf)
-        return err_set(err, -PYRO_E_INVALID, "give exactly one of text and text_file");
     _cleanup_free_ char *buf = NULL;
     size_t len = 0;
     if (tf) {
@@ -166,9 +150,9 @@ static int ws_file_write_run(struct pyro_ctx *ctx, json_t *args, json_t **result
         len = json_string_length(text);
         buf = xstrndup(json_string_value(text), len);
     }
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     struct agent_conn *c = NULL;
-    r = ws_open_agent(ctx, args, &inst, &c, err);
+    r = ws_open_op(ctx, args, &inst, &c, err);
     if (r < 0)
         return r;
     json_auto_t *req = json_pack("{s:s, s:{s:s, s:s, s:b}}", "op", "file_write", "args", "root", WS_ROOT, "path", rel,
@@ -184,7 +168,6 @@ static int ws_file_write_run(struct pyro_ctx *ctx, json_t *args, json_t **result
             *result = json_pack("{s:s, s:s, s:I}", "workspace_id", inst.id, "path", abs, "bytes_written",
                                 (json_int_t)len);
     }
-    instance_close(&inst);
     return r;
 }
 
@@ -206,7 +189,8 @@ static const struct contract_param ws_write_params[] = {
     PARAM_WORKSPACE_ID,
     PARAM_STR("path", "File under /workspace; missing parent directories are created.",
               .flags = PF_REQUIRED | PF_POSITIONAL),
-    PARAM_STR("text", "UTF-8 content (at most 1 MiB).", .max = WS_WRITE_MAX),
+    PARAM_STR("text", "UTF-8 content (at most 1 MiB).", .flags = PF_REQUIRED, .alt = "text_file",
+              .max = WS_WRITE_MAX),
     PARAM_STR("text_file", "Host file whose UTF-8 content is written (CLI shortcut).", .flags = PF_CLI_ONLY,
               .metavar = "HOST_PATH"),
     PARAM_END,

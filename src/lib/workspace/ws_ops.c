@@ -11,6 +11,7 @@
 #include "base/cleanup.h"
 #include "lib/contract/contract.h"
 #include "lib/env/env.h"
+#include "lib/host/hostpaths.h"
 #include "base/id.h"
 #include "lib/vm/instance_call.h"
 #include "base/json.h"
@@ -36,7 +37,9 @@ static int ws_check_labels(const json_t *labels, pyro_error *err)
 }
 
 /* The seed is checked and turned into a tar stream before anything is
- * created: a hostile archive leaves no workspace behind. */
+ * created: a hostile archive leaves no workspace behind. A seed_path the
+ * caller names goes through the host-path policy; the project source (the
+ * server's own configuration) does not. */
 static int ws_seed_prepare(struct pyro_ctx *ctx, const char *seed, bool project, int *fd_out, json_t **seed_rec,
                            pyro_error *err)
 {
@@ -46,10 +49,12 @@ static int ws_seed_prepare(struct pyro_ctx *ctx, const char *seed, bool project,
                               "origin_ref", "entries", 0, "bytes", 0);
         return 0;
     }
-    _cleanup_free_ char *abs = realpath(seed, NULL);
-    if (!abs)
-        return err_errno(err, errno, "seed_path %s", seed);
-    int r = mkdir_p(ctx->state_dir, 0700, err);
+    _cleanup_free_ char *abs = NULL;
+    _cleanup_close_ int src = -1;
+    int r = host_open_source(ctx, project ? NULL : "seed_path", seed, &src, &abs, err);
+    if (r < 0)
+        return r;
+    r = mkdir_p(ctx->state_dir, 0700, err);
     if (r < 0)
         return r;
     _cleanup_close_ int fd = open(ctx->state_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -57,13 +62,14 @@ static int ws_seed_prepare(struct pyro_ctx *ctx, const char *seed, bool project,
         return err_errno(err, errno, "create a temporary file in %s", ctx->state_dir);
     struct ws_import_limits lim = {WS_IMPORT_MAX_ENTRIES, WS_IMPORT_MAX_BYTES};
     json_auto_t *st = NULL;
-    /* A project that is a git checkout contributes what git tracks. */
-    _cleanup_free_ char *dotgit = xasprintf("%s/.git", abs);
+    /* A project that is a git checkout contributes what its index tracks
+     * (read without running git: the repository's configuration is not
+     * ours to execute). */
     struct stat gst;
-    if (project && stat(dotgit, &gst) == 0)
-        r = ws_archive_build_git(abs, fd, &lim, &st, err);
+    if (project && fstatat(src, ".git", &gst, AT_SYMLINK_NOFOLLOW) == 0)
+        r = ws_archive_build_git(src, abs, fd, &lim, &st, err);
     else
-        r = ws_archive_build(abs, fd, &lim, &st, err);
+        r = ws_archive_build_fd(src, abs, fd, &lim, &st, err);
     if (r < 0)
         return err_prefix(err, "seed_path %s", seed);
     const char *kind = json_get_str(st, "kind", "directory");
@@ -163,7 +169,7 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     if (name)
         json_set(rec, "name", json_copy(name));
     json_set(rec, "labels", labels ? json_deep_copy(labels) : json_object());
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     r = instance_create(ctx, WS_KIND, rec, &inst, err);
     if (r < 0)
         return r;
@@ -175,11 +181,9 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     if (r < 0) {
         pyro_error derr = {0};
         instance_destroy(&inst, &derr);
-        instance_close(&inst);
         return err_prefix(err, "create workspace");
     }
     *result = ws_describe(&inst);
-    instance_close(&inst);
     return 0;
 }
 
@@ -246,8 +250,8 @@ static int ws_update_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     int r = ws_check_labels(labels, err);
     if (r < 0)
         return r;
-    struct instance inst;
-    r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     if (name)
@@ -264,32 +268,28 @@ static int ws_update_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     json_array_foreach(clear, i, v) json_object_del(cur, json_string_value(v));
     if (labels)
         json_object_update(cur, labels);
-    if (json_object_size(cur) > 32) {
-        instance_close(&inst);
+    if (json_object_size(cur) > 32)
         return err_set(err, -PYRO_E_LIMIT, "a workspace has at most 32 labels");
-    }
     r = ws_touch(&inst, err);
     if (r == 0)
         *result = ws_describe(&inst);
-    instance_close(&inst);
     return r;
 }
 
 static int ws_status_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     *result = ws_describe(&inst);
-    instance_close(&inst);
     return 0;
 }
 
 static int ws_stop_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     if (instance_monitor_alive(&inst)) {
@@ -305,14 +305,13 @@ static int ws_stop_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
         r = ws_touch(&inst, err);
     if (r == 0)
         *result = ws_describe(&inst);
-    instance_close(&inst);
     return r;
 }
 
 static int ws_start_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     if (!instance_monitor_alive(&inst)) {
@@ -324,13 +323,12 @@ static int ws_start_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyr
     }
     if (r == 0)
         *result = ws_describe(&inst);
-    instance_close(&inst);
     return r;
 }
 
 static int ws_delete_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
+    _cleanup_instance_ struct instance inst = {0};
     const char *id = json_get_str(args, "workspace_id", "");
     /* No recovery on delete: an interrupted create or reset is simply
      * removed. */
@@ -340,7 +338,6 @@ static int ws_delete_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     r = instance_destroy(&inst, err);
     if (r == 0)
         *result = json_pack("{s:s, s:b, s:s}", "workspace_id", inst.id, "deleted", 1, "state", "deleted");
-    instance_close(&inst);
     return r;
 }
 
@@ -351,7 +348,8 @@ static const struct contract_param ws_create_params[] = {
     PARAM_WORKSPACE_TTL_SECONDS,
     PARAM_ALLOW_HOST_COMPAT,
     PARAM_STR("seed_path", "Host directory or .tar/.tar.gz/.tgz archive copied into /workspace before the "
-              "baseline is captured.", .metavar = "PATH"),
+              "baseline is captured. Over MCP it must lie beneath the server's allowed host paths.",
+              .metavar = "PATH"),
     PARAM_WORKSPACE_NAME,
     PARAM_WORKSPACE_LABELS,
     PARAM_END,

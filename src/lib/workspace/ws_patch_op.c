@@ -61,9 +61,8 @@ static int read_target(struct agent_conn *c, struct target *t, char **data, size
 static int ws_patch_apply_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     json_t *text = json_object_get(args, "patch");
+    /* Exactly one of the two: the contract's validation saw to it. */
     const char *pfile = json_get_str(args, "patch_file", NULL);
-    if (!!text == !!pfile)
-        return err_set(err, -PYRO_E_INVALID, "give exactly one of patch and patch_file");
     _cleanup_free_ char *buf = NULL;
     size_t len = 0;
     int r;
@@ -88,13 +87,10 @@ static int ws_patch_apply_run(struct pyro_ctx *ctx, json_t *args, json_t **resul
             if (!strcmp(ts[i].rel, ts[j].rel))
                 r = err_set(err, -PYRO_E_INVALID, "patch changes %s twice", ts[i].rel);
     }
-    struct instance inst = {.lock_fd = -1};
+    _cleanup_instance_ struct instance inst = {0};
     struct agent_conn *c = NULL;
     if (r == 0)
-        r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
-    bool opened = r == 0;
-    if (r == 0)
-        r = ws_agent(&inst, &c, err);
+        r = ws_open_op(ctx, args, &inst, &c, err);
     /* Preflight: every file read, every hunk checked, nothing written. */
     for (size_t i = 0; r == 0 && i < ps.nfiles; i++) {
         char *data = NULL;
@@ -149,15 +145,13 @@ static int ws_patch_apply_run(struct pyro_ctx *ctx, json_t *args, json_t **resul
     }
     free(ts);
     patch_set_free(&ps);
-    if (opened)
-        instance_close(&inst);
     return r;
 }
 
 static const struct contract_param ws_patch_params[] = {
     PARAM_WORKSPACE_ID,
     PARAM_STR("patch", "Unified diff (--- a/X, +++ b/X, @@ hunks); /dev/null creates or deletes.",
-              .max = WS_PATCH_TEXT_MAX),
+              .flags = PF_REQUIRED, .alt = "patch_file", .max = WS_PATCH_TEXT_MAX),
     PARAM_STR("patch_file", "Host file holding the unified diff (CLI shortcut).", .flags = PF_CLI_ONLY,
               .metavar = "HOST_PATH"),
     PARAM_END,

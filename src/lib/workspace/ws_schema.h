@@ -2,6 +2,8 @@
 #ifndef PYRO_WS_SCHEMA_H
 #define PYRO_WS_SCHEMA_H
 
+#include "lib/vm/vm.h"
+
 #define WS_STR "{\"type\":\"string\"}"
 #define WS_INT "{\"type\":\"integer\"}"
 #define WS_BOOL "{\"type\":\"boolean\"}"
@@ -26,6 +28,14 @@
     "\"last_reset_at\",\"execution_mode\""
 #define WS_RECORD_SCHEMA                                                                                     \
     "{\"type\":\"object\",\"required\":[" WS_RECORD_REQUIRED "],\"properties\":{" WS_RECORD_PROPS "}}"
+
+/* workspace_exec's result: the workspace's keys around the agent's, whose
+ * part is derived from their one declaration (lib/vm/vm.h). */
+#define WS_EXEC_SCHEMA                                                                                       \
+    "{\"type\":\"object\",\"required\":[\"workspace_id\",\"sequence\",\"command\"" VM_EXEC_RESULT_REQUIRED        \
+    ",\"execution_mode\"],\"properties\":{\"workspace_id\":" WS_STR ",\"environment\":" WS_STR ",\"sequence\":" WS_INT \
+    ",\"command\":" WS_STR ",\"cwd\":" WS_STR VM_EXEC_RESULT_PROPS ",\"started_at\":" WS_STR ",\"finished_at\":" WS_STR \
+    ",\"execution_mode\":" WS_STR "}}"
 
 #define WS_FULL EXPOSE(SURFACE_WORKSPACE_FULL)
 #define WS_CORE EXPOSE(SURFACE_WORKSPACE_CORE)

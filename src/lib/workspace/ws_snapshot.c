@@ -1,11 +1,10 @@
 /* Named snapshots of /workspace and reset: snapshot_create, snapshot_list,
- * snapshot_delete, workspace_reset.
+ * snapshot_delete, workspace_reset (the reset itself is ws_reset.c).
  *
  * A snapshot is a tar of /workspace written to an unnamed temporary file,
  * linked under a temporary name, renamed to snapshots/<name>.tar and only
  * then listed in the record: a crash at any point never lists a partial
- * one. A reset records {"pending": {"op": "reset"}} before it tears the
- * sandbox down; whoever opens the workspace next finishes it (ws_open). */
+ * one. */
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
@@ -20,33 +19,6 @@
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_schema.h"
 
-static int snapshot_name_check(const char *name, pyro_error *err)
-{
-    size_t n = strlen(name);
-    if (!n || n > WS_SNAPSHOT_NAME_MAX || name[0] == '.' || n != strspn(name, "abcdefghijklmnopqrstuvwxyz"
-                                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"))
-        return err_set(err, -PYRO_E_INVALID,
-                            "snapshot name '%s' must be 1 to %d letters, digits, '.', '_' or '-', not starting "
-                            "with '.'",
-                            name, WS_SNAPSHOT_NAME_MAX);
-    if (!strcmp(name, "baseline"))
-        return err_set(err, -PYRO_E_INVALID, "'baseline' is reserved for the create-time baseline");
-    return 0;
-}
-
-static json_t *snapshot_find(const struct instance *inst, const char *name, size_t *idx)
-{
-    size_t i;
-    json_t *s;
-    json_array_foreach(json_object_get(inst->rec, "snapshots"), i, s) if (!strcmp(json_get_str(s, "name", ""), name))
-    {
-        if (idx)
-            *idx = i;
-        return s;
-    }
-    return NULL;
-}
-
 /* Leftovers of captures that a crash interrupted (never listed). */
 static void remove_stale_temps(const struct instance *inst)
 {
@@ -60,18 +32,15 @@ static void remove_stale_temps(const struct instance *inst)
 static int snapshot_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     const char *name = json_get_str(args, "snapshot_name", "");
-    int r = snapshot_name_check(name, err);
+    int r = ws_snapshot_name_check(name, err);
     if (r < 0)
         return r;
-    struct instance inst;
-    r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
-    if (snapshot_find(&inst, name, NULL)) {
-        r = err_set(err, -PYRO_E_INVALID, "workspace %s already has a snapshot named '%s'", inst.id, name);
-        instance_close(&inst);
-        return r;
-    }
+    if (ws_snapshot_find(&inst, name, NULL))
+        return err_set(err, -PYRO_E_INVALID, "workspace %s already has a snapshot named '%s'", inst.id, name);
     struct agent_conn *c = NULL;
     r = ws_agent(&inst, &c, err);
     json_auto_t *res = NULL;
@@ -96,14 +65,13 @@ static int snapshot_create_run(struct pyro_ctx *ctx, json_t *args, json_t **resu
         if (r == 0)
             *result = json_pack("{s:s, s:O}", "workspace_id", inst.id, "snapshot", snap);
     }
-    instance_close(&inst);
     return r;
 }
 
 static int snapshot_list_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     json_t *arr = json_array();
@@ -118,26 +86,22 @@ static int snapshot_list_run(struct pyro_ctx *ctx, json_t *args, json_t **result
     }
     *result = json_pack("{s:s, s:I, s:o}", "workspace_id", inst.id, "count", (json_int_t)json_array_size(arr),
                         "snapshots", arr);
-    instance_close(&inst);
     return 0;
 }
 
 static int snapshot_delete_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     const char *name = json_get_str(args, "snapshot_name", "");
-    int r = snapshot_name_check(name, err);
+    int r = ws_snapshot_name_check(name, err);
     if (r < 0)
         return r;
-    struct instance inst;
-    r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     size_t idx;
-    if (!snapshot_find(&inst, name, &idx)) {
-        r = err_set(err, -PYRO_E_NOT_FOUND, "workspace %s has no snapshot named '%s'", inst.id, name);
-        instance_close(&inst);
-        return r;
-    }
+    if (!ws_snapshot_find(&inst, name, &idx))
+        return err_set(err, -PYRO_E_NOT_FOUND, "workspace %s has no snapshot named '%s'", inst.id, name);
     /* Unlisted first, then removed: a crash in between leaves a file that
      * the next capture of that name replaces. */
     json_array_remove(json_object_get(inst.rec, "snapshots"), idx);
@@ -150,72 +114,13 @@ static int snapshot_delete_run(struct pyro_ctx *ctx, json_t *args, json_t **resu
     }
     if (r == 0)
         *result = json_pack("{s:s, s:s, s:b}", "workspace_id", inst.id, "snapshot_name", name, "deleted", 1);
-    instance_close(&inst);
     return r;
-}
-
-int ws_reset_do(struct pyro_ctx *ctx, struct instance *inst, const char *snapshot, pyro_error *err)
-{
-    _cleanup_free_ char *tar = NULL;
-    if (!strcmp(snapshot, "baseline"))
-        tar = xasprintf("%s/baseline.tar", inst->dir);
-    else {
-        int r = snapshot_name_check(snapshot, err);
-        if (r < 0)
-            return r;
-        if (!snapshot_find(inst, snapshot, NULL))
-            return err_set(err, -PYRO_E_NOT_FOUND, "workspace %s has no snapshot named '%s'", inst->id,
-                                snapshot);
-        tar = xasprintf("%s/snapshots/%s.tar", inst->dir, snapshot);
-    }
-    if (access(tar, R_OK) < 0)
-        return err_errno(err, errno, "%s", tar);
-    json_set(inst->rec, "pending", json_pack("{s:s, s:s}", "op", "reset", "snapshot", snapshot));
-    int r = instance_save(inst, err);
-    if (r < 0)
-        return r;
-    ctx_progress(ctx, "reset", "stop", -1, -1, inst->id);
-    r = instance_stop(inst, err);
-    if (r < 0)
-        return r;
-    _cleanup_free_ char *upper = xasprintf("%s/upper", inst->dir);
-    r = rm_rf(upper, err);
-    if (r < 0)
-        return r;
-    ctx_progress(ctx, "reset", "start", -1, -1, inst->id);
-    r = instance_start(ctx, inst, err);
-    if (r < 0)
-        return r;
-    struct agent_conn *c = NULL;
-    r = ws_agent(inst, &c, err);
-    if (r < 0)
-        return r;
-    ctx_progress(ctx, "reset", "restore", -1, -1, snapshot);
-    r = ws_restore(c, tar, err);
-    agent_conn_close(c);
-    if (r < 0)
-        return r;
-    r = ws_journals_clear(inst, err);
-    if (r < 0)
-        return r;
-    char ts[PYRO_TIME_ISO_LEN];
-    time_iso(ts, time_wall_ms());
-    json_set(inst->rec, "reset_count", json_integer(json_get_int(inst->rec, "reset_count", 0) + 1));
-    json_set(inst->rec, "last_reset_at", json_string(ts));
-    json_set(inst->rec, "last_reset_snapshot", json_string(snapshot));
-    json_set(inst->rec, "command_count", json_integer(0));
-    json_set(inst->rec, "next_sequence", json_integer(1));
-    json_object_del(inst->rec, "last_command");
-    json_object_del(inst->rec, "stopped_at");
-    json_object_del(inst->rec, "pending");
-    ws_event(inst, "reset", json_pack("{s:s}", "snapshot", snapshot));
-    return ws_touch(inst, err);
 }
 
 static int ws_reset_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     const char *snap = json_get_str(args, "snapshot", "baseline");
@@ -224,7 +129,6 @@ static int ws_reset_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyr
         *result = ws_describe(&inst);
         json_set(*result, "restored_from", json_string(snap));
     }
-    instance_close(&inst);
     return r;
 }
 

@@ -12,8 +12,8 @@
 
 static int ws_summary_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    struct instance inst;
-    int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_instance_ struct instance inst = {0};
+    int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
     json_auto_t *hist = ws_jsonl_load(&inst, "history.jsonl", WS_HISTORY_MAX_ENTRIES);
@@ -66,7 +66,6 @@ static int ws_summary_run(struct pyro_ctx *ctx, json_t *args, json_t **result, p
             json_decref(out);
             json_decref(exports);
             json_decref(edits);
-            instance_close(&inst);
             return r;
         }
         json_set(out, "changes", json_pack("{s:b, s:O, s:O}", "available", 1, "summary",
@@ -81,7 +80,6 @@ static int ws_summary_run(struct pyro_ctx *ctx, json_t *args, json_t **result, p
     json_set(out, "edits", edits);
     json_set(out, "events", json_incref(events));
     *result = out;
-    instance_close(&inst);
     return 0;
 }
 

@@ -2,7 +2,6 @@
  * /workspace through the agent's tar streams. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,6 +11,7 @@
 #include "lib/contract/contract.h"
 #include "base/json.h"
 #include "lib/contract/params.h"
+#include "lib/host/hostpaths.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_archive.h"
 #include "lib/workspace/ws_schema.h"
@@ -22,21 +22,19 @@ static int ws_sync_push_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     int r = ws_guest_rel(json_get_str(args, "dest", WS_ROOT), &rel, err);
     if (r < 0)
         return r;
-    const char *src = json_get_str(args, "source_path", "");
-    _cleanup_free_ char *abs_src = realpath(src, NULL);
-    if (!abs_src)
-        return err_errno(err, errno, "source_path %s", src);
-    struct instance inst;
-    r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    _cleanup_free_ char *abs_src = NULL;
+    _cleanup_close_ int src_fd = -1;
+    r = host_open_source(ctx, "source_path", json_get_str(args, "source_path", ""), &src_fd, &abs_src, err);
     if (r < 0)
         return r;
+    _cleanup_instance_ struct instance inst = {0};
     struct agent_conn *c = NULL;
-    r = ws_agent(&inst, &c, err);
+    r = ws_open_op(ctx, args, &inst, &c, err);
+    if (r < 0)
+        return r;
     json_auto_t *stats = NULL;
-    if (r == 0) {
-        r = ws_import(&inst, c, abs_src, WS_ROOT, rel, &stats, err);
-        agent_conn_close(c);
-    }
+    r = ws_import(&inst, c, src_fd, abs_src, WS_ROOT, rel, &stats, err);
+    agent_conn_close(c);
     if (r == 0) {
         _cleanup_free_ char *dest = ws_guest_abs(rel);
         json_t *ev = json_pack("{s:s, s:s, s:O, s:O}", "source_path", abs_src, "dest", dest, "entries",
@@ -49,8 +47,31 @@ static int ws_sync_push_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
                                 json_object_get(stats, "entries"), "bytes", json_object_get(stats, "bytes"),
                                 "skipped", json_object_get(stats, "skipped"));
     }
-    instance_close(&inst);
     return r;
+}
+
+/* The exported tree of /workspace/rel (already in fd, a tar stream) at the
+ * destination: a directory as the tar itself, a file or symlink as what it
+ * is. *fmt gets the format, *bytes the size. */
+static int export_place(struct host_dest *d, int fd, bool is_dir, const char **fmt,
+                        long long *bytes, pyro_error *err)
+{
+    if (is_dir) {
+        *fmt = "tar";
+        return host_dest_commit(d, fd, 0644, err);
+    }
+    if (lseek(fd, 0, SEEK_SET) < 0)
+        return err_errno(err, errno, "seek");
+    _cleanup_close_ int out = host_dest_tmpfile(d, err);
+    if (out < 0)
+        return out;
+    _cleanup_free_ char *target = NULL;
+    mode_t perm = 0644;
+    int r = ws_archive_extract_single(fd, out, &target, &perm, bytes, err);
+    if (r < 0)
+        return r;
+    *fmt = target ? "symlink" : "file";
+    return target ? host_dest_symlink(d, target, err) : host_dest_commit(d, out, perm, err);
 }
 
 static int ws_export_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
@@ -59,22 +80,17 @@ static int ws_export_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     int r = ws_guest_rel(json_get_str(args, "path", ""), &rel, err);
     if (r < 0)
         return r;
-    const char *out = json_get_str(args, "output_path", "");
-    struct stat st;
-    if (lstat(out, &st) == 0)
-        return err_set(err, -PYRO_E_INVALID, "output_path %s already exists", out);
-    _cleanup_free_ char *outdir = xstrdup(out);
-    const char *dn = dirname(outdir);
-    if (stat(dn, &st) < 0 || !S_ISDIR(st.st_mode))
-        return err_set(err, -PYRO_E_INVALID, "the directory of output_path %s does not exist", out);
-    struct instance inst;
-    r = ws_open(ctx, json_get_str(args, "workspace_id", ""), &inst, err);
+    /* Checked (and held open by its directory) before the workspace is
+     * touched: a refused output_path changes nothing. */
+    struct host_dest dest;
+    r = host_dest_open(ctx, "output_path", json_get_str(args, "output_path", ""), &dest, err);
     if (r < 0)
         return r;
+    _cleanup_instance_ struct instance inst = {0};
     struct agent_conn *c = NULL;
-    r = ws_agent(&inst, &c, err);
+    r = ws_open_op(ctx, args, &inst, &c, err);
     if (r < 0) {
-        instance_close(&inst);
+        host_dest_close(&dest);
         return r;
     }
     json_auto_t *sa = json_pack("{s:s}", "path", rel);
@@ -89,44 +105,34 @@ static int ws_export_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
      * Files and symlinks: the one member, extracted. */
     _cleanup_close_ int fd = -1;
     if (r == 0) {
-        fd = open(is_dir ? dn : inst.dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+        fd = is_dir ? host_dest_tmpfile(&dest, err) : open(inst.dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (fd < 0)
-            r = err_errno(err, errno, "create a temporary file in %s", is_dir ? dn : inst.dir);
+            r = is_dir ? fd : err_errno(err, errno, "create a temporary file in %s", inst.dir);
     }
     json_auto_t *tres = NULL;
     if (r == 0)
         r = ws_tar_out(c, rel, fd, &tres, err);
     agent_conn_close(c);
-    long long bytes = 0;
-    if (r == 0 && is_dir) {
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        if (fchmod(fd, 0644) < 0 || fsync(fd) < 0 || linkat(AT_FDCWD, proc, AT_FDCWD, out, AT_SYMLINK_FOLLOW) < 0)
-            r = err_errno(err, errno, "create %s", out);
-        bytes = json_get_int(tres, "bytes", 0);
-    } else if (r == 0) {
-        if (lseek(fd, 0, SEEK_SET) < 0)
-            r = err_errno(err, errno, "seek");
-        else
-            r = ws_archive_extract_single(fd, out, &bytes, err);
-    }
+    long long bytes = json_get_int(tres, "bytes", 0);
+    const char *fmt = "file";
+    if (r == 0)
+        r = export_place(&dest, fd, is_dir, &fmt, &bytes, err);
     if (r == 0) {
         _cleanup_free_ char *abs = ws_guest_abs(rel);
-        _cleanup_free_ char *outabs = realpath(out, NULL);
-        const char *fmt = is_dir ? "tar" : !strcmp(type, "symlink") ? "symlink" : "file";
-        ws_event(&inst, "export", json_pack("{s:s, s:s, s:s, s:I}", "path", abs, "output_path", outabs ? outabs : out,
+        ws_event(&inst, "export", json_pack("{s:s, s:s, s:s, s:I}", "path", abs, "output_path", dest.path,
                                             "format", fmt, "bytes", (json_int_t)bytes));
         *result = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "workspace_id", inst.id, "path", abs,
-                            "output_path", outabs ? outabs : out, "type", type, "format", fmt, "bytes",
-                            (json_int_t)bytes, "entries", (json_int_t)json_get_int(tres, "entries", 1));
+                            "output_path", dest.path, "type", type, "format", fmt, "bytes", (json_int_t)bytes,
+                            "entries", (json_int_t)json_get_int(tres, "entries", 1));
     }
-    instance_close(&inst);
+    host_dest_close(&dest);
     return r;
 }
 
 static const struct contract_param ws_sync_params[] = {
     PARAM_WORKSPACE_ID,
-    PARAM_STR("source_path", "Host directory or .tar/.tar.gz/.tgz archive.", .flags = PF_REQUIRED | PF_POSITIONAL),
+    PARAM_STR("source_path", "Host directory or .tar/.tar.gz/.tgz archive. Over MCP it must lie beneath the "
+              "server's allowed host paths.", .flags = PF_REQUIRED | PF_POSITIONAL),
     PARAM_STR("dest", "Destination directory under /workspace (created when missing).", .has_default = true,
               .def_str = WS_ROOT, .metavar = "WORKSPACE_PATH"),
     PARAM_END,
@@ -134,7 +140,8 @@ static const struct contract_param ws_sync_params[] = {
 static const struct contract_param ws_export_params[] = {
     PARAM_WORKSPACE_ID,
     PARAM_STR("path", "File or directory under /workspace.", .flags = PF_REQUIRED | PF_POSITIONAL),
-    PARAM_STR("output_path", "Host path to create (must not exist).", .flags = PF_REQUIRED, .flag = "output",
+    PARAM_STR("output_path", "Host path to create (must not exist). Over MCP it must lie beneath a writable "
+              "allowed host path (the server's export directory by default).", .flags = PF_REQUIRED, .flag = "output",
               .metavar = "HOST_PATH"),
     PARAM_END,
 };

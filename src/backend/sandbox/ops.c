@@ -1,0 +1,10 @@
+/* The sandbox backend's ops table (backend.h), chosen through backend_get(). */
+#include "backend/sandbox/sandbox.h"
+
+const struct backend_ops sandbox_backend_ops = {
+    .name = "sandbox",
+    .start = sandbox_start,
+    .kill = sandbox_kill,
+    .release = sandbox_release,
+    .destroy = sandbox_destroy,
+};
