@@ -147,6 +147,24 @@ static void syscalls(void)
     dprintf(OUT, "kexec_load=%d\n", err_of(syscall(SYS_kexec_load, 0, 0, NULL, 0)));
     dprintf(OUT, "init_module=%d\n", err_of(syscall(SYS_init_module, NULL, 0, "")));
     dprintf(OUT, "keyctl=%d\n", err_of(syscall(SYS_keyctl, 0, 0, 0, 0, 0)));
+    /* What lets a process reach into another (PID 1, the agent, above all)
+     * and vsock, which network namespaces do not separate: refused by the
+     * filter itself (EPERM), before the kernel would look at the
+     * arguments (which would give ESRCH, EBADF or EFAULT). */
+    dprintf(OUT, "ptrace_attach=%d\n", err_of(syscall(SYS_ptrace, 16 /* PTRACE_ATTACH */, 1, 0, 0)));
+    pid_t tp = fork(); /* a child may ask to be traced by its parent, unless the filter refuses */
+    if (tp == 0) {
+        dprintf(OUT, "ptrace_traceme=%d\n", err_of(syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0)));
+        _exit(0);
+    }
+    if (tp > 0)
+        waitpid(tp, NULL, 0);
+    dprintf(OUT, "pidfd_getfd=%d\n", err_of(syscall(438 /* pidfd_getfd */, -1, 0, 0)));
+    dprintf(OUT, "process_vm_readv=%d\n", err_of(syscall(SYS_process_vm_readv, 1, NULL, 0, NULL, 0, 0)));
+    dprintf(OUT, "kcmp=%d\n", err_of(syscall(SYS_kcmp, 1, 1, 0, 0, 0)));
+    dprintf(OUT, "io_uring_setup=%d\n", err_of(syscall(425 /* io_uring_setup */, 1, NULL)));
+    dprintf(OUT, "socket_vsock=%d\n", err_of(socket(40 /* AF_VSOCK */, SOCK_STREAM | SOCK_CLOEXEC, 0)));
+    dprintf(OUT, "userfaultfd=%d\n", err_of(syscall(SYS_userfaultfd, 0)));
     dprintf(OUT, "perf_event_open=%d\n", err_of(syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0)));
     dprintf(OUT, "reboot=%d\n", err_of(syscall(SYS_reboot, 0, 0, 0, NULL)));
     dprintf(OUT, "open_by_handle_at=%d\n", err_of(syscall(SYS_open_by_handle_at, -1, NULL, 0)));
