@@ -9,19 +9,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/ae.h"
 #include "base/err.h"
+#include "base/outq.h"
 #include "proto/proto.h"
 
 #define AGENT_NAME "pyro-agent"
 /* Stop producing stream data while this much output is queued. */
 #define AGENT_OUTQ_HIGH (4u * 1024 * 1024)
-
-/* What an epoll event refers to (epoll_data.ptr). */
-enum watch_kind { WATCH_CHANNEL = 1, WATCH_SIGNAL, WATCH_EXEC_OUT, WATCH_EXEC_ERR };
-struct watch {
-    enum watch_kind kind;
-    void *obj;
-};
+/* Output queued past this means the host does not read: the channel is
+ * given up (as if the host had hung up). */
+#define AGENT_OUTQ_MAX (64u * 1024 * 1024)
 
 struct exec_job;
 struct agent;
@@ -55,7 +53,7 @@ struct stream_out {
 };
 
 struct agent {
-    int epfd;
+    struct ae_loop *loop;
     int chan_fd;
     int sigfd;
     bool init_mode;
@@ -66,10 +64,9 @@ struct agent {
     bool poweroff_flush; /* syncfs of / before powering off */
     int64_t start_ms;
     struct proto_reader rd;
-    uint8_t *outq;
-    size_t outq_len, outq_off, outq_cap;
-    bool outq_armed;
-    struct watch chan_watch, sig_watch;
+    struct outq out;      /* frames for the host */
+    pyro_error *run_err;  /* agent_run's, for the loop's callbacks */
+    int run_r;            /* < 0: the channel failed, agent_run returns it */
     struct exec_job *execs;
     struct stream_in *ins;
     struct stream_out *outs;
@@ -80,8 +77,11 @@ struct agent {
  *   dispatch.c  frames to handlers: hello, the op table, stream frames, acks
  *   exec.c fsops.c fswrite.c manifest.c tarops.c  the op handlers
  *   stream.c  streamed request and response bodies
- *   send.c    the output queue and replies
- *   watch.c   epoll registrations */
+ *   send.c    replies into the output queue (base/outq.h), flushed when
+ *             the channel is writable
+ * Every fd is a file event of the loop (base/ae.h) with its own callback:
+ * the channel and the signalfd (server.c), the channel's writability
+ * (send.c), the exec pipes (exec.c). */
 
 /* ---- server.c: the connection ---- */
 int agent_init(struct agent *a, int chan_fd, bool init_mode, pyro_error *err);
@@ -97,9 +97,6 @@ void agent_dispatch(struct agent *a, const struct proto_frame *f);
 void agent_send(struct agent *a, json_t *hdr, const void *body, size_t len);
 void agent_reply_ok(struct agent *a, int64_t id, json_t *result, const void *body, size_t len);
 void agent_reply_err(struct agent *a, int64_t id, const pyro_error *err);
-/* Writes what the channel takes now; watches for writability while more
- * is queued. */
-void agent_outq_flush(struct agent *a);
 /* Bytes queued and not yet written. */
 size_t agent_outq_pending(const struct agent *a);
 
@@ -117,19 +114,11 @@ void agent_stream_out_credit(struct agent *a, int64_t id, int64_t bytes);
 void agent_streams_pump(struct agent *a);
 void agent_streams_free_all(struct agent *a);
 
-/* ---- watch.c ---- */
-int agent_watch_add(struct agent *a, int fd, struct watch *w, pyro_error *err);
-/* Watches fd for readability, and for writability when out is set. */
-int agent_watch_mod(struct agent *a, int fd, struct watch *w, bool out);
-void agent_watch_del(struct agent *a, int fd);
-
 /* ---- exec.c ---- */
 int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err);
 int op_kill(struct agent *a, const struct proto_frame *req, pyro_error *err);
 /* Reaps children after SIGCHLD. */
 void exec_reap(struct agent *a);
-/* Called on pipe readiness. */
-void exec_on_pipe(struct agent *a, struct exec_job *job, bool is_stderr);
 /* Enforces deadlines, finishes jobs; returns ms until the next deadline or -1. */
 int exec_tick(struct agent *a);
 void exec_free_all(struct agent *a);

@@ -31,7 +31,7 @@ struct capture {
     size_t len, max;
     uint64_t dropped;
     int fd;
-    struct watch w;
+    struct exec_job *job;
 };
 
 struct exec_job {
@@ -42,6 +42,7 @@ struct exec_job {
     bool exited, timed_out;
     int64_t start_ms, deadline_ms, exit_ms;
     struct capture out, err;
+    struct agent *agent;
 };
 
 struct exec_job *exec_find(struct agent *a, int64_t id)
@@ -56,7 +57,7 @@ static void capture_close(struct agent *a, struct capture *c)
 {
     if (c->fd < 0)
         return;
-    agent_watch_del(a, c->fd);
+    ae_file_del(a->loop, c->fd, AE_READABLE);
     close(c->fd);
     c->fd = -1;
 }
@@ -68,6 +69,14 @@ static void job_free(struct agent *a, struct exec_job *j)
     free(j->out.buf);
     free(j->err.buf);
     free(j);
+}
+
+static void capture_drain(struct agent *a, struct exec_job *j, bool is_stderr);
+
+static void capture_readable(struct ae_loop *loop, int fd, int mask, void *data)
+{
+    struct capture *c = data;
+    capture_drain(c->job->agent, c->job, c == &c->job->err);
 }
 
 static int parse_signal(const json_t *v, int def, pyro_error *err)
@@ -204,16 +213,17 @@ static int exec_start(struct agent *a, int64_t id, const struct proto_exec_reque
     j->pid = pid;
     j->start_ms = start;
     j->deadline_ms = x->timeout_ms ? start + x->timeout_ms : 0;
-    j->out = (struct capture){.fd = po[0], .max = x->stdout_max, .w = {.kind = WATCH_EXEC_OUT, .obj = j}};
-    j->err = (struct capture){.fd = pe[0], .max = x->stderr_max, .w = {.kind = WATCH_EXEC_ERR, .obj = j}};
+    j->agent = a;
+    j->out = (struct capture){.fd = po[0], .max = x->stdout_max, .job = j};
+    j->err = (struct capture){.fd = pe[0], .max = x->stderr_max, .job = j};
     j->out.buf = xmalloc(j->out.max + 1);
     j->err.buf = xmalloc(j->err.max + 1);
     j->next = a->execs;
     a->execs = j;
     /* Cannot fail short of ENOMEM; a pipe that is not watched is closed at
      * the end of the grace period, so the request still completes. */
-    (void)agent_watch_add(a, j->out.fd, &j->out.w, NULL);
-    (void)agent_watch_add(a, j->err.fd, &j->err.w, NULL);
+    (void)ae_file_add(a->loop, j->out.fd, AE_READABLE, capture_readable, &j->out, NULL);
+    (void)ae_file_add(a->loop, j->err.fd, AE_READABLE, capture_readable, &j->err, NULL);
     return 0;
 }
 
@@ -239,7 +249,9 @@ int op_exec(struct agent *a, const struct proto_frame *req, pyro_error *err)
     return r;
 }
 
-void exec_on_pipe(struct agent *a, struct exec_job *j, bool is_stderr)
+/* Reads what a pipe holds now (a bounded number of rounds, so that one
+ * chatty command does not starve the loop). */
+static void capture_drain(struct agent *a, struct exec_job *j, bool is_stderr)
 {
     struct capture *c = is_stderr ? &j->err : &j->out;
     char buf[65536];
@@ -312,8 +324,8 @@ int exec_tick(struct agent *a)
         if (j->exited && now >= j->exit_ms + EXEC_GRACE_MS) {
             /* Drain what is buffered, then stop waiting for daemons that
              * inherited the pipes. */
-            exec_on_pipe(a, j, false);
-            exec_on_pipe(a, j, true);
+            capture_drain(a, j, false);
+            capture_drain(a, j, true);
             capture_close(a, &j->out);
             capture_close(a, &j->err);
         }

@@ -1,47 +1,46 @@
-/* The agent's outgoing side: frames are queued in one bounded buffer and
- * written as the channel takes them; the event loop calls
- * agent_outq_flush again when the channel becomes writable. */
-#include <errno.h>
-#include <string.h>
-#include <unistd.h>
+/* The agent's outgoing side: frames go into the one bounded output queue
+ * (base/outq.h) and are written as the channel takes them; while bytes
+ * wait, the channel's AE_WRITABLE event flushes again. */
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "agent/agent.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 
-static void outq_arm(struct agent *a, bool want_out)
+static void chan_writable(struct ae_loop *loop, int fd, int mask, void *data);
+
+/* The host end is gone: nothing more can be delivered. */
+static void chan_lost(struct agent *a)
 {
-    if (a->outq_armed == want_out || a->chan_eof)
-        return;
-    if (agent_watch_mod(a, a->chan_fd, &a->chan_watch, want_out) == 0)
-        a->outq_armed = want_out;
+    a->chan_eof = true;
+    outq_clear(&a->out);
+    ae_file_del(a->loop, a->chan_fd, AE_WRITABLE);
 }
 
 size_t agent_outq_pending(const struct agent *a)
 {
-    return a->outq_len - a->outq_off;
+    return outq_pending(&a->out);
 }
 
-void agent_outq_flush(struct agent *a)
+/* Writes what the channel takes now. */
+static void chan_flush(struct agent *a)
 {
-    while (a->outq_off < a->outq_len) {
-        ssize_t n = write(a->chan_fd, a->outq + a->outq_off, a->outq_len - a->outq_off);
-        if (n > 0) {
-            a->outq_off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        /* The host end is gone: nothing more can be delivered. */
-        a->chan_eof = true;
-        a->outq_off = a->outq_len;
-        break;
+    if (outq_flush(&a->out, a->chan_fd) < 0) {
+        chan_lost(a);
+        return;
     }
-    if (a->outq_off == a->outq_len)
-        a->outq_off = a->outq_len = 0;
-    outq_arm(a, a->outq_len > 0);
+    /* AE_WRITABLE is armed while bytes wait (not after the host hung up). */
+    bool armed = ae_file_mask(a->loop, a->chan_fd) & AE_WRITABLE;
+    if (outq_pending(&a->out) && !armed && !a->chan_eof)
+        (void)ae_file_add(a->loop, a->chan_fd, AE_WRITABLE, chan_writable, a, NULL);
+    else if (!outq_pending(&a->out) && armed)
+        ae_file_del(a->loop, a->chan_fd, AE_WRITABLE);
+}
+
+static void chan_writable(struct ae_loop *loop, int fd, int mask, void *data)
+{
+    chan_flush(data);
 }
 
 void agent_send(struct agent *a, json_t *hdr, const void *body, size_t len)
@@ -61,22 +60,15 @@ void agent_send(struct agent *a, json_t *hdr, const void *body, size_t len)
             abort();
     }
     json_decref(hdr);
-    if (a->outq_cap - a->outq_len < flen) {
-        if (a->outq_off) {
-            memmove(a->outq, a->outq + a->outq_off, a->outq_len - a->outq_off);
-            a->outq_len -= a->outq_off;
-            a->outq_off = 0;
-        }
-        size_t cap = a->outq_cap ? a->outq_cap : 65536;
-        while (cap - a->outq_len < flen)
-            cap *= 2;
-        a->outq = xrealloc(a->outq, cap);
-        a->outq_cap = cap;
+    if (outq_push(&a->out, frame, flen, &err) < 0) {
+        /* The host does not read: this frame is dropped (the queue keeps
+         * whole frames) and no more requests are read. */
+        fprintf(stderr, AGENT_NAME ": %s: the host does not read; the channel is given up\n", err.message);
+        a->chan_eof = true;
+        ae_file_del(a->loop, a->chan_fd, AE_READABLE);
     }
-    memcpy(a->outq + a->outq_len, frame, flen);
-    a->outq_len += flen;
     free(frame);
-    agent_outq_flush(a);
+    chan_flush(a);
 }
 
 void agent_reply_ok(struct agent *a, int64_t id, json_t *result, const void *body, size_t len)

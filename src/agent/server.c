@@ -1,12 +1,13 @@
-/* The agent's connection: one epoll set with the channel, a signalfd for
- * SIGCHLD and the exec pipes. Frames are decoded as bytes arrive and handed
- * to dispatch.c; replies go through the bounded output queue of send.c,
- * flushed again here when the channel is writable. */
+/* The agent's connection, on the event loop of base/ae.h: the channel, a
+ * signalfd for SIGCHLD and the exec pipes (exec.c) are its file events.
+ * Frames are decoded as bytes arrive and handed to dispatch.c; replies go
+ * through the bounded output queue of send.c, which flushes itself when
+ * the channel is writable. Before every wait, exec deadlines are enforced
+ * and streamed responses produce more data. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -14,39 +15,40 @@
 #include "base/cleanup.h"
 #include "base/timeutil.h"
 
-static int on_channel(struct agent *a, uint32_t events, pyro_error *err)
+static void chan_readable(struct ae_loop *loop, int fd, int mask, void *data)
 {
-    if (events & EPOLLOUT)
-        agent_outq_flush(a);
-    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-        return 0;
+    struct agent *a = data;
     for (;;) {
-        ssize_t n = proto_reader_fill(&a->rd, a->chan_fd);
+        ssize_t n = proto_reader_fill(&a->rd, fd);
         if (n == -EAGAIN)
             break;
         if (n <= 0) {
             a->chan_eof = true;
-            agent_watch_del(a, a->chan_fd);
+            ae_file_del(loop, fd, AE_READABLE | AE_WRITABLE);
             break;
         }
         struct proto_frame f;
         int r;
-        while ((r = proto_reader_next(&a->rd, &f, err)) > 0) {
+        while ((r = proto_reader_next(&a->rd, &f, a->run_err)) > 0) {
             agent_dispatch(a, &f);
             proto_frame_clear(&f);
         }
-        if (r < 0)
-            return r; /* the stream is out of sync: nothing can be trusted */
+        if (r < 0) {
+            /* The stream is out of sync: nothing can be trusted. */
+            a->run_r = r;
+            ae_stop(loop);
+            return;
+        }
         if (agent_outq_pending(a) >= AGENT_OUTQ_HIGH)
             break; /* let the host drain replies first */
     }
-    return 0;
 }
 
-static void on_signal(struct agent *a)
+static void sig_readable(struct ae_loop *loop, int fd, int mask, void *data)
 {
+    struct agent *a = data;
     struct signalfd_siginfo si;
-    while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+    while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             a->quit = true;
     }
@@ -62,8 +64,7 @@ int agent_init(struct agent *a, int chan_fd, bool init_mode, pyro_error *err)
     a->sigfd = -1;
     a->init_mode = init_mode;
     a->start_ms = time_mono_ms();
-    a->chan_watch = (struct watch){.kind = WATCH_CHANNEL, .obj = a};
-    a->sig_watch = (struct watch){.kind = WATCH_SIGNAL, .obj = a};
+    outq_init(&a->out, AGENT_OUTQ_MAX);
 
     int fl = fcntl(chan_fd, F_GETFL);
     if (fl < 0 || fcntl(chan_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
@@ -80,53 +81,45 @@ int agent_init(struct agent *a, int chan_fd, bool init_mode, pyro_error *err)
     a->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (a->sigfd < 0)
         return err_errno(err, errno, "signalfd");
-    a->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (a->epfd < 0)
-        return err_errno(err, errno, "epoll_create1");
-    int r = agent_watch_add(a, a->chan_fd, &a->chan_watch, err);
+    a->loop = ae_new(err);
+    if (!a->loop)
+        return err->code;
+    int r = ae_file_add(a->loop, a->chan_fd, AE_READABLE, chan_readable, a, err);
     if (r < 0)
         return r;
-    return agent_watch_add(a, a->sigfd, &a->sig_watch, err);
+    return ae_file_add(a->loop, a->sigfd, AE_READABLE, sig_readable, a, err);
+}
+
+/* Before every wait: stop when done, enforce exec deadlines, produce
+ * stream data; the next exec deadline bounds the wait. */
+static int before_sleep(struct ae_loop *loop, void *data)
+{
+    struct agent *a = data;
+    /* Runs until shutdown, or until the host hangs up and nothing is left
+     * to finish (as PID 1 the agent keeps reaping: the sandbox lives on). */
+    if (a->quit || (a->chan_eof && !a->init_mode)) {
+        ae_stop(loop);
+        return 0;
+    }
+    int timeout = exec_tick(a);
+    agent_streams_pump(a);
+    return timeout;
 }
 
 int agent_run(struct agent *a, pyro_error *err)
 {
-    struct epoll_event evs[32];
-
-    /* Runs until shutdown, or until the host hangs up and nothing is left
-     * to finish (as PID 1 the agent keeps reaping: the sandbox lives on). */
-    while (!a->quit && !(a->chan_eof && !a->init_mode)) {
-        int timeout = exec_tick(a);
-        agent_streams_pump(a);
-        int n = epoll_wait(a->epfd, evs, (int)ARRAY_SIZE(evs), timeout);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return err_errno(err, errno, "epoll_wait");
-        }
-        for (int i = 0; i < n; i++) {
-            struct watch *w = evs[i].data.ptr;
-            switch (w->kind) {
-            case WATCH_CHANNEL: {
-                int r = on_channel(a, evs[i].events, err);
-                if (r < 0)
-                    return r;
-                break;
-            }
-            case WATCH_SIGNAL: on_signal(a); break;
-            case WATCH_EXEC_OUT: exec_on_pipe(a, w->obj, false); break;
-            case WATCH_EXEC_ERR: exec_on_pipe(a, w->obj, true); break;
-            default: break;
-            }
-        }
-    }
+    a->run_err = err;
+    a->run_r = 0;
+    ae_set_before_sleep(a->loop, before_sleep, a);
+    int r = ae_run(a->loop, err);
+    a->run_err = NULL;
+    if (r < 0)
+        return r;
+    if (a->run_r < 0)
+        return a->run_r;
     /* Deliver the last replies (the shutdown answer) before leaving. */
-    int fl = fcntl(a->chan_fd, F_GETFL);
-    if (fl >= 0)
-        (void)fcntl(a->chan_fd, F_SETFL, fl & ~O_NONBLOCK);
-    if (!a->chan_eof && a->outq_len > a->outq_off)
-        (void)proto_write_all(a->chan_fd, a->outq + a->outq_off, a->outq_len - a->outq_off, 5000,
-                              NULL);
+    if (!a->chan_eof)
+        (void)outq_drain(&a->out, a->chan_fd, 5000);
     return 0;
 }
 
@@ -135,9 +128,9 @@ void agent_destroy(struct agent *a)
     exec_free_all(a);
     agent_streams_free_all(a);
     proto_reader_free(&a->rd);
-    free(a->outq);
+    outq_free(&a->out);
     if (a->sigfd >= 0)
         close(a->sigfd);
-    if (a->epfd > 0)
-        close(a->epfd);
+    ae_free(a->loop);
+    a->loop = NULL;
 }

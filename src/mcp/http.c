@@ -21,7 +21,6 @@
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -254,13 +253,13 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 
 /* ---- loop integration --------------------------------------------------- */
 
-static void on_mhd_ready(struct mcp_loop *loop, int fd, uint32_t events, void *data)
+static void on_mhd_ready(struct ae_loop *loop, int fd, int mask, void *data)
 {
     struct http_transport *t = data;
     MHD_run(t->d);
 }
 
-static int http_prepare(void *data)
+static int http_prepare(struct ae_loop *loop, void *data)
 {
     struct http_transport *t = data;
     mcp_server_reap(t->srv, false);
@@ -341,7 +340,7 @@ int mcp_http_serve(struct mcp_server *srv, const struct mcp_http_config *cfg, py
     const union MHD_DaemonInfo *pi = MHD_get_daemon_info(t.d, MHD_DAEMON_INFO_BIND_PORT);
     srv->session_notify = http_session_notify;
     srv->session_notify_data = &t;
-    r = mcp_loop_add(srv->loop, ei->epoll_fd, EPOLLIN, on_mhd_ready, &t, err);
+    r = ae_file_add(srv->loop, ei->epoll_fd, AE_READABLE, on_mhd_ready, &t, err);
     if (r == 0) {
         if (t.auth.generated && cfg->on_token_file)
             cfg->on_token_file(cfg->on_listen_data, t.auth.generated);
@@ -349,9 +348,9 @@ int mcp_http_serve(struct mcp_server *srv, const struct mcp_http_config *cfg, py
         snprintf(url, sizeof(url), "http://%s:%u%s", t.bind_host, (unsigned)pi->port, MCP_ENDPOINT);
         if (cfg->on_listen)
             cfg->on_listen(cfg->on_listen_data, url);
-        mcp_loop_set_prepare(srv->loop, http_prepare, &t);
-        r = mcp_loop_run(srv->loop, err);
-        mcp_loop_del(srv->loop, ei->epoll_fd);
+        ae_set_before_sleep(srv->loop, http_prepare, &t);
+        r = ae_run(srv->loop, err);
+        ae_file_del(srv->loop, ei->epoll_fd, AE_READABLE);
     }
     /* End every session (cancelling calls) while MHD still knows the
      * connections, then stop it. */

@@ -5,17 +5,20 @@
  * never blocks ping, cancellation or other calls.
  *
  * Pieces, one file each:
- *   loop.c     epoll loop: fds with callbacks, signalfd
- *   server.c   sessions, JSON-RPC dispatch, lifecycle, logging
+ *   server.c   sessions, JSON-RPC dispatch, calls in flight, lifecycle,
+ *              logging
  *   tools.c    tools/list and tools/call shaping from the contract table
  *   modes.c    task-specific tool descriptions of the named modes
- *   worker.c   forked workers: progress, results, cancellation
+ *   worker.c   forked workers: progress, results, cancellation; it
+ *              reports to the server through callbacks only
  *   stdio.c    newline-delimited JSON on stdin/stdout
  *   http*.c    Streamable HTTP on libmicrohttpd (/mcp); pieces in mcp/http.h
  *   project.c  the project source (git checkout, --project-path, --repo-url)
  *   roots.c    the host-path policy's roots: --allow-host-path, defaults,
  *              the client's MCP roots (roots/list)
- *   serve.c    pyro_mcp_serve(): options, setup, teardown */
+ *   serve.c    pyro_mcp_serve(): options, setup, teardown
+ * The loop is base/ae.h; the server's fds (transport, signalfd, worker
+ * pipes) are its file events. */
 #ifndef PYRO_MCP_H
 #define PYRO_MCP_H
 
@@ -24,9 +27,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/ae.h"
+#include "base/err.h"
 #include "lib/contract/contract.h"
 #include "lib/contract/ctx.h"
-#include "base/err.h"
 
 struct host_policy;
 struct mcp_roots;
@@ -38,27 +42,12 @@ struct mcp_roots;
 #define MCP_MESSAGE_MAX (16u * 1024 * 1024)
 #define MCP_ENDPOINT "/mcp"
 
-/* ---- loop.c ----------------------------------------------------------- */
-
-struct mcp_loop;
-typedef void (*mcp_fd_cb)(struct mcp_loop *loop, int fd, uint32_t events, void *data);
-
-struct mcp_loop *mcp_loop_new(pyro_error *err);
-void mcp_loop_free(struct mcp_loop *loop);
-int mcp_loop_add(struct mcp_loop *loop, int fd, uint32_t events, mcp_fd_cb cb, void *data, pyro_error *err);
-void mcp_loop_del(struct mcp_loop *loop, int fd);
-/* Runs until mcp_loop_stop(); timeout hook: called before every wait and
- * returns the wait timeout in ms (-1: none). */
-void mcp_loop_set_prepare(struct mcp_loop *loop, int (*prepare)(void *data), void *data);
-int mcp_loop_run(struct mcp_loop *loop, pyro_error *err);
-void mcp_loop_stop(struct mcp_loop *loop);
-bool mcp_loop_stopping(const struct mcp_loop *loop);
-
 /* ---- server.c --------------------------------------------------------- */
 
 struct mcp_server;
 struct mcp_session;
 struct mcp_exchange;
+struct mcp_worker;
 
 /* How an exchange hands messages to its transport. emit(msg, final):
  * msg is a response, a batch array of responses or a related notification
@@ -95,7 +84,8 @@ struct mcp_session {
     struct mcp_roots *roots; /* roots.c: the client's MCP roots, or NULL */
 };
 
-/* A tools/call in flight (worker.c runs it). */
+/* A tools/call in flight: server.c owns it; roots.c may hold it back
+ * (parked, worker NULL) until the client's roots are known. */
 struct mcp_call {
     struct mcp_session *session;
     struct mcp_exchange *x;
@@ -103,32 +93,26 @@ struct mcp_call {
     json_t *progress_token;  /* or NULL */
     double progress;         /* last progress value sent */
     const struct contract_op *op;
-    pid_t pid;
-    int fd;                  /* worker's pipe */
-    char *buf;
-    size_t len, cap;
-    json_t *outcome;         /* {"result":...} or {"error":...} from the worker */
-    json_t *ephemeral;       /* [{"kind","id"}] the worker announced */
-    bool cancelled;
+    struct mcp_worker *worker; /* NULL until started */
     struct mcp_call *next;
 };
 
 struct mcp_server {
     struct pyro_ctx *ctx;
-    struct mcp_loop *loop;
+    struct ae_loop *loop;
     enum contract_surface surface;
     const char *surface_name;
     char *project_source;    /* default seed path, or NULL */
     char *project_origin;    /* how it was found: "git checkout", "--project-path", "--repo-url" */
     bool project_owned;      /* a clone of ours, removed at exit */
     char *instructions;
-    int workers;             /* calls in flight, all sessions */
+    int workers;             /* workers running, all sessions (worker.c) */
     struct mcp_session *sessions;
     /* The transport's channel for notifications unrelated to a request
      * (stdio: stdout; HTTP: the session's GET stream, if open). */
     void (*session_notify)(struct mcp_session *s, json_t *msg);
     void *session_notify_data;
-    pid_t cleaners[MCP_MAX_WORKERS]; /* cancel clean-ups still running */
+    pid_t cleaners[MCP_MAX_WORKERS]; /* clean-up children still running (worker.c) */
     struct host_policy *host_policy; /* roots.c: the server's roots (ctx->host_policy) */
     char *export_dir;        /* roots.c: this server's export directory */
 };
@@ -158,6 +142,12 @@ void mcp_exchange_notify(struct mcp_exchange *x, json_t *msg);
 void mcp_session_log(struct mcp_session *s, struct mcp_exchange *x, int level, const char *logger,
                      const char *text);
 
+/* Starts c's worker (validated args); its events come back to server.c.
+ * Same errors as mcp_worker_start. */
+int mcp_call_start(struct mcp_call *c, json_t *args, pyro_error *err);
+/* Ends a call that could not start with err as its outcome. */
+void mcp_call_fail(struct mcp_call *c, const pyro_error *err);
+
 json_t *mcp_error_response(const json_t *id, int code, const char *message, json_t *data);
 json_t *mcp_result_response(const json_t *id, json_t *result);
 /* Every text that leaves the server in a log message goes through here,
@@ -177,17 +167,33 @@ json_t *mcp_tool_error(const char *code_name, const char *message);
 
 /* ---- worker.c --------------------------------------------------------- */
 
-/* Starts op (validated args) for call c in a worker; -PYRO_E_LIMIT when
- * MCP_MAX_WORKERS run. */
-int mcp_worker_start(struct mcp_server *srv, struct mcp_call *c, json_t *args, pyro_error *err);
-/* Cancels c: SIGKILL to the worker, reap, destroy the instances it created
- * for itself (vm_run's VM). Sends nothing. */
-void mcp_worker_cancel(struct mcp_call *c);
-void mcp_call_free(struct mcp_call *c);
+/* A forked process running one operation's handler. It knows nothing of
+ * sessions or JSON-RPC: what it has to say reaches its owner through the
+ * callbacks the owner gives it. */
+struct mcp_worker;
+
+struct mcp_worker_events {
+    /* A library progress event: {"operation","phase","current","total",
+     * "message"}. */
+    void (*progress)(void *data, const json_t *progress);
+    /* A library log line: level name (log.h), message. */
+    void (*log)(void *data, const char *level, const char *message);
+    /* The outcome, {"result":{...}} or {"error":{"code","message"}}, also
+     * when the worker died or overran the message limit. The last event:
+     * the worker is freed when this returns. */
+    void (*done)(void *data, const json_t *outcome);
+};
+
+/* Starts op (validated args) in a worker that reports to ev with data;
+ * -PYRO_E_LIMIT when MCP_MAX_WORKERS run. */
+int mcp_worker_start(struct mcp_server *srv, const struct contract_op *op, json_t *args,
+                     const struct mcp_worker_events *ev, void *data, struct mcp_worker **out, pyro_error *err);
+pid_t mcp_worker_pid(const struct mcp_worker *w);
+/* Cancels w: SIGKILL, reap, destroy the instances it created for itself
+ * (vm_run's VM) in a clean-up child, free. No event follows. */
+void mcp_worker_cancel(struct mcp_worker *w);
 /* Reaps finished clean-up children (all of them, waiting, when wait). */
 void mcp_server_reap(struct mcp_server *srv, bool wait);
-/* Ends c (outcome received or worker gone): replies, unlinks, frees. */
-void mcp_call_finish(struct mcp_call *c);
 
 /* ---- transports ------------------------------------------------------- */
 
@@ -216,13 +222,13 @@ char *mcp_roots_instructions(const struct mcp_server *srv);
 
 /* What the dispatch (server.c) asks of roots.c, reached through this
  * table so that the two files do not call each other (roots.c starts
- * workers, and worker.c answers through server.c). */
+ * the calls it held back through server.c). */
 struct mcp_roots_ops {
     /* initialize: whether the client offers roots (capabilities.roots). */
     void (*initialize)(struct mcp_session *s, const json_t *params);
-    /* Starts c's worker with the server's roots plus the session's, first
-     * asking the client for them (roots/list) when they are unknown; the
-     * call then waits. Same contract as mcp_worker_start. */
+    /* Starts c's worker (mcp_call_start) with the server's roots plus the
+     * session's, first asking the client for them (roots/list) when they
+     * are unknown; the call then waits. Same contract as mcp_call_start. */
     int (*call_start)(struct mcp_server *srv, struct mcp_call *c, json_t *args, pyro_error *err);
     /* A JSON-RPC response from the client: true when it answered roots/list. */
     bool (*response)(struct mcp_session *s, const json_t *msg);

@@ -21,9 +21,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -50,7 +48,7 @@ struct mcp_roots {
     bool stale; /* list_changed while asking: ask again next time */
     unsigned asks;
     char req_id[48]; /* id of the roots/list request in flight */
-    int timer;       /* timerfd while asking, else -1 */
+    int64_t timer;   /* ae timer while asking, else 0 */
     char *dirs[ROOTS_MAX];
     size_t ndirs;
     struct parked *parked;
@@ -126,7 +124,6 @@ static void roots_initialize(struct mcp_session *s, const json_t *params)
         return;
     struct mcp_roots *r = xcalloc(1, sizeof(*r));
     r->session = s;
-    r->timer = -1;
     s->roots = r;
 }
 
@@ -139,11 +136,10 @@ static void roots_clear(struct mcp_roots *r)
 
 static void timer_stop(struct mcp_roots *r)
 {
-    if (r->timer < 0)
+    if (!r->timer)
         return;
-    mcp_loop_del(r->session->srv->loop, r->timer);
-    close(r->timer);
-    r->timer = -1;
+    (void)ae_timer_del(r->session->srv->loop, r->timer);
+    r->timer = 0;
 }
 
 /* Forks c's worker with the session's roots added to the server's. */
@@ -157,7 +153,7 @@ static int start_with_roots(struct mcp_server *srv, struct mcp_call *c, json_t *
         if (host_policy_add(p, r->dirs[i], true, "client root", &aerr) < 0)
             log_debug("mcp: client root %s skipped: %s", r->dirs[i], aerr.message);
     }
-    int rc = mcp_worker_start(srv, c, args, err);
+    int rc = mcp_call_start(c, args, err);
     if (p)
         host_policy_truncate(p, n0);
     return rc;
@@ -167,7 +163,7 @@ static bool call_parked(const struct mcp_session *s, const struct mcp_call *c)
 {
     for (const struct mcp_call *x = s->calls; x; x = x->next)
         if (x == c)
-            return c->pid == 0 && c->fd < 0 && !c->cancelled;
+            return !c->worker; /* not started (a cancelled call is gone) */
     return false;
 }
 
@@ -187,22 +183,17 @@ static void unpark(struct mcp_roots *r)
         for (size_t k = i + 1; k < n; k++)
             later |= list[k].c == c;
         pyro_error err = {0};
-        if (!later && call_parked(s, c) && start_with_roots(s->srv, c, list[i].args, &err) < 0) {
-            c->outcome = json_pack("{s:{s:s, s:s}}", "error", "code", pyro_error_name(err.code), "message",
-                                   err.message);
-            mcp_call_finish(c);
-        }
+        if (!later && call_parked(s, c) && start_with_roots(s->srv, c, list[i].args, &err) < 0)
+            mcp_call_fail(c, &err);
         json_decref(list[i].args);
     }
     free(list);
 }
 
-static void on_timeout(struct mcp_loop *loop, int fd, uint32_t events, void *data)
+static int64_t on_timeout(struct ae_loop *loop, int64_t id, void *data)
 {
     struct mcp_roots *r = data;
-    uint64_t n;
-    (void)!read(fd, &n, sizeof(n));
-    timer_stop(r);
+    r->timer = 0; /* ends with this run */
     log_msg(PYRO_LOG_WARN,
             "mcp: the client did not answer roots/list within %d ms: calls use the server's allowed host "
             "paths only",
@@ -210,6 +201,7 @@ static void on_timeout(struct mcp_loop *loop, int fd, uint32_t events, void *dat
     r->state = ROOTS_KNOWN;
     r->req_id[0] = '\0';
     unpark(r);
+    return AE_NOMORE;
 }
 
 static void ask(struct mcp_roots *r, struct mcp_call *c)
@@ -218,16 +210,7 @@ static void ask(struct mcp_roots *r, struct mcp_call *c)
     r->state = ROOTS_ASKING;
     r->stale = false;
     timer_stop(r);
-    r->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    struct itimerspec its = {
-        .it_value = {.tv_sec = ROOTS_WAIT_MS / 1000, .tv_nsec = (ROOTS_WAIT_MS % 1000) * 1000000L}};
-    pyro_error err = {0};
-    if (r->timer < 0 || timerfd_settime(r->timer, 0, &its, NULL) < 0 ||
-        mcp_loop_add(c->session->srv->loop, r->timer, EPOLLIN, on_timeout, r, &err) < 0) {
-        if (r->timer >= 0)
-            close(r->timer);
-        r->timer = -1;
-    }
+    r->timer = ae_timer_add(c->session->srv->loop, ROOTS_WAIT_MS, on_timeout, r);
     /* On the call's exchange (over HTTP its SSE stream), as a related
      * message; through the transport's ops, as mcp_exchange_notify does. */
     json_auto_t *req = json_pack("{s:s, s:s, s:s}", "jsonrpc", "2.0", "id", r->req_id, "method", "roots/list");

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -52,7 +51,7 @@ static char *build_instructions(const struct mcp_server *srv)
     return xasprintf("%s%s%s%s%s", base, mode ? " " : "", mode ? mode : "", proj, roots);
 }
 
-static void on_signal(struct mcp_loop *loop, int fd, uint32_t events, void *data)
+static void on_signal(struct ae_loop *loop, int fd, int mask, void *data)
 {
     struct mcp_server *srv = data;
     struct signalfd_siginfo si;
@@ -60,7 +59,7 @@ static void on_signal(struct mcp_loop *loop, int fd, uint32_t events, void *data
         if (si.ssi_signo == SIGCHLD)
             mcp_server_reap(srv, false);
         else
-            mcp_loop_stop(loop);
+            ae_stop(loop);
     }
 }
 
@@ -109,13 +108,13 @@ int pyro_mcp_serve(pyro_ctx *ctx, const struct pyro_mcp_options *o, pyro_error *
     struct sigaction ign = {.sa_handler = SIG_IGN}, oldpipe;
     sigaction(SIGPIPE, &ign, &oldpipe);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    srv.loop = mcp_loop_new(err);
+    srv.loop = ae_new(err);
     if (sfd < 0)
         r = err_errno(err, errno, "signalfd");
     else if (!srv.loop)
         r = err->code;
     else
-        r = mcp_loop_add(srv.loop, sfd, EPOLLIN, on_signal, &srv, err);
+        r = ae_file_add(srv.loop, sfd, AE_READABLE, on_signal, &srv, err);
 
     if (r == 0 && http) {
         struct mcp_http_config hc = {.listen = o->listen ? o->listen : "127.0.0.1:8765",
@@ -138,8 +137,8 @@ int pyro_mcp_serve(pyro_ctx *ctx, const struct pyro_mcp_options *o, pyro_error *
     mcp_roots_teardown(&srv);
     if (srv.loop) {
         if (sfd >= 0)
-            mcp_loop_del(srv.loop, sfd);
-        mcp_loop_free(srv.loop);
+            ae_file_del(srv.loop, sfd, AE_READABLE);
+        ae_free(srv.loop);
     }
     if (sfd >= 0)
         close(sfd);

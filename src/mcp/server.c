@@ -1,4 +1,6 @@
-/* JSON-RPC dispatch and the MCP lifecycle, shared by both transports. */
+/* JSON-RPC dispatch and the MCP lifecycle, shared by both transports, and
+ * the tools/call requests in flight: each runs in a worker (worker.c) whose
+ * events arrive through the callbacks below. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,8 +8,8 @@
 
 #include "base/cleanup.h"
 #include "base/json.h"
-#include "mcp/mcp.h"
 #include "base/timeutil.h"
+#include "mcp/mcp.h"
 
 /* Revisions we speak, newest first. 2025-03-26 is the last with batches. */
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
@@ -54,6 +56,8 @@ int mcp_server_init(struct mcp_server *srv, struct pyro_ctx *ctx, enum contract_
     return 0;
 }
 
+static void call_cancel(struct mcp_call *c);
+
 struct mcp_session *mcp_session_new(struct mcp_server *srv)
 {
     struct mcp_session *s = xcalloc(1, sizeof(*s));
@@ -69,11 +73,8 @@ void mcp_session_free(struct mcp_session *s)
 {
     if (!s)
         return;
-    while (s->calls) {
-        struct mcp_call *c = s->calls;
-        mcp_worker_cancel(c);
-        mcp_call_finish(c);
-    }
+    while (s->calls)
+        call_cancel(s->calls);
     mcp_roots_ops.session_free(s);
     for (struct mcp_session **p = &s->srv->sessions; *p; p = &(*p)->next)
         if (*p == s) {
@@ -161,6 +162,112 @@ void mcp_session_log(struct mcp_session *s, struct mcp_exchange *x, int level, c
         json_decref(n);
 }
 
+/* ---- calls in flight ------------------------------------------------- */
+
+static int log_level_from_lib(const char *name)
+{
+    if (!strcmp(name, "error"))
+        return mcp_log_level_find("error");
+    if (!strcmp(name, "warn"))
+        return mcp_log_level_find("warning");
+    if (!strcmp(name, "info"))
+        return mcp_log_level_find("info");
+    return mcp_log_level_find("debug");
+}
+
+static void call_on_progress(void *data, const json_t *p)
+{
+    struct mcp_call *c = data;
+    if (!c->progress_token)
+        return;
+    c->progress += 1;
+    const char *phase = json_get_str(p, "phase", "");
+    const char *msg = json_get_str(p, "message", "");
+    long long cur = json_get_int(p, "current", -1), tot = json_get_int(p, "total", -1);
+    _cleanup_free_ char *text = NULL;
+    if (cur >= 0 && tot > 0)
+        text = xasprintf("%s %s: %s (%lld/%lld)", json_get_str(p, "operation", ""), phase, msg, cur, tot);
+    else
+        text = xasprintf("%s %s%s%s", json_get_str(p, "operation", ""), phase, msg[0] ? ": " : "", msg);
+    json_t *n = json_pack("{s:s, s:s, s:{s:O, s:f, s:s}}", "jsonrpc", "2.0", "method", "notifications/progress",
+                          "params", "progressToken", c->progress_token, "progress", c->progress, "message", text);
+    mcp_exchange_notify(c->x, n);
+}
+
+static void call_on_log(void *data, const char *level, const char *message)
+{
+    struct mcp_call *c = data;
+    mcp_session_log(c->session, c->x, log_level_from_lib(level), "pyro", message);
+}
+
+static void call_free(struct mcp_call *c)
+{
+    json_decref(c->id);
+    json_decref(c->progress_token);
+    free(c);
+}
+
+static void call_unlink(struct mcp_call *c)
+{
+    for (struct mcp_call **p = &c->session->calls; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            return;
+        }
+}
+
+/* The worker answered (or died): reply, unlink, free. */
+static void call_on_done(void *data, const json_t *outcome)
+{
+    struct mcp_call *c = data;
+    struct mcp_exchange *x = c->x;
+    c->worker = NULL; /* freed by worker.c when this returns */
+    call_unlink(c);
+    json_t *resp = mcp_result_response(c->id, mcp_tool_result(outcome));
+    char m[200];
+    snprintf(m, sizeof(m), "tools/call %s finished", c->op->name);
+    mcp_session_log(c->session, x, 0, "pyro.mcp", m);
+    mcp_exchange_reply(x, resp);
+    call_free(c);
+    mcp_exchange_unref(x);
+}
+
+static const struct mcp_worker_events call_events = {
+    .progress = call_on_progress,
+    .log = call_on_log,
+    .done = call_on_done,
+};
+
+int mcp_call_start(struct mcp_call *c, json_t *args, pyro_error *err)
+{
+    int r = mcp_worker_start(c->session->srv, c->op, args, &call_events, c, &c->worker, err);
+    if (r < 0)
+        return r;
+    char m[200];
+    snprintf(m, sizeof(m), "tools/call %s started (worker %d)", c->op->name, (int)mcp_worker_pid(c->worker));
+    mcp_session_log(c->session, c->x, 0, "pyro.mcp", m);
+    return 0;
+}
+
+void mcp_call_fail(struct mcp_call *c, const pyro_error *err)
+{
+    json_auto_t *outcome = json_pack("{s:{s:s, s:s}}", "error", "code", pyro_error_name(err->code), "message",
+                                     err->message);
+    call_on_done(c, outcome);
+}
+
+/* Cancels c: no reply is sent. */
+static void call_cancel(struct mcp_call *c)
+{
+    struct mcp_exchange *x = c->x;
+    if (c->worker) /* else it waits for the client's roots (roots.c) */
+        mcp_worker_cancel(c->worker);
+    call_unlink(c);
+    mcp_exchange_drop(x);
+    call_free(c);
+    mcp_exchange_unref(x);
+}
+
 /* ---- methods ---------------------------------------------------------- */
 
 static bool batches_allowed(const struct mcp_session *s)
@@ -244,21 +351,17 @@ static json_t *do_call(struct mcp_session *s, struct mcp_exchange *x, const json
     c->x = x;
     c->id = json_deep_copy(id);
     c->op = op;
-    c->fd = -1;
     json_t *tok = json_object_get(json_object_get(params, "_meta"), "progressToken");
     if (json_is_string(tok) || json_is_integer(tok))
         c->progress_token = json_copy(tok);
     if (mcp_roots_ops.call_start(srv, c, valid, &err) < 0) {
-        mcp_call_free(c);
+        call_free(c);
         return mcp_result_response(id, mcp_tool_error(pyro_error_name(err.code), err.message));
     }
     x->refs++;
     *async = true;
     c->next = s->calls;
     s->calls = c;
-    char m[200];
-    snprintf(m, sizeof(m), "tools/call %s started (worker %d)", op->name, (int)c->pid);
-    mcp_session_log(s, x, 0, "pyro.mcp", m);
     return NULL;
 }
 
@@ -271,8 +374,7 @@ static void do_cancelled(struct mcp_session *s, const json_t *params)
     char m[200];
     snprintf(m, sizeof(m), "tools/call %s cancelled by the client", c->op->name);
     mcp_session_log(s, NULL, 1, "pyro.mcp", m);
-    mcp_worker_cancel(c);
-    mcp_call_finish(c);
+    call_cancel(c);
 }
 
 static bool valid_id(const json_t *id)

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -37,7 +36,7 @@ static void write_line(struct stdio_transport *t, const json_t *msg)
             continue;
         if (w <= 0) {
             t->broken = true;
-            mcp_loop_stop(t->srv->loop);
+            ae_stop(t->srv->loop);
             return;
         }
         off += (size_t)w;
@@ -88,7 +87,7 @@ static void too_long(struct stdio_transport *t)
     write_line(t, e);
 }
 
-static void stdin_readable(struct mcp_loop *loop, int fd, uint32_t events, void *data)
+static void stdin_readable(struct ae_loop *loop, int fd, int mask, void *data)
 {
     struct stdio_transport *t = data;
     if (t->cap - t->len < 65536) {
@@ -101,7 +100,7 @@ static void stdin_readable(struct mcp_loop *loop, int fd, uint32_t events, void 
     if (n <= 0) {
         /* EOF: the client sends nothing more; answer what is in flight. */
         t->eof = true;
-        mcp_loop_del(loop, fd);
+        ae_file_del(loop, fd, AE_READABLE);
         return;
     }
     size_t scan = t->len;
@@ -131,12 +130,12 @@ static void stdin_readable(struct mcp_loop *loop, int fd, uint32_t events, void 
     }
 }
 
-static int stdio_prepare(void *data)
+static int stdio_prepare(struct ae_loop *loop, void *data)
 {
     struct stdio_transport *t = data;
     mcp_server_reap(t->srv, false);
     if ((t->eof && !t->session->calls) || t->broken)
-        mcp_loop_stop(t->srv->loop);
+        ae_stop(t->srv->loop);
     return -1;
 }
 
@@ -146,14 +145,14 @@ int mcp_stdio_serve(struct mcp_server *srv, int in_fd, int out_fd, pyro_error *e
     t.session = mcp_session_new(srv);
     srv->session_notify = stdio_session_notify;
     srv->session_notify_data = &t;
-    int r = mcp_loop_add(srv->loop, in_fd, EPOLLIN, stdin_readable, &t, err);
+    int r = ae_file_add(srv->loop, in_fd, AE_READABLE, stdin_readable, &t, err);
     if (r == -EPERM)
         r = err_set(err, -PYRO_E_UNSUPPORTED, "stdin must be a pipe, socket or terminal, not a regular file");
-    mcp_loop_set_prepare(srv->loop, stdio_prepare, &t);
+    ae_set_before_sleep(srv->loop, stdio_prepare, &t);
     if (r == 0)
-        r = mcp_loop_run(srv->loop, err);
+        r = ae_run(srv->loop, err);
     if (!t.eof)
-        mcp_loop_del(srv->loop, in_fd);
+        ae_file_del(srv->loop, in_fd, AE_READABLE);
     /* Calls still in flight (SIGTERM, stdout gone) are cancelled. */
     mcp_session_free(t.session);
     srv->session_notify = NULL;

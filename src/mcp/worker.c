@@ -9,26 +9,42 @@
  * Cancellation SIGKILLs the child. Its connection to the sandbox monitor
  * closes, so the monitor kills the running command; then a clean-up child
  * destroys the instances the call had created (vm_run's VM), so nothing
- * is left behind. */
+ * is left behind.
+ *
+ * The server side of a worker reports to its owner (server.c) only through
+ * the mcp_worker_events callbacks it was started with. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "lib/vm/instance.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "lib/vm/instance.h"
 #include "mcp/mcp.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+
+struct mcp_worker {
+    struct mcp_server *srv;
+    const struct contract_op *op;
+    const struct mcp_worker_events *ev;
+    void *data;
+    pid_t pid;
+    int fd;                  /* the worker's pipe */
+    char *buf;
+    size_t len, cap;
+    json_t *outcome;         /* {"result":...} or {"error":...} from the worker */
+    json_t *ephemeral;       /* [{"kind","id"}] the worker announced */
+    bool cancelled;
+};
 
 static int child_fd = -1;
 
@@ -120,9 +136,37 @@ static __attribute__((noreturn)) void child_run(struct mcp_server *srv, const st
     _exit(0);
 }
 
-static void worker_readable(struct mcp_loop *loop, int fd, uint32_t events, void *data);
+static void worker_readable(struct ae_loop *loop, int fd, int mask, void *data);
 
-int mcp_worker_start(struct mcp_server *srv, struct mcp_call *c, json_t *args, pyro_error *err)
+static void worker_free(struct mcp_worker *w)
+{
+    json_decref(w->outcome);
+    json_decref(w->ephemeral);
+    free(w->buf);
+    free(w);
+}
+
+static void reap(struct mcp_worker *w, int *status)
+{
+    if (w->pid <= 0)
+        return;
+    while (waitpid(w->pid, status, 0) < 0 && errno == EINTR)
+        ;
+    w->pid = 0;
+    w->srv->workers--;
+}
+
+static void stop_watching(struct mcp_worker *w)
+{
+    if (w->fd < 0)
+        return;
+    ae_file_del(w->srv->loop, w->fd, AE_READABLE);
+    close(w->fd);
+    w->fd = -1;
+}
+
+int mcp_worker_start(struct mcp_server *srv, const struct contract_op *op, json_t *args,
+                     const struct mcp_worker_events *ev, void *data, struct mcp_worker **out, pyro_error *err)
 {
     if (srv->workers >= MCP_MAX_WORKERS)
         return err_set(err, -PYRO_E_LIMIT,
@@ -140,126 +184,95 @@ int mcp_worker_start(struct mcp_server *srv, struct mcp_call *c, json_t *args, p
     }
     if (pid == 0) {
         close(p[0]);
-        child_run(srv, c->op, args, p[1]);
+        child_run(srv, op, args, p[1]);
     }
     close(p[1]);
     (void)fcntl(p[0], F_SETFL, O_NONBLOCK);
-    c->pid = pid;
-    c->fd = p[0];
+    struct mcp_worker *w = xcalloc(1, sizeof(*w));
+    *w = (struct mcp_worker){.srv = srv, .op = op, .ev = ev, .data = data, .pid = pid, .fd = p[0]};
     srv->workers++;
-    return mcp_loop_add(srv->loop, c->fd, EPOLLIN, worker_readable, c, err);
+    int r = ae_file_add(srv->loop, w->fd, AE_READABLE, worker_readable, w, err);
+    if (r < 0) {
+        kill(pid, SIGKILL);
+        int st;
+        reap(w, &st);
+        close(w->fd);
+        worker_free(w);
+        return r;
+    }
+    *out = w;
+    return 0;
 }
 
-/* ---- the server side -------------------------------------------------- */
-
-static int log_level_from_lib(const char *name)
+pid_t mcp_worker_pid(const struct mcp_worker *w)
 {
-    if (!strcmp(name, "error"))
-        return mcp_log_level_find("error");
-    if (!strcmp(name, "warn"))
-        return mcp_log_level_find("warning");
-    if (!strcmp(name, "info"))
-        return mcp_log_level_find("info");
-    return mcp_log_level_find("debug");
+    return w->pid;
 }
 
-static void handle_line(struct mcp_call *c, const char *line, size_t len)
+static void handle_line(struct mcp_worker *w, const char *line, size_t len)
 {
     json_auto_t *v = json_loadb(line, len, 0, NULL);
     if (!json_is_object(v))
         return;
     json_t *p;
     if ((p = json_object_get(v, "progress"))) {
-        if (!c->progress_token || c->cancelled)
-            return;
-        c->progress += 1;
-        const char *phase = json_get_str(p, "phase", "");
-        const char *msg = json_get_str(p, "message", "");
-        long long cur = json_get_int(p, "current", -1), tot = json_get_int(p, "total", -1);
-        _cleanup_free_ char *text = NULL;
-        if (cur >= 0 && tot > 0)
-            text = xasprintf("%s %s: %s (%lld/%lld)", json_get_str(p, "operation", ""), phase, msg, cur, tot);
-        else
-            text = xasprintf("%s %s%s%s", json_get_str(p, "operation", ""), phase, msg[0] ? ": " : "", msg);
-        json_t *n = json_pack("{s:s, s:s, s:{s:O, s:f, s:s}}", "jsonrpc", "2.0", "method",
-                              "notifications/progress", "params", "progressToken", c->progress_token, "progress",
-                              c->progress, "message", text);
-        mcp_exchange_notify(c->x, n);
+        if (!w->cancelled)
+            w->ev->progress(w->data, p);
     } else if ((p = json_object_get(v, "log"))) {
-        if (!c->cancelled)
-            mcp_session_log(c->session, c->x, log_level_from_lib(json_get_str(p, "level", "debug")), "pyro",
-                            json_get_str(p, "message", ""));
+        if (!w->cancelled)
+            w->ev->log(w->data, json_get_str(p, "level", "debug"), json_get_str(p, "message", ""));
     } else if ((p = json_object_get(v, "instance"))) {
-        if (!c->ephemeral)
-            c->ephemeral = json_array();
-        json_array_append(c->ephemeral, p);
+        if (!w->ephemeral)
+            w->ephemeral = json_array();
+        json_array_append(w->ephemeral, p);
     } else if (json_object_get(v, "result") || json_object_get(v, "error")) {
-        json_decref(c->outcome);
-        c->outcome = json_incref(v);
+        json_decref(w->outcome);
+        w->outcome = json_incref(v);
     }
 }
 
-static void process_lines(struct mcp_call *c)
+static void process_lines(struct mcp_worker *w)
 {
     size_t start = 0;
     for (;;) {
-        char *nl = memchr(c->buf + start, '\n', c->len - start);
+        char *nl = memchr(w->buf + start, '\n', w->len - start);
         if (!nl)
             break;
-        handle_line(c, c->buf + start, (size_t)(nl - (c->buf + start)));
-        start = (size_t)(nl - c->buf) + 1;
+        handle_line(w, w->buf + start, (size_t)(nl - (w->buf + start)));
+        start = (size_t)(nl - w->buf) + 1;
     }
-    memmove(c->buf, c->buf + start, c->len - start);
-    c->len -= start;
+    memmove(w->buf, w->buf + start, w->len - start);
+    w->len -= start;
 }
 
 /* Reads what is available; returns 1 at EOF, 0 when more may come, -1
  * when the worker wrote more than a message may hold. */
-static int drain(struct mcp_call *c)
+static int drain(struct mcp_worker *w)
 {
     for (;;) {
-        if (c->cap - c->len < 65536) {
-            if (c->cap >= MCP_MESSAGE_MAX + 65536)
+        if (w->cap - w->len < 65536) {
+            if (w->cap >= MCP_MESSAGE_MAX + 65536)
                 return -1;
-            c->cap = c->cap ? c->cap * 2 : 65536;
-            c->buf = xrealloc(c->buf, c->cap);
+            w->cap = w->cap ? w->cap * 2 : 65536;
+            w->buf = xrealloc(w->buf, w->cap);
         }
-        ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len);
+        ssize_t n = read(w->fd, w->buf + w->len, w->cap - w->len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return errno == EAGAIN ? 0 : 1;
         if (n == 0)
             return 1;
-        c->len += (size_t)n;
-        process_lines(c);
+        w->len += (size_t)n;
+        process_lines(w);
     }
 }
 
-static void reap(struct mcp_call *c, int *status)
+/* Destroys the instances w announced, in a child (it may take a while). */
+static void cleanup_instances(struct mcp_worker *w)
 {
-    if (c->pid <= 0)
-        return;
-    while (waitpid(c->pid, status, 0) < 0 && errno == EINTR)
-        ;
-    c->pid = 0;
-    c->session->srv->workers--;
-}
-
-static void stop_watching(struct mcp_call *c)
-{
-    if (c->fd < 0)
-        return;
-    mcp_loop_del(c->session->srv->loop, c->fd);
-    close(c->fd);
-    c->fd = -1;
-}
-
-/* Destroys the instances c announced, in a child (it may take a while). */
-static void cleanup_instances(struct mcp_call *c)
-{
-    struct mcp_server *srv = c->session->srv;
-    if (!json_array_size(c->ephemeral))
+    struct mcp_server *srv = w->srv;
+    if (!json_array_size(w->ephemeral))
         return;
     int slot = -1;
     for (int i = 0; i < MCP_MAX_WORKERS && slot < 0; i++)
@@ -288,7 +301,7 @@ static void cleanup_instances(struct mcp_call *c)
         log_set_sink(NULL, NULL);
         size_t i;
         json_t *e;
-        json_array_foreach(c->ephemeral, i, e) {
+        json_array_foreach(w->ephemeral, i, e) {
             struct instance inst;
             pyro_error err = {0};
             if (instance_open(srv->ctx, json_get_str(e, "kind", ""), json_get_str(e, "id", ""), &inst,
@@ -315,88 +328,55 @@ void mcp_server_reap(struct mcp_server *srv, bool wait)
     }
 }
 
-void mcp_worker_cancel(struct mcp_call *c)
+void mcp_worker_cancel(struct mcp_worker *w)
 {
-    if (c->cancelled)
-        return;
-    c->cancelled = true;
-    if (c->pid > 0)
-        kill(c->pid, SIGKILL);
+    w->cancelled = true;
+    if (w->pid > 0)
+        kill(w->pid, SIGKILL);
     int st;
-    reap(c, &st);
-    if (c->fd >= 0)
-        (void)drain(c); /* what it wrote before dying: the instances it made */
-    stop_watching(c);
-    cleanup_instances(c);
+    reap(w, &st);
+    if (w->fd >= 0)
+        (void)drain(w); /* what it wrote before dying: the instances it made */
+    stop_watching(w);
+    cleanup_instances(w);
+    worker_free(w);
 }
 
-void mcp_call_free(struct mcp_call *c)
+/* The worker ended (or overran): reap it, make sure there is an outcome,
+ * hand it over. */
+static void finish(struct mcp_worker *w)
 {
-    if (!c)
-        return;
-    json_decref(c->id);
-    json_decref(c->progress_token);
-    json_decref(c->outcome);
-    json_decref(c->ephemeral);
-    free(c->buf);
-    free(c);
-}
-
-static void call_unlink(struct mcp_call *c)
-{
-    for (struct mcp_call **p = &c->session->calls; *p; p = &(*p)->next)
-        if (*p == c) {
-            *p = c->next;
-            return;
-        }
-}
-
-void mcp_call_finish(struct mcp_call *c)
-{
-    struct mcp_exchange *x = c->x;
-    call_unlink(c);
-    if (c->cancelled) {
-        mcp_exchange_drop(x);
-    } else {
-        int st = 0;
-        reap(c, &st);
-        stop_watching(c);
-        json_t *resp;
-        if (c->outcome) {
-            resp = mcp_result_response(c->id, mcp_tool_result(c->outcome));
-        } else {
-            char m[200];
-            if (WIFSIGNALED(st))
-                snprintf(m, sizeof(m), "%s: the worker process was killed by signal %d before it answered",
-                         c->op->name, WTERMSIG(st));
-            else
-                snprintf(m, sizeof(m), "%s: the worker process exited with status %d before it answered",
-                         c->op->name, WEXITSTATUS(st));
-            resp = mcp_result_response(c->id, mcp_tool_error("internal", m));
-            cleanup_instances(c);
-        }
+    int st = 0;
+    reap(w, &st);
+    stop_watching(w);
+    if (!w->outcome) {
         char m[200];
-        snprintf(m, sizeof(m), "tools/call %s finished", c->op->name);
-        mcp_session_log(c->session, x, 0, "pyro.mcp", m);
-        mcp_exchange_reply(x, resp);
+        if (WIFSIGNALED(st))
+            snprintf(m, sizeof(m), "%s: the worker process was killed by signal %d before it answered",
+                     w->op->name, WTERMSIG(st));
+        else
+            snprintf(m, sizeof(m), "%s: the worker process exited with status %d before it answered",
+                     w->op->name, WEXITSTATUS(st));
+        w->outcome = json_pack("{s:{s:s, s:s}}", "error", "code", "internal", "message", m);
+        cleanup_instances(w);
     }
-    mcp_call_free(c);
-    mcp_exchange_unref(x);
+    w->ev->done(w->data, w->outcome);
+    worker_free(w);
 }
 
-static void worker_readable(struct mcp_loop *loop, int fd, uint32_t events, void *data)
+static void worker_readable(struct ae_loop *loop, int fd, int mask, void *data)
 {
-    struct mcp_call *c = data;
-    int r = drain(c);
+    struct mcp_worker *w = data;
+    int r = drain(w);
     if (r == 0)
         return;
     if (r < 0) {
         /* Larger than any message may be: stop it and say so. */
-        kill(c->pid, SIGKILL);
-        json_decref(c->outcome);
+        kill(w->pid, SIGKILL);
+        json_decref(w->outcome);
         char m[200];
-        snprintf(m, sizeof(m), "%s: the result exceeds the %u-byte message limit", c->op->name, MCP_MESSAGE_MAX);
-        c->outcome = json_pack("{s:{s:s, s:s}}", "error", "code", pyro_error_name(-PYRO_E_LIMIT), "message", m);
+        snprintf(m, sizeof(m), "%s: the result exceeds the %u-byte message limit", w->op->name, MCP_MESSAGE_MAX);
+        w->outcome = json_pack("{s:{s:s, s:s}}", "error", "code", pyro_error_name(-PYRO_E_LIMIT), "message", m);
     }
-    mcp_call_finish(c);
+    finish(w);
 }

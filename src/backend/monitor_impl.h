@@ -1,0 +1,117 @@
+/* The monitor's insides (monitor.h is its outside), one concern per file,
+ * each calling only the ones listed before it:
+ *
+ *   monitor_route.c   framed output to the agent and to clients (one
+ *                     bounded output queue each) and the routes that map
+ *                     agent-side request ids to (client, client-side id)
+ *   monitor_life.c    the TTL/exit bookkeeping: monitor.json, stopping
+ *                     (shutdown request, grace timer, kill), the events
+ *                     that end the instance (TTL, signals, PID 1's exit),
+ *                     the answers to monitor_stop
+ *   monitor_agent.c   the agent channel: handshake, frames from the agent
+ *   monitor_client.c  the client multiplexing: control.sock, frames from
+ *                     clients, disconnection
+ *   monitor.c         monitor_main(): set-up, the loop, teardown
+ *
+ * Everything runs in one thread on one base/ae loop. */
+#ifndef PYRO_MONITOR_IMPL_H
+#define PYRO_MONITOR_IMPL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "backend/monitor.h"
+#include "base/ae.h"
+#include "base/outq.h"
+#include "proto/proto.h"
+
+#define MONITOR_CLIENTS_MAX 64
+/* A client that lets this much output pile up is disconnected. */
+#define MONITOR_OUTQ_MAX (64u * 1024 * 1024)
+/* Output for the agent may pile up to this much; past it, client requests
+ * are refused. */
+#define MONITOR_AGENT_OUTQ_MAX (64u * 1024 * 1024)
+/* How long the agent may take to answer the first hello. */
+#define MONITOR_HELLO_MS 30000
+
+struct client {
+    struct client *next;
+    struct monitor *m;
+    int fd;
+    struct proto_reader rd;
+    struct outq out;
+    bool dead; /* closed after the current round */
+};
+
+/* One forwarded request: agent-side id <-> (client, client-side id). */
+struct route {
+    struct route *next;
+    int64_t agent_id;
+    struct client *client; /* NULL: the monitor's own request, or an orphan */
+    int64_t client_id;
+    bool is_exec;
+    bool is_stop; /* the monitor's shutdown request */
+};
+
+struct monitor {
+    const struct monitor_config *cfg;
+    const struct backend_ops *ops; /* backend_get(cfg->backend) */
+    struct ae_loop *loop;
+    int listen_fd, agent_fd, ttl_fd, sig_fd;
+    struct backend_instance inst;
+    bool inst_started;
+    struct proto_reader agent_rd;
+    struct outq agent_out;
+    json_t *agent_hello;
+    struct client *clients;
+    int nclients;
+    struct route *routes;
+    int64_t next_id;
+    bool stopping;
+    const char *reason;
+    struct client *stop_waiters[MONITOR_CLIENTS_MAX];
+    int64_t stop_waiter_ids[MONITOR_CLIENTS_MAX];
+    int nstop_waiters;
+    int64_t started_ms;
+};
+
+/* ---- monitor_route.c ---- */
+/* Queues a frame for the agent (hdr borrowed); -PYRO_E_LIMIT past
+ * MONITOR_AGENT_OUTQ_MAX. */
+int monitor_to_agent(struct monitor *m, json_t *hdr, const void *body, size_t len, pyro_error *err);
+/* Queues a frame for c (hdr borrowed); past MONITOR_OUTQ_MAX c is dead. */
+void monitor_to_client(struct monitor *m, struct client *c, json_t *hdr, const void *body, size_t len);
+void monitor_client_error(struct monitor *m, struct client *c, int64_t id, int code, const char *msg);
+struct route *monitor_route_by_agent(struct monitor *m, int64_t id);
+struct route *monitor_route_by_client(struct monitor *m, struct client *c, int64_t id);
+struct route *monitor_route_new(struct monitor *m, struct client *c, int64_t client_id);
+void monitor_route_drop(struct monitor *m, struct route *r);
+
+/* ---- monitor_life.c ---- */
+void monitor_record(struct monitor *m, const char *state, const char *error);
+/* Asks the agent to power off and arms the grace timer (once). */
+void monitor_stop_begin(struct monitor *m, const char *reason);
+void monitor_kill_instance(struct monitor *m);
+/* File events that end the instance: the TTL timerfd, the signalfd,
+ * PID 1's pidfd. */
+void monitor_on_ttl(struct ae_loop *loop, int fd, int mask, void *data);
+void monitor_on_signal(struct ae_loop *loop, int fd, int mask, void *data);
+void monitor_on_exit(struct ae_loop *loop, int fd, int mask, void *data);
+/* After teardown: answers the clients that asked for monitor_stop. */
+void monitor_answer_stop_waiters(struct monitor *m);
+
+/* ---- monitor_agent.c ---- */
+/* Blocks until the agent's hello arrives on the fresh channel. */
+int monitor_agent_handshake(struct monitor *m, pyro_error *err);
+void monitor_agent_readable(struct ae_loop *loop, int fd, int mask, void *data);
+
+/* ---- monitor_client.c ---- */
+/* Binds <dir>/control.sock (0600) into m->listen_fd. */
+int monitor_listen(struct monitor *m, pyro_error *err);
+void monitor_on_accept(struct ae_loop *loop, int fd, int mask, void *data);
+/* Closes the clients marked dead during the round. */
+void monitor_clients_sweep(struct monitor *m);
+
+#endif
