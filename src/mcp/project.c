@@ -8,12 +8,10 @@
  * The clone runs git on the host, hardened (run_git); seeding from a
  * checkout reads its index without git (lib/workspace/gitindex.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -100,8 +98,13 @@ static char **git_env(void)
     return env;
 }
 
+/* A clone or checkout that takes longer is given up (its process group
+ * killed). */
+#define GIT_TIMEOUT_MS (15 * 60 * 1000)
+
 /* Runs git with the safe configuration, the protocols url needs, and
- * args; stdout to /dev/null, stderr kept for the message. */
+ * args (base/spawn_capture.h: stdin /dev/null, only its pipes inherited,
+ * its own process group); the start of stderr goes into the message. */
 static int run_git(const char *step, const char *url, char *const args[], pyro_error *err)
 {
     _cleanup_free_ char *git = NULL;
@@ -134,31 +137,18 @@ static int run_git(const char *step, const char *url, char *const args[], pyro_e
     argv[a] = NULL;
     _cleanup_free_ char **env = git_env();
 
-    char errpath[] = "/tmp/pyro-git-XXXXXX";
-    _cleanup_close_ int efd = mkstemp(errpath);
-    if (efd < 0)
-        return err_errno(err, errno, "mkstemp");
-    unlink(errpath);
-    pid_t pid = fork();
-    if (pid < 0)
-        return err_errno(err, errno, "fork");
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, STDIN_FILENO);
-        dup2(null, STDOUT_FILENO);
-        dup2(efd, STDERR_FILENO);
-        close_range(3, ~0U, 0);
-        execve(git, argv, env);
-        _exit(127);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+    /* The whole environment is ours (git_env); stdout is not needed. */
+    struct proc_opts o = {.timeout_ms = GIT_TIMEOUT_MS, .max_output = 64 * 1024, .envp = env};
+    struct proc_result res = {0};
+    r = proc_spawn(argv, &o, &res, err);
+    if (r < 0)
+        return err_prefix(err, "git %s", step);
+    char msg[sizeof(res.err_text)];
+    snprintf(msg, sizeof(msg), "%s", res.err_text);
+    int status = res.status;
+    proc_result_free(&res);
+    if (status == 0)
         return 0;
-    char msg[400] = "";
-    ssize_t n = pread(efd, msg, sizeof(msg) - 1, 0);
-    msg[n > 0 ? n : 0] = '\0';
     for (char *p = msg; *p; p++)
         if (*p == '\n')
             *p = ' ';
