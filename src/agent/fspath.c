@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/confine.h"
 #include "base/json.h"
 #include "base/relpath.h"
 
@@ -25,19 +26,10 @@ int fspath_open_root(const char *root, pyro_error *err)
 int fspath_open(int dirfd, const char *path, int flags, mode_t mode, uint64_t extra_resolve,
                 pyro_error *err)
 {
-    struct open_how how = {
-        .flags = (uint64_t)(flags | O_CLOEXEC),
-        .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | extra_resolve,
-    };
-    const char *p = *path ? path : ".";
-    long fd;
-    do
-        fd = syscall(SYS_openat2, dirfd, p, &how, sizeof(how));
-    while (fd < 0 && errno == EINTR);
+    int fd = confine_openat_resolve(dirfd, path, flags, mode, extra_resolve);
     if (fd >= 0)
-        return (int)fd;
-    int e = errno;
+        return fd;
+    int e = -fd;
     if (e == EXDEV)
         return err_set(err, -PYRO_E_INVALID, "path '%s' escapes the root", path);
     if (e == ELOOP && (extra_resolve & RESOLVE_NO_SYMLINKS))

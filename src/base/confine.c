@@ -163,19 +163,27 @@ static int open_walk(int dirfd, const char *rel, int flags, mode_t mode)
     return fd < 0 ? -errno : fd;
 }
 
-int confine_openat(int dirfd, const char *rel, int flags, mode_t mode)
+int confine_openat_resolve(int dirfd, const char *rel, int flags, mode_t mode, uint64_t extra_resolve)
 {
     if (rel[0] == '/')
         return -EXDEV;
     struct open_how how = {
         .flags = (unsigned long long)(flags | O_CLOEXEC),
         .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | extra_resolve,
     };
-    long fd = syscall(SYS_openat2, dirfd, *rel ? rel : ".", &how, sizeof(how));
+    long fd;
+    do
+        fd = syscall(SYS_openat2, dirfd, *rel ? rel : ".", &how, sizeof(how));
+    while (fd < 0 && errno == EINTR);
     if (fd >= 0)
         return (int)fd;
     if (errno != ENOSYS)
         return -errno;
     return open_walk(dirfd, rel, flags, mode);
+}
+
+int confine_openat(int dirfd, const char *rel, int flags, mode_t mode)
+{
+    return confine_openat_resolve(dirfd, rel, flags, mode, 0);
 }

@@ -1,6 +1,7 @@
-/* Confining host paths beneath a directory: the one primitive behind the
- * host-path policy (docs/threat-model.md "Host paths"; lib/host/hostpaths.h
- * applies it to the paths MCP callers name).
+/* Confining paths beneath a directory: the one primitive behind the agent's
+ * paths beneath its roots (agent/fspath.c) and the host-path policy
+ * (docs/threat-model.md "Host paths"; lib/host/hostpaths.h applies it to
+ * the paths MCP callers name).
  *
  * A path is first made canonical (realpath, or confine_normalize when it
  * does not exist yet), compared with the root as text, and then opened
@@ -12,6 +13,7 @@
 #define PYRO_CONFINE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The absolute form of path (relative ones are taken from the working
@@ -36,5 +38,9 @@ bool confine_beneath(const char *root, const char *path, const char **rel);
  * openat(); O_CLOEXEC is added. Returns the fd, or -errno: -EXDEV or
  * -ELOOP when resolution would leave dirfd. */
 int confine_openat(int dirfd, const char *rel, int flags, mode_t mode);
+/* confine_openat with more RESOLVE_* flags for openat2 (RESOLVE_NO_SYMLINKS:
+ * no symlink at all on the way). The fallback walk follows no symlink
+ * whatever the flags. */
+int confine_openat_resolve(int dirfd, const char *rel, int flags, mode_t mode, uint64_t extra_resolve);
 
 #endif
