@@ -10,6 +10,7 @@
  *   tools.c    tools/list and tools/call shaping from the contract table
  *   modes.c    task-specific tool descriptions of the named modes
  *   worker.c   forked workers: progress, results, cancellation
+ *   admit.c    per-workspace call limits and the queue for a free worker
  *   stdio.c    newline-delimited JSON on stdin/stdout
  *   http.c     Streamable HTTP on libmicrohttpd (/mcp)
  *   project.c  the project source (git checkout, --project-path, --repo-url)
@@ -27,6 +28,7 @@
 #include "lib/contract/contract.h"
 #include "lib/contract/ctx.h"
 #include "base/err.h"
+#include "mcp/admit.h"
 
 struct host_policy;
 struct mcp_roots;
@@ -109,6 +111,7 @@ struct mcp_call {
     size_t len, cap;
     json_t *outcome;         /* {"result":...} or {"error":...} from the worker */
     json_t *ephemeral;       /* [{"kind","id"}] the worker announced */
+    struct mcp_admit_state admit; /* admit.c: its instance, the queue */
     bool cancelled;
     struct mcp_call *next;
 };
@@ -178,8 +181,9 @@ json_t *mcp_tool_error(const char *code_name, const char *message);
 
 /* ---- worker.c --------------------------------------------------------- */
 
-/* Starts op (validated args) for call c in a worker; -PYRO_E_LIMIT when
- * MCP_MAX_WORKERS run. */
+/* Starts op (validated args) for call c in a worker, or queues it while
+ * MCP_MAX_WORKERS run (admit.h); -PYRO_E_LIMIT past the per-workspace
+ * limit or a full queue. */
 int mcp_worker_start(struct mcp_server *srv, struct mcp_call *c, json_t *args, pyro_error *err);
 /* Cancels c: SIGKILL to the worker, reap, destroy the instances it created
  * for itself (vm_run's VM). Sends nothing. */

@@ -124,10 +124,9 @@ static void worker_readable(struct mcp_loop *loop, int fd, uint32_t events, void
 
 int mcp_worker_start(struct mcp_server *srv, struct mcp_call *c, json_t *args, pyro_error *err)
 {
-    if (srv->workers >= MCP_MAX_WORKERS)
-        return err_set(err, -PYRO_E_LIMIT,
-                            "%d tool calls are already running in this server (the limit); retry when one ends",
-                            MCP_MAX_WORKERS);
+    int a = mcp_admit(srv, c, args, err);
+    if (a != 0)
+        return a < 0 ? a : 0; /* refused, or queued: mcp_call_finish starts it later */
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return err_errno(err, errno, "pipe");
@@ -334,6 +333,7 @@ void mcp_call_free(struct mcp_call *c)
 {
     if (!c)
         return;
+    mcp_admit_release(c);
     json_decref(c->id);
     json_decref(c->progress_token);
     json_decref(c->outcome);
@@ -354,6 +354,7 @@ static void call_unlink(struct mcp_call *c)
 void mcp_call_finish(struct mcp_call *c)
 {
     struct mcp_exchange *x = c->x;
+    struct mcp_server *srv = c->session->srv;
     call_unlink(c);
     if (c->cancelled) {
         mcp_exchange_drop(x);
@@ -382,6 +383,8 @@ void mcp_call_finish(struct mcp_call *c)
     }
     mcp_call_free(c);
     mcp_exchange_unref(x);
+    /* A worker may have ended: start the calls waiting for one. */
+    mcp_admit_pump(srv, mcp_roots_ops.call_start, mcp_call_finish);
 }
 
 static void worker_readable(struct mcp_loop *loop, int fd, uint32_t events, void *data)
