@@ -11,6 +11,7 @@
  *   modes.c    task-specific tool descriptions of the named modes
  *   worker.c   forked workers: progress, results, cancellation; it
  *              reports to the server through callbacks only
+ *   admit.c    per-workspace call limits and the queue for a free worker
  *   stdio.c    newline-delimited JSON on stdin/stdout
  *   http*.c    Streamable HTTP on libmicrohttpd (/mcp); pieces in mcp/http.h
  *   project.c  the project source (git checkout, --project-path, --repo-url)
@@ -31,6 +32,7 @@
 #include "base/err.h"
 #include "lib/contract/contract.h"
 #include "lib/contract/ctx.h"
+#include "mcp/admit.h"
 
 struct host_policy;
 struct mcp_roots;
@@ -94,6 +96,7 @@ struct mcp_call {
     double progress;         /* last progress value sent */
     const struct contract_op *op;
     struct mcp_worker *worker; /* NULL until started */
+    struct mcp_admit_state admit; /* admit.c: its instance, the queue */
     struct mcp_call *next;
 };
 
@@ -185,7 +188,8 @@ struct mcp_worker_events {
 };
 
 /* Starts op (validated args) in a worker that reports to ev with data;
- * -PYRO_E_LIMIT when MCP_MAX_WORKERS run. */
+ * -PYRO_E_LIMIT when MCP_MAX_WORKERS run (mcp_call_start admits calls
+ * first: admit.h). */
 int mcp_worker_start(struct mcp_server *srv, const struct contract_op *op, json_t *args,
                      const struct mcp_worker_events *ev, void *data, struct mcp_worker **out, pyro_error *err);
 pid_t mcp_worker_pid(const struct mcp_worker *w);

@@ -202,6 +202,7 @@ static void call_on_log(void *data, const char *level, const char *message)
 
 static void call_free(struct mcp_call *c)
 {
+    mcp_admit_release(c);
     json_decref(c->id);
     json_decref(c->progress_token);
     free(c);
@@ -228,8 +229,11 @@ static void call_on_done(void *data, const json_t *outcome)
     snprintf(m, sizeof(m), "tools/call %s finished", c->op->name);
     mcp_session_log(c->session, x, 0, "pyro.mcp", m);
     mcp_exchange_reply(x, resp);
+    struct mcp_server *srv = c->session->srv;
     call_free(c);
     mcp_exchange_unref(x);
+    /* A worker is free: start the oldest queued call. */
+    mcp_admit_pump(srv, mcp_roots_ops.call_start, mcp_call_fail);
 }
 
 static const struct mcp_worker_events call_events = {
@@ -240,7 +244,10 @@ static const struct mcp_worker_events call_events = {
 
 int mcp_call_start(struct mcp_call *c, json_t *args, pyro_error *err)
 {
-    int r = mcp_worker_start(c->session->srv, c->op, args, &call_events, c, &c->worker, err);
+    int r = mcp_admit(c->session->srv, c, args, err);
+    if (r != 0)
+        return r < 0 ? r : 0; /* refused, or queued: call_on_done starts it later */
+    r = mcp_worker_start(c->session->srv, c->op, args, &call_events, c, &c->worker, err);
     if (r < 0)
         return r;
     char m[200];
@@ -260,12 +267,14 @@ void mcp_call_fail(struct mcp_call *c, const pyro_error *err)
 static void call_cancel(struct mcp_call *c)
 {
     struct mcp_exchange *x = c->x;
-    if (c->worker) /* else it waits for the client's roots (roots.c) */
+    if (c->worker) /* else it waits for the client's roots (roots.c) or a worker (admit.c) */
         mcp_worker_cancel(c->worker);
     call_unlink(c);
     mcp_exchange_drop(x);
+    struct mcp_server *srv = c->session->srv;
     call_free(c);
     mcp_exchange_unref(x);
+    mcp_admit_pump(srv, mcp_roots_ops.call_start, mcp_call_fail);
 }
 
 /* ---- methods ---------------------------------------------------------- */

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "lib/contract/ctx.h"
 #include "base/err.h"
@@ -26,7 +27,11 @@ struct instance {
     char *id;
     json_t *rec; /* record.json */
     json_t *mon; /* monitor.json, or NULL */
-    int lock_fd; /* held while the instance is open */
+    int lock_fd; /* held while the instance is open (-1 between
+                  * instance_unlock and instance_relock) */
+    /* The monitor that ran at instance_unlock (pid, start_time), so that
+     * instance_relock can tell whether the sandbox changed meanwhile. */
+    int64_t unlocked_pid, unlocked_start;
 };
 
 /* How long an operation waits for another one on the same instance. */
@@ -46,6 +51,29 @@ void instance_close(struct instance *inst);
  *     _cleanup_instance_ struct instance inst = {0}; */
 #define _cleanup_instance_ __attribute__((cleanup(instance_close)))
 int instance_save(struct instance *inst, pyro_error *err);
+
+/* Locks are held only as long as a state change needs them. An operation
+ * that talks to the agent for a long time (an exec, a tree transfer) checks
+ * and connects under the lock, calls instance_unlock, does its work, and
+ * calls instance_relock before it writes anything (history, events, the
+ * record). Meanwhile status, list, stop, delete and other calls go ahead.
+ *
+ * instance_unlock releases the lock; inst keeps what it read. */
+void instance_unlock(struct instance *inst);
+/* Takes the lock again and re-reads record.json and monitor.json (others
+ * may have changed them). during says what ran ("the command ran"):
+ *  - the instance was deleted meanwhile: -PYRO_E_NOT_FOUND ("workspace W
+ *    was deleted while the command ran"), the lock not held and nothing
+ *    written;
+ *  - its sandbox is no longer the one that ran at instance_unlock
+ *    (stopped, expired, restarted or reset): -PYRO_E_STATE or
+ *    -PYRO_E_TIMEOUT (expired) with the lock held again ("workspace W was
+ *    stopped while the command ran");
+ *  - 0 with the lock held: nothing changed but the record.
+ * Other failures (the lock wait timed out) leave the lock not held.
+ * instance_locked() tells whether it is held. */
+int instance_relock(struct instance *inst, const char *during, pyro_error *err);
+bool instance_locked(const struct instance *inst);
 /* Re-reads monitor.json (after the monitor changed it). */
 void instance_reload_monitor(struct instance *inst);
 

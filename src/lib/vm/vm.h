@@ -48,12 +48,15 @@ int vm_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_err
 int instance_exec(struct instance *inst, const char *command, const char *cwd, int timeout_seconds,
                   struct proto_exec_result *out, pyro_error *err);
 /* Runs command through the instance's monitor and agent; the result has
- * the VM_EXEC keys (without cleanup). */
+ * the VM_EXEC keys (without cleanup). inst is locked on entry; the lock is
+ * released while the command runs and taken again (instance_relock), so on
+ * return it is held unless the VM was deleted meanwhile. */
 int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *command, int timeout_seconds,
                     json_t **result, pyro_error *err);
 
 /* Deletes the VM after its command (run, vm_exec) and records the outcome
- * as "cleanup" in result (when not NULL). */
+ * as "cleanup" in result (when not NULL); nothing when the lock is not
+ * held (someone else deleted it meanwhile). */
 void vm_delete_after(struct instance *inst, json_t *result);
 
 #endif

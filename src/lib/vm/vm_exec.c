@@ -51,7 +51,16 @@ int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *com
     char started[PYRO_TIME_ISO_LEN];
     time_iso(started, time_wall_ms());
     struct proto_exec_result res;
+    /* The command runs without the VM's lock: status, list, stop and
+     * delete go ahead meanwhile (instance_unlock). */
+    instance_unlock(inst);
     int r = instance_exec(inst, command, "/", timeout_seconds, &res, err);
+    int lr = instance_relock(inst, "the command ran", err);
+    if (lr < 0) {
+        if (r == 0)
+            proto_exec_result_clear(&res);
+        return lr;
+    }
     if (r < 0)
         return r;
     json_t *out = json_object();

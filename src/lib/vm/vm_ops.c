@@ -101,6 +101,10 @@ static int vm_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
 
 void vm_delete_after(struct instance *inst, json_t *result)
 {
+    /* Deleted by someone else while its command ran (vm_exec_command could
+     * not take the lock again): nothing is left to remove. */
+    if (!instance_locked(inst))
+        return;
     pyro_error derr = {0};
     int d = instance_destroy(inst, &derr);
     if (!result)

@@ -231,6 +231,9 @@ static int ws_diff_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     int r = ws_open_op(ctx, args, &inst, &c, err);
     if (r < 0)
         return r;
+    /* Reads only (the baseline is immutable): the lock is not needed while
+     * the agent hashes and reads the tree. */
+    instance_unlock(&inst);
     r = ws_diff_compute(&inst, c, true, result, err);
     agent_conn_close(c);
     return r;

@@ -64,30 +64,42 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     int timeout = (int)json_get_int(args, "timeout_seconds", PYRO_DEFAULT_TIMEOUT_SECONDS);
     char started[PYRO_TIME_ISO_LEN], finished[PYRO_TIME_ISO_LEN];
     time_iso(started, time_wall_ms());
-    long long seq = json_get_int(inst.rec, "next_sequence", 1);
-    json_t *out = json_object();
+    json_auto_t *out = json_object();
     json_set(out, "workspace_id", json_string(inst.id));
     json_set(out, "environment", json_string(json_get_str(inst.rec, "environment", "")));
-    json_set(out, "sequence", json_integer(seq));
+    json_set(out, "sequence", json_integer(0)); /* numbered when recorded */
     json_set(out, "command", json_string(command));
     json_set(out, "cwd", json_string(WS_ROOT));
+    json_set(out, "execution_mode", json_string(json_get_str(inst.mon, "execution_mode", "sandbox")));
     char where[64];
     snprintf(where, sizeof(where), "workspace_id=%s", inst.id);
     ctx_progress(ctx, "exec", "run", -1, -1, where);
+    /* The command runs without the workspace lock: status, list, file
+     * reads, stop and delete go ahead meanwhile (instance_unlock). */
+    instance_unlock(&inst);
     struct proto_exec_result res;
     r = instance_exec(&inst, command, WS_ROOT, timeout, &res, err);
-    if (r < 0) {
-        json_decref(out);
-        return r;
+    /* Stopped, reset or deleted meanwhile: that error replaces the
+     * command's own (a lost connection), and nothing is recorded. */
+    int lr = instance_relock(&inst, "the command ran", err);
+    if (lr < 0) {
+        if (r == 0)
+            proto_exec_result_clear(&res);
+        return lr;
     }
+    if (r < 0)
+        return r;
     proto_exec_result_pack(&res, true, out);
     ctx_progress(ctx, "exec", "done", -1, -1, where);
     time_iso(finished, time_wall_ms());
     json_set(out, "started_at", json_string(started));
     json_set(out, "finished_at", json_string(finished));
-    json_set(out, "execution_mode", json_string(json_get_str(inst.mon, "execution_mode", "sandbox")));
 
-    /* Only a checked, typed result reaches the history. */
+    /* Numbered under the lock, from the record as it is now: commands that
+     * ran at the same time get distinct sequence numbers. Only a checked,
+     * typed result reaches the history. */
+    long long seq = json_get_int(inst.rec, "next_sequence", 1);
+    json_set(out, "sequence", json_integer(seq));
     json_auto_t *entry = history_entry(seq, command, &res, started, finished);
     proto_exec_result_clear(&res);
     r = ws_history_append(&inst, entry, err);
@@ -95,15 +107,13 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
         json_set(inst.rec, "next_sequence", json_integer(seq + 1));
         json_set(inst.rec, "command_count", json_integer(json_get_int(inst.rec, "command_count", 0) + 1));
         json_set(inst.rec, "last_command",
-                      json_pack("{s:I, s:s, s:O, s:s}", "sequence", (json_int_t)seq, "command", command, "exit_code",
-                                json_object_get(out, "exit_code"), "finished_at", finished));
+                 json_pack("{s:I, s:s, s:O, s:s}", "sequence", (json_int_t)seq, "command", command, "exit_code",
+                           json_object_get(out, "exit_code"), "finished_at", finished));
         r = ws_touch(&inst, err);
     }
-    if (r < 0) {
-        json_decref(out);
+    if (r < 0)
         return r;
-    }
-    *result = out;
+    *result = json_incref(out);
     return 0;
 }
 

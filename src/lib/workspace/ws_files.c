@@ -46,6 +46,7 @@ static int ws_file_list_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     r = ws_open_op(ctx, args, &inst, &c, err);
     if (r < 0)
         return r;
+    instance_unlock(&inst); /* reads only: the agent answers without it */
     bool rec = json_get_bool(args, "recursive", false);
     json_auto_t *st = NULL;
     json_auto_t *a = json_pack("{s:s}", "path", rel);
@@ -90,6 +91,7 @@ static int ws_file_read_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     r = ws_open_op(ctx, args, &inst, &c, err);
     if (r < 0)
         return r;
+    instance_unlock(&inst); /* reads only: the agent answers without it */
     long long max = json_get_int(args, "max_bytes", WS_READ_DEFAULT);
     json_auto_t *a = json_pack("{s:s, s:I}", "path", rel, "max_bytes", (json_int_t)max);
     json_auto_t *res = NULL;
@@ -158,8 +160,12 @@ static int ws_file_write_run(struct pyro_ctx *ctx, json_t *args, json_t **result
     json_auto_t *req = json_pack("{s:s, s:{s:s, s:s, s:b}}", "op", "file_write", "args", "root", WS_ROOT, "path", rel,
                                  "mkdirs", 1);
     json_auto_t *res = NULL;
+    instance_unlock(&inst);
     r = agent_call(c, req, buf, len, &res, NULL, WS_CALL_TIMEOUT_MS, err);
     agent_conn_close(c);
+    int lr = instance_relock(&inst, "the file was written", err);
+    if (lr < 0)
+        return lr;
     if (r == 0) {
         _cleanup_free_ char *abs = ws_guest_abs(rel);
         ws_event(&inst, "file_write", json_pack("{s:s, s:I}", "path", abs, "bytes", (json_int_t)len));

@@ -33,8 +33,13 @@ static int ws_sync_push_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     if (r < 0)
         return r;
     json_auto_t *stats = NULL;
+    /* The transfer runs without the workspace lock (instance_unlock). */
+    instance_unlock(&inst);
     r = ws_import(&inst, c, src_fd, abs_src, WS_ROOT, rel, &stats, err);
     agent_conn_close(c);
+    int lr = instance_relock(&inst, "the files were pushed", err);
+    if (lr < 0)
+        return lr;
     if (r == 0) {
         _cleanup_free_ char *dest = ws_guest_abs(rel);
         json_t *ev = json_pack("{s:s, s:s, s:O, s:O}", "source_path", abs_src, "dest", dest, "entries",
@@ -93,6 +98,8 @@ static int ws_export_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
         host_dest_close(&dest);
         return r;
     }
+    /* The transfer runs without the workspace lock (instance_unlock). */
+    instance_unlock(&inst);
     json_auto_t *sa = json_pack("{s:s}", "path", rel);
     json_auto_t *sres = NULL;
     r = ws_call(c, "file_stat", sa, &sres, NULL, err);
@@ -113,6 +120,11 @@ static int ws_export_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     if (r == 0)
         r = ws_tar_out(c, rel, fd, &tres, err);
     agent_conn_close(c);
+    int lr = instance_relock(&inst, "the export ran", err);
+    if (lr < 0) {
+        host_dest_close(&dest);
+        return lr;
+    }
     long long bytes = json_get_int(tres, "bytes", 0);
     const char *fmt = "file";
     if (r == 0)
