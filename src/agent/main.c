@@ -86,8 +86,10 @@ int main(int argc, char **argv)
     }
 
     pyro_error err = {0};
-    if (init_mode)
+    if (init_mode) {
+        init_guard_creds();
         (void)init_mounts(&err);
+    }
     ensure_stdio();
     /* Orphans of exec'd commands are reparented to us and reaped. */
     (void)prctl(PR_SET_CHILD_SUBREAPER, 1);

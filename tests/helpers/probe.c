@@ -22,7 +22,7 @@
  *                   pidfd_open + pidfd_getfd of its fds 1 and 3, opening
  *                   /proc/1/mem, /proc/1/environ, /proc/1/fd/1 and
  *                   /proc/1/fd/3, listing /proc/1/fdinfo, readlink of
- *                   /proc/1/root; how many of /proc/1/fd/0..63 could be
+ *                   /proc/1/root, prlimit of PID 1; how many of /proc/1/fd/0..63 could be
  *                   read (readlink) or opened; own_fds: this process's
  *                   open fds
  *   signals         sends PID 1 STOP, KILL, TERM, INT, HUP, QUIT, USR1,
@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -367,6 +368,12 @@ static void agent_reach(void)
         dprintf(OUT, "agent_pidfd_getfd3=%d\n", err_of(syscall(438 /* pidfd_getfd */, pidfd, 3, 0)));
         close((int)pidfd);
     }
+    /* Resource limits of another process need its credentials or
+     * CAP_SYS_RESOURCE (RLIMIT_CPU would let a command kill init). */
+    struct rlimit rl;
+    dprintf(OUT, "agent_prlimit_get=%d\n", err_of(prlimit(1, RLIMIT_NOFILE, NULL, &rl)));
+    if (prlimit(0, RLIMIT_NOFILE, NULL, &rl) == 0) /* our own value: harmless if it worked */
+        dprintf(OUT, "agent_prlimit_set=%d\n", err_of(prlimit(1, RLIMIT_NOFILE, &rl, NULL)));
     dprintf(OUT, "agent_mem=%d\n", open_errno("/proc/1/mem", O_RDONLY));
     dprintf(OUT, "agent_environ=%d\n", open_errno("/proc/1/environ", O_RDONLY));
     dprintf(OUT, "agent_fd1=%d\n", open_errno("/proc/1/fd/1", O_WRONLY | O_APPEND));

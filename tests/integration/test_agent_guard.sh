@@ -41,7 +41,7 @@ P workspace exec "$W" -- 'chmod 0755 pyro-probe' >/dev/null
 
 # ---- reaching into PID 1 ------------------------------------------------------
 expect_status 0 P workspace exec "$W" -- ./pyro-probe stdout agent
-for k in agent_ptrace agent_mem agent_environ agent_fd1 agent_fd3 agent_fdinfo agent_root; do
+for k in agent_ptrace agent_prlimit_get agent_prlimit_set agent_mem agent_environ agent_fd1 agent_fd3 agent_fdinfo agent_root; do
   refused "$k"
 done
 # /proc/1/fd lists fd numbers (the kernel checks each link, not the list):
@@ -51,6 +51,9 @@ done
 # pidfd_open(1) may be allowed; taking an fd through it may not.
 if [ "$(val agent_pidfd_open)" = 0 ]; then refused agent_pidfd_getfd1; refused agent_pidfd_getfd3; fi
 [ "$(val own_fds)" = "0,1,2" ] || fail "a command inherited more than stdin, stdout and stderr: $(val own_fds)"
+# Commands are plain root: the agent's own saved gid is not inherited.
+expect_status 0 P workspace exec "$W" -- 'grep -E "^(Uid|Gid):" /proc/self/status | tr -s "\t " " "'
+[ "$OUT" = $'Uid: 0 0 0 0\nGid: 0 0 0 0' ] || fail "a command's credentials: $OUT"
 # The same from a shell, the way an attacker would try it.
 expect_status 0 P workspace exec "$W" -- 'for f in /proc/1/fd/*; do readlink $f && echo LINK; done 2>/dev/null; cat /proc/1/environ 2>/dev/null && echo READ; echo x 2>/dev/null >>/proc/1/fd/1 && echo WROTE; cat /proc/1/maps 2>/dev/null && echo MAPS; true'
 case "$OUT" in *LINK*|*READ*|*WROTE*|*MAPS*) fail "the shell reached the agent: $OUT" ;; esac
