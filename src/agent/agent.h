@@ -142,6 +142,12 @@ int op_tar_in(struct agent *a, const struct proto_frame *req, pyro_error *err);
 /* ---- init.c ---- */
 /* Mounts /proc, /sys, /dev, /dev/pts, /dev/shm and /run where missing. */
 int init_mounts(pyro_error *err);
+/* The saved gid the agent takes as init (nogroup), so that the commands
+ * it runs (gid 0) do not share all its credentials (init_guard_creds). */
+#define INIT_SAVED_GID 65534
+/* Sets the saved gid to INIT_SAVED_GID: commands then need capabilities
+ * they lack to ptrace, prlimit or read /proc of the agent. */
+void init_guard_creds(void);
 /* Kills everything, syncs and powers off (PID 1); does not return. */
 void init_poweroff(bool flush) __attribute__((noreturn));
 

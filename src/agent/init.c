@@ -89,6 +89,21 @@ int init_mounts(pyro_error *err)
     return 0;
 }
 
+void init_guard_creds(void)
+{
+    /* The kernel lets a process ptrace, prlimit (RLIMIT_CPU, NOFILE, ...)
+     * and read /proc of another without CAP_SYS_PTRACE or
+     * CAP_SYS_RESOURCE only when all its uids and gids equal the other's
+     * real, effective and saved ones. A saved gid of its own keeps the
+     * commands, which run as root (gid 0), from matching the agent, while
+     * its real and effective ids, and so what it may do to files, stay
+     * root's. execve copies the effective gid into the saved one, so the
+     * commands it runs are plain root again. */
+    gid_t r, e, sv;
+    if (getresgid(&r, &e, &sv) == 0 && sv == e && setresgid(r, e, INIT_SAVED_GID) < 0)
+        fprintf(stderr, AGENT_NAME ": setresgid: %s\n", strerror(errno));
+}
+
 /* Flushes the root file system's data (syncfs: not every file system of a
  * sandbox's host, as sync(2) would). */
 static void flush_root(void)

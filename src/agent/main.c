@@ -38,6 +38,16 @@ static void ensure_stdio(void)
 
 int main(int argc, char **argv)
 {
+    /* Before anything else: nothing the agent runs may read its memory,
+     * take its fds (the channel) or look into /proc/1, even with a call
+     * the sandbox's filter lets through. Without CAP_SYS_PTRACE, which the
+     * commands do not have, ptrace access to a process that is not
+     * dumpable is refused (docs/threat-model.md). Commands are dumpable
+     * again after their execve. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+        fprintf(stderr, "pyro-agent: prctl(PR_SET_DUMPABLE): %s\n", strerror(errno));
+        return 1;
+    }
     static const struct option opts[] = {
         {"channel-fd", required_argument, NULL, 'f'},
         {"channel-path", required_argument, NULL, 'p'},
@@ -76,8 +86,10 @@ int main(int argc, char **argv)
     }
 
     pyro_error err = {0};
-    if (init_mode)
+    if (init_mode) {
+        init_guard_creds();
         (void)init_mounts(&err);
+    }
     ensure_stdio();
     /* Orphans of exec'd commands are reparented to us and reaped. */
     (void)prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -44,12 +44,32 @@ static void chan_readable(struct ae_loop *loop, int fd, int mask, void *data)
     }
 }
 
+/* Whether a SIGTERM or SIGINT may end the agent. As PID 1 (of a sandbox's
+ * PID namespace or of a VM) the commands it runs are in its namespace and
+ * may signal it: the kernel drops what init does not handle, but these two
+ * are blocked into the signalfd, so they arrive. Only a kill() from outside
+ * the namespace counts: SI_USER with a sender the namespace cannot see
+ * (ssi_pid 0). That cannot be forged from inside: rt_sigqueueinfo and
+ * pidfd_send_signal refuse a si_code >= 0 for another process, so a forged
+ * si_pid 0 comes with SI_QUEUE or another negative code. Kernel-made ones
+ * (SI_KERNEL: a terminal's ^C, Ctrl-Alt-Del in a VM) do not count either:
+ * a command could provoke them, and the host stops the agent with the
+ * shutdown request or SIGKILL. Outside init mode (tests, --no-init) the
+ * agent is an ordinary process and any sender counts. */
+static bool signal_trusted(const struct agent *a, const struct signalfd_siginfo *si)
+{
+    if (!a->init_mode)
+        return true;
+    return si->ssi_code == SI_USER && si->ssi_pid == 0;
+}
+
 static void sig_readable(struct ae_loop *loop, int fd, int mask, void *data)
 {
     struct agent *a = data;
     struct signalfd_siginfo si;
     while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+        /* SIGCHLD from anyone only makes us reap, which is harmless. */
+        if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && signal_trusted(a, &si))
             a->quit = true;
     }
     exec_reap(a);

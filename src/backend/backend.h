@@ -28,7 +28,11 @@ struct backend_config {
     char *const *init_argv;  /* argv of init; NULL means { "/.pyro/agent", NULL } */
     char *const *init_envp;  /* NULL means a minimal PATH/HOME/TERM environment */
     int channel_fd;          /* becomes fd 3 of init */
-    int stdio_fd;            /* stdout and stderr of init; -1 means /dev/null */
+    /* stdout and stderr of init: the write end of a pipe (or a socket) the
+     * caller reads, never a file (start() refuses one: init could
+     * truncate, seek, chmod it or make it setuid); -1 means /dev/null. The
+     * monitor drains it into console.log. */
+    int stdio_fd;
     int vcpu_count;          /* CPU quota in whole CPUs (>= 1) */
     int mem_mib;             /* memory limit, swap off (>= 16) */
     int pids_max;            /* task limit (>= 8) */

@@ -34,8 +34,12 @@ static int start_instance(struct monitor *m, pyro_error *err)
     m->agent_fd = sv[0];
     _cleanup_close_ int guest_end = sv[1];
     _cleanup_free_ char *bdir = xasprintf("%s/sandbox", m->cfg->dir);
-    _cleanup_free_ char *console = xasprintf("%s/console.log", m->cfg->dir);
-    _cleanup_close_ int console_fd = open(console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    /* init's stdout and stderr: a pipe the monitor drains into
+     * console.log, never the file itself (monitor_console.c). */
+    _cleanup_close_ int console_fd = -1;
+    int r = monitor_console_open(m, &console_fd, err);
+    if (r < 0)
+        return r;
     static char *const init_argv[] = {"/.pyro/agent", "--channel-fd", "3", "--init", NULL};
     struct backend_config bc = {
         .id = m->cfg->id,
@@ -52,7 +56,9 @@ static int start_instance(struct monitor *m, pyro_error *err)
         .network = m->cfg->network,
     };
     int64_t t0 = time_mono_ns();
-    int r = m->ops->start(&bc, &m->inst, err);
+    r = m->ops->start(&bc, &m->inst, err);
+    /* Only init holds the write end now: EOF when the instance is gone. */
+    close(TAKE_FD(console_fd));
     if (r < 0)
         return r;
     m->inst_started = true;
@@ -70,7 +76,8 @@ static int start_instance(struct monitor *m, pyro_error *err)
 
 /* The loop's file events: control.sock, the agent channel, PID 1's pidfd,
  * the TTL (a wall-clock timerfd: the instance expires at its expires_at
- * even across clock changes) and SIGTERM, SIGINT, SIGHUP. */
+ * even across clock changes), SIGTERM, SIGINT, SIGHUP and init's console
+ * pipe. */
 static int watch_events(struct monitor *m, pyro_error *err)
 {
     m->loop = ae_new(err);
@@ -96,6 +103,9 @@ static int watch_events(struct monitor *m, pyro_error *err)
         (r = ae_file_add(m->loop, m->inst.pidfd, AE_READABLE, monitor_on_exit, m, err)) < 0 ||
         (r = ae_file_add(m->loop, m->ttl_fd, AE_READABLE, monitor_on_ttl, m, err)) < 0 ||
         (r = ae_file_add(m->loop, m->sig_fd, AE_READABLE, monitor_on_signal, m, err)) < 0)
+        return r;
+    if (m->console_rd >= 0 &&
+        (r = ae_file_add(m->loop, m->console_rd, AE_READABLE, monitor_console_readable, m, err)) < 0)
         return r;
     ae_set_before_sleep(m->loop, before_sleep, m);
     return 0;
@@ -124,13 +134,16 @@ static void monitor_teardown(struct monitor *m)
             ;
         m->ops->release(&m->inst);
     }
+    /* What init wrote last (a failed start's reason, too). */
+    monitor_console_close(m);
     if (m->ops->destroy(bdir, m->cfg->id, &err) < 0)
         log_debug("monitor: destroy: %s", err.message);
 }
 
 int monitor_main(const struct monitor_config *cfg, int ready_fd)
 {
-    struct monitor m = {.cfg = cfg, .listen_fd = -1, .agent_fd = -1, .ttl_fd = -1, .sig_fd = -1, .next_id = 1};
+    struct monitor m = {.cfg = cfg, .listen_fd = -1, .agent_fd = -1, .ttl_fd = -1, .sig_fd = -1, .next_id = 1,
+                        .console_rd = -1, .console_fd = -1};
     outq_init(&m.agent_out, MONITOR_AGENT_OUTQ_MAX);
     pyro_error err = {0};
     char line[PYRO_ERROR_MESSAGE_MAX + 64];

@@ -47,10 +47,16 @@ int monitor_agent_handshake(struct monitor *m, pyro_error *err)
         int left = (int)(deadline - time_mono_ms());
         if (left <= 0)
             return err_set(err, -PYRO_E_TIMEOUT, "the agent did not answer within %d ms", MONITOR_HELLO_MS);
-        struct pollfd p[2] = {{.fd = m->agent_fd, .events = POLLIN}, {.fd = m->inst.pidfd, .events = POLLIN}};
-        int pr = poll(p, 2, left);
+        /* The console pipe too: init must never block on a full pipe
+         * before the loop runs (a negative fd is skipped by poll). */
+        struct pollfd p[3] = {{.fd = m->agent_fd, .events = POLLIN},
+                              {.fd = m->inst.pidfd, .events = POLLIN},
+                              {.fd = m->console_rd, .events = POLLIN}};
+        int pr = poll(p, 3, left);
         if (pr < 0 && errno != EINTR)
             return err_errno(err, errno, "poll");
+        if (p[2].revents)
+            monitor_console_drain(m);
         if (p[1].revents & POLLIN) {
             return err_set(err, -PYRO_E_STATE, "the sandbox exited before its agent answered (see %s/console.log)",
                                 m->cfg->dir);

@@ -1,6 +1,8 @@
 /* The monitor's insides (monitor.h is its outside), one concern per file,
  * each calling only the ones listed before it:
  *
+ *   monitor_console.c init's stdout and stderr: a pipe drained into
+ *                     <dir>/console.log, bounded (MONITOR_CONSOLE_MAX)
  *   monitor_route.c   framed output to the agent and to clients (one
  *                     bounded output queue each) and the routes that map
  *                     agent-side request ids to (client, client-side id)
@@ -35,6 +37,9 @@
 #define MONITOR_AGENT_OUTQ_MAX (64u * 1024 * 1024)
 /* How long the agent may take to answer the first hello. */
 #define MONITOR_HELLO_MS 30000
+/* console.log holds at most this much of init's output per start (then a
+ * note; the rest is read and dropped). */
+#define MONITOR_CONSOLE_MAX (1024u * 1024)
 
 struct client {
     struct client *next;
@@ -75,7 +80,21 @@ struct monitor {
     int64_t stop_waiter_ids[MONITOR_CLIENTS_MAX];
     int nstop_waiters;
     int64_t started_ms;
+    int console_rd;          /* read end of init's stdout/stderr pipe, or -1 */
+    int console_fd;          /* <dir>/console.log, or -1 */
+    size_t console_size;     /* bytes written to it since the start */
+    uint64_t console_dropped; /* bytes read past MONITOR_CONSOLE_MAX */
 };
+
+/* ---- monitor_console.c ---- */
+/* Creates the console pipe and (re)creates <dir>/console.log (0600, empty,
+ * never through a symlink); *write_end goes to the backend as stdio_fd. */
+int monitor_console_open(struct monitor *m, int *write_end, pyro_error *err);
+/* Appends what the pipe holds now to console.log, within the cap. */
+void monitor_console_drain(struct monitor *m);
+void monitor_console_readable(struct ae_loop *loop, int fd, int mask, void *data);
+/* Drains the rest, notes what was dropped and closes both ends. */
+void monitor_console_close(struct monitor *m);
 
 /* ---- monitor_route.c ---- */
 /* Queues a frame for the agent (hdr borrowed); -PYRO_E_LIMIT past

@@ -16,7 +16,20 @@
  *   forkbomb        forks until fork fails; reports the errno and count
  *   mknod:MAJ:MIN   errno of mknod of a block device and of opening it
  *   sleep           reports ready=1 and waits forever
- * Numbers are errno values: 1 EPERM, 30 EROFS, 38 ENOSYS. */
+ *   stdout          report on fd 1 from here on (for a probe run as a
+ *                   command under pyro-agent, which is then PID 1)
+ *   agent           errno of reaching into PID 1 (the agent): ptrace,
+ *                   pidfd_open + pidfd_getfd of its fds 1 and 3, opening
+ *                   /proc/1/mem, /proc/1/environ, /proc/1/fd/1 and
+ *                   /proc/1/fd/3, listing /proc/1/fdinfo, readlink of
+ *                   /proc/1/root, prlimit of PID 1; how many of /proc/1/fd/0..63 could be
+ *                   read (readlink) or opened; own_fds: this process's
+ *                   open fds
+ *   signals         sends PID 1 STOP, KILL, TERM, INT, HUP, QUIT, USR1,
+ *                   USR2, CHLD, PIPE, ALRM, TSTP (kill), TERM through its
+ *                   pidfd and a TERM through sigqueueinfo claiming to come
+ *                   from outside (si_pid 0); reports each errno
+ * Numbers are errno values: 1 EPERM, 13 EACCES, 30 EROFS, 38 ENOSYS. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +41,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -36,7 +50,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define OUT 3
+static int out_fd = 3;
+#define OUT out_fd
 
 static int err_of(long r)
 {
@@ -343,6 +358,84 @@ static void blockdev(const char *arg)
     unlink("/tmp/probe-blk");
 }
 
+static void agent_reach(void)
+{
+    dprintf(OUT, "agent_ptrace=%d\n", err_of(syscall(SYS_ptrace, 16 /* PTRACE_ATTACH */, 1, 0, 0)));
+    long pidfd = syscall(434 /* pidfd_open */, 1, 0);
+    dprintf(OUT, "agent_pidfd_open=%d\n", err_of(pidfd));
+    if (pidfd >= 0) {
+        dprintf(OUT, "agent_pidfd_getfd1=%d\n", err_of(syscall(438 /* pidfd_getfd */, pidfd, 1, 0)));
+        dprintf(OUT, "agent_pidfd_getfd3=%d\n", err_of(syscall(438 /* pidfd_getfd */, pidfd, 3, 0)));
+        close((int)pidfd);
+    }
+    /* Resource limits of another process need its credentials or
+     * CAP_SYS_RESOURCE (RLIMIT_CPU would let a command kill init). */
+    struct rlimit rl;
+    dprintf(OUT, "agent_prlimit_get=%d\n", err_of(prlimit(1, RLIMIT_NOFILE, NULL, &rl)));
+    if (prlimit(0, RLIMIT_NOFILE, NULL, &rl) == 0) /* our own value: harmless if it worked */
+        dprintf(OUT, "agent_prlimit_set=%d\n", err_of(prlimit(1, RLIMIT_NOFILE, &rl, NULL)));
+    dprintf(OUT, "agent_mem=%d\n", open_errno("/proc/1/mem", O_RDONLY));
+    dprintf(OUT, "agent_environ=%d\n", open_errno("/proc/1/environ", O_RDONLY));
+    dprintf(OUT, "agent_fd1=%d\n", open_errno("/proc/1/fd/1", O_WRONLY | O_APPEND));
+    dprintf(OUT, "agent_fd3=%d\n", open_errno("/proc/1/fd/3", O_RDWR));
+    /* The names in /proc/1/fd (the fd numbers) are listable, as for any
+     * process; every link is checked for ptrace access, so count the ones
+     * that can be read or opened. /proc/1/fdinfo is checked as a whole. */
+    char buf[256];
+    int links = 0, opened = 0;
+    for (int fd = 0; fd < 64; fd++) {
+        snprintf(buf, sizeof(buf), "/proc/1/fd/%d", fd);
+        char target[256];
+        links += readlink(buf, target, sizeof(target)) >= 0;
+        opened += open_errno(buf, O_RDONLY | O_NONBLOCK | O_NOCTTY) == 0;
+    }
+    dprintf(OUT, "agent_fd_links=%d\n", links);
+    dprintf(OUT, "agent_fd_opened=%d\n", opened);
+    DIR *d = opendir("/proc/1/fdinfo");
+    dprintf(OUT, "agent_fdinfo=%d\n", d ? 0 : errno);
+    if (d)
+        closedir(d);
+    dprintf(OUT, "agent_root=%d\n", err_of(readlink("/proc/1/root", buf, sizeof(buf))));
+    /* What this command inherited: 0, 1 and 2 only (the directory being
+     * read is left out). */
+    d = opendir("/proc/self/fd");
+    char list[512] = "";
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d) && strlen(list) + strlen(e->d_name) + 2 < sizeof(list))
+            snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", list[0] ? "," : "", e->d_name);
+    if (d)
+        closedir(d);
+    dprintf(OUT, "own_fds=%s\n", list);
+}
+
+static void agent_signals(void)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } sigs[] = {
+        {"STOP", SIGSTOP}, {"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT},   {"HUP", SIGHUP},
+        {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"CHLD", SIGCHLD}, {"PIPE", SIGPIPE},
+        {"ALRM", SIGALRM}, {"TSTP", SIGTSTP},
+    };
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        dprintf(OUT, "kill_%s=%d\n", sigs[i].name, err_of(kill(1, sigs[i].sig)));
+    long pidfd = syscall(434 /* pidfd_open */, 1, 0);
+    dprintf(OUT, "pidfd_TERM=%d\n", pidfd < 0 ? errno : err_of(syscall(424 /* pidfd_send_signal */, pidfd, SIGTERM, NULL, 0)));
+    if (pidfd >= 0)
+        close((int)pidfd);
+    /* A queued signal may carry any si_pid when si_code is negative. */
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    si.si_signo = SIGTERM;
+    si.si_code = SI_QUEUE;
+    si.si_pid = 0;
+    si.si_uid = 0;
+    dprintf(OUT, "sigqueue_TERM=%d\n", err_of(syscall(SYS_rt_sigqueueinfo, 1, SIGTERM, &si)));
+    usleep(200 * 1000); /* time for the agent to act on them */
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -367,6 +460,12 @@ int main(int argc, char **argv)
             forkbomb();
         else if (strncmp(a, "mknod:", 6) == 0)
             blockdev(a + 6);
+        else if (strcmp(a, "stdout") == 0)
+            out_fd = 1;
+        else if (strcmp(a, "agent") == 0)
+            agent_reach();
+        else if (strcmp(a, "signals") == 0)
+            agent_signals();
         else if (strcmp(a, "sleep") == 0) {
             dprintf(OUT, "ready=1\n");
             for (;;)

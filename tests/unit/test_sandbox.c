@@ -583,6 +583,16 @@ static void test_start_errors(void **state)
     assert_int_equal(run_start(&r, &err), -PYRO_E_UNSUPPORTED);
     close(r.chan);
     r.cfg.userns = false;
+    /* init's stdout may be a pipe, never a host file it could rewrite. */
+    _cleanup_free_ char *logf = xasprintf("%s/console.log", workdir);
+    int lfd = open(logf, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    assert_true(lfd >= 0);
+    r.cfg.stdio_fd = lfd;
+    assert_int_equal(run_start(&r, &err), -PYRO_E_INVALID);
+    assert_non_null(strstr(err.message, "stdio_fd"));
+    close(r.chan);
+    close(lfd);
+    r.cfg.stdio_fd = -1;
     /* A failure after the cgroups and dirs exist leaves nothing behind. */
     _cleanup_free_ char *noexec = xasprintf("%s/not-executable", workdir);
     assert_int_equal(close(open(noexec, O_CREAT | O_WRONLY | O_CLOEXEC, 0644)), 0);

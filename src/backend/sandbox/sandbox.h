@@ -17,7 +17,8 @@
  * (tmpfs, read-only after null zero full random urandom tty, pts, shm,
  * mqueue), /run tmpfs, /.pyro/agent (the init, read-only). Every writable
  * mount is nodev. Init runs as PID 1 with fd 0 /dev/null, fds 1-2 stdio_fd
- * and fd 3 the channel; all other fds are closed. */
+ * (a pipe or socket; /dev/null when -1) and fd 3 the channel; all other
+ * fds are closed. */
 #ifndef PYRO_SANDBOX_H
 #define PYRO_SANDBOX_H
 

@@ -61,6 +61,12 @@ static int validate(const struct backend_config *c, pyro_error *err)
                             c->vcpu_count, c->mem_mib, c->pids_max);
     if (c->channel_fd < 0)
         return err_set(err, -PYRO_E_INVALID, "channel_fd is not an open descriptor");
+    /* init's stdout and stderr reach the host only through a pipe or a
+     * socket: a host file would be init's to truncate, seek, chmod or make
+     * setuid (and so the commands' it runs, had they its fds). */
+    struct stat sfd;
+    if (c->stdio_fd >= 0 && (fstat(c->stdio_fd, &sfd) < 0 || !(S_ISFIFO(sfd.st_mode) || S_ISSOCK(sfd.st_mode))))
+        return err_set(err, -PYRO_E_INVALID, "stdio_fd must be a pipe or a socket, not a file");
     if (c->cgroup_parent && relpath_check(c->cgroup_parent, RELPATH_CANONICAL, err) < 0) {
         err_prefix(err, "cgroup_parent");
         return -PYRO_E_INVALID;
