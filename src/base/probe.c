@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/spawn_capture.h"
 #include "base/timeutil.h"
 
 int probe_run(int (*fn)(void *arg), void *arg, int timeout_ms, int *status, pyro_error *err)
@@ -20,25 +21,10 @@ int probe_run(int (*fn)(void *arg), void *arg, int timeout_ms, int *status, pyro
     if (pid == 0)
         _exit(fn(arg) & 0xff);
 
-    int64_t deadline = time_mono_ms() + timeout_ms;
-    for (;;) {
-        int ws;
-        pid_t w = waitpid(pid, &ws, WNOHANG);
-        if (w == pid) {
-            *status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-            return 0;
-        }
-        if (w < 0 && errno != EINTR)
-            return err_errno(err, errno, "waitpid");
-        if (time_mono_ms() >= deadline) {
-            kill(pid, SIGKILL);
-            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-            return err_set(err, -PYRO_E_TIMEOUT, "probe did not finish within %d ms", timeout_ms);
-        }
-        struct timespec nap = {0, 2 * 1000 * 1000};
-        nanosleep(&nap, NULL);
-    }
+    int r = proc_reap_by(pid, time_mono_ms() + timeout_ms, status);
+    if (r == -PYRO_E_TIMEOUT)
+        return err_set(err, r, "probe did not finish within %d ms", timeout_ms);
+    return r < 0 ? err_errno(err, -r, "waitpid") : 0;
 }
 
 int probe_read_file(const char *path, char *buf, size_t size)

@@ -114,9 +114,7 @@ static void kill_reap(pid_t pid)
         ;
 }
 
-/* Reaps pid before the deadline (the pipes are closed, but the child may
- * still run). Returns 0 or -PYRO_E_TIMEOUT. */
-static int reap_by(pid_t pid, int64_t deadline, int *status)
+int proc_reap_by(pid_t pid, int64_t deadline, int *status)
 {
     for (;;) {
         int ws;
@@ -212,7 +210,7 @@ int proc_spawn(char *const argv[], const struct proc_opts *o, struct proc_result
     }
     if (!res->out)
         res->out = xstrdup("");
-    r = reap_by(pid, deadline, &res->status);
+    r = proc_reap_by(pid, deadline, &res->status);
     if (r < 0) {
         proc_result_free(res);
         return r == -PYRO_E_TIMEOUT

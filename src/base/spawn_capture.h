@@ -9,6 +9,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "base/err.h"
 
@@ -45,6 +47,11 @@ struct proc_result {
  * (the group was killed; *res is empty), or -errno when it could not run. */
 int proc_spawn(char *const argv[], const struct proc_opts *o, struct proc_result *res, pyro_error *err);
 void proc_result_free(struct proc_result *res);
+
+/* Reaps the child pid by deadline (time_mono_ms()): 0 with *status (the
+ * exit status, or 128 + signal), or -PYRO_E_TIMEOUT after killing it (its
+ * process group too, when it leads one) and reaping it, or -errno. */
+int proc_reap_by(pid_t pid, int64_t deadline, int *status);
 
 /* proc_spawn with stdout and stderr together: at most max bytes are kept
  * (*truncated says whether more came). *out is malloc'ed and
