@@ -597,6 +597,7 @@ static int monitor_setup(struct monitor *m, pyro_error *err)
         .vcpu_count = m->cfg->vcpu_count,
         .mem_mib = m->cfg->mem_mib,
         .pids_max = m->cfg->pids_max,
+        .cgroup_parent_mem_mib = m->cfg->cgroup_parent_mem_mib,
         .network = m->cfg->network,
     };
     int64_t t0 = time_mono_ns();
