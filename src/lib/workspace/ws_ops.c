@@ -151,14 +151,16 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     time_iso(now, t);
     time_iso(exp, t + ttl * 1000);
     json_auto_t *rec = json_pack(
-        "{s:i, s:s, s:s, s:s, s:s, s:O, s:O, s:O, s:b, s:O, s:s, s:s, s:s, s:b, s:O, s:i, s:i, s:i, s:[], s:s, "
-        "s:{s:s}}",
-        "schema_version", 1, "kind", "workspace", "environment", envname, "environment_version", envi.version,
-        "rootfs", envi.rootfs, "vcpu_count", json_object_get(args, "vcpu_count"), "mem_mib",
-        json_object_get(args, "mem_mib"), "ttl_seconds", json_object_get(args, "ttl_seconds"), "network", 0,
-        "allow_host_compat", json_object_get(args, "allow_host_compat"), "created_at", now, "expires_at", exp,
-        "state", "created", "persistent_upper", 1, "workspace_seed", seed, "command_count", 0, "reset_count", 0,
-        "next_sequence", 1, "snapshots", "last_activity_at", now, "pending", "op", "create");
+        "{s:i, s:s, s:s, s:s, s:s, s:O, s:O, s:O, s:b, s:O, s:s, s:s, s:s, s:b, s:O, s:i, s:i, s:i, s:[], s:s}",
+        "schema_version", 1, "kind", "workspace", "environment", envname, "environment_version", envi.version, "rootfs",
+        envi.rootfs, "vcpu_count", json_object_get(args, "vcpu_count"), "mem_mib", json_object_get(args, "mem_mib"),
+        "ttl_seconds", json_object_get(args, "ttl_seconds"), "network", 0, "allow_host_compat",
+        json_object_get(args, "allow_host_compat"), "created_at", now, "expires_at", exp, "state", "creating",
+        "persistent_upper", 1, "workspace_seed", seed, "command_count", 0, "reset_count", 0, "next_sequence", 1,
+        "snapshots", "last_activity_at", now);
+    /* "creating" until the baseline exists, owned by this process: a create
+     * killed midway is listed as such and removed by reap-expired. */
+    instance_own(rec);
     json_t *name = json_object_get(args, "name");
     if (name)
         json_set(rec, "name", json_copy(name));
@@ -169,7 +171,8 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
         return r;
     r = ws_materialize(ctx, &inst, seed_fd, err);
     if (r == 0) {
-        json_object_del(inst.rec, "pending");
+        json_set(inst.rec, "state", json_string("started"));
+        json_object_del(inst.rec, "owner");
         r = instance_save(&inst, err);
     }
     if (r < 0) {
@@ -324,8 +327,8 @@ static int ws_delete_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
 {
     _cleanup_instance_ struct instance inst = {0};
     const char *id = json_get_str(args, "workspace_id", "");
-    /* No recovery on delete: an interrupted create or reset is simply
-     * removed. */
+    /* No recovery on delete: an interrupted create, reset or delete is
+     * simply removed. */
     int r = instance_open(ctx, WS_KIND, id, &inst, err);
     if (r < 0)
         return r;
