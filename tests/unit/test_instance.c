@@ -1,6 +1,6 @@
 /* Instances on disk without a sandbox: create, open, the lock, and
  * _cleanup_instance_; abandoned creates and deletes, a delete that fails
- * midway, and the count of running instances. */
+ * midway, usage and the host-wide caps (the settings and their checks). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -220,7 +220,7 @@ static void make_running(const char *state, int mem, int vcpus, json_t *owner)
     instance_close(&inst);
 }
 
-static void test_usage(void **state)
+static void test_usage_and_caps(void **state)
 {
     (void)state;
     _cleanup_free_ char *ws = xasprintf("%s/workspaces", tmpdir);
@@ -235,18 +235,74 @@ static void test_usage(void **state)
     assert_int_equal(instance_count_running(ctx, &u, &err), 2);
     assert_int_equal(u.running, 2);
     assert_int_equal(u.abandoned, 1);
+    assert_int_equal(u.mem_mib, 1536);
+    assert_int_equal(u.vcpus, 3);
 
-    /* A start beyond max_active_vms says how many were abandoned. */
-    ctx->max_active_vms = 2;
+    ctx->max_total_mem_mib = 2048;
+    ctx->max_total_vcpus = 4;
+    ctx->max_active_vms = 8;
+    assert_int_equal(instance_check_size(ctx, 4, 2048, &err), 0);
+    assert_int_equal(instance_check_size(ctx, 1, 2049, &err), -PYRO_E_LIMIT);
+    assert_non_null(strstr(err.message, "max_total_mem_mib is 2048 MiB"));
+    assert_int_equal(instance_check_size(ctx, 5, 128, &err), -PYRO_E_LIMIT);
+    assert_non_null(strstr(err.message, "max_total_vcpus is 4"));
+
+    /* A start that would pass a cap is refused before anything runs. */
     json_auto_t *rec = json_pack("{s:s, s:i, s:i, s:s}", "state", "created", "mem_mib", 1024, "vcpu_count", 1,
                                  "expires_at", "2999-01-01T00:00:00Z");
     _cleanup_instance_ struct instance inst = {0};
     assert_int_equal(instance_create(ctx, "vms", rec, &inst, &err), 0);
     assert_int_equal(instance_start(ctx, &inst, &err), -PYRO_E_LIMIT);
-    assert_non_null(strstr(err.message, "the limit max_active_vms is 2"));
+    assert_non_null(strstr(err.message, "to 2560 MiB, above the cap max_total_mem_mib of 2048 MiB"));
     assert_non_null(strstr(err.message, "1 of them left by a killed create"));
+    ctx->max_total_mem_mib = 4096;
+    json_set(inst.rec, "vcpu_count", json_integer(2));
+    assert_int_equal(instance_start(ctx, &inst, &err), -PYRO_E_LIMIT);
+    assert_non_null(strstr(err.message, "vCPUs of running sandboxes to 5, above the cap max_total_vcpus of 4"));
+    ctx->max_active_vms = 2;
+    assert_int_equal(instance_start(ctx, &inst, &err), -PYRO_E_LIMIT);
+    assert_non_null(strstr(err.message, "the limit max_active_vms is 2"));
     assert_string_equal(json_get_str(inst.rec, "state", ""), "created");
     rm_rf(ws, NULL);
+}
+
+static void test_settings(void **state)
+{
+    (void)state;
+    struct pyro_ctx *c = NULL;
+    pyro_error err = {0};
+    unsetenv("PYRO_MAX_TOTAL_MEM_MIB");
+    unsetenv("PYRO_MAX_TOTAL_VCPUS");
+    assert_int_equal(pyro_ctx_new(&c, &err), 0);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(c->max_total_vcpus, 4 * cpus);
+    assert_true(c->host_mem_mib > 0);
+    assert_int_equal(c->max_total_mem_mib, c->host_mem_mib * 75 / 100);
+    assert_false(c->max_total_mem_from_env);
+    pyro_ctx_free(c);
+    setenv("PYRO_MAX_TOTAL_MEM_MIB", "2560", 1);
+    setenv("PYRO_MAX_TOTAL_VCPUS", "3", 1);
+    assert_int_equal(pyro_ctx_new(&c, &err), 0);
+    assert_int_equal(c->max_total_mem_mib, 2560);
+    assert_int_equal(c->max_total_vcpus, 3);
+    assert_true(c->max_total_mem_from_env && c->max_total_vcpus_from_env);
+    pyro_ctx_free(c);
+    const char *bad[][2] = {{"PYRO_MAX_TOTAL_MEM_MIB", "127"},
+                            {"PYRO_MAX_TOTAL_MEM_MIB", "1g"},
+                            {"PYRO_MAX_TOTAL_VCPUS", "0"},
+                            {"PYRO_MAX_TOTAL_VCPUS", "4097"},
+                            {"PYRO_MAX_ACTIVE_VMS", "0"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setenv(bad[i][0], bad[i][1], 1);
+        c = NULL;
+        assert_int_equal(pyro_ctx_new(&c, &err), -PYRO_E_INVALID);
+        assert_null(c);
+        assert_non_null(strstr(err.message, bad[i][0]));
+        assert_non_null(strstr(err.message, "must be an integer from"));
+        unsetenv(bad[i][0]);
+    }
+    unsetenv("PYRO_MAX_TOTAL_MEM_MIB");
+    unsetenv("PYRO_MAX_TOTAL_VCPUS");
 }
 
 int main(void)
@@ -258,7 +314,8 @@ int main(void)
         cmocka_unit_test(test_try_open_busy),
         cmocka_unit_test(test_abandoned),
         cmocka_unit_test(test_destroy_failure_keeps_record),
-        cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_usage_and_caps),
+        cmocka_unit_test(test_settings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -232,8 +232,13 @@ int instance_count_running(struct pyro_ctx *ctx, struct instance_usage *out, pyr
             struct instance tmp = {.mon = mon};
             if (!instance_monitor_alive(&tmp))
                 continue;
+            /* Its sandbox runs: it counts even when its record is unreadable,
+             * with the default sizes (the parent cgroup's limit still holds
+             * the sum in the kernel). */
             tmp.rec = record_load(rp, &rec, NULL) == 0 ? rec : NULL;
             u.running++;
+            u.mem_mib += json_get_int(tmp.rec, "mem_mib", PYRO_DEFAULT_MEM_MIB);
+            u.vcpus += json_get_int(tmp.rec, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT);
             if (tmp.rec && instance_abandoned(&tmp))
                 u.abandoned++;
         }
@@ -243,8 +248,29 @@ int instance_count_running(struct pyro_ctx *ctx, struct instance_usage *out, pyr
     return u.running;
 }
 
-/* The count, for one more start (under the lock of the state dir). */
-static int instance_check_room(struct pyro_ctx *ctx, pyro_error *err)
+int instance_check_size(struct pyro_ctx *ctx, int64_t vcpu_count, int64_t mem_mib, pyro_error *err)
+{
+    if (mem_mib > ctx->max_total_mem_mib)
+        return err_set(err, -PYRO_E_LIMIT,
+                       "mem_mib %lld is more than all sandboxes together may take on this host: the cap "
+                       "max_total_mem_mib is %lld MiB (%s)",
+                       (long long)mem_mib, (long long)ctx->max_total_mem_mib,
+                       ctx->max_total_mem_from_env ? "set by PYRO_MAX_TOTAL_MEM_MIB"
+                                                   : "75% of MemTotal; PYRO_MAX_TOTAL_MEM_MIB overrides it");
+    if (vcpu_count > ctx->max_total_vcpus)
+        return err_set(err, -PYRO_E_LIMIT,
+                       "vcpu_count %lld is more than all sandboxes together may take on this host: the cap "
+                       "max_total_vcpus is %d (%s)",
+                       (long long)vcpu_count, ctx->max_total_vcpus,
+                       ctx->max_total_vcpus_from_env ? "set by PYRO_MAX_TOTAL_VCPUS"
+                                                     : "4 x the online CPUs; PYRO_MAX_TOTAL_VCPUS overrides it");
+    return 0;
+}
+
+/* The count and the host-wide caps, for one more start (under the lock of
+ * the state dir). */
+static int instance_check_room(struct pyro_ctx *ctx, const struct instance *inst, int64_t vcpus, int64_t mem,
+                               pyro_error *err)
 {
     struct instance_usage u;
     instance_count_running(ctx, &u, err);
@@ -259,6 +285,20 @@ static int instance_check_room(struct pyro_ctx *ctx, pyro_error *err)
                        "%d sandboxes are already running%s, the limit max_active_vms is %d: stop or delete one, "
                        "or raise it with PYRO_MAX_ACTIVE_VMS",
                        u.running, left, ctx->max_active_vms);
+    if (u.mem_mib + mem > ctx->max_total_mem_mib)
+        return err_set(err, -PYRO_E_LIMIT,
+                       "starting %s (mem_mib %lld) would bring the memory of running sandboxes to %lld MiB, above "
+                       "the cap max_total_mem_mib of %lld MiB; %d running take %lld MiB%s: stop or delete one, or "
+                       "raise the cap with PYRO_MAX_TOTAL_MEM_MIB",
+                       inst->id, (long long)mem, (long long)(u.mem_mib + mem), (long long)ctx->max_total_mem_mib,
+                       u.running, (long long)u.mem_mib, left);
+    if (u.vcpus + vcpus > ctx->max_total_vcpus)
+        return err_set(err, -PYRO_E_LIMIT,
+                       "starting %s (vcpu_count %lld) would bring the vCPUs of running sandboxes to %lld, above the "
+                       "cap max_total_vcpus of %d; %d running take %lld%s: stop or delete one, or raise the cap "
+                       "with PYRO_MAX_TOTAL_VCPUS",
+                       inst->id, (long long)vcpus, (long long)(u.vcpus + vcpus), ctx->max_total_vcpus, u.running,
+                       (long long)u.vcpus, left);
     return 0;
 }
 
@@ -308,8 +348,10 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
         return err_set(err, -PYRO_E_STATE, "%s is already running", inst->id);
     if (!strcmp(json_get_str(inst->rec, "state", ""), "deleting"))
         return err_set(err, -PYRO_E_STATE, "%s is being deleted (a delete stopped midway): delete it again", inst->id);
+    int vcpus = (int)json_get_int(inst->rec, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT);
+    int mem = (int)json_get_int(inst->rec, "mem_mib", PYRO_DEFAULT_MEM_MIB);
     /* Count and start under one lock so two starters cannot both take the
-     * last slot. */
+     * last slot, or the last memory and vCPUs of the caps. */
     _cleanup_free_ char *base = NULL;
     int r = instance_base_dir(ctx, "vms", &base, err);
     if (r < 0)
@@ -317,7 +359,7 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
     _cleanup_close_ int glock = dirlock(ctx->state_dir, PYRO_LOCK_EXCLUSIVE, INSTANCE_LOCK_TIMEOUT_MS, err);
     if (glock < 0)
         return glock;
-    r = instance_check_room(ctx, err);
+    r = instance_check_room(ctx, inst, vcpus, mem, err);
     if (r < 0)
         return r;
     _cleanup_free_ char *agent = NULL;
@@ -349,9 +391,10 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
         .id = inst->id,
         .rootfs = json_get_str(inst->rec, "rootfs", ""),
         .agent_path = agent,
-        .vcpu_count = (int)json_get_int(inst->rec, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT),
-        .mem_mib = (int)json_get_int(inst->rec, "mem_mib", PYRO_DEFAULT_MEM_MIB),
+        .vcpu_count = vcpus,
+        .mem_mib = mem,
         .pids_max = PYRO_DEFAULT_PIDS_MAX,
+        .cgroup_parent_mem_mib = ctx->max_total_mem_mib,
         .network = json_get_bool(inst->rec, "network", false),
         .expires_at_ms = expires,
     };

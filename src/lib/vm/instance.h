@@ -78,16 +78,26 @@ void instance_own(json_t *rec);
  * process is gone. */
 const char *instance_abandoned(const struct instance *inst);
 
-/* Running instances of every kind (max_active_vms). */
+/* What running instances of every kind take together (max_active_vms and
+ * the host-wide caps of ctx). */
 struct instance_usage {
-    int running;   /* instances whose monitor is alive */
-    int abandoned; /* of those, left by a killed create, delete or run */
+    int running;     /* instances whose monitor is alive */
+    int abandoned;   /* of those, left by a killed create, delete or run */
+    int64_t mem_mib; /* their mem_mib, summed */
+    int64_t vcpus;   /* their vcpu_count, summed */
 };
 /* Returns usage.running; fills *out when not NULL. */
 int instance_count_running(struct pyro_ctx *ctx, struct instance_usage *out, pyro_error *err);
 
+/* Refuses (-PYRO_E_LIMIT, naming the cap) a request that alone is above a
+ * host-wide cap: ctx->max_total_mem_mib or ctx->max_total_vcpus. */
+int instance_check_size(struct pyro_ctx *ctx, int64_t vcpu_count, int64_t mem_mib, pyro_error *err);
+
 /* Starts the monitor and the sandbox; fails with -PYRO_E_LIMIT when
- * ctx->max_active_vms are already running. */
+ * ctx->max_active_vms are already running, or when the running ones and
+ * this one would take more than the host-wide caps (checked under the one
+ * lock of the state dir, with the count). The sandbox backend's parent
+ * cgroup gets ctx->max_total_mem_mib as its memory limit. */
 int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err);
 /* Asks the monitor to stop the sandbox and waits until it has. */
 int instance_stop(struct instance *inst, pyro_error *err);

@@ -32,9 +32,13 @@
 
 int vm_record_new(struct pyro_ctx *ctx, json_t *args, struct instance *out, pyro_error *err)
 {
+    int r = instance_check_size(ctx, json_get_int(args, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT),
+                                json_get_int(args, "mem_mib", PYRO_DEFAULT_MEM_MIB), err);
+    if (r < 0)
+        return r;
     struct env_install envi;
     const char *name = json_get_str(args, "environment", "");
-    int r = env_ensure(ctx, name, &envi, err);
+    r = env_ensure(ctx, name, &envi, err);
     if (r < 0)
         return r;
     char now[PYRO_TIME_ISO_LEN], exp[PYRO_TIME_ISO_LEN];
@@ -262,7 +266,8 @@ const struct contract_op op_vm_start = {
     .title = "Start a VM",
     .summary = "Boot a created or stopped VM.",
     .description = "Start the VM's sandbox: its monitor, its isolation and the agent inside. Fails when "
-                   "max_active_vms sandboxes already run.",
+                   "max_active_vms sandboxes already run, or when the running ones and this one would take more "
+                   "memory or vCPUs than the host-wide caps (max_total_mem_mib, max_total_vcpus).",
     .params = vm_id_params,
     .output_schema = VM_SCHEMA,
     .annotations = PA_IDEMPOTENT,

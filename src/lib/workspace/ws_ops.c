@@ -127,6 +127,9 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
 {
     json_t *labels = json_object_get(args, "labels");
     int r = ws_check_labels(labels, err);
+    if (r == 0)
+        r = instance_check_size(ctx, json_get_int(args, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT),
+                                json_get_int(args, "mem_mib", PYRO_DEFAULT_MEM_MIB), err);
     if (r < 0)
         return r;
     _cleanup_close_ int seed_fd = -1;
@@ -440,7 +443,8 @@ const struct contract_op op_workspace_start = {
     .title = "Start a workspace",
     .summary = "Start a stopped workspace with its files intact.",
     .description = "Start the workspace's sandbox again over its kept writable layer: /workspace is as it was "
-                   "at stop. Fails when max_active_vms sandboxes already run.",
+                   "at stop. Fails when max_active_vms sandboxes already run, or when the running ones and this "
+                   "one would take more memory or vCPUs than the host-wide caps.",
     .params = ws_id_params,
     .output_schema = WS_RECORD_SCHEMA,
     .annotations = PA_IDEMPOTENT,
