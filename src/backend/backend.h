@@ -10,6 +10,7 @@
 
 #include <net/if.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "base/err.h"
@@ -41,6 +42,9 @@ struct backend_config {
      * backend yet: start() refuses it with -PYRO_E_UNSUPPORTED. */
     bool userns;
     const char *cgroup_parent; /* cgroup path below each hierarchy's root; NULL means "pyro" */
+    /* Memory limit of that parent cgroup, shared by every instance in it:
+     * the host-wide cap on their sum (MiB; 0 leaves the parent's alone). */
+    int64_t cgroup_parent_mem_mib;
 };
 
 #define BACKEND_ADDR_MAX 16 /* "255.255.255.255" */

@@ -25,6 +25,7 @@ struct monitor_config {
     int vcpu_count;
     int mem_mib;
     int pids_max;
+    int64_t cgroup_parent_mem_mib; /* backend_config.cgroup_parent_mem_mib */
     bool network;
     int64_t expires_at_ms;  /* wall clock; the instance is stopped then */
 };

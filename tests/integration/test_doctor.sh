@@ -12,7 +12,7 @@ set -e
 /usr/bin/python3 - "$TEST_TMP/doctor.json" <<'PY' || fail "doctor --json is not a valid report"
 import json, sys
 r = json.load(open(sys.argv[1]))
-keys = {"platform", "kernel", "checks", "backends", "cgroups", "state_dir", "cache_dir",
+keys = {"platform", "kernel", "checks", "backends", "cgroups", "limits", "state_dir", "cache_dir",
         "environments_dir", "environments", "environments_truncated", "ok"}
 assert set(r) == keys, sorted(r)
 for c in r["checks"]:

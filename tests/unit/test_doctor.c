@@ -24,9 +24,9 @@
 static char tmpdir[] = "/tmp/pyro-test-doctor.XXXXXX";
 
 static const char *const expected_checks[] = {
-    "platform", "kernel",     "kvm",       "kvm_native", "vm_accelerator", "qemu",       "qemu_microvm",
-    "user_namespaces", "namespaces", "state_dir", "overlayfs", "cgroups", "seccomp", "tun", "ip_forward",
-    "environments",
+    "platform",        "kernel",       "kvm",       "kvm_native", "vm_accelerator", "qemu",    "qemu_microvm",
+    "user_namespaces", "namespaces",   "state_dir", "overlayfs",  "cgroups",        "seccomp", "tun",
+    "ip_forward",      "environments", "limits",
 };
 
 static int setup(void **state)
@@ -224,6 +224,49 @@ static void test_accel_env_invalid(void **state)
     assert_int_equal(json_get_bool(res, "ok", false), json_get_bool(sb, "available", false));
 }
 
+/* The caps on running sandboxes: the host's defaults, then overrides. */
+static void test_limits(void **state)
+{
+    (void)state;
+    unsetenv("PYRO_MAX_TOTAL_MEM_MIB");
+    unsetenv("PYRO_MAX_TOTAL_VCPUS");
+    json_auto_t *res = doctor_result();
+    json_t *l = json_object_get(res, "limits");
+    long long host = json_get_int(l, "host_mem_mib", 0);
+    assert_true(host > 0);
+    assert_int_equal(json_get_int(l, "max_total_mem_mib", 0), host * 75 / 100);
+    assert_int_equal(json_get_int(l, "max_total_vcpus", 0), 4 * sysconf(_SC_NPROCESSORS_ONLN));
+    assert_int_equal(json_get_int(l, "host_cpus", 0), sysconf(_SC_NPROCESSORS_ONLN));
+    assert_int_equal(json_get_int(l, "max_active_vms", 0), PYRO_DEFAULT_MAX_ACTIVE_VMS);
+    assert_false(json_get_bool(l, "max_total_mem_mib_from_env", true));
+    json_t *c = check_find(res, "limits");
+    assert_string_equal(json_get_str(c, "status", ""), "pass");
+    assert_non_null(strstr(json_get_str(c, "detail", ""), "75% of"));
+
+    setenv("PYRO_MAX_TOTAL_MEM_MIB", "2560", 1);
+    setenv("PYRO_MAX_TOTAL_VCPUS", "3", 1);
+    json_auto_t *o = doctor_result();
+    l = json_object_get(o, "limits");
+    assert_int_equal(json_get_int(l, "max_total_mem_mib", 0), 2560);
+    assert_int_equal(json_get_int(l, "max_total_vcpus", 0), 3);
+    assert_true(json_get_bool(l, "max_total_mem_mib_from_env", false));
+    assert_true(json_get_bool(l, "max_total_vcpus_from_env", false));
+    c = check_find(o, "limits");
+    assert_non_null(strstr(json_get_str(c, "detail", ""), "2560 MiB of memory (PYRO_MAX_TOTAL_MEM_MIB"));
+    assert_non_null(strstr(json_get_str(c, "detail", ""), "3 vCPUs (PYRO_MAX_TOTAL_VCPUS)"));
+
+    /* A cap above the host's memory is allowed, with a warning. */
+    char big[32];
+    snprintf(big, sizeof(big), "%lld", host + 1);
+    setenv("PYRO_MAX_TOTAL_MEM_MIB", big, 1);
+    json_auto_t *w = doctor_result();
+    unsetenv("PYRO_MAX_TOTAL_MEM_MIB");
+    unsetenv("PYRO_MAX_TOTAL_VCPUS");
+    c = check_find(w, "limits");
+    assert_string_equal(json_get_str(c, "status", ""), "warn");
+    assert_non_null(strstr(json_get_str(c, "hint", ""), "above the host's memory"));
+}
+
 static void test_accel_env_tcg(void **state)
 {
     (void)state;
@@ -250,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_environments_bounded),
         cmocka_unit_test(test_accel_env_invalid),
         cmocka_unit_test(test_accel_env_tcg),
+        cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -164,6 +164,57 @@ static int v1_limits(const char *dir, const struct sandbox_limits *lim, pyro_err
     return 0;
 }
 
+/* The parent of a sandbox's cgroup directory (shared by every sandbox). */
+static char *parent_of(const char *dir)
+{
+    char *p = xstrdup(dir);
+    char *slash = strrchr(p, '/');
+    if (slash && slash != p)
+        *slash = '\0';
+    return p;
+}
+
+/* The memory limit of the v1 parent. memsw (swap accounting) must stay at
+ * or above the limit at every step: raised before it, lowered after it.
+ * Lowering under the current usage fails with EBUSY (the kernel reclaims
+ * what it can, and kills nothing). */
+static int v1_parent_memory(const char *parent, int64_t mib, pyro_error *err)
+{
+    if (!file_exists(parent, "memory.limit_in_bytes"))
+        return 0; /* not the memory hierarchy */
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%" PRIu64, (uint64_t)mib << 20);
+    bool memsw = file_exists(parent, "memory.memsw.limit_in_bytes");
+    pyro_error first = {0};
+    int r = write_file(parent, "memory.limit_in_bytes", buf, &first);
+    if (r == -EINVAL && memsw) { /* above memsw: raise that first */
+        if ((r = write_file(parent, "memory.memsw.limit_in_bytes", buf, err)) < 0)
+            return r;
+        r = write_file(parent, "memory.limit_in_bytes", buf, err);
+    } else if (r < 0) {
+        *err = first;
+    }
+    if (r == 0 && memsw)
+        r = write_file(parent, "memory.memsw.limit_in_bytes", buf, err);
+    return r;
+}
+
+/* The memory limit of the v2 parent. Under its current usage the kernel
+ * would OOM-kill in running sandboxes to meet it: refused instead, as v1
+ * does (EBUSY). */
+static int v2_parent_memory(const char *parent, int64_t mib, pyro_error *err)
+{
+    uint64_t limit = (uint64_t)mib << 20, used = 0;
+    _cleanup_free_ char *cur = xasprintf("%s/memory.current", parent);
+    _cleanup_fclose_ FILE *f = fopen(cur, "re");
+    if (f && fscanf(f, "%" SCNu64, &used) == 1 && used > limit)
+        return err_set(err, -EBUSY, "the sandboxes in it already use %" PRIu64 " MiB, more than %lld MiB", used >> 20,
+                       (long long)mib);
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%" PRIu64, limit);
+    return write_file(parent, "memory.max", buf, err);
+}
+
 /* Enables cpu, memory and pids for the children of every ancestor of dir
  * below the mount point. */
 static int v2_delegate(const char *dir, pyro_error *err)
@@ -221,10 +272,16 @@ int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox
         int r = mkdir_p(cg->paths[i], 0755, err);
         if (r < 0)
             return r;
-        if (cg->version == 1)
+        _cleanup_free_ char *parent = parent_of(cg->paths[i]);
+        if (cg->version == 1) {
+            if (lim->parent_mem_mib > 0 && (r = v1_parent_memory(parent, lim->parent_mem_mib, err)) < 0)
+                return err_prefix(err, "memory limit of cgroup %s (the cap on all sandboxes)", parent);
             r = v1_limits(cg->paths[i], lim, err);
-        else if ((r = v2_delegate(cg->paths[i], err)) == 0)
+        } else if ((r = v2_delegate(cg->paths[i], err)) == 0) {
+            if (lim->parent_mem_mib > 0 && (r = v2_parent_memory(parent, lim->parent_mem_mib, err)) < 0)
+                return err_prefix(err, "memory limit of cgroup %s (the cap on all sandboxes)", parent);
             r = v2_limits(cg->paths[i], lim, err);
+        }
         if (r < 0)
             return err_prefix(err, "cgroup %s", cg->paths[i]);
     }

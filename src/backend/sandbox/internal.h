@@ -28,12 +28,16 @@ struct sandbox_limits {
     int vcpu_count;
     int mem_mib;
     int pids_max;
+    int64_t parent_mem_mib; /* memory limit of the shared parent; 0: left alone */
 };
 
 /* Computes the directories for parent/id (nothing is created). */
 int sandbox_cgroup_plan(const char *parent, const char *id, struct sandbox_cgroups *out, pyro_error *err);
 /* Creates the directories and writes the limits (and on v1 the device
- * allow list). */
+ * allow list). With lim->parent_mem_mib, the memory limit of the parent
+ * shared by all sandboxes is set to it first (memory.limit_in_bytes and
+ * memory.memsw.limit_in_bytes on v1, memory.max on v2), so the kernel holds
+ * their sum to the host-wide cap. */
 int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox_limits *lim,
                           pyro_error *err);
 int sandbox_cgroup_attach(const struct sandbox_cgroups *cg, pid_t pid, pyro_error *err);

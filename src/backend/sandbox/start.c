@@ -156,7 +156,7 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
         return r;
     if ((r = sandbox_cgroup_plan(parent, c->id, &s->cg, err)) < 0)
         return r;
-    struct sandbox_limits lim = {c->vcpu_count, c->mem_mib, c->pids_max};
+    struct sandbox_limits lim = {c->vcpu_count, c->mem_mib, c->pids_max, c->cgroup_parent_mem_mib};
     if ((r = sandbox_cgroup_create(&s->cg, &lim, err)) < 0)
         return r;
     /* On cgroup v1 the child joins its cgroups itself, as a single thread

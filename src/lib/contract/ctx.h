@@ -5,6 +5,7 @@
 
 #include <pyro/pyro.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct host_policy;
@@ -13,6 +14,16 @@ struct pyro_ctx {
     char *state_dir;
     char *cache_dir;
     int max_active_vms;      /* $PYRO_MAX_ACTIVE_VMS, default 4 */
+    /* Host-wide caps on what running sandboxes may take together (docs/vm.md
+     * "Host-wide caps"): $PYRO_MAX_TOTAL_MEM_MIB, default 75% of MemTotal;
+     * $PYRO_MAX_TOTAL_VCPUS, default 4 x the online CPUs. The *_env flags say
+     * an override set them. host_* are what the defaults came from. */
+    int64_t max_total_mem_mib;
+    int max_total_vcpus;
+    bool max_total_mem_from_env;
+    bool max_total_vcpus_from_env;
+    int64_t host_mem_mib; /* MemTotal, 0 when /proc/meminfo could not be read */
+    int host_cpus;        /* online CPUs */
     pyro_progress_fn progress;
     void *progress_data;
     /* Called by instance_create() for each new instance: the MCP server's
@@ -30,6 +41,13 @@ struct pyro_ctx {
 };
 
 #define PYRO_DEFAULT_MAX_ACTIVE_VMS 4
+/* Defaults of the host-wide caps: percent of MemTotal, vCPUs per online CPU. */
+#define PYRO_DEFAULT_TOTAL_MEM_PERCENT 75
+#define PYRO_DEFAULT_VCPUS_PER_CPU 4
+/* Bounds of the overrides. */
+#define PYRO_MAX_TOTAL_MEM_MIB_MIN 128
+#define PYRO_MAX_TOTAL_MEM_MIB_MAX (INT64_C(1) << 24) /* 16 TiB */
+#define PYRO_MAX_TOTAL_VCPUS_MAX 4096
 
 /* Reports progress through the context's callback, if any. */
 void ctx_progress(struct pyro_ctx *ctx, const char *operation, const char *phase, int64_t current,

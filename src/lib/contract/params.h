@@ -7,6 +7,8 @@
 
 #define PYRO_DEFAULT_VCPU_COUNT 1
 #define PYRO_DEFAULT_MEM_MIB 1024
+#define PYRO_MAX_VCPU_COUNT 32
+#define PYRO_MAX_MEM_MIB 65536
 #define PYRO_DEFAULT_TIMEOUT_SECONDS 30
 #define PYRO_DEFAULT_VM_TTL_SECONDS 600
 #define PYRO_MAX_TTL_SECONDS (7 * 24 * 3600)
@@ -19,10 +21,10 @@
               .flags = PF_REQUIRED | PF_POSITIONAL, .max = 64)
 #define PARAM_VCPU_COUNT                                                                                     \
     PARAM_INT("vcpu_count", "Virtual CPUs (a CPU quota in the sandbox backend).", .has_default = true,       \
-              .def_int = PYRO_DEFAULT_VCPU_COUNT, .min = 1, .max = 32)
+              .def_int = PYRO_DEFAULT_VCPU_COUNT, .min = 1, .max = PYRO_MAX_VCPU_COUNT)
 #define PARAM_MEM_MIB                                                                                        \
     PARAM_INT("mem_mib", "Memory limit in MiB; swap is off.", .has_default = true,                          \
-              .def_int = PYRO_DEFAULT_MEM_MIB, .min = 128, .max = 65536)
+              .def_int = PYRO_DEFAULT_MEM_MIB, .min = 128, .max = PYRO_MAX_MEM_MIB)
 #define PARAM_TIMEOUT_SECONDS                                                                                \
     PARAM_INT("timeout_seconds", "Kill the command (its whole process group) after this many seconds.",     \
               .has_default = true, .def_int = PYRO_DEFAULT_TIMEOUT_SECONDS, .min = 1, .max = 3600)

@@ -99,6 +99,40 @@ static json_t *check_environments(struct doctor *d, const char *env_dir, bool *t
     return list;
 }
 
+/* The caps on running sandboxes (docs/vm.md "Host-wide caps"). */
+static json_t *check_limits(struct doctor *d, const struct pyro_ctx *ctx)
+{
+    char mem_from[96], cpu_from[96];
+    if (ctx->max_total_mem_from_env)
+        snprintf(mem_from, sizeof(mem_from), "PYRO_MAX_TOTAL_MEM_MIB");
+    else if (ctx->host_mem_mib)
+        snprintf(mem_from, sizeof(mem_from), "%d%% of %lld MiB MemTotal", PYRO_DEFAULT_TOTAL_MEM_PERCENT,
+                 (long long)ctx->host_mem_mib);
+    else
+        snprintf(mem_from, sizeof(mem_from), "MemTotal unknown");
+    if (ctx->max_total_vcpus_from_env)
+        snprintf(cpu_from, sizeof(cpu_from), "PYRO_MAX_TOTAL_VCPUS");
+    else
+        snprintf(cpu_from, sizeof(cpu_from), "%d x %d online CPUs", PYRO_DEFAULT_VCPUS_PER_CPU, ctx->host_cpus);
+    const char *status = "pass", *hint = "";
+    if (!ctx->host_mem_mib) {
+        status = "warn";
+        hint = "/proc/meminfo is unreadable: set PYRO_MAX_TOTAL_MEM_MIB";
+    } else if (ctx->max_total_mem_mib > ctx->host_mem_mib) {
+        status = "warn";
+        hint = "PYRO_MAX_TOTAL_MEM_MIB is above the host's memory: running sandboxes may exhaust it";
+    }
+    doctor_check_add(d, "limits", status, hint,
+                     "running sandboxes together: at most %d, %lld MiB of memory (%s; also the memory limit of "
+                     "the pyro cgroup) and %d vCPUs (%s)",
+                     ctx->max_active_vms, (long long)ctx->max_total_mem_mib, mem_from, ctx->max_total_vcpus, cpu_from);
+    return json_pack("{s:i, s:I, s:i, s:b, s:b, s:I, s:i}", "max_active_vms", ctx->max_active_vms, "max_total_mem_mib",
+                     (json_int_t)ctx->max_total_mem_mib, "max_total_vcpus", ctx->max_total_vcpus,
+                     "max_total_mem_mib_from_env", ctx->max_total_mem_from_env, "max_total_vcpus_from_env",
+                     ctx->max_total_vcpus_from_env, "host_mem_mib", (json_int_t)ctx->host_mem_mib, "host_cpus",
+                     ctx->host_cpus);
+}
+
 static json_t *sandbox_summary(const struct doctor *d)
 {
     bool privileged = d->root || d->userns_ok;
@@ -165,6 +199,7 @@ static int doctor_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
     _cleanup_free_ char *env_dir = xasprintf("%s/environments", ctx->cache_dir);
     bool envs_truncated;
     json_t *envs = check_environments(&d, env_dir, &envs_truncated);
+    json_t *limits = check_limits(&d, ctx);
 
     json_t *sandbox = sandbox_summary(&d);
     json_t *vm = vm_summary(&d);
@@ -172,6 +207,7 @@ static int doctor_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
     json_set(res, "checks", d.checks);
     json_set(res, "backends", json_pack("{s:o, s:o}", "sandbox", sandbox, "vm", vm));
     json_set(res, "cgroups", cgroups);
+    json_set(res, "limits", limits);
     json_set(res, "state_dir", json_bytes(ctx->state_dir, strlen(ctx->state_dir), NULL));
     json_set(res, "cache_dir", json_bytes(ctx->cache_dir, strlen(ctx->cache_dir), NULL));
     json_set(res, "environments_dir", json_bytes(env_dir, strlen(env_dir), NULL));
@@ -187,6 +223,7 @@ static const struct contract_param doctor_params[] = {PARAM_END};
 
 #define S_STR "{\"type\":\"string\"}"
 #define S_BOOL "{\"type\":\"boolean\"}"
+#define S_INT "{\"type\":\"integer\"}"
 #define S_STATUS "{\"type\":\"string\",\"enum\":[\"pass\",\"warn\",\"fail\"]}"
 #define S_CGROUP_CTL                                                                                          \
     "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"hierarchy\",\"usable\"],"          \
@@ -201,19 +238,21 @@ const struct contract_op op_doctor = {
     .description = "Probe the host for everything pyro's isolation backends need: platform and kernel, KVM "
                    "and whether guests run at native speed there (else the VM backend uses TCG), QEMU and its "
                    "microvm machine, user and other namespaces, overlayfs, cgroups, seccomp, /dev/net/tun, IP "
-                   "forwarding, the state dir and installed environments. Each check has a status "
+                   "forwarding, the state dir and installed environments, and reports the caps on running "
+                   "sandboxes (limits). Each check has a status "
                    "(pass/warn/fail), a detail and a fix hint; `backends` says which backend can run. The CLI "
                    "exits 0 when at least one backend is available, 1 otherwise.",
     .params = doctor_params,
     .output_schema =
         "{\"type\":\"object\",\"additionalProperties\":false,"
-        "\"required\":[\"platform\",\"kernel\",\"checks\",\"backends\",\"cgroups\",\"state_dir\",\"cache_dir\","
+        "\"required\":[\"platform\",\"kernel\",\"checks\",\"backends\",\"cgroups\",\"limits\",\"state_dir\","
+        "\"cache_dir\","
         "\"environments_dir\",\"environments\",\"environments_truncated\",\"ok\"],"
         "\"properties\":{"
         "\"platform\":" S_STR ",\"kernel\":" S_STR ","
         "\"checks\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"additionalProperties\":false,"
-        "\"required\":[\"name\",\"status\",\"detail\",\"hint\"],\"properties\":{\"name\":" S_STR
-        ",\"status\":" S_STATUS ",\"detail\":" S_STR ",\"hint\":" S_STR "}}},"
+        "\"required\":[\"name\",\"status\",\"detail\",\"hint\"],\"properties\":{\"name\":" S_STR ",\"status\":" S_STATUS
+        ",\"detail\":" S_STR ",\"hint\":" S_STR "}}},"
         "\"backends\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"sandbox\",\"vm\"],"
         "\"properties\":{"
         "\"sandbox\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"available\",\"reason\"],"
@@ -225,8 +264,13 @@ const struct contract_op op_doctor = {
         "\"cgroups\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"version\",\"controllers\"],"
         "\"properties\":{\"version\":{\"type\":\"string\",\"enum\":[\"none\",\"v1\",\"v2\",\"hybrid\"]},"
         "\"controllers\":{\"type\":\"object\",\"additionalProperties\":false,"
-        "\"required\":[\"memory\",\"pids\",\"cpu\"],\"properties\":{\"memory\":" S_CGROUP_CTL
-        ",\"pids\":" S_CGROUP_CTL ",\"cpu\":" S_CGROUP_CTL "}}}},"
+        "\"required\":[\"memory\",\"pids\",\"cpu\"],\"properties\":{\"memory\":" S_CGROUP_CTL ",\"pids\":" S_CGROUP_CTL
+        ",\"cpu\":" S_CGROUP_CTL "}}}},"
+        "\"limits\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"max_active_vms\","
+        "\"max_total_mem_mib\",\"max_total_vcpus\",\"max_total_mem_mib_from_env\",\"max_total_vcpus_from_env\","
+        "\"host_mem_mib\",\"host_cpus\"],\"properties\":{\"max_active_vms\":" S_INT ",\"max_total_mem_mib\":" S_INT
+        ",\"max_total_vcpus\":" S_INT ",\"max_total_mem_mib_from_env\":" S_BOOL ",\"max_total_vcpus_from_env\":" S_BOOL
+        ",\"host_mem_mib\":" S_INT ",\"host_cpus\":" S_INT "}},"
         "\"state_dir\":" S_STR ",\"cache_dir\":" S_STR ",\"environments_dir\":" S_STR ","
         "\"environments\":{\"type\":\"array\",\"items\":" S_STR "},\"environments_truncated\":" S_BOOL ","
         "\"ok\":" S_BOOL "}}",

@@ -94,6 +94,12 @@ int instance_create(struct pyro_ctx *ctx, const char *kind, json_t *rec, struct 
 
 int instance_open(struct pyro_ctx *ctx, const char *kind, const char *id, struct instance *out, pyro_error *err)
 {
+    return instance_open_wait(ctx, kind, id, INSTANCE_LOCK_TIMEOUT_MS, out, err);
+}
+
+int instance_open_wait(struct pyro_ctx *ctx, const char *kind, const char *id, int timeout_ms, struct instance *out,
+                       pyro_error *err)
+{
     if (!id_valid(id))
         return err_set(err, -PYRO_E_INVALID, "'%s' is not a valid id", id);
     _cleanup_free_ char *dir = xasprintf("%s/%s/%s", ctx->state_dir, kind, id);
@@ -101,7 +107,7 @@ int instance_open(struct pyro_ctx *ctx, const char *kind, const char *id, struct
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
         return err_set(err, -PYRO_E_NOT_FOUND, "no %s with id '%s'", strcmp(kind, "vms") ? "workspace" : "VM",
                             id);
-    int lfd = dirlock(dir, PYRO_LOCK_EXCLUSIVE, INSTANCE_LOCK_TIMEOUT_MS, err);
+    int lfd = dirlock(dir, PYRO_LOCK_EXCLUSIVE, timeout_ms, err);
     if (lfd < 0)
         return lfd;
     json_t *rec = NULL;
@@ -249,9 +255,33 @@ const char *instance_state(const struct instance *inst)
     return "failed";
 }
 
-int instance_count_running(struct pyro_ctx *ctx, pyro_error *err)
+void instance_own(json_t *rec)
 {
-    int n = 0;
+    pid_t self = getpid();
+    json_set(rec, "owner", json_pack("{s:i, s:I}", "pid", (int)self, "start_time", (json_int_t)proc_start_time(self)));
+}
+
+const char *instance_abandoned(const struct instance *inst)
+{
+    const char *state = json_get_str(inst->rec, "state", "");
+    const char *why = !strcmp(state, "creating")                     ? "create_interrupted"
+                      : !strcmp(state, "deleting")                   ? "delete_interrupted"
+                      : json_get_bool(inst->rec, "ephemeral", false) ? "run_interrupted"
+                                                                     : NULL;
+    json_t *owner = json_object_get(inst->rec, "owner");
+    /* A run's record without an owner is left to its TTL; a create or
+     * delete without one was given up by a process that failed. */
+    if (!why || (!owner && !strcmp(why, "run_interrupted")))
+        return NULL;
+    if (owner && proc_alive((pid_t)json_get_int(owner, "pid", 0), json_get_int(owner, "start_time", -1)))
+        return NULL;
+    return why;
+}
+
+int instance_count_running(struct pyro_ctx *ctx, struct instance_usage *out, pyro_error *err)
+{
+    (void)err;
+    struct instance_usage u = {0};
     for (size_t k = 0; k < ARRAY_SIZE(instance_kinds); k++) {
         _cleanup_free_ char *base = xasprintf("%s/%s", ctx->state_dir, instance_kinds[k]);
         _cleanup_closedir_ DIR *d = opendir(base);
@@ -260,17 +290,83 @@ int instance_count_running(struct pyro_ctx *ctx, pyro_error *err)
             if (!id_valid(de->d_name))
                 continue;
             /* Read without the lock: an instance being changed is counted by
-             * what its files say now. */
+             * what its files say now (both are replaced atomically). */
             _cleanup_free_ char *mp = xasprintf("%s/%s/monitor.json", base, de->d_name);
-            json_auto_t *mon = NULL;
+            _cleanup_free_ char *rp = xasprintf("%s/%s/record.json", base, de->d_name);
+            json_auto_t *mon = NULL, *rec = NULL;
             if (record_load(mp, &mon, NULL) < 0)
                 continue;
             struct instance tmp = {.mon = mon};
-            if (instance_monitor_alive(&tmp))
-                n++;
+            if (!instance_monitor_alive(&tmp))
+                continue;
+            /* Its sandbox runs: it counts even when its record is unreadable,
+             * with the default sizes (the parent cgroup's limit still holds
+             * the sum in the kernel). */
+            tmp.rec = record_load(rp, &rec, NULL) == 0 ? rec : NULL;
+            u.running++;
+            u.mem_mib += json_get_int(tmp.rec, "mem_mib", PYRO_DEFAULT_MEM_MIB);
+            u.vcpus += json_get_int(tmp.rec, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT);
+            if (tmp.rec && instance_abandoned(&tmp))
+                u.abandoned++;
         }
     }
-    return n;
+    if (out)
+        *out = u;
+    return u.running;
+}
+
+int instance_check_size(struct pyro_ctx *ctx, int64_t vcpu_count, int64_t mem_mib, pyro_error *err)
+{
+    if (mem_mib > ctx->max_total_mem_mib)
+        return err_set(err, -PYRO_E_LIMIT,
+                       "mem_mib %lld is more than all sandboxes together may take on this host: the cap "
+                       "max_total_mem_mib is %lld MiB (%s)",
+                       (long long)mem_mib, (long long)ctx->max_total_mem_mib,
+                       ctx->max_total_mem_from_env ? "set by PYRO_MAX_TOTAL_MEM_MIB"
+                                                   : "75% of MemTotal; PYRO_MAX_TOTAL_MEM_MIB overrides it");
+    if (vcpu_count > ctx->max_total_vcpus)
+        return err_set(err, -PYRO_E_LIMIT,
+                       "vcpu_count %lld is more than all sandboxes together may take on this host: the cap "
+                       "max_total_vcpus is %d (%s)",
+                       (long long)vcpu_count, ctx->max_total_vcpus,
+                       ctx->max_total_vcpus_from_env ? "set by PYRO_MAX_TOTAL_VCPUS"
+                                                     : "4 x the online CPUs; PYRO_MAX_TOTAL_VCPUS overrides it");
+    return 0;
+}
+
+/* The count and the host-wide caps, for one more start (under the lock of
+ * the state dir). */
+static int instance_check_room(struct pyro_ctx *ctx, const struct instance *inst, int64_t vcpus, int64_t mem,
+                               pyro_error *err)
+{
+    struct instance_usage u;
+    instance_count_running(ctx, &u, err);
+    char left[160] = "";
+    if (u.abandoned)
+        snprintf(left, sizeof(left),
+                 " (%d of them left by a killed create, delete or run: 'pyro vm reap-expired' "
+                 "removes them)",
+                 u.abandoned);
+    if (u.running >= ctx->max_active_vms)
+        return err_set(err, -PYRO_E_LIMIT,
+                       "%d sandboxes are already running%s, the limit max_active_vms is %d: stop or delete one, "
+                       "or raise it with PYRO_MAX_ACTIVE_VMS",
+                       u.running, left, ctx->max_active_vms);
+    if (u.mem_mib + mem > ctx->max_total_mem_mib)
+        return err_set(err, -PYRO_E_LIMIT,
+                       "starting %s (mem_mib %lld) would bring the memory of running sandboxes to %lld MiB, above "
+                       "the cap max_total_mem_mib of %lld MiB; %d running take %lld MiB%s: stop or delete one, or "
+                       "raise the cap with PYRO_MAX_TOTAL_MEM_MIB",
+                       inst->id, (long long)mem, (long long)(u.mem_mib + mem), (long long)ctx->max_total_mem_mib,
+                       u.running, (long long)u.mem_mib, left);
+    if (u.vcpus + vcpus > ctx->max_total_vcpus)
+        return err_set(err, -PYRO_E_LIMIT,
+                       "starting %s (vcpu_count %lld) would bring the vCPUs of running sandboxes to %lld, above the "
+                       "cap max_total_vcpus of %d; %d running take %lld%s: stop or delete one, or raise the cap "
+                       "with PYRO_MAX_TOTAL_VCPUS",
+                       inst->id, (long long)vcpus, (long long)(u.vcpus + vcpus), ctx->max_total_vcpus, u.running,
+                       (long long)u.vcpus, left);
+    return 0;
 }
 
 int instance_agent_path(char **out, pyro_error *err)
@@ -317,8 +413,12 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
 {
     if (instance_monitor_alive(inst))
         return err_set(err, -PYRO_E_STATE, "%s is already running", inst->id);
+    if (!strcmp(json_get_str(inst->rec, "state", ""), "deleting"))
+        return err_set(err, -PYRO_E_STATE, "%s is being deleted (a delete stopped midway): delete it again", inst->id);
+    int vcpus = (int)json_get_int(inst->rec, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT);
+    int mem = (int)json_get_int(inst->rec, "mem_mib", PYRO_DEFAULT_MEM_MIB);
     /* Count and start under one lock so two starters cannot both take the
-     * last slot. */
+     * last slot, or the last memory and vCPUs of the caps. */
     _cleanup_free_ char *base = NULL;
     int r = instance_base_dir(ctx, "vms", &base, err);
     if (r < 0)
@@ -326,12 +426,9 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
     _cleanup_close_ int glock = dirlock(ctx->state_dir, PYRO_LOCK_EXCLUSIVE, INSTANCE_LOCK_TIMEOUT_MS, err);
     if (glock < 0)
         return glock;
-    int running = instance_count_running(ctx, err);
-    if (running >= ctx->max_active_vms)
-        return err_set(err, -PYRO_E_LIMIT,
-                            "%d sandboxes are already running, the limit max_active_vms is %d: stop or delete one, "
-                            "or raise it with PYRO_MAX_ACTIVE_VMS",
-                            running, ctx->max_active_vms);
+    r = instance_check_room(ctx, inst, vcpus, mem, err);
+    if (r < 0)
+        return r;
     _cleanup_free_ char *agent = NULL;
     r = instance_agent_path(&agent, err);
     if (r < 0)
@@ -361,9 +458,10 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
         .id = inst->id,
         .rootfs = json_get_str(inst->rec, "rootfs", ""),
         .agent_path = agent,
-        .vcpu_count = (int)json_get_int(inst->rec, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT),
-        .mem_mib = (int)json_get_int(inst->rec, "mem_mib", PYRO_DEFAULT_MEM_MIB),
+        .vcpu_count = vcpus,
+        .mem_mib = mem,
         .pids_max = PYRO_DEFAULT_PIDS_MAX,
+        .cgroup_parent_mem_mib = ctx->max_total_mem_mib,
         .network = json_get_bool(inst->rec, "network", false),
         .expires_at_ms = expires,
     };
@@ -374,7 +472,9 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
     instance_load_monitor(inst);
     if (r < 0)
         return r;
-    json_set(inst->rec, "state", json_string("started"));
+    /* A create under way stays "creating" until its creator is done. */
+    if (strcmp(json_get_str(inst->rec, "state", ""), "creating") != 0)
+        json_set(inst->rec, "state", json_string("started"));
     return instance_save(inst, err);
 }
 
@@ -433,17 +533,53 @@ int instance_stop(struct instance *inst, pyro_error *err)
     return 0;
 }
 
+/* Removes every entry of the instance's directory but its record and lock
+ * (rm_rf_at: iterative, so no depth of tree runs it out of descriptors). */
+static int instance_remove_data(struct instance *inst, pyro_error *err)
+{
+    _cleanup_closedir_ DIR *d = opendir(inst->dir);
+    if (!d)
+        return errno == ENOENT ? 0 : err_errno(err, errno, "open %s", inst->dir);
+    struct dirent *de;
+    while ((errno = 0, de = readdir(d))) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "record.json") || !strcmp(n, ".lock"))
+            continue;
+        int r = rm_rf_at(dirfd(d), n, err);
+        if (r < 0)
+            return err_prefix(err, "remove %s", inst->dir);
+    }
+    if (errno)
+        return err_errno(err, errno, "read %s", inst->dir);
+    return 0;
+}
+
 int instance_destroy(struct instance *inst, pyro_error *err)
 {
-    /* instance_stop leaves no process, mount, cgroup or network rule. */
-    int r = instance_stop(inst, err);
+    /* Marked first and the record removed last: until it is gone, a
+     * half-deleted instance is listed as "deleting", and a second delete or
+     * reap finishes the job. */
+    json_set(inst->rec, "state", json_string("deleting"));
+    instance_own(inst->rec);
+    int r = instance_save(inst, err);
     if (r < 0)
         return r;
-    /* Remove the record first: a half-removed directory without a record
-     * is seen as gone, and reap clears the rest. */
+    /* instance_stop leaves no process, mount, cgroup or network rule. */
+    r = instance_stop(inst, err);
+    if (r == 0)
+        r = instance_remove_data(inst, err);
+    if (r < 0) {
+        /* Given up: no owner, so reap takes it even while we live. */
+        json_object_del(inst->rec, "owner");
+        pyro_error serr = {0};
+        (void)instance_save(inst, &serr);
+        return r;
+    }
     _cleanup_free_ char *rp = xasprintf("%s/record.json", inst->dir);
     if (unlink(rp) < 0 && errno != ENOENT)
         return err_errno(err, errno, "remove %s", rp);
+    /* Only the lock is left (a directory without a record is removed by
+     * reap as the remains of a killed delete). */
     return rm_rf(inst->dir, err);
 }
 

@@ -11,7 +11,16 @@
  *
  * State is derived on every call from these files and from whether the
  * monitor process is alive, so a client or monitor killed at any moment
- * leaves nothing that the next call cannot read or clean up. */
+ * leaves nothing that the next call cannot read or clean up.
+ *
+ * Creating and deleting take many steps. While one runs, record.json says
+ * so ("state": "creating" or "deleting") and names the process doing it
+ * ("owner": {pid, start_time}, base/proc.h); a one-shot run's record
+ * ("ephemeral") names its owner for its whole life. The owner holds the
+ * instance's lock throughout, so an instance whose lock is free and whose
+ * owner is gone was abandoned midway: list and status show it, and
+ * `vm reap-expired` (or a delete) removes it. A delete removes record.json
+ * last, so a half-deleted instance is never invisible. */
 #ifndef PYRO_INSTANCE_H
 #define PYRO_INSTANCE_H
 
@@ -43,6 +52,10 @@ int instance_base_dir(struct pyro_ctx *ctx, const char *kind, char **out, pyro_e
 int instance_create(struct pyro_ctx *ctx, const char *kind, json_t *rec, struct instance *out, pyro_error *err);
 /* Opens and locks an existing one; -PYRO_E_NOT_FOUND names the id. */
 int instance_open(struct pyro_ctx *ctx, const char *kind, const char *id, struct instance *out, pyro_error *err);
+/* The same, waiting at most timeout_ms for the lock (0: try once, and
+ * -PYRO_E_BUSY when someone holds it). */
+int instance_open_wait(struct pyro_ctx *ctx, const char *kind, const char *id, int timeout_ms, struct instance *out,
+                       pyro_error *err);
 /* Releases the lock and the memory; an instance never opened (all zero)
  * or already closed is left alone. */
 void instance_close(struct instance *inst);
@@ -79,21 +92,47 @@ void instance_reload_monitor(struct instance *inst);
 
 /* Derived state: "created", "running", "stopped", "expired", "exited"
  * (the sandbox ended by itself), "failed" (could not start, or the monitor
- * died). */
+ * died), "creating" and "deleting" (a create or delete runs, or was
+ * abandoned midway: instance_abandoned). */
 const char *instance_state(const struct instance *inst);
 bool instance_monitor_alive(const struct instance *inst);
 bool instance_expired(const struct instance *inst, int64_t now_ms);
 
-/* Running instances of every kind (for max_active_vms). */
-int instance_count_running(struct pyro_ctx *ctx, pyro_error *err);
+/* Names the calling process as the owner of rec (see above). */
+void instance_own(json_t *rec);
+/* The reason an instance was abandoned by its owner ("create_interrupted",
+ * "delete_interrupted", "run_interrupted"), or NULL when it was not: its
+ * record says a create, delete or one-shot run is under way and the owner
+ * process is gone. */
+const char *instance_abandoned(const struct instance *inst);
+
+/* What running instances of every kind take together (max_active_vms and
+ * the host-wide caps of ctx). */
+struct instance_usage {
+    int running;     /* instances whose monitor is alive */
+    int abandoned;   /* of those, left by a killed create, delete or run */
+    int64_t mem_mib; /* their mem_mib, summed */
+    int64_t vcpus;   /* their vcpu_count, summed */
+};
+/* Returns usage.running; fills *out when not NULL. */
+int instance_count_running(struct pyro_ctx *ctx, struct instance_usage *out, pyro_error *err);
+
+/* Refuses (-PYRO_E_LIMIT, naming the cap) a request that alone is above a
+ * host-wide cap: ctx->max_total_mem_mib or ctx->max_total_vcpus. */
+int instance_check_size(struct pyro_ctx *ctx, int64_t vcpu_count, int64_t mem_mib, pyro_error *err);
 
 /* Starts the monitor and the sandbox; fails with -PYRO_E_LIMIT when
- * ctx->max_active_vms are already running. */
+ * ctx->max_active_vms are already running, or when the running ones and
+ * this one would take more than the host-wide caps (checked under the one
+ * lock of the state dir, with the count). The sandbox backend's parent
+ * cgroup gets ctx->max_total_mem_mib as its memory limit. */
 int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err);
 /* Asks the monitor to stop the sandbox and waits until it has. */
 int instance_stop(struct instance *inst, pyro_error *err);
-/* Stops, then removes every trace (backend state and the directory).
- * Works when the monitor died. */
+/* Marks the record "deleting", stops, removes the backend state and every
+ * file but the record, then the record and the directory. Works when the
+ * monitor died; a delete that fails or is killed midway leaves a
+ * "deleting" instance that a second delete or reap removes. */
 int instance_destroy(struct instance *inst, pyro_error *err);
 
 /* Removes what the backend left of instance id in its directory dir

@@ -18,10 +18,10 @@
 #define VM_KIND "vms"
 
 /* Result schema pieces shared by the VM operations. */
-#define VM_PROPS                                                                                            \
-    "\"vm_id\":{\"type\":\"string\"},\"environment\":{\"type\":\"string\"},"                               \
-    "\"environment_version\":{\"type\":\"string\"},\"state\":{\"type\":\"string\",\"enum\":[\"created\","    \
-    "\"running\",\"stopped\",\"expired\",\"exited\",\"failed\",\"deleted\"]},"                              \
+#define VM_PROPS                                                                                          \
+    "\"vm_id\":{\"type\":\"string\"},\"environment\":{\"type\":\"string\"},"                              \
+    "\"environment_version\":{\"type\":\"string\"},\"state\":{\"type\":\"string\",\"enum\":[\"created\"," \
+    "\"running\",\"stopped\",\"expired\",\"exited\",\"failed\",\"creating\",\"deleting\",\"deleted\"]},"  \
     "\"vcpu_count\":{\"type\":\"integer\"},\"mem_mib\":{\"type\":\"integer\"},"                           \
     "\"ttl_seconds\":{\"type\":\"integer\"},\"network\":{\"type\":\"boolean\"},"                          \
     "\"allow_host_compat\":{\"type\":\"boolean\"},\"execution_mode\":{\"type\":\"string\"},"              \
@@ -32,9 +32,13 @@
 
 int vm_record_new(struct pyro_ctx *ctx, json_t *args, struct instance *out, pyro_error *err)
 {
+    int r = instance_check_size(ctx, json_get_int(args, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT),
+                                json_get_int(args, "mem_mib", PYRO_DEFAULT_MEM_MIB), err);
+    if (r < 0)
+        return r;
     struct env_install envi;
     const char *name = json_get_str(args, "environment", "");
-    int r = env_ensure(ctx, name, &envi, err);
+    r = env_ensure(ctx, name, &envi, err);
     if (r < 0)
         return r;
     char now[PYRO_TIME_ISO_LEN], exp[PYRO_TIME_ISO_LEN];
@@ -49,8 +53,10 @@ int vm_record_new(struct pyro_ctx *ctx, json_t *args, struct instance *out, pyro
                                  "network", json_object_get(args, "network"), "allow_host_compat",
                                  json_object_get(args, "allow_host_compat"), "created_at", now, "expires_at", exp);
     json_set(rec, "state", json_string("created"));
-    if (json_get_bool(args, "ephemeral", false))
+    if (json_get_bool(args, "ephemeral", false)) {
         json_set(rec, "ephemeral", json_true()); /* a vm_run: see instance_save */
+        instance_own(rec);                       /* reaped when the run is killed */
+    }
     return instance_create(ctx, VM_KIND, rec, out, err);
 }
 
@@ -169,8 +175,11 @@ static int vm_network_info_run(struct pyro_ctx *ctx, json_t *args, json_t **resu
     return 0;
 }
 
-/* Reaps one kind. VMs go when expired or when their sandbox or monitor is
- * gone; workspaces (kept across stops on purpose) only when expired. */
+/* Reaps one kind. Instances go when their create, delete or one-shot run
+ * was abandoned midway (instance_abandoned), or when expired; VMs also
+ * when their sandbox or monitor is gone; workspaces (kept across stops on
+ * purpose) not then. An instance someone holds the lock of is left alone:
+ * its owner is at work, or a command runs in it. */
 static int reap_kind(struct pyro_ctx *ctx, const char *kind, const char *id_key, json_t *reaped, json_t *failed,
                      pyro_error *err)
 {
@@ -187,7 +196,7 @@ static int reap_kind(struct pyro_ctx *ctx, const char *kind, const char *id_key,
             continue;
         _cleanup_instance_ struct instance inst = {0};
         pyro_error oerr = {0};
-        if (instance_open(ctx, kind, de->d_name, &inst, &oerr) < 0) {
+        if (instance_open_wait(ctx, kind, de->d_name, 0, &inst, &oerr) < 0) {
             if (oerr.code == -PYRO_E_NOT_FOUND) {
                 /* A directory without a record: a create or delete that was
                  * killed midway. Remove what is left. */
@@ -199,10 +208,10 @@ static int reap_kind(struct pyro_ctx *ctx, const char *kind, const char *id_key,
             continue;
         }
         const char *state = instance_state(&inst);
-        const char *why = NULL;
-        if (instance_expired(&inst, now))
+        const char *why = instance_abandoned(&inst);
+        if (!why && instance_expired(&inst, now))
             why = "expired";
-        else if (vms && (!strcmp(state, "failed") || !strcmp(state, "exited")))
+        else if (!why && vms && (!strcmp(state, "failed") || !strcmp(state, "exited")))
             why = state; /* its monitor or sandbox is gone */
         if (why) {
             pyro_error derr = {0};
@@ -261,7 +270,8 @@ const struct contract_op op_vm_start = {
     .title = "Start a VM",
     .summary = "Boot a created or stopped VM.",
     .description = "Start the VM's sandbox: its monitor, its isolation and the agent inside. Fails when "
-                   "max_active_vms sandboxes already run.",
+                   "max_active_vms sandboxes already run, or when the running ones and this one would take more "
+                   "memory or vCPUs than the host-wide caps (max_total_mem_mib, max_total_vcpus).",
     .params = vm_id_params,
     .output_schema = VM_SCHEMA,
     .annotations = PA_IDEMPOTENT,
@@ -345,10 +355,12 @@ const struct contract_op op_vm_reap_expired = {
     .name = "vm_reap_expired",
     .cli = "vm reap-expired",
     .title = "Reap expired VMs",
-    .summary = "Delete VMs and workspaces whose TTL passed, and VMs whose sandbox or monitor is gone.",
+    .summary = "Delete expired VMs and workspaces, VMs whose sandbox or monitor is gone, and the leftovers "
+               "of killed creates, deletes and runs.",
     .description = "Delete every VM whose ttl_seconds have passed, whose sandbox exited, or whose monitor "
-                   "died, and every workspace whose ttl_seconds have passed, removing all of their processes, "
-                   "mounts and state.",
+                   "died, every workspace whose ttl_seconds have passed, and every VM or workspace whose create, "
+                   "delete or one-shot run was killed midway, removing all of their processes, mounts and state. "
+                   "Instances another call is working on are left alone.",
     .params = no_params,
     .output_schema = "{\"type\":\"object\",\"required\":[\"count\",\"reaped\"],\"properties\":{"
                      "\"count\":{\"type\":\"integer\"},\"reaped\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"

@@ -1,6 +1,6 @@
-/* Opening a workspace: the lock, the refusal of an unfinished create, the
- * completion of an interrupted reset (ws_reset.c), and the preamble every
- * workspace operation shares. */
+/* Opening a workspace: the lock, the refusal of an unfinished create or
+ * delete, the completion of an interrupted reset (ws_reset.c), and the
+ * preamble every workspace operation shares. */
 #include <string.h>
 
 #include "base/cleanup.h"
@@ -15,9 +15,13 @@ int ws_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_err
         return r;
     json_t *pending = json_object_get(out->rec, "pending");
     const char *op = json_get_str(pending, "op", "");
-    if (!strcmp(op, "create")) {
+    const char *state = json_get_str(out->rec, "state", "");
+    if (!strcmp(state, "creating") || !strcmp(state, "deleting")) {
         r = err_set(err, -PYRO_E_STATE,
-                         "workspace %s was not fully created (its creator stopped midway): delete it", id);
+                    !strcmp(state, "creating")
+                        ? "workspace %s was not fully created (its creator stopped midway): delete it"
+                        : "workspace %s was not fully deleted (its delete stopped midway): delete it again",
+                    id);
         instance_close(out);
         return r;
     }

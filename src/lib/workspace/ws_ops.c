@@ -133,6 +133,9 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
 {
     json_t *labels = json_object_get(args, "labels");
     int r = ws_check_labels(labels, err);
+    if (r == 0)
+        r = instance_check_size(ctx, json_get_int(args, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT),
+                                json_get_int(args, "mem_mib", PYRO_DEFAULT_MEM_MIB), err);
     if (r < 0)
         return r;
     _cleanup_close_ int seed_fd = -1;
@@ -157,14 +160,16 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     time_iso(now, t);
     time_iso(exp, t + ttl * 1000);
     json_auto_t *rec = json_pack(
-        "{s:i, s:s, s:s, s:s, s:s, s:O, s:O, s:O, s:b, s:O, s:s, s:s, s:s, s:b, s:O, s:i, s:i, s:i, s:[], s:s, "
-        "s:{s:s}}",
-        "schema_version", 1, "kind", "workspace", "environment", envname, "environment_version", envi.version,
-        "rootfs", envi.rootfs, "vcpu_count", json_object_get(args, "vcpu_count"), "mem_mib",
-        json_object_get(args, "mem_mib"), "ttl_seconds", json_object_get(args, "ttl_seconds"), "network", 0,
-        "allow_host_compat", json_object_get(args, "allow_host_compat"), "created_at", now, "expires_at", exp,
-        "state", "created", "persistent_upper", 1, "workspace_seed", seed, "command_count", 0, "reset_count", 0,
-        "next_sequence", 1, "snapshots", "last_activity_at", now, "pending", "op", "create");
+        "{s:i, s:s, s:s, s:s, s:s, s:O, s:O, s:O, s:b, s:O, s:s, s:s, s:s, s:b, s:O, s:i, s:i, s:i, s:[], s:s}",
+        "schema_version", 1, "kind", "workspace", "environment", envname, "environment_version", envi.version, "rootfs",
+        envi.rootfs, "vcpu_count", json_object_get(args, "vcpu_count"), "mem_mib", json_object_get(args, "mem_mib"),
+        "ttl_seconds", json_object_get(args, "ttl_seconds"), "network", 0, "allow_host_compat",
+        json_object_get(args, "allow_host_compat"), "created_at", now, "expires_at", exp, "state", "creating",
+        "persistent_upper", 1, "workspace_seed", seed, "command_count", 0, "reset_count", 0, "next_sequence", 1,
+        "snapshots", "last_activity_at", now);
+    /* "creating" until the baseline exists, owned by this process: a create
+     * killed midway is listed as such and removed by reap-expired. */
+    instance_own(rec);
     json_t *name = json_object_get(args, "name");
     if (name)
         json_set(rec, "name", json_copy(name));
@@ -175,7 +180,8 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
         return r;
     r = ws_materialize(ctx, &inst, seed_fd, err);
     if (r == 0) {
-        json_object_del(inst.rec, "pending");
+        json_set(inst.rec, "state", json_string("started"));
+        json_object_del(inst.rec, "owner");
         r = instance_save(&inst, err);
     }
     if (r < 0) {
@@ -330,8 +336,8 @@ static int ws_delete_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
 {
     _cleanup_instance_ struct instance inst = {0};
     const char *id = json_get_str(args, "workspace_id", "");
-    /* No recovery on delete: an interrupted create or reset is simply
-     * removed. */
+    /* No recovery on delete: an interrupted create, reset or delete is
+     * simply removed. */
     int r = instance_open(ctx, WS_KIND, id, &inst, err);
     if (r < 0)
         return r;
@@ -444,7 +450,8 @@ const struct contract_op op_workspace_start = {
     .title = "Start a workspace",
     .summary = "Start a stopped workspace with its files intact.",
     .description = "Start the workspace's sandbox again over its kept writable layer: /workspace is as it was "
-                   "at stop. Fails when max_active_vms sandboxes already run.",
+                   "at stop. Fails when max_active_vms sandboxes already run, or when the running ones and this "
+                   "one would take more memory or vCPUs than the host-wide caps.",
     .params = ws_id_params,
     .output_schema = WS_RECORD_SCHEMA,
     .annotations = PA_IDEMPOTENT,

@@ -14,7 +14,8 @@
 #define WS_RECORD_PROPS                                                                                      \
     "\"workspace_id\":" WS_STR ",\"name\":" WS_STR_OR_NULL ",\"labels\":{\"type\":\"object\"},"                \
     "\"state\":{\"type\":\"string\",\"enum\":[\"started\",\"stopped\",\"created\",\"expired\",\"exited\","       \
-    "\"failed\"]},\"environment\":" WS_STR ",\"environment_version\":" WS_STR ",\"vcpu_count\":" WS_INT           \
+    "\"failed\",\"creating\",\"deleting\"]},"                                                                     \
+    "\"environment\":" WS_STR ",\"environment_version\":" WS_STR ",\"vcpu_count\":" WS_INT                        \
     ",\"mem_mib\":" WS_INT ",\"ttl_seconds\":" WS_INT ",\"allow_host_compat\":" WS_BOOL                         \
     ",\"network_policy\":" WS_STR ",\"execution_mode\":" WS_STR ",\"created_at\":" WS_STR                        \
     ",\"expires_at\":" WS_STR ",\"started_at\":" WS_STR ",\"stopped_at\":" WS_STR                                \
