@@ -140,6 +140,10 @@ static int add_entry(struct tarw *w, int dirfd, const char *base, const char *na
             return err_set(err, -EIO, "%s changed while archiving", name);
         }
         emit_entry(w, name, &st, NULL);
+        if (st.st_size == 0) { /* no data to read: nothing would close it later */
+            close(fd);
+            return 0;
+        }
         w->file_fd = fd;
         w->file_left = (uint64_t)st.st_size;
         w->pad = (TAR_BLOCK - st.st_size % TAR_BLOCK) % TAR_BLOCK;

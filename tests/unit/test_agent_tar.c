@@ -2,6 +2,7 @@
  * with long names and links, and extraction refusing what could escape or
  * exhaust the destination. Archives for the refusals are written here by a
  * minimal ustar builder, independent of the agent's writer. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -161,6 +162,36 @@ static void test_round_trip(void **state)
     free(out.p);
 }
 
+/* The number of open fds of process pid. */
+static int fd_count(pid_t pid)
+{
+    _cleanup_free_ char *path = xasprintf("/proc/%d/fd", (int)pid);
+    _cleanup_closedir_ DIR *d = opendir(path);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        n += de->d_name[0] != '.';
+    return n;
+}
+
+/* Empty files have no data to stream: archiving many of them leaves the
+ * agent with no more fds than before (each used to stay open). */
+static void test_empty_files_no_fd_leak(void **state)
+{
+    struct fx *fx = *state;
+    pyro_error err = {0};
+    run("cd %s && mkdir many && cd many && for i in $(seq 1 300); do : > e$i; done", fx->root);
+    int before = fd_count(fx->pid);
+    struct tarbuf out = {0};
+    json_auto_t *req = json_pack("{s:s,s:{s:s,s:s}}", "op", "tar_out", "args", "root", fx->root, "path", "many");
+    json_t *res = NULL;
+    assert_int_equal(agent_call_stream_out(fx->c, req, sink_mem, &out, &res, T_MS, &err), 0);
+    assert_int_equal(json_get_int(res, "entries", 0), 300);
+    json_decref(res);
+    free(out.p);
+    assert_int_equal(fd_count(fx->pid), before);
+}
+
 /* Extracts t into a fresh directory and expects the refusal code. */
 static void expect_refused(struct fx *fx, struct tarbuf *t, json_t *extra, int code, const char *what)
 {
@@ -295,6 +326,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refusals, agent_fx_setup, agent_fx_teardown),
         cmocka_unit_test_setup_teardown(test_in_tree_links, agent_fx_setup, agent_fx_teardown),
         cmocka_unit_test_setup_teardown(test_manifest_and_delete, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_empty_files_no_fd_leak, agent_fx_setup, agent_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
