@@ -3,8 +3,8 @@
  * tools/list, tools/call argument validation). The first byte picks the
  * profile or mode; the rest is split at newlines into messages handled in
  * order by one session, as a transport would. Every worker slot is marked
- * taken, so a valid tools/call ends in a limit_reached tool error instead
- * of a fork. For each message the harness checks:
+ * taken, so a valid tools/call waits in the queue; the harness ends it
+ * with a tool error instead of a fork. For each message the harness checks:
  *   - the exchange ends exactly once and is released;
  *   - the final message is nothing, a JSON-RPC response (jsonrpc "2.0", an
  *     id that is a string, an integer or null, exactly one of result and
@@ -75,6 +75,16 @@ static void handle_line(struct mcp_server *srv, struct mcp_session *s, const cha
     x->session = s;
     x->refs = 1;
     mcp_server_handle(srv, x, text, len);
+    /* Every worker is taken, so a valid tools/call waits in the queue
+     * (mcp/admit.c): end each waiting call as a server would that cannot
+     * start it, which must answer it exactly once. */
+    for (struct mcp_call *c = s->calls, *next; c; c = next) {
+        next = c->next;
+        if (c->admit.args) {
+            pyro_error e = {.code = -PYRO_E_LIMIT, .message = "no worker (fuzzing)"};
+            mcp_call_fail(c, &e);
+        }
+    }
     if (cap.finals != 1 || x->pending != 0)
         abort();
     mcp_exchange_unref(x);
@@ -86,7 +96,8 @@ static void handle_line(struct mcp_server *srv, struct mcp_session *s, const cha
             abort();
         size_t i;
         json_t *m;
-        json_array_foreach(cap.final, i, m) check_response(m);
+        json_array_foreach(cap.final, i, m)
+            check_response(m);
     } else if (cap.final) {
         check_response(cap.final);
         const json_t *id = json_object_get(in, "id");
@@ -109,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct pyro_ctx ctx;
     struct mcp_server srv;
     mcp_server_init(&srv, &ctx, (enum contract_surface)(data[0] % SURFACE_COUNT));
-    srv.workers = MCP_MAX_WORKERS; /* tools/call: limit_reached, no fork */
+    srv.workers = MCP_MAX_WORKERS; /* tools/call: queued, never forked */
     struct mcp_session *s = mcp_session_new(&srv);
     const char *p = (const char *)data + 1, *end = (const char *)data + size;
     while (p < end) {
