@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "lib/vm/instance.h"
-#include "lib/vm/instance_call.h"
 #include "base/json.h"
 #include "base/timeutil.h"
+#include "lib/vm/instance.h"
+#include "lib/vm/instance_call.h"
 
 int main(int argc, char **argv)
 {

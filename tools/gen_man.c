@@ -98,7 +98,7 @@ int main(void)
                 printf("\\fR");
                 if (p->type != PT_BOOL) {
                     printf(" \\fI");
-                    roff_text(p->metavar ? p->metavar
+                    roff_text(p->metavar          ? p->metavar
                               : p->type == PT_INT ? "N"
                               : p->type == PT_MAP ? "KEY=VALUE"
                                                   : "VALUE");

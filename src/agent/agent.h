@@ -31,8 +31,7 @@ struct stream_in {
     int64_t id;
     uint64_t received;
     void *state;
-    int (*on_data)(struct agent *a, struct stream_in *s, const uint8_t *buf, size_t len,
-                   pyro_error *err);
+    int (*on_data)(struct agent *a, struct stream_in *s, const uint8_t *buf, size_t len, pyro_error *err);
     /* Sends the response itself; returns < 0 to have an error sent. */
     int (*on_end)(struct agent *a, struct stream_in *s, pyro_error *err);
     void (*free)(void *state);
@@ -60,13 +59,13 @@ struct agent {
     bool hello_done;
     bool quit;
     bool chan_eof;
-    bool poweroff; /* shutdown requested as PID 1 */
+    bool poweroff;       /* shutdown requested as PID 1 */
     bool poweroff_flush; /* syncfs of / before powering off */
     int64_t start_ms;
     struct proto_reader rd;
-    struct outq out;      /* frames for the host */
-    pyro_error *run_err;  /* agent_run's, for the loop's callbacks */
-    int run_r;            /* < 0: the channel failed, agent_run returns it */
+    struct outq out;     /* frames for the host */
+    pyro_error *run_err; /* agent_run's, for the loop's callbacks */
+    int run_r;           /* < 0: the channel failed, agent_run returns it */
     struct exec_job *execs;
     struct stream_in *ins;
     struct stream_out *outs;

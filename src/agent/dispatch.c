@@ -56,9 +56,8 @@ static const struct op_entry ops[] = {
 
 /* Names kept for the next protocol additions; requests get "unsupported". */
 static const char *const reserved_ops[] = {
-    "shell_open",    "shell_read",     "shell_write",  "shell_signal", "shell_resize",
-    "shell_close",   "service_start",  "service_stop", "service_status", "service_logs",
-    "secret_put",    "secret_delete",
+    "shell_open",    "shell_read",   "shell_write",    "shell_signal", "shell_resize", "shell_close",
+    "service_start", "service_stop", "service_status", "service_logs", "secret_put",   "secret_delete",
 };
 
 static const char *const caps[] = {"exec", "kill", "file", "tar", "fs_flush", "shutdown", "stream", "manifest"};
@@ -69,8 +68,8 @@ static void on_hello(struct agent *a, const struct proto_frame *f)
     int64_t v = json_get_int(f->hdr, "version", 0);
     if (v != PROTO_VERSION) {
         pyro_error err = {0};
-        err_set(&err, -PYRO_E_PROTOCOL, "protocol version %lld not supported (agent speaks %d)",
-                     (long long)v, PROTO_VERSION);
+        err_set(&err, -PYRO_E_PROTOCOL, "protocol version %lld not supported (agent speaks %d)", (long long)v,
+                PROTO_VERSION);
         json_set(h, "error", proto_error_new(err.code, err.message));
     } else {
         a->hello_done = true;
@@ -114,8 +113,7 @@ static void on_request(struct agent *a, const struct proto_frame *f)
         return;
     }
     if (f->id == 0 || id_busy(a, f->id)) {
-        err_set(&err, -PYRO_E_PROTOCOL, "request id %lld is 0 or already in use",
-                     (long long)f->id);
+        err_set(&err, -PYRO_E_PROTOCOL, "request id %lld is 0 or already in use", (long long)f->id);
         agent_reply_err(a, f->id, &err);
         return;
     }
@@ -127,8 +125,7 @@ static void on_request(struct agent *a, const struct proto_frame *f)
         }
     for (size_t i = 0; i < ARRAY_SIZE(reserved_ops); i++)
         if (strcmp(reserved_ops[i], f->op) == 0) {
-            err_set(&err, -PYRO_E_UNSUPPORTED, "op %s is reserved and not implemented yet",
-                         f->op);
+            err_set(&err, -PYRO_E_UNSUPPORTED, "op %s is reserved and not implemented yet", f->op);
             agent_reply_err(a, f->id, &err);
             return;
         }

@@ -85,7 +85,7 @@ static int parse_signal(const json_t *v, int def, pyro_error *err)
         const char *name;
         int sig;
     } names[] = {
-        {"HUP", SIGHUP}, {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL}, {"USR1", SIGUSR1},
+        {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL}, {"USR1", SIGUSR1},
         {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
     };
     if (!v)
@@ -150,8 +150,7 @@ static int pipe_for(int fds[2], pyro_error *err)
     return 0;
 }
 
-static void __attribute__((noreturn))
-child_exec(char **argv, char **envp, const char *cwd, int out_w, int err_w)
+static void __attribute__((noreturn)) child_exec(char **argv, char **envp, const char *cwd, int out_w, int err_w)
 {
     sigset_t all;
     sigemptyset(&all);
@@ -360,8 +359,7 @@ int op_kill(struct agent *a, const struct proto_frame *req, pyro_error *err)
         return sig;
     struct exec_job *j = exec_find(a, json_integer_value(target));
     if (!j)
-        return err_set(err, -PYRO_E_NOT_FOUND, "no running exec with id %lld",
-                            (long long)json_integer_value(target));
+        return err_set(err, -PYRO_E_NOT_FOUND, "no running exec with id %lld", (long long)json_integer_value(target));
     if (kill(-j->pid, sig) < 0 && !j->exited)
         (void)kill(j->pid, sig);
     json_t *r = json_object();

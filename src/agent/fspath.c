@@ -23,8 +23,7 @@ int fspath_open_root(const char *root, pyro_error *err)
     return fd;
 }
 
-int fspath_open(int dirfd, const char *path, int flags, mode_t mode, uint64_t extra_resolve,
-                pyro_error *err)
+int fspath_open(int dirfd, const char *path, int flags, mode_t mode, uint64_t extra_resolve, pyro_error *err)
 {
     int fd = confine_openat_resolve(dirfd, path, flags, mode, extra_resolve);
     if (fd >= 0)
@@ -37,8 +36,8 @@ int fspath_open(int dirfd, const char *path, int flags, mode_t mode, uint64_t ex
     return err_errno(err, e, "open %s", path);
 }
 
-int fspath_open_parent(int rootfd, const char *path, bool mkdirs, uint64_t extra_resolve,
-                       const char **base, pyro_error *err)
+int fspath_open_parent(int rootfd, const char *path, bool mkdirs, uint64_t extra_resolve, const char **base,
+                       pyro_error *err)
 {
     /* Strip trailing slashes and "." components from the end. */
     _cleanup_free_ char *dir = xstrdup(path);
@@ -140,8 +139,7 @@ json_t *fspath_stat_json(int dirfd, const char *name, const char *path, const st
     json_set(o, "type", json_string(fspath_type_name(st->st_mode)));
     json_set(o, "size", json_integer((json_int_t)st->st_size));
     json_set(o, "mode", json_integer(st->st_mode & 07777));
-    json_set(o, "mtime_ms",
-                  json_integer((json_int_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000));
+    json_set(o, "mtime_ms", json_integer((json_int_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000));
     if (S_ISLNK(st->st_mode)) {
         char target[PATH_MAX];
         ssize_t n = readlinkat(dirfd, name, target, sizeof(target));

@@ -20,13 +20,12 @@ int fspath_open_root(const char *root, pyro_error *err);
 /* openat2 beneath dirfd with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
  * extra_resolve; returns the fd or a negative code (EXDEV and ELOOP become
  * -PYRO_E_INVALID "escapes the root"). */
-int fspath_open(int dirfd, const char *path, int flags, mode_t mode, uint64_t extra_resolve,
-                pyro_error *err);
+int fspath_open(int dirfd, const char *path, int flags, mode_t mode, uint64_t extra_resolve, pyro_error *err);
 /* Opens the parent directory of path (creating missing directories when
  * mkdirs) and returns its fd; *base points at the last component inside
  * path. The root itself has no parent: -PYRO_E_INVALID. */
-int fspath_open_parent(int rootfd, const char *path, bool mkdirs, uint64_t extra_resolve,
-                       const char **base, pyro_error *err);
+int fspath_open_parent(int rootfd, const char *path, bool mkdirs, uint64_t extra_resolve, const char **base,
+                       pyro_error *err);
 /* The arguments every path op takes: "root" (an absolute directory,
  * default /workspace) and "path" beneath it (default ""), checked, with the
  * root opened. root and path point into the request's header. */

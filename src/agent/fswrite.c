@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "base/cleanup.h"
 #include "agent/fspath.h"
+#include "base/cleanup.h"
 #include "base/id.h"
 #include "base/json.h"
 
@@ -40,13 +40,11 @@ static void fwrite_free(void *p)
     free(s);
 }
 
-static int fwrite_data(struct agent *a, struct stream_in *in, const uint8_t *buf, size_t len,
-                       pyro_error *err)
+static int fwrite_data(struct agent *a, struct stream_in *in, const uint8_t *buf, size_t len, pyro_error *err)
 {
     struct fwrite_state *s = in->state;
     if (s->bytes + len > s->max)
-        return err_set(err, -PYRO_E_LIMIT, "file_write: more than %llu bytes",
-                            (unsigned long long)s->max);
+        return err_set(err, -PYRO_E_LIMIT, "file_write: more than %llu bytes", (unsigned long long)s->max);
     while (len) {
         ssize_t n = write(s->fd, buf, len);
         if (n < 0 && errno == EINTR)
@@ -92,8 +90,7 @@ int op_file_write(struct agent *a, const struct proto_frame *req, pyro_error *er
     if (mode < 0 || mode > 07777)
         return err_set(err, -PYRO_E_INVALID, "\"mode\" must be within 0..07777");
     bool append = json_get_bool(args, "append", false);
-    int dirfd = fspath_open_parent(q.rootfd, path, json_get_bool(args, "mkdirs", true), 0,
-                                   &base, err);
+    int dirfd = fspath_open_parent(q.rootfd, path, json_get_bool(args, "mkdirs", true), 0, &base, err);
     if (dirfd < 0)
         return dirfd;
 

@@ -25,8 +25,7 @@ static bool is_mountpoint(const char *path)
     return st.st_dev != parent.st_dev || st.st_ino == parent.st_ino;
 }
 
-static int mount_fs(const char *src, const char *target, const char *type, unsigned long flags,
-                    const char *data)
+static int mount_fs(const char *src, const char *target, const char *type, unsigned long flags, const char *data)
 {
     if (mkdir(target, 0755) < 0 && errno != EEXIST)
         return -errno;
@@ -50,20 +49,18 @@ static void make_devices(void)
         unsigned maj, min;
         mode_t mode;
     } nodes[] = {
-        {"/dev/null", 1, 3, 0666},    {"/dev/zero", 1, 5, 0666}, {"/dev/full", 1, 7, 0666},
-        {"/dev/random", 1, 8, 0666},  {"/dev/urandom", 1, 9, 0666}, {"/dev/tty", 5, 0, 0666},
+        {"/dev/null", 1, 3, 0666},   {"/dev/zero", 1, 5, 0666},    {"/dev/full", 1, 7, 0666},
+        {"/dev/random", 1, 8, 0666}, {"/dev/urandom", 1, 9, 0666}, {"/dev/tty", 5, 0, 0666},
     };
     static const struct {
         const char *target, *path;
     } links[] = {
-        {"pts/ptmx", "/dev/ptmx"},         {"/proc/self/fd", "/dev/fd"},
-        {"/proc/self/fd/0", "/dev/stdin"}, {"/proc/self/fd/1", "/dev/stdout"},
-        {"/proc/self/fd/2", "/dev/stderr"},
+        {"pts/ptmx", "/dev/ptmx"},          {"/proc/self/fd", "/dev/fd"},       {"/proc/self/fd/0", "/dev/stdin"},
+        {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
     };
     mode_t old = umask(0);
     for (size_t i = 0; i < ARRAY_SIZE(nodes); i++)
-        if (mknod(nodes[i].name, S_IFCHR | nodes[i].mode, makedev(nodes[i].maj, nodes[i].min)) < 0 &&
-            errno != EEXIST)
+        if (mknod(nodes[i].name, S_IFCHR | nodes[i].mode, makedev(nodes[i].maj, nodes[i].min)) < 0 && errno != EEXIST)
             fprintf(stderr, AGENT_NAME ": mknod %s: %s\n", nodes[i].name, strerror(errno));
     umask(old);
     for (size_t i = 0; i < ARRAY_SIZE(links); i++)
@@ -82,8 +79,8 @@ int init_mounts(pyro_error *err)
     warn_mount("/dev", r);
     if (r > 0)
         make_devices();
-    warn_mount("/dev/pts", mount_fs("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-                                    "newinstance,ptmxmode=0666,mode=0620"));
+    warn_mount("/dev/pts",
+               mount_fs("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"));
     warn_mount("/dev/shm", mount_fs("tmpfs", "/dev/shm", "tmpfs", common, "mode=1777"));
     warn_mount("/run", mount_fs("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"));
     return 0;

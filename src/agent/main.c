@@ -16,11 +16,10 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: " AGENT_NAME " (--channel-fd N | --channel-path PATH) [--init | --no-init]\n"
-            "  --channel-fd N       serve the protocol on inherited fd N\n"
-            "  --channel-path PATH  open PATH (a virtio-serial port) and serve on it\n"
-            "  --init / --no-init   force or skip PID 1 duties (default: init when PID 1)\n");
+    fprintf(f, "usage: " AGENT_NAME " (--channel-fd N | --channel-path PATH) [--init | --no-init]\n"
+               "  --channel-fd N       serve the protocol on inherited fd N\n"
+               "  --channel-path PATH  open PATH (a virtio-serial port) and serve on it\n"
+               "  --init / --no-init   force or skip PID 1 duties (default: init when PID 1)\n");
 }
 
 /* Keeps 0, 1 and 2 allocated so no channel or pipe ever lands there. */

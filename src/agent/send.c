@@ -83,7 +83,7 @@ void agent_reply_err(struct agent *a, int64_t id, const pyro_error *err)
 {
     json_t *h = proto_header_new(PROTO_RESP, id);
     json_set(h, "ok", json_false());
-    json_set(h, "error", proto_error_new(err->code ? err->code : -PYRO_E_PROTOCOL,
-                                         err->code ? err->message : "unknown error"));
+    json_set(h, "error",
+             proto_error_new(err->code ? err->code : -PYRO_E_PROTOCOL, err->code ? err->message : "unknown error"));
     agent_send(a, h, NULL, 0);
 }

@@ -87,8 +87,7 @@ int agent_init(struct agent *a, int chan_fd, bool init_mode, pyro_error *err)
     outq_init(&a->out, AGENT_OUTQ_MAX);
 
     int fl = fcntl(chan_fd, F_GETFL);
-    if (fl < 0 || fcntl(chan_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-        fcntl(chan_fd, F_SETFD, FD_CLOEXEC) < 0)
+    if (fl < 0 || fcntl(chan_fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(chan_fd, F_SETFD, FD_CLOEXEC) < 0)
         return err_errno(err, errno, "channel fd %d", chan_fd);
 
     signal(SIGPIPE, SIG_IGN);

@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/cleanup.h"
-#include "base/relpath.h"
 #include "agent/fspath.h"
 #include "agent/tar.h"
+#include "base/cleanup.h"
+#include "base/relpath.h"
 
 #define META_MAX (1u * 1024 * 1024)
 
@@ -153,8 +153,8 @@ static int clear_slot(int dirfd, const char *base, const char *name, bool want_d
     return 0;
 }
 
-static int create_entry(struct tarx *x, char type, const char *name, mode_t mode, uint64_t size,
-                        const char *link, pyro_error *err)
+static int create_entry(struct tarx *x, char type, const char *name, mode_t mode, uint64_t size, const char *link,
+                        pyro_error *err)
 {
     const char *base;
     _cleanup_close_ int dirfd = fspath_open_parent(x->destfd, name, true, RESOLVE_NO_SYMLINKS, &base, err);
@@ -192,8 +192,7 @@ static int create_entry(struct tarx *x, char type, const char *name, mode_t mode
             return err_prefix(err, "tar: hard link %s", name);
         struct stat st;
         if (fstatat(sdir, sbase, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-            return err_set(err, -PYRO_E_INVALID, "tar: hard link %s -> %s: not an extracted file",
-                                name, link);
+            return err_set(err, -PYRO_E_INVALID, "tar: hard link %s -> %s: not an extracted file", name, link);
         r = clear_slot(dirfd, base, name, false, err);
         if (r < 0)
             return r;
@@ -242,8 +241,7 @@ static int on_header(struct tarx *x, pyro_error *err)
 
     if (type == 'x' || type == 'g' || type == 'L' || type == 'K') {
         if (size > META_MAX)
-            return err_set(err, -PYRO_E_LIMIT, "tar: extended header of %llu bytes",
-                                (unsigned long long)size);
+            return err_set(err, -PYRO_E_LIMIT, "tar: extended header of %llu bytes", (unsigned long long)size);
         x->meta_type = type;
         x->meta_need = (size_t)size;
         x->meta_len = 0;
@@ -274,8 +272,7 @@ static int on_header(struct tarx *x, pyro_error *err)
         return r;
     }
     if (++x->entries > x->max_entries)
-        return err_set(err, -PYRO_E_LIMIT, "tar: more than %llu entries",
-                            (unsigned long long)x->max_entries);
+        return err_set(err, -PYRO_E_LIMIT, "tar: more than %llu entries", (unsigned long long)x->max_entries);
     mode_t mode = (mode_t)parse_num(b + 100, 8, &ok);
     switch (type) {
     case '0':
@@ -283,21 +280,17 @@ static int on_header(struct tarx *x, pyro_error *err)
     case '7':
         if (size > x->max_bytes - x->bytes) /* x->bytes <= max_bytes: no overflow */
             return err_set(err, -PYRO_E_LIMIT, "tar: more than %llu bytes of file data",
-                                (unsigned long long)x->max_bytes);
+                           (unsigned long long)x->max_bytes);
         x->bytes += size;
         type = '0';
         break;
     case '1':
     case '2':
-    case '5':
-        break;
+    case '5': break;
     case '3':
-    case '4':
-        return err_set(err, -PYRO_E_INVALID, "tar: %s is a device node", name);
-    case '6':
-        return err_set(err, -PYRO_E_INVALID, "tar: %s is a fifo", name);
-    default:
-        return err_set(err, -PYRO_E_INVALID, "tar: %s has unsupported type '%c'", name, type);
+    case '4': return err_set(err, -PYRO_E_INVALID, "tar: %s is a device node", name);
+    case '6': return err_set(err, -PYRO_E_INVALID, "tar: %s is a fifo", name);
+    default: return err_set(err, -PYRO_E_INVALID, "tar: %s has unsupported type '%c'", name, type);
     }
     r = create_entry(x, type, name, mode, size, link, err);
     if (r < 0)
@@ -312,8 +305,7 @@ int tarx_feed(struct tarx *x, const uint8_t *buf, size_t len, pyro_error *err)
         size_t n;
         int r;
         switch (x->st) {
-        case TX_DONE:
-            return 0; /* whatever follows the end marker is ignored */
+        case TX_DONE: return 0; /* whatever follows the end marker is ignored */
         case TX_HEADER:
             n = TAR_BLOCK - x->blk_len < len ? TAR_BLOCK - x->blk_len : len;
             memcpy(x->blk + x->blk_len, buf, n);

@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/cleanup.h"
 #include "agent/fspath.h"
 #include "agent/tar.h"
 #include "agent/walk.h"
+#include "base/cleanup.h"
 
 #define TARW_DEPTH_MAX 128
 
@@ -64,8 +64,8 @@ static void pax_record(char **buf, size_t *len, const char *key, const char *val
     *len += n;
 }
 
-static void header_block(uint8_t *blk, const char *name, char type, mode_t mode, uint64_t size,
-                         int64_t mtime, uid_t uid, gid_t gid, const char *link)
+static void header_block(uint8_t *blk, const char *name, char type, mode_t mode, uint64_t size, int64_t mtime,
+                         uid_t uid, gid_t gid, const char *link)
 {
     char *h = (char *)blk;
     memset(blk, 0, TAR_BLOCK);
@@ -107,16 +107,15 @@ static void emit_entry(struct tarw *w, const char *name, const struct stat *st, 
     if (pax_len) {
         size_t padded = (pax_len + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
         pend_reserve(w, TAR_BLOCK + padded);
-        header_block(w->pend + w->pend_len, "PaxHeaders/entry", 'x', 0644, pax_len, st->st_mtim.tv_sec, 0,
-                     0, NULL);
+        header_block(w->pend + w->pend_len, "PaxHeaders/entry", 'x', 0644, pax_len, st->st_mtim.tv_sec, 0, 0, NULL);
         w->pend_len += TAR_BLOCK;
         memset(w->pend + w->pend_len, 0, padded);
         memcpy(w->pend + w->pend_len, pax, pax_len);
         w->pend_len += padded;
     }
     pend_reserve(w, TAR_BLOCK);
-    header_block(w->pend + w->pend_len, full, type, st->st_mode, size, st->st_mtim.tv_sec, st->st_uid,
-                 st->st_gid, link);
+    header_block(w->pend + w->pend_len, full, type, st->st_mode, size, st->st_mtim.tv_sec, st->st_uid, st->st_gid,
+                 link);
     w->pend_len += TAR_BLOCK;
     w->entries++;
 }
@@ -247,8 +246,7 @@ ssize_t tarw_read(struct tarw *w, uint8_t *buf, size_t cap, pyro_error *err)
     }
     w->total += out;
     if (w->max_bytes && w->total > w->max_bytes)
-        return err_set(err, -PYRO_E_LIMIT, "archive larger than %llu bytes",
-                            (unsigned long long)w->max_bytes);
+        return err_set(err, -PYRO_E_LIMIT, "archive larger than %llu bytes", (unsigned long long)w->max_bytes);
     return (ssize_t)out;
 }
 

@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "base/cleanup.h"
 #include "agent/fspath.h"
-#include "base/json.h"
 #include "agent/tar.h"
+#include "base/cleanup.h"
+#include "base/json.h"
 
 #define TAR_IN_MAX_BYTES_DEFAULT (1ull << 30)
 #define TAR_IN_MAX_ENTRIES_DEFAULT 100000ull
@@ -44,8 +44,8 @@ int op_tar_out(struct agent *a, const struct proto_frame *req, pyro_error *err)
     int r = fspath_req_open(req, &q, err);
     if (r < 0)
         return r;
-    r = tarw_open(q.rootfd, q.path, fspath_arg_limit(q.args, "max_bytes", TAR_OUT_MAX_BYTES_DEFAULT, UINT64_MAX),
-                  &w, err);
+    r = tarw_open(q.rootfd, q.path, fspath_arg_limit(q.args, "max_bytes", TAR_OUT_MAX_BYTES_DEFAULT, UINT64_MAX), &w,
+                  err);
     if (r < 0)
         return r;
     struct stream_out *s = xcalloc(1, sizeof(*s));
@@ -75,8 +75,7 @@ static void tar_in_free(void *p)
     free(s);
 }
 
-static int tar_in_data(struct agent *a, struct stream_in *in, const uint8_t *buf, size_t len,
-                       pyro_error *err)
+static int tar_in_data(struct agent *a, struct stream_in *in, const uint8_t *buf, size_t len, pyro_error *err)
 {
     struct tar_in_state *s = in->state;
     return tarx_feed(s->x, buf, len, err);

@@ -15,14 +15,13 @@
 int walk_read_names(int dirfd, char ***out, pyro_error *err);
 
 struct walk {
-    size_t max;      /* entries visited at most; then truncated is set */
-    int depth_max;   /* directories below this depth are not entered */
+    size_t max;    /* entries visited at most; then truncated is set */
+    int depth_max; /* directories below this depth are not entered */
     bool recursive;
     /* Called for each entry: dirfd/name locate it, path is rel joined with
      * name. Returns 1 when the entry counts, 0 to skip it (it vanished),
      * < 0 to stop the walk with that error. */
-    int (*visit)(struct walk *w, int dirfd, const char *name, const char *path, const struct stat *st,
-                 pyro_error *err);
+    int (*visit)(struct walk *w, int dirfd, const char *name, const char *path, const struct stat *st, pyro_error *err);
     void *userdata;
     size_t count;
     bool truncated;

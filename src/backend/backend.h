@@ -17,27 +17,27 @@
 
 /* What to start. Strings are borrowed for the duration of start(). */
 struct backend_config {
-    const char *id;          /* [a-z0-9_-]{1,64}; the hostname inside */
-    const char *rootfs;      /* read-only lower root tree (absolute) */
-    const char *dir;         /* per-instance directory owned by the backend (absolute) */
+    const char *id;     /* [a-z0-9_-]{1,64}; the hostname inside */
+    const char *rootfs; /* read-only lower root tree (absolute) */
+    const char *dir;    /* per-instance directory owned by the backend (absolute) */
     /* The overlay's writable layer when it must outlive the instance (a
      * workspace across stop and start): owned by the caller, created when
      * missing, on the file system of dir, never removed by destroy. NULL:
      * dir/upper, removed by destroy. */
     const char *upper_dir;
-    const char *init_path;   /* host path of the static init, run as PID 1 */
-    char *const *init_argv;  /* argv of init; NULL means { "/.pyro/agent", NULL } */
-    char *const *init_envp;  /* NULL means a minimal PATH/HOME/TERM environment */
-    int channel_fd;          /* becomes fd 3 of init */
+    const char *init_path;  /* host path of the static init, run as PID 1 */
+    char *const *init_argv; /* argv of init; NULL means { "/.pyro/agent", NULL } */
+    char *const *init_envp; /* NULL means a minimal PATH/HOME/TERM environment */
+    int channel_fd;         /* becomes fd 3 of init */
     /* stdout and stderr of init: the write end of a pipe (or a socket) the
      * caller reads, never a file (start() refuses one: init could
      * truncate, seek, chmod it or make it setuid); -1 means /dev/null. The
      * monitor drains it into console.log. */
     int stdio_fd;
-    int vcpu_count;          /* CPU quota in whole CPUs (>= 1) */
-    int mem_mib;             /* memory limit, swap off (>= 16) */
-    int pids_max;            /* task limit (>= 8) */
-    bool network;            /* false: only lo; true: veth + NAT egress */
+    int vcpu_count; /* CPU quota in whole CPUs (>= 1) */
+    int mem_mib;    /* memory limit, swap off (>= 16) */
+    int pids_max;   /* task limit (>= 8) */
+    bool network;   /* false: only lo; true: veth + NAT egress */
     /* Run in a user namespace (rootless). Not implemented by the sandbox
      * backend yet: start() refuses it with -PYRO_E_UNSUPPORTED. */
     bool userns;
@@ -51,9 +51,9 @@ struct backend_config {
 
 /* What start() filled in. pidfd is owned by the caller (backend_release). */
 struct backend_instance {
-    pid_t pid;                         /* host pid of PID 1 */
-    int pidfd;                         /* pidfd of PID 1, poll()able, O_CLOEXEC */
-    int cgroup_version;                /* 1 or 2 */
+    pid_t pid;          /* host pid of PID 1 */
+    int pidfd;          /* pidfd of PID 1, poll()able, O_CLOEXEC */
+    int cgroup_version; /* 1 or 2 */
     bool network;
     char host_ifname[IF_NAMESIZE];     /* host end of the veth ("" without network) */
     char host_addr[BACKEND_ADDR_MAX];  /* host end address, also the guest's gateway */

@@ -143,8 +143,14 @@ static void monitor_teardown(struct monitor *m)
 
 int monitor_main(const struct monitor_config *cfg, int ready_fd)
 {
-    struct monitor m = {.cfg = cfg, .listen_fd = -1, .agent_fd = -1, .ttl_fd = -1, .sig_fd = -1, .next_id = 1,
-                        .console_rd = -1, .console_fd = -1};
+    struct monitor m = {.cfg = cfg,
+                        .listen_fd = -1,
+                        .agent_fd = -1,
+                        .ttl_fd = -1,
+                        .sig_fd = -1,
+                        .next_id = 1,
+                        .console_rd = -1,
+                        .console_fd = -1};
     outq_init(&m.agent_out, MONITOR_AGENT_OUTQ_MAX);
     pyro_error err = {0};
     char line[PYRO_ERROR_MESSAGE_MAX + 64];

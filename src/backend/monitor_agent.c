@@ -59,7 +59,7 @@ int monitor_agent_handshake(struct monitor *m, pyro_error *err)
             monitor_console_drain(m);
         if (p[1].revents & POLLIN) {
             return err_set(err, -PYRO_E_STATE, "the sandbox exited before its agent answered (see %s/console.log)",
-                                m->cfg->dir);
+                           m->cfg->dir);
         }
         if (p[0].revents) {
             ssize_t n = proto_reader_fill(&m->agent_rd, m->agent_fd);

@@ -80,9 +80,9 @@ struct monitor {
     int64_t stop_waiter_ids[MONITOR_CLIENTS_MAX];
     int nstop_waiters;
     int64_t started_ms;
-    int console_rd;          /* read end of init's stdout/stderr pipe, or -1 */
-    int console_fd;          /* <dir>/console.log, or -1 */
-    size_t console_size;     /* bytes written to it since the start */
+    int console_rd;           /* read end of init's stdout/stderr pipe, or -1 */
+    int console_fd;           /* <dir>/console.log, or -1 */
+    size_t console_size;      /* bytes written to it since the start */
     uint64_t console_dropped; /* bytes read past MONITOR_CONSOLE_MAX */
 };
 

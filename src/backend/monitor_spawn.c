@@ -11,9 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend/monitor.h"
 #include "base/cleanup.h"
 #include "base/log.h"
-#include "backend/monitor.h"
 #include "base/timeutil.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -116,6 +116,5 @@ int monitor_spawn(const struct monitor_config *cfg, int timeout_ms, int *pid_out
     int code = 0, off = 0;
     if (sscanf(buf, "error %d %n", &code, &off) == 1 && code < 0)
         return err_set(err, code, "%s", buf + off);
-    return err_set(err, -PYRO_E_STATE, "the monitor died while starting the sandbox (see %s/monitor.log)",
-                        cfg->dir);
+    return err_set(err, -PYRO_E_STATE, "the monitor died while starting the sandbox (see %s/monitor.log)", cfg->dir);
 }

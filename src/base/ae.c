@@ -15,7 +15,7 @@
 
 struct ae_file {
     int mask;
-    uint32_t gen;      /* bumped when the fd is forgotten: stale events differ */
+    uint32_t gen; /* bumped when the fd is forgotten: stale events differ */
     ae_file_fn *rfn, *wfn;
     void *data;
 };
@@ -23,16 +23,16 @@ struct ae_file {
 struct ae_timer {
     struct ae_timer *next;
     int64_t id;
-    int64_t when_ms;   /* monotonic */
+    int64_t when_ms; /* monotonic */
     ae_timer_fn *fn;
     void *data;
-    bool deleted;      /* freed by the next sweep, never during a round */
+    bool deleted; /* freed by the next sweep, never during a round */
 };
 
 struct ae_loop {
     int epfd;
     struct ae_file *files;
-    int nfiles;        /* slots in files */
+    int nfiles; /* slots in files */
     struct ae_timer *timers;
     int64_t next_timer_id;
     bool stop;

@@ -24,23 +24,23 @@ void cleanup_strvp(char ***strv);
 #define _cleanup_pid_ __attribute__((cleanup(cleanup_pidp)))
 #define _cleanup_strv_ __attribute__((cleanup(cleanup_strvp)))
 
-#define TAKE_PTR(p)                      \
-    ({                                   \
-        __typeof__(p) _tp_tmp_ = (p);    \
-        (p) = NULL;                      \
-        _tp_tmp_;                        \
+#define TAKE_PTR(p)                   \
+    ({                                \
+        __typeof__(p) _tp_tmp_ = (p); \
+        (p) = NULL;                   \
+        _tp_tmp_;                     \
     })
-#define TAKE_FD(fd)                      \
-    ({                                   \
-        int _tf_tmp_ = (fd);             \
-        (fd) = -1;                       \
-        _tf_tmp_;                        \
+#define TAKE_FD(fd)          \
+    ({                       \
+        int _tf_tmp_ = (fd); \
+        (fd) = -1;           \
+        _tf_tmp_;            \
     })
-#define TAKE_PID(pid)                    \
-    ({                                   \
-        pid_t _tpid_tmp_ = (pid);        \
-        (pid) = 0;                       \
-        _tpid_tmp_;                      \
+#define TAKE_PID(pid)             \
+    ({                            \
+        pid_t _tpid_tmp_ = (pid); \
+        (pid) = 0;                \
+        _tpid_tmp_;               \
     })
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -9,11 +9,10 @@ static const struct {
     int code;
     const char *name;
 } err_codes[] = {
-    {PYRO_E_INVALID, "invalid_argument"}, {PYRO_E_NOT_FOUND, "not_found"},
-    {PYRO_E_STATE, "invalid_state"},      {PYRO_E_LIMIT, "limit_exceeded"},
-    {PYRO_E_UNSUPPORTED, "unsupported"},  {PYRO_E_PROTOCOL, "protocol_error"},
-    {PYRO_E_TIMEOUT, "timeout"},          {PYRO_E_CORRUPT, "corrupt"},
-    {PYRO_E_BUSY, "busy"},                {PYRO_E_CANCELLED, "cancelled"},
+    {PYRO_E_INVALID, "invalid_argument"}, {PYRO_E_NOT_FOUND, "not_found"},     {PYRO_E_STATE, "invalid_state"},
+    {PYRO_E_LIMIT, "limit_exceeded"},     {PYRO_E_UNSUPPORTED, "unsupported"}, {PYRO_E_PROTOCOL, "protocol_error"},
+    {PYRO_E_TIMEOUT, "timeout"},          {PYRO_E_CORRUPT, "corrupt"},         {PYRO_E_BUSY, "busy"},
+    {PYRO_E_CANCELLED, "cancelled"},
 };
 
 const char *pyro_error_name(int code)

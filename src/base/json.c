@@ -102,12 +102,11 @@ int json_parse(const char *buf, size_t len, json_t **out, pyro_error *err)
 {
     json_error_t jerr;
     if (len > PYRO_JSON_MAX)
-        return err_set(err, -PYRO_E_INVALID, "JSON text of %zu bytes exceeds the %u byte limit", len,
-                            PYRO_JSON_MAX);
+        return err_set(err, -PYRO_E_INVALID, "JSON text of %zu bytes exceeds the %u byte limit", len, PYRO_JSON_MAX);
     json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!v)
-        return err_set(err, -PYRO_E_INVALID, "invalid JSON at line %d column %d: %s", jerr.line,
-                            jerr.column, jerr.text);
+        return err_set(err, -PYRO_E_INVALID, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                       jerr.text);
     *out = v;
     return 0;
 }

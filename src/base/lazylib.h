@@ -20,21 +20,21 @@ struct lazylib {
 /* The address of symbol in lib, loading lib on first use; never NULL. */
 void *lazylib_sym(struct lazylib *lib, const char *symbol);
 
-#define LAZY_SHIM(lib, ret, name, params, args)                                                             \
-    ret name params                                                                                        \
-    {                                                                                                      \
-        static ret(*fp) params;                                                                            \
-        if (!fp)                                                                                           \
-            fp = (ret(*) params)lazylib_sym(&lib, #name);                                                  \
-        return fp args;                                                                                    \
+#define LAZY_SHIM(lib, ret, name, params, args)           \
+    ret name params                                       \
+    {                                                     \
+        static ret(*fp) params;                           \
+        if (!fp)                                          \
+            fp = (ret(*) params)lazylib_sym(&lib, #name); \
+        return fp args;                                   \
     }
-#define LAZY_SHIM_VOID(lib, name, params, args)                                                             \
-    void name params                                                                                       \
-    {                                                                                                      \
-        static void(*fp) params;                                                                           \
-        if (!fp)                                                                                           \
-            fp = (void(*) params)lazylib_sym(&lib, #name);                                                 \
-        fp args;                                                                                           \
+#define LAZY_SHIM_VOID(lib, name, params, args)            \
+    void name params                                       \
+    {                                                      \
+        static void(*fp) params;                           \
+        if (!fp)                                           \
+            fp = (void(*) params)lazylib_sym(&lib, #name); \
+        fp args;                                           \
     }
 
 #endif

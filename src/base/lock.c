@@ -28,8 +28,7 @@ int dirlock_at(int dirfd, int mode, int timeout_ms, pyro_error *err)
         if (errno != EWOULDBLOCK && errno != EINTR)
             return err_errno(err, errno, "lock");
         if (time_mono_ms() >= deadline)
-            return err_set(err, -PYRO_E_BUSY, "lock is held by another pyro process (waited %d ms)",
-                                timeout_ms);
+            return err_set(err, -PYRO_E_BUSY, "lock is held by another pyro process (waited %d ms)", timeout_ms);
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

@@ -18,8 +18,7 @@ static bool unescape(char *s)
 {
     char *w = s;
     for (char *r = s; *r; r++) {
-        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
-            r[3] <= '7') {
+        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
             char c = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
             if (!c)
                 return false;
@@ -107,8 +106,7 @@ int mountinfo_parse_line(char *line, struct mountinfo_entry *e)
     return 0;
 }
 
-int mountinfo_each(const char *path, int (*fn)(const struct mountinfo_entry *e, void *ctx), void *ctx,
-                   pyro_error *err)
+int mountinfo_each(const char *path, int (*fn)(const struct mountinfo_entry *e, void *ctx), void *ctx, pyro_error *err)
 {
     _cleanup_fclose_ FILE *f = fopen(path, "re");
     if (!f)
@@ -120,8 +118,7 @@ int mountinfo_each(const char *path, int (*fn)(const struct mountinfo_entry *e, 
         if (n >= MOUNTINFO_MAX_LINES)
             return err_set(err, -PYRO_E_LIMIT, "%s: more than %d mounts", path, MOUNTINFO_MAX_LINES);
         if (len > MOUNTINFO_LINE_MAX)
-            return err_set(err, -PYRO_E_LIMIT, "%s: line %d is longer than %d bytes", path, n + 1,
-                           MOUNTINFO_LINE_MAX);
+            return err_set(err, -PYRO_E_LIMIT, "%s: line %d is longer than %d bytes", path, n + 1, MOUNTINFO_LINE_MAX);
         struct mountinfo_entry e;
         if (mountinfo_parse_line(line, &e) < 0)
             continue;

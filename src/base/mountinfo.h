@@ -32,8 +32,7 @@ int mountinfo_parse_line(char *line, struct mountinfo_entry *e);
  * lines are skipped); fn returns 0 to go on, > 0 to stop, < 0 to fail with
  * that code. Returns 0, fn's code, -errno, or -PYRO_E_LIMIT past
  * MOUNTINFO_MAX_LINES lines or a line longer than MOUNTINFO_LINE_MAX. */
-int mountinfo_each(const char *path, int (*fn)(const struct mountinfo_entry *e, void *ctx), void *ctx,
-                   pyro_error *err);
+int mountinfo_each(const char *path, int (*fn)(const struct mountinfo_entry *e, void *ctx), void *ctx, pyro_error *err);
 
 /* True when word is one of the comma-separated options of opts. */
 bool mountinfo_opt_has(const char *opts, const char *word);

@@ -41,8 +41,8 @@ int outq_push(struct outq *q, const void *data, size_t len, pyro_error *err)
     size_t pending = outq_pending(q);
     if (len > q->max || pending > q->max - len)
         return err_set(err, -PYRO_E_LIMIT,
-                       "output queue full: %zu bytes pending and %zu more would pass its bound of %zu bytes",
-                       pending, len, q->max);
+                       "output queue full: %zu bytes pending and %zu more would pass its bound of %zu bytes", pending,
+                       len, q->max);
     if (q->cap - q->len < len) {
         if (q->off) {
             memmove(q->buf, q->buf + q->off, pending);

@@ -163,8 +163,7 @@ static int rm_tree_fd(int top, const char *topname, pyro_error *err)
         struct stat st;
         if (parent < 0)
             return err_errno(err, errno, "remove %s: climb back at depth %zu", topname, depth + 1);
-        if (fstat(parent, &st) < 0 || st.st_dev != stack[depth].parent_dev ||
-            st.st_ino != stack[depth].parent_ino) {
+        if (fstat(parent, &st) < 0 || st.st_dev != stack[depth].parent_dev || st.st_ino != stack[depth].parent_ino) {
             close(parent);
             return err_set(err, -ESTALE, "remove %s: the tree was moved while it was being removed", topname);
         }

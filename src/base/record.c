@@ -1,9 +1,9 @@
 #include "base/record.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,14 +29,13 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-int write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-                         pyro_error *err)
+int write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode, pyro_error *err)
 {
     return write_atomic_at_flags(dirfd, name, data, len, mode, 0, err);
 }
 
-int write_atomic_at_flags(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-                               unsigned flags, pyro_error *err)
+int write_atomic_at_flags(int dirfd, const char *name, const void *data, size_t len, mode_t mode, unsigned flags,
+                          pyro_error *err)
 {
     bool sync = !(flags & PYRO_WRITE_NOSYNC);
     char rnd[9];
@@ -94,8 +93,7 @@ int record_parse(const char *buf, size_t len, json_t **out, pyro_error *err)
 {
     json_t *v = NULL;
     if (len > PYRO_RECORD_MAX)
-        return err_set(err, -PYRO_E_CORRUPT, "record of %zu bytes exceeds the %u byte limit", len,
-                            PYRO_RECORD_MAX);
+        return err_set(err, -PYRO_E_CORRUPT, "record of %zu bytes exceeds the %u byte limit", len, PYRO_RECORD_MAX);
     pyro_error perr = {0};
     if (json_parse(buf, len, &v, &perr) < 0)
         return err_set(err, -PYRO_E_CORRUPT, "%s", perr.message);
@@ -124,7 +122,7 @@ int read_file_at(int dirfd, const char *name, size_t max, char **out, size_t *ou
         return err_set(err, -PYRO_E_CORRUPT, "%s is not a regular file", name);
     if ((size_t)st.st_size > max)
         return err_set(err, -PYRO_E_CORRUPT, "%s is %lld bytes, more than the %zu byte limit", name,
-                            (long long)st.st_size, max);
+                       (long long)st.st_size, max);
     size_t cap = (size_t)st.st_size + 1, n = 0;
     _cleanup_free_ char *buf = xmalloc(cap);
     for (;;) {

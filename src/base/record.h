@@ -14,15 +14,14 @@
 
 /* Replaces dirfd/name with data atomically: readers see the old or the new
  * content, never a mix, and after return the new content survives a crash. */
-int write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-                         pyro_error *err);
+int write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode, pyro_error *err);
 int write_atomic(const char *path, const void *data, size_t len, mode_t mode, pyro_error *err);
 /* Flags of the _flags variants. PYRO_WRITE_NOSYNC: atomic against killed
  * processes (rename), but not durable across a power loss: for files that
  * describe live processes only, which a reboot ends anyway. */
 #define PYRO_WRITE_NOSYNC 1u
-int write_atomic_at_flags(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-                               unsigned flags, pyro_error *err);
+int write_atomic_at_flags(int dirfd, const char *name, const void *data, size_t len, mode_t mode, unsigned flags,
+                          pyro_error *err);
 
 /* Parses a record: a JSON object, at most PYRO_RECORD_MAX bytes, no
  * duplicate keys, valid UTF-8; when "schema_version" is present it must be a

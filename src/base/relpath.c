@@ -106,8 +106,7 @@ int relpath_link_check(const char *link, const char *target, pyro_error *err)
         return err_set(err, -PYRO_E_INVALID, "symlink '%s' has a target of %zu bytes (at most %d)", norm, tlen,
                        RELPATH_MAX);
     if (target[0] == '/')
-        return err_set(err, -PYRO_E_INVALID, "symlink '%s' points to the absolute path '%.*s'", norm, SHOW_MAX,
-                       target);
+        return err_set(err, -PYRO_E_INVALID, "symlink '%s' points to the absolute path '%.*s'", norm, SHOW_MAX, target);
     /* The target is read from the link's directory: as deep as the link's
      * components less one. */
     long depth = 0;
@@ -119,8 +118,8 @@ int relpath_link_check(const char *link, const char *target, pyro_error *err)
         size_t n = (size_t)(e - p);
         if (is_dotdot(p, n)) {
             if (--depth < 0)
-                return err_set(err, -PYRO_E_INVALID, "symlink '%s' -> '%.*s' escapes the destination", norm,
-                               SHOW_MAX, target);
+                return err_set(err, -PYRO_E_INVALID, "symlink '%s' -> '%.*s' escapes the destination", norm, SHOW_MAX,
+                               target);
         } else if (n && !is_dot(p, n)) {
             depth++;
         }

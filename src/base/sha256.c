@@ -58,23 +58,22 @@ static void blocks_portable(uint32_t h[8], const uint8_t *p, size_t nblocks)
 
 #if defined(__x86_64__)
 /* Four rounds: message words m (already in order), constants K[i..i+3]. */
-#define SHANI_ROUNDS(m, i)                                                                  \
-    do {                                                                                    \
-        __m128i k_ = _mm_add_epi32((m), _mm_loadu_si128((const void *)&K[(i)]));            \
-        st1 = _mm_sha256rnds2_epu32(st1, st0, k_);                                          \
-        st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(k_, 0x0E));                 \
+#define SHANI_ROUNDS(m, i)                                                       \
+    do {                                                                         \
+        __m128i k_ = _mm_add_epi32((m), _mm_loadu_si128((const void *)&K[(i)])); \
+        st1 = _mm_sha256rnds2_epu32(st1, st0, k_);                               \
+        st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(k_, 0x0E));      \
     } while (0)
 
-__attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[8], const uint8_t *p,
-                                                                     size_t nblocks)
+__attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[8], const uint8_t *p, size_t nblocks)
 {
     const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
     __m128i tmp = _mm_loadu_si128((const void *)&h[0]);
     __m128i st1 = _mm_loadu_si128((const void *)&h[4]);
-    tmp = _mm_shuffle_epi32(tmp, 0xB1);          /* CDAB */
-    st1 = _mm_shuffle_epi32(st1, 0x1B);          /* EFGH */
-    __m128i st0 = _mm_alignr_epi8(tmp, st1, 8);  /* ABEF */
-    st1 = _mm_blend_epi16(st1, tmp, 0xF0);       /* CDGH */
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);         /* CDAB */
+    st1 = _mm_shuffle_epi32(st1, 0x1B);         /* EFGH */
+    __m128i st0 = _mm_alignr_epi8(tmp, st1, 8); /* ABEF */
+    st1 = _mm_blend_epi16(st1, tmp, 0xF0);      /* CDGH */
 
     while (nblocks--) {
         __m128i save0 = st0, save1 = st1;
@@ -99,10 +98,10 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[
         st1 = _mm_add_epi32(st1, save1);
         p += 64;
     }
-    tmp = _mm_shuffle_epi32(st0, 0x1B);          /* FEBA */
-    st1 = _mm_shuffle_epi32(st1, 0xB1);          /* DCHG */
-    st0 = _mm_blend_epi16(tmp, st1, 0xF0);       /* DCBA */
-    st1 = _mm_alignr_epi8(st1, tmp, 8);          /* HGFE */
+    tmp = _mm_shuffle_epi32(st0, 0x1B);    /* FEBA */
+    st1 = _mm_shuffle_epi32(st1, 0xB1);    /* DCHG */
+    st0 = _mm_blend_epi16(tmp, st1, 0xF0); /* DCBA */
+    st1 = _mm_alignr_epi8(st1, tmp, 8);    /* HGFE */
     _mm_storeu_si128((void *)&h[0], st0);
     _mm_storeu_si128((void *)&h[4], st1);
 }

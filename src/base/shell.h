@@ -5,5 +5,4 @@
  * may be a whole script), several words are each shell-quoted. */
 char *shell_join_command(int argc, char **argv);
 
-
 #endif

@@ -199,9 +199,8 @@ int proc_spawn(char *const argv[], const struct proc_opts *o, struct proc_result
             if (i == 0) {
                 append(res, chunk, (size_t)got, o->max_output);
             } else if (err_len + 1 < sizeof(res->err_text)) {
-                size_t take = (size_t)got < sizeof(res->err_text) - 1 - err_len
-                                  ? (size_t)got
-                                  : sizeof(res->err_text) - 1 - err_len;
+                size_t take = (size_t)got < sizeof(res->err_text) - 1 - err_len ? (size_t)got
+                                                                                : sizeof(res->err_text) - 1 - err_len;
                 memcpy(res->err_text + err_len, chunk, take);
                 err_len += take;
                 res->err_text[err_len] = '\0';
@@ -213,9 +212,8 @@ int proc_spawn(char *const argv[], const struct proc_opts *o, struct proc_result
     r = proc_reap_by(pid, deadline, &res->status);
     if (r < 0) {
         proc_result_free(res);
-        return r == -PYRO_E_TIMEOUT
-                   ? err_set(err, r, "%s did not finish within %d ms", argv[0], o->timeout_ms)
-                   : err_errno(err, -r, "waitpid");
+        return r == -PYRO_E_TIMEOUT ? err_set(err, r, "%s did not finish within %d ms", argv[0], o->timeout_ms)
+                                    : err_errno(err, -r, "waitpid");
     }
     return 0;
 }

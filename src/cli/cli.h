@@ -5,8 +5,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "lib/contract/contract.h"
 #include "cli/derive.h"
+#include "lib/contract/contract.h"
 
 struct cli_run {
     const struct contract_op *op;
@@ -49,7 +49,6 @@ int cli_print_env_list(struct cli_run *run, json_t *result);
 int cli_print_env_pull(struct cli_run *run, json_t *result);
 int cli_print_env_inspect(struct cli_run *run, json_t *result);
 int cli_print_env_prune(struct cli_run *run, json_t *result);
-
 
 int cli_print_run(struct cli_run *run, json_t *result);
 

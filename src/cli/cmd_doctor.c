@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "base/json.h"
+#include "cli/cli.h"
 
 #define DOCTOR_COLUMNS 100
 
@@ -92,7 +92,8 @@ int cli_print_doctor(struct cli_run *run, json_t *result)
         printf(" (none installed)\n");
     else {
         printf("\n");
-        json_array_foreach(envs, i, c) printf("  %s\n", json_string_value(c));
+        json_array_foreach(envs, i, c)
+            printf("  %s\n", json_string_value(c));
     }
     int status = cli_doctor_exit(result);
     printf("\n%s\n", status == 0 ? "OK: at least one isolation backend can run."

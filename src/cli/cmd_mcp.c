@@ -11,46 +11,45 @@
 
 static void mcp_help(FILE *out)
 {
-    fprintf(out,
-            "usage: pyro mcp serve [--profile PROFILE | --mode MODE] [--transport stdio|http]\n"
-            "                      [--listen ADDR:PORT] [--auth-token-file FILE]\n"
-            "                      [--project-path PATH | --repo-url URL [--repo-ref REF]]\n"
-            "                      [--allow-host-path DIR]...\n\n"
-            "Run the MCP server: chat hosts start it and the model calls its tools.\n\n"
-            "options:\n"
-            "  --profile PROFILE       vm-run, workspace-core (default) or workspace-full.\n"
-            "  --mode MODE             repro-fix, inspect, cold-start or review-eval: a narrowed\n"
-            "                          tool set with task-specific descriptions (replaces --profile).\n"
-            "  --transport T           stdio (default): newline-delimited JSON on stdin/stdout;\n"
-            "                          http: Streamable HTTP on http://ADDR:PORT/mcp.\n"
-            "  --listen ADDR:PORT      http: address to bind (default 127.0.0.1:8765; port 0 picks\n"
-            "                          a free one). The URL is printed on stderr when listening.\n"
-            "  --auth-token-file FILE  http: the bearer token every request must carry\n"
-            "                          ('Authorization: Bearer <token>'): the first line of FILE,\n"
-            "                          16 to 4096 visible ASCII characters; FILE must be closed to\n"
-            "                          other users (chmod 600). Without it a random token is written\n"
-            "                          to a new 0600 file in the state directory, whose path is\n"
-            "                          printed on stderr (removed at exit). Required for a\n"
-            "                          non-loopback address.\n"
-            "  --project-path PATH     project source: workspace_create seeds from PATH when it is\n"
-            "                          given no seed_path (default: the git checkout around the\n"
-            "                          working directory, if any).\n"
-            "  --repo-url URL          project source: a clean clone of URL (removed at exit).\n"
-            "  --repo-ref REF          branch, tag or commit of --repo-url to check out.\n"
-            "  --allow-host-path DIR   let tool calls read and write host paths beneath DIR\n"
-            "                          (repeatable). Host paths they name (seed_path, source_path,\n"
-            "                          output_path) must lie, symlinks resolved, beneath one of\n"
-            "                          these, the project source (read only), the server's export\n"
-            "                          directory (<state>/mcp/exports/...) or the client's MCP roots.\n"
-            "  -h, --help              Show this help.\n\n"
-            "HTTP limits (docs/mcp.md, \"HTTP transport security\"): every request needs the token\n"
-            "(else 401), checked before any of its body is read; request headers must arrive within\n"
-            "10 s of the connection (or of its previous request) and fit in 32 KiB; a body within\n"
-            "30 s, at most 16 MiB (413), 64 MiB for all bodies in flight (503); 30 s without\n"
-            "progress closes a connection; at most 1024 connections, 768 per client address, of\n"
-            "which 256 (128 per address) may be without a token yet: beyond that the oldest of\n"
-            "those (older than 1 s) are closed; at most 64 sessions.\n\n"
-            "The server runs until stdin ends (stdio) or SIGTERM/SIGINT. See docs/mcp.md.\n");
+    fprintf(out, "usage: pyro mcp serve [--profile PROFILE | --mode MODE] [--transport stdio|http]\n"
+                 "                      [--listen ADDR:PORT] [--auth-token-file FILE]\n"
+                 "                      [--project-path PATH | --repo-url URL [--repo-ref REF]]\n"
+                 "                      [--allow-host-path DIR]...\n\n"
+                 "Run the MCP server: chat hosts start it and the model calls its tools.\n\n"
+                 "options:\n"
+                 "  --profile PROFILE       vm-run, workspace-core (default) or workspace-full.\n"
+                 "  --mode MODE             repro-fix, inspect, cold-start or review-eval: a narrowed\n"
+                 "                          tool set with task-specific descriptions (replaces --profile).\n"
+                 "  --transport T           stdio (default): newline-delimited JSON on stdin/stdout;\n"
+                 "                          http: Streamable HTTP on http://ADDR:PORT/mcp.\n"
+                 "  --listen ADDR:PORT      http: address to bind (default 127.0.0.1:8765; port 0 picks\n"
+                 "                          a free one). The URL is printed on stderr when listening.\n"
+                 "  --auth-token-file FILE  http: the bearer token every request must carry\n"
+                 "                          ('Authorization: Bearer <token>'): the first line of FILE,\n"
+                 "                          16 to 4096 visible ASCII characters; FILE must be closed to\n"
+                 "                          other users (chmod 600). Without it a random token is written\n"
+                 "                          to a new 0600 file in the state directory, whose path is\n"
+                 "                          printed on stderr (removed at exit). Required for a\n"
+                 "                          non-loopback address.\n"
+                 "  --project-path PATH     project source: workspace_create seeds from PATH when it is\n"
+                 "                          given no seed_path (default: the git checkout around the\n"
+                 "                          working directory, if any).\n"
+                 "  --repo-url URL          project source: a clean clone of URL (removed at exit).\n"
+                 "  --repo-ref REF          branch, tag or commit of --repo-url to check out.\n"
+                 "  --allow-host-path DIR   let tool calls read and write host paths beneath DIR\n"
+                 "                          (repeatable). Host paths they name (seed_path, source_path,\n"
+                 "                          output_path) must lie, symlinks resolved, beneath one of\n"
+                 "                          these, the project source (read only), the server's export\n"
+                 "                          directory (<state>/mcp/exports/...) or the client's MCP roots.\n"
+                 "  -h, --help              Show this help.\n\n"
+                 "HTTP limits (docs/mcp.md, \"HTTP transport security\"): every request needs the token\n"
+                 "(else 401), checked before any of its body is read; request headers must arrive within\n"
+                 "10 s of the connection (or of its previous request) and fit in 32 KiB; a body within\n"
+                 "30 s, at most 16 MiB (413), 64 MiB for all bodies in flight (503); 30 s without\n"
+                 "progress closes a connection; at most 1024 connections, 768 per client address, of\n"
+                 "which 256 (128 per address) may be without a token yet: beyond that the oldest of\n"
+                 "those (older than 1 s) are closed; at most 64 sessions.\n\n"
+                 "The server runs until stdin ends (stdio) or SIGTERM/SIGINT. See docs/mcp.md.\n");
 }
 
 __attribute__((format(printf, 1, 2))) static int usage(const char *fmt, ...)
@@ -121,10 +120,14 @@ int cli_mcp_main(int argc, char **argv)
         const char *flag;
         const char **dst;
     } flags[] = {
-        {"--profile", &o.profile},         {"--mode", &o.mode},
-        {"--transport", &o.transport},     {"--listen", &o.listen},
-        {"--auth-token-file", &o.auth_token_file}, {"--project-path", &o.project_path},
-        {"--repo-url", &o.repo_url},       {"--repo-ref", &o.repo_ref},
+        {"--profile", &o.profile},
+        {"--mode", &o.mode},
+        {"--transport", &o.transport},
+        {"--listen", &o.listen},
+        {"--auth-token-file", &o.auth_token_file},
+        {"--project-path", &o.project_path},
+        {"--repo-url", &o.repo_url},
+        {"--repo-ref", &o.repo_ref},
     };
     _cleanup_free_ const char **allow = xcalloc((size_t)argc, sizeof(*allow));
     size_t nallow = 0;

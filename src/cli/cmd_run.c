@@ -4,8 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "base/json.h"
+#include "cli/cli.h"
 
 int cli_run_exit(const json_t *result)
 {
@@ -32,8 +32,7 @@ int cli_print_run(struct cli_run *run, json_t *result)
     char trunc[96] = "";
     if (json_get_bool(result, "stdout_truncated", false) || json_get_bool(result, "stderr_truncated", false))
         snprintf(trunc, sizeof(trunc), " output_truncated=stdout:%lld,stderr:%lld",
-                 json_get_int(result, "stdout_dropped_bytes", 0),
-                 json_get_int(result, "stderr_dropped_bytes", 0));
+                 json_get_int(result, "stdout_dropped_bytes", 0), json_get_int(result, "stderr_dropped_bytes", 0));
     fprintf(stderr, "[%s] vm_id=%s environment=%s execution_mode=%s exit_code=%lld duration_ms=%lld%s%s%s\n",
             strcmp(run->op->name, "vm_run") ? "exec" : "run", json_get_str(result, "vm_id", ""),
             json_get_str(result, "environment", ""), json_get_str(result, "execution_mode", ""),

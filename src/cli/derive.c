@@ -118,9 +118,7 @@ static int store_value(const struct contract_op *op, const struct contract_param
     if (!utf8_valid(val, strlen(val)))
         return usage_err(err, op, "%s: value is not valid UTF-8%s", flag, "");
     switch (p->type) {
-    case PT_STRING:
-        json_set(args, p->name, json_string(val));
-        return 0;
+    case PT_STRING: json_set(args, p->name, json_string(val)); return 0;
     case PT_INT: {
         char *end = NULL;
         errno = 0;
@@ -160,13 +158,11 @@ static int store_value(const struct contract_op *op, const struct contract_param
         json_array_append_new(l, json_bytes(val, strlen(val), NULL));
         return 0;
     }
-    default:
-        return usage_err(err, op, "%s has an unsupported type%s", flag, "");
+    default: return usage_err(err, op, "%s has an unsupported type%s", flag, "");
     }
 }
 
-int cli_parse(const struct contract_op *op, int argc, char **argv, json_t **out, struct cli_opts *opts,
-                   pyro_error *err)
+int cli_parse(const struct contract_op *op, int argc, char **argv, json_t **out, struct cli_opts *opts, pyro_error *err)
 {
     json_auto_t *args = json_object();
     const struct contract_param *positional[16];

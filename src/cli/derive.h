@@ -21,7 +21,7 @@ struct cli_opts {
 const struct contract_op *cli_find(int argc, char **argv, int *consumed, const struct contract_group **group);
 /* Parses the words after the command path into validated arguments. */
 int cli_parse(const struct contract_op *op, int argc, char **argv, json_t **args, struct cli_opts *opts,
-                   pyro_error *err);
+              pyro_error *err);
 void cli_help_op(const struct contract_op *op, FILE *out);
 void cli_help_group(const struct contract_group *g, FILE *out);
 void cli_help_top(FILE *out);

@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/json.h"
+#include "base/log.h"
 #include "cli/cli.h"
 #include "lib/contract/contract.h"
 #include "lib/contract/ctx.h"
-#include "base/json.h"
-#include "base/log.h"
 
 enum { CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2 };
 
@@ -70,8 +70,7 @@ int main(int argc, char **argv)
             int lvl = v ? log_level_parse(v) : -1;
             if (lvl < 0) {
                 char m[160];
-                snprintf(m, sizeof(m), "--log-level expects error, warn, info, debug or trace, got '%s'",
-                         v ? v : "");
+                snprintf(m, sizeof(m), "--log-level expects error, warn, info, debug or trace, got '%s'", v ? v : "");
                 return usage_error(m, words_want_json(argc, argv));
             }
             log_set_level((enum log_level)lvl);

@@ -3,16 +3,18 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "cli/cli.h"
 #include "lib/contract/ctx.h"
-#include "base/json.h"
 
 void cli_print_kv(json_t *result)
 {
     const char *k;
     json_t *v;
     size_t width = 0;
-    json_object_foreach(result, k, v) if (strlen(k) > width) width = strlen(k);
+    json_object_foreach(result, k, v)
+        if (strlen(k) > width)
+            width = strlen(k);
     json_object_foreach(result, k, v) {
         printf("%-*s  ", (int)width + 1, k);
         if (json_is_string(v))
@@ -53,8 +55,8 @@ int cli_print_result(struct cli_run *run, json_t *result)
 
 /* Phase markers go to stderr ("[pull] phase=install environment=debian:12");
  * on a terminal, counted progress is drawn in place on one line. */
-static void cli_progress(void *userdata, const char *operation, const char *phase, int64_t current,
-                         int64_t total, const char *message)
+static void cli_progress(void *userdata, const char *operation, const char *phase, int64_t current, int64_t total,
+                         const char *message)
 {
     struct cli_run *run = userdata;
     if (run->opts->json)
@@ -71,8 +73,7 @@ static void cli_progress(void *userdata, const char *operation, const char *phas
         fputc('\n', stderr);
         run->progress_line_open = false;
     }
-    fprintf(stderr, "[%s] phase=%s%s%s\n", operation, phase, message && message[0] ? " " : "",
-            message ? message : "");
+    fprintf(stderr, "[%s] phase=%s%s%s\n", operation, phase, message && message[0] ? " " : "", message ? message : "");
 }
 
 void cli_progress_attach(struct cli_run *run)

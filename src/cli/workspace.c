@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "base/cleanup.h"
-#include "cli/cli.h"
 #include "base/json.h"
+#include "cli/cli.h"
 #include "lib/workspace/cquote.h"
 
 int cli_print_ws_exec(struct cli_run *run, json_t *result)
@@ -76,8 +76,7 @@ int cli_print_ws_diff(struct cli_run *run, json_t *result)
     json_t *e;
     json_array_foreach(json_object_get(result, "entries"), i, e) {
         if (json_get_bool(e, "binary", false) || json_object_get(e, "text_omitted") ||
-            strcmp(json_get_str(e, "type", "file"), "file") || !strcmp(json_get_str(e, "status", ""), "type_changed"))
-        {
+            strcmp(json_get_str(e, "type", "file"), "file") || !strcmp(json_get_str(e, "status", ""), "type_changed")) {
             /* Quoted like the patch headers: a newline in a name must not
              * add lines to what may be saved as a patch. */
             _cleanup_free_ char *name = cquote_name(json_get_str(e, "path", ""));
@@ -87,7 +86,8 @@ int cli_print_ws_diff(struct cli_run *run, json_t *result)
         }
     }
     json_t *s = json_object_get(result, "summary");
-    fprintf(stderr, "[diff] changed=%s total=%lld added=%lld modified=%lld deleted=%lld type_changed=%lld binary=%lld\n",
+    fprintf(stderr,
+            "[diff] changed=%s total=%lld added=%lld modified=%lld deleted=%lld type_changed=%lld binary=%lld\n",
             json_get_bool(result, "changed", false) ? "true" : "false", json_get_int(s, "total", 0),
             json_get_int(s, "added", 0), json_get_int(s, "modified", 0), json_get_int(s, "deleted", 0),
             json_get_int(s, "type_changed", 0), json_get_int(s, "binary", 0));
@@ -103,9 +103,9 @@ int cli_print_ws_list(struct cli_run *run, json_t *result)
     json_t *w;
     json_array_foreach(json_object_get(result, "workspaces"), i, w) {
         _cleanup_free_ char *labels = json_dump(json_object_get(w, "labels"), JSON_COMPACT);
-        printf("%-16s %-8s %-16s %-20s %-20s %s\n", json_get_str(w, "workspace_id", ""),
-               json_get_str(w, "state", ""), json_get_str(w, "environment", ""),
-               json_get_str(w, "name", "-"), json_get_str(w, "last_activity_at", ""), labels ? labels : "{}");
+        printf("%-16s %-8s %-16s %-20s %-20s %s\n", json_get_str(w, "workspace_id", ""), json_get_str(w, "state", ""),
+               json_get_str(w, "environment", ""), json_get_str(w, "name", "-"),
+               json_get_str(w, "last_activity_at", ""), labels ? labels : "{}");
     }
     return 0;
 }
@@ -117,8 +117,8 @@ int cli_print_ws_logs(struct cli_run *run, json_t *result)
     json_t *e;
     json_array_foreach(json_object_get(result, "entries"), i, e) {
         printf("#%lld [exit %lld, %lld ms, %s] $ %s\n", json_get_int(e, "sequence", 0),
-               json_get_int(e, "exit_code", -1), json_get_int(e, "duration_ms", 0),
-               json_get_str(e, "started_at", ""), json_get_str(e, "command", ""));
+               json_get_int(e, "exit_code", -1), json_get_int(e, "duration_ms", 0), json_get_str(e, "started_at", ""),
+               json_get_str(e, "command", ""));
         const char *keys[] = {"stdout", "stderr"};
         for (size_t k = 0; k < 2; k++) {
             const char *t = json_get_str(e, keys[k], "");

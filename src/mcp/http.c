@@ -125,8 +125,8 @@ static enum MHD_Result handle_delete(struct http_transport *t, struct http_req *
 /* The first call for a request: its head is complete, no body byte has
  * been read. Refusals allocate nothing; MHD sends them and closes the
  * connection without reading the body. */
-static enum MHD_Result on_head(struct http_transport *t, struct MHD_Connection *c, const char *url,
-                               const char *method, void **con_cls)
+static enum MHD_Result on_head(struct http_transport *t, struct MHD_Connection *c, const char *url, const char *method,
+                               void **con_cls)
 {
     struct http_conn *ci = conn_info(c);
     int64_t now = time_mono_ms();
@@ -235,8 +235,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        *socket_context =
-            http_conn_open(&t->conns, fi ? fi->connect_fd : -1, ai ? ai->client_addr : NULL, time_mono_ms());
+        *socket_context = http_conn_open(&t->conns, fi ? fi->connect_fd : -1, ai ? ai->client_addr : NULL,
+                                         time_mono_ms());
     } else {
         http_conn_close(&t->conns, *socket_context);
         *socket_context = NULL;
@@ -313,25 +313,26 @@ int mcp_http_serve(struct mcp_server *srv, const struct mcp_http_config *cfg, py
     bool loopback = http_addr_loopback(&ss);
     if (!loopback && !cfg->token_file)
         return err_set(err, -PYRO_E_INVALID,
-                       "--listen %s is not a loopback address: --auth-token-file is required to bind it",
-                       cfg->listen);
+                       "--listen %s is not a loopback address: --auth-token-file is required to bind it", cfg->listen);
     r = cfg->token_file ? http_auth_load(&t.auth, cfg->token_file, err)
                         : http_auth_generate(&t.auth, cfg->state_dir, err);
     if (r < 0)
         return r;
-    t.policy = (struct http_policy){
-        .bind_host = t.bind_host, .loopback = loopback, .token_digest = t.auth.digest, .body_max = HTTP_BODY_MAX};
+    t.policy = (struct http_policy){.bind_host = t.bind_host,
+                                    .loopback = loopback,
+                                    .token_digest = t.auth.digest,
+                                    .body_max = HTTP_BODY_MAX};
     t.budget.max = HTTP_BODY_TOTAL_MAX;
     http_conns_init(&t.conns);
     unsigned limit = connection_limit();
     unsigned per_ip = limit < HTTP_MAX_PER_ADDRESS ? limit : HTTP_MAX_PER_ADDRESS;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     t.d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &t, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, &t, MHD_OPTION_NOTIFY_CONNECTION,
-                           on_connection, &t, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-                           MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
-                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
-                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_END);
+                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, &t, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+                           &t, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_CONNECTION_LIMIT, limit,
+                           MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+                           (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+                           MHD_OPTION_END);
     if (!t.d) {
         http_auth_fini(&t.auth);
         return err_set(err, -EADDRINUSE, "cannot listen on %s (address in use or not available)", cfg->listen);

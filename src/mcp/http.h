@@ -84,7 +84,7 @@ bool http_auth_bearer_ok(const uint8_t digest[SHA256_DIGEST_LEN], const char *au
 /* ---- http_request.c ----------------------------------------------------- */
 
 struct http_policy {
-    const char *bind_host;   /* the bound address as it appears in Host */
+    const char *bind_host; /* the bound address as it appears in Host */
     bool loopback;
     const uint8_t *token_digest;
     size_t body_max;
@@ -100,13 +100,13 @@ struct http_head {
 };
 
 struct http_verdict {
-    unsigned status;         /* 0: go on; else the HTTP status of the refusal */
-    int rpc_code;            /* the refusal's JSON-RPC error code */
-    const char *message;     /* the refusal's message (static) */
-    bool authenticated;      /* the token was right */
+    unsigned status;     /* 0: go on; else the HTTP status of the refusal */
+    int rpc_code;        /* the refusal's JSON-RPC error code */
+    const char *message; /* the refusal's message (static) */
+    bool authenticated;  /* the token was right */
     enum http_method method;
     bool accept_sse;
-    bool has_length;         /* Content-Length given */
+    bool has_length; /* Content-Length given */
     uint64_t length;
 };
 
@@ -127,11 +127,11 @@ struct http_budget {
  * allocated; the whole declared Content-Length at once, or step by step
  * for a chunked body. */
 struct http_body {
-    char *data;              /* NUL-terminated */
+    char *data; /* NUL-terminated */
     size_t len, cap;
-    size_t reserved;         /* taken from the budget */
+    size_t reserved; /* taken from the budget */
     size_t limit;
-    bool declared;           /* Content-Length known: reserved == it */
+    bool declared; /* Content-Length known: reserved == it */
 };
 
 /* -E2BIG: over the body limit (413); -EBUSY: over the budget (503). */
@@ -153,12 +153,12 @@ enum http_conn_phase { CONN_HEADERS, CONN_BODY, CONN_BUSY };
 struct http_conn {
     struct http_conn *prev, *next;
     int fd;
-    uint8_t addr[17];        /* family, then the address bytes (no port) */
+    uint8_t addr[17]; /* family, then the address bytes (no port) */
     enum http_conn_phase phase;
-    int64_t since_ms;        /* start of the phase */
+    int64_t since_ms; /* start of the phase */
     int64_t opened_ms;
-    bool authenticated;      /* a request on it carried the token */
-    bool evicted;            /* shut down by us; libmicrohttpd closes it */
+    bool authenticated; /* a request on it carried the token */
+    bool evicted;       /* shut down by us; libmicrohttpd closes it */
 };
 
 struct http_conns {
@@ -194,19 +194,19 @@ struct http_req {
     struct MHD_Connection *conn;
     struct http_conn *cinfo;
     enum req_state state;
-    bool closed;             /* the connection is gone */
+    bool closed; /* the connection is gone */
     bool suspended;
     bool accept_sse;
     bool is_get;
     struct http_body body;
     struct mcp_session *session;
-    bool new_session;        /* the session was created by this request */
-    json_t *queued;          /* REQ_WAITING: messages not yet sent */
-    json_t *final;           /* the final message, once known */
+    bool new_session; /* the session was created by this request */
+    json_t *queued;   /* REQ_WAITING: messages not yet sent */
+    json_t *final;    /* the final message, once known */
     bool have_final;
-    char *out;               /* REQ_SSE: bytes not yet sent */
+    char *out; /* REQ_SSE: bytes not yet sent */
     size_t out_len, out_off;
-    bool finished;           /* REQ_SSE: no more events */
+    bool finished;                /* REQ_SSE: no more events */
     struct http_req *next_stream; /* GET streams of the transport */
 };
 

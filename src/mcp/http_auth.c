@@ -62,12 +62,12 @@ int http_auth_load(struct http_auth *a, const char *file, pyro_error *err)
         return err_set(err, -PYRO_E_INVALID, "--auth-token-file %s: the token is longer than %d characters", file,
                        TOKEN_MAX);
     if (len < TOKEN_MIN)
-        return err_set(err, -PYRO_E_INVALID, "--auth-token-file %s: the token must be at least %d characters",
-                       file, TOKEN_MIN);
+        return err_set(err, -PYRO_E_INVALID, "--auth-token-file %s: the token must be at least %d characters", file,
+                       TOKEN_MIN);
     for (size_t i = 0; i < len; i++)
         if (buf[i] <= 0x20 || buf[i] >= 0x7f)
-            return err_set(err, -PYRO_E_INVALID,
-                           "--auth-token-file %s: the token must be visible ASCII without spaces", file);
+            return err_set(err, -PYRO_E_INVALID, "--auth-token-file %s: the token must be visible ASCII without spaces",
+                           file);
     digest_of(buf, len, a->digest);
     explicit_bzero(buf, sizeof(buf));
     a->generated = NULL;

@@ -15,10 +15,10 @@
  * A connection is closed by shutdown(2) of its socket: libmicrohttpd then
  * sees the end of the stream, closes it and reports it closed
  * (http_conn_close); the fd stays valid until then. */
+#include <netinet/in.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
 
 #include "base/cleanup.h"
 #include "mcp/http.h"

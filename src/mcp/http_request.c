@@ -110,8 +110,10 @@ void http_head_check(const struct http_policy *p, const struct http_head *h, str
 {
     memset(v, 0, sizeof(*v));
     const char *m = h->method ? h->method : "";
-    v->method = !strcmp(m, "POST") ? HTTP_POST : !strcmp(m, "GET") ? HTTP_GET : !strcmp(m, "DELETE") ? HTTP_DELETE
-                                                                                                      : HTTP_OTHER;
+    v->method = !strcmp(m, "POST")     ? HTTP_POST
+                : !strcmp(m, "GET")    ? HTTP_GET
+                : !strcmp(m, "DELETE") ? HTTP_DELETE
+                                       : HTTP_OTHER;
     v->accept_sse = accepts(h->accept, "text/event-stream");
     if (!host_allowed(p, h->host))
         return refuse(v, 403, -32600, "Forbidden: Host header not allowed");
@@ -216,8 +218,7 @@ void http_body_release(struct http_body *b, struct http_budget *g)
 
 /* ---- the listening address ---------------------------------------------- */
 
-int http_listen_parse(const char *listen, struct sockaddr_storage *ss, char *host, size_t hn, bool *v6,
-                      pyro_error *err)
+int http_listen_parse(const char *listen, struct sockaddr_storage *ss, char *host, size_t hn, bool *v6, pyro_error *err)
 {
     const char *colon = strrchr(listen, ':');
     if (!colon || !colon[1])

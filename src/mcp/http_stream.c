@@ -81,8 +81,7 @@ static void http_emit(struct mcp_exchange *x, json_t *msg, bool final)
         http_req_resume(r);
         break;
     case REQ_DONE:
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -167,7 +166,8 @@ int http_start_sse(struct http_req *r)
     r->state = REQ_SSE;
     size_t i;
     json_t *m;
-    json_array_foreach(r->queued, i, m) http_sse_append(r, m);
+    json_array_foreach(r->queued, i, m)
+        http_sse_append(r, m);
     json_array_clear(r->queued);
     if (r->have_final) {
         if (r->final)

@@ -64,23 +64,23 @@ struct mcp_exchange_ops {
 /* One incoming message (or batch) and everything it causes. */
 struct mcp_exchange {
     const struct mcp_exchange_ops *ops;
-    void *transport;         /* transport's per-exchange data */
+    void *transport; /* transport's per-exchange data */
     struct mcp_session *session;
-    int refs;                /* the transport's + one per request in flight */
-    int pending;             /* requests not yet answered */
+    int refs;    /* the transport's + one per request in flight */
+    int pending; /* requests not yet answered */
     bool batch;
-    json_t *responses;       /* batch: collected responses */
+    json_t *responses; /* batch: collected responses */
     bool sent_final;
-    bool notified;           /* a notification was emitted */
+    bool notified; /* a notification was emitted */
 };
 
 struct mcp_session {
     struct mcp_server *srv;
-    char id[40];             /* HTTP Mcp-Session-Id; "" on stdio */
-    bool initialized;        /* initialize answered */
-    char version[16];        /* negotiated protocol revision */
-    int log_level;           /* index in mcp_log_levels; notifications at or above it */
-    struct mcp_call *calls;  /* tools/call in flight */
+    char id[40];            /* HTTP Mcp-Session-Id; "" on stdio */
+    bool initialized;       /* initialize answered */
+    char version[16];       /* negotiated protocol revision */
+    int log_level;          /* index in mcp_log_levels; notifications at or above it */
+    struct mcp_call *calls; /* tools/call in flight */
     struct mcp_session *next;
     int64_t last_used_ms;
     struct mcp_roots *roots; /* roots.c: the client's MCP roots, or NULL */
@@ -91,11 +91,11 @@ struct mcp_session {
 struct mcp_call {
     struct mcp_session *session;
     struct mcp_exchange *x;
-    json_t *id;              /* JSON-RPC id */
-    json_t *progress_token;  /* or NULL */
-    double progress;         /* last progress value sent */
+    json_t *id;             /* JSON-RPC id */
+    json_t *progress_token; /* or NULL */
+    double progress;        /* last progress value sent */
     const struct contract_op *op;
-    struct mcp_worker *worker; /* NULL until started */
+    struct mcp_worker *worker;    /* NULL until started */
     struct mcp_admit_state admit; /* admit.c: its instance, the queue */
     struct mcp_call *next;
 };
@@ -105,11 +105,11 @@ struct mcp_server {
     struct ae_loop *loop;
     enum contract_surface surface;
     const char *surface_name;
-    char *project_source;    /* default seed path, or NULL */
-    char *project_origin;    /* how it was found: "git checkout", "--project-path", "--repo-url" */
-    bool project_owned;      /* a clone of ours, removed at exit */
+    char *project_source; /* default seed path, or NULL */
+    char *project_origin; /* how it was found: "git checkout", "--project-path", "--repo-url" */
+    bool project_owned;   /* a clone of ours, removed at exit */
     char *instructions;
-    int workers;             /* workers running, all sessions (worker.c) */
+    int workers; /* workers running, all sessions (worker.c) */
     struct mcp_session *sessions;
     /* The transport's channel for notifications unrelated to a request
      * (stdio: stdout; HTTP: the session's GET stream, if open). */
@@ -117,7 +117,7 @@ struct mcp_server {
     void *session_notify_data;
     pid_t cleaners[MCP_MAX_WORKERS]; /* clean-up children still running (worker.c) */
     struct host_policy *host_policy; /* roots.c: the server's roots (ctx->host_policy) */
-    char *export_dir;        /* roots.c: this server's export directory */
+    char *export_dir;                /* roots.c: this server's export directory */
 };
 
 extern const char *const mcp_log_levels[]; /* RFC 5424 names, debug first */
@@ -142,8 +142,7 @@ void mcp_exchange_drop(struct mcp_exchange *x);
 /* A notification related to a request of x. */
 void mcp_exchange_notify(struct mcp_exchange *x, json_t *msg);
 /* A log notification to the session (level index), if its level allows. */
-void mcp_session_log(struct mcp_session *s, struct mcp_exchange *x, int level, const char *logger,
-                     const char *text);
+void mcp_session_log(struct mcp_session *s, struct mcp_exchange *x, int level, const char *logger, const char *text);
 
 /* Starts c's worker (validated args); its events come back to server.c.
  * Same errors as mcp_worker_start. */
@@ -204,9 +203,9 @@ void mcp_server_reap(struct mcp_server *srv, bool wait);
 int mcp_stdio_serve(struct mcp_server *srv, int in_fd, int out_fd, pyro_error *err);
 
 struct mcp_http_config {
-    const char *listen;      /* "ADDR:PORT" */
-    const char *token_file;  /* bearer token file, or NULL: one is generated */
-    const char *state_dir;   /* where a generated token file goes (mcp/) */
+    const char *listen;     /* "ADDR:PORT" */
+    const char *token_file; /* bearer token file, or NULL: one is generated */
+    const char *state_dir;  /* where a generated token file goes (mcp/) */
     void (*on_listen)(void *data, const char *url);
     void (*on_token_file)(void *data, const char *path); /* a generated one */
     void *on_listen_data;

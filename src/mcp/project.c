@@ -82,8 +82,9 @@ static char **git_env(void)
 {
     extern char **environ;
     static const char *const ours[] = {
-        "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0", "GIT_OPTIONAL_LOCKS=0",
-        "GIT_PROTOCOL_FROM_USER=0", "GIT_ASKPASS=", "SSH_ASKPASS=", "GIT_TEMPLATE_DIR=", NULL,
+        "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0",
+        "GIT_OPTIONAL_LOCKS=0",  "GIT_PROTOCOL_FROM_USER=0",    "GIT_ASKPASS=",
+        "SSH_ASKPASS=",          "GIT_TEMPLATE_DIR=",           NULL,
     };
     size_t n = 0;
     for (char **e = environ; *e; e++)
@@ -166,8 +167,8 @@ static int clone_repo(struct mcp_server *srv, const char *url, const char *ref, 
         return err_errno(err, errno, "mkdtemp %s", dir);
     /* --template= : no hooks or other files copied into the clone. */
     char *clone_argv[] = {"clone", "--quiet", "--template=", "--no-recurse-submodules", "--", (char *)url, dir, NULL};
-    char *clone_ref_argv[] = {"clone", "--quiet", "--template=", "--no-recurse-submodules", "--no-checkout", "--",
-                              (char *)url, dir, NULL};
+    char *clone_ref_argv[] = {"clone",     "--quiet", "--template=", "--no-recurse-submodules", "--no-checkout", "--",
+                              (char *)url, dir,       NULL};
     r = run_git("clone", url, ref ? clone_ref_argv : clone_argv, err);
     if (r == 0 && ref) {
         char *co_argv[] = {"-C", dir, "checkout", "--quiet", "--detach", (char *)ref, "--", NULL};
@@ -193,11 +194,9 @@ int mcp_project_resolve(struct mcp_server *srv, const struct mcp_project_opts *o
         return err_set(err, -PYRO_E_INVALID, "--repo-ref needs --repo-url");
     if (o->repo_url) {
         if (!o->repo_url[0] || o->repo_url[0] == '-')
-            return err_set(err, -PYRO_E_INVALID, "--repo-url must be a repository URL or path, got '%s'",
-                                o->repo_url);
+            return err_set(err, -PYRO_E_INVALID, "--repo-url must be a repository URL or path, got '%s'", o->repo_url);
         if (o->repo_ref && (!o->repo_ref[0] || o->repo_ref[0] == '-'))
-            return err_set(err, -PYRO_E_INVALID, "--repo-ref must be a branch, tag or commit, got '%s'",
-                                o->repo_ref);
+            return err_set(err, -PYRO_E_INVALID, "--repo-ref must be a branch, tag or commit, got '%s'", o->repo_ref);
         return clone_repo(srv, o->repo_url, o->repo_ref, err);
     }
     if (o->project_path) {

@@ -111,8 +111,7 @@ char *mcp_roots_instructions(const struct mcp_server *srv)
     return xasprintf(" Host paths you name (seed_path, source_path, output_path) must lie beneath the allowed "
                      "host paths: %s, and the roots the client offers (MCP roots); exports go to a writable "
                      "one, by default the export directory: %s.",
-                     rd,
-                     srv->export_dir ? srv->export_dir : "none");
+                     rd, srv->export_dir ? srv->export_dir : "none");
 }
 
 /* ---- the client's roots ------------------------------------------------ */

@@ -14,8 +14,7 @@
 static int surface_pick(const struct pyro_mcp_options *o, enum contract_surface *out, pyro_error *err)
 {
     if (o->mode && o->profile)
-        return err_set(err, -PYRO_E_INVALID,
-                            "give --mode or --profile, not both: a mode is its own narrowed tool set");
+        return err_set(err, -PYRO_E_INVALID, "give --mode or --profile, not both: a mode is its own narrowed tool set");
     const char *name = o->mode ? o->mode : o->profile ? o->profile : "workspace-core";
     int s = contract_surface_find(name, o->mode != NULL);
     if (s < 0) {
@@ -26,8 +25,8 @@ static int surface_pick(const struct pyro_mcp_options *o, enum contract_surface 
             size_t l = strlen(known);
             snprintf(known + l, sizeof(known) - l, "%s%s", l ? ", " : "", contract_surfaces[i].name);
         }
-        return err_set(err, -PYRO_E_INVALID, "unknown %s '%s' (expected one of: %s)",
-                            o->mode ? "mode" : "profile", name, known);
+        return err_set(err, -PYRO_E_INVALID, "unknown %s '%s' (expected one of: %s)", o->mode ? "mode" : "profile",
+                       name, known);
     }
     *out = (enum contract_surface)s;
     return 0;

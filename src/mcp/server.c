@@ -14,7 +14,7 @@
 /* Revisions we speak, newest first. 2025-03-26 is the last with batches. */
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
 
-const char *const mcp_log_levels[] = {"debug", "info",     "notice", "warning", "error",
+const char *const mcp_log_levels[] = {"debug",    "info",  "notice",    "warning", "error",
                                       "critical", "alert", "emergency", NULL};
 
 int mcp_log_level_find(const char *name)
@@ -145,8 +145,7 @@ void mcp_exchange_notify(struct mcp_exchange *x, json_t *msg)
     json_decref(msg);
 }
 
-void mcp_session_log(struct mcp_session *s, struct mcp_exchange *x, int level, const char *logger,
-                     const char *text)
+void mcp_session_log(struct mcp_session *s, struct mcp_exchange *x, int level, const char *logger, const char *text)
 {
     if (!s || level < s->log_level)
         return;
@@ -288,8 +287,7 @@ static json_t *do_initialize(struct mcp_session *s, const json_t *id, const json
 {
     const char *want = json_get_str(params, "protocolVersion", NULL);
     if (!json_is_object(params) || !want)
-        return mcp_error_response(id, JR_PARAMS, "initialize: params.protocolVersion (a string) is required",
-                                  NULL);
+        return mcp_error_response(id, JR_PARAMS, "initialize: params.protocolVersion (a string) is required", NULL);
     const char *use = versions[0];
     for (int i = 0; versions[i]; i++)
         if (!strcmp(versions[i], want))
@@ -302,8 +300,8 @@ static json_t *do_initialize(struct mcp_session *s, const json_t *id, const json
                              "description",
                              "Disposable isolated Linux sandboxes for coding agents: one-shot commands and "
                              "persistent workspaces.");
-    json_t *res = json_pack("{s:s, s:{s:{}, s:{s:b}}, s:o}", "protocolVersion", use, "capabilities", "logging",
-                            "tools", "listChanged", 0, "serverInfo", info);
+    json_t *res = json_pack("{s:s, s:{s:{}, s:{s:b}}, s:o}", "protocolVersion", use, "capabilities", "logging", "tools",
+                            "listChanged", 0, "serverInfo", info);
     if (srv->instructions)
         json_set(res, "instructions", json_string(srv->instructions));
     return mcp_result_response(id, res);
@@ -408,8 +406,7 @@ static json_t *handle_one(struct mcp_session *s, struct mcp_exchange *x, const j
         return mcp_error_response(valid_id(id) ? id : NULL, JR_INVALID, "method must be a string", NULL);
     }
     if (strcmp(json_get_str(m, "jsonrpc", ""), "2.0") != 0)
-        return is_request ? mcp_error_response(valid_id(id) ? id : NULL, JR_INVALID, "jsonrpc must be \"2.0\"",
-                                               NULL)
+        return is_request ? mcp_error_response(valid_id(id) ? id : NULL, JR_INVALID, "jsonrpc must be \"2.0\"", NULL)
                           : NULL;
     if (is_request && !valid_id(id))
         return mcp_error_response(NULL, JR_INVALID, "id must be a string or an integer", NULL);
@@ -481,7 +478,8 @@ void mcp_server_handle(struct mcp_server *srv, struct mcp_exchange *x, const cha
             x->pending++;
             size_t i;
             json_t *m;
-            json_array_foreach(v, i, m) handle_value(s, x, m);
+            json_array_foreach(v, i, m)
+                handle_value(s, x, m);
             mcp_exchange_drop(x);
         }
     } else {

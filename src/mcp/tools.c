@@ -35,8 +35,8 @@ json_t *mcp_tools_list(const struct mcp_server *srv)
         _cleanup_free_ char *desc = mcp_tool_description(op, srv->surface);
         json_t *t = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:{s:s}}", "name", op->name, "title", op->title,
                               "description", desc, "inputSchema", contract_input_schema_json(op, srv->surface),
-                              "outputSchema", contract_output_schema_json(op), "annotations",
-                              tool_annotations(op), "execution", "taskSupport", "forbidden");
+                              "outputSchema", contract_output_schema_json(op), "annotations", tool_annotations(op),
+                              "execution", "taskSupport", "forbidden");
         json_array_append_new(tools, t);
     }
     return json_pack("{s:o}", "tools", tools);
@@ -54,8 +54,8 @@ json_t *mcp_tool_result(const json_t *outcome)
     const json_t *res = json_object_get(outcome, "result");
     if (json_is_object(res)) {
         _cleanup_free_ char *text = json_dump(res, JSON_COMPACT);
-        return json_pack("{s:[{s:s, s:s}], s:O, s:b}", "content", "type", "text", "text", text,
-                         "structuredContent", (json_t *)res, "isError", 0);
+        return json_pack("{s:[{s:s, s:s}], s:O, s:b}", "content", "type", "text", "text", text, "structuredContent",
+                         (json_t *)res, "isError", 0);
     }
     const json_t *e = json_object_get(outcome, "error");
     return mcp_tool_error(json_get_str(e, "code", "internal"),

@@ -38,11 +38,11 @@ struct mcp_worker {
     const struct mcp_worker_events *ev;
     void *data;
     pid_t pid;
-    int fd;                  /* the worker's pipe */
+    int fd; /* the worker's pipe */
     char *buf;
     size_t len, cap;
-    json_t *outcome;         /* {"result":...} or {"error":...} from the worker */
-    json_t *ephemeral;       /* [{"kind","id"}] the worker announced */
+    json_t *outcome;   /* {"result":...} or {"error":...} from the worker */
+    json_t *ephemeral; /* [{"kind","id"}] the worker announced */
     bool cancelled;
 };
 
@@ -77,8 +77,8 @@ static void child_progress(void *data, const char *operation, const char *phase,
                            const char *message)
 {
     json_auto_t *l = json_pack("{s:{s:s, s:s, s:I, s:I, s:s}}", "progress", "operation", operation ? operation : "",
-                               "phase", phase ? phase : "", "current", (json_int_t)current, "total",
-                               (json_int_t)total, "message", message ? message : "");
+                               "phase", phase ? phase : "", "current", (json_int_t)current, "total", (json_int_t)total,
+                               "message", message ? message : "");
     child_write(l);
 }
 
@@ -170,8 +170,8 @@ int mcp_worker_start(struct mcp_server *srv, const struct contract_op *op, json_
 {
     if (srv->workers >= MCP_MAX_WORKERS)
         return err_set(err, -PYRO_E_LIMIT,
-                            "%d tool calls are already running in this server (the limit); retry when one ends",
-                            MCP_MAX_WORKERS);
+                       "%d tool calls are already running in this server (the limit); retry when one ends",
+                       MCP_MAX_WORKERS);
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return err_errno(err, errno, "pipe");
@@ -304,8 +304,7 @@ static void cleanup_instances(struct mcp_worker *w)
         json_array_foreach(w->ephemeral, i, e) {
             struct instance inst;
             pyro_error err = {0};
-            if (instance_open(srv->ctx, json_get_str(e, "kind", ""), json_get_str(e, "id", ""), &inst,
-                              &err) < 0)
+            if (instance_open(srv->ctx, json_get_str(e, "kind", ""), json_get_str(e, "id", ""), &inst, &err) < 0)
                 continue; /* already gone: the handler cleaned up */
             (void)instance_destroy(&inst, &err);
             instance_close(&inst);
@@ -352,11 +351,11 @@ static void finish(struct mcp_worker *w)
     if (!w->outcome) {
         char m[200];
         if (WIFSIGNALED(st))
-            snprintf(m, sizeof(m), "%s: the worker process was killed by signal %d before it answered",
-                     w->op->name, WTERMSIG(st));
+            snprintf(m, sizeof(m), "%s: the worker process was killed by signal %d before it answered", w->op->name,
+                     WTERMSIG(st));
         else
-            snprintf(m, sizeof(m), "%s: the worker process exited with status %d before it answered",
-                     w->op->name, WEXITSTATUS(st));
+            snprintf(m, sizeof(m), "%s: the worker process exited with status %d before it answered", w->op->name,
+                     WEXITSTATUS(st));
         w->outcome = json_pack("{s:{s:s, s:s}}", "error", "code", "internal", "message", m);
         cleanup_instances(w);
     }

@@ -15,7 +15,7 @@
 #define PRESENT_ALWAYS(v) true
 #define PRESENT_NONZERO(v) ((v) != 0)
 
-#define AS_FIELD(key_, kind_, presence, scope, member, min_, max_)                                                   \
+#define AS_FIELD(key_, kind_, presence, scope, member, min_, max_) \
     {.key = key_, .kind = PROTO_K_##kind_, .optional = OPTIONAL_##presence, .min = min_, .max = max_},
 static const struct proto_field exec_fields[] = {PROTO_EXEC_RESULT_FIELDS(AS_FIELD)};
 const struct proto_shape proto_exec_result_shape = PROTO_SHAPE(exec_fields);
@@ -39,8 +39,8 @@ static void pack_TEXT(json_t *o, const char *key, const struct proto_exec_stream
 
 void proto_exec_result_pack(const struct proto_exec_result *r, bool public_only, json_t *obj)
 {
-#define PACK(key, kind, presence, scope, member, min, max)                                                           \
-    if ((SCOPE_##scope || !public_only) && PRESENT_##presence(r->member))                                           \
+#define PACK(key, kind, presence, scope, member, min, max)                \
+    if ((SCOPE_##scope || !public_only) && PRESENT_##presence(r->member)) \
         pack_##kind(obj, key, &r->member);
     PROTO_EXEC_RESULT_FIELDS(PACK)
 #undef PACK
@@ -102,8 +102,8 @@ static int stream_check(const struct proto_exec_stream *s, const char *name, uin
         return err_set(err, -PYRO_E_PROTOCOL, "result.%s_truncated disagrees with %s_dropped_bytes", name, name);
     /* Each U+FFFD (3 bytes) stands for at least one captured byte. */
     if (s->replaced > cap || (int64_t)s->len > cap + 2 * s->replaced)
-        return err_set(err, -PYRO_E_PROTOCOL, "result.%s: %zu bytes, more than the %" PRId64 " asked for", name,
-                       s->len, cap);
+        return err_set(err, -PYRO_E_PROTOCOL, "result.%s: %zu bytes, more than the %" PRId64 " asked for", name, s->len,
+                       cap);
     return 0;
 }
 
@@ -235,12 +235,11 @@ int proto_exec_request_unpack(const json_t *args, struct proto_exec_request *out
     size_t k = 0;
     const char *name;
     const json_t *val;
-    json_object_foreach((json_t *)env, name, val)
-    {
+    json_object_foreach((json_t *)env, name, val) {
         if (!*name || strchr(name, '=') || !plain_string(val)) {
             free(mem);
-            return err_set(err, -PYRO_E_INVALID, "\"env\" entry '%.*s' is invalid", (int)proto_text_cut(name, strlen(name), 128),
-                           name);
+            return err_set(err, -PYRO_E_INVALID, "\"env\" entry '%.*s' is invalid",
+                           (int)proto_text_cut(name, strlen(name), 128), name);
         }
         ev[k++] = (struct proto_exec_env){name, json_string_value(val)};
     }

@@ -33,14 +33,14 @@ struct proto_exec_env {
 /* Strings and arrays are borrowed: from the caller when packing, from the
  * unpacked JSON (which must outlive the request) when unpacking. */
 struct proto_exec_request {
-    const char *command;      /* run by /bin/sh -c; or NULL and argv */
-    const char *const *argv;  /* NULL-terminated, run with execvp */
-    const char *cwd;          /* NULL: "/" */
+    const char *command;              /* run by /bin/sh -c; or NULL and argv */
+    const char *const *argv;          /* NULL-terminated, run with execvp */
+    const char *cwd;                  /* NULL: "/" */
     const struct proto_exec_env *env; /* merged over the agent's defaults */
     size_t env_count;
-    int64_t timeout_ms;       /* 0: no deadline */
+    int64_t timeout_ms;              /* 0: no deadline */
     uint32_t stdout_max, stderr_max; /* packing 0 asks for the default */
-    void *mem_;               /* arrays allocated by unpack */
+    void *mem_;                      /* arrays allocated by unpack */
 };
 
 /* One captured stream. text is malloc'ed, valid UTF-8 (it may hold NUL
@@ -68,19 +68,19 @@ struct proto_exec_result {
  *   scope     PUBLIC (also a key of the vm_exec, vm_run and workspace_exec
  *             results), or WIRE (agent to host only)
  *   min, max  the accepted range (TEXT: bytes) */
-#define PROTO_EXEC_RESULT_FIELDS(X)                                                                        \
-    X("exit_code", INT, ALWAYS, PUBLIC, exit_code, 0, 255)                                                 \
-    X("stdout", TEXT, ALWAYS, PUBLIC, out, 0, PROTO_EXEC_TEXT_MAX)                                         \
-    X("stderr", TEXT, ALWAYS, PUBLIC, err, 0, PROTO_EXEC_TEXT_MAX)                                         \
-    X("stdout_truncated", BOOL, ALWAYS, PUBLIC, out.truncated, 0, 1)                                       \
-    X("stderr_truncated", BOOL, ALWAYS, PUBLIC, err.truncated, 0, 1)                                       \
-    X("stdout_dropped_bytes", INT, ALWAYS, PUBLIC, out.dropped_bytes, 0, PROTO_INT_MAX)                    \
-    X("stderr_dropped_bytes", INT, ALWAYS, PUBLIC, err.dropped_bytes, 0, PROTO_INT_MAX)                    \
-    X("stdout_replaced", INT, ALWAYS, PUBLIC, out.replaced, 0, PROTO_EXEC_CAPTURE_MAX)                     \
-    X("stderr_replaced", INT, ALWAYS, PUBLIC, err.replaced, 0, PROTO_EXEC_CAPTURE_MAX)                     \
-    X("timed_out", BOOL, ALWAYS, PUBLIC, timed_out, 0, 1)                                                  \
-    X("signal", INT, NONZERO, PUBLIC, signal, 1, 64)                                                       \
-    X("duration_ms", INT, ALWAYS, PUBLIC, duration_ms, 0, PROTO_INT_MAX)                                   \
+#define PROTO_EXEC_RESULT_FIELDS(X)                                                     \
+    X("exit_code", INT, ALWAYS, PUBLIC, exit_code, 0, 255)                              \
+    X("stdout", TEXT, ALWAYS, PUBLIC, out, 0, PROTO_EXEC_TEXT_MAX)                      \
+    X("stderr", TEXT, ALWAYS, PUBLIC, err, 0, PROTO_EXEC_TEXT_MAX)                      \
+    X("stdout_truncated", BOOL, ALWAYS, PUBLIC, out.truncated, 0, 1)                    \
+    X("stderr_truncated", BOOL, ALWAYS, PUBLIC, err.truncated, 0, 1)                    \
+    X("stdout_dropped_bytes", INT, ALWAYS, PUBLIC, out.dropped_bytes, 0, PROTO_INT_MAX) \
+    X("stderr_dropped_bytes", INT, ALWAYS, PUBLIC, err.dropped_bytes, 0, PROTO_INT_MAX) \
+    X("stdout_replaced", INT, ALWAYS, PUBLIC, out.replaced, 0, PROTO_EXEC_CAPTURE_MAX)  \
+    X("stderr_replaced", INT, ALWAYS, PUBLIC, err.replaced, 0, PROTO_EXEC_CAPTURE_MAX)  \
+    X("timed_out", BOOL, ALWAYS, PUBLIC, timed_out, 0, 1)                               \
+    X("signal", INT, NONZERO, PUBLIC, signal, 1, 64)                                    \
+    X("duration_ms", INT, ALWAYS, PUBLIC, duration_ms, 0, PROTO_INT_MAX)                \
     X("pid", INT, ALWAYS, WIRE, pid, 1, INT32_MAX)
 
 /* The longest text a capture can become: every byte invalid, each one a

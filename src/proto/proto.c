@@ -62,21 +62,17 @@ void proto_prefix_encode(uint8_t out[PROTO_PREFIX_LEN], uint32_t hdr_len, uint32
     put_u32(out + 8, body_len);
 }
 
-int proto_prefix_decode(const uint8_t in[PROTO_PREFIX_LEN], uint32_t *hdr_len, uint32_t *body_len,
-                        pyro_error *err)
+int proto_prefix_decode(const uint8_t in[PROTO_PREFIX_LEN], uint32_t *hdr_len, uint32_t *body_len, pyro_error *err)
 {
     if (in[0] != PROTO_MAGIC0 || in[1] != PROTO_MAGIC1 || in[2] != PROTO_MAGIC2)
-        return err_set(err, -PYRO_E_PROTOCOL, "agent frame: bad magic %02x %02x %02x", in[0],
-                            in[1], in[2]);
+        return err_set(err, -PYRO_E_PROTOCOL, "agent frame: bad magic %02x %02x %02x", in[0], in[1], in[2]);
     if (in[3] != PROTO_VERSION)
         return err_set(err, -PYRO_E_PROTOCOL, "agent frame: unsupported version %u", in[3]);
     uint32_t h = get_u32(in + 4), b = get_u32(in + 8);
     if (h < 2 || h > PROTO_HEADER_MAX)
-        return err_set(err, -PYRO_E_PROTOCOL, "agent frame: header length %u out of range",
-                            h);
+        return err_set(err, -PYRO_E_PROTOCOL, "agent frame: header length %u out of range", h);
     if (b > PROTO_BODY_MAX)
-        return err_set(err, -PYRO_E_PROTOCOL, "agent frame: body length %u over %u", b,
-                            PROTO_BODY_MAX);
+        return err_set(err, -PYRO_E_PROTOCOL, "agent frame: body length %u over %u", b, PROTO_BODY_MAX);
     *hdr_len = h;
     *body_len = b;
     return 0;
@@ -88,8 +84,7 @@ int proto_header_decode(const char *buf, size_t len, struct proto_frame *f, pyro
     json_t *hdr = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 
     if (!hdr)
-        return err_set(err, -PYRO_E_PROTOCOL, "agent frame: header: %s at %d", jerr.text,
-                            jerr.position);
+        return err_set(err, -PYRO_E_PROTOCOL, "agent frame: header: %s at %d", jerr.text, jerr.position);
     if (!json_is_object(hdr)) {
         json_decref(hdr);
         return err_set(err, -PYRO_E_PROTOCOL, "agent frame: header is not an object");
@@ -100,8 +95,7 @@ int proto_header_decode(const char *buf, size_t len, struct proto_frame *f, pyro
         json_decref(hdr);
         return err_set(err, -PYRO_E_PROTOCOL, "agent frame: missing or unknown \"t\"");
     }
-    if (!json_is_integer(id) || json_integer_value(id) < 0 ||
-        json_integer_value(id) >= PROTO_ID_MAX) {
+    if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= PROTO_ID_MAX) {
         json_decref(hdr);
         return err_set(err, -PYRO_E_PROTOCOL, "agent frame: missing or invalid \"id\"");
     }
@@ -125,19 +119,17 @@ int proto_header_decode(const char *buf, size_t len, struct proto_frame *f, pyro
     return 0;
 }
 
-int proto_frame_encode(const json_t *hdr, const void *body, size_t body_len, uint8_t **out,
-                       size_t *out_len, pyro_error *err)
+int proto_frame_encode(const json_t *hdr, const void *body, size_t body_len, uint8_t **out, size_t *out_len,
+                       pyro_error *err)
 {
     if (body_len > PROTO_BODY_MAX)
-        return err_set(err, -PYRO_E_PROTOCOL, "agent frame: body of %zu bytes over %u",
-                            body_len, PROTO_BODY_MAX);
+        return err_set(err, -PYRO_E_PROTOCOL, "agent frame: body of %zu bytes over %u", body_len, PROTO_BODY_MAX);
     _cleanup_free_ char *text = json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!text)
         return err_set(err, -PYRO_E_PROTOCOL, "agent frame: header cannot be serialised");
     size_t hlen = strlen(text);
     if (hlen > PROTO_HEADER_MAX)
-        return err_set(err, -PYRO_E_PROTOCOL, "agent frame: header of %zu bytes over %u",
-                            hlen, PROTO_HEADER_MAX);
+        return err_set(err, -PYRO_E_PROTOCOL, "agent frame: header of %zu bytes over %u", hlen, PROTO_HEADER_MAX);
     uint8_t *buf = xmalloc(PROTO_PREFIX_LEN + hlen + body_len);
     proto_prefix_encode(buf, (uint32_t)hlen, (uint32_t)body_len);
     memcpy(buf + PROTO_PREFIX_LEN, text, hlen);
@@ -148,8 +140,7 @@ int proto_frame_encode(const json_t *hdr, const void *body, size_t body_len, uin
     return 0;
 }
 
-int proto_frame_decode(const uint8_t *buf, size_t len, struct proto_frame *f, size_t *used,
-                       pyro_error *err)
+int proto_frame_decode(const uint8_t *buf, size_t len, struct proto_frame *f, size_t *used, pyro_error *err)
 {
     uint32_t hlen, blen;
     int r;
@@ -294,8 +285,7 @@ int proto_error_to_err(const json_t *error, pyro_error *err)
 {
     const json_t *code = json_object_get(error, "code");
     const char *msg = json_string_value(json_object_get(error, "message"));
-    if (!json_is_integer(code) || json_integer_value(code) >= 0 ||
-        json_integer_value(code) < -100000 || !msg)
+    if (!json_is_integer(code) || json_integer_value(code) >= 0 || json_integer_value(code) < -100000 || !msg)
         return err_set(err, -PYRO_E_PROTOCOL, "agent: malformed error response");
     /* Cut on a character boundary: the message travels on in JSON. */
     size_t len = json_string_length(json_object_get(error, "message"));

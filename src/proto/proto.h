@@ -65,8 +65,7 @@ int proto_type_parse(const char *s);
 /* Encodes the 12-byte prefix. */
 void proto_prefix_encode(uint8_t out[PROTO_PREFIX_LEN], uint32_t hdr_len, uint32_t body_len);
 /* Validates magic, version and both lengths. */
-int proto_prefix_decode(const uint8_t in[PROTO_PREFIX_LEN], uint32_t *hdr_len, uint32_t *body_len,
-                        pyro_error *err);
+int proto_prefix_decode(const uint8_t in[PROTO_PREFIX_LEN], uint32_t *hdr_len, uint32_t *body_len, pyro_error *err);
 /* Parses and validates a header: an object with a known "t", an integer
  * "id" in [0, PROTO_ID_MAX), and for requests a string "op". Fills f->hdr,
  * type, id, op. */
@@ -74,14 +73,13 @@ int proto_header_decode(const char *buf, size_t len, struct proto_frame *f, pyro
 
 /* Serialises hdr (which must carry "t" and "id") and body into one
  * malloc'ed frame. -PYRO_E_PROTOCOL when either part is too large. */
-int proto_frame_encode(const json_t *hdr, const void *body, size_t body_len, uint8_t **out,
-                       size_t *out_len, pyro_error *err);
+int proto_frame_encode(const json_t *hdr, const void *body, size_t body_len, uint8_t **out, size_t *out_len,
+                       pyro_error *err);
 
 /* Decodes one frame from the front of buf. Returns 1 and sets *used when a
  * whole frame was decoded, 0 when more bytes are needed, negative
  * (-PYRO_E_PROTOCOL) when the bytes can never form a valid frame. */
-int proto_frame_decode(const uint8_t *buf, size_t len, struct proto_frame *f, size_t *used,
-                       pyro_error *err);
+int proto_frame_decode(const uint8_t *buf, size_t len, struct proto_frame *f, size_t *used, pyro_error *err);
 
 /* Incremental reader over a byte stream. */
 struct proto_reader {

@@ -7,15 +7,36 @@
 #include "proto/exec.h"
 #include "proto/proto.h"
 
-#define F_INT(k, lo, hi) {.key = k, .kind = PROTO_K_INT, .min = lo, .max = hi}
+#define F_INT(k, lo, hi)                                    \
+    {                                                       \
+        .key = k, .kind = PROTO_K_INT, .min = lo, .max = hi \
+    }
 #define F_SIZE(k) F_INT(k, 0, PROTO_INT_MAX)
-#define F_BOOL(k) {.key = k, .kind = PROTO_K_BOOL}
-#define F_TEXT(k, n) {.key = k, .kind = PROTO_K_TEXT, .max = n}
+#define F_BOOL(k)                      \
+    {                                  \
+        .key = k, .kind = PROTO_K_BOOL \
+    }
+#define F_TEXT(k, n)                             \
+    {                                            \
+        .key = k, .kind = PROTO_K_TEXT, .max = n \
+    }
 #define F_PATH(k) F_TEXT(k, PROTO_PATH_TEXT_MAX)
-#define F_ONE_OF(k, values) {.key = k, .kind = PROTO_K_TEXT, .max = 64, .one_of = values}
-#define F_OBJECT(k, s) {.key = k, .kind = PROTO_K_OBJECT, .shape = s}
-#define F_TUPLE(s) {.kind = PROTO_K_TUPLE, .shape = s}
-#define F_ARRAY(k, n, it) {.key = k, .kind = PROTO_K_ARRAY, .max = n, .item = it}
+#define F_ONE_OF(k, values)                                         \
+    {                                                               \
+        .key = k, .kind = PROTO_K_TEXT, .max = 64, .one_of = values \
+    }
+#define F_OBJECT(k, s)                               \
+    {                                                \
+        .key = k, .kind = PROTO_K_OBJECT, .shape = s \
+    }
+#define F_TUPLE(s)                        \
+    {                                     \
+        .kind = PROTO_K_TUPLE, .shape = s \
+    }
+#define F_ARRAY(k, n, it)                                     \
+    {                                                         \
+        .key = k, .kind = PROTO_K_ARRAY, .max = n, .item = it \
+    }
 #define PID_MAX_ INT32_MAX
 #define MODE_MAX 07777
 
@@ -96,8 +117,7 @@ static int read_rules(const json_t *res, size_t body_len, pyro_error *err)
 {
     json_int_t bytes = json_integer_value(json_object_get(res, "bytes"));
     if ((size_t)bytes != body_len)
-        return err_set(err, -PYRO_E_PROTOCOL, "result.bytes is %lld but the body has %zu", (long long)bytes,
-                       body_len);
+        return err_set(err, -PYRO_E_PROTOCOL, "result.bytes is %lld but the body has %zu", (long long)bytes, body_len);
     return 0;
 }
 
@@ -157,14 +177,10 @@ static const struct proto_field limits_f[] = {F_INT("header_max", 2, PROTO_HEADE
                                               F_INT("window", 1, PROTO_INT_MAX)};
 static const struct proto_shape limits_s = {.fields = limits_f, .count = ARRAY_SIZE(limits_f), .open = true};
 static const struct proto_field hello_f[] = {
-    F_INT("version", 1, 255),
-    F_TEXT("agent", 256),
-    F_ARRAY("ops", 256, &name_item),
-    F_ARRAY("reserved_ops", 256, &name_item),
-    F_ARRAY("caps", 256, &name_item),
-    F_OBJECT("limits", &limits_s),
-    F_INT("pid", 1, PID_MAX_),
-    F_BOOL("init"),
+    F_INT("version", 1, 255),         F_TEXT("agent", 256),
+    F_ARRAY("ops", 256, &name_item),  F_ARRAY("reserved_ops", 256, &name_item),
+    F_ARRAY("caps", 256, &name_item), F_OBJECT("limits", &limits_s),
+    F_INT("pid", 1, PID_MAX_),        F_BOOL("init"),
 };
 /* Open: the header also carries t and id, and the monitor adds itself. */
 static const struct proto_shape hello_s = {.fields = hello_f, .count = ARRAY_SIZE(hello_f), .open = true};

@@ -153,8 +153,7 @@ int proto_shape_check(const struct proto_shape *s, const json_t *v, const char *
         return 0;
     const char *key;
     const json_t *fv;
-    json_object_foreach((json_t *)v, key, fv)
-    {
+    json_object_foreach((json_t *)v, key, fv) {
         if (!shape_field(s, key))
             return err_set(err, -PYRO_E_PROTOCOL, "%s: unexpected key \"%.*s\"", where,
                            (int)proto_text_cut(key, strlen(key), 64), key);

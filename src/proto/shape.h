@@ -25,10 +25,10 @@
 enum proto_kind {
     PROTO_K_INT = 1, /* integer in [min, max] */
     PROTO_K_BOOL,
-    PROTO_K_TEXT,    /* UTF-8 string of at most max bytes, NUL allowed */
-    PROTO_K_OBJECT,  /* object of shape (NULL: any object) */
-    PROTO_K_TUPLE,   /* array whose elements are shape's fields in order */
-    PROTO_K_ARRAY,   /* array of at most max elements, each an item */
+    PROTO_K_TEXT,   /* UTF-8 string of at most max bytes, NUL allowed */
+    PROTO_K_OBJECT, /* object of shape (NULL: any object) */
+    PROTO_K_TUPLE,  /* array whose elements are shape's fields in order */
+    PROTO_K_ARRAY,  /* array of at most max elements, each an item */
 };
 
 struct proto_shape;
@@ -49,7 +49,10 @@ struct proto_shape {
     bool open; /* OBJECT: keys beyond the declared ones are allowed */
 };
 
-#define PROTO_SHAPE(f) {.fields = (f), .count = sizeof(f) / sizeof((f)[0])}
+#define PROTO_SHAPE(f)                                     \
+    {                                                      \
+        .fields = (f), .count = sizeof(f) / sizeof((f)[0]) \
+    }
 
 /* How many bytes of s (valid UTF-8, len bytes) to show in a message of at
  * most max bytes: cut on a character boundary and before any NUL. */

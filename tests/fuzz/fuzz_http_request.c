@@ -28,7 +28,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct parsed {
-    char *head;              /* NUL-separated copy of the head */
+    char *head; /* NUL-separated copy of the head */
     const char *body;
     size_t body_len;
     struct http_head h;

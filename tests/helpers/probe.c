@@ -415,14 +415,15 @@ static void agent_signals(void)
         const char *name;
         int sig;
     } sigs[] = {
-        {"STOP", SIGSTOP}, {"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT},   {"HUP", SIGHUP},
-        {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"CHLD", SIGCHLD}, {"PIPE", SIGPIPE},
-        {"ALRM", SIGALRM}, {"TSTP", SIGTSTP},
+        {"STOP", SIGSTOP}, {"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT},
+        {"HUP", SIGHUP},   {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+        {"CHLD", SIGCHLD}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TSTP", SIGTSTP},
     };
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         dprintf(OUT, "kill_%s=%d\n", sigs[i].name, err_of(kill(1, sigs[i].sig)));
     long pidfd = syscall(434 /* pidfd_open */, 1, 0);
-    dprintf(OUT, "pidfd_TERM=%d\n", pidfd < 0 ? errno : err_of(syscall(424 /* pidfd_send_signal */, pidfd, SIGTERM, NULL, 0)));
+    dprintf(OUT, "pidfd_TERM=%d\n",
+            pidfd < 0 ? errno : err_of(syscall(424 /* pidfd_send_signal */, pidfd, SIGTERM, NULL, 0)));
     if (pidfd >= 0)
         close((int)pidfd);
     /* A queued signal may carry any si_pid when si_code is negative. */

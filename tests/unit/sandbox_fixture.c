@@ -2,9 +2,9 @@
  * sandboxes running the static probe (tests/helpers/probe.c) as PID 1 over
  * a real Debian rootfs, their output, and the checks that nothing of them
  * remains. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -30,7 +30,6 @@
 char *rootfs;
 char *probe;
 char *workdir;
-
 
 /* Sandboxes a test started and has not finished: a failing assertion
  * jumps out of the test, and the teardown destroys what is left. */
@@ -82,8 +81,16 @@ void run_init(struct run *r, const char *tag, bool network, char **argv)
     snprintf(r->id, sizeof(r->id), "t%s%s", tag, rnd);
     snprintf(r->dir, sizeof(r->dir), "%s/%s", workdir, r->id);
     r->cfg = (struct backend_config){
-        .id = r->id, .rootfs = rootfs, .dir = r->dir, .init_path = probe, .init_argv = argv,
-        .stdio_fd = -1, .vcpu_count = 1, .mem_mib = 256, .pids_max = 64, .network = network,
+        .id = r->id,
+        .rootfs = rootfs,
+        .dir = r->dir,
+        .init_path = probe,
+        .init_argv = argv,
+        .stdio_fd = -1,
+        .vcpu_count = 1,
+        .mem_mib = 256,
+        .pids_max = 64,
+        .network = network,
         .cgroup_parent = "pyro-test",
     };
     r->chan = -1;
@@ -137,7 +144,6 @@ const char *kv(const struct run *r, const char *key)
     }
     return "";
 }
-
 
 void run_wait_exit(struct run *r)
 {

@@ -17,9 +17,9 @@ struct run {
     char out[16384];
 };
 
-extern char *rootfs;  /* the rootfs tree */
-extern char *probe;   /* the static probe binary */
-extern char *workdir; /* per-run scratch directory */
+extern char *rootfs;           /* the rootfs tree */
+extern char *probe;            /* the static probe binary */
+extern char *workdir;          /* per-run scratch directory */
 extern char teardown_cmd[256]; /* extra host cleanup of the current test */
 
 int teardown(void **state);
@@ -44,11 +44,10 @@ void assert_gone(const char *dir, const char *id);
  * rootfs and the probe, runs tests, cleans up. */
 int sandbox_fixture_main(const struct CMUnitTest *tests, size_t n);
 
-#define assert_kv(r, key, want)                                                                  \
-    do {                                                                                         \
-        if (strcmp(kv((r), (key)), (want)) != 0)                                                 \
-            fail_msg("%s: got '%s', want '%s'\n--- probe output ---\n%s", (key), kv((r), (key)), \
-                     (want), (r)->out);                                                          \
+#define assert_kv(r, key, want)                                                                                     \
+    do {                                                                                                            \
+        if (strcmp(kv((r), (key)), (want)) != 0)                                                                    \
+            fail_msg("%s: got '%s', want '%s'\n--- probe output ---\n%s", (key), kv((r), (key)), (want), (r)->out); \
     } while (0)
 
 #endif

@@ -11,14 +11,20 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "lib/host/accel.h"
 #include "base/timeutil.h"
+#include "lib/host/accel.h"
 
 /* Findings of a host with working hardware virtualization. */
 static struct kvm_probe good_host(void)
 {
-    struct kvm_probe p = {.device = true, .api_version = 12, .create_vm = true, .cpu_virt = true,
-                          .timed = true, .guest_halted = true, .iterations = 524280, .guest_ns = 1000000};
+    struct kvm_probe p = {.device = true,
+                          .api_version = 12,
+                          .create_vm = true,
+                          .cpu_virt = true,
+                          .timed = true,
+                          .guest_halted = true,
+                          .iterations = 524280,
+                          .guest_ns = 1000000};
     return p;
 }
 

@@ -1,8 +1,8 @@
 /* The event loop (base/ae.h): file events, timers, deletion during
  * dispatch, stopping. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 

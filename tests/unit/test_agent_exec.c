@@ -17,11 +17,11 @@
 #include <cmocka.h>
 
 #include "agent_fixture.h"
-#include "lib/vm/agent_client.h"
 #include "base/cleanup.h"
 #include "base/json.h"
-#include "proto/proto.h"
 #include "base/timeutil.h"
+#include "lib/vm/agent_client.h"
+#include "proto/proto.h"
 
 static json_t *req_new(const char *op, json_t *args)
 {
@@ -109,8 +109,7 @@ static void test_exec_basics(void **state)
                              NULL);
     _cleanup_free_ char *want = xasprintf("%s\nbar baz\nleader\n0 1 2 3 ", fx->root);
     assert_string_equal(json_get_str(e, "stdout", ""), want);
-    assert_int_equal(call_fail(fx, "exec", json_pack("{s:s,s:s}", "command", "true", "cwd", "/nonexistent"),
-                               &err),
+    assert_int_equal(call_fail(fx, "exec", json_pack("{s:s,s:s}", "command", "true", "cwd", "/nonexistent"), &err),
                      -ENOENT);
     assert_int_equal(call_fail(fx, "exec", json_pack("{s:s,s:[s]}", "command", "true", "argv", "true"), &err),
                      -PYRO_E_INVALID);
@@ -153,8 +152,8 @@ static void test_exec_output_caps(void **state)
     struct fx *fx = *state;
     json_auto_t *r = call_ok(fx, "exec",
                              json_pack("{s:s,s:i,s:i}", "command",
-                                       "head -c 100000 /dev/zero | tr '\\0' a; echo tail >&2", "stdout_max",
-                                       1000, "stderr_max", 100),
+                                       "head -c 100000 /dev/zero | tr '\\0' a; echo tail >&2", "stdout_max", 1000,
+                                       "stderr_max", 100),
                              NULL);
     assert_int_equal(json_get_int(r, "exit_code", -1), 0);
     assert_int_equal(strlen(json_get_str(r, "stdout", "")), 1000);
@@ -171,7 +170,8 @@ static void test_exec_invalid_utf8(void **state)
     json_auto_t *r = sh(fx, "printf 'a\\377b\\300'; printf '\\303\\251' >&2");
     const char *out = json_get_str(r, "stdout", "");
     assert_true(utf8_valid(out, strlen(out)));
-    assert_string_equal(out, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+    assert_string_equal(out, "a\xEF\xBF\xBD"
+                             "b\xEF\xBF\xBD");
     assert_int_equal(json_get_int(r, "stdout_replaced", 0), 2);
     assert_string_equal(json_get_str(r, "stderr", ""), "\xc3\xa9");
     assert_int_equal(json_get_int(r, "stderr_replaced", -1), 0);
@@ -230,8 +230,8 @@ static void test_file_ops(void **state)
 {
     struct fx *fx = *state;
     pyro_error err = {0};
-    json_auto_t *req = req_new("file_write", json_pack("{s:s,s:s,s:i}", "root", fx->root, "path",
-                                                       "dir/sub/hello.txt", "mode", 0600));
+    json_auto_t *req = req_new("file_write",
+                               json_pack("{s:s,s:s,s:i}", "root", fx->root, "path", "dir/sub/hello.txt", "mode", 0600));
     json_t *res = NULL;
     assert_int_equal(agent_call(fx->c, req, "hello\n", 6, &res, NULL, T_MS, &err), 0);
     assert_int_equal(json_get_int(res, "bytes", 0), 6);
@@ -245,8 +245,8 @@ static void test_file_ops(void **state)
     assert_false(json_get_bool(rd, "truncated", true));
     agent_body_free(&body);
     json_auto_t *part = call_ok(fx, "file_read",
-                                json_pack("{s:s,s:s,s:i,s:i}", "root", fx->root, "path", "dir/sub/hello.txt",
-                                          "offset", 1, "max_bytes", 3),
+                                json_pack("{s:s,s:s,s:i,s:i}", "root", fx->root, "path", "dir/sub/hello.txt", "offset",
+                                          1, "max_bytes", 3),
                                 &body);
     assert_int_equal(body.len, 3);
     assert_memory_equal(body.data, "ell", 3);
@@ -259,8 +259,8 @@ static void test_file_ops(void **state)
     assert_int_equal(json_get_int(st, "size", 0), 6);
     assert_int_equal(json_get_int(st, "mode", 0), 0600);
 
-    json_auto_t *ls = call_ok(fx, "file_list", json_pack("{s:s,s:s,s:b}", "root", fx->root, "path", "dir", "recursive", 1),
-                              NULL);
+    json_auto_t *ls = call_ok(fx, "file_list",
+                              json_pack("{s:s,s:s,s:b}", "root", fx->root, "path", "dir", "recursive", 1), NULL);
     const json_t *entries = json_object_get(ls, "entries");
     assert_int_equal(json_array_size(entries), 2);
     assert_string_equal(json_get_str(json_array_get(entries, 0), "path", ""), "dir/sub");
@@ -296,8 +296,7 @@ static void test_file_confinement(void **state)
     _cleanup_free_ char *esc = path_in(fx, "esc"), *up = path_in(fx, "up"), *outside = NULL;
     assert_int_equal(symlink("/etc", esc), 0);
     assert_int_equal(symlink("..", up), 0);
-    static const char *const bad[] = {"../etc/passwd", "a/../../etc/passwd", "/etc/passwd", "esc/passwd",
-                                      "up/x"};
+    static const char *const bad[] = {"../etc/passwd", "a/../../etc/passwd", "/etc/passwd", "esc/passwd", "up/x"};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         int r = call_fail(fx, "file_read", json_pack("{s:s,s:s}", "root", fx->root, "path", bad[i]), &err);
         if (r != -PYRO_E_INVALID)
@@ -308,8 +307,7 @@ static void test_file_confinement(void **state)
     outside = xasprintf("%s/../pwned.txt", fx->root);
     assert_int_equal(access(outside, F_OK), -1);
     /* A symlink as the final component is not written through. */
-    json_auto_t *w2 = req_new("file_write", json_pack("{s:s,s:s,s:b}", "root", fx->root, "path", "esc",
-                                                      "append", 1));
+    json_auto_t *w2 = req_new("file_write", json_pack("{s:s,s:s,s:b}", "root", fx->root, "path", "esc", "append", 1));
     assert_int_equal(agent_call(fx->c, w2, "x", 1, NULL, NULL, T_MS, &err), -PYRO_E_INVALID);
     json_auto_t *st = call_ok(fx, "file_stat", json_pack("{s:s,s:s}", "root", fx->root, "path", "esc"), NULL);
     assert_string_equal(json_get_str(st, "type", ""), "symlink");

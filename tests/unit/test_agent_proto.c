@@ -136,14 +136,14 @@ static void test_bad_headers(void **state)
 {
     pyro_error err = {0};
     static const char *const bad[] = {
-        "{",                                   /* not JSON */
-        "[1,2]",                               /* not an object */
-        "{\"id\":1}",                          /* no type */
-        "{\"t\":\"nope\",\"id\":1}",           /* unknown type */
+        "{",                                      /* not JSON */
+        "[1,2]",                                  /* not an object */
+        "{\"id\":1}",                             /* no type */
+        "{\"t\":\"nope\",\"id\":1}",              /* unknown type */
         "{\"t\":\"req\",\"id\":-1,\"op\":\"x\"}", /* negative id */
         "{\"t\":\"req\",\"id\":1.5,\"op\":\"x\"}",
         "{\"t\":\"req\",\"id\":9007199254740992,\"op\":\"x\"}", /* 2^53 */
-        "{\"t\":\"req\",\"id\":1}",            /* request without op */
+        "{\"t\":\"req\",\"id\":1}",                             /* request without op */
         "{\"t\":\"req\",\"id\":1,\"op\":\"\"}",
         "{\"t\":\"req\",\"id\":1,\"op\":\"x\",\"args\":[]}",
         "{\"t\":\"req\",\"t\":\"req\",\"id\":1,\"op\":\"x\"}", /* duplicate key */
@@ -168,8 +168,7 @@ static void test_garbage_rejected_early(void **state)
     size_t used;
     /* Two bytes are enough to see it is not a frame. */
     assert_int_equal(proto_frame_decode((const uint8_t *)"GE", 2, &f, &used, &err), -PYRO_E_PROTOCOL);
-    assert_int_equal(proto_frame_decode((const uint8_t *)"PYA\x07", 4, &f, &used, &err),
-                     -PYRO_E_PROTOCOL);
+    assert_int_equal(proto_frame_decode((const uint8_t *)"PYA\x07", 4, &f, &used, &err), -PYRO_E_PROTOCOL);
     assert_int_equal(proto_frame_decode((const uint8_t *)"PY", 2, &f, &used, &err), 0);
     /* An oversized declared header is refused before it is buffered. */
     uint8_t p[PROTO_PREFIX_LEN];
@@ -208,10 +207,10 @@ static void test_error_objects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_prefix_round_trip),  cmocka_unit_test(test_prefix_limits),
-        cmocka_unit_test(test_frame_round_trip),   cmocka_unit_test(test_reader_split_frames),
-        cmocka_unit_test(test_bad_headers),        cmocka_unit_test(test_garbage_rejected_early),
-        cmocka_unit_test(test_encode_limits),      cmocka_unit_test(test_error_objects),
+        cmocka_unit_test(test_prefix_round_trip), cmocka_unit_test(test_prefix_limits),
+        cmocka_unit_test(test_frame_round_trip),  cmocka_unit_test(test_reader_split_frames),
+        cmocka_unit_test(test_bad_headers),       cmocka_unit_test(test_garbage_rejected_early),
+        cmocka_unit_test(test_encode_limits),     cmocka_unit_test(test_error_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,7 +157,9 @@ static void test_exec_limits_asked(void **state)
     assert_non_null(strstr(err.message, "result.stdout: 16 bytes, more than the 10 asked for"));
     assert_null(r.out.text);
     /* 4 replacement characters stand for at least 4 bytes: 10 + 2 * 4. */
-    json_set(res, "stdout", json_string("\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "123456"));
+    json_set(res, "stdout",
+             json_string("\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                         "123456"));
     json_set(res, "stdout_replaced", json_integer(4));
     assert_int_equal(proto_exec_result_unpack(res, &req, &r, &err), 0);
     proto_exec_result_clear(&r);
@@ -165,8 +167,8 @@ static void test_exec_limits_asked(void **state)
 
 static void test_malformed_other_ops(void **state)
 {
-    json_t *ok = json_pack("{s:s, s:i, s:i, s:i, s:b}", "path", "a", "size", 5, "offset", 0, "bytes", 5,
-                           "truncated", 0);
+    json_t *ok = json_pack("{s:s, s:i, s:i, s:i, s:b}", "path", "a", "size", 5, "offset", 0, "bytes", 5, "truncated",
+                           0);
     pyro_error err = {0};
     json_auto_t *good = resp_ok(json_deep_copy(ok));
     assert_int_equal(agent_reply_unpack("file_read", good, 5, NULL, &err), 0);
@@ -239,9 +241,8 @@ static void __attribute__((noreturn)) forged_agent(int fd)
             if (f.type == PROTO_HELLO) {
                 json_t *hello = json_pack("{s:i, s:s, s:[s,s], s:[], s:[], s:{s:i, s:i, s:i, s:i}, s:i, s:b}",
                                           "version", 1, "agent", "forged", "ops", "exec", "ping", "reserved_ops",
-                                          "caps", "limits", "header_max", PROTO_HEADER_MAX, "body_max",
-                                          PROTO_BODY_MAX, "chunk", PROTO_CHUNK, "window", PROTO_WINDOW, "pid", 1,
-                                          "init", 0);
+                                          "caps", "limits", "header_max", PROTO_HEADER_MAX, "body_max", PROTO_BODY_MAX,
+                                          "chunk", PROTO_CHUNK, "window", PROTO_WINDOW, "pid", 1, "init", 0);
                 json_object_update(h, hello);
                 json_decref(hello);
             } else if (!strcmp(f.op, "exec")) {
@@ -295,8 +296,7 @@ static void test_real_agent_declared(void **state)
     /* Every op the agent serves has its reply declared. */
     size_t i;
     json_t *op;
-    json_array_foreach(json_object_get(agent_conn_hello(fx->c), "ops"), i, op)
-    {
+    json_array_foreach(json_object_get(agent_conn_hello(fx->c), "ops"), i, op) {
         if (!proto_reply_find(json_string_value(op)))
             fail_msg("no reply declared for the agent's op %s", json_string_value(op));
     }
@@ -330,8 +330,7 @@ static void test_real_agent_declared(void **state)
         const json_t *props = json_object_get(schema, "properties");
         const char *key;
         json_t *v;
-        json_object_foreach(pub, key, v)
-        {
+        json_object_foreach(pub, key, v) {
             if (!json_object_get(props, key))
                 fail_msg("%s's output schema lacks %s", ops[k], key);
         }

@@ -8,21 +8,21 @@
  * Needs root, the static pyro-agent next to the test binaries and
  * debian:12-base in the shared test cache; exits 77 (skip) without root or
  * without a static agent (sanitizer builds do not have one). */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <dirent.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "base/cleanup.h"
-#include "base/paths.h"
 #include "base/json.h"
+#include "base/paths.h"
 #include "lib/contract/contract.h"
 #include "lib/contract/ctx.h"
 
@@ -54,8 +54,7 @@ static void check_result(const char *name, const json_t *result, json_t *seen)
     const json_t *props = json_object_get(schema, "properties");
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)result, key, v)
-    {
+    json_object_foreach((json_t *)result, key, v) {
         if (!json_object_get(props, key))
             fail_msg("%s's result carries \"%s\", which its output schema does not declare", name, key);
         json_object_set(seen, key, json_true());
@@ -68,8 +67,7 @@ static void check_all_seen(const char *name, const json_t *seen)
     json_auto_t *schema = contract_output_schema_json(contract_op_find(name));
     const char *key;
     json_t *v;
-    json_object_foreach(json_object_get(schema, "properties"), key, v)
-    {
+    json_object_foreach(json_object_get(schema, "properties"), key, v) {
         if (!json_object_get(seen, key))
             fail_msg("%s's output schema declares \"%s\", which no real result carried", name, key);
     }
@@ -84,8 +82,8 @@ static void test_vm_run(void **state)
 {
     json_auto_t *seen = json_object();
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-        json_auto_t *res = run_op("vm_run", json_pack("{s:s, s:s}", "environment", "debian:12-base", "command",
-                                                      commands[i]));
+        json_auto_t *res = run_op("vm_run",
+                                  json_pack("{s:s, s:s}", "environment", "debian:12-base", "command", commands[i]));
         check_result("vm_run", res, seen);
     }
     check_all_seen("vm_run", seen);
@@ -112,7 +110,8 @@ static void test_workspace_exec(void **state)
     json_auto_t *ws = run_op("workspace_create", json_pack("{s:s}", "environment", "debian:12-base"));
     const char *id = json_get_str(ws, "workspace_id", "");
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-        json_auto_t *res = run_op("workspace_exec", json_pack("{s:s, s:s}", "workspace_id", id, "command", commands[i]));
+        json_auto_t *res = run_op("workspace_exec",
+                                  json_pack("{s:s, s:s}", "workspace_id", id, "command", commands[i]));
         check_result("workspace_exec", res, seen);
     }
     json_auto_t *del = run_op("workspace_delete", json_pack("{s:s}", "workspace_id", id));

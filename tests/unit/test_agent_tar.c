@@ -18,9 +18,9 @@
 #include <cmocka.h>
 
 #include "agent_fixture.h"
-#include "lib/vm/agent_client.h"
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "lib/vm/agent_client.h"
 #include "proto/proto.h"
 
 static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -41,8 +41,7 @@ struct tarbuf {
     size_t len;
 };
 
-static void tb_entry(struct tarbuf *t, const char *name, char type, uint64_t size, const char *link,
-                     const void *data)
+static void tb_entry(struct tarbuf *t, const char *name, char type, uint64_t size, const char *link, const void *data)
 {
     size_t padded = (size_t)((size + 511) / 512 * 512);
     bool write_data = data != NULL;
@@ -58,7 +57,10 @@ static void tb_entry(struct tarbuf *t, const char *name, char type, uint64_t siz
     h[156] = (uint8_t)type;
     if (link)
         strncpy((char *)h + 157, link, 100);
-    memcpy(h + 257, "ustar\0" "00", 8);
+    memcpy(h + 257,
+           "ustar\0"
+           "00",
+           8);
     memset(h + 148, ' ', 8);
     unsigned sum = 0;
     for (int i = 0; i < 512; i++)
@@ -94,8 +96,7 @@ static ssize_t mem_read(void *ud, void *buf, size_t cap, pyro_error *err)
     return (ssize_t)n;
 }
 
-static int tar_in(struct fx *fx, const char *dest, const struct tarbuf *t, json_t *extra, json_t **res,
-                  pyro_error *err)
+static int tar_in(struct fx *fx, const char *dest, const struct tarbuf *t, json_t *extra, json_t **res, pyro_error *err)
 {
     json_t *args = json_pack("{s:s,s:s}", "root", fx->root, "path", dest);
     if (extra) {

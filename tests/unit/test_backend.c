@@ -1,7 +1,7 @@
 /* backend_get() and the monitor's refusal of an unknown backend. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 

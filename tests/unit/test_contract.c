@@ -1,16 +1,16 @@
 /* The contract table's derivations: validation, defaults, bounds, unknown
  * parameters, CLI parsing and --help, JSON Schema. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
-#include "cli/derive.h"
 #include "base/json.h"
+#include "cli/derive.h"
+#include "lib/contract/contract.h"
 
 static const char *const colors[] = {"red", "green", NULL};
 
@@ -179,7 +179,9 @@ static bool json_array_has(const json_t *a, const char *s)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(a, i, e) if (json_is_string(e) && !strcmp(json_string_value(e), s)) return true;
+    json_array_foreach(a, i, e)
+        if (json_is_string(e) && !strcmp(json_string_value(e), s))
+            return true;
     return false;
 }
 
@@ -234,8 +236,9 @@ static int parse(const char *const *words, json_t **args, struct cli_opts *opts,
 
 static void test_cli_parse(void **state)
 {
-    const char *w[] = {"debian:12", "--vcpu-count", "2", "--network", "--label", "a=b", "--label=c=d=e",
-                       "--clear-label", "x", "--color=green", "--json", "--", "echo", "a b", "it's", NULL};
+    const char *w[] = {
+        "debian:12", "--vcpu-count",  "2",      "--network", "--label", "a=b", "--label=c=d=e", "--clear-label",
+        "x",         "--color=green", "--json", "--",        "echo",    "a b", "it's",          NULL};
     json_auto_t *args = NULL;
     struct cli_opts opts;
     pyro_error err = {0};
@@ -323,8 +326,8 @@ static void test_cli_error_keeps_json_and_help(void **state)
     struct cli_opts opts;
     pyro_error err = {0};
     /* --json after a bad word still counts: the error is printed as JSON. */
-    assert_int_equal(parse((const char *const[]){"e", "--bogus", "--vcpu-count", "x", "--json", "--", "y", NULL},
-                           &args, &opts, &err),
+    assert_int_equal(parse((const char *const[]){"e", "--bogus", "--vcpu-count", "x", "--json", "--", "y", NULL}, &args,
+                           &opts, &err),
                      -PYRO_E_INVALID);
     assert_true(opts.json);
     assert_null(args);
@@ -438,11 +441,16 @@ static void test_real_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_bounds_and_types),
-        cmocka_unit_test(test_unknown_rejected), cmocka_unit_test(test_schema),
-        cmocka_unit_test(test_cli_parse),    cmocka_unit_test(test_cli_errors),
-        cmocka_unit_test(test_cli_help),     cmocka_unit_test(test_real_table),
-        cmocka_unit_test(test_required_with_cli_alternative), cmocka_unit_test(test_cli_alternative),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_bounds_and_types),
+        cmocka_unit_test(test_unknown_rejected),
+        cmocka_unit_test(test_schema),
+        cmocka_unit_test(test_cli_parse),
+        cmocka_unit_test(test_cli_errors),
+        cmocka_unit_test(test_cli_help),
+        cmocka_unit_test(test_real_table),
+        cmocka_unit_test(test_required_with_cli_alternative),
+        cmocka_unit_test(test_cli_alternative),
         cmocka_unit_test(test_cli_error_keeps_json_and_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,8 @@
 /* Core conventions: errors, UTF-8 policy, records and atomic writes, locks,
  * ids, time, directory resolution. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -71,10 +71,16 @@ static void test_utf8(void **state)
     assert_string_equal(a, "h\xc3\xa9llo");
     assert_int_equal(rep, 0);
     /* lone continuation byte, truncated sequence, overlong, surrogate, > U+10FFFF */
-    _cleanup_free_ char *b = utf8_sanitize("a\x80" "b\xe2\x82" "c\xc0\xaf" "d\xed\xa0\x80" "e\xf4\x90\x80\x80", 17,
-                                               &len, &rep);
+    _cleanup_free_ char *b = utf8_sanitize("a\x80"
+                                           "b\xe2\x82"
+                                           "c\xc0\xaf"
+                                           "d\xed\xa0\x80"
+                                           "e\xf4\x90\x80\x80",
+                                           17, &len, &rep);
     assert_true(utf8_valid(b, len));
-    assert_string_equal(b, "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd"
+    assert_string_equal(b, "a\xef\xbf\xbd"
+                           "b\xef\xbf\xbd"
+                           "c\xef\xbf\xbd\xef\xbf\xbd"
                            "d\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
                            "e\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
     /* NUL is kept and encoded as \u0000 */
@@ -267,7 +273,7 @@ static void test_dirs(void **state)
     assert_int_equal(rm_rf(deep, &err), 0);
     assert_int_equal(access(deep, F_OK), -1);
     assert_int_equal(access("/etc/hostname", F_OK), 0); /* the link target survives */
-    assert_int_equal(rm_rf(deep, &err), 0);        /* idempotent */
+    assert_int_equal(rm_rf(deep, &err), 0);             /* idempotent */
 }
 
 /* A tree far deeper than the descriptors the process may hold (what code in

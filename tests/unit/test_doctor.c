@@ -14,12 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/host/accel.h"
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
-#include "lib/contract/ctx.h"
 #include "base/json.h"
 #include "base/paths.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/ctx.h"
+#include "lib/host/accel.h"
 
 static char tmpdir[] = "/tmp/pyro-test-doctor.XXXXXX";
 
@@ -75,8 +75,9 @@ static json_t *check_find(json_t *result, const char *name)
 {
     size_t i;
     json_t *c;
-    json_array_foreach(json_object_get(result, "checks"), i, c) if (!strcmp(json_get_str(c, "name", ""), name))
-        return c;
+    json_array_foreach(json_object_get(result, "checks"), i, c)
+        if (!strcmp(json_get_str(c, "name", ""), name))
+            return c;
     return NULL;
 }
 

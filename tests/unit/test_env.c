@@ -17,12 +17,12 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
-#include "lib/contract/ctx.h"
-#include "lib/env/env.h"
 #include "base/json.h"
 #include "base/paths.h"
 #include "base/record.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/ctx.h"
+#include "lib/env/env.h"
 
 static char tmp[256];
 
@@ -223,8 +223,8 @@ static void make_install(struct pyro_ctx *ctx, const struct env_recipe *r, const
     assert_int_equal(env_artifact_describe(fd, "rootfs", "rootfs-tree", "rootfs", &art, NULL), 0);
     json_auto_t *m = json_pack("{s:i, s:s, s:s, s:[], s:I, s:I, s:[o]}", "schema_version", 1, "name", r->name,
                                "recipe_version", version, "packages", "size_bytes",
-                               (json_int_t)json_get_int(art, "size", 0), "package_count", (json_int_t)0,
-                               "artifacts", art);
+                               (json_int_t)json_get_int(art, "size", 0), "package_count", (json_int_t)0, "artifacts",
+                               art);
     assert_int_equal(record_save_at(fd, "manifest.json", m, NULL), 0);
     close(fd);
 }
@@ -348,7 +348,7 @@ static void test_ops_and_prune(void **state)
     assert_int_equal(json_array_size(json_object_get(l0, "environments")), 3);
 
     make_install(ctx, r, r->version);
-    make_install(ctx, r, "0");                       /* superseded, used by a workspace */
+    make_install(ctx, r, "0"); /* superseded, used by a workspace */
     _cleanup_free_ char *dir = env_dir_path(ctx, r);
     _cleanup_free_ char *tmpb = xasprintf("%s/.tmp-1-abcdef/rootfs/etc", dir); /* a dead pull's leftovers */
     assert_int_equal(mkdir_p(tmpb, 0755, NULL), 0);
@@ -376,8 +376,7 @@ static void test_ops_and_prune(void **state)
     unlink(rec);
     json_auto_t *p2 = run_op(ctx, "env_prune", NULL);
     assert_int_equal(json_get_int(p2, "removed_count", 0), 1);
-    assert_string_equal(json_get_str(json_array_get(json_object_get(p2, "removed"), 0), "reason", ""),
-                        "superseded");
+    assert_string_equal(json_get_str(json_array_get(json_object_get(p2, "removed"), 0), "reason", ""), "superseded");
     assert_int_equal(stat(v0, &st), -1);
     assert_int_equal(stat(v1, &st), 0); /* the current, valid install stays */
 
@@ -389,8 +388,7 @@ static void test_ops_and_prune(void **state)
     json_auto_t *l1 = run_op(ctx, "vm_list_environments", NULL);
     assert_int_equal(json_array_size(json_object_get(l1, "environments")), 3);
     json_auto_t *p3 = run_op(ctx, "env_prune", NULL);
-    assert_string_equal(json_get_str(json_array_get(json_object_get(p3, "removed"), 0), "reason", ""),
-                        "invalid");
+    assert_string_equal(json_get_str(json_array_get(json_object_get(p3, "removed"), 0), "reason", ""), "invalid");
     assert_int_equal(stat(v1, &st), -1);
     pyro_ctx_free(ctx);
 }

@@ -21,9 +21,9 @@
 
 #include "base/cleanup.h"
 #include "base/confine.h"
-#include "base/relpath.h"
 #include "base/err.h"
 #include "base/paths.h"
+#include "base/relpath.h"
 #include "lib/contract/ctx.h"
 #include "lib/host/hostpaths.h"
 

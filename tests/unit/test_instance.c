@@ -1,9 +1,9 @@
 /* Instances on disk without a sandbox: create, open, the lock, and
  * _cleanup_instance_; abandoned creates and deletes, a delete that fails
  * midway, usage and the host-wide caps (the settings and their checks). */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 

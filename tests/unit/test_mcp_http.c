@@ -2,6 +2,9 @@
  * caps and deadlines (http_conn.c, on real sockets: an evicted
  * connection's peer sees the end of the stream), the bearer token file
  * (http_auth.c) and the body budget (http_request.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,9 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -326,9 +326,12 @@ static void test_body_budget(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unauth_cap_per_address), cmocka_unit_test(test_unauth_cap_total),
-        cmocka_unit_test(test_deadlines),              cmocka_unit_test(test_token_file),
-        cmocka_unit_test(test_token_generated),        cmocka_unit_test(test_body_budget),
+        cmocka_unit_test(test_unauth_cap_per_address),
+        cmocka_unit_test(test_unauth_cap_total),
+        cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_token_file),
+        cmocka_unit_test(test_token_generated),
+        cmocka_unit_test(test_body_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

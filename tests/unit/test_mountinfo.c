@@ -8,11 +8,11 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -179,15 +179,15 @@ static void test_cgroups(void **state)
     _cleanup_free_ char *ctl = xasprintf("%s/cgroup.controllers", v2);
     write_text(ctl, "cpuset cpu io memory pids\n");
     _cleanup_free_ char *path = xasprintf("%s/mountinfo", tmpdir);
-    _cleanup_free_ char *text = xasprintf(
-        "1 0 0:1 / / rw - ext4 /dev/sda1 rw\n"
-        "31 1 0:27 / %s/cg\\040two rw shared:10 - cgroup2 cgroup2 rw,nsdelegate\n"
-        "30 1 0:26 / /nonexistent-pyro/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw\n"
-        "32 1 0:28 / /sys/fs/cgroup/systemd rw shared:11 - cgroup cgroup rw,xattr,name=systemd\n"
-        "33 1 0:29 / /sys/fs/cgroup/cpu,cpuacct rw shared:12 - cgroup cgroup rw,cpu,cpuacct\n"
-        "34 1 0:30 / /sys/fs/cgroup/my\\040memory rw shared:13 - cgroup cgroup rw,memory\n"
-        "35 1 0:31 / /sys/fs/cgroup/pids rw shared:14 - cgroup cgroup rw,pids\n",
-        tmpdir);
+    _cleanup_free_ char *text =
+        xasprintf("1 0 0:1 / / rw - ext4 /dev/sda1 rw\n"
+                  "31 1 0:27 / %s/cg\\040two rw shared:10 - cgroup2 cgroup2 rw,nsdelegate\n"
+                  "30 1 0:26 / /nonexistent-pyro/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw\n"
+                  "32 1 0:28 / /sys/fs/cgroup/systemd rw shared:11 - cgroup cgroup rw,xattr,name=systemd\n"
+                  "33 1 0:29 / /sys/fs/cgroup/cpu,cpuacct rw shared:12 - cgroup cgroup rw,cpu,cpuacct\n"
+                  "34 1 0:30 / /sys/fs/cgroup/my\\040memory rw shared:13 - cgroup cgroup rw,memory\n"
+                  "35 1 0:31 / /sys/fs/cgroup/pids rw shared:14 - cgroup cgroup rw,pids\n",
+                  tmpdir);
     write_text(path, text);
     struct mountinfo_cgroups m;
     pyro_error err = {0};
@@ -250,8 +250,7 @@ static int unmount_child(void)
     _cleanup_free_ char *nested = xasprintf("%s/with space/in\tner", tmpdir);
     _cleanup_free_ char *beside = xasprintf("%s/with spacex", tmpdir);
     if (mkdir(top, 0755) < 0 || mkdir(beside, 0755) < 0 || mount("t", top, "tmpfs", 0, NULL) < 0 ||
-        mkdir(nested, 0755) < 0 || mount("t", nested, "tmpfs", 0, NULL) < 0 ||
-        mount("t", beside, "tmpfs", 0, NULL) < 0)
+        mkdir(nested, 0755) < 0 || mount("t", nested, "tmpfs", 0, NULL) < 0 || mount("t", beside, "tmpfs", 0, NULL) < 0)
         return 11;
     pyro_error err = {0};
     if (mountinfo_unmount_below(MOUNTINFO_PATH, top, &err) != 0)
@@ -264,8 +263,8 @@ static int unmount_child(void)
         struct mountinfo_entry e;
         if (mountinfo_parse_line(line, &e) < 0)
             continue;
-        saw_top |= !strncmp(e.mount_point, top, strlen(top)) && (e.mount_point[strlen(top)] == '\0' ||
-                                                                 e.mount_point[strlen(top)] == '/');
+        saw_top |= !strncmp(e.mount_point, top, strlen(top)) &&
+                   (e.mount_point[strlen(top)] == '\0' || e.mount_point[strlen(top)] == '/');
         saw_beside |= !strcmp(e.mount_point, beside);
     }
     if (saw_top)

@@ -1,8 +1,8 @@
 /* The output queue (base/outq.h): the bound, partial writes, sockets and
  * pipes, a peer that is gone, draining before exit. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -214,11 +214,8 @@ static void test_drain(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bound),
-        cmocka_unit_test(test_partial_writes),
-        cmocka_unit_test(test_pipe),
-        cmocka_unit_test(test_peer_gone),
-        cmocka_unit_test(test_drain),
+        cmocka_unit_test(test_bound),     cmocka_unit_test(test_partial_writes), cmocka_unit_test(test_pipe),
+        cmocka_unit_test(test_peer_gone), cmocka_unit_test(test_drain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,21 +9,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/sandbox/internal.h"
-#include "lib/host/cgroup_probe.h"
 #include "base/cleanup.h"
-#include "lib/host/host_probe.h"
 #include "base/probe.h"
-#include "lib/host/qemu_probe.h"
 #include "base/spawn_capture.h"
 #include "base/timeutil.h"
+#include "lib/host/cgroup_probe.h"
+#include "lib/host/host_probe.h"
+#include "lib/host/qemu_probe.h"
 
 static int child_hang(void *arg)
 {
@@ -327,10 +327,14 @@ static void test_host_probes_as_root(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_probe_run),       cmocka_unit_test(test_read_helpers),
-        cmocka_unit_test(test_capture_bounds),  cmocka_unit_test(test_qemu_probe),
-        cmocka_unit_test(test_cgroup_probe),    cmocka_unit_test(test_host_probes_as_root),
-        cmocka_unit_test(test_spawn),           cmocka_unit_test(test_find_program),
+        cmocka_unit_test(test_probe_run),
+        cmocka_unit_test(test_read_helpers),
+        cmocka_unit_test(test_capture_bounds),
+        cmocka_unit_test(test_qemu_probe),
+        cmocka_unit_test(test_cgroup_probe),
+        cmocka_unit_test(test_host_probes_as_root),
+        cmocka_unit_test(test_spawn),
+        cmocka_unit_test(test_find_program),
         cmocka_unit_test(test_cgroup_agreement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,9 +45,9 @@ static void expect_cases(const struct norm_case *c, size_t n, unsigned flags)
 static void test_archive_names(void **state)
 {
     static const struct norm_case cases[] = {
-        {"a/b", "a/b"},  {"./a//b/", "a/b"},    {"./", ""},     {".", ""},       {"/etc/passwd", NULL},
-        {"../x", NULL},  {"a/../../x", NULL},   {"a/..", NULL}, {"..a/b..", "..a/b.."}, {"", NULL},
-        {"a/./b", "a/b"}, {"...", "..."},
+        {"a/b", "a/b"},         {"./a//b/", "a/b"}, {"./", ""},          {".", ""},
+        {"/etc/passwd", NULL},  {"../x", NULL},     {"a/../../x", NULL}, {"a/..", NULL},
+        {"..a/b..", "..a/b.."}, {"", NULL},         {"a/./b", "a/b"},    {"...", "..."},
     };
     expect_cases(cases, ARRAY_SIZE(cases), RELPATH_DOT_ROOT);
 }
@@ -56,8 +56,8 @@ static void test_archive_names(void **state)
 static void test_tar_names(void **state)
 {
     static const struct norm_case cases[] = {
-        {"a", "a"}, {"./a//b/", "a/b"}, {"", NULL}, {".", NULL}, {"./", NULL}, {".//./", NULL},
-        {"/a", NULL}, {"a/../b", NULL}, {"..", NULL}, {"a/b/..", NULL},
+        {"a", "a"},      {"./a//b/", "a/b"}, {"", NULL},       {".", NULL},  {"./", NULL},
+        {".//./", NULL}, {"/a", NULL},       {"a/../b", NULL}, {"..", NULL}, {"a/b/..", NULL},
     };
     expect_cases(cases, ARRAY_SIZE(cases), 0);
 }
@@ -166,10 +166,18 @@ static void test_links(void **state)
 static void test_guest_paths(void **state)
 {
     static const struct norm_case cases[] = {
-        {"/workspace/src/a.c", "src/a.c"}, {"src/a.c", "src/a.c"}, {"./src/a.c", "src/a.c"},
-        {"/workspace", ""},                {"/workspace/", ""},     {"", ""},
-        {".", ""},                         {"/workspace//x/", "x"}, {"/etc/passwd", NULL},
-        {"/workspacex", NULL},             {"/workspace/../x", NULL}, {"../x", NULL},
+        {"/workspace/src/a.c", "src/a.c"},
+        {"src/a.c", "src/a.c"},
+        {"./src/a.c", "src/a.c"},
+        {"/workspace", ""},
+        {"/workspace/", ""},
+        {"", ""},
+        {".", ""},
+        {"/workspace//x/", "x"},
+        {"/etc/passwd", NULL},
+        {"/workspacex", NULL},
+        {"/workspace/../x", NULL},
+        {"../x", NULL},
         {"a/../../x", NULL},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -191,9 +199,8 @@ static void test_guest_paths(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_archive_names), cmocka_unit_test(test_tar_names),
-        cmocka_unit_test(test_root_names),    cmocka_unit_test(test_canonical),
-        cmocka_unit_test(test_bounds),        cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_archive_names), cmocka_unit_test(test_tar_names),   cmocka_unit_test(test_root_names),
+        cmocka_unit_test(test_canonical),     cmocka_unit_test(test_bounds),      cmocka_unit_test(test_messages),
         cmocka_unit_test(test_links),         cmocka_unit_test(test_guest_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,9 +4,9 @@
  * Needs root, overlayfs and a rootfs: $PYRO_TEST_ROOTFS, or debian:12-base
  * from the shared test environment cache. Exits 77 (skip) without root or
  * usable cgroups; failing to get a rootfs is a failure. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -29,10 +29,10 @@
 
 #include "backend/sandbox/sandbox.h"
 #include "base/cleanup.h"
-#include "lib/contract/ctx.h"
-#include "lib/env/env.h"
 #include "base/id.h"
 #include "base/paths.h"
+#include "lib/contract/ctx.h"
+#include "lib/env/env.h"
 #include "sandbox_fixture.h"
 
 /* What the sandbox's getpid through int 0x80 must report on this host: the
@@ -96,11 +96,29 @@ static void test_isolation(void **state)
     assert_kv(&r, "CapAmb", "0000000000000000");
     assert_kv(&r, "NoNewPrivs", "1");
     assert_kv(&r, "Seccomp", "2");
-    const char *eperm[] = {"mount", "umount", "unshare", "unshare_net", "setns", "pivot_root", "bpf",
-                           "kexec_load", "init_module", "keyctl", "perf_event_open", "reboot",
-                           "open_by_handle_at", "clone_newuser", "personality_rie", "ptrace_attach",
-                           "ptrace_traceme", "pidfd_getfd", "process_vm_readv", "kcmp", "io_uring_setup",
-                           "socket_vsock", "userfaultfd"};
+    const char *eperm[] = {"mount",
+                           "umount",
+                           "unshare",
+                           "unshare_net",
+                           "setns",
+                           "pivot_root",
+                           "bpf",
+                           "kexec_load",
+                           "init_module",
+                           "keyctl",
+                           "perf_event_open",
+                           "reboot",
+                           "open_by_handle_at",
+                           "clone_newuser",
+                           "personality_rie",
+                           "ptrace_attach",
+                           "ptrace_traceme",
+                           "pidfd_getfd",
+                           "process_vm_readv",
+                           "kcmp",
+                           "io_uring_setup",
+                           "socket_vsock",
+                           "userfaultfd"};
     for (size_t i = 0; i < ARRAY_SIZE(eperm); i++)
         assert_kv(&r, eperm[i], "1");
     assert_kv(&r, "clone3", "38"); /* ENOSYS: glibc falls back to clone */
@@ -117,7 +135,7 @@ static void test_isolation(void **state)
     assert_kv(&r, "dev_null", "0");
     assert_kv(&r, "ptmx", "0");
     assert_kv(&r, "timer_list_bytes", "0"); /* masked by /dev/null */
-    assert_kv(&r, exists, "0");       /* host files are out of reach */
+    assert_kv(&r, exists, "0");             /* host files are out of reach */
     assert_kv(&r, "exists:/.pyro/agent", "1");
     /* A block device node of the host's disk must not be usable. */
     assert_string_not_equal(kv(&r, "mknod_open"), "0");
@@ -225,8 +243,7 @@ static void test_destroy_after_sigkill(void **state)
     assert_true(if_nametoindex(ifname) != 0);
 
     if (sandbox_cgroup_version(NULL) == 1) {
-        assert_int_equal(cg_value("memory", r.id, "memory.limit_in_bytes"),
-                         256ll << 20);
+        assert_int_equal(cg_value("memory", r.id, "memory.limit_in_bytes"), 256ll << 20);
         assert_int_equal(cg_value("cpu", r.id, "cpu.cfs_quota_us"), 200000);
         assert_int_equal(cg_value("cpu", r.id, "cpu.cfs_period_us"), 100000);
         assert_int_equal(cg_value("pids", r.id, "pids.max"), 40);
@@ -311,8 +328,10 @@ static void test_start_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_isolation, teardown),    cmocka_unit_test_teardown(test_overlay, teardown),
-        cmocka_unit_test_teardown(test_memory_limit, teardown), cmocka_unit_test_teardown(test_pids_limit, teardown),
+        cmocka_unit_test_teardown(test_isolation, teardown),
+        cmocka_unit_test_teardown(test_overlay, teardown),
+        cmocka_unit_test_teardown(test_memory_limit, teardown),
+        cmocka_unit_test_teardown(test_pids_limit, teardown),
         cmocka_unit_test_teardown(test_destroy_after_sigkill, teardown),
         cmocka_unit_test_teardown(test_start_errors, teardown),
     };

@@ -1,9 +1,9 @@
 /* Egress of the namespace sandbox backend against a real Debian rootfs,
  * with the static probe as PID 1 (fixture: sandbox_fixture.c). Needs root;
  * exits 77 without it or without usable cgroups. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 

@@ -2,9 +2,9 @@
  * "..", a file beneath a symlink, devices, hard links out, bombs by size
  * and by count) and directory walks. The name and symlink rules themselves
  * are test_relpath's. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -59,11 +59,23 @@ static char *write_tar(const char *name, const struct member *m, size_t n, bool 
         archive_entry_set_pathname(e, m[i].name);
         archive_entry_set_perm(e, 0644);
         switch (m[i].kind) {
-        case M_FILE: archive_entry_set_filetype(e, AE_IFREG); archive_entry_set_size(e, m[i].size); break;
+        case M_FILE:
+            archive_entry_set_filetype(e, AE_IFREG);
+            archive_entry_set_size(e, m[i].size);
+            break;
         case M_DIR: archive_entry_set_filetype(e, AE_IFDIR); break;
-        case M_LINK: archive_entry_set_filetype(e, AE_IFLNK); archive_entry_set_symlink(e, m[i].target); break;
-        case M_HARD: archive_entry_set_filetype(e, AE_IFREG); archive_entry_set_hardlink(e, m[i].target); break;
-        case M_CHR: archive_entry_set_filetype(e, AE_IFCHR); archive_entry_set_rdev(e, 0x0103); break;
+        case M_LINK:
+            archive_entry_set_filetype(e, AE_IFLNK);
+            archive_entry_set_symlink(e, m[i].target);
+            break;
+        case M_HARD:
+            archive_entry_set_filetype(e, AE_IFREG);
+            archive_entry_set_hardlink(e, m[i].target);
+            break;
+        case M_CHR:
+            archive_entry_set_filetype(e, AE_IFCHR);
+            archive_entry_set_rdev(e, 0x0103);
+            break;
         case M_FIFO: archive_entry_set_filetype(e, AE_IFIFO); break;
         default: break;
         }
@@ -142,8 +154,11 @@ static void test_hostile_archives(void **state)
 static void test_good_archive(void **state)
 {
     /* The root entry "./" is skipped; "./" prefixes are dropped. */
-    struct member good[] = {{M_DIR, "./", NULL, 0}, {M_DIR, "./src/", NULL, 0}, {M_FILE, "./src/a.c", NULL, 5},
-                            {M_LINK, "src/cur", "a.c", 0}, {M_HARD, "src/b.c", "./src/a.c", 0}};
+    struct member good[] = {{M_DIR, "./", NULL, 0},
+                            {M_DIR, "./src/", NULL, 0},
+                            {M_FILE, "./src/a.c", NULL, 5},
+                            {M_LINK, "src/cur", "a.c", 0},
+                            {M_HARD, "src/b.c", "./src/a.c", 0}};
     _cleanup_free_ char *p = write_tar("good.tgz", good, 5, true);
     json_t *st = NULL;
     pyro_error err = {0};

@@ -2,9 +2,9 @@
  * by patch exactly; hunks are checked without fuzz; errors name the file
  * and the hunk; file names in headers are quoted as git quotes them and
  * read back. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -146,7 +146,8 @@ static void test_patch_multi(void **state)
 
 static void test_patch_no_fuzz(void **state)
 {
-    static const char p[] = "--- a/f\n+++ b/f\n@@ -1,3 +1,3 @@\n 1\n-2\n+two\n 3\n@@ -7,3 +7,3 @@\n 7\n-8\n+eight\n 9\n";
+    static const char p[] =
+        "--- a/f\n+++ b/f\n@@ -1,3 +1,3 @@\n 1\n-2\n+two\n 3\n@@ -7,3 +7,3 @@\n 7\n-8\n+eight\n 9\n";
     struct patch_set ps;
     pyro_error err = {0};
     assert_int_equal(patch_parse(p, strlen(p), &ps, &err), 0);
@@ -159,8 +160,7 @@ static void test_patch_no_fuzz(void **state)
     free(out);
     /* The same lines one further down: exact positions only, no offset. */
     const char *shifted = "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n";
-    assert_int_equal(patch_apply_file(&ps.files[0], true, shifted, strlen(shifted), &out, &len, &err),
-                     -PYRO_E_INVALID);
+    assert_int_equal(patch_apply_file(&ps.files[0], true, shifted, strlen(shifted), &out, &len, &err), -PYRO_E_INVALID);
     assert_non_null(strstr(err.message, "f: hunk 1"));
     /* Hunk 2's context differs by whitespace: no fuzz. */
     const char *ws = "1\n2\n3\n4\n5\n6\n7 \n8\n9\n";
@@ -174,12 +174,12 @@ static void test_patch_malformed(void **state)
 {
     const char *bad[] = {
         "no headers at all\n",
-        "--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n a\n",         /* ends inside a hunk */
-        "--- a/f\n+++ b/f\n@@ -1,1 +1,1 @@\n a\n+b\n",     /* counts do not match */
+        "--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n a\n",     /* ends inside a hunk */
+        "--- a/f\n+++ b/f\n@@ -1,1 +1,1 @@\n a\n+b\n", /* counts do not match */
         "--- a/f\n+++ b/f\n@@ garbage @@\n",
         "--- a/f\nnot plus\n",
         "--- /dev/null\n+++ /dev/null\n@@ -0,0 +1 @@\n+x\n",
-        "--- a/f\n+++ b/f\n",                               /* no hunks */
+        "--- a/f\n+++ b/f\n", /* no hunks */
         /* counts beyond what the patch holds: refused before allocating */
         "--- a/f\n+++ b/f\n@@ -1,99999999 +1,99999999 @@\n a\n",
         "--- a/f\n+++ b/f\n@@ -1,9223372036854775807 +1,9223372036854775807 @@\n a\n",
@@ -249,7 +249,8 @@ static void test_forged_header(void **state)
     free(buf);
     /* Malformed quotes are refused, not guessed. */
     const char *bad[] = {"--- a/x\n+++ \"b/x\n@@ -1 +1 @@\n-a\n+b\n", "--- a/x\n+++ \"b/\\q\"\n@@ -1 +1 @@\n-a\n+b\n",
-                         "--- a/x\n+++ \"b/\\000\"\n@@ -1 +1 @@\n-a\n+b\n", "--- \"a/\\8\"\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"};
+                         "--- a/x\n+++ \"b/\\000\"\n@@ -1 +1 @@\n-a\n+b\n",
+                         "--- \"a/\\8\"\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int pr = patch_parse(bad[i], strlen(bad[i]), &ps, &err);
         if (pr != -PYRO_E_INVALID)
@@ -261,9 +262,9 @@ static void test_forged_header(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_diff_simple),   cmocka_unit_test(test_diff_bounded),
-        cmocka_unit_test(test_roundtrips),    cmocka_unit_test(test_patch_multi),
-        cmocka_unit_test(test_patch_no_fuzz), cmocka_unit_test(test_patch_malformed),
+        cmocka_unit_test(test_diff_simple),    cmocka_unit_test(test_diff_bounded),
+        cmocka_unit_test(test_roundtrips),     cmocka_unit_test(test_patch_multi),
+        cmocka_unit_test(test_patch_no_fuzz),  cmocka_unit_test(test_patch_malformed),
         cmocka_unit_test(test_quote_like_git), cmocka_unit_test(test_forged_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,10 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/sandbox/internal.h"
 #include "base/cleanup.h"
 #include "base/mountinfo.h"
 #include "base/paths.h"
-#include "backend/sandbox/internal.h"
 
 #define CPU_PERIOD_US 100000
 
@@ -37,8 +37,8 @@ static int detect(struct mountinfo_cgroups *m, pyro_error *err)
         mountinfo_cgroup_v2_has(m, "pids"))
         return 2;
     return err_set(err, -PYRO_E_UNSUPPORTED,
-                        "no usable cgroup hierarchy: need the cpu, memory and pids controllers either as "
-                        "cgroup v1 mounts or on a cgroup2 mount");
+                   "no usable cgroup hierarchy: need the cpu, memory and pids controllers either as "
+                   "cgroup v1 mounts or on a cgroup2 mount");
 }
 
 int sandbox_cgroup_version(pyro_error *err)
@@ -114,15 +114,15 @@ static bool v1_is(const char *dir, const char *probe_file)
 
 /* Docker's default device allow list (besides the pts and ptmx majors). */
 static const char *const v1_devices_allow[] = {
-    "c 1:3 rwm",  /* null */
-    "c 1:5 rwm",  /* zero */
-    "c 1:7 rwm",  /* full */
-    "c 1:8 rwm",  /* random */
-    "c 1:9 rwm",  /* urandom */
-    "c 5:0 rwm",  /* tty */
-    "c 5:1 rwm",  /* console */
-    "c 5:2 rwm",  /* ptmx */
-    "c 136:* rwm", /* pts */
+    "c 1:3 rwm",    /* null */
+    "c 1:5 rwm",    /* zero */
+    "c 1:7 rwm",    /* full */
+    "c 1:8 rwm",    /* random */
+    "c 1:9 rwm",    /* urandom */
+    "c 5:0 rwm",    /* tty */
+    "c 5:1 rwm",    /* console */
+    "c 5:2 rwm",    /* ptmx */
+    "c 136:* rwm",  /* pts */
     "c 10:200 rwm", /* net/tun */
 };
 
@@ -239,8 +239,7 @@ static int v2_delegate(const char *dir, pyro_error *err)
     int r = 0;
     for (int i = n - 1; i >= 0; i--) {
         if (r == 0) {
-            int w = write_file(ancestors[i], "cgroup.subtree_control", "+cpu +memory +pids",
-                               i == 0 ? err : NULL);
+            int w = write_file(ancestors[i], "cgroup.subtree_control", "+cpu +memory +pids", i == 0 ? err : NULL);
             if (w < 0 && i == 0)
                 r = w;
         }
@@ -265,8 +264,7 @@ static int v2_limits(const char *dir, const struct sandbox_limits *lim, pyro_err
     return write_file(dir, "pids.max", buf, err);
 }
 
-int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox_limits *lim,
-                          pyro_error *err)
+int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox_limits *lim, pyro_error *err)
 {
     for (int i = 0; i < cg->count; i++) {
         int r = mkdir_p(cg->paths[i], 0755, err);

@@ -19,11 +19,11 @@
 
 #include "backend/sandbox/internal.h"
 
-#define STEP(desc, call)        \
-    do {                        \
-        *what = (desc);         \
-        if ((call) < 0)         \
-            return -1;          \
+#define STEP(desc, call) \
+    do {                 \
+        *what = (desc);  \
+        if ((call) < 0)  \
+            return -1;   \
     } while (0)
 
 static int mkdir_if(const char *path, mode_t mode)
@@ -74,25 +74,25 @@ static int mask_path(const char *path)
     return mount("/dev/null", path, NULL, MS_BIND, NULL);
 }
 
-static const char *const proc_readonly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
-                                            "/proc/sysrq-trigger"};
-static const char *const proc_masked[] = {"/proc/acpi",        "/proc/kcore",       "/proc/keys",
-                                          "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                                          "/proc/sched_debug", "/proc/scsi",        "/sys/firmware",
-                                          "/sys/devices/virtual/powercap"};
+static const char *const proc_readonly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+static const char *const proc_masked[] = {"/proc/acpi",        "/proc/kcore",
+                                          "/proc/keys",        "/proc/latency_stats",
+                                          "/proc/timer_list",  "/proc/timer_stats",
+                                          "/proc/sched_debug", "/proc/scsi",
+                                          "/sys/firmware",     "/sys/devices/virtual/powercap"};
 
 static const struct {
     const char *path;
     unsigned major, minor;
 } dev_nodes[] = {
-    {"/dev/null", 1, 3}, {"/dev/zero", 1, 5}, {"/dev/full", 1, 7},
+    {"/dev/null", 1, 3},   {"/dev/zero", 1, 5},    {"/dev/full", 1, 7},
     {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0},
 };
 
 static const struct {
     const char *target, *link;
 } dev_links[] = {
-    {"pts/ptmx", "/dev/ptmx"},      {"/proc/self/fd", "/dev/fd"},     {"/proc/self/fd/0", "/dev/stdin"},
+    {"pts/ptmx", "/dev/ptmx"},          {"/proc/self/fd", "/dev/fd"},       {"/proc/self/fd/0", "/dev/stdin"},
     {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
 };
 
@@ -106,15 +106,15 @@ static int dev_setup(const char **what)
     for (size_t i = 0; i < sizeof(dev_links) / sizeof(dev_links[0]); i++)
         STEP("create a symlink in /dev", symlink(dev_links[i].target, dev_links[i].link));
     STEP("create /dev/pts", mkdir_if("/dev/pts", 0755));
-    STEP("mount /dev/pts", mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-                                 "newinstance,ptmxmode=0666,mode=0620,gid=5"));
+    STEP("mount /dev/pts",
+         mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"));
     STEP("create /dev/shm", mkdir_if("/dev/shm", 01777));
-    STEP("mount /dev/shm", mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                                 "mode=1777,size=65536k"));
+    STEP("mount /dev/shm",
+         mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"));
     STEP("create /dev/mqueue", mkdir_if("/dev/mqueue", 0755));
     STEP("mount /dev/mqueue", mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
-    STEP("make /dev read-only", mount(NULL, "/dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_STRICTATIME,
-                                      "mode=755,size=65536k"));
+    STEP("make /dev read-only",
+         mount(NULL, "/dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"));
     return 0;
 }
 
@@ -129,8 +129,8 @@ static int init_setup(const struct sandbox_plan *p, const char **what)
     close(fd);
     STEP("bind the init binary", move_tree(p->init_tree, SANDBOX_INIT_PATH));
     STEP("make the init binary read-only", remount_ro(SANDBOX_INIT_PATH));
-    STEP("make /.pyro read-only", mount(NULL, "/.pyro", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
-                                        "mode=755,size=64k"));
+    STEP("make /.pyro read-only",
+         mount(NULL, "/.pyro", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=755,size=64k"));
     return 0;
 }
 

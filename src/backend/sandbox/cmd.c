@@ -3,9 +3,9 @@
  * bounded in time and output, stderr quoted in the error message. */
 #include <string.h>
 
+#include "backend/sandbox/internal.h"
 #include "base/cleanup.h"
 #include "base/spawn_capture.h"
-#include "backend/sandbox/internal.h"
 
 /* ip and nft answer at once; a hang is a broken host. */
 #define CMD_TIMEOUT_MS 30000

@@ -7,11 +7,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "backend/sandbox/internal.h"
 #include "base/cleanup.h"
 #include "base/id.h"
 #include "base/mountinfo.h"
 #include "base/paths.h"
-#include "backend/sandbox/internal.h"
 
 int sandbox_kill(const struct backend_instance *inst, int sig, pyro_error *err)
 {

@@ -38,8 +38,7 @@ int sandbox_cgroup_plan(const char *parent, const char *id, struct sandbox_cgrou
  * shared by all sandboxes is set to it first (memory.limit_in_bytes and
  * memory.memsw.limit_in_bytes on v1, memory.max on v2), so the kernel holds
  * their sum to the host-wide cap. */
-int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox_limits *lim,
-                          pyro_error *err);
+int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox_limits *lim, pyro_error *err);
 int sandbox_cgroup_attach(const struct sandbox_cgroups *cg, pid_t pid, pyro_error *err);
 /* Kills every member, waits until empty, removes the directories.
  * Missing directories are fine. */
@@ -108,14 +107,14 @@ struct sandbox_plan {
     int resolv_tree;          /* detached bind mount of dir/resolv.conf or -1 */
     char *const *argv;
     char *const *envp;
-    int sync_fd;              /* child end of the start socketpair */
+    int sync_fd; /* child end of the start socketpair */
     int channel_fd;
-    int stdio_fd;             /* -1: /dev/null */
+    int stdio_fd; /* -1: /dev/null */
     int devnull_fd;
     bool network;
     struct in_addr guest_addr, host_addr, netmask;
     struct sock_fprog seccomp;
-    int cap_last;             /* /proc/sys/kernel/cap_last_cap */
+    int cap_last; /* /proc/sys/kernel/cap_last_cap */
     /* cgroup v1: the "tasks" files of the sandbox's cgroups, which the child
      * writes "0" into to move itself (see start.c); count 0 on v2. */
     int cg_tasks_fd[SANDBOX_CGROUP_MAX];

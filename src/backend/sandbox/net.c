@@ -18,9 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/sandbox/internal.h"
 #include "base/cleanup.h"
 #include "base/json.h"
-#include "backend/sandbox/internal.h"
 
 #define NET_BASE 0x0AD50000u /* 10.213.0.0 */
 #define NET_SLOTS 16384u     /* /30s in a /16 */
@@ -89,8 +89,8 @@ static int nft(pyro_error *err, char **out, const char *a1, const char *a2, cons
     const char *bin = sandbox_cmd_find("nft");
     if (!bin)
         return err_set(err, -PYRO_E_UNSUPPORTED, "nft(8) not found: install nftables");
-    char *argv[] = {(char *)bin, (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5, (char *)a6,
-                    (char *)a7, NULL};
+    char *argv[] = {(char *)bin, (char *)a1, (char *)a2, (char *)a3, (char *)a4,
+                    (char *)a5,  (char *)a6, (char *)a7, NULL};
     return sandbox_cmd_run(argv, out, err);
 }
 
@@ -100,8 +100,8 @@ static int ip(pyro_error *err, const char *a1, const char *a2, const char *a3, c
     const char *bin = sandbox_cmd_find("ip");
     if (!bin)
         return err_set(err, -PYRO_E_UNSUPPORTED, "ip(8) not found: install iproute2");
-    char *argv[] = {(char *)bin, (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5, (char *)a6,
-                    (char *)a7, (char *)a8, (char *)a9, (char *)a10, NULL};
+    char *argv[] = {(char *)bin, (char *)a1, (char *)a2, (char *)a3, (char *)a4,  (char *)a5,
+                    (char *)a6,  (char *)a7, (char *)a8, (char *)a9, (char *)a10, NULL};
     return sandbox_cmd_run(argv, NULL, err);
 }
 
@@ -223,8 +223,7 @@ int sandbox_net_prepare(const char *id, struct sandbox_net *net, pyro_error *err
         if (errno != EINTR)
             return err_errno(err, errno, "lock %s", NET_LOCK);
     if (if_nametoindex(net->ifname) != 0)
-        return err_set(err, -EEXIST, "network interface %s of sandbox %s already exists", net->ifname,
-                            id);
+        return err_set(err, -EEXIST, "network interface %s of sandbox %s already exists", net->ifname, id);
 
     struct ifaddrs *ifs = NULL;
     if (getifaddrs(&ifs) < 0)

@@ -19,13 +19,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend/sandbox/internal.h"
 #include "base/cleanup.h"
 #include "base/id.h"
-#include "base/paths.h"
-#include "backend/sandbox/internal.h"
 #include "base/log.h"
-#include "base/timeutil.h"
+#include "base/paths.h"
 #include "base/relpath.h"
+#include "base/timeutil.h"
 
 /* struct clone_args of <linux/sched.h> (which clashes with <sched.h>),
  * up to CLONE_ARGS_SIZE_VER0. */
@@ -53,12 +53,12 @@ static int validate(const struct backend_config *c, pyro_error *err)
         return err_set(err, -PYRO_E_INVALID, "invalid sandbox id '%s'", c->id ? c->id : "");
     if (!path_ok(c->rootfs) || !path_ok(c->dir) || !c->init_path || c->init_path[0] != '/')
         return err_set(err, -PYRO_E_INVALID,
-                            "rootfs, dir and init_path must be absolute paths without ',', ':' or '\\'");
-    if (c->vcpu_count < 1 || c->vcpu_count > 1024 || c->mem_mib < 16 || c->mem_mib > (1 << 24) ||
-        c->pids_max < 8 || c->pids_max > (1 << 22))
+                       "rootfs, dir and init_path must be absolute paths without ',', ':' or '\\'");
+    if (c->vcpu_count < 1 || c->vcpu_count > 1024 || c->mem_mib < 16 || c->mem_mib > (1 << 24) || c->pids_max < 8 ||
+        c->pids_max > (1 << 22))
         return err_set(err, -PYRO_E_INVALID,
-                            "limits out of range: vcpu_count %d (1..1024), mem_mib %d (16..), pids_max %d (8..)",
-                            c->vcpu_count, c->mem_mib, c->pids_max);
+                       "limits out of range: vcpu_count %d (1..1024), mem_mib %d (16..), pids_max %d (8..)",
+                       c->vcpu_count, c->mem_mib, c->pids_max);
     if (c->channel_fd < 0)
         return err_set(err, -PYRO_E_INVALID, "channel_fd is not an open descriptor");
     /* init's stdout and stderr reach the host only through a pipe or a
@@ -73,7 +73,7 @@ static int validate(const struct backend_config *c, pyro_error *err)
     }
     if (c->userns)
         return err_set(err, -PYRO_E_UNSUPPORTED,
-                            "the sandbox backend does not implement user namespaces (rootless) yet");
+                       "the sandbox backend does not implement user namespaces (rootless) yet");
     if (geteuid() != 0)
         return err_set(err, -PYRO_E_UNSUPPORTED, "the sandbox backend needs root");
     struct stat st;
@@ -270,8 +270,8 @@ int sandbox_start(const struct backend_config *cfg, struct backend_instance *out
     int r = validate(cfg, err);
     if (r < 0)
         return r;
-    struct start_ctx s = {.init_tree = -1, .resolv_tree = -1, .devnull_fd = -1, .sync = {-1, -1},
-                          .net = {.lock_fd = -1}, .pidfd = -1};
+    struct start_ctx s = {
+        .init_tree = -1, .resolv_tree = -1, .devnull_fd = -1, .sync = {-1, -1}, .net = {.lock_fd = -1}, .pidfd = -1};
     int64_t t0 = time_mono_ns(), t1 = 0, t2 = 0, t3 = 0;
     if ((r = prepare(cfg, &s, err)) == 0 && (t1 = time_mono_ns(), r = spawn(&s, err)) == 0 &&
         (t2 = time_mono_ns(), r = s.plan.cg_tasks_count ? 0 : sandbox_cgroup_attach(&s.cg, s.pid, err)) == 0 &&

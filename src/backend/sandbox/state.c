@@ -4,11 +4,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include "backend/sandbox/internal.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/record.h"
 #include "base/relpath.h"
-#include "backend/sandbox/internal.h"
 
 #define STATE_FILE "sandbox.json"
 

@@ -102,8 +102,8 @@ static const char *type_name(const json_t *v)
 static int check_string(const char *op, const struct contract_param *p, const char *s, size_t len, pyro_error *err)
 {
     if ((long long)len > str_max(p))
-        return err_set(err, -PYRO_E_INVALID, "%s: %s is %zu bytes long, at most %lld allowed", op, p->name,
-                            len, str_max(p));
+        return err_set(err, -PYRO_E_INVALID, "%s: %s is %zu bytes long, at most %lld allowed", op, p->name, len,
+                       str_max(p));
     if (memchr(s, '\0', len))
         return err_set(err, -PYRO_E_INVALID, "%s: %s contains a NUL character", op, p->name);
     if (p->choices) {
@@ -125,8 +125,7 @@ static int validate_value(const char *op, const struct contract_param *p, const 
     switch (p->type) {
     case PT_STRING:
         if (!json_is_string(v))
-            return err_set(err, -PYRO_E_INVALID, "%s: %s must be a string, got %s", op, p->name,
-                                type_name(v));
+            return err_set(err, -PYRO_E_INVALID, "%s: %s must be a string, got %s", op, p->name, type_name(v));
         int r = check_string(op, p, json_string_value(v), json_string_length(v), err);
         if (r < 0)
             return r;
@@ -136,33 +135,30 @@ static int validate_value(const char *op, const struct contract_param *p, const 
         long long n;
         if (json_is_integer(v))
             n = (long long)json_integer_value(v);
-        else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
-                 fabs(json_real_value(v)) < 9e15)
+        else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) && fabs(json_real_value(v)) < 9e15)
             n = (long long)json_real_value(v);
         else
-            return err_set(err, -PYRO_E_INVALID, "%s: %s must be an integer, got %s", op, p->name,
-                                type_name(v));
+            return err_set(err, -PYRO_E_INVALID, "%s: %s must be an integer, got %s", op, p->name, type_name(v));
         if (n < p->min || n > p->max)
-            return err_set(err, -PYRO_E_INVALID, "%s: %s must be between %lld and %lld, got %lld", op,
-                                p->name, p->min, p->max, n);
+            return err_set(err, -PYRO_E_INVALID, "%s: %s must be between %lld and %lld, got %lld", op, p->name, p->min,
+                           p->max, n);
         *out = json_integer(n);
         return 0;
     }
     case PT_BOOL:
         if (!json_is_boolean(v))
-            return err_set(err, -PYRO_E_INVALID, "%s: %s must be a boolean, got %s", op, p->name,
-                                type_name(v));
+            return err_set(err, -PYRO_E_INVALID, "%s: %s must be a boolean, got %s", op, p->name, type_name(v));
         *out = json_boolean(json_is_true(v));
         return 0;
     case PT_MAP: {
         const char *k;
         json_t *e;
         if (!json_is_object(v))
-            return err_set(err, -PYRO_E_INVALID, "%s: %s must be an object of strings, got %s", op,
-                                p->name, type_name(v));
+            return err_set(err, -PYRO_E_INVALID, "%s: %s must be an object of strings, got %s", op, p->name,
+                           type_name(v));
         if ((long long)json_object_size(v) > items_max(p))
-            return err_set(err, -PYRO_E_INVALID, "%s: %s has %zu entries, at most %lld allowed", op,
-                                p->name, json_object_size(v), items_max(p));
+            return err_set(err, -PYRO_E_INVALID, "%s: %s has %zu entries, at most %lld allowed", op, p->name,
+                           json_object_size(v), items_max(p));
         json_object_foreach((json_t *)v, k, e) {
             if (!k[0])
                 return err_set(err, -PYRO_E_INVALID, "%s: %s has an empty key", op, p->name);
@@ -170,7 +166,7 @@ static int validate_value(const char *op, const struct contract_param *p, const 
                 return err_set(err, -PYRO_E_INVALID, "%s: %s has a key longer than 256 bytes", op, p->name);
             if (!json_is_string(e))
                 return err_set(err, -PYRO_E_INVALID, "%s: %s.%s must be a string, got %s", op, p->name, k,
-                                    type_name(e));
+                               type_name(e));
             int rc = check_string(op, p, json_string_value(e), json_string_length(e), err);
             if (rc < 0)
                 return rc;
@@ -182,15 +178,15 @@ static int validate_value(const char *op, const struct contract_param *p, const 
         size_t i;
         json_t *e;
         if (!json_is_array(v))
-            return err_set(err, -PYRO_E_INVALID, "%s: %s must be an array of strings, got %s", op,
-                                p->name, type_name(v));
+            return err_set(err, -PYRO_E_INVALID, "%s: %s must be an array of strings, got %s", op, p->name,
+                           type_name(v));
         if ((long long)json_array_size(v) > items_max(p))
             return err_set(err, -PYRO_E_INVALID, "%s: %s has %zu items, at most %lld allowed", op, p->name,
-                                json_array_size(v), items_max(p));
+                           json_array_size(v), items_max(p));
         json_array_foreach(v, i, e) {
             if (!json_is_string(e))
-                return err_set(err, -PYRO_E_INVALID, "%s: %s[%zu] must be a string, got %s", op, p->name,
-                                    i, type_name(e));
+                return err_set(err, -PYRO_E_INVALID, "%s: %s[%zu] must be a string, got %s", op, p->name, i,
+                               type_name(e));
             int rc = check_string(op, p, json_string_value(e), json_string_length(e), err);
             if (rc < 0)
                 return rc;
@@ -198,8 +194,7 @@ static int validate_value(const char *op, const struct contract_param *p, const 
         *out = json_deep_copy(v);
         return 0;
     }
-    default:
-        return err_set(err, -PYRO_E_INVALID, "%s: %s has an unknown type", op, p->name);
+    default: return err_set(err, -PYRO_E_INVALID, "%s: %s has an unknown type", op, p->name);
     }
 }
 
@@ -216,13 +211,12 @@ static json_t *default_value(const struct contract_param *p)
 }
 
 int contract_args_validate(const struct contract_op *op, const json_t *args, enum contract_surface s, json_t **out,
-                       pyro_error *err)
+                           pyro_error *err)
 {
     const char *k;
     json_t *v;
     if (args && !json_is_object(args))
-        return err_set(err, -PYRO_E_INVALID, "%s: arguments must be a JSON object, got %s", op->name,
-                            type_name(args));
+        return err_set(err, -PYRO_E_INVALID, "%s: arguments must be a JSON object, got %s", op->name, type_name(args));
     json_object_foreach((json_t *)args, k, v) {
         const struct contract_param *p = contract_op_param(op, k);
         if (!p || !param_visible(p, s)) {
@@ -234,7 +228,7 @@ int contract_args_validate(const struct contract_op *op, const json_t *args, enu
                 snprintf(known + l, sizeof(known) - l, "%s%s", l ? ", " : "", q->name);
             }
             return err_set(err, -PYRO_E_INVALID, "%s: unknown parameter '%s' (expected %s%s)", op->name, k,
-                                known[0] ? "one of: " : "no parameters", known);
+                           known[0] ? "one of: " : "no parameters", known);
         }
     }
     json_t *res = json_object();
@@ -247,10 +241,9 @@ int contract_args_validate(const struct contract_op *op, const json_t *args, enu
         if (alt && arg_given(args, p->name) == arg_given(args, alt->name)) {
             json_decref(res);
             if (arg_given(args, p->name))
-                return err_set(err, -PYRO_E_INVALID, "%s: give '%s' or '%s', not both", op->name, p->name,
-                               alt->name);
-            return err_set(err, -PYRO_E_INVALID, "%s: missing required parameter '%s' (or '%s')", op->name,
-                           p->name, alt->name);
+                return err_set(err, -PYRO_E_INVALID, "%s: give '%s' or '%s', not both", op->name, p->name, alt->name);
+            return err_set(err, -PYRO_E_INVALID, "%s: missing required parameter '%s' (or '%s')", op->name, p->name,
+                           alt->name);
         }
         if (given && !json_is_null(given)) {
             int r = validate_value(op->name, p, given, &val, err);
@@ -290,9 +283,7 @@ static json_t *param_schema(const struct contract_param *p)
         json_set(o, "minimum", json_integer(p->min));
         json_set(o, "maximum", json_integer(p->max));
         break;
-    case PT_BOOL:
-        json_set(o, "type", json_string("boolean"));
-        break;
+    case PT_BOOL: json_set(o, "type", json_string("boolean")); break;
     case PT_MAP:
         json_set(o, "type", json_string("object"));
         json_set(o, "additionalProperties", json_pack("{s:s}", "type", "string"));
@@ -303,8 +294,7 @@ static json_t *param_schema(const struct contract_param *p)
         json_set(o, "items", json_pack("{s:s}", "type", "string"));
         json_set(o, "maxItems", json_integer(items_max(p)));
         break;
-    default:
-        break;
+    default: break;
     }
     json_set(o, "description", json_string(p->description));
     if (p->has_default && !(p->type == PT_STRING && !p->def_str))
@@ -321,8 +311,8 @@ json_t *contract_input_schema_json(const struct contract_op *op, enum contract_s
         json_set(props, p->name, param_schema(p));
         const struct contract_param *alt = alt_visible(op, p, s);
         if (alt) /* exactly one of p and its alternative */
-            json_array_append_new(either, json_pack("{s:[{s:[s]}, {s:[s]}]}", "oneOf", "required", p->name,
-                                                    "required", alt->name));
+            json_array_append_new(either, json_pack("{s:[{s:[s]}, {s:[s]}]}", "oneOf", "required", p->name, "required",
+                                                    alt->name));
         else if (p->flags & PF_REQUIRED)
             json_array_append_new(req, json_string(p->name));
     }
@@ -353,13 +343,20 @@ json_t *contract_output_schema_json(const struct contract_op *op)
 
 static bool type_matches(const char *t, const json_t *v)
 {
-    if (!strcmp(t, "object")) return json_is_object(v);
-    if (!strcmp(t, "array")) return json_is_array(v);
-    if (!strcmp(t, "string")) return json_is_string(v);
-    if (!strcmp(t, "integer")) return json_is_integer(v);
-    if (!strcmp(t, "number")) return json_is_number(v);
-    if (!strcmp(t, "boolean")) return json_is_boolean(v);
-    if (!strcmp(t, "null")) return json_is_null(v);
+    if (!strcmp(t, "object"))
+        return json_is_object(v);
+    if (!strcmp(t, "array"))
+        return json_is_array(v);
+    if (!strcmp(t, "string"))
+        return json_is_string(v);
+    if (!strcmp(t, "integer"))
+        return json_is_integer(v);
+    if (!strcmp(t, "number"))
+        return json_is_number(v);
+    if (!strcmp(t, "boolean"))
+        return json_is_boolean(v);
+    if (!strcmp(t, "null"))
+        return json_is_null(v);
     return false;
 }
 
@@ -367,13 +364,13 @@ static int schema_check_at(const json_t *schema, const json_t *v, const char *wh
 {
     const json_t *t = json_object_get(schema, "type");
     if (json_is_string(t) && !type_matches(json_string_value(t), v))
-        return err_set(err, -PYRO_E_INVALID, "%s: expected %s, got %s", where, json_string_value(t),
-                            type_name(v));
+        return err_set(err, -PYRO_E_INVALID, "%s: expected %s, got %s", where, json_string_value(t), type_name(v));
     if (json_is_array(t)) {
         size_t i;
         json_t *e;
         bool ok = false;
-        json_array_foreach(t, i, e) ok = ok || type_matches(json_string_value(e), v);
+        json_array_foreach(t, i, e)
+            ok = ok || type_matches(json_string_value(e), v);
         if (!ok)
             return err_set(err, -PYRO_E_INVALID, "%s: type %s not allowed", where, type_name(v));
     }
@@ -382,7 +379,8 @@ static int schema_check_at(const json_t *schema, const json_t *v, const char *wh
         size_t i;
         json_t *e;
         bool ok = false;
-        json_array_foreach(en, i, e) ok = ok || json_equal(e, (json_t *)v);
+        json_array_foreach(en, i, e)
+            ok = ok || json_equal(e, (json_t *)v);
         if (!ok)
             return err_set(err, -PYRO_E_INVALID, "%s: value not in enum", where);
     }
@@ -402,8 +400,7 @@ static int schema_check_at(const json_t *schema, const json_t *v, const char *wh
         const char *k;
         json_array_foreach(req, i, e) {
             if (!json_object_get(v, json_string_value(e)))
-                return err_set(err, -PYRO_E_INVALID, "%s: missing required key '%s'", where,
-                                    json_string_value(e));
+                return err_set(err, -PYRO_E_INVALID, "%s: missing required key '%s'", where, json_string_value(e));
         }
         json_object_foreach((json_t *)v, k, e) {
             const json_t *sub = json_object_get(props, k);

@@ -31,17 +31,17 @@ enum {
 };
 
 struct contract_param {
-    const char *name;        /* snake_case key in JSON arguments */
+    const char *name; /* snake_case key in JSON arguments */
     enum contract_ptype type;
     unsigned flags;
     const char *description;
-    const char *flag;        /* CLI flag without "--"; default: name with '-' for '_' */
-    const char *metavar;     /* CLI placeholder; default derived from type */
+    const char *flag;    /* CLI flag without "--"; default: name with '-' for '_' */
+    const char *metavar; /* CLI placeholder; default derived from type */
     bool has_default;
     const char *def_str;
     long long def_int;
     bool def_bool;
-    long long min, max;      /* PT_INT bounds; PT_STRING max length (0: 4096); PT_MAP/PT_LIST max items (0: 64) */
+    long long min, max;         /* PT_INT bounds; PT_STRING max length (0: 4096); PT_MAP/PT_LIST max items (0: 64) */
     const char *const *choices; /* PT_STRING: allowed values, NULL-terminated */
     /* A PF_REQUIRED parameter may name a PF_CLI_ONLY alternative of the same
      * operation ("text" and "text_file"). Where the alternative is visible
@@ -51,12 +51,32 @@ struct contract_param {
 };
 
 /* Declaration helpers: PARAM_xxx(name, description, extra designated fields). */
-#define PARAM_STR(n, d, ...) { .name = (n), .type = PT_STRING, .description = (d), __VA_ARGS__ }
-#define PARAM_INT(n, d, ...) { .name = (n), .type = PT_INT, .description = (d), __VA_ARGS__ }
-#define PARAM_BOOL(n, d, ...) { .name = (n), .type = PT_BOOL, .description = (d), .has_default = true, __VA_ARGS__ }
-#define PARAM_MAP(n, d, ...) { .name = (n), .type = PT_MAP, .description = (d), __VA_ARGS__ }
-#define PARAM_LIST(n, d, ...) { .name = (n), .type = PT_LIST, .description = (d), __VA_ARGS__ }
-#define PARAM_END { .name = NULL }
+// clang-format off: one line a parameter kind
+#define PARAM_STR(n, d, ...)                                            \
+    {                                                                   \
+        .name = (n), .type = PT_STRING, .description = (d), __VA_ARGS__ \
+    }
+#define PARAM_INT(n, d, ...)                                         \
+    {                                                                \
+        .name = (n), .type = PT_INT, .description = (d), __VA_ARGS__ \
+    }
+#define PARAM_BOOL(n, d, ...)                                                              \
+    {                                                                                      \
+        .name = (n), .type = PT_BOOL, .description = (d), .has_default = true, __VA_ARGS__ \
+    }
+#define PARAM_MAP(n, d, ...)                                         \
+    {                                                                \
+        .name = (n), .type = PT_MAP, .description = (d), __VA_ARGS__ \
+    }
+#define PARAM_LIST(n, d, ...)                                         \
+    {                                                                 \
+        .name = (n), .type = PT_LIST, .description = (d), __VA_ARGS__ \
+    }
+#define PARAM_END    \
+    {                \
+        .name = NULL \
+    }
+// clang-format on
 
 /* MCP tool annotations. */
 enum {
@@ -81,9 +101,9 @@ enum contract_surface {
 #define EXPOSE(s) (1u << (s))
 
 struct contract_surface_info {
-    const char *name;        /* "workspace-core", "repro-fix" */
+    const char *name; /* "workspace-core", "repro-fix" */
     bool is_mode;
-    bool narrowed;           /* PF_FULL_ONLY parameters are dropped */
+    bool narrowed; /* PF_FULL_ONLY parameters are dropped */
     const char *description;
 };
 extern const struct contract_surface_info contract_surfaces[SURFACE_COUNT];
@@ -93,16 +113,16 @@ int contract_surface_find(const char *name, bool is_mode);
 typedef int (*contract_handler)(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err);
 
 struct contract_op {
-    const char *name;        /* "vm_run": MCP tool and C API name */
-    const char *cli;         /* "run", "vm create"; NULL when not a CLI command */
-    const char *title;       /* MCP title */
-    const char *summary;     /* one line for command listings */
-    const char *description; /* MCP description and --help text */
+    const char *name;                    /* "vm_run": MCP tool and C API name */
+    const char *cli;                     /* "run", "vm create"; NULL when not a CLI command */
+    const char *title;                   /* MCP title */
+    const char *summary;                 /* one line for command listings */
+    const char *description;             /* MCP description and --help text */
     const struct contract_param *params; /* ends with PARAM_END */
-    const char *output_schema;       /* JSON Schema text of the result object */
-    unsigned annotations;    /* PA_* */
-    unsigned exposure;       /* EXPOSE(SURFACE_*) bits; 0: CLI and C API only */
-    const char *id_key;      /* result key printed by --id-only, or NULL */
+    const char *output_schema;           /* JSON Schema text of the result object */
+    unsigned annotations;                /* PA_* */
+    unsigned exposure;                   /* EXPOSE(SURFACE_*) bits; 0: CLI and C API only */
+    const char *id_key;                  /* result key printed by --id-only, or NULL */
     contract_handler handler;
 };
 
@@ -125,7 +145,7 @@ bool contract_op_exposed(const struct contract_op *op, enum contract_surface s);
  * out-of-range values, checks required ones and fills defaults. *out is a
  * new object holding every known parameter that has a value. */
 int contract_args_validate(const struct contract_op *op, const json_t *args, enum contract_surface s, json_t **out,
-                       pyro_error *err);
+                           pyro_error *err);
 
 /* JSON Schema of op's input on surface s (additionalProperties false). */
 json_t *contract_input_schema_json(const struct contract_op *op, enum contract_surface s);

@@ -110,8 +110,8 @@ const char *pyro_ctx_cache_dir(const pyro_ctx *ctx)
     return ctx->cache_dir;
 }
 
-void ctx_progress(struct pyro_ctx *ctx, const char *operation, const char *phase, int64_t current,
-                   int64_t total, const char *message)
+void ctx_progress(struct pyro_ctx *ctx, const char *operation, const char *phase, int64_t current, int64_t total,
+                  const char *message)
 {
     if (ctx && ctx->progress)
         ctx->progress(ctx->progress_data, operation, phase, current, total, message);

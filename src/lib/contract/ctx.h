@@ -13,7 +13,7 @@ struct host_policy;
 struct pyro_ctx {
     char *state_dir;
     char *cache_dir;
-    int max_active_vms;      /* $PYRO_MAX_ACTIVE_VMS, default 4 */
+    int max_active_vms; /* $PYRO_MAX_ACTIVE_VMS, default 4 */
     /* Host-wide caps on what running sandboxes may take together (docs/vm.md
      * "Host-wide caps"): $PYRO_MAX_TOTAL_MEM_MIB, default 75% of MemTotal;
      * $PYRO_MAX_TOTAL_VCPUS, default 4 x the online CPUs. The *_env flags say
@@ -50,7 +50,7 @@ struct pyro_ctx {
 #define PYRO_MAX_TOTAL_VCPUS_MAX 4096
 
 /* Reports progress through the context's callback, if any. */
-void ctx_progress(struct pyro_ctx *ctx, const char *operation, const char *phase, int64_t current,
-                   int64_t total, const char *message);
+void ctx_progress(struct pyro_ctx *ctx, const char *operation, const char *phase, int64_t current, int64_t total,
+                  const char *message);
 
 #endif

@@ -16,45 +16,43 @@
 /* Tasks per sandbox (pids cgroup). */
 #define PYRO_DEFAULT_PIDS_MAX 1024
 
-#define PARAM_ENVIRONMENT                                                                                    \
-    PARAM_STR("environment", "Environment to boot, e.g. debian:12 (see 'pyro env list').",                   \
+#define PARAM_ENVIRONMENT                                                                  \
+    PARAM_STR("environment", "Environment to boot, e.g. debian:12 (see 'pyro env list').", \
               .flags = PF_REQUIRED | PF_POSITIONAL, .max = 64)
-#define PARAM_VCPU_COUNT                                                                                     \
-    PARAM_INT("vcpu_count", "Virtual CPUs (a CPU quota in the sandbox backend).", .has_default = true,       \
+#define PARAM_VCPU_COUNT                                                                               \
+    PARAM_INT("vcpu_count", "Virtual CPUs (a CPU quota in the sandbox backend).", .has_default = true, \
               .def_int = PYRO_DEFAULT_VCPU_COUNT, .min = 1, .max = PYRO_MAX_VCPU_COUNT)
-#define PARAM_MEM_MIB                                                                                        \
-    PARAM_INT("mem_mib", "Memory limit in MiB; swap is off.", .has_default = true,                          \
-              .def_int = PYRO_DEFAULT_MEM_MIB, .min = 128, .max = PYRO_MAX_MEM_MIB)
-#define PARAM_TIMEOUT_SECONDS                                                                                \
-    PARAM_INT("timeout_seconds", "Kill the command (its whole process group) after this many seconds.",     \
+#define PARAM_MEM_MIB                                                                                               \
+    PARAM_INT("mem_mib", "Memory limit in MiB; swap is off.", .has_default = true, .def_int = PYRO_DEFAULT_MEM_MIB, \
+              .min = 128, .max = PYRO_MAX_MEM_MIB)
+#define PARAM_TIMEOUT_SECONDS                                                                           \
+    PARAM_INT("timeout_seconds", "Kill the command (its whole process group) after this many seconds.", \
               .has_default = true, .def_int = PYRO_DEFAULT_TIMEOUT_SECONDS, .min = 1, .max = 3600)
-#define PARAM_VM_TTL_SECONDS                                                                                 \
-    PARAM_INT("ttl_seconds", "Lifetime from creation; the VM is stopped then and removed by reap_expired.",  \
+#define PARAM_VM_TTL_SECONDS                                                                                \
+    PARAM_INT("ttl_seconds", "Lifetime from creation; the VM is stopped then and removed by reap_expired.", \
               .has_default = true, .def_int = PYRO_DEFAULT_VM_TTL_SECONDS, .min = 1, .max = PYRO_MAX_TTL_SECONDS)
 #define PARAM_NETWORK PARAM_BOOL("network", "Give the VM outbound network access (NAT); off means only loopback.")
-#define PARAM_ALLOW_HOST_COMPAT                                                                              \
+#define PARAM_ALLOW_HOST_COMPAT \
     PARAM_BOOL("allow_host_compat", "Allow falling back to weaker isolation when the VM backend cannot boot.")
 #define PARAM_COMMAND                                                                                        \
     PARAM_STR("command", "Shell command to run (/bin/sh -c) inside the VM.", .flags = PF_REQUIRED | PF_REST, \
               .max = PYRO_COMMAND_MAX)
 #define PARAM_VM_ID PARAM_STR("vm_id", "VM id.", .flags = PF_REQUIRED | PF_POSITIONAL, .max = 64)
 
-
 /* Workspaces (docs/workspaces.md). */
 #define PYRO_DEFAULT_WORKSPACE_TTL_SECONDS 86400
 #define PARAM_WORKSPACE_ID PARAM_STR("workspace_id", "Workspace id.", .flags = PF_REQUIRED | PF_POSITIONAL, .max = 64)
-#define PARAM_WORKSPACE_TTL_SECONDS                                                                          \
-    PARAM_INT("ttl_seconds",                                                                                 \
-              "Lifetime from creation (default 24 h, at most 7 days); the workspace is stopped then and "    \
-              "removed by reap_expired.",                                                                    \
-              .has_default = true, .def_int = PYRO_DEFAULT_WORKSPACE_TTL_SECONDS, .min = 60,               \
+#define PARAM_WORKSPACE_TTL_SECONDS                                                                       \
+    PARAM_INT("ttl_seconds",                                                                              \
+              "Lifetime from creation (default 24 h, at most 7 days); the workspace is stopped then and " \
+              "removed by reap_expired.",                                                                 \
+              .has_default = true, .def_int = PYRO_DEFAULT_WORKSPACE_TTL_SECONDS, .min = 60,              \
               .max = PYRO_MAX_TTL_SECONDS)
 #define PARAM_WORKSPACE_NAME PARAM_STR("name", "Optional human name (mutable metadata).", .max = 64)
-#define PARAM_WORKSPACE_LABELS                                                                               \
-    PARAM_MAP("labels", "Labels as KEY=VALUE (mutable metadata).", .flag = "label", .metavar = "KEY=VALUE",  \
-              .max = 32)
-#define PARAM_SNAPSHOT_NAME                                                                                  \
-    PARAM_STR("snapshot_name", "Snapshot name: letters, digits, '.', '_' and '-', at most 64.",             \
+#define PARAM_WORKSPACE_LABELS \
+    PARAM_MAP("labels", "Labels as KEY=VALUE (mutable metadata).", .flag = "label", .metavar = "KEY=VALUE", .max = 32)
+#define PARAM_SNAPSHOT_NAME                                                                     \
+    PARAM_STR("snapshot_name", "Snapshot name: letters, digits, '.', '_' and '-', at most 64.", \
               .flags = PF_REQUIRED | PF_POSITIONAL, .max = 64)
 
 #endif

@@ -1,8 +1,8 @@
 #include <sys/utsname.h>
 
+#include "base/json.h"
 #include "lib/contract/contract.h"
 #include "lib/contract/ctx.h"
-#include "base/json.h"
 
 static int version_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {

@@ -26,11 +26,11 @@ struct pyro_ctx;
 
 /* A catalog entry: one pinned recipe. */
 struct env_recipe {
-    const char *name;           /* "debian:12-base" */
+    const char *name; /* "debian:12-base" */
     const char *description;
-    const char *version;        /* recipe version, bumped when the recipe changes */
-    const char *suite;          /* Debian suite ("bookworm") */
-    const char *variant;        /* mmdebstrap --variant */
+    const char *version;         /* recipe version, bumped when the recipe changes */
+    const char *suite;           /* Debian suite ("bookworm") */
+    const char *variant;         /* mmdebstrap --variant */
     const char *const *packages; /* --include, NULL-terminated */
     bool is_default;
 };
@@ -59,9 +59,9 @@ char *env_install_path(const struct pyro_ctx *ctx, const struct env_recipe *r);
 /* What a valid install offers its users (the sandbox and VM backends). */
 struct env_install {
     char name[ENV_NAME_MAX];
-    char version[32];           /* recipe version */
-    char path[4096];            /* the install directory */
-    char rootfs[4096];          /* <path>/rootfs: mount it read-only as the lower layer */
+    char version[32];  /* recipe version */
+    char path[4096];   /* the install directory */
+    char rootfs[4096]; /* <path>/rootfs: mount it read-only as the lower layer */
     int64_t size_bytes;
 };
 
@@ -79,13 +79,12 @@ int env_ensure(struct pyro_ctx *ctx, const char *name, struct env_install *out, 
  * (full) content sha256. The walk does not leave the tree's filesystem.
  * *entries and *bytes (optional) get the entry count and content size. */
 struct env_tree_digest {
-    char meta[65];   /* without content */
-    char full[65];   /* with content sha256 of regular files */
+    char meta[65]; /* without content */
+    char full[65]; /* with content sha256 of regular files */
     int64_t entries;
     int64_t bytes;
 };
-int env_tree_digest(int dirfd, const char *name, bool with_content, struct env_tree_digest *out,
-                    pyro_error *err);
+int env_tree_digest(int dirfd, const char *name, bool with_content, struct env_tree_digest *out, pyro_error *err);
 int env_file_sha256(int dirfd, const char *name, char hex[65], int64_t *size, pyro_error *err);
 /* Recursively sizes a tree (bytes of regular files, st_blocks not used). */
 int64_t env_tree_size(int dirfd, const char *name);
@@ -94,8 +93,8 @@ int64_t env_tree_size(int dirfd, const char *name);
 
 enum env_verify_level {
     ENV_VERIFY_PRESENT, /* manifest, and every artifact present with its type (and size for files) */
-    ENV_VERIFY_QUICK, /* manifest, and every artifact's metadata (types, modes, sizes, links) */
-    ENV_VERIFY_FULL,  /* and every byte of content */
+    ENV_VERIFY_QUICK,   /* manifest, and every artifact's metadata (types, modes, sizes, links) */
+    ENV_VERIFY_FULL,    /* and every byte of content */
 };
 
 /* Checks a parsed manifest's shape and that it belongs to recipe r. */
@@ -114,8 +113,8 @@ int env_install_verify(const char *install_dir, const struct env_recipe *r, enum
 int env_dpkg_packages(const char *status, size_t len, json_t **out, pyro_error *err);
 /* An artifact entry {name, kind, path, size, sha256[, meta_sha256, entries]}
  * computed from install_dir/path. */
-int env_artifact_describe(int install_dirfd, const char *name, const char *kind, const char *path,
-                          json_t **out, pyro_error *err);
+int env_artifact_describe(int install_dirfd, const char *name, const char *kind, const char *path, json_t **out,
+                          pyro_error *err);
 /* Adds (or replaces) an artifact to a valid install's manifest, under the
  * environment's lock. path is relative to the install directory and must
  * already be complete there (write it under a temporary name and rename it
@@ -133,11 +132,10 @@ int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char 
 struct env_sources {
     char *lines[8];
     int count;
-    char *primary;   /* the main archive URI, for messages and the manifest */
+    char *primary;      /* the main archive URI, for messages and the manifest */
     const char *origin; /* "--mirror", "PYRO_DEBIAN_MIRROR", the file, or "default" */
 };
-int env_sources_resolve(const struct env_recipe *r, const char *mirror, struct env_sources *out,
-                        pyro_error *err);
+int env_sources_resolve(const struct env_recipe *r, const char *mirror, struct env_sources *out, pyro_error *err);
 /* Parses apt source files (deb822 .sources or one-line .list) for suite;
  * exposed for tests. Appends to out. */
 int env_sources_parse(const char *text, bool deb822, const char *suite, struct env_sources *out);
@@ -149,18 +147,18 @@ int env_mirror_check(const char *mirror, pyro_error *err);
  * The child runs in its own process group (and, as root, its own mount and
  * PID namespaces) and dies with the caller (PR_SET_PDEATHSIG). On failure
  * the error carries the tail of the log. */
-int env_build_rootfs(struct pyro_ctx *ctx, const struct env_recipe *r, const struct env_sources *src,
-                     int tmpfd, const char *tmpdir, pyro_error *err);
+int env_build_rootfs(struct pyro_ctx *ctx, const struct env_recipe *r, const struct env_sources *src, int tmpfd,
+                     const char *tmpdir, pyro_error *err);
 /* The last lines of a log file, at most max bytes, valid UTF-8, one line. */
 char *env_log_tail(int dirfd, const char *name, size_t max);
 
 /* --- pulling (env_pull.c) ----------------------------------------------- */
 
 struct env_pull_result {
-    char action[16];   /* "built", "repaired", "reused" */
-    bool waited;       /* another pull held the lock */
+    char action[16]; /* "built", "repaired", "reused" */
+    bool waited;     /* another pull held the lock */
     int64_t build_ms;
-    json_t *manifest;  /* owned by the caller */
+    json_t *manifest; /* owned by the caller */
 };
 int env_pull(struct pyro_ctx *ctx, const struct env_recipe *r, const char *mirror, enum env_verify_level check,
              struct env_pull_result *res, pyro_error *err);

@@ -27,12 +27,12 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "base/shell.h"
-#include "lib/contract/contract.h"
-#include "lib/contract/ctx.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/record.h"
+#include "base/shell.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/ctx.h"
 
 #define ENV_MIRROR_MAX 1024
 #define ENV_BUILD_TIMEOUT_MS (60 * 60 * 1000)
@@ -54,7 +54,7 @@ int env_mirror_check(const char *mirror, pyro_error *err)
         return err_set(err, -PYRO_E_INVALID, "mirror must be 1 to %d characters", ENV_MIRROR_MAX);
     if (strncmp(mirror, "http://", 7) && strncmp(mirror, "https://", 8) && strncmp(mirror, "file:///", 8))
         return err_set(err, -PYRO_E_INVALID, "mirror must be an http://, https:// or file:/// URL, got '%.80s'",
-                            mirror);
+                       mirror);
     for (const char *c = mirror; *c; c++)
         if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '[' || *c == ']' || *c == '"' || *c == '\'')
             return err_set(err, -PYRO_E_INVALID, "mirror URL contains a space, quote, bracket or control character");
@@ -218,8 +218,7 @@ static void read_host_sources(const struct env_recipe *r, struct env_sources *ou
     }
 }
 
-int env_sources_resolve(const struct env_recipe *r, const char *mirror, struct env_sources *out,
-                        pyro_error *err)
+int env_sources_resolve(const struct env_recipe *r, const char *mirror, struct env_sources *out, pyro_error *err)
 {
     memset(out, 0, sizeof(*out));
     const char *origin = "--mirror";
@@ -395,8 +394,7 @@ static int wait_child(pid_t *pid, int *status, pyro_error *err)
         waited += pidfd >= 0 ? 1000 : 100;
         if (waited > ENV_BUILD_TIMEOUT_MS) {
             kill(-*pid, SIGKILL);
-            return err_set(err, -PYRO_E_TIMEOUT, "mmdebstrap ran longer than %d minutes",
-                                ENV_BUILD_TIMEOUT_MS / 60000);
+            return err_set(err, -PYRO_E_TIMEOUT, "mmdebstrap ran longer than %d minutes", ENV_BUILD_TIMEOUT_MS / 60000);
         }
     }
 }
@@ -429,11 +427,10 @@ int env_build_rootfs(struct pyro_ctx *ctx, const struct env_recipe *r, const str
         return 0;
     _cleanup_free_ char *tail = env_log_tail(tmpfd, "build.log", 560);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && strstr(tail, "cannot run"))
-        return err_set(err, -PYRO_E_UNSUPPORTED, "mmdebstrap is not installed (apt-get install mmdebstrap): %s",
-                            tail);
+        return err_set(err, -PYRO_E_UNSUPPORTED, "mmdebstrap is not installed (apt-get install mmdebstrap): %s", tail);
     (void)ctx;
     return err_set(err, -EIO, "mmdebstrap failed (%s %d) building %s from %s: %s",
-                        WIFEXITED(status) ? "exit status" : "signal",
-                        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), r->name,
-                        src->primary ? src->primary : "?", tail);
+                   WIFEXITED(status) ? "exit status" : "signal",
+                   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), r->name,
+                   src->primary ? src->primary : "?", tail);
 }

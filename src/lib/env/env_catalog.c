@@ -12,15 +12,15 @@
 
 static const char *const pkgs_base[] = {NULL};
 
-#define PKGS_AGENT                                                                                        \
-    "bzip2", "ca-certificates", "curl", "file", "git", "jq", "less", "openssh-client", "patch", "procps", \
-        "python3", "ripgrep", "unzip", "vim-tiny", "xz-utils", "zip"
+#define PKGS_AGENT                                                                                                   \
+    "bzip2", "ca-certificates", "curl", "file", "git", "jq", "less", "openssh-client", "patch", "procps", "python3", \
+        "ripgrep", "unzip", "vim-tiny", "xz-utils", "zip"
 
 static const char *const pkgs_agent[] = {PKGS_AGENT, NULL};
 
 static const char *const pkgs_build[] = {
-    PKGS_AGENT, "autoconf", "automake", "bison", "build-essential", "cmake", "flex", "libtool", "make",
-    "ninja-build", "pkg-config", "python3-pip", "python3-venv", NULL,
+    PKGS_AGENT, "autoconf", "automake",    "bison",      "build-essential", "cmake",        "flex",
+    "libtool",  "make",     "ninja-build", "pkg-config", "python3-pip",     "python3-venv", NULL,
 };
 
 const struct env_recipe env_catalog[] = {
@@ -71,7 +71,7 @@ int env_recipe_find(const char *name, const struct env_recipe **out, pyro_error 
     env_catalog_names(names, sizeof(names));
     /* Quote at most ENV_NAME_MAX bytes of what was given. */
     return err_set(err, -PYRO_E_NOT_FOUND, "unknown environment '%.*s'; valid names: %s", ENV_NAME_MAX,
-                        name ? name : "", names);
+                   name ? name : "", names);
 }
 
 bool env_dir_name(const char *name, char *buf, size_t size)

@@ -154,8 +154,8 @@ static int walk_dir(struct walk *w, int dirfd, size_t plen, int depth, pyro_erro
                                            : 's';
         int64_t size = type == 'f' || type == 'l' ? (int64_t)st.st_size : 0;
         char line[160];
-        int ll = snprintf(line, sizeof(line), "%c %04o %u %u %" PRId64 " %u:%u", type,
-                          (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)st.st_gid, size,
+        int ll = snprintf(line, sizeof(line), "%c %04o %u %u %" PRId64 " %u:%u", type, (unsigned)(st.st_mode & 07777),
+                          (unsigned)st.st_uid, (unsigned)st.st_gid, size,
                           type == 'c' || type == 'b' ? major(st.st_rdev) : 0,
                           type == 'c' || type == 'b' ? minor(st.st_rdev) : 0);
         hash_both(w, w->path, len + 1); /* with its NUL: no ambiguity */
@@ -196,8 +196,7 @@ static int walk_dir(struct walk *w, int dirfd, size_t plen, int depth, pyro_erro
     return 0;
 }
 
-int env_tree_digest(int dirfd, const char *name, bool with_content, struct env_tree_digest *out,
-                    pyro_error *err)
+int env_tree_digest(int dirfd, const char *name, bool with_content, struct env_tree_digest *out, pyro_error *err)
 {
     _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)

@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/ctx.h"
 #include "base/json.h"
 #include "base/lock.h"
 #include "base/record.h"
 #include "base/relpath.h"
+#include "lib/contract/ctx.h"
 
 #define DPKG_MAX_PACKAGES 20000
 
@@ -57,8 +57,7 @@ int env_dpkg_packages(const char *status, size_t len, json_t **out, pyro_error *
         if (ll == 0) { /* end of a stanza */
             if (pkg[0] && ver[0] && strstr(st, " installed") && !strncmp(st, "install ", 8)) {
                 if (n == DPKG_MAX_PACKAGES) {
-                    rc = err_set(err, -PYRO_E_LIMIT, "dpkg status lists more than %d packages",
-                                      DPKG_MAX_PACKAGES);
+                    rc = err_set(err, -PYRO_E_LIMIT, "dpkg status lists more than %d packages", DPKG_MAX_PACKAGES);
                     break;
                 }
                 if (n == cap)
@@ -112,8 +111,8 @@ int env_artifact_describe(int install_dirfd, const char *name, const char *kind,
     int r = env_file_sha256(install_dirfd, path, hex, &size, err);
     if (r < 0)
         return r;
-    *out = json_pack("{s:s, s:s, s:s, s:I, s:s}", "name", name, "kind", kind, "path", path, "size",
-                     (json_int_t)size, "sha256", hex);
+    *out = json_pack("{s:s, s:s, s:s, s:I, s:s}", "name", name, "kind", kind, "path", path, "size", (json_int_t)size,
+                     "sha256", hex);
     return 0;
 }
 
@@ -137,7 +136,7 @@ int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char 
         return rc;
     if (!artifact_name_ok(artifact) || !artifact_name_ok(kind) || !strcmp(artifact, ENV_ROOTFS_NAME))
         return err_set(err, -PYRO_E_INVALID, "artifact name and kind must be 1-64 of [a-z0-9._-] (not '%s')",
-                            ENV_ROOTFS_NAME);
+                       ENV_ROOTFS_NAME);
     if (relpath_check(path, RELPATH_CANONICAL, NULL) < 0 || !strcmp(path, ENV_MANIFEST_NAME) ||
         !strncmp(path, ENV_ROOTFS_NAME, strlen(ENV_ROOTFS_NAME)))
         return err_set(err, -PYRO_E_INVALID, "artifact path must be relative to the install, outside rootfs/");
@@ -168,7 +167,8 @@ int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char 
     }
     json_array_append_new(arts, entry);
     int64_t total = 0;
-    json_array_foreach(arts, i, a) total += json_get_int(a, "size", 0);
+    json_array_foreach(arts, i, a)
+        total += json_get_int(a, "size", 0);
     json_set(m, "size_bytes", json_integer(total));
     /* record_save writes 0600; the manifest is world-readable like the tree. */
     _cleanup_free_ char *text = json_dump(m, JSON_INDENT(2));

@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "lib/contract/contract.h"
 #include "lib/contract/ctx.h"
-#include "base/json.h"
 
 static const char *status_name(int rc)
 {
@@ -44,11 +44,12 @@ static int list_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
         json_auto_t *m = NULL;
         pyro_error verr = {0};
         int rc = env_install_verify(inst, r, ENV_VERIFY_QUICK, &m, &verr);
-        json_array_append_new(envs, json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:s}", "name", r->name,
-                                              "description", r->description, "version", r->version, "default",
-                                              r->is_default, "installed", rc == 0, "status", status_name(rc),
-                                              "size_bytes", (json_int_t)(rc == 0 ? json_get_int(m, "size_bytes", 0) : 0),
-                                              "cache_path", inst));
+        json_array_append_new(envs,
+                              json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:s}", "name", r->name, "description",
+                                        r->description, "version", r->version, "default", r->is_default, "installed",
+                                        rc == 0, "status", status_name(rc), "size_bytes",
+                                        (json_int_t)(rc == 0 ? json_get_int(m, "size_bytes", 0) : 0), "cache_path",
+                                        inst));
     }
     _cleanup_free_ char *root = env_cache_root(ctx);
     *result = json_pack("{s:s, s:s, s:s, s:o}", "catalog_version", PYRO_VERSION, "default_environment",
@@ -72,15 +73,15 @@ static int inspect_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     for (struct dirent *de; d && (de = readdir(d));)
         stale += !strncmp(de->d_name, ".tmp-", 5);
     _cleanup_free_ char *rootfs = xasprintf("%s/%s", inst, ENV_ROOTFS_NAME);
-    *result = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s?, s:s, s:s, s:o, s:I, s:I, s:s?, s:i, s:b, s:O?}",
-                        "name", r->name, "description", r->description, "version", r->version, "default",
-                        r->is_default, "installed", rc == 0, "status", status_name(rc), "problem",
-                        rc == 0 || rc == -ENOENT ? NULL : verr.message, "cache_path", inst, "rootfs_path",
-                        rootfs, "requested_packages", string_array(r->packages), "size_bytes",
+    *result = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s?, s:s, s:s, s:o, s:I, s:I, s:s?, s:i, s:b, s:O?}", "name",
+                        r->name, "description", r->description, "version", r->version, "default", r->is_default,
+                        "installed", rc == 0, "status", status_name(rc), "problem",
+                        rc == 0 || rc == -ENOENT ? NULL : verr.message, "cache_path", inst, "rootfs_path", rootfs,
+                        "requested_packages", string_array(r->packages), "size_bytes",
                         (json_int_t)(m ? json_get_int(m, "size_bytes", 0) : 0), "package_count",
                         (json_int_t)(m ? json_get_int(m, "package_count", 0) : 0), "built_at",
-                        m ? json_get_str(m, "built_at", NULL) : NULL, "stale_builds", stale,
-                        "pull_in_progress", pull_in_progress(dir), "manifest", m);
+                        m ? json_get_str(m, "built_at", NULL) : NULL, "stale_builds", stale, "pull_in_progress",
+                        pull_in_progress(dir), "manifest", m);
     return 0;
 }
 
@@ -101,8 +102,8 @@ static int pull_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
     _cleanup_free_ char *inst = env_install_path(ctx, r);
     _cleanup_free_ char *rootfs = xasprintf("%s/%s", inst, ENV_ROOTFS_NAME);
     *result = json_pack("{s:s, s:s, s:b, s:s, s:b, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "name", r->name, "version",
-                        r->version, "installed", 1, "action", res.action, "waited", res.waited, "cache_path",
-                        inst, "rootfs_path", rootfs, "size_bytes", (json_int_t)json_get_int(m, "size_bytes", 0),
+                        r->version, "installed", 1, "action", res.action, "waited", res.waited, "cache_path", inst,
+                        "rootfs_path", rootfs, "size_bytes", (json_int_t)json_get_int(m, "size_bytes", 0),
                         "package_count", (json_int_t)json_get_int(m, "package_count", 0), "build_ms",
                         (json_int_t)res.build_ms, "built_at", json_get_str(m, "built_at", ""), "mirror",
                         json_get_str(m, "mirror", ""));
@@ -111,7 +112,7 @@ static int pull_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
 
 static const struct contract_param list_params[] = {PARAM_END};
 
-#define ENV_PARAM                                                                                          \
+#define ENV_PARAM                                                                                        \
     PARAM_STR("environment", "Environment name from the catalog (see `pyro env list`), e.g. debian:12.", \
               .flags = PF_REQUIRED | PF_POSITIONAL, .metavar = "ENV", .max = ENV_NAME_MAX)
 
@@ -119,8 +120,7 @@ static const struct contract_param name_params[] = {ENV_PARAM, PARAM_END};
 
 static const struct contract_param pull_params[] = {
     ENV_PARAM,
-    PARAM_STR("mirror",
-              "Debian mirror URL to build from (default: $PYRO_DEBIAN_MIRROR, else the host's apt sources).",
+    PARAM_STR("mirror", "Debian mirror URL to build from (default: $PYRO_DEBIAN_MIRROR, else the host's apt sources).",
               .metavar = "URL", .max = 1024),
     PARAM_END,
 };

@@ -13,13 +13,13 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
-#include "lib/contract/ctx.h"
 #include "base/json.h"
 #include "base/lock.h"
 #include "base/log.h"
 #include "base/paths.h"
 #include "base/record.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/ctx.h"
 
 #define PRUNE_MAX_RECORDS 100000
 
@@ -49,8 +49,8 @@ static json_t *scan_users(const struct pyro_ctx *ctx)
             if (!env)
                 continue;
             _cleanup_free_ char *who = xasprintf("%s:%s", kinds[k].kind, de->d_name);
-            json_array_append_new(users, json_pack("{s:s, s:s, s:s?}", "user", who, "environment", env, "version",
-                                                   ver));
+            json_array_append_new(users,
+                                  json_pack("{s:s, s:s, s:s?}", "user", who, "environment", env, "version", ver));
         }
     }
     return users;
@@ -92,12 +92,11 @@ struct prune {
     int64_t freed;
 };
 
-static void note_removed(struct prune *p, const char *env, const char *version, const char *path,
-                         const char *reason, int64_t size)
+static void note_removed(struct prune *p, const char *env, const char *version, const char *path, const char *reason,
+                         int64_t size)
 {
-    json_array_append_new(p->removed, json_pack("{s:s, s:s?, s:s, s:s, s:I}", "environment", env, "version",
-                                                version, "path", path, "reason", reason, "size_bytes",
-                                                (json_int_t)size));
+    json_array_append_new(p->removed, json_pack("{s:s, s:s?, s:s, s:s, s:I}", "environment", env, "version", version,
+                                                "path", path, "reason", reason, "size_bytes", (json_int_t)size));
     p->freed += size;
 }
 
@@ -124,10 +123,12 @@ static int prune_env(struct prune *p, const char *root, const char *dirname, pyr
         return rc;
     size_t i;
     json_t *s;
-    json_array_foreach(stale, i, s) note_removed(p, env, NULL, json_string_value(s), "partial", 0);
+    json_array_foreach(stale, i, s)
+        note_removed(p, env, NULL, json_string_value(s), "partial", 0);
     p->freed += freed;
     struct stat st;
-    if (fstatat(dirfd, "build-failed.log", &st, AT_SYMLINK_NOFOLLOW) == 0 && unlinkat(dirfd, "build-failed.log", 0) == 0) {
+    if (fstatat(dirfd, "build-failed.log", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        unlinkat(dirfd, "build-failed.log", 0) == 0) {
         _cleanup_free_ char *lp = xasprintf("%s/build-failed.log", dir);
         note_removed(p, env, NULL, lp, "failed_build_log", st.st_size);
     }
@@ -156,8 +157,8 @@ static int prune_env(struct prune *p, const char *root, const char *dirname, pyr
             continue;
         json_auto_t *who = users_of(p->users, env, ver);
         if (json_array_size(who)) {
-            json_array_append_new(p->kept, json_pack("{s:s, s:s, s:s, s:s, s:O}", "environment", env, "version",
-                                                     ver, "path", path, "reason", reason, "used_by", who));
+            json_array_append_new(p->kept, json_pack("{s:s, s:s, s:s, s:s, s:O}", "environment", env, "version", ver,
+                                                     "path", path, "reason", reason, "used_by", who));
             continue;
         }
         int64_t size = env_tree_size(dirfd, ver);

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/ctx.h"
 #include "base/json.h"
 #include "base/lock.h"
 #include "base/log.h"
@@ -23,6 +22,7 @@
 #include "base/paths.h"
 #include "base/record.h"
 #include "base/timeutil.h"
+#include "lib/contract/ctx.h"
 
 #define ENV_TMP_PREFIX ".tmp-"
 #define ENV_FAILED_LOG "build-failed.log"
@@ -98,8 +98,9 @@ static int write_manifest(const struct env_recipe *r, const struct env_sources *
     const char *arch = "";
     size_t i;
     json_t *p;
-    json_array_foreach(pkgs, i, p) if (!strcmp(json_get_str(p, "name", ""), "dpkg")) arch =
-        json_get_str(p, "architecture", "");
+    json_array_foreach(pkgs, i, p)
+        if (!strcmp(json_get_str(p, "name", ""), "dpkg"))
+            arch = json_get_str(p, "architecture", "");
     json_t *art = NULL;
     if ((rc = env_artifact_describe(tmpfd, ENV_ROOTFS_NAME, "rootfs-tree", ENV_ROOTFS_NAME, &art, err)) < 0)
         return rc;
@@ -108,14 +109,14 @@ static int write_manifest(const struct env_recipe *r, const struct env_sources *
         json_array_append_new(sources, json_string(src->lines[k]));
     char when[PYRO_TIME_ISO_LEN];
     time_iso(when, time_wall_ms());
-    json_auto_t *m = json_pack(
-        "{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:O, s:[o]}",
-        "schema_version", ENV_MANIFEST_SCHEMA, "name", r->name, "recipe_version", r->version, "catalog_version",
-        PYRO_VERSION, "pyro_version", PYRO_VERSION, "suite", r->suite, "variant", r->variant, "architecture", arch,
-        "requested_packages", string_list(r->packages), "mirror", src->primary, "sources", sources, "built_at",
-        when, "build_ms", (json_int_t)build_ms, "source_date_epoch", (json_int_t)1700000000, "package_count",
-        (json_int_t)json_array_size(pkgs), "size_bytes", (json_int_t)json_get_int(art, "size", 0),
-        "packages", pkgs, "artifacts", art);
+    json_auto_t *m =
+        json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:O, s:[o]}",
+                  "schema_version", ENV_MANIFEST_SCHEMA, "name", r->name, "recipe_version", r->version,
+                  "catalog_version", PYRO_VERSION, "pyro_version", PYRO_VERSION, "suite", r->suite, "variant",
+                  r->variant, "architecture", arch, "requested_packages", string_list(r->packages), "mirror",
+                  src->primary, "sources", sources, "built_at", when, "build_ms", (json_int_t)build_ms,
+                  "source_date_epoch", (json_int_t)1700000000, "package_count", (json_int_t)json_array_size(pkgs),
+                  "size_bytes", (json_int_t)json_get_int(art, "size", 0), "packages", pkgs, "artifacts", art);
     _cleanup_free_ char *text = json_dump(m, JSON_INDENT(2));
     size_t tl = strlen(text);
     text = xrealloc(text, tl + 2);
@@ -128,8 +129,7 @@ static int write_manifest(const struct env_recipe *r, const struct env_sources *
 
 /* Builds into a fresh temporary directory and moves it into place. */
 static int build_and_install(struct pyro_ctx *ctx, const struct env_recipe *r, const struct env_sources *src,
-                             const char *dir, int dirfd, bool replace, struct env_pull_result *res,
-                             pyro_error *err)
+                             const char *dir, int dirfd, bool replace, struct env_pull_result *res, pyro_error *err)
 {
     _cleanup_free_ char *tmpdir = xasprintf("%s/" ENV_TMP_PREFIX "%s-XXXXXX", dir, r->version);
     if (!mkdtemp(tmpdir))

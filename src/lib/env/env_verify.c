@@ -101,20 +101,18 @@ static int verify_artifact(int dfd, const json_t *a, enum env_verify_level level
         if (d.entries != json_get_int(a, "entries", -1) || d.bytes != size ||
             strcmp(d.meta, json_get_str(a, "meta_sha256", "")))
             return err_set(err, -PYRO_E_CORRUPT,
-                                "artifact %s: tree metadata differs from the manifest (%lld entries, %lld bytes "
-                                "now)",
-                                name, (long long)d.entries, (long long)d.bytes);
+                           "artifact %s: tree metadata differs from the manifest (%lld entries, %lld bytes "
+                           "now)",
+                           name, (long long)d.entries, (long long)d.bytes);
         if (level == ENV_VERIFY_FULL && strcmp(d.full, sha))
-            return err_set(err, -PYRO_E_CORRUPT, "artifact %s: content digest differs from the manifest",
-                                name);
+            return err_set(err, -PYRO_E_CORRUPT, "artifact %s: content digest differs from the manifest", name);
         return 0;
     }
     struct stat st;
     if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return err_set(err, -PYRO_E_CORRUPT, "artifact %s: %s: %s", name, path, strerror(errno));
     if (!S_ISREG(st.st_mode) || st.st_size != size)
-        return err_set(err, -PYRO_E_CORRUPT, "artifact %s: %s is not a regular file of %lld bytes", name,
-                            path, size);
+        return err_set(err, -PYRO_E_CORRUPT, "artifact %s: %s is not a regular file of %lld bytes", name, path, size);
     if (level == ENV_VERIFY_FULL) {
         char hex[65];
         int r = env_file_sha256(dfd, path, hex, NULL, err);

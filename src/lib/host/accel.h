@@ -12,9 +12,9 @@
 #define ACCEL_ENV "PYRO_VM_ACCEL"
 
 struct accel_choice {
-    char name[8];         /* "kvm" or "tcg": QEMU's -accel value */
-    char reason[320];     /* one line: why */
-    bool forced;          /* chosen by $PYRO_VM_ACCEL */
+    char name[8];     /* "kvm" or "tcg": QEMU's -accel value */
+    char reason[320]; /* one line: why */
+    bool forced;      /* chosen by $PYRO_VM_ACCEL */
 };
 
 /* Decides from the environment and a probe of /dev/kvm (with a timed guest

@@ -10,15 +10,15 @@ enum cgroup_layout { CGROUP_NONE = 0, CGROUP_V1, CGROUP_V2, CGROUP_HYBRID };
 enum { CGROUP_CTL_MEMORY = 0, CGROUP_CTL_PIDS, CGROUP_CTL_CPU, CGROUP_CTL_COUNT };
 
 struct cgroup_controller {
-    const char *name;     /* "memory", "pids", "cpu" */
-    int version;          /* 1 or 2: the hierarchy it is bound to; 0 when nowhere */
-    char mount[256];      /* that hierarchy's mount point */
-    bool writable;        /* we may create cgroups there */
+    const char *name; /* "memory", "pids", "cpu" */
+    int version;      /* 1 or 2: the hierarchy it is bound to; 0 when nowhere */
+    char mount[256];  /* that hierarchy's mount point */
+    bool writable;    /* we may create cgroups there */
 };
 
 struct cgroup_probe {
     enum cgroup_layout layout;
-    char v2_mount[256];   /* "" when no cgroup2 mount */
+    char v2_mount[256]; /* "" when no cgroup2 mount */
     struct cgroup_controller ctl[CGROUP_CTL_COUNT];
 };
 

@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
-#include "lib/contract/ctx.h"
 #include "base/json.h"
 #include "base/paths.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/ctx.h"
 
 /* Creates the state dir if needed and writes and removes a probe file. */
 static bool check_state_dir(struct doctor *d, const char *dir)
@@ -57,11 +57,11 @@ static json_t *check_environments(struct doctor *d, const char *env_dir, bool *t
     _cleanup_closedir_ DIR *dir = opendir(env_dir);
     if (!dir) {
         if (errno == ENOENT)
-            doctor_check_add(d, "environments", "warn", "pyro env pull debian:12",
-                             "none installed (%s does not exist)", env_dir);
+            doctor_check_add(d, "environments", "warn", "pyro env pull debian:12", "none installed (%s does not exist)",
+                             env_dir);
         else
-            doctor_check_add(d, "environments", "warn", "check the permissions of the cache dir",
-                             "cannot read %s: %s", env_dir, strerror(errno));
+            doctor_check_add(d, "environments", "warn", "check the permissions of the cache dir", "cannot read %s: %s",
+                             env_dir, strerror(errno));
         return list;
     }
     char *names[DOCTOR_MAX_ENVIRONMENTS];
@@ -146,8 +146,10 @@ static json_t *sandbox_summary(const struct doctor *d)
         const struct {
             bool ok;
             const char *what;
-        } need[] = {{privileged, "user namespaces (not root)"}, {d->ns_ok, "namespaces"},
-                    {d->overlay_ok, "overlayfs"}, {d->seccomp_ok, "seccomp"}};
+        } need[] = {{privileged, "user namespaces (not root)"},
+                    {d->ns_ok, "namespaces"},
+                    {d->overlay_ok, "overlayfs"},
+                    {d->seccomp_ok, "seccomp"}};
         const char *sep = " ";
         for (size_t i = 0; i < ARRAY_SIZE(need); i++)
             if (!need[i].ok && (size_t)n < sizeof(reason)) {
@@ -225,9 +227,9 @@ static const struct contract_param doctor_params[] = {PARAM_END};
 #define S_BOOL "{\"type\":\"boolean\"}"
 #define S_INT "{\"type\":\"integer\"}"
 #define S_STATUS "{\"type\":\"string\",\"enum\":[\"pass\",\"warn\",\"fail\"]}"
-#define S_CGROUP_CTL                                                                                          \
-    "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"hierarchy\",\"usable\"],"          \
-    "\"properties\":{\"hierarchy\":{\"type\":[\"string\",\"null\"],\"enum\":[\"v1\",\"v2\",null]},"         \
+#define S_CGROUP_CTL                                                                                \
+    "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"hierarchy\",\"usable\"],"  \
+    "\"properties\":{\"hierarchy\":{\"type\":[\"string\",\"null\"],\"enum\":[\"v1\",\"v2\",null]}," \
     "\"usable\":" S_BOOL "}}"
 
 const struct contract_op op_doctor = {

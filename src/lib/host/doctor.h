@@ -14,25 +14,25 @@
 
 /* What the checks learnt, for the backend summaries. */
 struct doctor {
-    json_t *checks;        /* array of {name, status, detail, hint} */
+    json_t *checks; /* array of {name, status, detail, hint} */
     bool root;
     /* sandbox backend */
-    bool userns_ok;        /* unshare(CLONE_NEWUSER) works as the current user */
+    bool userns_ok; /* unshare(CLONE_NEWUSER) works as the current user */
     bool ns_ok;
     bool overlay_ok;
     bool seccomp_ok;
     /* vm backend */
     struct qemu_info qemu;
-    bool qemu_ok;          /* found and answered its queries */
+    bool qemu_ok; /* found and answered its queries */
     struct kvm_probe kvm;
-    bool accel_ok;         /* accel_decide succeeded */
+    bool accel_ok; /* accel_decide succeeded */
     struct accel_choice accel;
     char accel_error[PYRO_ERROR_MESSAGE_MAX];
 };
 
 /* Appends a check; detail is printf-formatted and sanitised to UTF-8. */
-void doctor_check_add(struct doctor *d, const char *name, const char *status, const char *hint, const char *fmt,
-                      ...) __attribute__((format(printf, 5, 6)));
+void doctor_check_add(struct doctor *d, const char *name, const char *status, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 void doctor_check_platform(struct doctor *d, json_t *result);
 void doctor_check_kvm(struct doctor *d);

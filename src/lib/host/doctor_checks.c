@@ -8,15 +8,14 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "lib/host/cgroup_probe.h"
 #include "base/cleanup.h"
-#include "lib/host/doctor.h"
-#include "lib/host/host_probe.h"
 #include "base/json.h"
 #include "base/probe.h"
+#include "lib/host/cgroup_probe.h"
+#include "lib/host/doctor.h"
+#include "lib/host/host_probe.h"
 
-void doctor_check_add(struct doctor *d, const char *name, const char *status, const char *hint, const char *fmt,
-                      ...)
+void doctor_check_add(struct doctor *d, const char *name, const char *status, const char *hint, const char *fmt, ...)
 {
     char detail[512];
     va_list ap;
@@ -68,8 +67,7 @@ static void check_kvm_device(struct doctor *d)
         doctor_check_add(d, "kvm", "pass", "", "/dev/kvm read-write, API version %d, KVM_CREATE_VM works",
                          k->api_version);
     } else if (!k->device) {
-        doctor_check_add(d, "kvm", "warn",
-                         "enable virtualization and load kvm_intel or kvm_amd; VMs use TCG meanwhile",
+        doctor_check_add(d, "kvm", "warn", "enable virtualization and load kvm_intel or kvm_amd; VMs use TCG meanwhile",
                          "/dev/kvm does not exist");
     } else if (k->open_errno) {
         doctor_check_add(d, "kvm", "warn", "add the user to the kvm group, or run as root",
@@ -101,8 +99,8 @@ static void check_kvm_native(struct doctor *d)
         return;
     }
     doctor_check_add(d, "kvm_native", "warn",
-                     "guests would crawl under this KVM; VMs use TCG (set PYRO_VM_ACCEL=kvm to force KVM)",
-                     "%s%s%s", k->pvm_module ? "kvm_pvm module loaded (paravirtual nested host); " : "",
+                     "guests would crawl under this KVM; VMs use TCG (set PYRO_VM_ACCEL=kvm to force KVM)", "%s%s%s",
+                     k->pvm_module ? "kvm_pvm module loaded (paravirtual nested host); " : "",
                      k->cpu_virt ? "" : "no vmx/svm in /proc/cpuinfo; ", timing);
 }
 
@@ -118,8 +116,8 @@ static void check_accel(struct doctor *d)
         doctor_check_add(d, "vm_accelerator", "pass", "", "%s: %s", d->accel.name, d->accel.reason);
     } else {
         doctor_check_add(d, "vm_accelerator", "warn",
-                         "for KVM speed, run on a host with hardware virtualization (vmx/svm)", "%s: %s",
-                         d->accel.name, d->accel.reason);
+                         "for KVM speed, run on a host with hardware virtualization (vmx/svm)", "%s: %s", d->accel.name,
+                         d->accel.reason);
     }
 }
 

@@ -115,8 +115,8 @@ int host_probe_overlay_mount(const char *scratch_parent)
     }
     if (r == 0) {
         _cleanup_free_ char *target = xasprintf("%s/merged", tmpl);
-        _cleanup_free_ char *options =
-            xasprintf("lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", tmpl, tmpl, tmpl);
+        _cleanup_free_ char *options = xasprintf("lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", tmpl, tmpl,
+                                                 tmpl);
         struct overlay_args a = {target, options};
         r = child_errno(overlay_child, &a);
     }

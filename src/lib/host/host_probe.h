@@ -12,10 +12,10 @@
 #define HOST_PROBE_NOBODY 65534
 
 struct userns_probe {
-    long max_user_namespaces;  /* user.max_user_namespaces, -1 when unreadable */
-    long unprivileged_clone;   /* kernel.unprivileged_userns_clone, -1 when absent */
-    int self_errno;            /* unshare(CLONE_NEWUSER) as the current user */
-    bool tried_nobody;         /* running as root: also tried as uid 65534 */
+    long max_user_namespaces; /* user.max_user_namespaces, -1 when unreadable */
+    long unprivileged_clone;  /* kernel.unprivileged_userns_clone, -1 when absent */
+    int self_errno;           /* unshare(CLONE_NEWUSER) as the current user */
+    bool tried_nobody;        /* running as root: also tried as uid 65534 */
     int nobody_errno;
 };
 

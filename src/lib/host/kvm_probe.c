@@ -20,18 +20,18 @@
 
 /* Written by the probe child into a shared page. */
 struct guest_report {
-    int stage;            /* how far the child got, for the error text */
-    int err;              /* errno of the failing step */
-    int exit_reason;      /* KVM_EXIT_* after KVM_RUN */
+    int stage;       /* how far the child got, for the error text */
+    int err;         /* errno of the failing step */
+    int exit_reason; /* KVM_EXIT_* after KVM_RUN */
     int64_t ns;
 };
 
 enum { STAGE_OPEN = 1, STAGE_VM, STAGE_MEM, STAGE_VCPU, STAGE_MMAP, STAGE_SREGS, STAGE_REGS, STAGE_RUN, STAGE_DONE };
 
 static const char *const stage_names[] = {
-    [STAGE_OPEN] = "open /dev/kvm", [STAGE_VM] = "KVM_CREATE_VM", [STAGE_MEM] = "KVM_SET_USER_MEMORY_REGION",
+    [STAGE_OPEN] = "open /dev/kvm",   [STAGE_VM] = "KVM_CREATE_VM",  [STAGE_MEM] = "KVM_SET_USER_MEMORY_REGION",
     [STAGE_VCPU] = "KVM_CREATE_VCPU", [STAGE_MMAP] = "mmap kvm_run", [STAGE_SREGS] = "KVM_SET_SREGS",
-    [STAGE_REGS] = "KVM_SET_REGS", [STAGE_RUN] = "KVM_RUN", [STAGE_DONE] = "done",
+    [STAGE_REGS] = "KVM_SET_REGS",    [STAGE_RUN] = "KVM_RUN",       [STAGE_DONE] = "done",
 };
 
 static int64_t mono_ns(void)
@@ -41,11 +41,11 @@ static int64_t mono_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-#define GUEST_FAIL(rep, st)        \
-    do {                           \
-        (rep)->stage = (st);       \
-        (rep)->err = errno;        \
-        return 1;                  \
+#define GUEST_FAIL(rep, st)  \
+    do {                     \
+        (rep)->stage = (st); \
+        (rep)->err = errno;  \
+        return 1;            \
     } while (0)
 
 /* Child side: raw syscalls only (we are after fork). */
@@ -53,8 +53,8 @@ static int guest_child(void *arg)
 {
     struct guest_report *rep = arg;
     /* 16-bit real mode: mov dx,OUTER; again: mov cx,0xffff; loop $; dec dx; jnz again; hlt */
-    const unsigned char code[] = {0xba, KVM_PROBE_OUTER & 0xff, KVM_PROBE_OUTER >> 8, 0xb9, 0xff, 0xff,
-                                  0xe2, 0xfe, 0x4a, 0x75, 0xf8, 0xf4};
+    const unsigned char code[] = {
+        0xba, KVM_PROBE_OUTER & 0xff, KVM_PROBE_OUTER >> 8, 0xb9, 0xff, 0xff, 0xe2, 0xfe, 0x4a, 0x75, 0xf8, 0xf4};
     int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (kvm < 0)
         GUEST_FAIL(rep, STAGE_OPEN);
@@ -66,8 +66,10 @@ static int guest_child(void *arg)
         GUEST_FAIL(rep, STAGE_MEM);
     for (size_t i = 0; i < sizeof(code); i++)
         mem[GUEST_CODE_ADDR + i] = code[i];
-    struct kvm_userspace_memory_region region = {
-        .slot = 0, .guest_phys_addr = 0, .memory_size = GUEST_MEM_SIZE, .userspace_addr = (uintptr_t)mem};
+    struct kvm_userspace_memory_region region = {.slot = 0,
+                                                 .guest_phys_addr = 0,
+                                                 .memory_size = GUEST_MEM_SIZE,
+                                                 .userspace_addr = (uintptr_t)mem};
     if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0)
         GUEST_FAIL(rep, STAGE_MEM);
     int vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
@@ -107,8 +109,7 @@ void kvm_probe_time_guest(struct kvm_probe *p)
         return;
     p->timed = true;
     p->iterations = (uint64_t)KVM_PROBE_OUTER * 0xffff;
-    struct guest_report *rep =
-        mmap(NULL, sizeof(*rep), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct guest_report *rep = mmap(NULL, sizeof(*rep), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (rep == MAP_FAILED) {
         snprintf(p->guest_error, sizeof(p->guest_error), "mmap: %s", strerror(errno));
         return;
@@ -119,8 +120,7 @@ void kvm_probe_time_guest(struct kvm_probe *p)
     int r = probe_run(guest_child, rep, KVM_PROBE_TIMEOUT_MS, &status, &err);
     if (r == -PYRO_E_TIMEOUT) {
         p->guest_timeout = true;
-        snprintf(p->guest_error, sizeof(p->guest_error), "test guest did not halt within %d ms",
-                 KVM_PROBE_TIMEOUT_MS);
+        snprintf(p->guest_error, sizeof(p->guest_error), "test guest did not halt within %d ms", KVM_PROBE_TIMEOUT_MS);
     } else if (r < 0) {
         snprintf(p->guest_error, sizeof(p->guest_error), "%s", err.message);
     } else if (rep->stage != STAGE_DONE) {
@@ -175,6 +175,5 @@ bool kvm_probe_usable(const struct kvm_probe *p)
 
 bool kvm_probe_native(const struct kvm_probe *p)
 {
-    return p->guest_halted && p->iterations > 0 &&
-           (uint64_t)p->guest_ns <= p->iterations * KVM_PROBE_MAX_NS_PER_ITER;
+    return p->guest_halted && p->iterations > 0 && (uint64_t)p->guest_ns <= p->iterations * KVM_PROBE_MAX_NS_PER_ITER;
 }

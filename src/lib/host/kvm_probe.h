@@ -17,19 +17,19 @@
 #define KVM_PROBE_TIMEOUT_MS 3000
 
 struct kvm_probe {
-    bool device;          /* /dev/kvm exists */
-    int open_errno;       /* 0 when /dev/kvm opened read-write */
-    int api_version;      /* KVM_GET_API_VERSION, -1 when unknown */
-    bool create_vm;       /* KVM_CREATE_VM worked */
+    bool device;     /* /dev/kvm exists */
+    int open_errno;  /* 0 when /dev/kvm opened read-write */
+    int api_version; /* KVM_GET_API_VERSION, -1 when unknown */
+    bool create_vm;  /* KVM_CREATE_VM worked */
     int create_vm_errno;
-    bool pvm_module;      /* the kvm_pvm module is loaded */
-    bool cpu_virt;        /* /proc/cpuinfo lists vmx or svm */
+    bool pvm_module; /* the kvm_pvm module is loaded */
+    bool cpu_virt;   /* /proc/cpuinfo lists vmx or svm */
     /* The timed guest run (only attempted when asked and KVM_CREATE_VM works). */
-    bool timed;           /* a run was attempted */
-    bool guest_halted;    /* the guest reached its HLT */
-    bool guest_timeout;   /* it did not within KVM_PROBE_TIMEOUT_MS */
+    bool timed;         /* a run was attempted */
+    bool guest_halted;  /* the guest reached its HLT */
+    bool guest_timeout; /* it did not within KVM_PROBE_TIMEOUT_MS */
     uint64_t iterations;
-    int64_t guest_ns;     /* wall time spent in KVM_RUN */
+    int64_t guest_ns; /* wall time spent in KVM_RUN */
     char guest_error[128];
 };
 

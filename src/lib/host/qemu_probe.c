@@ -36,8 +36,8 @@ static int qemu_query(const char *qemu, const char *a1, const char *a2, char **o
         char *nl = strchr(text, '\n');
         if (nl)
             *nl = '\0';
-        return err_set(err, -EIO, "%s %s%s%s exited with status %d: %.160s", qemu, a1, a2 ? " " : "",
-                            a2 ? a2 : "", status, text);
+        return err_set(err, -EIO, "%s %s%s%s exited with status %d: %.160s", qemu, a1, a2 ? " " : "", a2 ? a2 : "",
+                       status, text);
     }
     return 0;
 }

@@ -16,12 +16,12 @@
 int qemu_find(char **out, pyro_error *err);
 
 struct qemu_info {
-    char *path;           /* NULL when not found */
-    char version[128];    /* "7.2.22" */
+    char *path;             /* NULL when not found */
+    char version[128];      /* "7.2.22" */
     char version_line[160]; /* first line of --version */
-    bool microvm;         /* -machine help lists microvm */
-    bool accel_kvm;       /* -accel help lists kvm */
-    bool accel_tcg;       /* -accel help lists tcg */
+    bool microvm;           /* -machine help lists microvm */
+    bool accel_kvm;         /* -accel help lists kvm */
+    bool accel_tcg;         /* -accel help lists tcg */
 };
 
 /* Locates QEMU and queries version, machines and accelerators. Fails when

@@ -25,10 +25,10 @@
 struct pending {
     struct pending *next;
     int64_t id;
-    char *op;            /* whose reply shape applies */
+    char *op; /* whose reply shape applies */
     bool done, abandoned;
-    bool body_overflow;  /* data frames beyond CLIENT_BODY_MAX came */
-    json_t *resp; /* the response header */
+    bool body_overflow; /* data frames beyond CLIENT_BODY_MAX came */
+    json_t *resp;       /* the response header */
     struct agent_body body;
     agent_sink_fn sink;
     void *sink_ud;
@@ -117,14 +117,12 @@ static void on_frame(struct agent_conn *c, struct proto_frame *f)
 {
     struct pending *p = pending_find(c, f->id);
     if (!p) {
-        log_debug("agent: dropping %s frame for unknown id %lld", proto_type_name(f->type),
-                  (long long)f->id);
+        log_debug("agent: dropping %s frame for unknown id %lld", proto_type_name(f->type), (long long)f->id);
         return;
     }
     if (p->done) {
         /* One response ends a request; anything after it is noise. */
-        log_debug("agent: dropping %s frame after the response to %lld", proto_type_name(f->type),
-                  (long long)f->id);
+        log_debug("agent: dropping %s frame after the response to %lld", proto_type_name(f->type), (long long)f->id);
         return;
     }
     switch (f->type) {
@@ -164,8 +162,7 @@ static void on_frame(struct agent_conn *c, struct proto_frame *f)
     case PROTO_HELLO:
     case PROTO_REQ:
     case PROTO_END:
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -220,8 +217,7 @@ static int conn_pump(struct agent_conn *c, int64_t deadline, bool block, pyro_er
 
 /* Writes a frame, reading (without dispatching) whenever the channel is not
  * writable so the agent can never block on us. */
-static int conn_send(struct agent_conn *c, json_t *hdr, const void *body, size_t len, int64_t deadline,
-                     pyro_error *err)
+static int conn_send(struct agent_conn *c, json_t *hdr, const void *body, size_t len, int64_t deadline, pyro_error *err)
 {
     _cleanup_free_ uint8_t *frame = NULL;
     size_t flen = 0;
@@ -319,7 +315,7 @@ int agent_conn_open(int fd, int timeout_ms, struct agent_conn **out, pyro_error 
             r = proto_error_to_err(e, err);
         else if (json_get_int(c->hello, "version", 0) != PROTO_VERSION)
             r = err_set(err, -PYRO_E_PROTOCOL, "agent speaks protocol %lld, we speak %d",
-                             json_get_int(c->hello, "version", 0), PROTO_VERSION);
+                        json_get_int(c->hello, "version", 0), PROTO_VERSION);
         else if (proto_hello_check(c->hello, err) < 0)
             r = err_prefix(err, "agent: malformed hello");
     }
@@ -360,8 +356,8 @@ bool agent_conn_has_op(const struct agent_conn *c, const char *op)
 }
 
 /* Registers a pending request and sends its header (and body). */
-static int start_request(struct agent_conn *c, const json_t *req, bool stream, const void *body,
-                         size_t len, int64_t deadline, struct pending **out, pyro_error *err)
+static int start_request(struct agent_conn *c, const json_t *req, bool stream, const void *body, size_t len,
+                         int64_t deadline, struct pending **out, pyro_error *err)
 {
     const char *op = json_get_str(req, "op", NULL);
     const json_t *args = json_object_get(req, "args");
@@ -431,8 +427,7 @@ static int finish_request(struct agent_conn *c, struct pending *p, int64_t deadl
     }
     int r;
     if (p->body_overflow)
-        r = err_set(err, -PYRO_E_PROTOCOL, "agent: the reply to %s has a body over %u bytes", p->op,
-                    CLIENT_BODY_MAX);
+        r = err_set(err, -PYRO_E_PROTOCOL, "agent: the reply to %s has a body over %u bytes", p->op, CLIENT_BODY_MAX);
     else
         r = agent_reply_unpack(p->op, p->resp, p->body.len, resp, err);
     if (r == 0 && p->sink_code < 0) {
@@ -452,13 +447,12 @@ static int finish_request(struct agent_conn *c, struct pending *p, int64_t deadl
     return r;
 }
 
-int agent_send_request(struct agent_conn *c, const json_t *req, const void *body, size_t len,
-                       int64_t *id, pyro_error *err)
+int agent_send_request(struct agent_conn *c, const json_t *req, const void *body, size_t len, int64_t *id,
+                       pyro_error *err)
 {
     struct pending *p = NULL;
     if (len > PROTO_BODY_MAX)
-        return err_set(err, -PYRO_E_PROTOCOL, "request body of %zu bytes over %u", len,
-                            PROTO_BODY_MAX);
+        return err_set(err, -PYRO_E_PROTOCOL, "request body of %zu bytes over %u", len, PROTO_BODY_MAX);
     int r = start_request(c, req, false, body, len, time_mono_ms() + 30000, &p, err);
     if (r < 0)
         return r;
@@ -466,14 +460,13 @@ int agent_send_request(struct agent_conn *c, const json_t *req, const void *body
     return 0;
 }
 
-int agent_wait(struct agent_conn *c, int64_t id, json_t **resp, struct agent_body *resp_body,
-               int timeout_ms, pyro_error *err)
+int agent_wait(struct agent_conn *c, int64_t id, json_t **resp, struct agent_body *resp_body, int timeout_ms,
+               pyro_error *err)
 {
     struct pending *p = pending_find(c, id);
     if (!p || p->abandoned)
         return err_set(err, -PYRO_E_NOT_FOUND, "no request %lld in flight", (long long)id);
-    return finish_request(c, p, timeout_ms < 0 ? -1 : time_mono_ms() + timeout_ms, resp, resp_body,
-                          err);
+    return finish_request(c, p, timeout_ms < 0 ? -1 : time_mono_ms() + timeout_ms, resp, resp_body, err);
 }
 
 struct mem_source {
@@ -506,8 +499,8 @@ int agent_call(struct agent_conn *c, const json_t *req, const void *body, size_t
     return finish_request(c, p, deadline, resp, resp_body, err);
 }
 
-int agent_call_stream_out(struct agent_conn *c, const json_t *req, agent_sink_fn sink,
-                          void *userdata, json_t **resp, int timeout_ms, pyro_error *err)
+int agent_call_stream_out(struct agent_conn *c, const json_t *req, agent_sink_fn sink, void *userdata, json_t **resp,
+                          int timeout_ms, pyro_error *err)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : time_mono_ms() + timeout_ms;
     struct pending *p = NULL;
@@ -519,8 +512,8 @@ int agent_call_stream_out(struct agent_conn *c, const json_t *req, agent_sink_fn
     return finish_request(c, p, deadline, resp, NULL, err);
 }
 
-int agent_call_stream_in(struct agent_conn *c, const json_t *req, agent_source_fn source,
-                         void *userdata, json_t **resp, int timeout_ms, pyro_error *err)
+int agent_call_stream_in(struct agent_conn *c, const json_t *req, agent_source_fn source, void *userdata, json_t **resp,
+                         int timeout_ms, pyro_error *err)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : time_mono_ms() + timeout_ms;
     struct pending *p = NULL;

@@ -57,24 +57,24 @@ int agent_reply_unpack(const char *op, const json_t *resp, size_t body_len, json
 
 /* Sends req ({"op": name, "args": {...}}) with an optional body of at most
  * PROTO_BODY_MAX bytes; *id gets the request id. */
-int agent_send_request(struct agent_conn *c, const json_t *req, const void *body, size_t len,
-                       int64_t *id, pyro_error *err);
+int agent_send_request(struct agent_conn *c, const json_t *req, const void *body, size_t len, int64_t *id,
+                       pyro_error *err);
 /* Waits for the response to id. On success *resp (optional) gets the
  * result object and *resp_body (optional) the body. An error response is
  * returned as its code with the agent's message. On timeout
  * (-PYRO_E_TIMEOUT) the request is abandoned: its late answer is dropped. */
-int agent_wait(struct agent_conn *c, int64_t id, json_t **resp, struct agent_body *resp_body,
-               int timeout_ms, pyro_error *err);
+int agent_wait(struct agent_conn *c, int64_t id, json_t **resp, struct agent_body *resp_body, int timeout_ms,
+               pyro_error *err);
 /* agent_send_request + agent_wait; bodies over PROTO_BODY_MAX are streamed. */
 int agent_call(struct agent_conn *c, const json_t *req, const void *body, size_t len, json_t **resp,
                struct agent_body *resp_body, int timeout_ms, pyro_error *err);
 /* A request whose response body is streamed (tar_out): chunks go to sink,
  * acknowledged as they are consumed. */
-int agent_call_stream_out(struct agent_conn *c, const json_t *req, agent_sink_fn sink,
-                          void *userdata, json_t **resp, int timeout_ms, pyro_error *err);
+int agent_call_stream_out(struct agent_conn *c, const json_t *req, agent_sink_fn sink, void *userdata, json_t **resp,
+                          int timeout_ms, pyro_error *err);
 /* A request whose body is streamed from source (tar_in, large file_write),
  * at most one window ahead of the agent's acks. */
-int agent_call_stream_in(struct agent_conn *c, const json_t *req, agent_source_fn source,
-                         void *userdata, json_t **resp, int timeout_ms, pyro_error *err);
+int agent_call_stream_in(struct agent_conn *c, const json_t *req, agent_source_fn source, void *userdata, json_t **resp,
+                         int timeout_ms, pyro_error *err);
 
 #endif

@@ -4,27 +4,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <signal.h>
-#include <sys/syscall.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
 #include "backend/monitor.h"
 #include "base/cleanup.h"
 #include "base/id.h"
-#include "lib/vm/instance_call.h"
 #include "base/json.h"
 #include "base/lock.h"
 #include "base/log.h"
-#include "lib/contract/params.h"
 #include "base/paths.h"
 #include "base/proc.h"
 #include "base/record.h"
 #include "base/timeutil.h"
+#include "lib/contract/params.h"
+#include "lib/vm/instance_call.h"
 
 #define INSTANCE_START_TIMEOUT_MS 120000
 /* The backend every instance runs on, for now (backend_get). */
@@ -105,8 +105,7 @@ int instance_open_wait(struct pyro_ctx *ctx, const char *kind, const char *id, i
     _cleanup_free_ char *dir = xasprintf("%s/%s/%s", ctx->state_dir, kind, id);
     struct stat st;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-        return err_set(err, -PYRO_E_NOT_FOUND, "no %s with id '%s'", strcmp(kind, "vms") ? "workspace" : "VM",
-                            id);
+        return err_set(err, -PYRO_E_NOT_FOUND, "no %s with id '%s'", strcmp(kind, "vms") ? "workspace" : "VM", id);
     int lfd = dirlock(dir, PYRO_LOCK_EXCLUSIVE, timeout_ms, err);
     if (lfd < 0)
         return lfd;
@@ -117,8 +116,7 @@ int instance_open_wait(struct pyro_ctx *ctx, const char *kind, const char *id, i
         close(lfd);
         /* Deleted between our stat and our lock, or never finished. */
         if (r == -ENOENT)
-            return err_set(err, -PYRO_E_NOT_FOUND, "no %s with id '%s'",
-                                strcmp(kind, "vms") ? "workspace" : "VM", id);
+            return err_set(err, -PYRO_E_NOT_FOUND, "no %s with id '%s'", strcmp(kind, "vms") ? "workspace" : "VM", id);
         return r;
     }
     *out = (struct instance){.dir = TAKE_PTR(dir), .id = xstrdup(id), .rec = rec, .lock_fd = lfd};
@@ -328,8 +326,8 @@ int instance_agent_path(char **out, pyro_error *err)
         return 0;
     }
     free(p);
-    return err_set(err, -PYRO_E_UNSUPPORTED,
-                        "pyro-agent not found next to the pyro binary nor in %s; set PYRO_AGENT", PYRO_LIBEXECDIR);
+    return err_set(err, -PYRO_E_UNSUPPORTED, "pyro-agent not found next to the pyro binary nor in %s; set PYRO_AGENT",
+                   PYRO_LIBEXECDIR);
 }
 
 int instance_backend_destroy(const char *dir, const char *id, pyro_error *err)
@@ -381,9 +379,8 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
         return err_set(err, -PYRO_E_STATE, "%s has expired (ttl_seconds passed); create a new one", inst->id);
     /* A persistent instance (a workspace) keeps its writable layer in
      * <dir>/upper across stop and start; the backend never removes it. */
-    _cleanup_free_ char *upper = json_get_bool(inst->rec, "persistent_upper", false)
-                                     ? xasprintf("%s/upper", inst->dir)
-                                     : NULL;
+    _cleanup_free_ char *upper = json_get_bool(inst->rec, "persistent_upper", false) ? xasprintf("%s/upper", inst->dir)
+                                                                                     : NULL;
     struct monitor_config mc = {
         .backend = INSTANCE_BACKEND,
         .upper_dir = upper,
@@ -520,8 +517,8 @@ json_t *instance_describe(const struct instance *inst, const char *id_key)
 {
     json_t *o = json_object();
     json_set(o, id_key, json_string(inst->id));
-    const char *copy[] = {"environment", "environment_version", "vcpu_count", "mem_mib", "ttl_seconds",
-                          "network", "allow_host_compat", "created_at", "expires_at", "stopped_at"};
+    const char *copy[] = {"environment", "environment_version", "vcpu_count", "mem_mib",    "ttl_seconds",
+                          "network",     "allow_host_compat",   "created_at", "expires_at", "stopped_at"};
     for (size_t i = 0; i < ARRAY_SIZE(copy); i++) {
         json_t *v = json_object_get(inst->rec, copy[i]);
         if (v)

@@ -28,8 +28,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "lib/contract/ctx.h"
 #include "base/err.h"
+#include "lib/contract/ctx.h"
 
 struct instance {
     char *dir;

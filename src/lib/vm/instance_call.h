@@ -5,8 +5,8 @@
 
 #include <jansson.h>
 
-#include "lib/vm/agent_client.h"
 #include "base/err.h"
+#include "lib/vm/agent_client.h"
 #include "lib/vm/instance.h"
 
 /* Connects to the running instance and completes the handshake. */

@@ -37,7 +37,8 @@ int instance_relock(struct instance *inst, const char *during, pyro_error *err)
 {
     const char *noun = instance_noun(inst);
     pyro_error lerr = {0};
-    int lfd = inst->lock_fd >= 0 ? inst->lock_fd : dirlock(inst->dir, PYRO_LOCK_EXCLUSIVE, INSTANCE_LOCK_TIMEOUT_MS, &lerr);
+    int lfd = inst->lock_fd >= 0 ? inst->lock_fd
+                                 : dirlock(inst->dir, PYRO_LOCK_EXCLUSIVE, INSTANCE_LOCK_TIMEOUT_MS, &lerr);
     if (lfd < 0) {
         if (lerr.code == -ENOENT) /* the directory is gone */
             return err_set(err, -PYRO_E_NOT_FOUND, "%s %s was deleted while %s", noun, inst->id, during);
@@ -72,8 +73,8 @@ int instance_relock(struct instance *inst, const char *during, pyro_error *err)
                        inst->id, during);
     const char *state = instance_state(inst);
     if (!strcmp(state, "expired"))
-        return err_set(err, -PYRO_E_TIMEOUT, "%s %s expired (ttl_seconds=%lld) while %s; the sandbox was stopped",
-                       noun, inst->id, json_get_int(inst->rec, "ttl_seconds", 0), during);
+        return err_set(err, -PYRO_E_TIMEOUT, "%s %s expired (ttl_seconds=%lld) while %s; the sandbox was stopped", noun,
+                       inst->id, json_get_int(inst->rec, "ttl_seconds", 0), during);
     if (!strcmp(state, "stopped"))
         return err_set(err, -PYRO_E_STATE, "%s %s was stopped while %s", noun, inst->id, during);
     return err_set(err, -PYRO_E_STATE, "%s %s ended (it is %s now) while %s", noun, inst->id, state, during);

@@ -1,11 +1,11 @@
 /* vm_run / `pyro run`: create, start, exec, and always clean up. */
 #include <string.h>
 
+#include "base/json.h"
 #include "lib/contract/contract.h"
 #include "lib/contract/ctx.h"
-#include "lib/vm/instance.h"
-#include "base/json.h"
 #include "lib/contract/params.h"
+#include "lib/vm/instance.h"
 #include "lib/vm/vm.h"
 
 static int vm_run_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
@@ -26,8 +26,7 @@ static int vm_run_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
     if (r == 0) {
         ctx_progress(ctx, "run", "exec", -1, -1, msg);
         r = vm_exec_command(ctx, &inst, json_get_str(args, "command", ""),
-                            (int)json_get_int(args, "timeout_seconds", PYRO_DEFAULT_TIMEOUT_SECONDS), result,
-                            err);
+                            (int)json_get_int(args, "timeout_seconds", PYRO_DEFAULT_TIMEOUT_SECONDS), result, err);
     }
     ctx_progress(ctx, "run", "cleanup", -1, -1, msg);
     vm_delete_after(&inst, r == 0 ? *result : NULL);
@@ -35,8 +34,9 @@ static int vm_run_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
 }
 
 static const struct contract_param vm_run_params[] = {
-    PARAM_ENVIRONMENT, PARAM_VCPU_COUNT, PARAM_MEM_MIB, PARAM_TIMEOUT_SECONDS, PARAM_VM_TTL_SECONDS,
-    PARAM_NETWORK,     PARAM_ALLOW_HOST_COMPAT, PARAM_COMMAND, PARAM_END,
+    PARAM_ENVIRONMENT,       PARAM_VCPU_COUNT,     PARAM_MEM_MIB,
+    PARAM_TIMEOUT_SECONDS,   PARAM_VM_TTL_SECONDS, PARAM_NETWORK,
+    PARAM_ALLOW_HOST_COMPAT, PARAM_COMMAND,        PARAM_END,
 };
 
 const struct contract_op op_vm_run = {

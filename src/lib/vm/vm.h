@@ -4,8 +4,8 @@
 
 #include <jansson.h>
 
-#include "lib/contract/ctx.h"
 #include "base/err.h"
+#include "lib/contract/ctx.h"
 #include "lib/vm/instance.h"
 #include "proto/exec.h"
 
@@ -30,11 +30,12 @@
 
 /* Result of running one command (vm_exec, vm_run): the VM's keys around
  * the agent's. */
-#define VM_EXEC_PROPS                                                                                        \
-    "\"vm_id\":{\"type\":\"string\"},\"environment\":{\"type\":\"string\"},\"command\":{\"type\":\"string\"}"\
-    VM_EXEC_RESULT_PROPS ",\"started_at\":{\"type\":\"string\"},\"execution_mode\":{\"type\":\"string\"},"       \
+#define VM_EXEC_PROPS                                                                              \
+    "\"vm_id\":{\"type\":\"string\"},\"environment\":{\"type\":\"string\"},\"command\":{\"type\":" \
+    "\"string\"}" VM_EXEC_RESULT_PROPS                                                             \
+    ",\"started_at\":{\"type\":\"string\"},\"execution_mode\":{\"type\":\"string\"},"              \
     "\"cleanup\":{\"type\":\"object\"}"
-#define VM_EXEC_REQUIRED                                                                                     \
+#define VM_EXEC_REQUIRED \
     "\"vm_id\",\"environment\",\"command\"" VM_EXEC_RESULT_REQUIRED ",\"started_at\",\"execution_mode\""
 #define VM_EXEC_SCHEMA "{\"type\":\"object\",\"required\":[" VM_EXEC_REQUIRED "],\"properties\":{" VM_EXEC_PROPS "}}"
 

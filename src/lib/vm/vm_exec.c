@@ -33,8 +33,8 @@ int instance_exec(struct instance *inst, const char *command, const char *cwd, i
         const char *state = instance_state(inst);
         if (!strcmp(state, "expired"))
             return err_set(err, -PYRO_E_TIMEOUT,
-                                "%s expired (ttl_seconds=%lld) while the command ran; the sandbox was stopped",
-                                inst->id, json_get_int(inst->rec, "ttl_seconds", 0));
+                           "%s expired (ttl_seconds=%lld) while the command ran; the sandbox was stopped", inst->id,
+                           json_get_int(inst->rec, "ttl_seconds", 0));
         if (strcmp(state, "running") != 0)
             return err_prefix(err, "%s is %s", inst->id, state);
         return r;

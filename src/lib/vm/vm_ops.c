@@ -5,15 +5,15 @@
 #include <string.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
-#include "lib/env/env.h"
 #include "base/id.h"
-#include "lib/vm/instance.h"
 #include "base/json.h"
-#include "lib/contract/params.h"
-#include "base/timeutil.h"
-#include "lib/vm/vm.h"
 #include "base/paths.h"
+#include "base/timeutil.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/params.h"
+#include "lib/env/env.h"
+#include "lib/vm/instance.h"
+#include "lib/vm/vm.h"
 
 #define VM_KIND "vms"
 
@@ -94,8 +94,7 @@ static int vm_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     if (r < 0)
         return r;
     if (!instance_monitor_alive(&inst)) {
-        r = err_set(err, -PYRO_E_STATE, "VM %s is %s, not running: start it first", inst.id,
-                         instance_state(&inst));
+        r = err_set(err, -PYRO_E_STATE, "VM %s is %s, not running: start it first", inst.id, instance_state(&inst));
         return r;
     }
     r = vm_exec_command(ctx, &inst, json_get_str(args, "command", ""),
@@ -241,8 +240,8 @@ static int vm_reap_expired_run(struct pyro_ctx *ctx, json_t *args, json_t **resu
 }
 
 static const struct contract_param vm_create_params[] = {
-    PARAM_ENVIRONMENT, PARAM_VCPU_COUNT, PARAM_MEM_MIB, PARAM_VM_TTL_SECONDS, PARAM_NETWORK, PARAM_ALLOW_HOST_COMPAT,
-    PARAM_END,
+    PARAM_ENVIRONMENT, PARAM_VCPU_COUNT,        PARAM_MEM_MIB, PARAM_VM_TTL_SECONDS,
+    PARAM_NETWORK,     PARAM_ALLOW_HOST_COMPAT, PARAM_END,
 };
 static const struct contract_param vm_id_params[] = {PARAM_VM_ID, PARAM_END};
 static const struct contract_param vm_exec_params[] = {PARAM_VM_ID, PARAM_TIMEOUT_SECONDS, PARAM_COMMAND, PARAM_END};
@@ -313,8 +312,9 @@ const struct contract_op op_vm_delete = {
     .summary = "Stop a VM and remove every trace of it.",
     .description = "Stop the VM if it runs and remove its processes, mounts, cgroups, network links and state.",
     .params = vm_id_params,
-    .output_schema = "{\"type\":\"object\",\"required\":[\"vm_id\",\"deleted\"],\"properties\":{"
-                     "\"vm_id\":{\"type\":\"string\"},\"deleted\":{\"type\":\"boolean\"},\"state\":{\"type\":\"string\"}}}",
+    .output_schema =
+        "{\"type\":\"object\",\"required\":[\"vm_id\",\"deleted\"],\"properties\":{"
+        "\"vm_id\":{\"type\":\"string\"},\"deleted\":{\"type\":\"boolean\"},\"state\":{\"type\":\"string\"}}}",
     .annotations = PA_DESTRUCTIVE | PA_IDEMPOTENT,
     .exposure = FULL,
     .handler = vm_delete_run,

@@ -137,22 +137,20 @@ static int parse_hunks(struct cursor *c, struct patch_file *f, pyro_error *err)
         struct patch_hunk *h = &f->hunks[f->nhunks++];
         memset(h, 0, sizeof(*h));
         if (!parse_hunk_header(l, len, h))
-            return err_set(err, -PYRO_E_INVALID, "patch line %ld: malformed hunk header in %s (hunk %zu)",
-                                c->lineno, patch_file_path(f), f->nhunks);
+            return err_set(err, -PYRO_E_INVALID, "patch line %ld: malformed hunk header in %s (hunk %zu)", c->lineno,
+                           patch_file_path(f), f->nhunks);
         long old_left = h->old_len, new_left = h->new_len;
         /* Every hunk line takes at least one byte of what is left: counts
          * beyond that are refused before anything is allocated for them. */
         long left = (long)(c->end - c->p);
         if (old_left > left || new_left > left || old_left + new_left > left)
-            return err_set(err, -PYRO_E_INVALID,
-                                "patch line %ld: hunk %zu of %s counts more lines than the patch has",
-                                c->lineno, f->nhunks, patch_file_path(f));
+            return err_set(err, -PYRO_E_INVALID, "patch line %ld: hunk %zu of %s counts more lines than the patch has",
+                           c->lineno, f->nhunks, patch_file_path(f));
         size_t cap = (size_t)(old_left + new_left) + 1;
         h->lines = xmalloc(cap * sizeof(*h->lines));
         while (old_left > 0 || new_left > 0) {
             if (!next_line(c, &l, &len, &nl))
-                return err_set(err, -PYRO_E_INVALID, "patch ends inside hunk %zu of %s", f->nhunks,
-                                    patch_file_path(f));
+                return err_set(err, -PYRO_E_INVALID, "patch ends inside hunk %zu of %s", f->nhunks, patch_file_path(f));
             if (starts(l, len, "\\ ")) {
                 if (h->nlines)
                     h->lines[h->nlines - 1].nl = false;
@@ -162,8 +160,8 @@ static int parse_hunks(struct cursor *c, struct patch_file *f, pyro_error *err)
             if ((op == ' ' && (old_left <= 0 || new_left <= 0)) || (op == '-' && old_left <= 0) ||
                 (op == '+' && new_left <= 0) || (op != ' ' && op != '-' && op != '+'))
                 return err_set(err, -PYRO_E_INVALID,
-                                    "patch line %ld: hunk %zu of %s does not match its header's line counts",
-                                    c->lineno, f->nhunks, patch_file_path(f));
+                               "patch line %ld: hunk %zu of %s does not match its header's line counts", c->lineno,
+                               f->nhunks, patch_file_path(f));
             if (op != '+')
                 old_left--;
             if (op != '-')
@@ -178,10 +176,11 @@ static int parse_hunks(struct cursor *c, struct patch_file *f, pyro_error *err)
             if (h->nlines)
                 h->lines[h->nlines - 1].nl = false;
         } else {
-            if (c->lineno > s2.lineno && len && (l[0] == '+' || l[0] == ' ' || (l[0] == '-' && !starts(l, len, "--- "))))
+            if (c->lineno > s2.lineno && len &&
+                (l[0] == '+' || l[0] == ' ' || (l[0] == '-' && !starts(l, len, "--- "))))
                 return err_set(err, -PYRO_E_INVALID,
-                                    "patch line %ld: hunk %zu of %s has more lines than its header says",
-                                    c->lineno, f->nhunks, patch_file_path(f));
+                               "patch line %ld: hunk %zu of %s has more lines than its header says", c->lineno,
+                               f->nhunks, patch_file_path(f));
             *c = s2;
         }
     }
@@ -201,8 +200,7 @@ int patch_parse(const char *text, size_t len, struct patch_set *ps, pyro_error *
         size_t l2len;
         if (!next_line(&c, &l2, &l2len, &nl) || !starts(l2, l2len, "+++ ")) {
             patch_set_free(ps);
-            return err_set(err, -PYRO_E_INVALID, "patch line %ld: '---' header without a '+++' line",
-                                c.lineno);
+            return err_set(err, -PYRO_E_INVALID, "patch line %ld: '---' header without a '+++' line", c.lineno);
         }
         ps->files = xrealloc(ps->files, (ps->nfiles + 1) * sizeof(*ps->files));
         struct patch_file *f = &ps->files[ps->nfiles++];
@@ -224,8 +222,7 @@ int patch_parse(const char *text, size_t len, struct patch_set *ps, pyro_error *
             return r;
         }
         if (!f->nhunks) {
-            int code = err_set(err, -PYRO_E_INVALID, "patch line %ld: %s has no hunks", c.lineno,
-                                    patch_file_path(f));
+            int code = err_set(err, -PYRO_E_INVALID, "patch line %ld: %s has no hunks", c.lineno, patch_file_path(f));
             patch_set_free(ps);
             return code;
         }
@@ -266,10 +263,9 @@ int patch_apply_file(const struct patch_file *pf, bool exists, const char *conte
         const struct patch_hunk *h = &pf->hunks[hi];
         size_t start = h->old_len == 0 ? (size_t)h->old_start : (size_t)(h->old_start > 0 ? h->old_start - 1 : 0);
         if (start < pos || start > n) {
-            r = err_set(err, -PYRO_E_INVALID,
-                             "%s: hunk %zu (@@ -%ld,%ld +%ld,%ld @@) starts at line %ld, %s", path, hi + 1,
-                             h->old_start, h->old_len, h->new_start, h->new_len, h->old_start,
-                             start > n ? "past the end of the file" : "before the previous hunk ends");
+            r = err_set(err, -PYRO_E_INVALID, "%s: hunk %zu (@@ -%ld,%ld +%ld,%ld @@) starts at line %ld, %s", path,
+                        hi + 1, h->old_start, h->old_len, h->new_start, h->new_len, h->old_start,
+                        start > n ? "past the end of the file" : "before the previous hunk ends");
             break;
         }
         for (; pos < start; pos++) {
@@ -292,11 +288,11 @@ int patch_apply_file(const struct patch_file *pf, bool exists, const char *conte
                 if (pos < n)
                     show(g, sizeof(g), lines[pos].p, lines[pos].len);
                 r = err_set(err, -PYRO_E_INVALID,
-                                 "%s: hunk %zu (@@ -%ld,%ld +%ld,%ld @@) does not apply: line %zu should be '%s'%s "
-                                 "but is %s%s%s",
-                                 path, hi + 1, h->old_start, h->old_len, h->new_start, h->new_len, pos + 1, w,
-                                 pl->nl ? "" : " (no newline at end)", pos < n ? "'" : "",
-                                 pos < n ? g : "past the end of the file", pos < n ? "'" : "");
+                            "%s: hunk %zu (@@ -%ld,%ld +%ld,%ld @@) does not apply: line %zu should be '%s'%s "
+                            "but is %s%s%s",
+                            path, hi + 1, h->old_start, h->old_len, h->new_start, h->new_len, pos + 1, w,
+                            pl->nl ? "" : " (no newline at end)", pos < n ? "'" : "",
+                            pos < n ? g : "past the end of the file", pos < n ? "'" : "");
                 break;
             }
             if (pl->op == ' ') {

@@ -17,9 +17,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "lib/vm/agent_client.h"
-#include "lib/contract/ctx.h"
 #include "base/err.h"
+#include "lib/contract/ctx.h"
+#include "lib/vm/agent_client.h"
 #include "lib/vm/instance.h"
 
 #define WS_KIND "workspaces"
@@ -42,8 +42,7 @@ int ws_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_err
 /* The preamble of the workspace operations: ws_open of args' workspace_id,
  * and when c is not NULL the connection to its agent (which needs it
  * started). On failure nothing is left open. */
-int ws_open_op(struct pyro_ctx *ctx, const json_t *args, struct instance *inst, struct agent_conn **c,
-               pyro_error *err);
+int ws_open_op(struct pyro_ctx *ctx, const json_t *args, struct instance *inst, struct agent_conn **c, pyro_error *err);
 /* Fails with a clear message unless the sandbox runs. */
 int ws_require_running(const struct instance *inst, pyro_error *err);
 /* The workspace record as results show it. */
@@ -62,8 +61,7 @@ char *ws_guest_abs(const char *rel);
 /* Agent connection to the running workspace. */
 int ws_agent(const struct instance *inst, struct agent_conn **out, pyro_error *err);
 /* One request {op, args} with root /workspace filled in. */
-int ws_call(struct agent_conn *c, const char *op, json_t *args, json_t **res, struct agent_body *body,
-            pyro_error *err);
+int ws_call(struct agent_conn *c, const char *op, json_t *args, json_t **res, struct agent_body *body, pyro_error *err);
 
 /* Imports the source open at src_fd (a directory or an archive named
  * source) beneath root/path in the guest through ws_archive_build_fd and

@@ -25,8 +25,8 @@ struct builder {
     struct archive *w;
     const struct ws_import_limits *lim;
     long long entries, bytes, skipped;
-    json_t *links; /* symlink paths seen (a set) */
-    json_t *files; /* regular file paths seen, for hard links */
+    json_t *links;     /* symlink paths seen (a set) */
+    json_t *files;     /* regular file paths seen, for hard links */
     json_t *only;      /* when set: the paths to import (files and links) ... */
     json_t *only_dirs; /* ... and every directory above them; .git always */
     long long untracked;
@@ -52,9 +52,9 @@ static int builder_admit(struct builder *b, const char *path, mode_t type, long 
         return err_set(err, -PYRO_E_LIMIT, "more than %lld entries (the import limit)", b->lim->max_entries);
     if (size > 0 && (b->bytes += size) > b->lim->max_bytes)
         return err_set(err, -PYRO_E_LIMIT,
-                            "the content expands to more than %lld bytes at '%s' (the import limit; a "
-                            "decompression bomb?)",
-                            b->lim->max_bytes, path);
+                       "the content expands to more than %lld bytes at '%s' (the import limit; a "
+                       "decompression bomb?)",
+                       b->lim->max_bytes, path);
     /* Nothing may be written beneath a symlink of the same import. */
     _cleanup_free_ char *pfx = xstrdup(path);
     for (char *s = strchr(pfx, '/'); s; s = strchr(s + 1, '/')) {
@@ -63,7 +63,7 @@ static int builder_admit(struct builder *b, const char *path, mode_t type, long 
         *s = '/';
         if (hit)
             return err_set(err, -PYRO_E_INVALID, "'%s' lies beneath the symlink '%.*s' of the same archive", path,
-                                (int)(s - pfx), pfx);
+                           (int)(s - pfx), pfx);
     }
     if (type == AE_IFLNK)
         json_object_set_new(b->links, path, json_null());
@@ -114,7 +114,10 @@ static int walk_entry(struct builder *b, int dirfd, const char *name, const char
         if (r < 0)
             return r;
     }
-    int r = builder_admit(b, rel, t == S_IFREG ? AE_IFREG : t == S_IFDIR ? AE_IFDIR : AE_IFLNK,
+    int r = builder_admit(b, rel,
+                          t == S_IFREG   ? AE_IFREG
+                          : t == S_IFDIR ? AE_IFDIR
+                                         : AE_IFLNK,
                           t == S_IFREG ? (long long)st.st_size : 0, err);
     if (r < 0)
         return r;
@@ -155,8 +158,7 @@ static int walk_entry(struct builder *b, int dirfd, const char *name, const char
     }
     if (t == S_IFDIR) {
         if (depth >= WS_WALK_DEPTH_MAX)
-            return err_set(err, -PYRO_E_LIMIT, "%s is nested deeper than %d directories", rel,
-                                WS_WALK_DEPTH_MAX);
+            return err_set(err, -PYRO_E_LIMIT, "%s is nested deeper than %d directories", rel, WS_WALK_DEPTH_MAX);
         _cleanup_close_ int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub < 0)
             return err_errno(err, errno, "open %s", rel);
@@ -220,15 +222,19 @@ static int copy_archive(struct builder *b, int fd, const char *source, pyro_erro
         _cleanup_free_ char *hl_norm = NULL;
         if (hl) {
             if (relpath_normalize(hl, 0, &hl_norm, NULL) < 0 || !json_object_get(b->files, hl_norm)) {
-                r = err_set(err, -PYRO_E_INVALID,
-                                 "hard link '%s' must name a regular file earlier in the same archive", path);
+                r = err_set(err, -PYRO_E_INVALID, "hard link '%s' must name a regular file earlier in the same archive",
+                            path);
                 break;
             }
         } else if (t != AE_IFREG && t != AE_IFDIR && t != AE_IFLNK) {
-            r = err_set(err, -PYRO_E_INVALID, "archive member '%s' is a %s: only files, directories and "
-                             "symlinks are imported", path,
-                             t == AE_IFCHR ? "character device" : t == AE_IFBLK ? "block device"
-                             : t == AE_IFIFO ? "fifo" : "special file");
+            r = err_set(err, -PYRO_E_INVALID,
+                        "archive member '%s' is a %s: only files, directories and "
+                        "symlinks are imported",
+                        path,
+                        t == AE_IFCHR   ? "character device"
+                        : t == AE_IFBLK ? "block device"
+                        : t == AE_IFIFO ? "fifo"
+                                        : "special file");
             break;
         }
         if (t == AE_IFLNK && !hl && (r = relpath_link_check(path, archive_entry_symlink(e), err)) < 0)
@@ -293,10 +299,9 @@ static int archive_build(int src_fd, const char *source, const json_t *only, int
     if (fstat(src_fd, &st) < 0)
         return err_errno(err, errno, "%s", source);
     bool is_dir = S_ISDIR(st.st_mode);
-    if (!is_dir && !(S_ISREG(st.st_mode) && (has_suffix(source, ".tar") || has_suffix(source, ".tar.gz") ||
-                                             has_suffix(source, ".tgz"))))
-        return err_set(err, -PYRO_E_INVALID, "%s must be a directory or a .tar, .tar.gz or .tgz archive",
-                            source);
+    if (!is_dir && !(S_ISREG(st.st_mode) &&
+                     (has_suffix(source, ".tar") || has_suffix(source, ".tar.gz") || has_suffix(source, ".tgz"))))
+        return err_set(err, -PYRO_E_INVALID, "%s must be a directory or a .tar, .tar.gz or .tgz archive", source);
     struct builder b = {.lim = lim, .links = json_object(), .files = json_object()};
     if (only) {
         b.only = json_object();
@@ -332,7 +337,10 @@ static int archive_build(int src_fd, const char *source, const json_t *only, int
     if (r < 0)
         return r;
     if (stats) {
-        *stats = json_pack("{s:s, s:I, s:I, s:I}", "kind", only ? "git_checkout" : is_dir ? "directory" : "tar_archive",
+        *stats = json_pack("{s:s, s:I, s:I, s:I}", "kind",
+                           only     ? "git_checkout"
+                           : is_dir ? "directory"
+                                    : "tar_archive",
                            "entries", (json_int_t)b.entries, "bytes", (json_int_t)b.bytes, "skipped",
                            (json_int_t)b.skipped);
         if (only)
@@ -341,8 +349,8 @@ static int archive_build(int src_fd, const char *source, const json_t *only, int
     return 0;
 }
 
-int ws_archive_build_fd(int src_fd, const char *source, int out_fd, const struct ws_import_limits *lim,
-                        json_t **stats, pyro_error *err)
+int ws_archive_build_fd(int src_fd, const char *source, int out_fd, const struct ws_import_limits *lim, json_t **stats,
+                        pyro_error *err)
 {
     return archive_build(src_fd, source, NULL, out_fd, lim, stats, err);
 }

@@ -35,8 +35,8 @@ int ws_archive_build(const char *source, int out_fd, const struct ws_import_limi
                      pyro_error *err);
 /* The same for a source already open at src_fd (a directory, or a regular
  * file whose name, source, ends in .tar, .tar.gz or .tgz). */
-int ws_archive_build_fd(int src_fd, const char *source, int out_fd, const struct ws_import_limits *lim,
-                        json_t **stats, pyro_error *err);
+int ws_archive_build_fd(int src_fd, const char *source, int out_fd, const struct ws_import_limits *lim, json_t **stats,
+                        pyro_error *err);
 
 /* The same for the git checkout open at dir_fd: only the files its index
  * tracks (read without running git: lib/workspace/gitindex.h), the

@@ -9,12 +9,12 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "lib/vm/instance_call.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/record.h"
 #include "base/relpath.h"
 #include "base/timeutil.h"
+#include "lib/vm/instance_call.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_archive.h"
 
@@ -28,8 +28,8 @@ int ws_require_running(const struct instance *inst, pyro_error *err)
 {
     if (instance_monitor_alive(inst))
         return 0;
-    return err_set(err, -PYRO_E_STATE, "workspace %s is %s, not started: run 'pyro workspace start %s'",
-                        inst->id, ws_state(inst), inst->id);
+    return err_set(err, -PYRO_E_STATE, "workspace %s is %s, not started: run 'pyro workspace start %s'", inst->id,
+                   ws_state(inst), inst->id);
 }
 
 json_t *ws_describe(const struct instance *inst)
@@ -41,9 +41,9 @@ json_t *ws_describe(const struct instance *inst)
     json_t *labels = json_object_get(inst->rec, "labels");
     json_set(o, "labels", labels ? json_deep_copy(labels) : json_object());
     json_set(o, "state", json_string(ws_state(inst)));
-    const char *copy[] = {"environment", "environment_version", "vcpu_count", "mem_mib", "ttl_seconds",
-                          "allow_host_compat", "created_at", "expires_at", "last_activity_at", "stopped_at",
-                          "workspace_seed", "command_count", "reset_count", "last_command"};
+    const char *copy[] = {"environment",       "environment_version", "vcpu_count",  "mem_mib",          "ttl_seconds",
+                          "allow_host_compat", "created_at",          "expires_at",  "last_activity_at", "stopped_at",
+                          "workspace_seed",    "command_count",       "reset_count", "last_command"};
     for (size_t i = 0; i < ARRAY_SIZE(copy); i++) {
         json_t *v = json_object_get(inst->rec, copy[i]);
         if (v)
@@ -100,8 +100,7 @@ int ws_agent(const struct instance *inst, struct agent_conn **out, pyro_error *e
     return instance_agent_open(inst, out, err);
 }
 
-int ws_call(struct agent_conn *c, const char *op, json_t *args, json_t **res, struct agent_body *body,
-            pyro_error *err)
+int ws_call(struct agent_conn *c, const char *op, json_t *args, json_t **res, struct agent_body *body, pyro_error *err)
 {
     if (!json_object_get(args, "root"))
         json_set(args, "root", json_string(WS_ROOT));
@@ -117,8 +116,7 @@ static int tmpfile_in(const char *dir, pyro_error *err)
     return fd;
 }
 
-static int stream_in_fd(struct agent_conn *c, const char *root, const char *path, int fd, json_t **res,
-                        pyro_error *err)
+static int stream_in_fd(struct agent_conn *c, const char *root, const char *path, int fd, json_t **res, pyro_error *err)
 {
     if (lseek(fd, 0, SEEK_SET) < 0)
         return err_errno(err, errno, "seek");

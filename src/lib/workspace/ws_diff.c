@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
 #include "base/json.h"
-#include "lib/contract/params.h"
 #include "base/record.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/params.h"
 #include "lib/workspace/cquote.h"
 #include "lib/workspace/textdiff.h"
 #include "lib/workspace/workspace.h"
@@ -62,8 +62,7 @@ static int add_text(const struct instance *inst, struct agent_conn *c, json_t **
     size_t nb = 0;
     for (size_t i = 0; i < n; i++) {
         const char *st = json_get_str(items[i], "status", "");
-        if (strcmp(json_get_str(items[i], "type", ""), "file") || !strcmp(st, "added") ||
-            !strcmp(st, "type_changed"))
+        if (strcmp(json_get_str(items[i], "type", ""), "file") || !strcmp(st, "added") || !strcmp(st, "type_changed"))
             continue;
         blobs[nb++].name = json_get_str(items[i], "path", "");
     }
@@ -144,15 +143,16 @@ int ws_diff_compute(struct instance *inst, struct agent_conn *c, bool with_text,
     json_auto_t *bmap = json_object();
     size_t i;
     json_t *e;
-    json_array_foreach(json_object_get(base, "entries"), i, e) json_object_set(bmap, M_PATH(e), e);
+    json_array_foreach(json_object_get(base, "entries"), i, e)
+        json_object_set(bmap, M_PATH(e), e);
     size_t n = 0, cap = 64;
     json_t **items = xmalloc(cap * sizeof(*items));
     long long added = 0, modified = 0, deleted = 0, type_changed = 0, binary = 0;
-#define PUSH(x)                                                              \
-    do {                                                                     \
-        if (n == cap)                                                        \
-            items = xrealloc(items, (cap *= 2) * sizeof(*items));            \
-        items[n++] = (x);                                                    \
+#define PUSH(x)                                                   \
+    do {                                                          \
+        if (n == cap)                                             \
+            items = xrealloc(items, (cap *= 2) * sizeof(*items)); \
+        items[n++] = (x);                                         \
     } while (0)
     json_array_foreach(json_object_get(cur, "entries"), i, e) {
         const char *path = M_PATH(e), *type = M_TYPE(e);
@@ -209,10 +209,10 @@ int ws_diff_compute(struct instance *inst, struct agent_conn *c, bool with_text,
     json_t *res = json_object();
     json_set(res, "workspace_id", json_string(inst->id));
     json_set(res, "changed", json_boolean(n > 0));
-    json_set(res, "summary", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "total", (json_int_t)n, "added",
-                                            (json_int_t)added, "modified", (json_int_t)modified, "deleted",
-                                            (json_int_t)deleted, "type_changed", (json_int_t)type_changed, "binary",
-                                            (json_int_t)binary));
+    json_set(res, "summary",
+             json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "total", (json_int_t)n, "added", (json_int_t)added, "modified",
+                       (json_int_t)modified, "deleted", (json_int_t)deleted, "type_changed", (json_int_t)type_changed,
+                       "binary", (json_int_t)binary));
     json_set(res, "entries", arr);
     if (with_text) {
         json_set(res, "patch", json_stringn(patch ? patch : "", patch_len));

@@ -3,14 +3,13 @@
 #include <string.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
 #include "base/json.h"
-#include "lib/contract/params.h"
 #include "base/timeutil.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/params.h"
 #include "lib/vm/vm.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_schema.h"
-
 
 /* A copy of a captured stream cut to WS_HISTORY_OUTPUT_MAX bytes on a
  * UTF-8 boundary. */

@@ -6,11 +6,11 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
 #include "base/json.h"
-#include "lib/contract/params.h"
 #include "base/record.h"
 #include "base/timeutil.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/params.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_schema.h"
 
@@ -65,7 +65,8 @@ static int ws_file_list_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
         r = ws_call(c, "file_list", la, &res, NULL, err);
         size_t i;
         json_t *e;
-        json_array_foreach(json_object_get(res, "entries"), i, e) json_array_append_new(entries, entry_out(e));
+        json_array_foreach(json_object_get(res, "entries"), i, e)
+            json_array_append_new(entries, entry_out(e));
         truncated = json_get_bool(res, "truncated", false);
     } else if (r == 0)
         json_array_append_new(entries, entry_out(st));
@@ -73,8 +74,7 @@ static int ws_file_list_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     if (r == 0) {
         _cleanup_free_ char *abs = ws_guest_abs(rel);
         *result = json_pack("{s:s, s:s, s:b, s:I, s:O, s:b}", "workspace_id", inst.id, "path", abs, "recursive", rec,
-                            "count", (json_int_t)json_array_size(entries), "entries", entries, "truncated",
-                            truncated);
+                            "count", (json_int_t)json_array_size(entries), "entries", entries, "truncated", truncated);
     }
     json_decref(entries);
     return r;
@@ -108,10 +108,10 @@ static int ws_file_read_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
             _cleanup_free_ char *b64 = ws_base64(body.data, body.len);
             content = json_string(b64);
         }
-        *result = json_pack("{s:s, s:s, s:o, s:s, s:O, s:I, s:O, s:I}", "workspace_id", inst.id, "path", abs,
-                            "content", content, "encoding", text ? "utf-8" : "base64", "size",
-                            json_object_get(res, "size"), "bytes_read", (json_int_t)body.len, "truncated",
-                            json_object_get(res, "truncated"), "max_bytes", (json_int_t)max);
+        *result = json_pack("{s:s, s:s, s:o, s:s, s:O, s:I, s:O, s:I}", "workspace_id", inst.id, "path", abs, "content",
+                            content, "encoding", text ? "utf-8" : "base64", "size", json_object_get(res, "size"),
+                            "bytes_read", (json_int_t)body.len, "truncated", json_object_get(res, "truncated"),
+                            "max_bytes", (json_int_t)max);
     }
     agent_body_free(&body);
     return r;
@@ -195,8 +195,7 @@ static const struct contract_param ws_write_params[] = {
     PARAM_WORKSPACE_ID,
     PARAM_STR("path", "File under /workspace; missing parent directories are created.",
               .flags = PF_REQUIRED | PF_POSITIONAL),
-    PARAM_STR("text", "UTF-8 content (at most 1 MiB).", .flags = PF_REQUIRED, .alt = "text_file",
-              .max = WS_WRITE_MAX),
+    PARAM_STR("text", "UTF-8 content (at most 1 MiB).", .flags = PF_REQUIRED, .alt = "text_file", .max = WS_WRITE_MAX),
     PARAM_STR("text_file", "Host file whose UTF-8 content is written (CLI shortcut).", .flags = PF_CLI_ONLY,
               .metavar = "HOST_PATH"),
     PARAM_END,
@@ -230,8 +229,8 @@ const struct contract_op op_workspace_file_read = {
     .output_schema = "{\"type\":\"object\",\"required\":[\"workspace_id\",\"path\",\"content\",\"encoding\","
                      "\"truncated\"],\"properties\":{\"workspace_id\":" WS_STR ",\"path\":" WS_STR
                      ",\"content\":" WS_STR ",\"encoding\":{\"type\":\"string\",\"enum\":[\"utf-8\",\"base64\"]},"
-                     "\"size\":" WS_INT ",\"bytes_read\":" WS_INT ",\"truncated\":" WS_BOOL
-                     ",\"max_bytes\":" WS_INT "}}",
+                     "\"size\":" WS_INT ",\"bytes_read\":" WS_INT ",\"truncated\":" WS_BOOL ",\"max_bytes\":" WS_INT
+                     "}}",
     .annotations = PA_READ_ONLY | PA_IDEMPOTENT,
     .exposure = WS_FULL | WS_CORE | WS_REPRO | WS_INSPECT | WS_COLD | WS_REVIEW,
     .handler = ws_file_read_run,
@@ -247,8 +246,7 @@ const struct contract_op op_workspace_file_write = {
                    "through.",
     .params = ws_write_params,
     .output_schema = "{\"type\":\"object\",\"required\":[\"workspace_id\",\"path\",\"bytes_written\"],"
-                     "\"properties\":{\"workspace_id\":" WS_STR ",\"path\":" WS_STR ",\"bytes_written\":" WS_INT
-                     "}}",
+                     "\"properties\":{\"workspace_id\":" WS_STR ",\"path\":" WS_STR ",\"bytes_written\":" WS_INT "}}",
     .annotations = PA_DESTRUCTIVE,
     .exposure = WS_FULL | WS_CORE | WS_REPRO,
     .handler = ws_file_write_run,

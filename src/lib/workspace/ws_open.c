@@ -39,8 +39,7 @@ int ws_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_err
     return 0;
 }
 
-int ws_open_op(struct pyro_ctx *ctx, const json_t *args, struct instance *inst, struct agent_conn **c,
-               pyro_error *err)
+int ws_open_op(struct pyro_ctx *ctx, const json_t *args, struct instance *inst, struct agent_conn **c, pyro_error *err)
 {
     int r = ws_open(ctx, json_get_str(args, "workspace_id", ""), inst, err);
     if (r < 0 || !c)

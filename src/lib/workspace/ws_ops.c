@@ -9,16 +9,16 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
-#include "lib/env/env.h"
-#include "lib/host/hostpaths.h"
 #include "base/id.h"
-#include "lib/vm/instance_call.h"
 #include "base/json.h"
-#include "lib/contract/params.h"
 #include "base/paths.h"
 #include "base/record.h"
 #include "base/timeutil.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/params.h"
+#include "lib/env/env.h"
+#include "lib/host/hostpaths.h"
+#include "lib/vm/instance_call.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_archive.h"
 #include "lib/workspace/ws_schema.h"
@@ -105,12 +105,11 @@ static int ws_materialize(struct pyro_ctx *ctx, struct instance *inst, int seed_
         else
             r = agent_call_stream_in(c, req, agent_source_fd, &seed_fd, &res, WS_TREE_TIMEOUT_MS, err);
     } else {
-        json_auto_t *req = json_pack("{s:s, s:{s:[s,s,s], s:s}}", "op", "exec", "args", "argv", "mkdir", "-p",
-                                     WS_ROOT, "cwd", "/");
+        json_auto_t *req = json_pack("{s:s, s:{s:[s,s,s], s:s}}", "op", "exec", "args", "argv", "mkdir", "-p", WS_ROOT,
+                                     "cwd", "/");
         r = agent_call(c, req, NULL, 0, &res, NULL, WS_CALL_TIMEOUT_MS, err);
         if (r == 0 && json_get_int(res, "exit_code", 1) != 0)
-            r = err_set(err, -PYRO_E_STATE, "could not create %s: %s", WS_ROOT,
-                             json_get_str(res, "stderr", ""));
+            r = err_set(err, -PYRO_E_STATE, "could not create %s: %s", WS_ROOT, json_get_str(res, "stderr", ""));
     }
     json_decref(res);
     res = NULL;
@@ -271,7 +270,8 @@ static int ws_update_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     }
     size_t i;
     json_t *v;
-    json_array_foreach(clear, i, v) json_object_del(cur, json_string_value(v));
+    json_array_foreach(clear, i, v)
+        json_object_del(cur, json_string_value(v));
     if (labels)
         json_object_update(cur, labels);
     if (json_object_size(cur) > 32)
@@ -353,7 +353,8 @@ static const struct contract_param ws_create_params[] = {
     PARAM_MEM_MIB,
     PARAM_WORKSPACE_TTL_SECONDS,
     PARAM_ALLOW_HOST_COMPAT,
-    PARAM_STR("seed_path", "Host directory or .tar/.tar.gz/.tgz archive copied into /workspace before the "
+    PARAM_STR("seed_path",
+              "Host directory or .tar/.tar.gz/.tgz archive copied into /workspace before the "
               "baseline is captured. Over MCP it must lie beneath the server's allowed host paths.",
               .metavar = "PATH"),
     PARAM_WORKSPACE_NAME,

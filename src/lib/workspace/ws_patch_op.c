@@ -7,11 +7,11 @@
 #include <string.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
 #include "base/json.h"
+#include "base/record.h"
+#include "lib/contract/contract.h"
 #include "lib/contract/params.h"
 #include "lib/workspace/patch.h"
-#include "base/record.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_schema.h"
 
@@ -41,8 +41,7 @@ static int read_target(struct agent_conn *c, struct target *t, char **data, size
         return r;
     }
     if (strcmp(json_get_str(st, "type", ""), "file"))
-        return err_set(err, -PYRO_E_INVALID, "%s is a %s, not a regular file", t->rel,
-                            json_get_str(st, "type", ""));
+        return err_set(err, -PYRO_E_INVALID, "%s is a %s, not a regular file", t->rel, json_get_str(st, "type", ""));
     t->exists = true;
     t->mode = (int)json_get_int(st, "mode", 0644);
     if (json_get_int(st, "size", 0) > WS_TEXT_MAX)
@@ -150,8 +149,8 @@ static int ws_patch_apply_run(struct pyro_ctx *ctx, json_t *args, json_t **resul
 
 static const struct contract_param ws_patch_params[] = {
     PARAM_WORKSPACE_ID,
-    PARAM_STR("patch", "Unified diff (--- a/X, +++ b/X, @@ hunks); /dev/null creates or deletes.",
-              .flags = PF_REQUIRED, .alt = "patch_file", .max = WS_PATCH_TEXT_MAX),
+    PARAM_STR("patch", "Unified diff (--- a/X, +++ b/X, @@ hunks); /dev/null creates or deletes.", .flags = PF_REQUIRED,
+              .alt = "patch_file", .max = WS_PATCH_TEXT_MAX),
     PARAM_STR("patch_file", "Host file holding the unified diff (CLI shortcut).", .flags = PF_CLI_ONLY,
               .metavar = "HOST_PATH"),
     PARAM_END,

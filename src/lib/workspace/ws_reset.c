@@ -17,12 +17,13 @@
 int ws_snapshot_name_check(const char *name, pyro_error *err)
 {
     size_t n = strlen(name);
-    if (!n || n > WS_SNAPSHOT_NAME_MAX || name[0] == '.' || n != strspn(name, "abcdefghijklmnopqrstuvwxyz"
-                                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"))
+    if (!n || n > WS_SNAPSHOT_NAME_MAX || name[0] == '.' ||
+        n != strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"))
         return err_set(err, -PYRO_E_INVALID,
-                            "snapshot name '%s' must be 1 to %d letters, digits, '.', '_' or '-', not starting "
-                            "with '.'",
-                            name, WS_SNAPSHOT_NAME_MAX);
+                       "snapshot name '%s' must be 1 to %d letters, digits, '.', '_' or '-', not starting "
+                       "with '.'",
+                       name, WS_SNAPSHOT_NAME_MAX);
     if (!strcmp(name, "baseline"))
         return err_set(err, -PYRO_E_INVALID, "'baseline' is reserved for the create-time baseline");
     return 0;
@@ -32,12 +33,12 @@ json_t *ws_snapshot_find(const struct instance *inst, const char *name, size_t *
 {
     size_t i;
     json_t *s;
-    json_array_foreach(json_object_get(inst->rec, "snapshots"), i, s) if (!strcmp(json_get_str(s, "name", ""), name))
-    {
-        if (idx)
-            *idx = i;
-        return s;
-    }
+    json_array_foreach(json_object_get(inst->rec, "snapshots"), i, s)
+        if (!strcmp(json_get_str(s, "name", ""), name)) {
+            if (idx)
+                *idx = i;
+            return s;
+        }
     return NULL;
 }
 
@@ -51,8 +52,7 @@ int ws_reset_do(struct pyro_ctx *ctx, struct instance *inst, const char *snapsho
         if (r < 0)
             return r;
         if (!ws_snapshot_find(inst, snapshot, NULL))
-            return err_set(err, -PYRO_E_NOT_FOUND, "workspace %s has no snapshot named '%s'", inst->id,
-                                snapshot);
+            return err_set(err, -PYRO_E_NOT_FOUND, "workspace %s has no snapshot named '%s'", inst->id, snapshot);
         tar = xasprintf("%s/snapshots/%s.tar", inst->dir, snapshot);
     }
     if (access(tar, R_OK) < 0)

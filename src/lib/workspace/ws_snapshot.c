@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
 #include "base/json.h"
-#include "lib/contract/params.h"
 #include "base/paths.h"
 #include "base/timeutil.h"
+#include "lib/contract/contract.h"
+#include "lib/contract/params.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_schema.h"
 
@@ -141,8 +141,8 @@ static const struct contract_param reset_params[] = {
     PARAM_END,
 };
 
-#define SNAP_SCHEMA                                                                                         \
-    "{\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"name\":" WS_STR ",\"kind\":" WS_STR        \
+#define SNAP_SCHEMA                                                                                     \
+    "{\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"name\":" WS_STR ",\"kind\":" WS_STR \
     ",\"created_at\":" WS_STR ",\"bytes\":" WS_INT ",\"entries\":" WS_INT "}}"
 
 const struct contract_op op_snapshot_create = {
@@ -167,8 +167,8 @@ const struct contract_op op_snapshot_list = {
     .description = "List the create-time baseline and the named snapshots of a workspace.",
     .params = ws_id_params,
     .output_schema = "{\"type\":\"object\",\"required\":[\"workspace_id\",\"count\",\"snapshots\"],\"properties\":{"
-                     "\"workspace_id\":" WS_STR ",\"count\":" WS_INT ",\"snapshots\":{\"type\":\"array\",\"items\":"
-                     SNAP_SCHEMA "}}}",
+                     "\"workspace_id\":" WS_STR ",\"count\":" WS_INT
+                     ",\"snapshots\":{\"type\":\"array\",\"items\":" SNAP_SCHEMA "}}}",
     .annotations = PA_READ_ONLY | PA_IDEMPOTENT,
     .exposure = WS_FULL,
     .handler = snapshot_list_run,
@@ -198,8 +198,8 @@ const struct contract_op op_workspace_reset = {
                    "create-time baseline or a named snapshot. Clears the command history and events; keeps the "
                    "id, the snapshots and the diff baseline; counts reset_count and sets last_reset_at.",
     .params = reset_params,
-    .output_schema = "{\"type\":\"object\",\"required\":[" WS_RECORD_REQUIRED ",\"restored_from\"],\"properties\":{"
-                     WS_RECORD_PROPS ",\"restored_from\":" WS_STR "}}",
+    .output_schema = "{\"type\":\"object\",\"required\":[" WS_RECORD_REQUIRED
+                     ",\"restored_from\"],\"properties\":{" WS_RECORD_PROPS ",\"restored_from\":" WS_STR "}}",
     .annotations = PA_DESTRUCTIVE,
     .exposure = WS_FULL | WS_CORE | WS_REPRO | WS_COLD,
     .handler = ws_reset_run,

@@ -2,8 +2,8 @@
 #include <string.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
 #include "base/json.h"
+#include "lib/contract/contract.h"
 #include "lib/contract/params.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_schema.h"
@@ -50,9 +50,9 @@ static int ws_summary_run(struct pyro_ctx *ctx, json_t *args, json_t **result, p
     json_t *lr = json_object_get(inst.rec, "last_reset_at");
     json_set(out, "since", json_string(lr ? json_string_value(lr) : json_get_str(inst.rec, "created_at", "")));
     json_set(out, "reset_count", json_integer(json_get_int(inst.rec, "reset_count", 0)));
-    json_set(out, "commands", json_pack("{s:I, s:I, s:o, s:o}", "count",
-                                             (json_int_t)json_get_int(inst.rec, "command_count", 0), "failed_count",
-                                             (json_int_t)json_array_size(failed), "failed", failed, "recent", recent));
+    json_set(out, "commands",
+             json_pack("{s:I, s:I, s:o, s:o}", "count", (json_int_t)json_get_int(inst.rec, "command_count", 0),
+                       "failed_count", (json_int_t)json_array_size(failed), "failed", failed, "recent", recent));
     /* The changes need the running guest; a stopped workspace says so. */
     if (instance_monitor_alive(&inst)) {
         struct agent_conn *c = NULL;
@@ -68,12 +68,13 @@ static int ws_summary_run(struct pyro_ctx *ctx, json_t *args, json_t **result, p
             json_decref(edits);
             return r;
         }
-        json_set(out, "changes", json_pack("{s:b, s:O, s:O}", "available", 1, "summary",
-                                                json_object_get(diff, "summary"), "files",
-                                                json_object_get(diff, "entries")));
+        json_set(out, "changes",
+                 json_pack("{s:b, s:O, s:O}", "available", 1, "summary", json_object_get(diff, "summary"), "files",
+                           json_object_get(diff, "entries")));
     } else
-        json_set(out, "changes", json_pack("{s:b, s:s}", "available", 0, "reason",
-                                                "the workspace is not started: start it to compare with the baseline"));
+        json_set(out, "changes",
+                 json_pack("{s:b, s:s}", "available", 0, "reason",
+                           "the workspace is not started: start it to compare with the baseline"));
     json_t *snaps = json_object_get(inst.rec, "snapshots");
     json_set(out, "snapshots", snaps ? json_deep_copy(snaps) : json_array());
     json_set(out, "exports", exports);

@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
-#include "lib/contract/contract.h"
 #include "base/json.h"
+#include "lib/contract/contract.h"
 #include "lib/contract/params.h"
 #include "lib/host/hostpaths.h"
 #include "lib/workspace/workspace.h"
@@ -47,10 +47,10 @@ static int ws_sync_push_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
         ws_event(&inst, "sync_push", ev);
         r = ws_touch(&inst, err);
         if (r == 0)
-            *result = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:O}", "workspace_id", inst.id, "source_path",
-                                abs_src, "source_kind", json_get_str(stats, "kind", ""), "dest", dest, "entries",
-                                json_object_get(stats, "entries"), "bytes", json_object_get(stats, "bytes"),
-                                "skipped", json_object_get(stats, "skipped"));
+            *result = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:O}", "workspace_id", inst.id, "source_path", abs_src,
+                                "source_kind", json_get_str(stats, "kind", ""), "dest", dest, "entries",
+                                json_object_get(stats, "entries"), "bytes", json_object_get(stats, "bytes"), "skipped",
+                                json_object_get(stats, "skipped"));
     }
     return r;
 }
@@ -58,8 +58,7 @@ static int ws_sync_push_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
 /* The exported tree of /workspace/rel (already in fd, a tar stream) at the
  * destination: a directory as the tar itself, a file or symlink as what it
  * is. *fmt gets the format, *bytes the size. */
-static int export_place(struct host_dest *d, int fd, bool is_dir, const char **fmt,
-                        long long *bytes, pyro_error *err)
+static int export_place(struct host_dest *d, int fd, bool is_dir, const char **fmt, long long *bytes, pyro_error *err)
 {
     if (is_dir) {
         *fmt = "tar";
@@ -106,7 +105,7 @@ static int ws_export_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     const char *type = json_get_str(sres, "type", "");
     if (r == 0 && strcmp(type, "dir") && strcmp(type, "file") && strcmp(type, "symlink"))
         r = err_set(err, -PYRO_E_INVALID, "%s is a %s: only files, directories and symlinks are exported",
-                         json_get_str(args, "path", ""), type);
+                    json_get_str(args, "path", ""), type);
     bool is_dir = !strcmp(type, "dir");
     /* Directories: the tar archive itself, linked into place complete.
      * Files and symlinks: the one member, extracted. */
@@ -131,11 +130,12 @@ static int ws_export_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
         r = export_place(&dest, fd, is_dir, &fmt, &bytes, err);
     if (r == 0) {
         _cleanup_free_ char *abs = ws_guest_abs(rel);
-        ws_event(&inst, "export", json_pack("{s:s, s:s, s:s, s:I}", "path", abs, "output_path", dest.path,
-                                            "format", fmt, "bytes", (json_int_t)bytes));
-        *result = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "workspace_id", inst.id, "path", abs,
-                            "output_path", dest.path, "type", type, "format", fmt, "bytes", (json_int_t)bytes,
-                            "entries", (json_int_t)json_get_int(tres, "entries", 1));
+        ws_event(&inst, "export",
+                 json_pack("{s:s, s:s, s:s, s:I}", "path", abs, "output_path", dest.path, "format", fmt, "bytes",
+                           (json_int_t)bytes));
+        *result = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "workspace_id", inst.id, "path", abs, "output_path",
+                            dest.path, "type", type, "format", fmt, "bytes", (json_int_t)bytes, "entries",
+                            (json_int_t)json_get_int(tres, "entries", 1));
     }
     host_dest_close(&dest);
     return r;
@@ -143,8 +143,10 @@ static int ws_export_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
 
 static const struct contract_param ws_sync_params[] = {
     PARAM_WORKSPACE_ID,
-    PARAM_STR("source_path", "Host directory or .tar/.tar.gz/.tgz archive. Over MCP it must lie beneath the "
-              "server's allowed host paths.", .flags = PF_REQUIRED | PF_POSITIONAL),
+    PARAM_STR("source_path",
+              "Host directory or .tar/.tar.gz/.tgz archive. Over MCP it must lie beneath the "
+              "server's allowed host paths.",
+              .flags = PF_REQUIRED | PF_POSITIONAL),
     PARAM_STR("dest", "Destination directory under /workspace (created when missing).", .has_default = true,
               .def_str = WS_ROOT, .metavar = "WORKSPACE_PATH"),
     PARAM_END,
@@ -152,9 +154,10 @@ static const struct contract_param ws_sync_params[] = {
 static const struct contract_param ws_export_params[] = {
     PARAM_WORKSPACE_ID,
     PARAM_STR("path", "File or directory under /workspace.", .flags = PF_REQUIRED | PF_POSITIONAL),
-    PARAM_STR("output_path", "Host path to create (must not exist). Over MCP it must lie beneath a writable "
-              "allowed host path (the server's export directory by default).", .flags = PF_REQUIRED, .flag = "output",
-              .metavar = "HOST_PATH"),
+    PARAM_STR("output_path",
+              "Host path to create (must not exist). Over MCP it must lie beneath a writable "
+              "allowed host path (the server's export directory by default).",
+              .flags = PF_REQUIRED, .flag = "output", .metavar = "HOST_PATH"),
     PARAM_END,
 };
 
