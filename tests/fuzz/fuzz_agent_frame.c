@@ -13,9 +13,8 @@
 #include <sys/stat.h>
 
 #include "base/cleanup.h"
+#include "fuzz.h"
 #include "proto/proto.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_round_trip(const struct proto_frame *f)
 {

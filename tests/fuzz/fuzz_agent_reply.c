@@ -16,12 +16,11 @@
 
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "fuzz.h"
 #include "lib/vm/agent_client.h"
 #include "proto/exec.h"
 #include "proto/proto.h"
 #include "proto/reply.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_exec(const json_t *res)
 {

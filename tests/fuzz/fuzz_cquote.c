@@ -10,15 +10,8 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "fuzz.h"
 #include "lib/workspace/cquote.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)     \
-    do {             \
-        if (!(c))    \
-            abort(); \
-    } while (0)
 
 static void check_line(const char *s)
 {

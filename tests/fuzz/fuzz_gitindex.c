@@ -9,10 +9,9 @@
 
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "fuzz.h"
 #include "lib/workspace/cquote.h"
 #include "lib/workspace/gitindex.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -20,12 +20,11 @@
 #include <strings.h>
 
 #include "base/sha256.h"
+#include "fuzz.h"
 #include "mcp/http.h"
 
 #define TOKEN "fuzz-token-0123456789abcdef"
 #define BODY_MAX 4096
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct parsed {
     char *head; /* NUL-separated copy of the head */

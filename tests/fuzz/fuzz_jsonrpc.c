@@ -17,10 +17,9 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "fuzz.h"
 #include "lib/contract/ctx.h"
 #include "mcp/mcp.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct capture {
     int finals;

@@ -15,16 +15,9 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "fuzz.h"
 #include "lib/workspace/patch.h"
 #include "lib/workspace/textdiff.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)     \
-    do {             \
-        if (!(c))    \
-            abort(); \
-    } while (0)
 
 /* Keeps one iteration small: the text is at most this long. */
 #define TEXT_MAX 4096

@@ -8,8 +8,7 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/record.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

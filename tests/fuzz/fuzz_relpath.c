@@ -12,14 +12,7 @@
 
 #include "base/cleanup.h"
 #include "base/relpath.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)     \
-    do {             \
-        if (!(c))    \
-            abort(); \
-    } while (0)
+#include "fuzz.h"
 
 /* A second, naive normalisation: split on '/', drop "" and ".". Returns
  * NULL on a ".." component. */

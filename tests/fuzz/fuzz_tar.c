@@ -22,14 +22,7 @@
 #include "base/cleanup.h"
 #include "base/paths.h"
 #include "base/relpath.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)     \
-    do {             \
-        if (!(c))    \
-            abort(); \
-    } while (0)
+#include "fuzz.h"
 
 #define MAX_ENTRIES 32
 #define MAX_BYTES (64 * 1024)
