@@ -38,6 +38,9 @@ struct backend_config {
     int mem_mib;    /* memory limit, swap off (>= 16) */
     int pids_max;   /* task limit (>= 8) */
     bool network;   /* false: only lo; true: veth + NAT egress */
+    /* With network: also the host's own addresses and link-local ones, which
+     * the egress guard refuses otherwise (an explicit opt-in). */
+    bool network_allow_host;
     /* Run in a user namespace (rootless). Not implemented by the sandbox
      * backend yet: start() refuses it with -PYRO_E_UNSUPPORTED. */
     bool userns;

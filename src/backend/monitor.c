@@ -55,6 +55,7 @@ static int start_instance(struct monitor *m, pyro_error *err)
         .pids_max = m->cfg->pids_max,
         .cgroup_parent_mem_mib = m->cfg->cgroup_parent_mem_mib,
         .network = m->cfg->network,
+        .network_allow_host = m->cfg->network_allow_host,
     };
     int64_t t0 = time_mono_ns();
     r = m->ops->start(&bc, &m->inst, err);

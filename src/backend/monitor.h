@@ -27,7 +27,8 @@ struct monitor_config {
     int pids_max;
     int64_t cgroup_parent_mem_mib; /* backend_config.cgroup_parent_mem_mib */
     bool network;
-    int64_t expires_at_ms; /* wall clock; the instance is stopped then */
+    bool network_allow_host; /* backend_config.network_allow_host */
+    int64_t expires_at_ms;   /* wall clock; the instance is stopped then */
 };
 
 /* How long a stop waits for the agent to power off before SIGKILL. */

@@ -107,6 +107,22 @@ nft list table inet pyro_guard 2>/dev/null | grep -q "pyro:$ID" && fail "guard r
 net_cleanup
 ok "egress with --network reaches an outside host (masqueraded), never the host, its gateway or link-local; rules removed"
 
+# The operator's explicit opt-in: PYRO_EGRESS_ALLOW_HOST=1 lets the sandbox
+# reach the host's own server through the gateway; a bad value is refused.
+expect_status 1 env PYRO_EGRESS_ALLOW_HOST=yes "$PYRO" vm create "$ENV" --network
+grep -q PYRO_EGRESS_ALLOW_HOST <<<"$ERR" || fail "a bad PYRO_EGRESS_ALLOW_HOST is not named: $ERR"
+serve 0.0.0.0 "$PORT" &
+HOSTSRV=$!
+ID=$(PYRO_EGRESS_ALLOW_HOST=1 "$PYRO" vm create "$ENV" --network --id-only)
+PYRO_EGRESS_ALLOW_HOST=1 "$PYRO" vm start "$ID" >/dev/null
+GW=$("$PYRO" vm network-info "$ID" --json | jget gateway_ip)
+expect_status 0 "$PYRO" vm exec "$ID" -- "$(declare -f probe); probe $GW $PORT"
+grep -q "^$GW hello " <<<"$OUT" || fail "PYRO_EGRESS_ALLOW_HOST=1 did not let the host's server be reached: $OUT"
+wait "$HOSTSRV" || true
+assert_gone "$ID"
+nft list table inet pyro_guard 2>/dev/null | grep -q "pyro:$ID" && fail "guard rule left behind"
+ok "PYRO_EGRESS_ALLOW_HOST=1 opens the host to a sandbox's egress; a bad value is refused"
+
 # max_active_vms caps running sandboxes, with a clear error.
 export PYRO_MAX_ACTIVE_VMS=2
 A=$("$PYRO" vm create "$ENV" --id-only); B=$("$PYRO" vm create "$ENV" --id-only); C=$("$PYRO" vm create "$ENV" --id-only)

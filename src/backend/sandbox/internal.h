@@ -58,7 +58,7 @@ struct sandbox_net {
 void sandbox_net_ifname(const char *id, char out[IF_NAMESIZE]);
 /* Takes the host-wide network lock, allocates a free /30 in 10.213.0.0/16,
  * enables IPv4 forwarding and installs the masquerade rule. */
-int sandbox_net_prepare(const char *id, struct sandbox_net *net, pyro_error *err);
+int sandbox_net_prepare(const char *id, bool allow_host, struct sandbox_net *net, pyro_error *err);
 /* Creates the veth pair with its inner end as eth0 in pid's network
  * namespace, addresses and raises the host end, drops the lock. */
 int sandbox_net_attach(struct sandbox_net *net, pid_t pid, pyro_error *err);

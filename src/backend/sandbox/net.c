@@ -34,6 +34,8 @@
  * loopback, link-local (metadata services at 169.254.169.254), the pool the
  * sandboxes themselves live in, multicast and broadcast. */
 #define GUARD_FORWARD_DENY "{ 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 10.213.0.0/16, 224.0.0.0/4, 255.255.255.255 }"
+/* The same with PYRO_EGRESS_ALLOW_HOST=1: link-local allowed. */
+#define GUARD_FORWARD_DENY_ALLOW_HOST "{ 0.0.0.0/8, 127.0.0.0/8, 10.213.0.0/16, 224.0.0.0/4, 255.255.255.255 }"
 
 static uint64_t fnv1a(const char *s)
 {
@@ -137,7 +139,7 @@ static int nat_add(const char *id, uint32_t net, const char *ifname, pyro_error 
 /* The guard rules of one sandbox (see the top of this file). Packets to any
  * address of the host arrive through the input hook, whatever interface the
  * address is on; forwarded packets through the forward hook. */
-static int guard_add(const char *id, uint32_t net, const char *ifname, pyro_error *err)
+static int guard_add(const char *id, uint32_t net, const char *ifname, bool allow_host, pyro_error *err)
 {
     int r = nft(err, NULL, "add", "table", "inet", NFT_GUARD, NULL, NULL, NULL);
     if (r == 0)
@@ -164,7 +166,11 @@ static int guard_add(const char *id, uint32_t net, const char *ifname, pyro_erro
              GUARD_FORWARD_DENY, id);
     snprintf(rules[4], sizeof(rules[4]),
              "iifname \"%s\" meta nfproto ipv6 reject with icmpx admin-prohibited comment \"pyro:%s\"", ifname, id);
-    for (int i = 0; i < 5 && r == 0; i++)
+    if (allow_host) /* the operator's opt-in: no input rules, link-local allowed */
+        snprintf(rules[3], sizeof(rules[3]),
+                 "iifname \"%s\" ip daddr %s reject with icmpx admin-prohibited comment \"pyro:%s\"", ifname,
+                 GUARD_FORWARD_DENY_ALLOW_HOST, id);
+    for (int i = allow_host ? 3 : 0; i < 5 && r == 0; i++)
         r = nft(err, NULL, "add", "rule", "inet", NFT_GUARD, i < 3 ? "input" : "forward", rules[i], NULL);
     return r;
 }
@@ -210,7 +216,7 @@ static int rules_remove_all(const char *id, pyro_error *err)
     return r;
 }
 
-int sandbox_net_prepare(const char *id, struct sandbox_net *net, pyro_error *err)
+int sandbox_net_prepare(const char *id, bool allow_host, struct sandbox_net *net, pyro_error *err)
 {
     *net = (struct sandbox_net){.lock_fd = -1};
     sandbox_net_ifname(id, net->ifname);
@@ -243,7 +249,7 @@ int sandbox_net_prepare(const char *id, struct sandbox_net *net, pyro_error *err
     int r = enable_forwarding(err);
     if (r < 0)
         return r;
-    r = guard_add(id, found, net->ifname, err);
+    r = guard_add(id, found, net->ifname, allow_host, err);
     if (r == 0)
         r = nat_add(id, found, net->ifname, err);
     if (r < 0) {

@@ -192,7 +192,7 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
             if ((s->resolv_tree = tree_clone(rp, err)) < 0)
                 return s->resolv_tree;
         }
-        if ((r = sandbox_net_prepare(c->id, &s->net, err)) < 0)
+        if ((r = sandbox_net_prepare(c->id, c->network_allow_host, &s->net, err)) < 0)
             return r;
     }
     s->merged = xasprintf("%s/merged", c->dir);

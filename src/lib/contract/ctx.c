@@ -62,6 +62,10 @@ static int ctx_caps(struct pyro_ctx *ctx, pyro_error *err)
     if (r == 0)
         r = env_setting("PYRO_MAX_TOTAL_VCPUS", 1, PYRO_MAX_TOTAL_VCPUS_MAX, &vcpus, &ctx->max_total_vcpus_from_env,
                         err);
+    int64_t allow_host = 0;
+    if (r == 0)
+        r = env_setting("PYRO_EGRESS_ALLOW_HOST", 0, 1, &allow_host, NULL, err);
+    ctx->egress_allow_host = allow_host == 1;
     ctx->max_active_vms = (int)active;
     ctx->max_total_mem_mib = mem;
     ctx->max_total_vcpus = (int)vcpus;

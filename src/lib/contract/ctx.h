@@ -22,6 +22,10 @@ struct pyro_ctx {
     int max_total_vcpus;
     bool max_total_mem_from_env;
     bool max_total_vcpus_from_env;
+    /* $PYRO_EGRESS_ALLOW_HOST=1: sandboxes this process starts with network
+     * may reach the host's own addresses and link-local ones
+     * (docs/vm.md "Isolation of the sandbox backend"). */
+    bool egress_allow_host;
     int64_t host_mem_mib; /* MemTotal, 0 when /proc/meminfo could not be read */
     int host_cpus;        /* online CPUs */
     pyro_progress_fn progress;

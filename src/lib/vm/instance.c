@@ -393,6 +393,7 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
         .pids_max = PYRO_DEFAULT_PIDS_MAX,
         .cgroup_parent_mem_mib = ctx->max_total_mem_mib,
         .network = json_get_bool(inst->rec, "network", false),
+        .network_allow_host = ctx->egress_allow_host,
         .expires_at_ms = expires,
     };
     int pid = 0;
