@@ -27,8 +27,8 @@ answers() {
   expect_status 1 P workspace exec "$1" -- false
   expect_status 7 P workspace exec "$1" -- 'exit 7'
   expect_status 0 P workspace exec "$1" --json -- 'echo still here'
-  printf '%s' "$OUT" | grep -q '"exit_code": *0' || fail "exec after $2: $OUT"
-  printf '%s' "$OUT" | grep -q 'still here' || fail "exec after $2: $OUT"
+  grep -q '"exit_code": *0' <<<"$OUT" || fail "exec after $2: $OUT"
+  grep -q 'still here' <<<"$OUT" || fail "exec after $2: $OUT"
 }
 
 SEED=$TEST_TMP/seed
@@ -71,7 +71,7 @@ answers "$W" "the probe's signals (kill, pidfd_send_signal, a forged sigqueueinf
 P workspace exec "$W" -- '(for i in $(seq 50); do kill -TERM 1; kill -INT 1; kill -CHLD 1; sleep 0.02; done) >/dev/null 2>&1 &' >/dev/null
 answers "$W" "a stream of signals"
 expect_status 0 P workspace status "$W" --json
-printf '%s' "$OUT" | grep -q '"state": *"started"' || fail "the workspace is not running after the signals: $OUT"
+grep -q '"state": *"started"' <<<"$OUT" || fail "the workspace is not running after the signals: $OUT"
 ok "STOP, KILL, TERM, INT, HUP, USR1, USR2, QUIT to PID 1 leave the agent answering with the right exit codes"
 
 # ---- the console log --------------------------------------------------------------
