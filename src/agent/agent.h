@@ -150,4 +150,15 @@ void init_guard_creds(void);
 /* Kills everything, syncs and powers off (PID 1); does not return. */
 void init_poweroff(bool flush) __attribute__((noreturn));
 
+/* ---- init_vm.c / init_vm_net.c: PID 1 of a VM (the vm backend) ---- */
+/* True when this is PID 1 of a VM: the kernel command line says pyro.vm=1
+ * (mounts /proc to read it). */
+bool init_vm_detect(void);
+/* Loads the initramfs's modules, mounts the root image and the writable
+ * disk as an overlay, switches into it, sets the hostname and the network
+ * and opens the agent's virtio-serial port into *chan_fd. */
+int init_vm_setup(int *chan_fd, pyro_error *err);
+/* Brings lo up; with network, eth0 for QEMU's user-mode network. */
+void init_vm_net(bool network);
+
 #endif

@@ -79,12 +79,20 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
+    pyro_error err = {0};
+    /* /init of a VM's initramfs: no arguments, the kernel command line
+     * says what to do. */
+    bool vm = chan_fd < 0 && !chan_path && init_vm_detect();
+    if (vm) {
+        init_mode = 1;
+        if (init_vm_setup(&chan_fd, &err) < 0)
+            init_poweroff(false);
+    }
     if ((chan_fd < 0) == (chan_path == NULL)) {
         usage(stderr);
         return 2;
     }
 
-    pyro_error err = {0};
     if (init_mode) {
         init_guard_creds();
         (void)init_mounts(&err);
@@ -108,6 +116,10 @@ int main(int argc, char **argv)
         fprintf(stderr, AGENT_NAME ": %s\n", err.message);
     bool poweroff = a.poweroff, flush = a.poweroff_flush;
     agent_destroy(&a);
+    /* PID 1 of a VM never just exits (the kernel would panic): the host
+     * hanging up ends the VM as a shutdown does. */
+    if (vm && !poweroff)
+        poweroff = flush = true;
     if (poweroff)
         init_poweroff(flush);
     return r < 0 ? 1 : 0;

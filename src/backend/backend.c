@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "backend/sandbox/sandbox.h"
+#include "backend/vm/vm.h"
 #include "base/cleanup.h"
 
 static const struct backend_ops *const backends[] = {
     &sandbox_backend_ops,
+    &vm_backend_ops,
 };
 
 int backend_get(const char *name, const struct backend_ops **out, pyro_error *err)

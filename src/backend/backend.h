@@ -48,7 +48,17 @@ struct backend_config {
     /* Memory limit of that parent cgroup, shared by every instance in it:
      * the host-wide cap on their sum (MiB; 0 leaves the parent's alone). */
     int64_t cgroup_parent_mem_mib;
+    /* ---- the vm backend only (the sandbox backend ignores them) ---- */
+    const char *vm_kernel;     /* the guest kernel (bzImage) */
+    const char *vm_initrd;     /* pyro's initramfs: the agent as /init, the virtio modules */
+    const char *vm_root_image; /* the environment's read-only ext4 root image */
+    const char *vm_accel;      /* QEMU's -accel: "kvm" or "tcg" (NULL: "tcg") */
+    const char *vm_qemu;       /* the QEMU binary (NULL: qemu-system-x86_64 on $PATH) */
+    int vm_disk_mib;           /* size of a new writable disk (0: BACKEND_VM_DISK_MIB) */
 };
+
+/* The default size of a VM's writable disk (a sparse ext4 image). */
+#define BACKEND_VM_DISK_MIB 8192
 
 #define BACKEND_ADDR_MAX 16 /* "255.255.255.255" */
 
@@ -62,6 +72,7 @@ struct backend_instance {
     char host_addr[BACKEND_ADDR_MAX];  /* host end address, also the guest's gateway */
     char guest_addr[BACKEND_ADDR_MAX]; /* eth0 inside */
     int prefix_len;                    /* of both addresses (30) */
+    char accelerator[8];               /* vm backend: "kvm" or "tcg"; "" for a sandbox */
 };
 
 struct backend_ops {
@@ -77,7 +88,7 @@ struct backend_ops {
     int (*destroy)(const char *dir, const char *id, pyro_error *err);
 };
 
-/* The backend called name ("sandbox"; "vm" once it exists). An unknown name
+/* The backend called name ("sandbox" or "vm"). An unknown name
  * is -PYRO_E_INVALID with a message that lists the known ones. A new backend
  * is one more entry in backend.c's table. */
 int backend_get(const char *name, const struct backend_ops **out, pyro_error *err);

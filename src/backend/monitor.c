@@ -56,6 +56,10 @@ static int start_instance(struct monitor *m, pyro_error *err)
         .cgroup_parent_mem_mib = m->cfg->cgroup_parent_mem_mib,
         .network = m->cfg->network,
         .network_allow_host = m->cfg->network_allow_host,
+        .vm_kernel = m->cfg->vm_kernel,
+        .vm_initrd = m->cfg->vm_initrd,
+        .vm_root_image = m->cfg->vm_root_image,
+        .vm_accel = m->cfg->vm_accel,
     };
     int64_t t0 = time_mono_ns();
     r = m->ops->start(&bc, &m->inst, err);

@@ -29,6 +29,11 @@ struct monitor_config {
     bool network;
     bool network_allow_host; /* backend_config.network_allow_host */
     int64_t expires_at_ms;   /* wall clock; the instance is stopped then */
+    /* The vm backend's artifacts and accelerator (backend_config.vm_*). */
+    const char *vm_kernel;
+    const char *vm_initrd;
+    const char *vm_root_image;
+    const char *vm_accel;
 };
 
 /* How long a stop waits for the agent to power off before SIGKILL. */

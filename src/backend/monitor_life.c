@@ -26,6 +26,8 @@ void monitor_record(struct monitor *m, const char *state, const char *error)
     if (m->inst_started) {
         json_set(rec, "sandbox_pid", json_integer(m->inst.pid));
         json_set(rec, "cgroup_version", json_integer(m->inst.cgroup_version));
+        if (m->inst.accelerator[0])
+            json_set(rec, "accelerator", json_string(m->inst.accelerator));
         json_t *net = json_object();
         json_set(net, "enabled", json_boolean(m->inst.network));
         if (m->inst.network) {

@@ -13,6 +13,8 @@
 #include "backend/backend.h"
 #include "backend/monitor.h"
 #include "backend/sandbox/sandbox.h"
+#include "backend/vm/vm.h"
+#include "base/cleanup.h"
 #include "base/paths.h"
 
 static void test_get_sandbox(void **state)
@@ -29,24 +31,98 @@ static void test_get_sandbox(void **state)
     assert_ptr_equal(ops->destroy, sandbox_destroy);
 }
 
+static void test_get_vm(void **state)
+{
+    (void)state;
+    const struct backend_ops *ops = NULL;
+    pyro_error err = {0};
+    assert_int_equal(backend_get("vm", &ops, &err), 0);
+    assert_string_equal(ops->name, "vm");
+    assert_ptr_equal(ops->start, vm_start);
+    assert_ptr_equal(ops->kill, vm_kill);
+    assert_ptr_equal(ops->release, vm_release);
+    assert_ptr_equal(ops->destroy, vm_destroy);
+}
+
+static bool argv_has(char **argv, const char *s)
+{
+    for (size_t i = 0; argv[i]; i++)
+        if (!strcmp(argv[i], s))
+            return true;
+    return false;
+}
+
+static const char *argv_after(char **argv, const char *opt)
+{
+    for (size_t i = 0; argv[i] && argv[i + 1]; i++)
+        if (!strcmp(argv[i], opt))
+            return argv[i + 1];
+    return "";
+}
+
+/* QEMU's command line: microvm, TCG with -cpu max (KVM with -cpu host),
+ * the seccomp sandbox, no defaults, no NIC without network, the root image
+ * read-only, the channel on fd 3, commas in paths doubled. */
+static void test_vm_argv(void **state)
+{
+    (void)state;
+    struct backend_config cfg = {.id = "abc123",
+                                 .vm_kernel = "/k/vmlinuz",
+                                 .vm_initrd = "/k/initrd",
+                                 .vm_root_image = "/k/a,b.ext4",
+                                 .vcpu_count = 2,
+                                 .mem_mib = 512};
+    char **argv = vm_qemu_argv(&cfg, "/usr/bin/qemu-system-x86_64", "/d/disk.ext4");
+    assert_string_equal(argv[0], "/usr/bin/qemu-system-x86_64");
+    assert_string_equal(argv_after(argv, "-M"), "microvm");
+    assert_string_equal(argv_after(argv, "-accel"), "tcg");
+    assert_string_equal(argv_after(argv, "-cpu"), "max");
+    assert_string_equal(argv_after(argv, "-smp"), "2");
+    assert_string_equal(argv_after(argv, "-m"), "512");
+    assert_string_equal(argv_after(argv, "-sandbox"),
+                        "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    assert_true(argv_has(argv, "-nodefaults") && argv_has(argv, "-no-user-config") && argv_has(argv, "-no-reboot"));
+    assert_false(argv_has(argv, "-netdev"));
+    assert_true(argv_has(argv, "id=root,file=/k/a,,b.ext4,format=raw,if=none,readonly=on"));
+    assert_true(argv_has(argv, "socket,id=agent,fd=3"));
+    assert_true(argv_has(argv, "virtio-rng-device"));
+    const char *append = argv_after(argv, "-append");
+    assert_non_null(strstr(append, "pyro.vm=1"));
+    assert_non_null(strstr(append, "pyro.hostname=abc123"));
+    assert_null(strstr(append, "pyro.net=1"));
+    if (vm_host_tsc_khz() > 0)
+        assert_non_null(strstr(append, "tsc_early_khz="));
+    strv_free(argv);
+
+    cfg.vm_accel = "kvm";
+    cfg.network = true;
+    argv = vm_qemu_argv(&cfg, "qemu", "/d/disk.ext4");
+    assert_string_equal(argv_after(argv, "-accel"), "kvm");
+    assert_string_equal(argv_after(argv, "-cpu"), "host");
+    assert_string_equal(argv_after(argv, "-netdev"), "user,id=net0");
+    assert_non_null(strstr(argv_after(argv, "-append"), "pyro.net=1"));
+    assert_null(strstr(argv_after(argv, "-append"), "tsc_early_khz"));
+    strv_free(argv);
+}
+
 static void test_get_unknown(void **state)
 {
     (void)state;
-    const char *names[] = {"vm", "", "Sandbox", "sandbox ", NULL};
+    const char *names[] = {"VM", "", "Sandbox", "sandbox ", "vm ", NULL};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         const struct backend_ops *ops = NULL;
         pyro_error err = {0};
         assert_int_equal(backend_get(names[i], &ops, &err), -PYRO_E_INVALID);
         assert_null(ops); /* untouched */
         assert_non_null(strstr(err.message, "unknown backend"));
-        assert_non_null(strstr(err.message, "known: sandbox"));
+        assert_non_null(strstr(err.message, "known: sandbox, vm"));
         if (names[i]) {
             char quoted[64];
             snprintf(quoted, sizeof(quoted), "'%s'", names[i]);
             assert_non_null(strstr(err.message, quoted));
         }
     }
-    assert_int_equal(backend_get("vm", &(const struct backend_ops *){NULL}, NULL), -PYRO_E_INVALID);
+    assert_int_equal(backend_get("qemu", &(const struct backend_ops *){NULL}, NULL), -PYRO_E_INVALID);
 }
 
 /* A monitor asked for a backend that does not exist reports it and creates
@@ -83,6 +159,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_sandbox),
+        cmocka_unit_test(test_get_vm),
+        cmocka_unit_test(test_vm_argv),
         cmocka_unit_test(test_get_unknown),
         cmocka_unit_test(test_monitor_unknown_backend),
     };

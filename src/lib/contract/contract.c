@@ -1,10 +1,13 @@
 #include "lib/contract/contract.h"
+#include "lib/contract/params.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "base/cleanup.h"
 #include "base/json.h"
+
+const char *const contract_backend_choices[] = {"auto", "sandbox", "vm", NULL};
 
 const struct contract_surface_info contract_surfaces[SURFACE_COUNT] = {
     [SURFACE_VM_RUN] = {"vm-run", false, true, "Only vm_run: one-shot commands in a fresh sandbox."},

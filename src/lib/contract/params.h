@@ -34,6 +34,15 @@
 #define PARAM_NETWORK PARAM_BOOL("network", "Give the VM outbound network access (NAT); off means only loopback.")
 #define PARAM_ALLOW_HOST_COMPAT \
     PARAM_BOOL("allow_host_compat", "Allow falling back to weaker isolation when the VM backend cannot boot.")
+/* The isolation backend (docs/vm.md); the default is $PYRO_BACKEND, else auto. */
+extern const char *const contract_backend_choices[];
+#define PYRO_BACKEND_ENV "PYRO_BACKEND"
+#define PARAM_BACKEND                                                                                      \
+    PARAM_STR("backend",                                                                                   \
+              "Isolation backend: auto (vm where KVM runs guests natively, else sandbox), sandbox (Linux " \
+              "namespaces) or vm (a QEMU microVM with its own kernel; KVM, else TCG emulation). Default: " \
+              "$PYRO_BACKEND, else auto.",                                                                 \
+              .choices = contract_backend_choices, .max = 16)
 #define PARAM_COMMAND                                                                                        \
     PARAM_STR("command", "Shell command to run (/bin/sh -c) inside the VM.", .flags = PF_REQUIRED | PF_REST, \
               .max = PYRO_COMMAND_MAX)

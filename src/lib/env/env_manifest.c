@@ -116,7 +116,7 @@ int env_artifact_describe(int install_dirfd, const char *name, const char *kind,
     return 0;
 }
 
-static bool artifact_name_ok(const char *s)
+bool env_artifact_name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 64)
@@ -127,6 +127,41 @@ static bool artifact_name_ok(const char *s)
     return true;
 }
 
+int env_manifest_put_artifacts(const char *inst, const struct env_recipe *r, json_t *entries, pyro_error *err)
+{
+    json_auto_t *m = NULL;
+    int rc = env_install_verify(inst, r, ENV_VERIFY_PRESENT, &m, err);
+    if (rc < 0)
+        return err_prefix(err, "cannot add an artifact to %s", r->name);
+    _cleanup_close_ int dfd = open(inst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return err_errno(err, errno, "open %s", inst);
+    json_t *arts = json_object_get(m, "artifacts");
+    size_t i, k;
+    json_t *a, *entry;
+    json_array_foreach(entries, k, entry) {
+        const char *artifact = json_get_str(entry, "name", "");
+        json_array_foreach(arts, i, a) {
+            if (!strcmp(json_get_str(a, "name", ""), artifact)) {
+                json_array_remove(arts, i);
+                break;
+            }
+        }
+        json_array_append(arts, entry);
+    }
+    int64_t total = 0;
+    json_array_foreach(arts, i, a)
+        total += json_get_int(a, "size", 0);
+    json_set(m, "size_bytes", json_integer(total));
+    /* record_save writes 0600; the manifest is world-readable like the tree. */
+    _cleanup_free_ char *text = json_dump(m, JSON_INDENT(2));
+    size_t tl = strlen(text);
+    text = xrealloc(text, tl + 2);
+    text[tl] = '\n';
+    text[tl + 1] = '\0';
+    return write_atomic_at(dfd, ENV_MANIFEST_NAME, text, tl + 1, 0644, err);
+}
+
 int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char *artifact, const char *kind,
                              const char *path, pyro_error *err)
 {
@@ -134,7 +169,7 @@ int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char 
     int rc = env_recipe_find(name, &r, err);
     if (rc < 0)
         return rc;
-    if (!artifact_name_ok(artifact) || !artifact_name_ok(kind) || !strcmp(artifact, ENV_ROOTFS_NAME))
+    if (!env_artifact_name_ok(artifact) || !env_artifact_name_ok(kind) || !strcmp(artifact, ENV_ROOTFS_NAME))
         return err_set(err, -PYRO_E_INVALID, "artifact name and kind must be 1-64 of [a-z0-9._-] (not '%s')",
                        ENV_ROOTFS_NAME);
     if (relpath_check(path, RELPATH_CANONICAL, NULL) < 0 || !strcmp(path, ENV_MANIFEST_NAME) ||
@@ -156,25 +191,6 @@ int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char 
     rc = env_artifact_describe(dfd, artifact, kind, path, &entry, err);
     if (rc < 0)
         return err_prefix(err, "artifact %s", artifact);
-    json_t *arts = json_object_get(m, "artifacts");
-    size_t i;
-    json_t *a;
-    json_array_foreach(arts, i, a) {
-        if (!strcmp(json_get_str(a, "name", ""), artifact)) {
-            json_array_remove(arts, i);
-            break;
-        }
-    }
-    json_array_append_new(arts, entry);
-    int64_t total = 0;
-    json_array_foreach(arts, i, a)
-        total += json_get_int(a, "size", 0);
-    json_set(m, "size_bytes", json_integer(total));
-    /* record_save writes 0600; the manifest is world-readable like the tree. */
-    _cleanup_free_ char *text = json_dump(m, JSON_INDENT(2));
-    size_t tl = strlen(text);
-    text = xrealloc(text, tl + 2);
-    text[tl] = '\n';
-    text[tl + 1] = '\0';
-    return write_atomic_at(dfd, ENV_MANIFEST_NAME, text, tl + 1, 0644, err);
+    json_auto_t *entries = json_pack("[o]", entry);
+    return env_manifest_put_artifacts(inst, r, entries, err);
 }

@@ -27,8 +27,6 @@
 #include "lib/vm/instance_call.h"
 
 #define INSTANCE_START_TIMEOUT_MS 120000
-/* The backend every instance runs on, for now (backend_get). */
-#define INSTANCE_BACKEND "sandbox"
 static const char *const instance_kinds[] = {"vms", "workspaces"};
 
 int instance_base_dir(struct pyro_ctx *ctx, const char *kind, char **out, pyro_error *err)
@@ -332,15 +330,32 @@ int instance_agent_path(char **out, pyro_error *err)
 
 int instance_backend_destroy(const char *dir, const char *id, pyro_error *err)
 {
+    /* Works without a record: the vm backend leaves its vm.json before it
+     * creates anything, everything else is the sandbox's. */
+    _cleanup_free_ char *bdir = xasprintf("%s/sandbox", dir);
+    _cleanup_free_ char *vmstate = xasprintf("%s/vm.json", bdir);
     const struct backend_ops *ops;
-    int r = backend_get(INSTANCE_BACKEND, &ops, err);
+    int r = backend_get(access(vmstate, F_OK) == 0 ? "vm" : "sandbox", &ops, err);
     if (r < 0)
         return r;
-    _cleanup_free_ char *bdir = xasprintf("%s/sandbox", dir);
     return ops->destroy(bdir, id, err);
 }
 
-int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
+/* A VM that could not start: with allow_host_compat the caller may retry
+ * on the sandbox backend, else the error says so. */
+static int instance_vm_failed(const struct instance *inst, bool *fallback, pyro_error *err)
+{
+    if (json_get_bool(inst->rec, "allow_host_compat", false))
+        *fallback = true;
+    else
+        err_prefix(err, "the VM of %s could not start (allow_host_compat would permit the sandbox backend instead)",
+                   inst->id);
+    return err->code;
+}
+
+/* One start on the record's backend; *fallback says a VM that failed to
+ * start may be retried on the sandbox backend (allow_host_compat). */
+static int instance_start_once(struct pyro_ctx *ctx, struct instance *inst, bool *fallback, pyro_error *err)
 {
     if (instance_monitor_alive(inst))
         return err_set(err, -PYRO_E_STATE, "%s is already running", inst->id);
@@ -381,8 +396,16 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
      * <dir>/upper across stop and start; the backend never removes it. */
     _cleanup_free_ char *upper = json_get_bool(inst->rec, "persistent_upper", false) ? xasprintf("%s/upper", inst->dir)
                                                                                      : NULL;
+    const char *backend = instance_backend_name(inst);
+    struct instance_vm vm;
+    if (!strcmp(backend, "vm")) {
+        r = instance_vm_prepare(ctx, inst, agent, &vm, err);
+        if (r < 0)
+            return instance_vm_failed(inst, fallback, err);
+    }
+    bool is_vm = !strcmp(backend, "vm");
     struct monitor_config mc = {
-        .backend = INSTANCE_BACKEND,
+        .backend = backend,
         .upper_dir = upper,
         .dir = inst->dir,
         .id = inst->id,
@@ -395,18 +418,44 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
         .network = json_get_bool(inst->rec, "network", false),
         .network_allow_host = ctx->egress_allow_host,
         .expires_at_ms = expires,
+        .vm_kernel = is_vm ? vm.artifacts.kernel : NULL,
+        .vm_initrd = is_vm ? vm.artifacts.initrd : NULL,
+        .vm_root_image = is_vm ? vm.artifacts.root_image : NULL,
+        .vm_accel = is_vm ? vm.accel : NULL,
     };
     int pid = 0;
     int64_t t0 = time_mono_ns();
     r = monitor_spawn(&mc, INSTANCE_START_TIMEOUT_MS, &pid, err);
-    log_debug("instance %s: monitor spawned and sandbox ready in %.1f ms", inst->id, (time_mono_ns() - t0) / 1e6);
+    log_debug("instance %s: monitor spawned and %s ready in %.1f ms", inst->id, backend, (time_mono_ns() - t0) / 1e6);
     instance_load_monitor(inst);
+    if (r < 0 && is_vm)
+        return instance_vm_failed(inst, fallback, err);
     if (r < 0)
         return r;
     /* A create under way stays "creating" until its creator is done. */
     if (strcmp(json_get_str(inst->rec, "state", ""), "creating") != 0)
         json_set(inst->rec, "state", json_string("started"));
     return instance_save(inst, err);
+}
+
+int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
+{
+    bool fallback = false;
+    int r = instance_start_once(ctx, inst, &fallback, err);
+    if (r == 0 || !fallback)
+        return r;
+    /* allow_host_compat: the sandbox backend instead, for good (the record
+     * keeps it across stop and start), and the result says why. */
+    log_debug("instance %s: VM start failed (%s); falling back to the sandbox backend", inst->id, err->message);
+    json_set(inst->rec, "backend", json_string("sandbox"));
+    json_set(inst->rec, "backend_fallback", json_string(err->message));
+    pyro_error e2 = {0};
+    if ((r = instance_backend_destroy(inst->dir, inst->id, &e2)) < 0 || (r = instance_save(inst, &e2)) < 0) {
+        *err = e2;
+        return r;
+    }
+    *err = (pyro_error){0};
+    return instance_start_once(ctx, inst, &fallback, err);
 }
 
 /* Waits up to timeout_ms for the monitor process to end (it is not our
@@ -526,7 +575,10 @@ json_t *instance_describe(const struct instance *inst, const char *id_key)
             json_set(o, copy[i], json_copy(v));
     }
     json_set(o, "state", json_string(instance_state(inst)));
-    json_set(o, "execution_mode", json_string(json_get_str(inst->mon, "execution_mode", "sandbox")));
+    instance_execution_describe(inst, o);
+    json_t *b = json_object_get(inst->rec, "backend_fallback");
+    if (b)
+        json_set(o, "backend_fallback", json_copy(b));
     if (inst->mon) {
         const char *keys[] = {"started_at", "ended_at", "reason", "error"};
         for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {

@@ -30,6 +30,7 @@
 
 #include "base/err.h"
 #include "lib/contract/ctx.h"
+#include "lib/env/env_vm.h"
 
 struct instance {
     char *dir;
@@ -143,6 +144,26 @@ int instance_backend_destroy(const char *dir, const char *id, pyro_error *err);
 /* Host path of the static pyro-agent: $PYRO_AGENT, else next to the
  * running binary, else the installed libexec directory. */
 int instance_agent_path(char **out, pyro_error *err);
+
+/* ---- instance_backend.c: the backend of an instance ---- */
+/* Resolves the backend of a new instance (args "backend", else
+ * $PYRO_BACKEND, else auto) into rec's "backend" ("sandbox" or "vm") and
+ * "backend_reason". -PYRO_E_INVALID for an unknown name. */
+int instance_backend_choose(const json_t *args, json_t *rec, pyro_error *err);
+/* The record's backend ("sandbox" when it names none). */
+const char *instance_backend_name(const struct instance *inst);
+/* Sets execution_mode (the backend that runs or ran) and, for a VM,
+ * accelerator in out. */
+void instance_execution_describe(const struct instance *inst, json_t *out);
+/* What a VM start needs: the environment's VM artifacts for the agent
+ * (built when missing) and the accelerator. */
+struct instance_vm {
+    struct env_vm artifacts;
+    char accel[8];
+    char accel_reason[320];
+};
+int instance_vm_prepare(struct pyro_ctx *ctx, const struct instance *inst, const char *agent, struct instance_vm *out,
+                        pyro_error *err);
 
 /* The common result keys of a VM/instance: id key, environment, state,
  * resources, times, network. */

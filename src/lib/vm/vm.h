@@ -34,6 +34,7 @@
     "\"vm_id\":{\"type\":\"string\"},\"environment\":{\"type\":\"string\"},\"command\":{\"type\":" \
     "\"string\"}" VM_EXEC_RESULT_PROPS                                                             \
     ",\"started_at\":{\"type\":\"string\"},\"execution_mode\":{\"type\":\"string\"},"              \
+    "\"accelerator\":{\"type\":\"string\",\"enum\":[\"kvm\",\"tcg\"]},"                            \
     "\"cleanup\":{\"type\":\"object\"}"
 #define VM_EXEC_REQUIRED \
     "\"vm_id\",\"environment\",\"command\"" VM_EXEC_RESULT_REQUIRED ",\"started_at\",\"execution_mode\""

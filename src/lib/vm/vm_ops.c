@@ -18,15 +18,16 @@
 #define VM_KIND "vms"
 
 /* Result schema pieces shared by the VM operations. */
-#define VM_PROPS                                                                                          \
-    "\"vm_id\":{\"type\":\"string\"},\"environment\":{\"type\":\"string\"},"                              \
-    "\"environment_version\":{\"type\":\"string\"},\"state\":{\"type\":\"string\",\"enum\":[\"created\"," \
-    "\"running\",\"stopped\",\"expired\",\"exited\",\"failed\",\"creating\",\"deleting\",\"deleted\"]},"  \
-    "\"vcpu_count\":{\"type\":\"integer\"},\"mem_mib\":{\"type\":\"integer\"},"                           \
-    "\"ttl_seconds\":{\"type\":\"integer\"},\"network\":{\"type\":\"boolean\"},"                          \
-    "\"allow_host_compat\":{\"type\":\"boolean\"},\"execution_mode\":{\"type\":\"string\"},"              \
-    "\"created_at\":{\"type\":\"string\"},\"expires_at\":{\"type\":\"string\"},"                          \
-    "\"started_at\":{\"type\":\"string\"},\"stopped_at\":{\"type\":\"string\"},"                          \
+#define VM_PROPS                                                                                                   \
+    "\"vm_id\":{\"type\":\"string\"},\"environment\":{\"type\":\"string\"},"                                       \
+    "\"environment_version\":{\"type\":\"string\"},\"state\":{\"type\":\"string\",\"enum\":[\"created\","          \
+    "\"running\",\"stopped\",\"expired\",\"exited\",\"failed\",\"creating\",\"deleting\",\"deleted\"]},"           \
+    "\"vcpu_count\":{\"type\":\"integer\"},\"mem_mib\":{\"type\":\"integer\"},"                                    \
+    "\"ttl_seconds\":{\"type\":\"integer\"},\"network\":{\"type\":\"boolean\"},"                                   \
+    "\"allow_host_compat\":{\"type\":\"boolean\"},\"execution_mode\":{\"type\":\"string\"},"                       \
+    "\"accelerator\":{\"type\":\"string\",\"enum\":[\"kvm\",\"tcg\"]},\"backend_fallback\":{\"type\":\"string\"}," \
+    "\"created_at\":{\"type\":\"string\"},\"expires_at\":{\"type\":\"string\"},"                                   \
+    "\"started_at\":{\"type\":\"string\"},\"stopped_at\":{\"type\":\"string\"},"                                   \
     "\"ended_at\":{\"type\":\"string\"},\"reason\":{\"type\":\"string\"},\"error\":{\"type\":\"string\"}"
 #define VM_SCHEMA "{\"type\":\"object\",\"required\":[\"vm_id\",\"state\"],\"properties\":{" VM_PROPS "}}"
 
@@ -53,6 +54,8 @@ int vm_record_new(struct pyro_ctx *ctx, json_t *args, struct instance *out, pyro
                                  "network", json_object_get(args, "network"), "allow_host_compat",
                                  json_object_get(args, "allow_host_compat"), "created_at", now, "expires_at", exp);
     json_set(rec, "state", json_string("created"));
+    if ((r = instance_backend_choose(args, rec, err)) < 0)
+        return r;
     if (json_get_bool(args, "ephemeral", false)) {
         json_set(rec, "ephemeral", json_true()); /* a vm_run: see instance_save */
         instance_own(rec);                       /* reaped when the run is killed */
@@ -241,7 +244,7 @@ static int vm_reap_expired_run(struct pyro_ctx *ctx, json_t *args, json_t **resu
 
 static const struct contract_param vm_create_params[] = {
     PARAM_ENVIRONMENT, PARAM_VCPU_COUNT,        PARAM_MEM_MIB, PARAM_VM_TTL_SECONDS,
-    PARAM_NETWORK,     PARAM_ALLOW_HOST_COMPAT, PARAM_END,
+    PARAM_NETWORK,     PARAM_ALLOW_HOST_COMPAT, PARAM_BACKEND, PARAM_END,
 };
 static const struct contract_param vm_id_params[] = {PARAM_VM_ID, PARAM_END};
 static const struct contract_param vm_exec_params[] = {PARAM_VM_ID, PARAM_TIMEOUT_SECONDS, PARAM_COMMAND, PARAM_END};

@@ -169,6 +169,8 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     /* "creating" until the baseline exists, owned by this process: a create
      * killed midway is listed as such and removed by reap-expired. */
     instance_own(rec);
+    if ((r = instance_backend_choose(args, rec, err)) < 0)
+        return r;
     json_t *name = json_object_get(args, "name");
     if (name)
         json_set(rec, "name", json_copy(name));
@@ -353,6 +355,7 @@ static const struct contract_param ws_create_params[] = {
     PARAM_MEM_MIB,
     PARAM_WORKSPACE_TTL_SECONDS,
     PARAM_ALLOW_HOST_COMPAT,
+    PARAM_BACKEND,
     PARAM_STR("seed_path",
               "Host directory or .tar/.tar.gz/.tgz archive copied into /workspace before the "
               "baseline is captured. Over MCP it must lie beneath the server's allowed host paths.",

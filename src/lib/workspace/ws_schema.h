@@ -21,7 +21,7 @@
     ",\"stopped_at\":" WS_STR ",\"last_activity_at\":" WS_STR ",\"workspace_path\":" WS_STR                           \
     ",\"workspace_seed\":" WS_OBJ ",\"command_count\":" WS_INT ",\"snapshot_count\":" WS_INT                          \
     ",\"reset_count\":" WS_INT ",\"last_reset_at\":" WS_STR_OR_NULL ",\"last_command\":" WS_OBJ ",\"reason\":" WS_STR \
-    ",\"pending_operation\":" WS_STR
+    ",\"pending_operation\":" WS_STR ",\"accelerator\":" WS_STR ",\"backend_fallback\":" WS_STR
 #define WS_RECORD_REQUIRED                                                                          \
     "\"workspace_id\",\"name\",\"labels\",\"state\",\"environment\",\"created_at\",\"expires_at\"," \
     "\"last_activity_at\",\"workspace_seed\",\"command_count\",\"snapshot_count\",\"reset_count\"," \
@@ -35,7 +35,7 @@
     "{\"type\":\"object\",\"required\":[\"workspace_id\",\"sequence\",\"command\"" VM_EXEC_RESULT_REQUIRED             \
     ",\"execution_mode\"],\"properties\":{\"workspace_id\":" WS_STR ",\"environment\":" WS_STR ",\"sequence\":" WS_INT \
     ",\"command\":" WS_STR ",\"cwd\":" WS_STR VM_EXEC_RESULT_PROPS ",\"started_at\":" WS_STR                           \
-    ",\"finished_at\":" WS_STR ",\"execution_mode\":" WS_STR "}}"
+    ",\"finished_at\":" WS_STR ",\"execution_mode\":" WS_STR ",\"accelerator\":" WS_STR "}}"
 
 #define WS_FULL EXPOSE(SURFACE_WORKSPACE_FULL)
 #define WS_CORE EXPOSE(SURFACE_WORKSPACE_CORE)

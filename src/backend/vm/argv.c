@@ -1,0 +1,132 @@
+/* QEMU's command line for one VM. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/vm/internal.h"
+#include "base/cleanup.h"
+
+/* The guest's kernel command line. Under TCG the guest's TSC is the host's
+ * (QEMU reads the host's TSC), and calibrating it against the emulated
+ * PIT fails on a busy host: the kernel then has no clock source and hangs
+ * before userspace. So the host's TSC frequency is given (tsc_early_khz)
+ * and the TSC trusted. */
+#define VM_CMDLINE_COMMON "console=ttyS0 quiet panic=-1 pyro.vm=1"
+#define VM_CMDLINE_TCG " tsc=reliable no_timer_check"
+
+struct argv_buf {
+    char **v;
+    size_t n, cap;
+};
+
+__attribute__((format(printf, 2, 3))) static void add(struct argv_buf *a, const char *fmt, ...)
+{
+    if (a->n + 2 > a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 64;
+        a->v = xrealloc(a->v, a->cap * sizeof(char *));
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&a->v[a->n], fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    a->v[++a->n] = NULL;
+}
+
+/* QEMU's option syntax doubles a comma inside a value. */
+static char *qemu_escape(const char *s)
+{
+    size_t n = strlen(s), extra = 0;
+    for (size_t i = 0; i < n; i++)
+        extra += s[i] == ',';
+    char *out = xmalloc(n + extra + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        *o++ = s[i];
+        if (s[i] == ',')
+            *o++ = ',';
+    }
+    *o = '\0';
+    return out;
+}
+
+long vm_host_tsc_khz(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "re");
+    if (!f)
+        return 0;
+    char line[256];
+    double mhz = 0;
+    while (fgets(line, sizeof(line), f))
+        if (!strncmp(line, "cpu MHz", 7) && sscanf(strchr(line, ':') ? strchr(line, ':') + 1 : "", "%lf", &mhz) == 1)
+            break;
+    fclose(f);
+    return mhz > 0 && mhz < 100000 ? (long)(mhz * 1000 + 0.5) : 0;
+}
+
+char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const char *disk)
+{
+    bool kvm = cfg->vm_accel && !strcmp(cfg->vm_accel, "kvm");
+    _cleanup_free_ char *image = qemu_escape(cfg->vm_root_image);
+    _cleanup_free_ char *rw = qemu_escape(disk);
+    struct argv_buf a = {0};
+    add(&a, "%s", qemu);
+    add(&a, "-name");
+    add(&a, "pyro-%s", cfg->id);
+    add(&a, "-M");
+    add(&a, "microvm");
+    add(&a, "-accel");
+    add(&a, "%s", kvm ? "kvm" : "tcg");
+    add(&a, "-cpu");
+    add(&a, "%s", kvm ? "host" : "max");
+    add(&a, "-smp");
+    add(&a, "%d", cfg->vcpu_count > 0 ? cfg->vcpu_count : 1);
+    add(&a, "-m");
+    add(&a, "%d", cfg->mem_mib);
+    add(&a, "-nodefaults");
+    add(&a, "-no-user-config");
+    add(&a, "-display");
+    add(&a, "none");
+    add(&a, "-no-reboot");
+    add(&a, "-sandbox");
+    add(&a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    add(&a, "-kernel");
+    add(&a, "%s", cfg->vm_kernel);
+    add(&a, "-initrd");
+    add(&a, "%s", cfg->vm_initrd);
+    add(&a, "-append");
+    char tsc[48] = "";
+    long khz = kvm ? 0 : vm_host_tsc_khz();
+    if (khz > 0)
+        snprintf(tsc, sizeof(tsc), " tsc_early_khz=%ld", khz);
+    add(&a, VM_CMDLINE_COMMON "%s%s pyro.hostname=%s%s", kvm ? "" : VM_CMDLINE_TCG, tsc, cfg->id,
+        cfg->network ? " pyro.net=1" : "");
+    /* The serial console is QEMU's stdout (the monitor's console pipe). */
+    add(&a, "-chardev");
+    add(&a, "stdio,id=con,signal=off");
+    add(&a, "-serial");
+    add(&a, "chardev:con");
+    /* The agent channel: the monitor's socket end, QEMU's fd 3. */
+    add(&a, "-chardev");
+    add(&a, "socket,id=agent,fd=3");
+    add(&a, "-device");
+    add(&a, "virtio-serial-device,max_ports=2");
+    add(&a, "-device");
+    add(&a, "virtserialport,chardev=agent,name=" VM_PORT_NAME);
+    add(&a, "-drive");
+    add(&a, "id=root,file=%s,format=raw,if=none,readonly=on", image);
+    add(&a, "-device");
+    add(&a, "virtio-blk-device,drive=root");
+    add(&a, "-drive");
+    add(&a, "id=rw,file=%s,format=raw,if=none,discard=unmap", rw);
+    add(&a, "-device");
+    add(&a, "virtio-blk-device,drive=rw");
+    add(&a, "-device");
+    add(&a, "virtio-rng-device");
+    if (cfg->network) {
+        add(&a, "-netdev");
+        add(&a, "user,id=net0");
+        add(&a, "-device");
+        add(&a, "virtio-net-device,netdev=net0");
+    }
+    return a.v;
+}

@@ -1,0 +1,79 @@
+/* Stopping and removing VMs. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "backend/vm/internal.h"
+#include "base/cleanup.h"
+#include "base/id.h"
+#include "base/proc.h"
+
+int vm_kill(const struct backend_instance *inst, int sig, pyro_error *err)
+{
+    if (inst->pidfd < 0)
+        return err_set(err, -EBADF, "the VM has no pidfd");
+    if (syscall(SYS_pidfd_send_signal, inst->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
+        return err_errno(err, errno, "signal QEMU (pid %d)", (int)inst->pid);
+    return 0;
+}
+
+void vm_release(struct backend_instance *inst)
+{
+    if (inst->pidfd >= 0)
+        close(inst->pidfd);
+    inst->pidfd = -1;
+}
+
+/* SIGKILLs a QEMU left running (its monitor died) and waits for it. */
+static void kill_qemu(const struct vm_state *st)
+{
+    if (st->qemu_pid <= 0 || !proc_alive(st->qemu_pid, st->qemu_start))
+        return;
+    int pfd = (int)syscall(SYS_pidfd_open, st->qemu_pid, 0);
+    if (pfd < 0)
+        return;
+    /* Checked again through the pidfd: the pid is not reused meanwhile. */
+    if (proc_alive(st->qemu_pid, st->qemu_start)) {
+        syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
+        struct pollfd p = {.fd = pfd, .events = POLLIN};
+        while (poll(&p, 1, 5000) < 0 && errno == EINTR)
+            ;
+    }
+    close(pfd);
+}
+
+int vm_destroy(const char *dir, const char *id, pyro_error *err)
+{
+    if (!id || !id_valid(id) || !dir || dir[0] != '/')
+        return err_set(err, -PYRO_E_INVALID, "destroy needs an absolute dir and a valid id");
+    struct vm_state st;
+    int r = vm_state_load(dir, &st, err);
+    if (r < 0 && r != -ENOENT)
+        return err_prefix(err, "destroy VM %s", id);
+    if (r == 0 && strcmp(st.id, id) != 0) {
+        int code = err_set(err, -PYRO_E_INVALID, "%s belongs to VM %s, not %s", dir, st.id, id);
+        vm_state_free(&st);
+        return code;
+    }
+    if (r == 0) {
+        kill_qemu(&st);
+        if (st.disk_owned && unlink(st.disk) < 0 && errno != ENOENT) {
+            int code = err_errno(err, errno, "remove %s", st.disk);
+            vm_state_free(&st);
+            return code;
+        }
+        vm_state_free(&st);
+    }
+    static const char *const files[] = {VM_DISK_NAME, VM_DISK_NAME ".tmp", "vm.json"};
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        _cleanup_free_ char *p = xasprintf("%s/%s", dir, files[i]);
+        if (unlink(p) < 0 && errno != ENOENT)
+            return err_errno(err, errno, "remove %s", p);
+    }
+    if (rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
+        return err_errno(err, errno, "remove %s", dir);
+    return 0;
+}

@@ -1,0 +1,10 @@
+/* The vm backend's ops table (backend.h), chosen through backend_get(). */
+#include "backend/vm/vm.h"
+
+const struct backend_ops vm_backend_ops = {
+    .name = "vm",
+    .start = vm_start,
+    .kill = vm_kill,
+    .release = vm_release,
+    .destroy = vm_destroy,
+};

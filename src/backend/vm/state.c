@@ -1,0 +1,51 @@
+/* dir/vm.json: written before QEMU starts and again with its pid, so a
+ * start interrupted at any point (or a monitor killed with SIGKILL) leaves
+ * enough on disk to clean up. */
+#include <errno.h>
+#include <string.h>
+
+#include "backend/vm/internal.h"
+#include "base/cleanup.h"
+#include "base/json.h"
+#include "base/record.h"
+
+#define STATE_FILE "vm.json"
+
+int vm_state_save(const char *dir, const struct vm_state *st, pyro_error *err)
+{
+    json_auto_t *rec = json_pack("{s:i, s:s, s:i, s:I, s:s, s:b}", "schema_version", 1, "id", st->id, "qemu_pid",
+                                 (int)st->qemu_pid, "qemu_start_time", (json_int_t)st->qemu_start, "disk", st->disk,
+                                 "disk_owned", st->disk_owned);
+    _cleanup_free_ char *path = xasprintf("%s/%s", dir, STATE_FILE);
+    return record_save_flags(path, rec, PYRO_WRITE_NOSYNC, err);
+}
+
+int vm_state_load(const char *dir, struct vm_state *st, pyro_error *err)
+{
+    *st = (struct vm_state){0};
+    _cleanup_free_ char *path = xasprintf("%s/%s", dir, STATE_FILE);
+    json_auto_t *rec = NULL;
+    pyro_error e2 = {0};
+    int r = record_load(path, &rec, &e2);
+    if (r == -ENOENT)
+        return r;
+    if (r < 0)
+        return err_set(err, r, "%s", e2.message);
+    const char *id = json_get_str(rec, "id", NULL);
+    const char *disk = json_get_str(rec, "disk", NULL);
+    if (!id || !disk || disk[0] != '/')
+        return err_set(err, -PYRO_E_CORRUPT, "%s: missing or bad id or disk", path);
+    st->id = xstrdup(id);
+    st->disk = xstrdup(disk);
+    st->qemu_pid = (pid_t)json_get_int(rec, "qemu_pid", 0);
+    st->qemu_start = json_get_int(rec, "qemu_start_time", -1);
+    st->disk_owned = json_get_bool(rec, "disk_owned", false);
+    return 0;
+}
+
+void vm_state_free(struct vm_state *st)
+{
+    free(st->id);
+    free(st->disk);
+    *st = (struct vm_state){0};
+}

@@ -1,0 +1,48 @@
+/* The vm backend: a QEMU microvm with its own kernel (Debian's cloud
+ * kernel), pyro's initramfs (the agent as /init and the virtio modules),
+ * the environment's read-only ext4 image as /dev/vda and a writable ext4
+ * disk as /dev/vdb, which the agent mounts as an overlay (agent/init_vm.c).
+ * KVM where the caller chose it, else TCG (software emulation, -cpu max).
+ *
+ * QEMU runs as the monitor's child under its own seccomp sandbox
+ * (-sandbox on,...), with no defaults, no display, no NIC unless the
+ * network is on (then user-mode networking), and dies with the monitor
+ * (PR_SET_PDEATHSIG). The agent channel is the monitor's socket end
+ * (cfg->channel_fd), handed to QEMU as fd 3 and used as the chardev of a
+ * virtio-serial port named "pyro.agent"; the serial console is QEMU's
+ * stdout, cfg->stdio_fd.
+ *
+ * Layout of cfg->dir (owned by the backend):
+ *   vm.json    what start() created (QEMU's pid and start time, the disk),
+ *              written before QEMU starts so destroy() works after a crash
+ *   disk.ext4  the writable disk, unless cfg->upper_dir names a
+ *              caller-owned directory: then <upper_dir>/disk.ext4, kept
+ *              across stop and start and never removed by destroy */
+#ifndef PYRO_BACKEND_VM_H
+#define PYRO_BACKEND_VM_H
+
+#include "backend/backend.h"
+
+/* The backend's ops table (ops.c); only backend_get() names it. */
+extern const struct backend_ops vm_backend_ops;
+
+#define VM_QEMU_BINARY "qemu-system-x86_64"
+#define VM_DISK_NAME "disk.ext4"
+#define VM_PORT_NAME "pyro.agent"
+
+int vm_start(const struct backend_config *cfg, struct backend_instance *out, pyro_error *err);
+int vm_kill(const struct backend_instance *inst, int sig, pyro_error *err);
+void vm_release(struct backend_instance *inst);
+/* Kills a QEMU that still runs for dir (by its recorded pid and start
+ * time), removes the instance's own disk and state files, and dir when
+ * empty. Idempotent; needs only dir and id. */
+int vm_destroy(const char *dir, const char *id, pyro_error *err);
+
+/* QEMU's argument vector for cfg (NULL-terminated, malloc'ed strings):
+ * exposed for tests. disk is the writable disk's path. */
+char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const char *disk);
+/* The host's TSC frequency in kHz ("cpu MHz" of /proc/cpuinfo), 0 when
+ * unknown: a TCG guest's TSC runs at it. */
+long vm_host_tsc_khz(void);
+
+#endif
