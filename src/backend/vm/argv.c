@@ -11,7 +11,7 @@
  * PIT fails on a busy host: the kernel then has no clock source and hangs
  * before userspace. So the host's TSC frequency is given (tsc_early_khz)
  * and the TSC trusted. */
-#define VM_CMDLINE_COMMON "console=ttyS0 quiet panic=-1 pyro.vm=1"
+#define VM_CMDLINE_COMMON "console=ttyS0 quiet panic=-1 pci=off pyro.vm=1"
 #define VM_CMDLINE_TCG " tsc=reliable no_timer_check"
 
 struct argv_buf {

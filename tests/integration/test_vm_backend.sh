@@ -1,0 +1,99 @@
+#!/bin/bash
+# The vm backend (QEMU microvm, TCG on hosts without usable KVM): the guest
+# runs its own kernel, PID 1 is the agent, no host process is visible, only
+# lo without network; the backend is chosen per call or by $PYRO_BACKEND;
+# allow_host_compat falls back to the sandbox; a killed QEMU or monitor
+# leaves nothing once reap-expired ran.
+source "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || skip "the VM artifacts are built as root here (apt-get download, mkfs.ext4 -d of a root-owned tree)"
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (scripts/deps.sh)"
+ENV=debian:12-base
+"$PYRO" env pull "$ENV" >/dev/null 2>&1 || fail "could not pull $ENV"
+
+no_qemu_left() {
+  local p
+  for p in $(pgrep -f "qemu-system-x86_64 -name pyro-" || true); do
+    grep -q "$PYRO_HOME" "/proc/$p/cmdline" 2>/dev/null && fail "a QEMU of this test still runs: $(tr '\0' ' ' <"/proc/$p/cmdline")"
+  done
+  return 0
+}
+
+# One boot: the kernel, PID 1, the processes and links seen from inside.
+expect_status 0 "$PYRO" run --backend vm "$ENV" --json -- \
+  'uname -r; cat /proc/1/comm; ls /sys/class/net | tr "\n" " "; echo; hostname; for p in /proc/[0-9]*; do [ -s $p/cmdline ] && echo $p; done | wc -l; cat /proc/[0-9]*/comm | sort -u | tr "\n" " "'
+[ "$(jget execution_mode <<<"$OUT")" = vm ] || fail "execution_mode: $OUT"
+accel=$(jget accelerator <<<"$OUT")
+case "$accel" in kvm | tcg) ;; *) fail "accelerator: $OUT" ;; esac
+mapfile -t lines < <(jget stdout <<<"$OUT")
+[ "${lines[0]}" != "$(uname -r)" ] || fail "the guest runs the host's kernel ${lines[0]}"
+[ "${lines[1]}" = init ] || fail "PID 1 is ${lines[1]}, not the agent (/init)"
+[ "${lines[2]}" = "lo " ] || fail "links without network: '${lines[2]}'"
+[ "${lines[3]}" = "$(jget vm_id <<<"$OUT")" ] || fail "hostname ${lines[3]}"
+[ "${lines[4]}" -lt 10 ] || fail "${lines[4]} user processes visible inside"
+grep -qE 'pyro-monitor|qemu|systemd' <<<"${lines[5]}" && fail "host processes visible inside: ${lines[5]}"
+[ -z "$(ls "$PYRO_HOME/vms" 2>/dev/null)" ] || fail "run left a VM behind"
+no_qemu_left
+ok "guest kernel ${lines[0]} ($accel), PID 1 the agent, only lo, nothing of the host visible"
+
+# The default comes from $PYRO_BACKEND; a bad value is refused naming it.
+expect_status 1 env PYRO_BACKEND=qemu "$PYRO" vm create "$ENV"
+grep -q 'PYRO_BACKEND must be auto, sandbox or vm' <<<"$ERR" || fail "bad PYRO_BACKEND: $ERR"
+expect_status 0 env PYRO_BACKEND=sandbox "$PYRO" run "$ENV" --json -- true
+[ "$(jget execution_mode <<<"$OUT")" = sandbox ] || fail "PYRO_BACKEND=sandbox: $OUT"
+expect_status 2 "$PYRO" run --backend qemu "$ENV" -- true
+ok "PYRO_BACKEND and --backend choose the backend"
+
+# A VM's lifecycle: stop powers the guest off cleanly, start boots the same
+# record again on the vm backend.
+expect_status 0 env PYRO_BACKEND=vm "$PYRO" vm create "$ENV" --json
+vm=$(jget vm_id <<<"$OUT")
+expect_status 0 "$PYRO" vm start "$vm" --json
+[ "$(jget execution_mode <<<"$OUT")" = vm ] || fail "vm start: $OUT"
+expect_status 0 "$PYRO" vm stop "$vm" --json
+grep -q 'reboot: Power down' "$PYRO_HOME/vms/$vm/console.log" || fail "the guest did not power off: $(tail -5 "$PYRO_HOME/vms/$vm/console.log")"
+no_qemu_left
+ok "vm stop powers the guest off"
+
+# kill -9 of QEMU: the monitor notices, the VM is exited, reap removes it.
+expect_status 0 "$PYRO" vm start "$vm"
+qpid=$(jget sandbox_pid <"$PYRO_HOME/vms/$vm/monitor.json")
+grep -q qemu "/proc/$qpid/comm" || fail "sandbox_pid $qpid is not QEMU"
+kill -9 "$qpid"
+for _ in $(seq 50); do [ "$(jget state <"$PYRO_HOME/vms/$vm/monitor.json")" = exited ] && break; sleep 0.1; done
+expect_status 0 "$PYRO" vm status "$vm" --json
+case "$(jget state <<<"$OUT")" in exited | failed) ;; *) fail "state after kill -9 of QEMU: $OUT" ;; esac
+expect_status 0 "$PYRO" vm reap-expired --json
+[ ! -e "$PYRO_HOME/vms/$vm" ] || fail "reap left $PYRO_HOME/vms/$vm: $(ls -la "$PYRO_HOME/vms/$vm")"
+no_qemu_left
+ok "kill -9 of QEMU, then reap-expired: nothing left"
+
+# kill -9 of the monitor: QEMU dies with it (parent-death signal).
+expect_status 0 "$PYRO" vm create --backend vm "$ENV" --json
+vm=$(jget vm_id <<<"$OUT")
+expect_status 0 "$PYRO" vm start "$vm"
+mpid=$(jget pid <"$PYRO_HOME/vms/$vm/monitor.json")
+qpid=$(jget sandbox_pid <"$PYRO_HOME/vms/$vm/monitor.json")
+kill -9 "$mpid"
+for _ in $(seq 50); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$qpid" 2>/dev/null && fail "QEMU $qpid outlived its monitor"
+expect_status 0 "$PYRO" vm reap-expired --json
+[ ! -e "$PYRO_HOME/vms/$vm" ] || fail "reap left $PYRO_HOME/vms/$vm"
+no_qemu_left
+ok "kill -9 of the monitor, then reap-expired: nothing left"
+
+# allow_host_compat: permission to fall back to the sandbox backend when a
+# VM cannot start (here: KVM demanded on a host without it), said in the
+# result; without it the error names the cause and the permission.
+if [ ! -e /dev/kvm ]; then
+  expect_status 1 env PYRO_VM_ACCEL=kvm "$PYRO" run --backend vm "$ENV" -- true
+  grep -q 'allow_host_compat' <<<"$ERR" || fail "error without allow_host_compat: $ERR"
+  grep -qi 'kvm' <<<"$ERR" || fail "the error does not name the cause: $ERR"
+  expect_status 0 env PYRO_VM_ACCEL=kvm "$PYRO" vm create --backend vm --allow-host-compat "$ENV" --json
+  vm=$(jget vm_id <<<"$OUT")
+  expect_status 0 env PYRO_VM_ACCEL=kvm "$PYRO" vm start "$vm" --json
+  [ "$(jget execution_mode <<<"$OUT")" = sandbox ] || fail "fallback execution_mode: $OUT"
+  jget backend_fallback <<<"$OUT" | grep -qi kvm || fail "backend_fallback: $OUT"
+  expect_status 0 "$PYRO" vm delete "$vm"
+  ok "allow_host_compat falls back to the sandbox backend and says why"
+fi
+no_qemu_left
