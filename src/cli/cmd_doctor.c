@@ -85,6 +85,14 @@ int cli_print_doctor(struct cli_run *run, json_t *result)
         printf("  %-8s %-17s ", names[b], state);
         print_wrapped(json_get_str(be, "reason", ""), 2 + 8 + 1 + 17 + 1);
     }
+    json_t *au = json_object_get(backends, "auto");
+    if (au) {
+        char state[64];
+        snprintf(state, sizeof(state), "picks %s", json_get_str(au, "backend", "?"));
+        printf("  %-8s %-17s ", "auto", state);
+        print_wrapped(json_get_str(au, "reason", ""), 2 + 8 + 1 + 17 + 1);
+        printf("  %-8s %-17s\n", "default", json_get_str(au, "default", "auto"));
+    }
     printf("\nState dir:     %s\n", json_get_str(result, "state_dir", ""));
     printf("Environments:  %s", json_get_str(result, "environments_dir", ""));
     json_t *envs = json_object_get(result, "environments");

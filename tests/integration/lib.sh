@@ -21,6 +21,18 @@ trap cleanup_test_tmp EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*" >&2; exit 77; }
+# The backend a suite runs on: $PYRO_TEST_BACKEND (ctest registers a ".vm"
+# variant of the suites that pass on both), sandbox by default. It becomes
+# the default of every pyro call through $PYRO_BACKEND; a suite checks
+# what only one backend does under `on_vm` or `on_sandbox`.
+BACKEND=${PYRO_TEST_BACKEND:-sandbox}
+case "$BACKEND" in sandbox | vm) ;; *) fail "PYRO_TEST_BACKEND must be sandbox or vm, got '$BACKEND'" ;; esac
+export PYRO_BACKEND=$BACKEND
+on_vm() { [ "$BACKEND" = vm ]; }
+on_sandbox() { [ "$BACKEND" = sandbox ]; }
+if on_vm && ! command -v qemu-system-x86_64 >/dev/null; then
+  skip "the vm backend needs qemu-system-x86_64 (scripts/deps.sh)"
+fi
 ok() { echo "ok - $*"; }
 # jq-free JSON field access through Debian's python3.
 jget() { /usr/bin/python3 -c 'import json,sys

@@ -12,6 +12,8 @@
 #include "base/json.h"
 #include "lib/contract/contract.h"
 #include "lib/contract/ctx.h"
+#include "lib/env/env_vm.h"
+#include "lib/host/agent_path.h"
 
 static const char *status_name(int rc)
 {
@@ -99,6 +101,16 @@ static int pull_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
     if (rc < 0)
         return rc;
     json_auto_t *m = res.manifest;
+    json_t *vm = NULL;
+    if (json_get_bool(args, "vm", false)) {
+        /* The VM backend's kernel, initramfs and root image too. */
+        _cleanup_free_ char *agent = NULL;
+        struct env_vm ev;
+        if ((rc = host_agent_path(&agent, err)) < 0 || (rc = env_vm_ensure(ctx, r->name, agent, &ev, err)) < 0)
+            return rc;
+        vm = json_pack("{s:s, s:s, s:s, s:b}", "kernel", ev.kernel, "initramfs", ev.initrd, "root_image", ev.root_image,
+                       "built", ev.built);
+    }
     _cleanup_free_ char *inst = env_install_path(ctx, r);
     _cleanup_free_ char *rootfs = xasprintf("%s/%s", inst, ENV_ROOTFS_NAME);
     *result = json_pack("{s:s, s:s, s:b, s:s, s:b, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "name", r->name, "version",
@@ -107,6 +119,8 @@ static int pull_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
                         "package_count", (json_int_t)json_get_int(m, "package_count", 0), "build_ms",
                         (json_int_t)res.build_ms, "built_at", json_get_str(m, "built_at", ""), "mirror",
                         json_get_str(m, "mirror", ""));
+    if (vm)
+        json_object_set_new(*result, "vm", vm);
     return 0;
 }
 
@@ -122,6 +136,8 @@ static const struct contract_param pull_params[] = {
     ENV_PARAM,
     PARAM_STR("mirror", "Debian mirror URL to build from (default: $PYRO_DEBIAN_MIRROR, else the host's apt sources).",
               .metavar = "URL", .max = 1024),
+    PARAM_BOOL("vm", "Also build the VM backend's artifacts: the kernel (Debian's cloud kernel package), pyro's "
+                     "initramfs and the rootfs as a read-only ext4 image."),
     PARAM_END,
 };
 
@@ -166,7 +182,9 @@ const struct contract_op op_env_pull = {
                      ",\"installed\":" BOOL ",\"action\":{\"type\":\"string\",\"enum\":[\"built\",\"repaired\","
                      "\"reused\"]},\"waited\":" BOOL ",\"cache_path\":" STR ",\"rootfs_path\":" STR
                      ",\"size_bytes\":" INT ",\"package_count\":" INT ",\"build_ms\":" INT ",\"built_at\":" STR
-                     ",\"mirror\":" STR "}}",
+                     ",\"mirror\":" STR ",\"vm\":{\"type\":\"object\",\"required\":[\"kernel\",\"initramfs\","
+                     "\"root_image\",\"built\"],\"properties\":{\"kernel\":" STR ",\"initramfs\":" STR
+                     ",\"root_image\":" STR ",\"built\":" BOOL "}}}}",
     .annotations = PA_IDEMPOTENT | PA_OPEN_WORLD,
     .exposure = 0,
     .handler = pull_run,

@@ -181,6 +181,25 @@ static json_t *vm_summary(const struct doctor *d)
                      available ? json_string(d->accel.name) : json_null(), "reason", reason);
 }
 
+/* What backend=auto picks here (the same rule as instance_backend_choose:
+ * vm where KVM runs guests natively, else sandbox) and the default. */
+static json_t *auto_summary(const struct doctor *d, const json_t *vm)
+{
+    bool kvm = json_is_true(json_object_get(vm, "available")) && d->accel_ok && !strcmp(d->accel.name, "kvm");
+    char reason[PYRO_ERROR_MESSAGE_MAX + 64];
+    if (kvm)
+        snprintf(reason, sizeof(reason), "KVM runs guests natively here: %s", d->accel.reason);
+    else if (json_is_true(json_object_get(vm, "available")))
+        snprintf(reason, sizeof(reason), "VMs would run under TCG (%s); backend=vm still runs them there",
+                 d->accel.reason);
+    else
+        snprintf(reason, sizeof(reason), "the vm backend is unavailable: %s",
+                 json_string_value(json_object_get(vm, "reason")));
+    const char *def = getenv("PYRO_BACKEND");
+    return json_pack("{s:s, s:s, s:s}", "backend", kvm ? "vm" : "sandbox", "reason", reason, "default",
+                     def && def[0] ? def : "auto");
+}
+
 static int doctor_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     (void)args;
@@ -207,7 +226,8 @@ static int doctor_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
     json_t *vm = vm_summary(&d);
     bool ok = json_is_true(json_object_get(sandbox, "available")) || json_is_true(json_object_get(vm, "available"));
     json_set(res, "checks", d.checks);
-    json_set(res, "backends", json_pack("{s:o, s:o}", "sandbox", sandbox, "vm", vm));
+    json_t *autosel = auto_summary(&d, vm);
+    json_set(res, "backends", json_pack("{s:o, s:o, s:o}", "sandbox", sandbox, "vm", vm, "auto", autosel));
     json_set(res, "cgroups", cgroups);
     json_set(res, "limits", limits);
     json_set(res, "state_dir", json_bytes(ctx->state_dir, strlen(ctx->state_dir), NULL));
@@ -262,7 +282,10 @@ const struct contract_op op_doctor = {
         "\"vm\":{\"type\":\"object\",\"additionalProperties\":false,"
         "\"required\":[\"available\",\"accelerator\",\"reason\"],"
         "\"properties\":{\"available\":" S_BOOL ",\"accelerator\":{\"type\":[\"string\",\"null\"],"
-        "\"enum\":[\"kvm\",\"tcg\",null]},\"reason\":" S_STR "}}}},"
+        "\"enum\":[\"kvm\",\"tcg\",null]},\"reason\":" S_STR "}},"
+        "\"auto\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"backend\",\"reason\","
+        "\"default\"],\"properties\":{\"backend\":{\"type\":\"string\",\"enum\":[\"sandbox\",\"vm\"]},"
+        "\"reason\":" S_STR ",\"default\":" S_STR "}}}},"
         "\"cgroups\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"version\",\"controllers\"],"
         "\"properties\":{\"version\":{\"type\":\"string\",\"enum\":[\"none\",\"v1\",\"v2\",\"hybrid\"]},"
         "\"controllers\":{\"type\":\"object\",\"additionalProperties\":false,"

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include "base/record.h"
 #include "base/timeutil.h"
 #include "lib/contract/params.h"
+#include "lib/host/agent_path.h"
 #include "lib/vm/instance_call.h"
 
 #define INSTANCE_START_TIMEOUT_MS 120000
@@ -300,32 +300,7 @@ static int instance_check_room(struct pyro_ctx *ctx, const struct instance *inst
 
 int instance_agent_path(char **out, pyro_error *err)
 {
-    const char *env = getenv("PYRO_AGENT");
-    if (env && env[0]) {
-        if (access(env, X_OK) < 0)
-            return err_errno(err, errno, "PYRO_AGENT=%s", env);
-        *out = xstrdup(env);
-        return 0;
-    }
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *p = xasprintf("%s/pyro-agent", dirname(self));
-        if (access(p, X_OK) == 0) {
-            *out = p;
-            return 0;
-        }
-        free(p);
-    }
-    char *p = xasprintf("%s/pyro-agent", PYRO_LIBEXECDIR);
-    if (access(p, X_OK) == 0) {
-        *out = p;
-        return 0;
-    }
-    free(p);
-    return err_set(err, -PYRO_E_UNSUPPORTED, "pyro-agent not found next to the pyro binary nor in %s; set PYRO_AGENT",
-                   PYRO_LIBEXECDIR);
+    return host_agent_path(out, err);
 }
 
 int instance_backend_destroy(const char *dir, const char *id, pyro_error *err)
