@@ -3,6 +3,7 @@
  * everything it serves comes from the table. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/cleanup.h"
@@ -14,7 +15,7 @@ static void mcp_help(FILE *out)
     fprintf(out, "usage: pyro mcp serve [--profile PROFILE | --mode MODE] [--transport stdio|http]\n"
                  "                      [--listen ADDR:PORT] [--auth-token-file FILE]\n"
                  "                      [--project-path PATH | --repo-url URL [--repo-ref REF]]\n"
-                 "                      [--allow-host-path DIR]...\n\n"
+                 "                      [--allow-host-path DIR]... [--backend auto|sandbox|vm]\n\n"
                  "Run the MCP server: chat hosts start it and the model calls its tools.\n\n"
                  "options:\n"
                  "  --profile PROFILE       vm-run, workspace-core (default) or workspace-full.\n"
@@ -41,6 +42,9 @@ static void mcp_help(FILE *out)
                  "                          output_path) must lie, symlinks resolved, beneath one of\n"
                  "                          these, the project source (read only), the server's export\n"
                  "                          directory (<state>/mcp/exports/...) or the client's MCP roots.\n"
+                 "  --backend B             the default backend of vm_run, vm_create and\n"
+                 "                          workspace_create when a call names none: auto, sandbox or\n"
+                 "                          vm (default: $PYRO_BACKEND, else auto; docs/vm.md).\n"
                  "  -h, --help              Show this help.\n\n"
                  "HTTP limits (docs/mcp.md, \"HTTP transport security\"): every request needs the token\n"
                  "(else 401), checked before any of its body is read; request headers must arrive within\n"
@@ -116,6 +120,7 @@ int cli_mcp_main(int argc, char **argv)
         return 2;
     }
     struct pyro_mcp_options o = {.on_listen = on_listen, .on_auth_token_file = on_token_file};
+    const char *backend = NULL;
     struct {
         const char *flag;
         const char **dst;
@@ -128,6 +133,7 @@ int cli_mcp_main(int argc, char **argv)
         {"--project-path", &o.project_path},
         {"--repo-url", &o.repo_url},
         {"--repo-ref", &o.repo_ref},
+        {"--backend", &backend},
     };
     _cleanup_free_ const char **allow = xcalloc((size_t)argc, sizeof(*allow));
     size_t nallow = 0;
@@ -172,6 +178,12 @@ int cli_mcp_main(int argc, char **argv)
     }
     if (check_usage(&o))
         return 2;
+    if (backend) {
+        if (strcmp(backend, "auto") && strcmp(backend, "sandbox") && strcmp(backend, "vm"))
+            return usage("--backend must be auto, sandbox or vm, got '%.32s'", backend);
+        /* The default every instance create of this server falls back to. */
+        setenv("PYRO_BACKEND", backend, 1);
+    }
     pyro_error err = {0};
     struct pyro_ctx *ctx = NULL;
     if (pyro_ctx_new(&ctx, &err) < 0) {

@@ -58,6 +58,15 @@ ok "vm stop powers the guest off"
 expect_status 0 "$PYRO" vm start "$vm"
 qpid=$(jget sandbox_pid <"$PYRO_HOME/vms/$vm/monitor.json")
 grep -q qemu "/proc/$qpid/comm" || fail "sandbox_pid $qpid is not QEMU"
+# QEMU is confined: no capabilities, no_new_privs, QEMU's seccomp filter,
+# and its own PID, mount, IPC, UTS and network namespaces.
+grep -q '^CapEff:[[:space:]]*0000000000000000$' "/proc/$qpid/status" || fail "QEMU has capabilities: $(grep Cap "/proc/$qpid/status")"
+grep -q '^CapBnd:[[:space:]]*0000000000000000$' "/proc/$qpid/status" || fail "QEMU's bounding set is not empty"
+grep -q '^NoNewPrivs:[[:space:]]*1$' "/proc/$qpid/status" || fail "QEMU lacks no_new_privs"
+grep -q '^Seccomp:[[:space:]]*2$' "/proc/$qpid/status" || fail "QEMU runs without its seccomp sandbox"
+for ns in pid mnt ipc uts net; do
+  [ "$(readlink "/proc/$qpid/ns/$ns")" != "$(readlink "/proc/self/ns/$ns")" ] || fail "QEMU shares the host's $ns namespace"
+done
 kill -9 "$qpid"
 for _ in $(seq 50); do [ "$(jget state <"$PYRO_HOME/vms/$vm/monitor.json")" = exited ] && break; sleep 0.1; done
 expect_status 0 "$PYRO" vm status "$vm" --json
@@ -65,7 +74,7 @@ case "$(jget state <<<"$OUT")" in exited | failed) ;; *) fail "state after kill 
 expect_status 0 "$PYRO" vm reap-expired --json
 [ ! -e "$PYRO_HOME/vms/$vm" ] || fail "reap left $PYRO_HOME/vms/$vm: $(ls -la "$PYRO_HOME/vms/$vm")"
 no_qemu_left
-ok "kill -9 of QEMU, then reap-expired: nothing left"
+ok "QEMU confined (no capabilities, no_new_privs, seccomp, own namespaces); kill -9 of QEMU, then reap-expired: nothing left"
 
 # kill -9 of the monitor: QEMU dies with it (parent-death signal).
 expect_status 0 "$PYRO" vm create --backend vm "$ENV" --json

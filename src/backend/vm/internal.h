@@ -1,5 +1,6 @@
 /* The vm backend's files: argv.c (QEMU's command line), state.c (vm.json),
- * start.c (the disk and QEMU), destroy.c (kill, release, destroy). */
+ * confine.c (QEMU's namespaces and capabilities), start.c (the disk and
+ * QEMU), destroy.c (kill, release, destroy). */
 #ifndef PYRO_BACKEND_VM_INTERNAL_H
 #define PYRO_BACKEND_VM_INTERNAL_H
 
@@ -22,5 +23,12 @@ int vm_state_save(const char *dir, const struct vm_state *st, pyro_error *err);
 /* -ENOENT when there is none. */
 int vm_state_load(const char *dir, struct vm_state *st, pyro_error *err);
 void vm_state_free(struct vm_state *st);
+
+/* clone3 into new PID, mount, IPC, UTS (and without network, net)
+ * namespaces; *pidfd gets the child's pidfd. Returns like fork(). */
+pid_t vm_confined_fork(bool network, int *pidfd);
+/* In that child: private mounts, its own /proc, no capabilities,
+ * no_new_privs. -errno on failure. */
+int vm_confine_child(void);
 
 #endif

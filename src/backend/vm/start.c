@@ -83,11 +83,16 @@ static int check_config(const struct backend_config *cfg, pyro_error *err)
     return 0;
 }
 
-/* In the child: fd 3 the channel, 1 and 2 the console, 0 /dev/null; the
- * rest closed; dies with the monitor. */
+/* In the child: confined (confine.c), fd 3 the channel, 1 and 2 the
+ * console, 0 /dev/null; the rest closed; dies with the monitor. */
 static void child_exec(const struct backend_config *cfg, char **argv)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int r = vm_confine_child();
+    if (r < 0) {
+        dprintf(cfg->stdio_fd >= 0 ? cfg->stdio_fd : 2, "pyro: confine QEMU: %s\n", strerror(-r));
+        _exit(126);
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -137,18 +142,12 @@ int vm_start(const struct backend_config *cfg, struct backend_instance *out, pyr
         (r = make_disk(disk, cfg->vm_disk_mib > 0 ? cfg->vm_disk_mib : BACKEND_VM_DISK_MIB, err)) < 0)
         return r;
     _cleanup_strv_ char **argv = vm_qemu_argv(cfg, qemu, disk);
-    pid_t pid = fork();
+    int pidfd = -1;
+    pid_t pid = vm_confined_fork(cfg->network, &pidfd);
     if (pid < 0)
-        return err_errno(err, errno, "fork");
+        return err_errno(err, errno, "clone3 (QEMU's namespaces)");
     if (pid == 0)
         child_exec(cfg, argv);
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pidfd < 0) {
-        int e = errno;
-        kill(pid, SIGKILL);
-        return err_errno(err, e, "pidfd_open");
-    }
-    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
     st.qemu_pid = pid;
     st.qemu_start = proc_start_time(pid);
     if ((r = vm_state_save(cfg->dir, &st, err)) < 0) {
