@@ -47,7 +47,7 @@ def read_frame(s):
         buf += s.recv(65536)
     return json.loads(buf[12:12 + hl])
 subprocess.run(["mkfs.ext4", "-q", "-F", "-t", "ext4", "-L", "pyro-rw", "-E",
-                "lazy_itable_init=1,lazy_journal_init=1,discard", disk, "8192M"], check=True)
+                "lazy_itable_init=1,lazy_journal_init=1,discard", disk, "8192M"], check=True, stdout=subprocess.DEVNULL)
 a, b = socket.socketpair()
 def child():
     os.dup2(b.fileno(), 3)

@@ -21,6 +21,8 @@ export function testHome(name) {
     PYRO_HOME: join(dir, "state"),
     XDG_CACHE_HOME: process.env.PYRO_TEST_CACHE || join(dir, "cache"),
   };
+  // The backend the server's creates default to (ctest's ".vm" variants).
+  if (process.env.PYRO_TEST_BACKEND) env.PYRO_BACKEND = process.env.PYRO_TEST_BACKEND;
   // A failed test must not leave sandboxes running once their state is
   // gone: delete the remaining VMs and workspaces through the CLI first.
   const cleanup = () => {
