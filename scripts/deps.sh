@@ -14,6 +14,9 @@ PACKAGES=(
   libcmocka-dev python3 bubblewrap hyperfine curl
   # runtime: environments, sandbox networking, VM backend
   mmdebstrap e2fsprogs iproute2 nftables qemu-system-x86 zstd git
+  # VM artifacts: apt-get download of the cloud kernel package, dpkg-deb -x
+  # of it, mkfs.ext4 -d of the rootfs (e2fsprogs, above)
+  apt dpkg
 )
 
 missing=()
