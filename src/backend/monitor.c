@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -73,8 +74,17 @@ static int start_instance(struct monitor *m, pyro_error *err)
     r = monitor_agent_handshake(m, err);
     log_debug("monitor %s: backend start %.1f ms, agent hello %.1f ms", m->cfg->id, (t1 - t0) / 1e6,
               (time_mono_ns() - t1) / 1e6);
-    if (r < 0)
+    if (r < 0) {
+        /* What init (or a VM's QEMU and kernel) said last names the cause;
+         * console.log itself may be gone with the instance. */
+        monitor_console_drain(m);
+        char tail[MONITOR_CONSOLE_TAIL + 16];
+        monitor_console_tail(m, tail, sizeof(tail));
+        size_t len = strlen(err->message);
+        if (tail[0] && len + 32 < sizeof(err->message))
+            snprintf(err->message + len, sizeof(err->message) - len, "; console: %s", tail);
         return r;
+    }
     if (fcntl(m->agent_fd, F_SETFL, O_NONBLOCK) < 0)
         return err_errno(err, errno, "fcntl");
     return 0;

@@ -114,3 +114,52 @@ void monitor_console_close(struct monitor *m)
         close(m->console_fd);
     m->console_fd = -1;
 }
+
+void monitor_console_tail(struct monitor *m, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    _cleanup_free_ char *path = xasprintf("%s/console.log", m->cfg->dir);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || size < 2)
+        return;
+    char raw[MONITOR_CONSOLE_TAIL];
+    off_t from = st.st_size > (off_t)sizeof(raw) ? st.st_size - (off_t)sizeof(raw) : 0;
+    ssize_t n = pread(fd, raw, sizeof(raw), from);
+    if (n <= 0)
+        return;
+    /* The last three non-empty lines, joined with " | ", printable ASCII
+     * only (the guest wrote them: never trusted as text). */
+    size_t start = (size_t)n;
+    int lines = 0;
+    for (size_t i = (size_t)n; i > 0 && lines < 3; i--) {
+        if (raw[i - 1] != '\n')
+            continue;
+        /* raw[i .. next newline) is a line: count it when it shows anything. */
+        bool shown = false;
+        for (size_t j = i; j < (size_t)n && raw[j] != '\n'; j++)
+            shown |= raw[j] > 0x20 && raw[j] < 0x7f;
+        if (shown)
+            lines++;
+        start = i;
+    }
+    if (lines < 3)
+        start = 0;
+    size_t o = 0;
+    bool sep = false;
+    for (size_t i = start; i < (size_t)n && o + 4 < size; i++) {
+        unsigned char ch = (unsigned char)raw[i];
+        if (ch == '\n') {
+            sep = o > 0;
+        } else if (ch > 0x20 && ch < 0x7f) {
+            if (sep)
+                o += (size_t)snprintf(buf + o, size - o, " | ");
+            sep = false;
+            if (o + 1 < size)
+                buf[o++] = (char)ch;
+        } else if (ch == ' ' && o && !sep && o + 1 < size) {
+            buf[o++] = ' ';
+        }
+    }
+    buf[o < size ? o : size - 1] = '\0';
+}

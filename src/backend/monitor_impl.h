@@ -95,6 +95,10 @@ void monitor_console_drain(struct monitor *m);
 void monitor_console_readable(struct ae_loop *loop, int fd, int mask, void *data);
 /* Drains the rest, notes what was dropped and closes both ends. */
 void monitor_console_close(struct monitor *m);
+/* The last lines of console.log (at most MONITOR_CONSOLE_TAIL bytes read),
+ * printable ASCII joined with " | ", for an error message; "" when none. */
+#define MONITOR_CONSOLE_TAIL 400
+void monitor_console_tail(struct monitor *m, char *buf, size_t size);
 
 /* ---- monitor_route.c ---- */
 /* Queues a frame for the agent (hdr borrowed); -PYRO_E_LIMIT past

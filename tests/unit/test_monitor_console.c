@@ -158,6 +158,37 @@ static void test_cap(void **state)
     assert_non_null(strstr(text + MONITOR_CONSOLE_MAX, note));
 }
 
+/* The tail for error messages: the last three non-empty lines, printable
+ * ASCII only, joined with " | "; nothing when there is no log. */
+static void test_tail(void **state)
+{
+    (void)state;
+    struct monitor m;
+    struct monitor_config cfg;
+    monitor_init(&m, &cfg);
+    _cleanup_free_ char *p = log_path();
+    unlink(p);
+    char tail[MONITOR_CONSOLE_TAIL + 16];
+    monitor_console_tail(&m, tail, sizeof(tail));
+    assert_string_equal(tail, "");
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("early\nline one\nline\033[31m two\r\n\nqemu: linux kernel too old\n\n", f);
+    fclose(f);
+    monitor_console_tail(&m, tail, sizeof(tail));
+    assert_string_equal(tail, "line one | line[31m two | qemu: linux kernel too old");
+    /* A long line is cut to the buffer. */
+    f = fopen(p, "w");
+    for (int i = 0; i < 2000; i++)
+        fputc('x', f);
+    fclose(f);
+    char small[32];
+    monitor_console_tail(&m, small, sizeof(small));
+    assert_true(strlen(small) < sizeof(small));
+    assert_true(strlen(small) > 0);
+    unlink(p);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -169,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_reset_and_pipe),
         cmocka_unit_test(test_refuses_links_and_fifos),
         cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_tail),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     _cleanup_free_ char *cmd = xasprintf("rm -rf %s", dir);
