@@ -26,10 +26,9 @@
 
 static void set_sin(struct sockaddr *sa, const char *addr)
 {
-    struct sockaddr_in *sin = (struct sockaddr_in *)sa;
-    memset(sin, 0, sizeof(*sin));
-    sin->sin_family = AF_INET;
-    inet_pton(AF_INET, addr, &sin->sin_addr);
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    inet_pton(AF_INET, addr, &sin.sin_addr);
+    memcpy(sa, &sin, sizeof(sin));
 }
 
 static int link_up(int s, const char *ifname)

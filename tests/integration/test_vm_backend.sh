@@ -35,6 +35,24 @@ grep -qE 'pyro-monitor|qemu|systemd' <<<"${lines[5]}" && fail "host processes vi
 no_qemu_left
 ok "guest kernel ${lines[0]} ($accel), PID 1 the agent, only lo, nothing of the host visible"
 
+# Another agent binary (another pyro build) rebuilds only the initramfs,
+# recorded with the agent's sha256 in the manifest; the original agent's
+# initramfs comes back the same way.
+AGENT=${PYRO_AGENT:-$PYRO_BUILD_DIR/pyro-agent}
+cp "$AGENT" "$TEST_TMP/agent" && printf 'x' >>"$TEST_TMP/agent"
+INSTALL=$("$PYRO" env inspect "$ENV" --json | jget cache_path)
+for a in "$TEST_TMP/agent" "$AGENT"; do
+  expect_status 0 env PYRO_AGENT="$a" "$PYRO" run --backend vm "$ENV" -- true
+  want=$(sha256sum "$a" | cut -d' ' -f1)
+  read -r got sha size < <(/usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))
+a=[x for x in m["artifacts"] if x["name"]=="vm-initramfs"][0]; print(a["agent_sha256"], a["sha256"], a["size"])' "$INSTALL/manifest.json")
+  [ "$got" = "$want" ] || fail "the initramfs records agent $got, not $want"
+  # (Only the VM artifacts: other tests corrupt and repair the shared rootfs.)
+  [ "$(sha256sum "$INSTALL/vm/initramfs.cpio" | cut -d' ' -f1)" = "$sha" ] && [ "$(stat -c %s "$INSTALL/vm/initramfs.cpio")" = "$size" ] ||
+    fail "vm/initramfs.cpio does not match its manifest entry"
+done
+ok "another agent rebuilds the initramfs only, recorded in the manifest"
+
 # The default comes from $PYRO_BACKEND; a bad value is refused naming it.
 expect_status 1 env PYRO_BACKEND=qemu "$PYRO" vm create "$ENV"
 grep -q 'PYRO_BACKEND must be auto, sandbox or vm' <<<"$ERR" || fail "bad PYRO_BACKEND: $ERR"

@@ -122,9 +122,10 @@ int env_artifact_describe(int install_dirfd, const char *name, const char *kind,
  * "disk-image", "kernel", "initramfs". For the VM backend. */
 int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char *artifact, const char *kind,
                              const char *path, pyro_error *err);
-/* The same for a caller that holds the environment's lock: adds (or
- * replaces, by name) the entries (an array of env_artifact_describe
- * objects, extra keys kept) to the manifest of the install inst. */
+/* The same for a caller that holds the environment's lock and verified
+ * the install under it: adds (or replaces, by name) the entries (an array
+ * of env_artifact_describe objects, extra keys kept) to the manifest of the
+ * install inst, whose shape is checked again. */
 int env_manifest_put_artifacts(const char *inst, const struct env_recipe *r, json_t *entries, pyro_error *err);
 /* 1-64 of [a-z0-9._-]. */
 bool env_artifact_name_ok(const char *s);

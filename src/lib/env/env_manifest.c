@@ -129,13 +129,17 @@ bool env_artifact_name_ok(const char *s)
 
 int env_manifest_put_artifacts(const char *inst, const struct env_recipe *r, json_t *entries, pyro_error *err)
 {
-    json_auto_t *m = NULL;
-    int rc = env_install_verify(inst, r, ENV_VERIFY_PRESENT, &m, err);
-    if (rc < 0)
-        return err_prefix(err, "cannot add an artifact to %s", r->name);
+    /* The caller verified the install under the lock it still holds; the
+     * artifacts replaced here may already differ from their old entries. */
     _cleanup_close_ int dfd = open(inst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return err_errno(err, errno, "open %s", inst);
+    json_auto_t *m = NULL;
+    int rc = record_load_at(dfd, ENV_MANIFEST_NAME, &m, err);
+    if (rc == 0)
+        rc = env_manifest_check(m, r, err);
+    if (rc < 0)
+        return err_prefix(err, "cannot add an artifact to %s", r->name);
     json_t *arts = json_object_get(m, "artifacts");
     size_t i, k;
     json_t *a, *entry;
