@@ -179,6 +179,47 @@ static void test_image(void **state)
     assert_true(env_vm_write_image(none, img, &err) < 0);
 }
 
+/* A tree shifted into an id range (as the sandbox backend keeps it) gives
+ * an image with the unshifted ids: root's files are 0:0 in the guest. The
+ * tree sits below a directory closed to the range (mkdtemp's 0700). */
+static void test_image_shifted(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *mkfs = NULL, *debugfs = NULL;
+    if (geteuid() != 0 || proc_find_program("mkfs.ext4", &mkfs, NULL) < 0 ||
+        proc_find_program("debugfs", &debugfs, NULL) < 0) {
+        fprintf(stderr, "note: needs root, mkfs.ext4 and debugfs: the shifted image is not checked\n");
+        return;
+    }
+    const uid_t base = 100000;
+    _cleanup_free_ char *tree = xasprintf("%s/shifted", tmp);
+    _cleanup_free_ char *etc = xasprintf("%s/etc", tree);
+    _cleanup_free_ char *f = xasprintf("%s/passwd", etc);
+    _cleanup_free_ char *g = xasprintf("%s/group-owned", etc);
+    pyro_error err = {0};
+    assert_int_equal(mkdir_p(etc, 0755, &err), 0);
+    assert_int_equal(write_atomic(f, "root:x:0:0::/root:/bin/sh\n", 27, 0644, &err), 0);
+    assert_int_equal(write_atomic(g, "x", 1, 0640, &err), 0);
+    assert_int_equal(lchown(tree, base, base), 0);
+    assert_int_equal(lchown(etc, base, base), 0);
+    assert_int_equal(lchown(f, base, base), 0);
+    assert_int_equal(lchown(g, base, base + 42), 0);
+    _cleanup_free_ char *img = xasprintf("%s/shifted.ext4", tmp);
+    if (env_vm_write_image(tree, img, &err) < 0)
+        fail_msg("%s", err.message);
+    struct stat st;
+    assert_int_equal(stat(img, &st), 0);
+    assert_int_equal(st.st_uid, 0); /* handed back */
+    char *const argv[] = {debugfs, "-R", "stat /etc/passwd", img, NULL};
+    _cleanup_free_ char *out = NULL;
+    assert_int_equal(proc_run(argv, 30000, &out, &err), 0);
+    assert_non_null(strstr(out, "User:     0   Group:     0"));
+    char *const argv2[] = {debugfs, "-R", "stat /etc/group-owned", img, NULL};
+    _cleanup_free_ char *out2 = NULL;
+    assert_int_equal(proc_run(argv2, 30000, &out2, &err), 0);
+    assert_non_null(strstr(out2, "User:     0   Group:    42"));
+}
+
 int main(void)
 {
     snprintf(tmp, sizeof(tmp), "/tmp/pyro-test-env-vm.XXXXXX");
@@ -188,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_cpio_layout),
         cmocka_unit_test(test_initrd),
         cmocka_unit_test(test_image),
+        cmocka_unit_test(test_image_shifted),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     (void)rm_rf(tmp, NULL);

@@ -21,6 +21,8 @@
 #define PYRO_ENV_VM_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 #include "base/err.h"
 
@@ -53,5 +55,14 @@ int env_vm_fetch_kernel(const char *tmpdir, int tmpfd, char **package, pyro_erro
  * modules archive), and the root image of the tree rootfs. */
 int env_vm_write_initrd(int tmpfd, const char *agent_path, int modules_dirfd, pyro_error *err);
 int env_vm_write_image(const char *rootfs, const char *image, pyro_error *err);
+
+/* env_vm_shift.c: runs argv (argv[0] a path) as root of a user namespace
+ * that maps 0..ENV_VM_SHIFT_SPAN-1 onto uid.. and gid.. of the host, with
+ * the descriptors keep[] inherited, and waits for it (timeout_ms). For mkfs.ext4 -d of a tree the sandbox
+ * backend shifted into an id range: the image then holds the unshifted
+ * ids. Needs CAP_SETUID/CAP_SETGID over the range (root). */
+#define ENV_VM_SHIFT_SPAN 65536u
+int env_vm_run_shifted(char *const argv[], const int *keep, size_t nkeep, uid_t uid, gid_t gid, int timeout_ms,
+                       pyro_error *err);
 
 #endif

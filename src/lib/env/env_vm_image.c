@@ -80,9 +80,32 @@ int env_vm_write_image(const char *rootfs, const char *image, pyro_error *err)
         return err_set(err, r, "mkfs.ext4 not found: install e2fsprogs (scripts/deps.sh)");
     _cleanup_free_ char *inodes = xasprintf("%lld", (long long)d.entries + 1024);
     _cleanup_free_ char *size = xasprintf("%lldM", (long long)mib);
-    char *const argv[] = {mkfs,        "-q", "-F",   "-t", "ext4",         "-O",          "^has_journal", "-L",
-                          "pyro-root", "-N", inodes, "-d", (char *)rootfs, (char *)image, size,           NULL};
-    r = proc_run(argv, MKFS_TIMEOUT_MS, NULL, err);
+    struct stat st;
+    if (stat(rootfs, &st) < 0)
+        return err_errno(err, errno, "stat %s", rootfs);
+    if (st.st_uid == 0 && st.st_gid == 0) {
+        char *const argv[] = {mkfs,        "-q", "-F",   "-t", "ext4",         "-O",          "^has_journal", "-L",
+                              "pyro-root", "-N", inodes, "-d", (char *)rootfs, (char *)image, size,           NULL};
+        r = proc_run(argv, MKFS_TIMEOUT_MS, NULL, err);
+    } else {
+        /* A tree shifted into an id range (its root's owner is the range's
+         * first id): mkfs sees it, and writes the image, with the ids the
+         * guest expects. It reaches both through descriptors (directories
+         * on the way may be closed to the range), the image owned by the
+         * range while it is made and handed back after. */
+        _cleanup_close_ int tfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int ifd = open(image, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (tfd < 0 || ifd < 0 || fchown(ifd, st.st_uid, st.st_gid) < 0)
+            return err_errno(err, errno, "open %s and %s", rootfs, image);
+        _cleanup_free_ char *tree = xasprintf("/proc/self/fd/%d", tfd);
+        _cleanup_free_ char *out = xasprintf("/proc/self/fd/%d", ifd);
+        char *const argv[] = {mkfs,        "-q", "-F",   "-t", "ext4", "-O", "^has_journal", "-L",
+                              "pyro-root", "-N", inodes, "-d", tree,   out,  size,           NULL};
+        const int keep[] = {tfd, ifd};
+        r = env_vm_run_shifted(argv, keep, 2, st.st_uid, st.st_gid, MKFS_TIMEOUT_MS, err);
+        if (r == 0 && fchown(ifd, geteuid(), getegid()) < 0)
+            r = err_errno(err, errno, "chown %s", image);
+    }
     if (r < 0)
         return err_prefix(err, "make the root image of %s", rootfs);
     return 0;
