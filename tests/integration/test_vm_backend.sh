@@ -108,6 +108,34 @@ expect_status 0 "$PYRO" vm reap-expired --json
 no_qemu_left
 ok "kill -9 of the monitor, then reap-expired: nothing left"
 
+# kill -9 of the client during a stop: the monitor finishes the power-off;
+# the VM is then exited and reap-expired leaves no QEMU, socket or disk.
+expect_status 0 "$PYRO" vm create --backend vm "$ENV" --json
+vm=$(jget vm_id <<<"$OUT")
+expect_status 0 "$PYRO" vm start "$vm"
+qpid=$(jget sandbox_pid <"$PYRO_HOME/vms/$vm/monitor.json")
+"$PYRO" vm stop "$vm" >/dev/null 2>&1 &
+stopper=$!
+for _ in $(seq 100); do [ "$(jget state <"$PYRO_HOME/vms/$vm/monitor.json")" = running ] || break; sleep 0.02; done
+kill -9 "$stopper" 2>/dev/null || true  # (the power-off may already be over)
+wait "$stopper" 2>/dev/null || true
+for _ in $(seq 100); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$qpid" 2>/dev/null && fail "QEMU $qpid still runs after the stop its client was killed in"
+[ ! -e "$PYRO_HOME/vms/$vm/control.sock" ] && [ ! -e "$PYRO_HOME/vms/$vm/sandbox/disk.ext4" ] ||
+  fail "the stopped VM left its socket or disk: $(ls -R "$PYRO_HOME/vms/$vm")"
+expect_status 0 "$PYRO" vm status "$vm" --json
+state=$(jget state <<<"$OUT")
+case "$state" in
+  exited) # killed mid-stop: the record still says started; reap takes it
+    expect_status 0 "$PYRO" vm reap-expired --json
+    [ ! -e "$PYRO_HOME/vms/$vm" ] || fail "reap left $PYRO_HOME/vms/$vm: $(ls -la "$PYRO_HOME/vms/$vm")" ;;
+  stopped) # the stop was over before the kill: a stopped VM is kept
+    "$PYRO" vm delete "$vm" >/dev/null ;;
+  *) fail "state after the killed stop: $OUT" ;;
+esac
+no_qemu_left
+ok "kill -9 of the client during a stop ($state): no QEMU, socket or disk left"
+
 # allow_host_compat: permission to fall back to the sandbox backend when a
 # VM cannot start (here: KVM demanded on a host without it), said in the
 # result; without it the error names the cause and the permission.
