@@ -2,7 +2,6 @@
 # `pyro run` against real debian:12-base sandboxes: results, exit codes,
 # streams, timeouts, truncation, UTF-8, and isolation seen from inside.
 source "$(dirname "$0")/lib.sh"
-[ "$(id -u)" = 0 ] || skip "the sandbox backend needs root (rootless mode is not built yet)"
 ENV=debian:12-base
 "$PYRO" env pull "$ENV" >/dev/null 2>&1 || fail "could not pull $ENV"
 
