@@ -31,11 +31,11 @@
 #define IDMAP_ROOT_POOL_BASE 1879048192u /* 0x70000000 */
 
 struct idmap {
-    bool rootless;     /* pyro runs as an ordinary user */
-    uid_t uid_base;    /* host uid of sandbox uid 0 */
-    gid_t gid_base;    /* host gid of sandbox gid 0 */
-    uint32_t count;    /* ids mapped (IDMAP_COUNT) */
-    uid_t user_uid;    /* pyro's own uid and gid */
+    bool rootless;  /* pyro runs as an ordinary user */
+    uid_t uid_base; /* host uid of sandbox uid 0 */
+    gid_t gid_base; /* host gid of sandbox gid 0 */
+    uint32_t count; /* ids mapped (IDMAP_COUNT) */
+    uid_t user_uid; /* pyro's own uid and gid */
     gid_t user_gid;
     /* Where ids of the range appear to host-side file work (idmap_run):
      * uid_base as root, 0 in a user's host view. */

@@ -98,13 +98,30 @@ void sandbox_state_free(struct sandbox_state *st);
 
 /* ---- child.c: runs after clone, allocates nothing ------------------------ */
 
+/* Host device nodes bound into the sandbox's /dev (a user namespace may
+ * not mknod them). */
+#define SANDBOX_DEV_NODES 6
+
+/* A host directory the child opens itself, in its own mount namespace
+ * (overlayfs takes its layers only from there) and with the parent's file
+ * system identity (which may cross directories the range cannot), then puts
+ * at fd, the number the parent reserved. */
+struct sandbox_child_dir {
+    const char *path;
+    int fd;
+    char proc[32]; /* "/proc/self/fd/<fd>", as overlayfs takes it */
+};
+
+enum { SANDBOX_DIR_LOWER, SANDBOX_DIR_UPPER, SANDBOX_DIR_WORK, SANDBOX_DIR_MERGED, SANDBOX_DIRS };
+
 /* Everything the child needs, prepared by the parent. */
 struct sandbox_plan {
     const char *hostname;
-    const char *merged;       /* overlay mount point */
-    const char *overlay_opts; /* lowerdir=...,upperdir=...,workdir=... */
-    int init_tree;            /* detached bind mount of the init binary */
-    int resolv_tree;          /* detached bind mount of dir/resolv.conf or -1 */
+    struct sandbox_child_dir dirs[SANDBOX_DIRS];
+    int init_tree;                   /* detached bind mount of the init binary */
+    int resolv_tree;                 /* detached bind mount of dir/resolv.conf or -1 */
+    int dev_tree[SANDBOX_DEV_NODES]; /* detached bind mounts of /dev/null, ... (dev_nodes in child_fs.c) */
+    long nproc_max;                  /* RLIMIT_NPROC inside, or 0 when the pids cgroup holds the limit */
     char *const *argv;
     char *const *envp;
     int sync_fd; /* child end of the start socketpair */
@@ -121,8 +138,8 @@ struct sandbox_plan {
     int cg_tasks_count;
 };
 
-/* Messages on the sync socket. The parent sends one byte when the child may
- * proceed; the child reports a failure as this record, and success as EOF
+/* Messages on the sync socket. The parent sends "m" once the child's id maps
+ * are written, then "g" when the child may proceed; the child reports a failure as this record, and success as EOF
  * (the socket is close-on-exec). */
 struct sandbox_child_error {
     int errnum;
@@ -134,6 +151,8 @@ int sandbox_child_run(const struct sandbox_plan *plan);
 /* Child helpers in child_fs.c and child_net.c: 0 or -1 with errno set and
  * *what pointing at a static description of the failed step. */
 int sandbox_child_rootfs(const struct sandbox_plan *plan, const char **what);
+/* The host paths of the device nodes bound into /dev, in dev_tree order. */
+extern const char *const sandbox_dev_nodes[SANDBOX_DEV_NODES];
 int sandbox_child_net(const struct sandbox_plan *plan, const char **what);
 
 /* Docker's default capabilities as a bit mask. */

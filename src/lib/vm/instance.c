@@ -16,6 +16,7 @@
 #include "backend/monitor.h"
 #include "base/cleanup.h"
 #include "base/id.h"
+#include "base/idmap.h"
 #include "base/json.h"
 #include "base/lock.h"
 #include "base/log.h"
@@ -381,7 +382,11 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
      * <dir>/upper across stop and start; the backend never removes it. */
     _cleanup_free_ char *upper = json_get_bool(inst->rec, "persistent_upper", false) ? xasprintf("%s/upper", inst->dir)
                                                                                      : NULL;
+    struct idmap idmap;
+    if ((r = idmap_resolve(&idmap, err)) < 0)
+        return r;
     struct monitor_config mc = {
+        .idmap = &idmap,
         .backend = INSTANCE_BACKEND,
         .upper_dir = upper,
         .dir = inst->dir,
