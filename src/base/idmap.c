@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/paths.h"
 #include "base/spawn_capture.h"
 
 int idmap_subid_find(const char *file, const char *name, unsigned long id, uint32_t want, unsigned long *start,
@@ -237,4 +238,39 @@ int idmap_run(const struct idmap *m, idmap_fn fn, void *arg, pyro_error *err)
     }
     munmap(se, sizeof(*se));
     return r;
+}
+
+struct rm_args {
+    int dirfd;
+    const char *name;
+};
+
+static int rm_fn(void *arg, pyro_error *err)
+{
+    const struct rm_args *a = arg;
+    return rm_rf_at(a->dirfd, a->name, err);
+}
+
+int idmap_rm_rf_at(int dirfd, const char *name, pyro_error *err)
+{
+    pyro_error first = {0};
+    int r = rm_rf_at(dirfd, name, &first);
+    if (r == 0 || geteuid() == 0 || (r != -EACCES && r != -EPERM)) {
+        if (r < 0 && err)
+            *err = first;
+        return r;
+    }
+    struct idmap m;
+    if (idmap_resolve(&m, NULL) < 0) {
+        if (err)
+            *err = first;
+        return r;
+    }
+    struct rm_args a = {dirfd, name};
+    return idmap_run(&m, rm_fn, &a, err);
+}
+
+int idmap_rm_rf(const char *path, pyro_error *err)
+{
+    return idmap_rm_rf_at(AT_FDCWD, path, err);
 }

@@ -70,6 +70,12 @@ int idmap_run(const struct idmap *m, idmap_fn fn, void *arg, pyro_error *err);
  * setuid/setgid bits and file capabilities (rewritten for the new root).
  * The top directory is changed last, so a tree whose top is owned by
  * to_uid is done: idmap_tree_shifted(). Restartable after a crash. */
+/* rm_rf_at and rm_rf (base/paths.h) that can also remove what the
+ * range owns: as a user, what the user alone cannot remove is removed in
+ * the host view. */
+int idmap_rm_rf_at(int dirfd, const char *name, pyro_error *err);
+int idmap_rm_rf(const char *path, pyro_error *err);
+
 int idmap_shift_tree(const char *path, uid_t from_uid, gid_t from_gid, uid_t to_uid, gid_t to_gid, uint32_t count,
                      pyro_error *err);
 bool idmap_tree_shifted(const char *path, uid_t to_uid);

@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -101,12 +102,14 @@ int sandbox_child_run(const struct sandbox_plan *p)
     what = "set the parent-death signal";
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         goto fail;
-    /* Still with the parent's file system ids: open the layers here, in
-     * this mount namespace, where overlayfs will look for them. */
-    what = "open the sandbox's directories";
-    for (int i = 0; i < SANDBOX_DIRS; i++) {
-        int fd = open(p->dirs[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || dup3(fd, p->dirs[i].fd, O_CLOEXEC) < 0)
+    /* Still with the parent's file system ids: open the layers and the
+     * files to bind here, in this mount namespace. */
+    what = "open the sandbox's host paths";
+    for (int i = 0; i < SANDBOX_PATHS; i++) {
+        if (!p->paths[i].path)
+            continue;
+        int fd = open(p->paths[i].path, O_PATH | O_CLOEXEC | (p->paths[i].tree ? 0 : O_DIRECTORY));
+        if (fd < 0 || dup3(fd, p->paths[i].fd, O_CLOEXEC) < 0)
             goto fail;
         close(fd);
     }
@@ -123,6 +126,15 @@ int sandbox_child_run(const struct sandbox_plan *p)
     what = "set the parent-death signal";
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         goto fail;
+    what = "clone the files to bind";
+    for (int i = 0; i < SANDBOX_PATHS; i++) {
+        if (!p->paths[i].path || !p->paths[i].tree)
+            continue;
+        int fd = (int)syscall(SYS_open_tree, p->paths[i].fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        if (fd < 0 || dup3(fd, p->paths[i].fd, O_CLOEXEC) < 0)
+            goto fail;
+        close(fd);
+    }
     what = "set RLIMIT_NPROC";
     struct rlimit nproc = {(rlim_t)p->nproc_max, (rlim_t)p->nproc_max};
     if (p->nproc_max > 0 && setrlimit(RLIMIT_NPROC, &nproc) < 0)

@@ -106,7 +106,7 @@ static int dev_setup(const struct sandbox_plan *p, const char **what)
         STEP("create a device node's file in /dev",
              fd = open(sandbox_dev_nodes[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
         close(fd);
-        STEP("bind a device node into /dev", move_tree(p->dev_tree[i], sandbox_dev_nodes[i]));
+        STEP("bind a device node into /dev", move_tree(p->paths[SANDBOX_PATH_DEV + i].fd, sandbox_dev_nodes[i]));
     }
     for (size_t i = 0; i < sizeof(dev_links) / sizeof(dev_links[0]); i++)
         STEP("create a symlink in /dev", symlink(dev_links[i].target, dev_links[i].link));
@@ -132,7 +132,7 @@ static int init_setup(const struct sandbox_plan *p, const char **what)
     int fd;
     STEP("create /.pyro/agent", fd = open(SANDBOX_INIT_PATH, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755));
     close(fd);
-    STEP("bind the init binary", move_tree(p->init_tree, SANDBOX_INIT_PATH));
+    STEP("bind the init binary", move_tree(p->paths[SANDBOX_PATH_INIT].fd, SANDBOX_INIT_PATH));
     STEP("make the init binary read-only", remount_ro(SANDBOX_INIT_PATH));
     STEP("make /.pyro read-only",
          mount(NULL, "/.pyro", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=755,size=64k"));
@@ -141,13 +141,13 @@ static int init_setup(const struct sandbox_plan *p, const char **what)
 
 static int resolv_setup(const struct sandbox_plan *p, const char **what)
 {
-    if (p->resolv_tree < 0)
+    if (!p->paths[SANDBOX_PATH_RESOLV].path)
         return 0;
     int fd;
     STEP("create /etc/resolv.conf",
          fd = open("/etc/resolv.conf", O_WRONLY | O_CREAT | O_NOCTTY | O_CLOEXEC | O_NONBLOCK, 0644));
     close(fd);
-    STEP("bind /etc/resolv.conf", move_tree(p->resolv_tree, "/etc/resolv.conf"));
+    STEP("bind /etc/resolv.conf", move_tree(p->paths[SANDBOX_PATH_RESOLV].fd, "/etc/resolv.conf"));
     STEP("make /etc/resolv.conf read-only", remount_ro("/etc/resolv.conf"));
     return 0;
 }
@@ -163,7 +163,7 @@ static int fs_new(const char *fstype, const struct sandbox_plan *p, unsigned att
     if (p) {
         static const char *const keys[] = {"lowerdir", "upperdir", "workdir"};
         for (int i = 0; r == 0 && i < 3; i++)
-            r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, keys[i], p->dirs[i].proc, 0);
+            r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, keys[i], p->paths[i].proc, 0);
         /* user.overlay.* xattrs: a user namespace may not set trusted.* */
         if (r == 0)
             r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0);
@@ -202,7 +202,7 @@ int sandbox_child_rootfs(const struct sandbox_plan *p, const char **what)
     STEP("make the mount tree private", mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
     int root;
     STEP("mount the overlay root", root = fs_new("overlay", p, MOUNT_ATTR_NODEV));
-    STEP("attach the overlay root", (int)syscall(SYS_move_mount, root, "", p->dirs[SANDBOX_DIR_MERGED].fd, "",
+    STEP("attach the overlay root", (int)syscall(SYS_move_mount, root, "", p->paths[SANDBOX_PATH_MERGED].fd, "",
                                                  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
     STEP("enter the new root", fchdir(root));
     close(root);

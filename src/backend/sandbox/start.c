@@ -145,8 +145,8 @@ struct start_ctx {
     struct sandbox_net net;
     struct sandbox_plan plan;
     unsigned limits_unenforced;
-    char *dir_paths[SANDBOX_DIRS];
-    int init_tree, resolv_tree, devnull_fd, sync[2], pidfd;
+    char *paths[SANDBOX_PATHS];
+    int devnull_fd, sync[2], pidfd;
     pid_t pid;
 };
 
@@ -157,15 +157,12 @@ static void ctx_release(struct start_ctx *s)
         close(s->plan.cg_tasks_fd[i]);
     s->plan.cg_tasks_count = 0;
     free(s->plan.seccomp.filter);
-    for (int i = 0; i < SANDBOX_DIRS; i++) {
-        free(s->dir_paths[i]);
-        if (s->plan.dirs[i].fd >= 0)
-            close(s->plan.dirs[i].fd);
+    for (int i = 0; i < SANDBOX_PATHS; i++) {
+        free(s->paths[i]);
+        if (s->plan.paths[i].fd >= 0)
+            close(s->plan.paths[i].fd);
     }
-    for (int i = 0; i < SANDBOX_DEV_NODES; i++)
-        if (s->plan.dev_tree[i] >= 0)
-            close(s->plan.dev_tree[i]);
-    int fds[] = {s->init_tree, s->resolv_tree, s->devnull_fd, s->sync[0], s->sync[1], s->net.lock_fd, s->pidfd};
+    int fds[] = {s->devnull_fd, s->sync[0], s->sync[1], s->net.lock_fd, s->pidfd};
     for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
         if (fds[i] >= 0)
             close(fds[i]);
@@ -174,16 +171,6 @@ static void ctx_release(struct start_ctx *s)
         while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
             ;
     }
-}
-
-/* A detached bind mount of path, for the child to attach after pivot_root
- * (a bind from the detached old root would be refused). */
-static int tree_clone(const char *path, pyro_error *err)
-{
-    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-    if (fd < 0)
-        return err_errno(err, errno, "open_tree %s", path);
-    return fd;
 }
 
 static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_error *err)
@@ -227,44 +214,39 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
         return err_errno(err, errno, "init %s", c->init_path);
     if (!S_ISREG(sti.st_mode) || !(sti.st_mode & 0111))
         return err_set(err, -PYRO_E_INVALID, "init %s is not an executable file", c->init_path);
-    if ((s->init_tree = tree_clone(c->init_path, err)) < 0)
-        return s->init_tree;
+    s->paths[SANDBOX_PATH_INIT] = xstrdup(c->init_path);
     s->devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (s->devnull_fd < 0)
         return err_errno(err, errno, "open /dev/null");
     if (c->network) {
         if ((r = sandbox_net_resolv(c->dir, err)) < 0)
             return r;
-        if (r == 1) {
-            _cleanup_free_ char *rp = xasprintf("%s/resolv.conf", c->dir);
-            if ((s->resolv_tree = tree_clone(rp, err)) < 0)
-                return s->resolv_tree;
-        }
+        if (r == 1)
+            s->paths[SANDBOX_PATH_RESOLV] = xasprintf("%s/resolv.conf", c->dir);
         if ((r = sandbox_net_prepare(c->id, c->network_allow_host, &s->net, err)) < 0)
             return r;
     }
     for (int i = 0; i < SANDBOX_DEV_NODES; i++)
-        if ((s->plan.dev_tree[i] = tree_clone(sandbox_dev_nodes[i], err)) < 0)
-            return s->plan.dev_tree[i];
-    s->dir_paths[SANDBOX_DIR_LOWER] = xstrdup(c->rootfs);
-    s->dir_paths[SANDBOX_DIR_UPPER] = c->upper_dir ? xstrdup(c->upper_dir) : xasprintf("%s/upper", c->dir);
-    s->dir_paths[SANDBOX_DIR_WORK] = xasprintf("%s/work", c->dir);
-    s->dir_paths[SANDBOX_DIR_MERGED] = xasprintf("%s/merged", c->dir);
-    /* Numbers for the child's own descriptors of the four directories:
-     * placeholders now, replaced in the child (struct sandbox_child_dir). */
-    for (int i = 0; i < SANDBOX_DIRS; i++) {
-        s->plan.dirs[i].path = s->dir_paths[i];
-        if ((s->plan.dirs[i].fd = open("/", O_PATH | O_CLOEXEC)) < 0)
+        s->paths[SANDBOX_PATH_DEV + i] = xstrdup(sandbox_dev_nodes[i]);
+    s->paths[SANDBOX_PATH_LOWER] = xstrdup(c->rootfs);
+    s->paths[SANDBOX_PATH_UPPER] = c->upper_dir ? xstrdup(c->upper_dir) : xasprintf("%s/upper", c->dir);
+    s->paths[SANDBOX_PATH_WORK] = xasprintf("%s/work", c->dir);
+    s->paths[SANDBOX_PATH_MERGED] = xasprintf("%s/merged", c->dir);
+    /* Numbers for the child's own descriptors: placeholders now, replaced
+     * in the child (struct sandbox_child_path). */
+    for (int i = 0; i < SANDBOX_PATHS; i++) {
+        struct sandbox_child_path *cp = &s->plan.paths[i];
+        cp->path = s->paths[i];
+        cp->tree = i >= SANDBOX_PATH_INIT;
+        if (cp->path && (cp->fd = open("/", O_PATH | O_CLOEXEC)) < 0)
             return err_errno(err, errno, "open /");
-        snprintf(s->plan.dirs[i].proc, sizeof(s->plan.dirs[i].proc), "/proc/self/fd/%d", s->plan.dirs[i].fd);
+        snprintf(cp->proc, sizeof(cp->proc), "/proc/self/fd/%d", cp->fd);
     }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s->sync) < 0)
         return err_errno(err, errno, "socketpair");
 
     struct sandbox_plan *p = &s->plan;
     p->hostname = c->id;
-    p->init_tree = s->init_tree;
-    p->resolv_tree = s->resolv_tree;
     p->argv = c->init_argv ? c->init_argv : default_argv;
     p->envp = c->init_envp ? c->init_envp : default_envp;
     p->sync_fd = s->sync[1];
@@ -363,12 +345,9 @@ int sandbox_start(const struct backend_config *cfg, struct backend_instance *out
     int r = validate(cfg, err);
     if (r < 0)
         return r;
-    struct start_ctx s = {
-        .init_tree = -1, .resolv_tree = -1, .devnull_fd = -1, .sync = {-1, -1}, .net = {.lock_fd = -1}, .pidfd = -1};
-    for (int i = 0; i < SANDBOX_DIRS; i++)
-        s.plan.dirs[i].fd = -1;
-    for (int i = 0; i < SANDBOX_DEV_NODES; i++)
-        s.plan.dev_tree[i] = -1;
+    struct start_ctx s = {.devnull_fd = -1, .sync = {-1, -1}, .net = {.lock_fd = -1}, .pidfd = -1};
+    for (int i = 0; i < SANDBOX_PATHS; i++)
+        s.plan.paths[i].fd = -1;
     int64_t t0 = time_mono_ns(), t1 = 0, t2 = 0, t3 = 0;
     if ((r = prepare(cfg, &s, err)) == 0 && (t1 = time_mono_ns(), r = spawn(cfg, &s, err)) == 0 &&
         (t2 = time_mono_ns(), r = s.plan.cg_tasks_count ? 0 : sandbox_cgroup_attach(&s.cg, s.pid, err)) == 0 &&

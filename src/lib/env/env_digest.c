@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -212,7 +213,7 @@ static int walk_dir(struct walk *w, int dirfd, size_t plen, int depth, pyro_erro
     return 0;
 }
 
-int env_tree_digest(int dirfd, const char *name, bool with_content, struct env_tree_digest *out, pyro_error *err)
+static int digest_walk(int dirfd, const char *name, bool with_content, struct env_tree_digest *out, pyro_error *err)
 {
     _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
@@ -244,6 +245,38 @@ int env_tree_digest(int dirfd, const char *name, bool with_content, struct env_t
     out->entries = w->entries;
     out->bytes = w->bytes;
     return 0;
+}
+
+struct digest_args {
+    int dirfd;
+    const char *name;
+    bool with_content;
+    struct env_tree_digest *out; /* shared with the parent */
+};
+
+static int digest_fn(void *arg, pyro_error *err)
+{
+    const struct digest_args *a = arg;
+    return digest_walk(a->dirfd, a->name, a->with_content, a->out, err);
+}
+
+/* A user's install is owned by the subordinate range, with directories
+ * (root's home, ...) the user cannot read: hashed in the host view. */
+int env_tree_digest(int dirfd, const char *name, bool with_content, struct env_tree_digest *out, pyro_error *err)
+{
+    struct idmap m;
+    if (geteuid() == 0 || idmap_resolve(&m, NULL) < 0)
+        return digest_walk(dirfd, name, with_content, out, err);
+    struct env_tree_digest *shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+                                          0);
+    if (shared == MAP_FAILED)
+        return err_errno(err, errno, "mmap");
+    struct digest_args a = {dirfd, name, with_content, shared};
+    int r = idmap_run(&m, digest_fn, &a, err);
+    if (r == 0)
+        *out = *shared;
+    munmap(shared, sizeof(*shared));
+    return r;
 }
 
 int64_t env_tree_size(int dirfd, const char *name)

@@ -63,7 +63,7 @@ int env_clean_stale(int env_dirfd, const char *env_dir, json_t *removed, int64_t
         _cleanup_free_ char *p = xasprintf("%s/%s", env_dir, de->d_name);
         unmount_below(p);
         int64_t size = env_tree_size(env_dirfd, de->d_name);
-        int rc = rm_rf_at(env_dirfd, de->d_name, err);
+        int rc = idmap_rm_rf_at(env_dirfd, de->d_name, err);
         if (rc < 0)
             return err_prefix(err, "remove stale build %s", p);
         log_debug("removed stale build directory %s", p);
@@ -152,14 +152,14 @@ static int build_and_install(struct pyro_ctx *ctx, const struct env_recipe *r, c
         }
         pyro_error e2 = {0};
         unmount_below(tmpdir);
-        if (rm_rf_at(dirfd, tmpname, &e2) < 0)
+        if (idmap_rm_rf_at(dirfd, tmpname, &e2) < 0)
             log_debug("cleanup of %s failed: %s", tmpdir, e2.message);
         return rc;
     }
     res->build_ms = time_mono_ms() - t0;
     if ((rc = env_rootfs_own(tmpdir, err)) < 0) {
         pyro_error e2 = {0};
-        rm_rf_at(dirfd, tmpname, &e2);
+        idmap_rm_rf_at(dirfd, tmpname, &e2);
         return err_prefix(err, "%s", r->name);
     }
 
@@ -168,7 +168,7 @@ static int build_and_install(struct pyro_ctx *ctx, const struct env_recipe *r, c
     rc = write_manifest(r, src, tmpfd, res->build_ms, &m, err);
     if (rc < 0) {
         pyro_error e2 = {0};
-        rm_rf_at(dirfd, tmpname, &e2);
+        idmap_rm_rf_at(dirfd, tmpname, &e2);
         return err_prefix(err, "%s", r->name);
     }
 
@@ -181,13 +181,13 @@ static int build_and_install(struct pyro_ctx *ctx, const struct env_recipe *r, c
         int e = errno;
         json_decref(m);
         pyro_error e2 = {0};
-        rm_rf_at(dirfd, tmpname, &e2);
+        idmap_rm_rf_at(dirfd, tmpname, &e2);
         return err_errno(err, e, "install %s/%s", dir, r->version);
     }
     fsync(dirfd);
     if (replace) { /* tmpname now holds the old, invalid install */
         pyro_error e2 = {0};
-        if (rm_rf_at(dirfd, tmpname, &e2) < 0)
+        if (idmap_rm_rf_at(dirfd, tmpname, &e2) < 0)
             log_debug("removing the replaced install failed: %s", e2.message);
     }
     unlinkat(dirfd, ENV_FAILED_LOG, 0);

@@ -78,13 +78,13 @@ int instance_create(struct pyro_ctx *ctx, const char *kind, json_t *rec, struct 
     }
     int lfd = dirlock(dir, PYRO_LOCK_EXCLUSIVE, 0, err);
     if (lfd < 0) {
-        rm_rf(dir, NULL);
+        idmap_rm_rf(dir, NULL);
         return lfd;
     }
     *out = (struct instance){.dir = TAKE_PTR(dir), .id = xstrdup(id), .rec = json_incref(rec), .lock_fd = lfd};
     r = instance_save(out, err);
     if (r < 0) {
-        rm_rf(out->dir, NULL);
+        idmap_rm_rf(out->dir, NULL);
         instance_close(out);
         return r;
     }
@@ -481,7 +481,7 @@ static int instance_remove_data(struct instance *inst, pyro_error *err)
         const char *n = de->d_name;
         if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "record.json") || !strcmp(n, ".lock"))
             continue;
-        int r = rm_rf_at(dirfd(d), n, err);
+        int r = idmap_rm_rf_at(dirfd(d), n, err);
         if (r < 0)
             return err_prefix(err, "remove %s", inst->dir);
     }
@@ -516,7 +516,7 @@ int instance_destroy(struct instance *inst, pyro_error *err)
         return err_errno(err, errno, "remove %s", rp);
     /* Only the lock is left (a directory without a record is removed by
      * reap as the remains of a killed delete). */
-    return rm_rf(inst->dir, err);
+    return idmap_rm_rf(inst->dir, err);
 }
 
 json_t *instance_describe(const struct instance *inst, const char *id_key)
