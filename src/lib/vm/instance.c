@@ -531,7 +531,7 @@ json_t *instance_describe(const struct instance *inst, const char *id_key)
             json_set(o, copy[i], json_copy(v));
     }
     json_set(o, "state", json_string(instance_state(inst)));
-    json_set(o, "execution_mode", json_string(json_get_str(inst->mon, "execution_mode", "sandbox")));
+    instance_isolation(inst, o);
     if (inst->mon) {
         const char *keys[] = {"started_at", "ended_at", "reason", "error"};
         for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
@@ -541,4 +541,15 @@ json_t *instance_describe(const struct instance *inst, const char *id_key)
         }
     }
     return o;
+}
+
+void instance_isolation(const struct instance *inst, json_t *out)
+{
+    json_set(out, "execution_mode", json_string(json_get_str(inst->mon, "execution_mode", "sandbox")));
+    json_t *rl = json_object_get(inst->mon, "rootless");
+    if (json_is_boolean(rl))
+        json_set(out, "rootless", json_incref(rl));
+    json_t *lu = json_object_get(inst->mon, "limits_unenforced");
+    if (json_is_array(lu))
+        json_set(out, "limits_unenforced", json_incref(lu));
 }

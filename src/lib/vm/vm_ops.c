@@ -25,7 +25,7 @@
     "\"running\",\"stopped\",\"expired\",\"exited\",\"failed\",\"creating\",\"deleting\",\"deleted\"]},"  \
     "\"vcpu_count\":{\"type\":\"integer\"},\"mem_mib\":{\"type\":\"integer\"},"                           \
     "\"ttl_seconds\":{\"type\":\"integer\"},\"network\":{\"type\":\"boolean\"},"                          \
-    "\"allow_host_compat\":{\"type\":\"boolean\"},\"execution_mode\":{\"type\":\"string\"},"              \
+    "\"allow_host_compat\":{\"type\":\"boolean\"}" INSTANCE_ISOLATION_PROPS ","                           \
     "\"created_at\":{\"type\":\"string\"},\"expires_at\":{\"type\":\"string\"},"                          \
     "\"started_at\":{\"type\":\"string\"},\"stopped_at\":{\"type\":\"string\"},"                          \
     "\"ended_at\":{\"type\":\"string\"},\"reason\":{\"type\":\"string\"},\"error\":{\"type\":\"string\"}"
