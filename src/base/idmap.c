@@ -272,5 +272,15 @@ int idmap_rm_rf_at(int dirfd, const char *name, pyro_error *err)
 
 int idmap_rm_rf(const char *path, pyro_error *err)
 {
-    return idmap_rm_rf_at(AT_FDCWD, path, err);
+    /* From a descriptor of its directory: the host view need not cross
+     * the user's directories (whose group it may not have mapped). */
+    _cleanup_free_ char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || !slash[1])
+        return idmap_rm_rf_at(AT_FDCWD, path, err);
+    *slash = '\0';
+    _cleanup_close_ int dfd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return errno == ENOENT ? 0 : err_errno(err, errno, "open %s", dir[0] ? dir : "/");
+    return idmap_rm_rf_at(dfd, slash + 1, err);
 }

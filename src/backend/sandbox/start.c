@@ -93,9 +93,11 @@ static int cap_last(void)
 }
 
 /* The overlay's upper and work directories belong to the range's root
- * (the mounter inside); in a user's host view that is uid 0. */
+ * (the mounter inside); in a user's host view that is uid 0. Opened here,
+ * so the host view need not cross the user's directories (whose group it
+ * may not have mapped). */
 struct owned_dirs {
-    const char *paths[2];
+    int fds[2];
     uid_t uid;
     gid_t gid;
 };
@@ -103,9 +105,9 @@ struct owned_dirs {
 static int own_dirs(void *arg, pyro_error *err)
 {
     const struct owned_dirs *o = arg;
-    for (size_t i = 0; i < ARRAY_SIZE(o->paths) && o->paths[i]; i++)
-        if (lchown(o->paths[i], o->uid, o->gid) < 0)
-            return err_errno(err, errno, "chown %s", o->paths[i]);
+    for (size_t i = 0; i < ARRAY_SIZE(o->fds) && o->fds[i] >= 0; i++)
+        if (fchownat(o->fds[i], "", o->uid, o->gid, AT_EMPTY_PATH) < 0)
+            return err_errno(err, errno, "give the overlay's directories to the sandbox's root");
     return 0;
 }
 
@@ -133,9 +135,13 @@ static int make_dirs(const struct backend_config *c, pyro_error *err)
     if (!m->rootless && c->upper_dir && st.st_uid != m->uid_base && st.st_nlink > 2 &&
         (r = idmap_shift_tree(upper, 0, 0, m->uid_base, m->gid_base, m->count, err)) < 0)
         return r;
-    struct owned_dirs o = {{upper, work}, m->view_uid_base, m->view_gid_base};
+    _cleanup_close_ int ufd = open(upper, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    _cleanup_close_ int wfd = open(work, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (ufd < 0 || wfd < 0)
+        return err_errno(err, errno, "open %s", ufd < 0 ? upper : work);
+    struct owned_dirs o = {{ufd, wfd}, m->view_uid_base, m->view_gid_base};
     if (st.st_uid == m->uid_base)
-        o.paths[0] = work, o.paths[1] = NULL;
+        o.fds[0] = wfd, o.fds[1] = -1;
     return idmap_run(m, own_dirs, &o, err);
 }
 
