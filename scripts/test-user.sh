@@ -134,7 +134,7 @@ user_env() {
   ENVV=(HOME="$USER_HOME" USER="$USER_NAME" LOGNAME="$USER_NAME" LANG=C.UTF-8
         PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin TMPDIR=/tmp)
   local v
-  while IFS= read -r v; do ENVV+=("$v=${!v}"); done < <(compgen -e | grep '^PYRO_' || true)
+  while IFS= read -r v; do ENVV+=("$v=${!v}"); done < <(compgen -e | grep -E '^PYRO(_|$)' || true)
 }
 
 # CMD as the user, with that environment (no checks).

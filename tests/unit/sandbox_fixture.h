@@ -41,7 +41,7 @@ bool nft_has_rule(const char *id);
 bool mounted_below(const char *dir);
 bool cgroup_exists(const char *ctrl, const char *id);
 void assert_gone(const char *dir, const char *id);
-/* main of a sandbox test: skips (77) without root or cgroups, finds the
+/* main of a sandbox test: skips (77) without cgroups or id ranges, finds the
  * rootfs and the probe, runs tests, cleans up. */
 int sandbox_fixture_main(const struct CMUnitTest *tests, size_t n);
 
