@@ -10,8 +10,8 @@
 #                                 cannot enter is an error naming it (nothing
 #                                 else is opened up: state dirs hold 0600 files)
 #   test-user.sh run -- CMD...    run CMD as pyro-test with a clean environment:
-#                                 HOME, USER, LOGNAME, PATH, LANG, TMPDIR and
-#                                 every PYRO_* variable of the caller
+#                                 HOME, USER, LOGNAME, PATH, LANG, TMPDIR, and
+#                                 PYRO and every PYRO_* variable of the caller
 #   test-user.sh seed ENV SRC DST copy the installed environment ENV (e.g. debian:12)
 #                                 from root's cache SRC into the user's cache DST
 #                                 (both XDG_CACHE_HOME style: .../pyro/environments),
@@ -191,6 +191,9 @@ seed() {
   local sdir=$src/pyro/environments/$dir ddir=$dst/pyro/environments/$dir n=0
   [ -d "$sdir" ] || die "$name is not installed in $src"
   install -d -m 0755 -o "$USER_NAME" -g "$USER_NAME" "$dst" "$dst/pyro" "$dst/pyro/environments" "$ddir"
+  # One seed at a time (test runs of several checkouts share the user's cache).
+  exec 9>"$ddir/.seed.lock"
+  flock 9
   rm -rf "$ddir"/.tmp-seed-*
   for ver in "$sdir"/*/; do
     ver=$(basename "$ver")
@@ -204,8 +207,9 @@ seed() {
     echo "test-user: seeding $name $ver into $ddir (ids $from_u.. -> $to_u..)" >&2
     cp -a "$sdir/$ver" "$tmp"
     shift_tree "$tmp/rootfs" "$from_u" "$from_g" "$to_u" "$to_g"
-    chown "$USER_NAME:$USER_NAME" "$tmp" "$tmp/manifest.json"
-    [ ! -e "$tmp/build.log" ] || chown "$USER_NAME:$USER_NAME" "$tmp/build.log"
+    # The rest of the install (manifest, log, VM artifacts) is the user's.
+    chown "$USER_NAME:$USER_NAME" "$tmp"
+    find "$tmp" -mindepth 1 -maxdepth 1 ! -name rootfs -exec chown -R "$USER_NAME:$USER_NAME" {} +
     rm -rf "${ddir:?}/$ver"
     mv -T "$tmp" "$ddir/$ver"
   done
