@@ -153,6 +153,7 @@ void doctor_check_userns(struct doctor *d)
     struct userns_probe u;
     host_probe_userns(&u);
     d->userns_ok = u.self_errno == 0;
+    d->userns_unpriv_ok = u.tried_nobody ? u.nobody_errno == 0 : d->userns_ok;
     char sysctl[96];
     int n = snprintf(sysctl, sizeof(sysctl), "max_user_namespaces=%ld", u.max_user_namespaces);
     if (u.unprivileged_clone >= 0)
@@ -210,14 +211,14 @@ void doctor_check_overlayfs(struct doctor *d, const char *scratch_parent)
 
 json_t *doctor_check_cgroups(struct doctor *d)
 {
-    struct cgroup_probe p;
-    cgroup_probe_run(&p);
+    cgroup_probe_run(&d->cgroup);
+    const struct cgroup_probe *p = &d->cgroup;
     json_t *ctls = json_object();
     char detail[256];
-    int n = snprintf(detail, sizeof(detail), "%s:", cgroup_layout_name(p.layout));
+    int n = snprintf(detail, sizeof(detail), "%s:", cgroup_layout_name(p->layout));
     bool all = true;
     for (int i = 0; i < CGROUP_CTL_COUNT; i++) {
-        const struct cgroup_controller *c = &p.ctl[i];
+        const struct cgroup_controller *c = &p->ctl[i];
         bool usable = cgroup_controller_usable(c);
         all = all && usable;
         json_t *h = c->version ? json_string(c->version == 1 ? "v1" : "v2") : json_null();
@@ -232,7 +233,7 @@ json_t *doctor_check_cgroups(struct doctor *d)
     else
         doctor_check_add(d, "cgroups", "warn", "sandbox memory, pids and cpu limits need these controllers writable",
                          "%s", detail);
-    return json_pack("{s:s, s:o}", "version", cgroup_layout_name(p.layout), "controllers", ctls);
+    return json_pack("{s:s, s:o}", "version", cgroup_layout_name(p->layout), "controllers", ctls);
 }
 
 void doctor_check_seccomp(struct doctor *d)
