@@ -151,19 +151,23 @@ static void test_user_eval(void **state)
 static void test_ready_users(void **state)
 {
     (void)state;
-    _cleanup_free_ char *su = fixture("subuid-ready", "alice:300000:65536\n"
-                                                      "alice:500000:65536\n"
-                                                      "bob:400000:65536\n"
-                                                      "small:100000:1000\n"
-                                                      "0:600000:65536\n");
-    _cleanup_free_ char *sg = fixture("subgid-ready", "alice:300000:65536\n"
-                                                      "small:100000:65536\n"
-                                                      "root:600000:65536\n");
+    /* Users every Debian system has: root (uid 0), daemon, bin, sys. */
+    _cleanup_free_ char *su = fixture("subuid-ready", "daemon:300000:65536\n"
+                                                      "daemon:500000:65536\n"
+                                                      "bin:400000:65536\n"
+                                                      "sys:100000:1000\n"
+                                                      "0:600000:65536\n"
+                                                      "ghost-of-no-user:700000:65536\n");
+    _cleanup_free_ char *sg = fixture("subgid-ready", "daemon:300000:65536\n"
+                                                      "sys:100000:65536\n"
+                                                      "root:600000:65536\n"
+                                                      "ghost-of-no-user:700000:65536\n");
     char buf[128];
-    /* alice once; bob lacks subgid; small's subuid is too small; uid 0 is
-     * root, who has a subgid range by name. */
+    /* daemon once; bin lacks a subgid range; sys's subuid range is too
+     * small; uid 0 is root, whose subgid range is by name; the ghost is no
+     * user. */
     assert_int_equal(subid_ready_users(su, sg, buf, sizeof(buf)), 2);
-    assert_string_equal(buf, "alice, 0");
+    assert_string_equal(buf, "daemon, 0");
     _cleanup_free_ char *empty = fixture("subuid-empty", "");
     assert_int_equal(subid_ready_users(empty, sg, buf, sizeof(buf)), 0);
     assert_string_equal(buf, "");

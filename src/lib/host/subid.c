@@ -113,14 +113,12 @@ size_t subid_ready_users(const char *subuid, const char *subgid, char *buf, size
             seen = r[j].count >= IDMAP_COUNT && !strcmp(r[j].owner, r[i].owner);
         char *end;
         unsigned long uid = strtoul(r[i].owner, &end, 10);
-        bool numeric = *end == '\0';
-        struct passwd *pw = numeric ? getpwuid((uid_t)uid) : getpwnam(r[i].owner);
-        const char *name = numeric ? (pw ? pw->pw_name : NULL) : r[i].owner;
-        if (!numeric)
-            uid = pw ? pw->pw_uid : (unsigned long)-1;
+        struct passwd *pw = *end == '\0' ? getpwuid((uid_t)uid) : getpwnam(r[i].owner);
+        if (seen || !pw) /* a range of no user is no one's */
+            continue;
         struct subid_file_eval g;
-        file_eval(subgid, name, uid, &g);
-        if (seen || !g.ok)
+        file_eval(subgid, pw->pw_name, pw->pw_uid, &g);
+        if (!g.ok)
             continue;
         ready++;
         if (used < size)

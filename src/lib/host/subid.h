@@ -46,8 +46,9 @@ struct subid_file_eval {
 void subid_user_eval(const char *subuid, const char *subgid, const char *name, unsigned long uid,
                      struct subid_file_eval *u, struct subid_file_eval *g);
 
-/* The names (or uids) of users with a range of at least IDMAP_COUNT ids in
- * both files, ", "-separated into buf; returns how many there are. */
+/* The names (or uids, as written) of the users in the user database with a
+ * range of at least IDMAP_COUNT ids in both files, ", "-separated into buf;
+ * returns how many there are. */
 size_t subid_ready_users(const char *subuid, const char *subgid, char *buf, size_t size);
 
 /* What [base, base + count) overlaps: ranges of the subuid and subgid files,
