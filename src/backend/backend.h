@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "base/err.h"
+#include "base/idmap.h"
 
 /* What to start. Strings are borrowed for the duration of start(). */
 struct backend_config {
@@ -41,9 +42,9 @@ struct backend_config {
     /* With network: also the host's own addresses and link-local ones, which
      * the egress guard refuses otherwise (an explicit opt-in). */
     bool network_allow_host;
-    /* Run in a user namespace (rootless). Not implemented by the sandbox
-     * backend yet: start() refuses it with -PYRO_E_UNSUPPORTED. */
-    bool userns;
+    /* The host id range the instance's ids map to (base/idmap.h): every
+     * sandbox runs in a user namespace of its own, as root or as a user. */
+    const struct idmap *idmap;
     const char *cgroup_parent; /* cgroup path below each hierarchy's root; NULL means "pyro" */
     /* Memory limit of that parent cgroup, shared by every instance in it:
      * the host-wide cap on their sum (MiB; 0 leaves the parent's alone). */
@@ -51,6 +52,14 @@ struct backend_config {
 };
 
 #define BACKEND_ADDR_MAX 16 /* "255.255.255.255" */
+
+/* Limits of backend_config that the host could not enforce (a user
+ * without cgroup delegation): the result says so (limits_unenforced). */
+enum {
+    BACKEND_LIMIT_CPU = 1 << 0,
+    BACKEND_LIMIT_MEMORY = 1 << 1,
+    BACKEND_LIMIT_PIDS = 1 << 2, /* per-uid RLIMIT_NPROC stands in */
+};
 
 /* What start() filled in. pidfd is owned by the caller (backend_release). */
 struct backend_instance {
@@ -62,6 +71,7 @@ struct backend_instance {
     char host_addr[BACKEND_ADDR_MAX];  /* host end address, also the guest's gateway */
     char guest_addr[BACKEND_ADDR_MAX]; /* eth0 inside */
     int prefix_len;                    /* of both addresses (30) */
+    unsigned limits_unenforced;        /* BACKEND_LIMIT_* bits */
 };
 
 struct backend_ops {

@@ -56,6 +56,7 @@ static int start_instance(struct monitor *m, pyro_error *err)
         .cgroup_parent_mem_mib = m->cfg->cgroup_parent_mem_mib,
         .network = m->cfg->network,
         .network_allow_host = m->cfg->network_allow_host,
+        .idmap = m->cfg->idmap,
     };
     int64_t t0 = time_mono_ns();
     r = m->ops->start(&bc, &m->inst, err);

@@ -26,6 +26,22 @@ void monitor_record(struct monitor *m, const char *state, const char *error)
     if (m->inst_started) {
         json_set(rec, "sandbox_pid", json_integer(m->inst.pid));
         json_set(rec, "cgroup_version", json_integer(m->inst.cgroup_version));
+        /* Who the instance's root is on the host, and what was not held to
+         * its limits (results report both: limits_unenforced). */
+        if (m->cfg->idmap) {
+            json_set(rec, "rootless", json_boolean(m->cfg->idmap->rootless));
+            json_set(rec, "uid_base", json_integer(m->cfg->idmap->uid_base));
+            json_set(rec, "gid_base", json_integer(m->cfg->idmap->gid_base));
+        }
+        json_t *unenf = json_array();
+        static const struct {
+            unsigned bit;
+            const char *name;
+        } limits[] = {{BACKEND_LIMIT_CPU, "cpu"}, {BACKEND_LIMIT_MEMORY, "memory"}, {BACKEND_LIMIT_PIDS, "pids"}};
+        for (size_t i = 0; i < ARRAY_SIZE(limits); i++)
+            if (m->inst.limits_unenforced & limits[i].bit)
+                json_array_append_new(unenf, json_string(limits[i].name));
+        json_set(rec, "limits_unenforced", unenf);
         json_t *net = json_object();
         json_set(net, "enabled", json_boolean(m->inst.network));
         if (m->inst.network) {

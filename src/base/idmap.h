@@ -31,11 +31,11 @@
 #define IDMAP_ROOT_POOL_BASE 1879048192u /* 0x70000000 */
 
 struct idmap {
-    bool rootless;     /* pyro runs as an ordinary user */
-    uid_t uid_base;    /* host uid of sandbox uid 0 */
-    gid_t gid_base;    /* host gid of sandbox gid 0 */
-    uint32_t count;    /* ids mapped (IDMAP_COUNT) */
-    uid_t user_uid;    /* pyro's own uid and gid */
+    bool rootless;  /* pyro runs as an ordinary user */
+    uid_t uid_base; /* host uid of sandbox uid 0 */
+    gid_t gid_base; /* host gid of sandbox gid 0 */
+    uint32_t count; /* ids mapped (IDMAP_COUNT) */
+    uid_t user_uid; /* pyro's own uid and gid */
     gid_t user_gid;
     /* Where ids of the range appear to host-side file work (idmap_run):
      * uid_base as root, 0 in a user's host view. */
@@ -70,6 +70,12 @@ int idmap_run(const struct idmap *m, idmap_fn fn, void *arg, pyro_error *err);
  * setuid/setgid bits and file capabilities (rewritten for the new root).
  * The top directory is changed last, so a tree whose top is owned by
  * to_uid is done: idmap_tree_shifted(). Restartable after a crash. */
+/* rm_rf_at and rm_rf (base/paths.h) that can also remove what the
+ * range owns: as a user, what the user alone cannot remove is removed in
+ * the host view. */
+int idmap_rm_rf_at(int dirfd, const char *name, pyro_error *err);
+int idmap_rm_rf(const char *path, pyro_error *err);
+
 int idmap_shift_tree(const char *path, uid_t from_uid, gid_t from_gid, uid_t to_uid, gid_t to_gid, uint32_t count,
                      pyro_error *err);
 bool idmap_tree_shifted(const char *path, uid_t to_uid);

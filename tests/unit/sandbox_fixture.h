@@ -17,10 +17,11 @@ struct run {
     char out[16384];
 };
 
-extern char *rootfs;           /* the rootfs tree */
-extern char *probe;            /* the static probe binary */
-extern char *workdir;          /* per-run scratch directory */
-extern char teardown_cmd[256]; /* extra host cleanup of the current test */
+extern char *rootfs;               /* the rootfs tree */
+extern char *probe;                /* the static probe binary */
+extern struct idmap fixture_idmap; /* the id range of the sandboxes */
+extern char *workdir;              /* per-run scratch directory */
+extern char teardown_cmd[256];     /* extra host cleanup of the current test */
 
 int teardown(void **state);
 void run_init(struct run *r, const char *tag, bool network, char **argv);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -128,8 +129,10 @@ static void test_isolation(void **state)
     assert_kv(&r, "x32_getpid", "38");
     /* EROFS, where the kernel has the file at all */
     assert_kv(&r, "sysrq", access("/proc/sysrq-trigger", F_OK) == 0 ? "30" : "2");
-    assert_kv(&r, "proc_sys", "30");
-    assert_kv(&r, "sys", "30");
+    /* EACCES: in its user namespace, the sandbox's root is not the owner
+     * of /proc/sys and /sys files (host root's), before they are read-only */
+    assert_kv(&r, "proc_sys", "13");
+    assert_kv(&r, "sys", "13");
     assert_kv(&r, "pyro_dir", "30");
     assert_kv(&r, "dev_new", "30");
     assert_kv(&r, "dev_null", "0");
@@ -286,10 +289,11 @@ static void test_start_errors(void **state)
     assert_int_equal(run_start(&r, &err), -PYRO_E_INVALID);
     close(r.chan);
     r.cfg.mem_mib = 256;
-    r.cfg.userns = true;
-    assert_int_equal(run_start(&r, &err), -PYRO_E_UNSUPPORTED);
+    r.cfg.idmap = NULL; /* every sandbox has a user namespace */
+    assert_int_equal(run_start(&r, &err), -PYRO_E_INVALID);
+    assert_non_null(strstr(err.message, "id range"));
     close(r.chan);
-    r.cfg.userns = false;
+    r.cfg.idmap = &fixture_idmap;
     /* init's stdout may be a pipe, never a host file it could rewrite. */
     _cleanup_free_ char *logf = xasprintf("%s/console.log", workdir);
     int lfd = open(logf, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
@@ -323,6 +327,38 @@ static void test_start_errors(void **state)
     assert_gone(r.dir, r.id);
 }
 
+/* Sandbox root is the range's uid 0 on the host, never host root: the map
+ * is not the identity, files it makes belong to the range, and kernel
+ * per-user counts it exhausts are not host root's. */
+static void test_user_namespace(void **state)
+{
+    char *argv[] = {"/.pyro/agent", "uid_map", "write:/owned.txt:x", "inotify", "sleep", NULL};
+    struct run r;
+    run_init(&r, "usr", false, argv);
+    pyro_error err = {0};
+    if (run_start(&r, &err) < 0)
+        fail_msg("start: %s", err.message);
+    run_read(&r, "ready=1", 30000);
+    char want[64];
+    snprintf(want, sizeof(want), "0 %u %u", (unsigned)fixture_idmap.uid_base, fixture_idmap.count);
+    assert_kv(&r, "uid_map", want);
+    assert_true(fixture_idmap.uid_base != 0);
+    _cleanup_free_ char *owned = xasprintf("%s/upper/owned.txt", r.dir);
+    struct stat st;
+    assert_int_equal(stat(owned, &st), 0);
+    assert_int_equal(st.st_uid, fixture_idmap.uid_base);
+    assert_int_equal(st.st_gid, fixture_idmap.gid_base);
+    /* The sandbox used up its user's inotify instances (EMFILE) ... */
+    assert_kv(&r, "inotify_errno", "24");
+    assert_true(atoi(kv(&r, "inotify_count")) > 0);
+    /* ... and the host's root still gets one while the sandbox holds them. */
+    int fd = inotify_init1(IN_CLOEXEC);
+    assert_true(fd >= 0);
+    close(fd);
+    run_finish(&r);
+    assert_gone(r.dir, r.id);
+}
+
 /* ---- setup -------------------------------------------------------------- */
 
 int main(void)
@@ -334,6 +370,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pids_limit, teardown),
         cmocka_unit_test_teardown(test_destroy_after_sigkill, teardown),
         cmocka_unit_test_teardown(test_start_errors, teardown),
+        cmocka_unit_test_teardown(test_user_namespace, teardown),
     };
     return sandbox_fixture_main(tests, ARRAY_SIZE(tests));
 }

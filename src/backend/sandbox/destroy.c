@@ -10,6 +10,7 @@
 #include "backend/sandbox/internal.h"
 #include "base/cleanup.h"
 #include "base/id.h"
+#include "base/idmap.h"
 #include "base/mountinfo.h"
 #include "base/paths.h"
 
@@ -35,7 +36,7 @@ static int remove_files(const char *dir, pyro_error *err)
     static const char *const files[] = {"resolv.conf", "sandbox.json"};
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
         _cleanup_free_ char *p = xasprintf("%s/%s", dir, dirs[i]);
-        int r = rm_rf(p, err);
+        int r = idmap_rm_rf(p, err);
         if (r < 0)
             return r;
     }

@@ -98,13 +98,39 @@ void sandbox_state_free(struct sandbox_state *st);
 
 /* ---- child.c: runs after clone, allocates nothing ------------------------ */
 
+/* Host device nodes bound into the sandbox's /dev (a user namespace may
+ * not mknod them). */
+#define SANDBOX_DEV_NODES 6
+
+/* A host path the child opens itself, in its own mount namespace (overlayfs
+ * takes its layers only from there, and a user may not clone mounts of the
+ * host's) and with the parent's file system identity (which may cross
+ * directories the range cannot), then puts at fd, the number the parent
+ * reserved. Files bound into the sandbox (tree) become detached bind
+ * mounts (open_tree) once the child is root of its user namespace. */
+struct sandbox_child_path {
+    const char *path; /* NULL: not used (resolv.conf without network) */
+    bool tree;
+    int fd;
+    char proc[32]; /* "/proc/self/fd/<fd>", as overlayfs takes it */
+};
+
+enum {
+    SANDBOX_PATH_LOWER,
+    SANDBOX_PATH_UPPER,
+    SANDBOX_PATH_WORK,
+    SANDBOX_PATH_MERGED,
+    SANDBOX_PATH_INIT,   /* the init binary */
+    SANDBOX_PATH_RESOLV, /* dir/resolv.conf, with network */
+    SANDBOX_PATH_DEV,    /* SANDBOX_DEV_NODES entries: sandbox_dev_nodes */
+    SANDBOX_PATHS = SANDBOX_PATH_DEV + SANDBOX_DEV_NODES,
+};
+
 /* Everything the child needs, prepared by the parent. */
 struct sandbox_plan {
     const char *hostname;
-    const char *merged;       /* overlay mount point */
-    const char *overlay_opts; /* lowerdir=...,upperdir=...,workdir=... */
-    int init_tree;            /* detached bind mount of the init binary */
-    int resolv_tree;          /* detached bind mount of dir/resolv.conf or -1 */
+    struct sandbox_child_path paths[SANDBOX_PATHS];
+    long nproc_max; /* RLIMIT_NPROC inside, or 0 when the pids cgroup holds the limit */
     char *const *argv;
     char *const *envp;
     int sync_fd; /* child end of the start socketpair */
@@ -121,8 +147,8 @@ struct sandbox_plan {
     int cg_tasks_count;
 };
 
-/* Messages on the sync socket. The parent sends one byte when the child may
- * proceed; the child reports a failure as this record, and success as EOF
+/* Messages on the sync socket. The parent sends "m" once the child's id maps
+ * are written, then "g" when the child may proceed; the child reports a failure as this record, and success as EOF
  * (the socket is close-on-exec). */
 struct sandbox_child_error {
     int errnum;
@@ -134,6 +160,8 @@ int sandbox_child_run(const struct sandbox_plan *plan);
 /* Child helpers in child_fs.c and child_net.c: 0 or -1 with errno set and
  * *what pointing at a static description of the failed step. */
 int sandbox_child_rootfs(const struct sandbox_plan *plan, const char **what);
+/* The host paths of the device nodes bound into /dev (SANDBOX_PATH_DEV). */
+extern const char *const sandbox_dev_nodes[SANDBOX_DEV_NODES];
 int sandbox_child_net(const struct sandbox_plan *plan, const char **what);
 
 /* Docker's default capabilities as a bit mask. */

@@ -16,6 +16,7 @@
 #include "backend/monitor.h"
 #include "base/cleanup.h"
 #include "base/id.h"
+#include "base/idmap.h"
 #include "base/json.h"
 #include "base/lock.h"
 #include "base/log.h"
@@ -77,13 +78,13 @@ int instance_create(struct pyro_ctx *ctx, const char *kind, json_t *rec, struct 
     }
     int lfd = dirlock(dir, PYRO_LOCK_EXCLUSIVE, 0, err);
     if (lfd < 0) {
-        rm_rf(dir, NULL);
+        idmap_rm_rf(dir, NULL);
         return lfd;
     }
     *out = (struct instance){.dir = TAKE_PTR(dir), .id = xstrdup(id), .rec = json_incref(rec), .lock_fd = lfd};
     r = instance_save(out, err);
     if (r < 0) {
-        rm_rf(out->dir, NULL);
+        idmap_rm_rf(out->dir, NULL);
         instance_close(out);
         return r;
     }
@@ -381,7 +382,11 @@ int instance_start(struct pyro_ctx *ctx, struct instance *inst, pyro_error *err)
      * <dir>/upper across stop and start; the backend never removes it. */
     _cleanup_free_ char *upper = json_get_bool(inst->rec, "persistent_upper", false) ? xasprintf("%s/upper", inst->dir)
                                                                                      : NULL;
+    struct idmap idmap;
+    if ((r = idmap_resolve(&idmap, err)) < 0)
+        return r;
     struct monitor_config mc = {
+        .idmap = &idmap,
         .backend = INSTANCE_BACKEND,
         .upper_dir = upper,
         .dir = inst->dir,
@@ -476,7 +481,7 @@ static int instance_remove_data(struct instance *inst, pyro_error *err)
         const char *n = de->d_name;
         if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "record.json") || !strcmp(n, ".lock"))
             continue;
-        int r = rm_rf_at(dirfd(d), n, err);
+        int r = idmap_rm_rf_at(dirfd(d), n, err);
         if (r < 0)
             return err_prefix(err, "remove %s", inst->dir);
     }
@@ -511,7 +516,7 @@ int instance_destroy(struct instance *inst, pyro_error *err)
         return err_errno(err, errno, "remove %s", rp);
     /* Only the lock is left (a directory without a record is removed by
      * reap as the remains of a killed delete). */
-    return rm_rf(inst->dir, err);
+    return idmap_rm_rf(inst->dir, err);
 }
 
 json_t *instance_describe(const struct instance *inst, const char *id_key)
@@ -526,7 +531,7 @@ json_t *instance_describe(const struct instance *inst, const char *id_key)
             json_set(o, copy[i], json_copy(v));
     }
     json_set(o, "state", json_string(instance_state(inst)));
-    json_set(o, "execution_mode", json_string(json_get_str(inst->mon, "execution_mode", "sandbox")));
+    instance_isolation(inst, o);
     if (inst->mon) {
         const char *keys[] = {"started_at", "ended_at", "reason", "error"};
         for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
@@ -536,4 +541,15 @@ json_t *instance_describe(const struct instance *inst, const char *id_key)
         }
     }
     return o;
+}
+
+void instance_isolation(const struct instance *inst, json_t *out)
+{
+    json_set(out, "execution_mode", json_string(json_get_str(inst->mon, "execution_mode", "sandbox")));
+    json_t *rl = json_object_get(inst->mon, "rootless");
+    if (json_is_boolean(rl))
+        json_set(out, "rootless", json_incref(rl));
+    json_t *lu = json_object_get(inst->mon, "limits_unenforced");
+    if (json_is_array(lu))
+        json_set(out, "limits_unenforced", json_incref(lu));
 }

@@ -147,5 +147,13 @@ int instance_agent_path(char **out, pyro_error *err);
 /* The common result keys of a VM/instance: id key, environment, state,
  * resources, times, network. */
 json_t *instance_describe(const struct instance *inst, const char *id_key);
+/* How the instance is isolated, into a result: execution_mode, rootless and
+ * limits_unenforced (the limits the host could not hold it to), from the
+ * monitor's record (INSTANCE_ISOLATION_PROPS in their schemas). */
+void instance_isolation(const struct instance *inst, json_t *out);
+#define INSTANCE_ISOLATION_PROPS                                                                             \
+    ",\"execution_mode\":{\"type\":\"string\"},\"rootless\":{\"type\":\"boolean\"},"                         \
+    "\"limits_unenforced\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"cpu\",\"memory\"," \
+    "\"pids\"]}}"
 
 #endif

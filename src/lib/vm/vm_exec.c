@@ -70,7 +70,7 @@ int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *com
     proto_exec_result_pack(&res, true, out);
     proto_exec_result_clear(&res);
     json_set(out, "started_at", json_string(started));
-    json_set(out, "execution_mode", json_string(json_get_str(inst->mon, "execution_mode", "sandbox")));
+    instance_isolation(inst, out);
     *result = out;
     return 0;
 }

@@ -54,7 +54,7 @@ json_t *ws_describe(const struct instance *inst)
     json_set(o, "network_policy", json_string("off"));
     json_set(o, "workspace_path", json_string(WS_ROOT));
     json_set(o, "snapshot_count", json_integer((json_int_t)json_array_size(json_object_get(inst->rec, "snapshots"))));
-    json_set(o, "execution_mode", json_string(json_get_str(inst->mon, "execution_mode", "sandbox")));
+    instance_isolation(inst, o);
     if (instance_monitor_alive(inst))
         json_set(o, "started_at", json_string(json_get_str(inst->mon, "started_at", "")));
     else if (inst->mon && json_object_get(inst->mon, "reason"))
