@@ -303,33 +303,29 @@ static void test_limits_decide(void **state)
 {
     (void)state;
     struct cgroup_probe p;
-    struct cgroup_delegation d = {0};
     enum limit_by by[CGROUP_CTL_COUNT];
     hybrid(&p, true);
-    sandbox_limits_decide(true, &p, &d, by);
-    for (int i = 0; i < CGROUP_CTL_COUNT; i++)
+    sandbox_limits_decide(true, &p, by);
+    for (int i = 0; i < CGROUP_CTL_COUNT; i++) {
         assert_int_equal(by[i], LIMIT_CGROUP_V1);
+        assert_true(limit_by_enforced(by[i]));
+    }
     p.ctl[CGROUP_CTL_CPU].writable = false;
-    sandbox_limits_decide(true, &p, &d, by);
+    p.ctl[CGROUP_CTL_MEMORY].version = 2;
+    sandbox_limits_decide(true, &p, by);
     assert_int_equal(by[CGROUP_CTL_CPU], LIMIT_NONE);
+    assert_int_equal(by[CGROUP_CTL_MEMORY], LIMIT_CGROUP_V2);
 
-    /* A user on the hybrid host: nothing delegated. */
-    hybrid(&p, false);
-    sandbox_limits_decide(false, &p, &d, by);
+    /* A user: the backend places rootless sandboxes in no cgroup, so
+     * whatever the host offers, only RLIMIT_NPROC stands in for pids. */
+    hybrid(&p, true);
+    sandbox_limits_decide(false, &p, by);
     assert_int_equal(by[CGROUP_CTL_MEMORY], LIMIT_NONE);
     assert_int_equal(by[CGROUP_CTL_CPU], LIMIT_NONE);
     assert_int_equal(by[CGROUP_CTL_PIDS], LIMIT_RLIMIT_NPROC);
     assert_string_equal(limit_by_name(by[CGROUP_CTL_PIDS]), "rlimit_nproc");
-    /* A user with a delegated v2 cgroup that has memory and pids. */
-    d = (struct cgroup_delegation){.v2 = true, .writable = true, .ctl = {true, true, false}};
-    sandbox_limits_decide(false, &p, &d, by);
-    assert_int_equal(by[CGROUP_CTL_MEMORY], LIMIT_CGROUP_V2);
-    assert_int_equal(by[CGROUP_CTL_PIDS], LIMIT_CGROUP_V2);
-    assert_int_equal(by[CGROUP_CTL_CPU], LIMIT_NONE);
-    /* Controllers of a cgroup we cannot write are not ours. */
-    d.writable = false;
-    sandbox_limits_decide(false, &p, &d, by);
-    assert_int_equal(by[CGROUP_CTL_MEMORY], LIMIT_NONE);
+    assert_false(limit_by_enforced(LIMIT_RLIMIT_NPROC)); /* per uid, not per sandbox */
+    assert_false(limit_by_enforced(LIMIT_NONE));
 }
 
 static void test_summaries(void **state)
@@ -359,8 +355,10 @@ static void test_summaries(void **state)
     if (d.root) {
         assert_string_equal(json_get_str(l, "summary", ""), "memory cgroup v1, pids cgroup v1, cpu cgroup v1");
     } else {
-        assert_string_equal(json_get_str(l, "summary", ""), "memory not enforced, pids RLIMIT_NPROC, cpu not enforced");
+        assert_string_equal(json_get_str(l, "summary", ""),
+                            "memory not enforced, pids not enforced (RLIMIT_NPROC stands in), cpu not enforced");
         assert_false(json_get_bool(json_object_get(l, "memory"), "enforced", true));
+        assert_false(json_get_bool(json_object_get(l, "pids"), "enforced", true));
         assert_string_equal(json_get_str(json_object_get(l, "pids"), "by", ""), "rlimit_nproc");
     }
 }

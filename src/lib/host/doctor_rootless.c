@@ -271,37 +271,38 @@ void doctor_check_cgroup_delegation(struct doctor *d)
     struct cgroup_delegation *g = &d->delegation;
     cgroup_delegation_probe(&d->cgroup, geteuid(), g);
     enum limit_by by[CGROUP_CTL_COUNT];
-    struct cgroup_delegation as_user = *g;
-    as_user.writable = g->writable || d->root; /* as root: what systemd could delegate */
-    sandbox_limits_decide(false, &d->cgroup, &as_user, by);
-    bool all = by[CGROUP_CTL_MEMORY] == LIMIT_CGROUP_V2 && by[CGROUP_CTL_PIDS] == LIMIT_CGROUP_V2 &&
-               by[CGROUP_CTL_CPU] == LIMIT_CGROUP_V2;
+    sandbox_limits_decide(false, &d->cgroup, by); /* what a user's sandbox gets */
+    bool offered = g->v2 && (g->writable || d->root) && g->ctl[CGROUP_CTL_MEMORY] && g->ctl[CGROUP_CTL_PIDS] &&
+                   g->ctl[CGROUP_CTL_CPU];
     char ctls[64], where[600];
     ctl_list(g->ctl, ctls, sizeof(ctls));
     if (!g->v2)
         snprintf(where, sizeof(where), "no cgroup2 hierarchy is mounted (cgroups are %s)",
                  cgroup_layout_name(d->cgroup.layout));
     else if (d->root)
-        snprintf(where, sizeof(where), "cgroups are %s; the cgroup2 root %s offers %s to delegate",
+        snprintf(where, sizeof(where), "cgroups are %s; the cgroup2 root %s offers %s to delegate to users",
                  cgroup_layout_name(d->cgroup.layout), g->dir, ctls);
     else
         snprintf(where, sizeof(where), "cgroups are %s; %s %s (controllers: %s)", cgroup_layout_name(d->cgroup.layout),
-                 g->dir, g->writable ? "is delegated to us" : "is not writable", ctls);
-    if (all) {
+                 g->dir, g->writable ? "is delegated to us" : "is not delegated to us", ctls);
+    char lost[160] = "";
+    size_t used = 0;
+    for (int i = 0; i < CGROUP_CTL_COUNT; i++)
+        if (!limit_by_enforced(by[i]))
+            used += (size_t)snprintf(lost + used, sizeof(lost) - used, "%s%s", used ? ", " : "", d->cgroup.ctl[i].name);
+    if (!used) {
         doctor_check_add(d, "cgroup_delegation", "pass", "", "%s: rootless sandboxes enforce memory, pids and cpu",
                          where);
         return;
     }
-    char lost[160] = "";
-    size_t used = 0;
-    for (int i = 0; i < CGROUP_CTL_COUNT; i++)
-        if (by[i] != LIMIT_CGROUP_V2)
-            used += (size_t)snprintf(lost + used, sizeof(lost) - used, "%s%s", used ? ", " : "", d->cgroup.ctl[i].name);
     doctor_check_add(d, "cgroup_delegation", "warn",
-                     "use cgroup v2 (boot with systemd.unified_cgroup_hierarchy=1) and run pyro in a systemd user "
-                     "session, whose user@UID.service is delegated memory, pids and cpu",
-                     "%s: rootless sandboxes cannot enforce the %s limits%s", where, lost,
-                     by[CGROUP_CTL_PIDS] == LIMIT_RLIMIT_NPROC ? "; RLIMIT_NPROC stands in for pids" : "");
+                     d->root ? "ordinary users' sandboxes get enforced limits from the VM backend (QEMU holds a VM to "
+                               "its memory and vCPUs)"
+                             : "for enforced limits, run pyro as root or use the VM backend (QEMU holds a VM to its "
+                               "memory and vCPUs)",
+                     "%s%s: rootless sandboxes cannot enforce the %s limits%s", where,
+                     offered ? ", which rootless sandboxes do not use yet" : "", lost,
+                     by[CGROUP_CTL_PIDS] == LIMIT_RLIMIT_NPROC ? "; RLIMIT_NPROC (per uid) stands in for pids" : "");
 }
 
 static bool process_has_group(gid_t gid)
@@ -426,7 +427,7 @@ static const char *limit_text(enum limit_by b)
     switch (b) {
     case LIMIT_CGROUP_V1: return "cgroup v1";
     case LIMIT_CGROUP_V2: return "cgroup v2";
-    case LIMIT_RLIMIT_NPROC: return "RLIMIT_NPROC";
+    case LIMIT_RLIMIT_NPROC: return "not enforced (RLIMIT_NPROC stands in)";
     case LIMIT_NONE:
     default: return "not enforced";
     }
@@ -462,13 +463,13 @@ json_t *doctor_rootless_summary(const struct doctor *d)
 json_t *doctor_sandbox_limits(const struct doctor *d)
 {
     enum limit_by by[CGROUP_CTL_COUNT];
-    sandbox_limits_decide(d->root, &d->cgroup, &d->delegation, by);
+    sandbox_limits_decide(d->root, &d->cgroup, by);
     json_t *res = json_pack("{s:I}", "uid", (json_int_t)geteuid());
     char summary[160];
     size_t used = 0;
     for (int i = 0; i < CGROUP_CTL_COUNT; i++) {
         const char *name = d->cgroup.ctl[i].name;
-        json_set(res, name, json_pack("{s:b, s:s}", "enforced", by[i] != LIMIT_NONE, "by", limit_by_name(by[i])));
+        json_set(res, name, json_pack("{s:b, s:s}", "enforced", limit_by_enforced(by[i]), "by", limit_by_name(by[i])));
         used += (size_t)snprintf(summary + used, sizeof(summary) - used, "%s%s %s", i ? ", " : "", name,
                                  limit_text(by[i]));
     }

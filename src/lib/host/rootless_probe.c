@@ -187,17 +187,19 @@ const char *limit_by_name(enum limit_by b)
     }
 }
 
-void sandbox_limits_decide(bool root, const struct cgroup_probe *p, const struct cgroup_delegation *d,
-                           enum limit_by out[CGROUP_CTL_COUNT])
+bool limit_by_enforced(enum limit_by b)
+{
+    return b == LIMIT_CGROUP_V1 || b == LIMIT_CGROUP_V2;
+}
+
+void sandbox_limits_decide(bool root, const struct cgroup_probe *p, enum limit_by out[CGROUP_CTL_COUNT])
 {
     for (int i = 0; i < CGROUP_CTL_COUNT; i++) {
-        if (root)
-            out[i] = !cgroup_controller_usable(&p->ctl[i]) ? LIMIT_NONE
-                     : p->ctl[i].version == 1              ? LIMIT_CGROUP_V1
-                                                           : LIMIT_CGROUP_V2;
-        else if (d->writable && d->ctl[i])
-            out[i] = LIMIT_CGROUP_V2;
-        else
+        if (!root)
             out[i] = i == CGROUP_CTL_PIDS ? LIMIT_RLIMIT_NPROC : LIMIT_NONE;
+        else if (!cgroup_controller_usable(&p->ctl[i]))
+            out[i] = LIMIT_NONE;
+        else
+            out[i] = p->ctl[i].version == 1 ? LIMIT_CGROUP_V1 : LIMIT_CGROUP_V2;
     }
 }

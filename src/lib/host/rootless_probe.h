@@ -63,10 +63,13 @@ bool group_has_user(gid_t gid, const char *user, gid_t pgid);
 /* How a sandbox limit is enforced for the current user. */
 enum limit_by { LIMIT_NONE = 0, LIMIT_CGROUP_V1, LIMIT_CGROUP_V2, LIMIT_RLIMIT_NPROC };
 const char *limit_by_name(enum limit_by b);
-/* As root: the controllers the cgroup probe found usable. As a user: the
- * controllers of a writable delegated cgroup v2 directory; without one,
- * memory and cpu are not enforced and RLIMIT_NPROC stands in for pids. */
-void sandbox_limits_decide(bool root, const struct cgroup_probe *p, const struct cgroup_delegation *d,
-                           enum limit_by out[CGROUP_CTL_COUNT]);
+/* Only a cgroup enforces a limit per sandbox; RLIMIT_NPROC is per uid and
+ * only stands in for pids (results list pids in limits_unenforced). */
+bool limit_by_enforced(enum limit_by b);
+/* What the sandbox backend does (src/backend/sandbox/start.c): as root,
+ * the controllers the cgroup probe found usable; as a user, no cgroup
+ * (delegated ones are not used), so memory and cpu are not enforced and
+ * RLIMIT_NPROC stands in for pids. */
+void sandbox_limits_decide(bool root, const struct cgroup_probe *p, enum limit_by out[CGROUP_CTL_COUNT]);
 
 #endif
