@@ -22,6 +22,8 @@ struct doctor {
     bool userns_ok; /* unshare(CLONE_NEWUSER) works as the current user */
     bool ns_ok;
     bool overlay_ok;
+    int overlay_errno;        /* the probe as this user (0: works) */
+    const char *overlay_step; /* the step that failed */
     bool seccomp_ok;
     /* rootless operation (as root: what an ordinary user would find) */
     bool userns_unpriv_ok; /* unshare(CLONE_NEWUSER) works without privilege */
@@ -51,6 +53,11 @@ void doctor_check_qemu(struct doctor *d);
 void doctor_check_userns(struct doctor *d);
 void doctor_check_namespaces(struct doctor *d);
 void doctor_check_overlayfs(struct doctor *d, const char *scratch_parent);
+/* TMPDIR when others may search it, else /tmp: scratch space for probes
+ * that run as another uid. */
+const char *doctor_scratch_tmp(void);
+/* The fix for a failed overlay probe (errno e at step). */
+const char *doctor_overlay_hint(const struct doctor *d, int e, const char *step);
 json_t *doctor_check_cgroups(struct doctor *d);
 void doctor_check_seccomp(struct doctor *d);
 void doctor_check_network(struct doctor *d);

@@ -179,53 +179,36 @@ void doctor_check_uidmap(struct doctor *d)
                          "%s; %s; mapping a test child failed: %s", ut, gt, err.message);
 }
 
-static const char *overlay_hint(const struct doctor *d, int e, const char *step)
-{
-    if (!d->userns_unpriv_ok)
-        return "make user namespaces work first (see user_namespaces)";
-    if (strstr(step, "mount overlay"))
-        return e == EINVAL || e == ENODEV
-                   ? "use Linux 5.11 or newer (overlayfs in user namespaces, the userxattr option); modprobe overlay"
-                   : "put the state dir (PYRO_HOME) on a filesystem with user xattrs (ext4, xfs, btrfs)";
-    return "put the state dir (PYRO_HOME) on a local filesystem the user owns (ext4, xfs, btrfs)";
-}
-
+/* As a user: the overlayfs check's probe, which is how a rootless sandbox
+ * mounts it. As root: the same probe by a child that drops to uid 65534
+ * first, in a directory it owns below TMPDIR. */
 void doctor_check_overlay_userns(struct doctor *d, const char *scratch_parent)
 {
-    const char *step = "";
-    int e = host_probe_overlay_userns(scratch_parent, -1, -1, &step);
     if (!d->root) {
-        d->overlay_userns_ok = e == 0;
-        if (e == 0)
+        d->overlay_userns_ok = d->overlay_errno == 0;
+        if (d->overlay_userns_ok)
             doctor_check_add(d, "overlayfs_userns", "pass", "",
                              "in a user namespace: overlay with userxattr mounts in %s, a file is created and a "
                              "lower file removed through it",
                              scratch_parent);
         else
-            doctor_check_add(d, "overlayfs_userns", "fail", overlay_hint(d, e, step),
-                             "in a user namespace, in %s: %s: %s", scratch_parent, step, strerror(e));
+            doctor_check_add(d, "overlayfs_userns", "fail", doctor_overlay_hint(d, d->overlay_errno, d->overlay_step),
+                             "in a user namespace, in %s: %s: %s", scratch_parent, d->overlay_step,
+                             strerror(d->overlay_errno));
         return;
     }
-    /* As root the probe that matters for users runs as nobody, in a
-     * directory nobody owns below TMPDIR (the state dir is root's). */
-    const char *tmp = getenv("TMPDIR");
-    const char *parent = tmp && tmp[0] == '/' ? tmp : "/tmp";
-    const char *ustep = "";
-    int ue = host_probe_overlay_userns(parent, HOST_PROBE_NOBODY, HOST_PROBE_NOBODY, &ustep);
-    d->overlay_userns_ok = ue == 0;
-    char self[200], nobody[200];
+    const char *tmp = doctor_scratch_tmp();
+    const char *step = "";
+    int e = host_probe_overlay_userns(tmp, HOST_PROBE_NOBODY, HOST_PROBE_NOBODY, &step);
+    d->overlay_userns_ok = e == 0;
     if (e == 0)
-        snprintf(self, sizeof(self), "as root in %s: works", scratch_parent);
+        doctor_check_add(d, "overlayfs_userns", "pass", "",
+                         "as uid %d in a user namespace: overlay with userxattr mounts in %s, a file is created and a "
+                         "lower file removed through it",
+                         HOST_PROBE_NOBODY, tmp);
     else
-        snprintf(self, sizeof(self), "as root in %s: %s: %s", scratch_parent, step, strerror(e));
-    if (ue == 0)
-        snprintf(nobody, sizeof(nobody), "as uid %d in %s: works", HOST_PROBE_NOBODY, parent);
-    else
-        snprintf(nobody, sizeof(nobody), "as uid %d in %s: %s: %s", HOST_PROBE_NOBODY, parent, ustep, strerror(ue));
-    const char *hint = ue ? overlay_hint(d, ue, ustep) : e ? overlay_hint(d, e, step) : "";
-    doctor_check_add(d, "overlayfs_userns", e == 0 && ue == 0 ? "pass" : "warn", hint,
-                     "overlay with userxattr in a user namespace, a file created and a lower one removed: %s; %s", self,
-                     nobody);
+        doctor_check_add(d, "overlayfs_userns", "warn", doctor_overlay_hint(d, e, step),
+                         "as uid %d in a user namespace, in %s: %s: %s", HOST_PROBE_NOBODY, tmp, step, strerror(e));
 }
 
 void doctor_check_user_network(struct doctor *d)

@@ -83,51 +83,6 @@ bool host_overlay_listed(void)
     return probe_file_has_word("/proc/filesystems", "overlay");
 }
 
-struct overlay_args {
-    char *target;
-    char *options;
-};
-
-static int overlay_child(void *arg)
-{
-    struct overlay_args *a = arg;
-    int flags = CLONE_NEWNS | (geteuid() == 0 ? 0 : CLONE_NEWUSER);
-    if (unshare(flags) < 0)
-        return errno_or(EPERM);
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-        return errno_or(EPERM);
-    if (mount("overlay", a->target, "overlay", 0, a->options) < 0)
-        return errno_or(EPERM);
-    return 0;
-}
-
-int host_probe_overlay_mount(const char *scratch_parent)
-{
-    if (geteuid() != 0) { /* as a rootless sandbox mounts it */
-        const char *step;
-        return host_probe_overlay_userns(scratch_parent, -1, -1, &step);
-    }
-    _cleanup_free_ char *tmpl = xasprintf("%s/.doctor-overlay.XXXXXX", scratch_parent);
-    if (!mkdtemp(tmpl))
-        return errno;
-    static const char *const sub[] = {"lower", "upper", "work", "merged"};
-    int r = 0;
-    for (size_t i = 0; i < ARRAY_SIZE(sub) && r == 0; i++) {
-        _cleanup_free_ char *d = xasprintf("%s/%s", tmpl, sub[i]);
-        if (mkdir(d, 0700) < 0)
-            r = errno;
-    }
-    if (r == 0) {
-        _cleanup_free_ char *target = xasprintf("%s/merged", tmpl);
-        _cleanup_free_ char *options = xasprintf("lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", tmpl, tmpl,
-                                                 tmpl);
-        struct overlay_args a = {target, options};
-        r = child_errno(overlay_child, &a);
-    }
-    rm_rf(tmpl, NULL);
-    return r;
-}
-
 enum ovl_step {
     OVL_DROP = 1,
     OVL_UNSHARE,

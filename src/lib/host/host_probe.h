@@ -25,10 +25,6 @@ void host_probe_userns(struct userns_probe *p);
 int host_probe_namespaces(void);
 /* overlay listed in /proc/filesystems. */
 bool host_overlay_listed(void);
-/* Mounts an overlay in a private mount namespace, with its directories in
- * a scratch directory created (and removed) below scratch_parent; not as
- * root: host_probe_overlay_userns, as a rootless sandbox mounts it. */
-int host_probe_overlay_mount(const char *scratch_parent);
 /* Mounts an overlay with the userxattr option in a fresh user and mount
  * namespace (the user mapped to 0), then creates a file through it and
  * removes a file of the lower layer (a whiteout): what a rootless sandbox
