@@ -85,6 +85,12 @@ static void test_resolve_root(void **state)
     unsetenv("PYRO_IDMAP_BASE");
 }
 
+static int set_flag(void *arg, pyro_error *err)
+{
+    *(int *)arg = 1;
+    return 0;
+}
+
 /* As a user, without newuidmap: the error names the tool and the fix. */
 static void test_missing_newuidmap(void **state)
 {
@@ -93,16 +99,19 @@ static void test_missing_newuidmap(void **state)
     setenv("PATH", "/nonexistent", 1);
     pyro_error err = {0};
     int r = idmap_write(&m, getpid(), false, &err);
-    setenv("PATH", path, 1);
     assert_int_equal(r, -PYRO_E_UNSUPPORTED);
     assert_non_null(strstr(err.message, "newuidmap"));
     assert_non_null(strstr(err.message, "apt-get install uidmap"));
-}
-
-static int set_flag(void *arg, pyro_error *err)
-{
-    *(int *)arg = 1;
-    return 0;
+    /* The host view fails the same way, and its child does not wait for
+     * a map that never comes. */
+    int flag = 0;
+    alarm(30);
+    r = idmap_run(&m, set_flag, &flag, &err);
+    alarm(0);
+    setenv("PATH", path, 1);
+    assert_int_equal(r, -PYRO_E_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "apt-get install uidmap"));
+    assert_int_equal(flag, 0);
 }
 
 static void test_run_as_root(void **state)
