@@ -14,6 +14,8 @@ PACKAGES=(
   libcmocka-dev python3 bubblewrap hyperfine curl
   # runtime: environments, sandbox networking, VM backend
   mmdebstrap e2fsprogs iproute2 nftables qemu-system-x86 zstd git
+  # runtime as an ordinary user: newuidmap/newgidmap, user-mode networking
+  uidmap passt slirp4netns
 )
 
 missing=()

@@ -130,17 +130,21 @@ static void monitor_teardown(struct monitor *m)
     _cleanup_free_ char *bdir = xasprintf("%s/sandbox", m->cfg->dir);
     _cleanup_free_ char *sock = xasprintf("%s/control.sock", m->cfg->dir);
     unlink(sock);
+    int64_t t0 = time_mono_ns(), t1 = t0;
     if (m->inst_started) {
         monitor_kill_instance(m);
         /* Reap PID 1 (our child) before destroy looks at the cgroup. */
         while (waitpid(m->inst.pid, NULL, 0) < 0 && errno == EINTR)
             ;
+        t1 = time_mono_ns();
         m->ops->release(&m->inst);
     }
     /* What init wrote last (a failed start's reason, too). */
     monitor_console_close(m);
     if (m->ops->destroy(bdir, m->cfg->id, &err) < 0)
         log_debug("monitor: destroy: %s", err.message);
+    log_debug("monitor %s: reaped in %.1f ms, destroyed in %.1f ms", m->cfg->id, (t1 - t0) / 1e6,
+              (time_mono_ns() - t1) / 1e6);
 }
 
 int monitor_main(const struct monitor_config *cfg, int ready_fd)

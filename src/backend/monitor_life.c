@@ -93,6 +93,8 @@ void monitor_stop_begin(struct monitor *m, const char *reason)
     m->stopping = true;
     m->reason = reason;
     monitor_record(m, "stopping", NULL);
+    m->stop_ns = time_mono_ns();
+    log_debug("monitor %s: stopping (%s)", m->cfg->id, reason);
     /* Ask the agent to power off; SIGKILL after the grace period. */
     struct route *r = monitor_route_new(m, NULL, 0);
     r->is_stop = true;
@@ -124,6 +126,8 @@ void monitor_on_exit(struct ae_loop *loop, int fd, int mask, void *data)
     struct monitor *m = data;
     if (!m->stopping)
         m->reason = "sandbox_exited";
+    log_debug("monitor %s: PID 1 exited%s%.1f ms after the stop began", m->cfg->id, m->stopping ? ", " : " (",
+              m->stopping ? (time_mono_ns() - m->stop_ns) / 1e6 : 0.0);
     ae_stop(loop);
 }
 

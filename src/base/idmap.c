@@ -210,8 +210,12 @@ int idmap_run(const struct idmap *m, idmap_fn fn, void *arg, pyro_error *err)
         return r;
     }
     pid_t pid = fork();
-    if (pid == 0)
+    if (pid == 0) {
+        /* only the child's ends: EOF on its read end when the parent gives up */
+        close(to_child[1]);
+        close(to_parent[0]);
         view_child(to_child[0], to_parent[1], fn, arg, se);
+    }
     close(to_child[0]);
     close(to_parent[1]);
     if (pid < 0)

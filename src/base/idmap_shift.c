@@ -47,8 +47,23 @@ static int caps_restore(int dirfd, const char *name, const uint8_t *raw, ssize_t
     return setxattr(path, CAP_XATTR, &v3, sizeof(v3), 0);
 }
 
+/* An overlayfs upper layer written without a user namespace marks opaque
+ * directories with trusted.overlay.opaque; in one, overlayfs reads
+ * user.overlay.opaque (the userxattr option). */
+static int opaque_copy(int dirfd, const char *name)
+{
+    char path[64], v[8];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
+    ssize_t n = lgetxattr(path, "trusted.overlay.opaque", v, sizeof(v));
+    if (n <= 0)
+        return 0;
+    return lsetxattr(path, "user.overlay.opaque", v, (size_t)n, 0);
+}
+
 static int shift_entry(const struct shift *s, int dirfd, const char *name, const struct stat *st, pyro_error *err)
 {
+    if (S_ISDIR(st->st_mode) && opaque_copy(dirfd, name) < 0)
+        return err_errno(err, errno, "mark %s opaque for the user namespace", name);
     bool u = in_range(st->st_uid, s->from_uid, s->count), g = in_range(st->st_gid, s->from_gid, s->count);
     if (!u && !g)
         return 0;
