@@ -72,6 +72,7 @@ struct backend_instance {
     char guest_addr[BACKEND_ADDR_MAX]; /* eth0 inside */
     int prefix_len;                    /* of both addresses (30) */
     unsigned limits_unenforced;        /* BACKEND_LIMIT_* bits */
+    int userns_fd;                     /* the instance's user namespace, or -1 (closed by release) */
 };
 
 struct backend_ops {
@@ -85,6 +86,9 @@ struct backend_ops {
      * processes, cgroups, network links and rules, mounts, directories.
      * Idempotent, and works from the on-disk state alone. */
     int (*destroy)(const char *dir, const char *id, pyro_error *err);
+    /* destroy for the process that started the instance, before release:
+     * may use what inst still holds. Optional (NULL: destroy). */
+    int (*destroy_instance)(struct backend_instance *inst, const char *dir, const char *id, pyro_error *err);
 };
 
 /* The backend called name ("sandbox"; "vm" once it exists). An unknown name

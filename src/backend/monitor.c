@@ -137,12 +137,15 @@ static void monitor_teardown(struct monitor *m)
         while (waitpid(m->inst.pid, NULL, 0) < 0 && errno == EINTR)
             ;
         t1 = time_mono_ns();
-        m->ops->release(&m->inst);
     }
     /* What init wrote last (a failed start's reason, too). */
     monitor_console_close(m);
-    if (m->ops->destroy(bdir, m->cfg->id, &err) < 0)
+    int r = m->inst_started && m->ops->destroy_instance ? m->ops->destroy_instance(&m->inst, bdir, m->cfg->id, &err)
+                                                        : m->ops->destroy(bdir, m->cfg->id, &err);
+    if (r < 0)
         log_debug("monitor: destroy: %s", err.message);
+    if (m->inst_started)
+        m->ops->release(&m->inst);
     log_debug("monitor %s: reaped in %.1f ms, destroyed in %.1f ms", m->cfg->id, (t1 - t0) / 1e6,
               (time_mono_ns() - t1) / 1e6);
 }

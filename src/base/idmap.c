@@ -244,6 +244,33 @@ int idmap_run(const struct idmap *m, idmap_fn fn, void *arg, pyro_error *err)
     return r;
 }
 
+int idmap_run_in(int userns_fd, idmap_fn fn, void *arg, pyro_error *err)
+{
+    struct shared_err *se = mmap(NULL, sizeof(*se), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (se == MAP_FAILED)
+        return err_errno(err, errno, "mmap");
+    *se = (struct shared_err){.code = -EIO};
+    pid_t pid = fork();
+    if (pid == 0) {
+        pyro_error e = {0};
+        int r = setns(userns_fd, CLONE_NEWUSER) < 0 ? err_errno(&e, errno, "join the sandbox's user namespace")
+                                                    : fn(arg, &e);
+        se->code = r < 0 ? r : 0;
+        snprintf(se->message, sizeof(se->message), "%s", r < 0 ? e.message : "");
+        _exit(r < 0 ? 1 : 0);
+    }
+    int r = 0, st = 0;
+    if (pid < 0)
+        r = err_errno(err, errno, "fork");
+    while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (r == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        r = WIFEXITED(st) && WEXITSTATUS(st) == 1 ? err_set(err, se->code < 0 ? se->code : -EIO, "%s", se->message)
+                                                  : err_set(err, -EIO, "the child in the user namespace died");
+    munmap(se, sizeof(*se));
+    return r;
+}
+
 struct rm_args {
     int dirfd;
     const char *name;

@@ -70,6 +70,11 @@ int idmap_run(const struct idmap *m, idmap_fn fn, void *arg, pyro_error *err);
  * setuid/setgid bits and file capabilities (rewritten for the new root).
  * The top directory is changed last, so a tree whose top is owned by
  * to_uid is done: idmap_tree_shifted(). Restartable after a crash. */
+/* Runs fn(arg, err) in a forked child that joined the user namespace
+ * userns_fd, where the process that created it (its owner) holds every
+ * capability over the range's files: no newuidmap. */
+int idmap_run_in(int userns_fd, idmap_fn fn, void *arg, pyro_error *err);
+
 /* rm_rf_at and rm_rf (base/paths.h) that can also remove what the
  * range owns: as a user, what the user alone cannot remove is removed in
  * the host view. */

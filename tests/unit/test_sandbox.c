@@ -159,7 +159,7 @@ static void test_overlay(void **state)
     assert_kv(&a, "write:/tmp/a.txt", "0");
     /* The write is in a's upper layer, not in the shared lower dir. */
     _cleanup_free_ char *lower = xasprintf("%s/probe-a.txt", rootfs);
-    _cleanup_free_ char *upper = xasprintf("%s/upper/probe-a.txt", a.dir);
+    _cleanup_free_ char *upper = xasprintf("%s/layers/upper/probe-a.txt", a.dir);
     assert_int_equal(access(lower, F_OK), -1);
     assert_int_equal(access(upper, F_OK), 0);
 
@@ -359,7 +359,7 @@ static void test_user_namespace(void **state)
     snprintf(want, sizeof(want), "0 %u %u", (unsigned)fixture_idmap.uid_base, fixture_idmap.count);
     assert_kv(&r, "uid_map", want);
     assert_true(fixture_idmap.uid_base != 0);
-    _cleanup_free_ char *owned = xasprintf("%s/upper/owned.txt", r.dir);
+    _cleanup_free_ char *owned = xasprintf("%s/layers/upper/owned.txt", r.dir);
     struct stat st;
     assert_int_equal(stat(owned, &st), 0);
     assert_int_equal(st.st_uid, fixture_idmap.uid_base);

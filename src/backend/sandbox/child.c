@@ -126,6 +126,19 @@ int sandbox_child_run(const struct sandbox_plan *p)
     what = "set the parent-death signal";
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         goto fail;
+    what = "make the overlay's directories";
+    for (int i = 0; i < SANDBOX_PATHS; i++) {
+        const struct sandbox_child_path *cp = &p->paths[i];
+        if (cp->create_in < 0)
+            continue;
+        int dir = p->paths[cp->create_in].fd;
+        if (mkdirat(dir, cp->name, 0755) < 0)
+            goto fail;
+        int fd = openat(dir, cp->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || dup3(fd, cp->fd, O_CLOEXEC) < 0)
+            goto fail;
+        close(fd);
+    }
     what = "clone the files to bind";
     for (int i = 0; i < SANDBOX_PATHS; i++) {
         if (!p->paths[i].path || !p->paths[i].tree)

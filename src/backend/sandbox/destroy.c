@@ -30,11 +30,34 @@ void sandbox_release(struct backend_instance *inst)
     if (inst->pidfd >= 0)
         close(inst->pidfd);
     inst->pidfd = -1;
+    if (inst->userns_fd >= 0)
+        close(inst->userns_fd);
+    inst->userns_fd = -1;
+}
+
+struct destroy_args {
+    const char *dir, *id;
+};
+
+static int destroy_fn(void *arg, pyro_error *err)
+{
+    const struct destroy_args *a = arg;
+    return sandbox_destroy(a->dir, a->id, err);
+}
+
+int sandbox_destroy_instance(struct backend_instance *inst, const char *dir, const char *id, pyro_error *err)
+{
+    if (inst->userns_fd < 0)
+        return sandbox_destroy(dir, id, err);
+    struct destroy_args a = {dir, id};
+    int r = idmap_run_in(inst->userns_fd, destroy_fn, &a, err);
+    /* whatever the namespace could not do, the host view can */
+    return r < 0 ? sandbox_destroy(dir, id, err) : 0;
 }
 
 static int remove_files(const char *dir, pyro_error *err)
 {
-    static const char *const dirs[] = {"merged", "upper", "work"};
+    static const char *const dirs[] = {"merged", "layers", "upper", "work"}; /* upper, work: older layouts */
     static const char *const files[] = {"resolv.conf", "sandbox.json"};
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
         _cleanup_free_ char *p = xasprintf("%s/%s", dir, dirs[i]);

@@ -109,8 +109,13 @@ void sandbox_state_free(struct sandbox_state *st);
  * reserved. Files bound into the sandbox (tree) become detached bind
  * mounts (open_tree) once the child is root of its user namespace. */
 struct sandbox_child_path {
-    const char *path; /* NULL: not used (resolv.conf without network) */
+    const char *path; /* NULL: not used (resolv.conf without network), or made */
     bool tree;
+    /* Or made by the child, as the range's root, as directory name in the
+     * directory of entry create_in (-1: not made): the overlay's fresh
+     * upper and work directories, which must be the range's. */
+    int create_in;
+    const char *name;
     int fd;
     char proc[32]; /* "/proc/self/fd/<fd>", as overlayfs takes it */
 };
@@ -120,6 +125,7 @@ enum {
     SANDBOX_PATH_UPPER,
     SANDBOX_PATH_WORK,
     SANDBOX_PATH_MERGED,
+    SANDBOX_PATH_LAYERS, /* dir/layers (mode 0777 in dir, 0700), where the child makes upper and work */
     SANDBOX_PATH_INIT,   /* the init binary */
     SANDBOX_PATH_RESOLV, /* dir/resolv.conf, with network */
     SANDBOX_PATH_DEV,    /* SANDBOX_DEV_NODES entries: sandbox_dev_nodes */

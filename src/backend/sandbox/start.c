@@ -92,57 +92,53 @@ static int cap_last(void)
     return n;
 }
 
-/* The overlay's upper and work directories belong to the range's root
- * (the mounter inside); in a user's host view that is uid 0. Opened here,
- * so the host view need not cross the user's directories (whose group it
- * may not have mapped). */
-struct owned_dirs {
-    int fds[2];
-    uid_t uid;
-    gid_t gid;
-};
-
-static int own_dirs(void *arg, pyro_error *err)
+/* A kept upper layer (a workspace's) belongs to the range's root (the
+ * mounter inside); in a user's host view that is uid 0. Opened here, so the
+ * host view need not cross the user's directories (whose group it may not
+ * have mapped). */
+static int own_dir(void *arg, pyro_error *err)
 {
-    const struct owned_dirs *o = arg;
-    for (size_t i = 0; i < ARRAY_SIZE(o->fds) && o->fds[i] >= 0; i++)
-        if (fchownat(o->fds[i], "", o->uid, o->gid, AT_EMPTY_PATH) < 0)
-            return err_errno(err, errno, "give the overlay's directories to the sandbox's root");
+    const int *fd = arg;
+    if (fchownat(fd[0], "", (uid_t)fd[1], (gid_t)fd[2], AT_EMPTY_PATH) < 0)
+        return err_errno(err, errno, "give the writable layer to the sandbox's root");
     return 0;
 }
 
+/* dir (0700), dir/merged, and dir/layers (0777, reachable only through dir)
+ * where the child makes the overlay's work directory and, unless a kept
+ * upper layer is given, its upper one, as the range's root: no host view
+ * needed for a one-shot sandbox. */
 static int make_dirs(const struct backend_config *c, pyro_error *err)
 {
-    static const char *const subs[] = {"upper", "work", "merged"};
     int r = mkdir_p(c->dir, 0700, err);
-    for (size_t i = 0; r == 0 && i < ARRAY_SIZE(subs); i++) {
-        _cleanup_free_ char *p = xasprintf("%s/%s", c->dir, subs[i]);
-        r = mkdir_p(p, 0755, err);
-    }
-    if (r == 0 && c->upper_dir)
-        r = c->upper_dir[0] == '/' ? mkdir_p(c->upper_dir, 0755, err)
-                                   : err_set(err, -PYRO_E_INVALID, "upper_dir must be absolute");
-    if (r < 0)
+    _cleanup_free_ char *merged = xasprintf("%s/merged", c->dir);
+    _cleanup_free_ char *layers = xasprintf("%s/layers", c->dir);
+    if (r == 0)
+        r = mkdir_p(merged, 0755, err);
+    if (r == 0 && (mkdir(layers, 0700) < 0 || chmod(layers, 0777) < 0))
+        r = err_errno(err, errno, "create %s", layers);
+    if (r < 0 || !c->upper_dir)
+        return r;
+    if (c->upper_dir[0] != '/')
+        return err_set(err, -PYRO_E_INVALID, "upper_dir must be absolute");
+    if ((r = mkdir_p(c->upper_dir, 0755, err)) < 0)
         return r;
     const struct idmap *m = c->idmap;
-    _cleanup_free_ char *upper = c->upper_dir ? xstrdup(c->upper_dir) : xasprintf("%s/upper", c->dir);
-    _cleanup_free_ char *work = xasprintf("%s/work", c->dir);
     struct stat st;
-    if (lstat(upper, &st) < 0)
-        return err_errno(err, errno, "stat %s", upper);
+    if (lstat(c->upper_dir, &st) < 0)
+        return err_errno(err, errno, "stat %s", c->upper_dir);
+    if (st.st_uid == m->uid_base)
+        return 0;
     /* A layer that ran without a user namespace (an older pyro as root):
      * its files move into the range once, opaque markers included. */
-    if (!m->rootless && c->upper_dir && st.st_uid != m->uid_base && st.st_nlink > 2 &&
-        (r = idmap_shift_tree(upper, 0, 0, m->uid_base, m->gid_base, m->count, err)) < 0)
+    if (!m->rootless && st.st_nlink > 2 &&
+        (r = idmap_shift_tree(c->upper_dir, 0, 0, m->uid_base, m->gid_base, m->count, err)) < 0)
         return r;
-    _cleanup_close_ int ufd = open(upper, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    _cleanup_close_ int wfd = open(work, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (ufd < 0 || wfd < 0)
-        return err_errno(err, errno, "open %s", ufd < 0 ? upper : work);
-    struct owned_dirs o = {{ufd, wfd}, m->view_uid_base, m->view_gid_base};
-    if (st.st_uid == m->uid_base)
-        o.fds[0] = wfd, o.fds[1] = -1;
-    return idmap_run(m, own_dirs, &o, err);
+    _cleanup_close_ int ufd = open(c->upper_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (ufd < 0)
+        return err_errno(err, errno, "open %s", c->upper_dir);
+    int arg[3] = {ufd, (int)m->view_uid_base, (int)m->view_gid_base};
+    return idmap_run(m, own_dir, arg, err);
 }
 
 /* Everything the parent owns during start; released on every path. */
@@ -235,16 +231,21 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
     for (int i = 0; i < SANDBOX_DEV_NODES; i++)
         s->paths[SANDBOX_PATH_DEV + i] = xstrdup(sandbox_dev_nodes[i]);
     s->paths[SANDBOX_PATH_LOWER] = xstrdup(c->rootfs);
-    s->paths[SANDBOX_PATH_UPPER] = c->upper_dir ? xstrdup(c->upper_dir) : xasprintf("%s/upper", c->dir);
-    s->paths[SANDBOX_PATH_WORK] = xasprintf("%s/work", c->dir);
+    s->paths[SANDBOX_PATH_UPPER] = c->upper_dir ? xstrdup(c->upper_dir) : NULL;
     s->paths[SANDBOX_PATH_MERGED] = xasprintf("%s/merged", c->dir);
+    s->paths[SANDBOX_PATH_LAYERS] = xasprintf("%s/layers", c->dir);
     /* Numbers for the child's own descriptors: placeholders now, replaced
      * in the child (struct sandbox_child_path). */
     for (int i = 0; i < SANDBOX_PATHS; i++) {
         struct sandbox_child_path *cp = &s->plan.paths[i];
         cp->path = s->paths[i];
         cp->tree = i >= SANDBOX_PATH_INIT;
-        if (cp->path && (cp->fd = open("/", O_PATH | O_CLOEXEC)) < 0)
+        cp->create_in = -1;
+        if ((i == SANDBOX_PATH_UPPER && !cp->path) || i == SANDBOX_PATH_WORK) {
+            cp->create_in = SANDBOX_PATH_LAYERS;
+            cp->name = i == SANDBOX_PATH_WORK ? "work" : "upper";
+        }
+        if ((cp->path || cp->create_in >= 0) && (cp->fd = open("/", O_PATH | O_CLOEXEC)) < 0)
             return err_errno(err, errno, "open /");
         snprintf(cp->proc, sizeof(cp->proc), "/proc/self/fd/%d", cp->fd);
     }
@@ -334,7 +335,11 @@ static int handshake(struct start_ctx *s, pyro_error *err)
         return err_errno(err, errno, "start the sandbox child");
     struct sandbox_child_error ce;
     ssize_t n;
-    while ((n = read(s->sync[0], &ce, sizeof(ce))) < 0 && errno == EINTR)
+    /* A child that failed and exited without reading "g" resets the
+     * connection: the error is reported once (and cleared), its report
+     * still waits in the queue. */
+    int resets = 0;
+    while ((n = read(s->sync[0], &ce, sizeof(ce))) < 0 && (errno == EINTR || (errno == ECONNRESET && !resets++)))
         ;
     if (n == 0)
         return 0;
@@ -347,7 +352,7 @@ static int handshake(struct start_ctx *s, pyro_error *err)
 
 int sandbox_start(const struct backend_config *cfg, struct backend_instance *out, pyro_error *err)
 {
-    *out = (struct backend_instance){.pidfd = -1};
+    *out = (struct backend_instance){.pidfd = -1, .userns_fd = -1};
     int r = validate(cfg, err);
     if (r < 0)
         return r;
@@ -367,6 +372,12 @@ int sandbox_start(const struct backend_config *cfg, struct backend_instance *out
         (void)sandbox_destroy(cfg->dir, cfg->id, NULL);
         (void)err_prefix(err, "start sandbox %s", cfg->id);
         return code;
+    }
+    /* As a user, the way back in for destroy (sandbox_destroy_instance). */
+    if (cfg->idmap->rootless) {
+        char ns[64];
+        snprintf(ns, sizeof(ns), "/proc/%d/ns/user", (int)s.pid);
+        out->userns_fd = open(ns, O_RDONLY | O_CLOEXEC);
     }
     out->pid = TAKE_PID(s.pid);
     out->pidfd = TAKE_FD(s.pidfd);
