@@ -48,11 +48,11 @@ static const char *fix_user(struct doctor *d, struct passwd **pw_out)
 /* The first free range of both files, as "S-E". */
 static void free_range(char *buf, size_t size)
 {
-    _cleanup_free_ struct subid_range *u = NULL, *g = NULL;
+    _cleanup_free_ struct idmap_subid *u = NULL, *g = NULL;
     size_t nu = 0, ng = 0;
     (void)subid_ranges_read(SUBUID_FILE, &u, &nu);
     (void)subid_ranges_read(SUBGID_FILE, &g, &ng);
-    _cleanup_free_ struct subid_range *all = xcalloc(nu + ng + 1, sizeof(*all));
+    _cleanup_free_ struct idmap_subid *all = xcalloc(nu + ng + 1, sizeof(*all));
     if (nu)
         memcpy(all, u, nu * sizeof(*all));
     if (ng)
