@@ -533,8 +533,10 @@ static int user_group_as_test_user(void)
 
 int main(void)
 {
-    if (geteuid() != 0)
+    if (geteuid() != 0) {
+        fprintf(stderr, "skip: test_network (veth + NAT) needs root; the user group runs\n");
         return user_group();
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_network, teardown),
     };
