@@ -61,6 +61,11 @@ expect_status 5 "$PYRO" vm exec "$ID" --json -- 'echo hi; exit 5'
 assert_gone "$ID" "$MON"
 ok "vm exec returns the result and deletes the VM"
 
+# As an ordinary user, egress goes through pasta: vm_user_net.sh.
+NET_SKIP=
+if [ "$(id -u)" != 0 ]; then
+source "$(dirname "$0")/vm_user_net.sh"
+else
 # Network: only lo without it. With it, egress reaches a server on an
 # "outside" host (a network namespace behind its own link, masqueraded), and
 # never the host itself (a server on the host, through the gateway or the
@@ -122,6 +127,7 @@ wait "$HOSTSRV" || true
 assert_gone "$ID"
 nft list table inet pyro_guard 2>/dev/null | grep -q "pyro:$ID" && fail "guard rule left behind"
 ok "PYRO_EGRESS_ALLOW_HOST=1 opens the host to a sandbox's egress; a bad value is refused"
+fi
 
 # max_active_vms caps running sandboxes, with a clear error.
 export PYRO_MAX_ACTIVE_VMS=2
@@ -179,3 +185,6 @@ expect_status 0 "$PYRO" vm reap-expired --json
 jget reaped <<<"$OUT" | grep -q "$ID" || fail "reap did not list $ID: $OUT"
 assert_gone "$ID"
 ok "kill -9 of the monitor: sandbox gone, reap-expired leaves no process, mount or cgroup"
+
+# The user's network part could not run: every other part passed; say what is missing.
+[ -z "$NET_SKIP" ] || skip "network as an ordinary user: $NET_SKIP (every other part passed)"
