@@ -38,7 +38,7 @@ struct backend_config {
     int vcpu_count; /* CPU quota in whole CPUs (>= 1) */
     int mem_mib;    /* memory limit, swap off (>= 16) */
     int pids_max;   /* task limit (>= 8) */
-    bool network;   /* false: only lo; true: veth + NAT egress */
+    bool network;   /* false: only lo; true: egress (veth + NAT as root, pasta as a user) */
     /* With network: also the host's own addresses and link-local ones, which
      * the egress guard refuses otherwise (an explicit opt-in). */
     bool network_allow_host;
@@ -67,10 +67,10 @@ struct backend_instance {
     int pidfd;          /* pidfd of PID 1, poll()able, O_CLOEXEC */
     int cgroup_version; /* 1 or 2 */
     bool network;
-    char host_ifname[IF_NAMESIZE];     /* host end of the veth ("" without network) */
-    char host_addr[BACKEND_ADDR_MAX];  /* host end address, also the guest's gateway */
+    char host_ifname[IF_NAMESIZE];     /* host end of the veth ("" without network, or with pasta) */
+    char host_addr[BACKEND_ADDR_MAX];  /* the guest's gateway: the veth's host end, or pasta's 10.0.2.2 */
     char guest_addr[BACKEND_ADDR_MAX]; /* eth0 inside */
-    int prefix_len;                    /* of both addresses (30) */
+    int prefix_len;                    /* of both addresses (30; 24 with pasta) */
     unsigned limits_unenforced;        /* BACKEND_LIMIT_* bits */
     int userns_fd;                     /* the instance's user namespace, or -1 (closed by release) */
 };

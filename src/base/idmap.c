@@ -19,6 +19,23 @@
 #include "base/paths.h"
 #include "base/spawn_capture.h"
 
+bool idmap_subid_parse(char *line, struct idmap_subid *r)
+{
+    char *save = NULL;
+    char *who = strtok_r(line, ":\n", &save), *s = strtok_r(NULL, ":\n", &save), *c = strtok_r(NULL, ":\n", &save);
+    if (!who || !s || !c || strtok_r(NULL, ":\n", &save) || strlen(who) >= sizeof(r->owner))
+        return false;
+    char *e1, *e2;
+    errno = 0;
+    unsigned long st = strtoul(s, &e1, 10), n = strtoul(c, &e2, 10);
+    if (errno || *e1 || *e2 || s[0] == '-' || c[0] == '-' || n == 0 || st > UINT32_MAX || n > UINT32_MAX)
+        return false;
+    snprintf(r->owner, sizeof(r->owner), "%s", who);
+    r->start = st;
+    r->count = n;
+    return true;
+}
+
 int idmap_subid_find(const char *file, const char *name, unsigned long id, uint32_t want, unsigned long *start,
                      uint32_t *count, pyro_error *err)
 {
@@ -28,16 +45,13 @@ int idmap_subid_find(const char *file, const char *name, unsigned long id, uint3
     char line[512], idstr[24];
     snprintf(idstr, sizeof(idstr), "%lu", id);
     while (fgets(line, sizeof(line), f)) {
-        char *save = NULL, *who = strtok_r(line, ":\n", &save), *s = strtok_r(NULL, ":\n", &save),
-             *c = strtok_r(NULL, ":\n", &save);
-        if (!who || !s || !c || (strcmp(who, idstr) && (!name || strcmp(who, name))))
+        struct idmap_subid r;
+        if (!idmap_subid_parse(line, &r) || (strcmp(r.owner, idstr) && (!name || strcmp(r.owner, name))))
             continue;
-        char *e1, *e2;
-        errno = 0;
-        unsigned long st = strtoul(s, &e1, 10), n = strtoul(c, &e2, 10);
-        if (errno || *e1 || *e2 || n < want || st == 0 || st + want > UINT32_MAX)
+        /* a range that starts at 0 would map the sandbox's root to host root */
+        if (r.count < want || r.start == 0 || r.start + want > UINT32_MAX)
             continue;
-        *start = st;
+        *start = r.start;
         *count = want;
         return 0;
     }

@@ -48,6 +48,18 @@ struct idmap {
  * with the fix in the message. */
 int idmap_resolve(struct idmap *m, pyro_error *err);
 
+/* One "owner:start:count" line of /etc/subuid or /etc/subgid. */
+struct idmap_subid {
+    char owner[64]; /* a user name or a numeric uid, as written */
+    unsigned long start;
+    unsigned long count;
+};
+
+/* Parses line (modified) into r; false for a malformed line, a negative
+ * number, a range of 0 ids or one beyond 32-bit ids. The one parser of
+ * these files (idmap_subid_find, doctor's lib/host/subid.c). */
+bool idmap_subid_parse(char *line, struct idmap_subid *r);
+
 /* Parses a subuid/subgid file for the user called name or with id `id`:
  * the first range of at least want ids. 0 with *start and *count, -ENOENT
  * when the file has none, -errno when it cannot be read. */

@@ -64,7 +64,7 @@ static void test_ranges_read(void **state)
                                                "neg:-5:10\n"
                                                "extra:1:2:3\n"
                                                "1001:200000:65536\n");
-    _cleanup_free_ struct subid_range *r = NULL;
+    _cleanup_free_ struct idmap_subid *r = NULL;
     size_t n = 0;
     assert_int_equal(subid_ranges_read(f, &r, &n), 0);
     assert_int_equal(n, 3);
@@ -77,7 +77,7 @@ static void test_ranges_read(void **state)
 
     /* An absent file holds no ranges; a directory cannot be read. */
     _cleanup_free_ char *none = xasprintf("%s/absent", tmpdir);
-    _cleanup_free_ struct subid_range *r2 = NULL;
+    _cleanup_free_ struct idmap_subid *r2 = NULL;
     assert_int_equal(subid_ranges_read(none, &r2, &n), 0);
     assert_int_equal(n, 0);
 }
@@ -92,7 +92,7 @@ static void test_overlap_and_free_start(void **state)
     assert_false(subid_overlap(10, 0, 10, 1));
 
     assert_int_equal(subid_free_start(NULL, 0, SUBID_MIN, IDMAP_COUNT), 100000);
-    struct subid_range r[] = {
+    struct idmap_subid r[] = {
         {"a", 100000, 65536},
         {"c", 231072, 10}, /* the second candidate is taken too */
         {"b", 165536, 65536},

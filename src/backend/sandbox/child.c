@@ -74,6 +74,8 @@ static int fds_setup(const struct sandbox_plan *p)
 static int caps_drop(const struct sandbox_plan *p)
 {
     uint64_t keep = sandbox_caps_keep();
+    if (p->no_net_raw)
+        keep &= ~(1ull << CAP_NET_RAW);
     for (int c = 0; c <= p->cap_last; c++)
         if (!(keep & (1ull << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
             return -1;

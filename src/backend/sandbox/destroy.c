@@ -58,7 +58,7 @@ int sandbox_destroy_instance(struct backend_instance *inst, const char *dir, con
 static int remove_files(const char *dir, pyro_error *err)
 {
     static const char *const dirs[] = {"merged", "layers", "upper", "work"}; /* upper, work: older layouts */
-    static const char *const files[] = {"resolv.conf", "sandbox.json"};
+    static const char *const files[] = {"resolv.conf", "guard.nft", "pasta.ready", "sandbox.json"};
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
         _cleanup_free_ char *p = xasprintf("%s/%s", dir, dirs[i]);
         int r = idmap_rm_rf(p, err);
@@ -90,9 +90,12 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
     }
     const char *parent = r == 0 ? st.cgroup_parent : "pyro";
     /* The state file is written before anything else exists, and removed
-     * last: without it, or with network off, no NAT rule can exist, so the
-     * (slow) nft listing is skipped. */
-    bool had_network = r == 0 && st.network;
+     * last: without it, or with network off or through pasta, no NAT rule
+     * can exist, so the (slow) nft listing is skipped. */
+    bool had_network = r == 0 && st.network && !st.user_net;
+    /* A user's pasta first: it holds the sandbox's namespaces open. */
+    if (r == 0 && st.user_net)
+        sandbox_pasta_stop(st.pasta_pid, st.pasta_start);
     int first = 0;
     struct sandbox_cgroups cg;
     pyro_error e2 = {0};

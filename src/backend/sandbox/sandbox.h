@@ -15,6 +15,9 @@
  *   merged/       the overlay mount point (mounted only inside the sandbox's
  *                 own mount namespace, never on the host)
  *   resolv.conf   the host's usable resolvers, bound at /etc/resolv.conf
+ *   guard.nft     as a user with network: the guard rules loaded into the
+ *                 sandbox's network namespace (net_userguard.c); pasta's
+ *                 pid is in sandbox.json
  *
  * Inside: /proc (kernel knobs read-only or masked), /sys read-only, /dev
  * (tmpfs, read-only after null zero full random urandom tty, pts, shm,
@@ -42,7 +45,8 @@ void sandbox_release(struct backend_instance *inst);
  * descriptor of it is held (as a user: no helper to map a host view). */
 int sandbox_destroy_instance(struct backend_instance *inst, const char *dir, const char *id, pyro_error *err);
 /* Kills every process of the sandbox (through its cgroup), removes the
- * cgroups, the veth and the NAT rule, and upper/ work/ merged/ and the state
+ * cgroups, the veth and the NAT rule (as a user: kills its pasta), and
+ * upper/ work/ merged/ and the state
  * files of dir (dir itself when empty). Idempotent; needs only dir and id. */
 int sandbox_destroy(const char *dir, const char *id, pyro_error *err);
 

@@ -4,7 +4,9 @@
  *
  * Order (each step can be undone by sandbox_destroy from dir and id):
  *   validate -> dirs -> sandbox.json -> cgroups -> seccomp BPF -> fds ->
- *   nft rule + subnet -> clone3 -> cgroup.procs -> veth -> "go" -> EOF */
+ *   nft rule + subnet -> clone3 -> cgroup.procs -> veth -> "go" -> EOF
+ * As an ordinary user egress is pasta's instead (net_pasta.c): clone3 ->
+ * id maps -> guard + pasta (its pid into sandbox.json) -> "m" -> ... */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -73,10 +75,9 @@ static int validate(const struct backend_config *c, pyro_error *err)
     }
     if (!c->idmap || c->idmap->count < 1)
         return err_set(err, -PYRO_E_INVALID, "no id range for the sandbox's user namespace");
-    if (c->idmap->rootless && c->network)
-        return err_set(err, -PYRO_E_UNSUPPORTED,
-                       "network=true as an ordinary user needs a user-mode network stack, which this "
-                       "build does not provide yet: run without network, or as root");
+    int r;
+    if (c->idmap->rootless && c->network && (r = sandbox_pasta_check(err)) < 0)
+        return r;
     struct stat st;
     if (stat(c->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
         return err_set(err, -PYRO_E_NOT_FOUND, "rootfs %s is not a directory", c->rootfs);
@@ -175,13 +176,22 @@ static void ctx_release(struct start_ctx *s)
     }
 }
 
+/* What sandbox.json holds (strings borrowed from c). */
+static struct sandbox_state state_of(const struct backend_config *c)
+{
+    return (struct sandbox_state){.id = (char *)c->id,
+                                  .cgroup_parent = (char *)(c->cgroup_parent ? c->cgroup_parent : "pyro"),
+                                  .network = c->network,
+                                  .user_net = c->network && c->idmap->rootless};
+}
+
 static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_error *err)
 {
     const char *parent = c->cgroup_parent ? c->cgroup_parent : "pyro";
     int r = make_dirs(c, err);
     if (r < 0)
         return r;
-    struct sandbox_state st = {.id = (char *)c->id, .cgroup_parent = (char *)parent, .network = c->network};
+    struct sandbox_state st = state_of(c);
     if ((r = sandbox_state_save(c->dir, &st, err)) < 0)
         return r;
     if (c->idmap->rootless) {
@@ -225,7 +235,10 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
             return r;
         if (r == 1)
             s->paths[SANDBOX_PATH_RESOLV] = xasprintf("%s/resolv.conf", c->dir);
-        if ((r = sandbox_net_prepare(c->id, c->network_allow_host, &s->net, err)) < 0)
+        if (c->idmap->rootless) { /* pasta's network (net_pasta.c) */
+            inet_pton(AF_INET, SANDBOX_PASTA_GUEST, &s->net.guest_addr);
+            inet_pton(AF_INET, SANDBOX_PASTA_GATEWAY, &s->net.host_addr);
+        } else if ((r = sandbox_net_prepare(c->id, c->network_allow_host, &s->net, err)) < 0)
             return r;
     }
     for (int i = 0; i < SANDBOX_DEV_NODES; i++)
@@ -263,7 +276,8 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
     p->network = c->network;
     p->guest_addr = s->net.guest_addr;
     p->host_addr = s->net.host_addr;
-    p->netmask.s_addr = htonl(0xfffffffcu);
+    p->netmask.s_addr = htonl(c->idmap->rootless ? 0xffffffffu << (32 - SANDBOX_PASTA_PREFIX) : 0xfffffffcu);
+    p->no_net_raw = c->network && c->idmap->rootless;
     p->cap_last = cap_last();
     return 0;
 }
@@ -321,6 +335,11 @@ static int spawn(const struct backend_config *c, struct start_ctx *s, pyro_error
     int r = idmap_write(c->idmap, s->pid, false, err);
     if (r < 0)
         return err_prefix(err, "map the sandbox's ids");
+    /* A user's egress is attached while the child still has the user's
+     * credentials (net_pasta.c). */
+    struct sandbox_state st = state_of(c);
+    if (st.user_net && (r = sandbox_pasta_attach(c->dir, s->pid, c->network_allow_host, &st, err)) < 0)
+        return r;
     if (send(s->sync[0], "m", 1, MSG_NOSIGNAL) != 1 && errno != EPIPE && errno != ECONNRESET)
         return err_errno(err, errno, "start the sandbox child");
     return 0;
@@ -362,7 +381,7 @@ int sandbox_start(const struct backend_config *cfg, struct backend_instance *out
     int64_t t0 = time_mono_ns(), t1 = 0, t2 = 0, t3 = 0;
     if ((r = prepare(cfg, &s, err)) == 0 && (t1 = time_mono_ns(), r = spawn(cfg, &s, err)) == 0 &&
         (t2 = time_mono_ns(), r = s.plan.cg_tasks_count ? 0 : sandbox_cgroup_attach(&s.cg, s.pid, err)) == 0 &&
-        (!cfg->network || (r = sandbox_net_attach(&s.net, s.pid, err)) == 0))
+        (!cfg->network || cfg->idmap->rootless || (r = sandbox_net_attach(&s.net, s.pid, err)) == 0))
         t3 = time_mono_ns(), r = handshake(&s, err);
     log_debug("sandbox %s: prepare %.1f ms, clone %.1f ms, cgroup+net %.1f ms, child set-up %.1f ms", cfg->id,
               (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, (time_mono_ns() - t3) / 1e6);
@@ -385,10 +404,11 @@ int sandbox_start(const struct backend_config *cfg, struct backend_instance *out
     out->limits_unenforced = s.limits_unenforced;
     out->network = cfg->network;
     if (cfg->network) {
+        /* With pasta there is no host interface: host_ifname stays "". */
         memcpy(out->host_ifname, s.net.ifname, sizeof(out->host_ifname));
         inet_ntop(AF_INET, &s.net.host_addr, out->host_addr, sizeof(out->host_addr));
         inet_ntop(AF_INET, &s.net.guest_addr, out->guest_addr, sizeof(out->guest_addr));
-        out->prefix_len = 30;
+        out->prefix_len = cfg->idmap->rootless ? SANDBOX_PASTA_PREFIX : 30;
     }
     ctx_release(&s);
     return 0;

@@ -48,11 +48,11 @@ static const char *fix_user(struct doctor *d, struct passwd **pw_out)
 /* The first free range of both files, as "S-E". */
 static void free_range(char *buf, size_t size)
 {
-    _cleanup_free_ struct subid_range *u = NULL, *g = NULL;
+    _cleanup_free_ struct idmap_subid *u = NULL, *g = NULL;
     size_t nu = 0, ng = 0;
     (void)subid_ranges_read(SUBUID_FILE, &u, &nu);
     (void)subid_ranges_read(SUBGID_FILE, &g, &ng);
-    _cleanup_free_ struct subid_range *all = xcalloc(nu + ng + 1, sizeof(*all));
+    _cleanup_free_ struct idmap_subid *all = xcalloc(nu + ng + 1, sizeof(*all));
     if (nu)
         memcpy(all, u, nu * sizeof(*all));
     if (ng)
@@ -211,12 +211,28 @@ void doctor_check_overlay_userns(struct doctor *d, const char *scratch_parent)
                          "as uid %d in a user namespace, in %s: %s: %s", HOST_PROBE_NOBODY, tmp, step, strerror(e));
 }
 
+/* Whether the user pyro runs for may open /dev/net/tun (pasta's tap): as
+ * root, whether ordinary users may (stock Debian's udev makes it 0666). */
+static bool tun_usable(const struct doctor *d, char *text, size_t size)
+{
+    struct stat st;
+    if (stat("/dev/net/tun", &st) < 0) {
+        snprintf(text, size, "/dev/net/tun: %s", strerror(errno));
+        return false;
+    }
+    bool ok = d->root ? (st.st_mode & 0006) == 0006 : access("/dev/net/tun", R_OK | W_OK) == 0;
+    snprintf(text, size, "/dev/net/tun mode %04o%s", (unsigned)(st.st_mode & 07777),
+             ok        ? ""
+             : d->root ? ", not open to ordinary users"
+                       : ", not open to this user");
+    return ok;
+}
+
 void doctor_check_user_network(struct doctor *d)
 {
     struct usernet_tool t[USERNET_COUNT];
     usernet_probe(t);
-    char text[USERNET_COUNT][400];
-    int use = -1;
+    char text[USERNET_COUNT][400], tun[96];
     for (int i = 0; i < USERNET_COUNT; i++) {
         if (!t[i].path[0])
             snprintf(text[i], sizeof(text[i]), "%s not found on PATH", t[i].name);
@@ -224,17 +240,19 @@ void doctor_check_user_network(struct doctor *d)
             snprintf(text[i], sizeof(text[i]), "%s: %s --version failed", t[i].name, t[i].path);
         else
             snprintf(text[i], sizeof(text[i]), "%s: %s (%s)", t[i].name, t[i].path, t[i].version);
-        if (use < 0 && t[i].runs)
-            use = i;
     }
-    d->usernet_ok = use >= 0;
+    /* pyro's rootless egress is pasta's (src/backend/sandbox/net_pasta.c) */
+    bool pasta = t[USERNET_PASTA].runs, tun_ok = tun_usable(d, tun, sizeof(tun));
+    d->usernet_ok = pasta && tun_ok;
     if (d->usernet_ok)
-        doctor_check_add(d, "user_network", "pass", "", "rootless egress uses %s; %s; %s", t[use].name, text[0],
-                         text[1]);
+        doctor_check_add(d, "user_network", "pass", "", "rootless egress uses pasta; %s; %s", text[USERNET_PASTA], tun);
     else
-        doctor_check_add(d, "user_network", missing_status(d), "apt-get install passt (pasta; or slirp4netns)",
-                         "rootless sandboxes with network need pasta or slirp4netns%s; %s; %s",
-                         d->root ? " (root uses veth and NAT)" : "", text[0], text[1]);
+        doctor_check_add(d, "user_network", missing_status(d),
+                         !pasta ? "apt-get install passt"
+                                : "chmod 0666 /dev/net/tun (the mode stock Debian's udev gives it)",
+                         "rootless sandboxes with network need pasta and /dev/net/tun%s; %s; %s; %s",
+                         d->root ? " (root uses veth and NAT)" : "", text[USERNET_PASTA], tun,
+                         text[USERNET_SLIRP4NETNS]);
 }
 
 static void ctl_list(const bool ctl[CGROUP_CTL_COUNT], char *buf, size_t size)

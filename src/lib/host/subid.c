@@ -11,37 +11,19 @@
 #include "base/cleanup.h"
 #include "base/idmap.h"
 
-/* "owner:start:count" -> r; false for a malformed line. */
-static bool range_parse(char *line, struct subid_range *r)
-{
-    char *save = NULL;
-    char *who = strtok_r(line, ":\n", &save), *s = strtok_r(NULL, ":\n", &save), *c = strtok_r(NULL, ":\n", &save);
-    if (!who || !s || !c || strtok_r(NULL, ":\n", &save) || strlen(who) >= sizeof(r->owner))
-        return false;
-    char *e1, *e2;
-    errno = 0;
-    unsigned long st = strtoul(s, &e1, 10), n = strtoul(c, &e2, 10);
-    if (errno || *e1 || *e2 || s[0] == '-' || c[0] == '-' || n == 0 || st > UINT32_MAX || n > UINT32_MAX)
-        return false;
-    snprintf(r->owner, sizeof(r->owner), "%s", who);
-    r->start = st;
-    r->count = n;
-    return true;
-}
-
-int subid_ranges_read(const char *file, struct subid_range **out, size_t *n)
+int subid_ranges_read(const char *file, struct idmap_subid **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     _cleanup_fclose_ FILE *f = fopen(file, "re");
     if (!f)
         return errno == ENOENT ? 0 : -errno;
-    struct subid_range *r = NULL;
+    struct idmap_subid *r = NULL;
     size_t cap = 0, len = 0;
     char line[512];
     while (len < SUBID_MAX_RANGES && fgets(line, sizeof(line), f)) {
-        struct subid_range one;
-        if (!range_parse(line, &one))
+        struct idmap_subid one;
+        if (!idmap_subid_parse(line, &one))
             continue;
         if (len == cap) {
             cap = cap ? cap * 2 : 16;
@@ -59,7 +41,7 @@ bool subid_overlap(unsigned long a, unsigned long acount, unsigned long b, unsig
     return acount && bcount && a < b + bcount && b < a + acount;
 }
 
-unsigned long subid_free_start(const struct subid_range *r, size_t n, unsigned long min, uint32_t count)
+unsigned long subid_free_start(const struct idmap_subid *r, size_t n, unsigned long min, uint32_t count)
 {
     unsigned long start = min;
     for (bool moved = true; moved;) {
@@ -101,7 +83,7 @@ size_t subid_ready_users(const char *subuid, const char *subgid, char *buf, size
 {
     if (size)
         buf[0] = '\0';
-    _cleanup_free_ struct subid_range *r = NULL;
+    _cleanup_free_ struct idmap_subid *r = NULL;
     size_t n = 0, ready = 0, used = 0;
     if (subid_ranges_read(subuid, &r, &n) < 0)
         return 0;
@@ -152,7 +134,7 @@ static void overlap_add(struct overlaps *o, unsigned long start, unsigned long c
 
 static void ranges_overlaps(struct overlaps *o, const char *file, const char *kind)
 {
-    _cleanup_free_ struct subid_range *r = NULL;
+    _cleanup_free_ struct idmap_subid *r = NULL;
     size_t n = 0;
     if (subid_ranges_read(file, &r, &n) < 0)
         return;

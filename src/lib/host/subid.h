@@ -10,27 +10,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/idmap.h"
+
 /* Where useradd starts subordinate ranges (SUB_UID_MIN, SUB_GID_MIN). */
 #define SUBID_MIN 100000ul
 /* Lines of a subuid/subgid file read at most. */
 #define SUBID_MAX_RANGES 4096
 
-struct subid_range {
-    char owner[64]; /* a user name or a numeric uid, as written */
-    unsigned long start;
-    unsigned long count;
-};
-
 /* Reads the "owner:start:count" lines of a subuid or subgid file into a
  * malloc'ed *out (malformed lines and ranges of 0 ids skipped; at most
  * SUBID_MAX_RANGES). Returns 0 (an absent file holds no ranges) or -errno. */
-int subid_ranges_read(const char *file, struct subid_range **out, size_t *n);
+int subid_ranges_read(const char *file, struct idmap_subid **out, size_t *n);
 
 bool subid_overlap(unsigned long a, unsigned long acount, unsigned long b, unsigned long bcount);
 
 /* The lowest start >= min such that [start, start + count) overlaps none of
  * the ranges. */
-unsigned long subid_free_start(const struct subid_range *r, size_t n, unsigned long min, uint32_t count);
+unsigned long subid_free_start(const struct idmap_subid *r, size_t n, unsigned long min, uint32_t count);
 
 /* One user's standing in one file. */
 struct subid_file_eval {
