@@ -12,6 +12,8 @@
 #   test-user.sh run -- CMD...    run CMD as pyro-test with a clean environment:
 #                                 HOME, USER, LOGNAME, PATH, LANG, TMPDIR, and
 #                                 PYRO and every PYRO_* variable of the caller
+#                                 (where /dev/net/tun is closed to users, in a
+#                                 private mount namespace with a 0666 tun node)
 #   test-user.sh seed ENV SRC DST copy the installed environment ENV (e.g. debian:12)
 #                                 from root's cache SRC into the user's cache DST
 #                                 (both XDG_CACHE_HOME style: .../pyro/environments),
@@ -125,6 +127,26 @@ run() {
   runuser -u "$USER_NAME" -- unshare --user true 2>/dev/null ||
     skip "unprivileged user namespaces are disabled on this host (sysctl user.max_user_namespaces," \
       "kernel.unprivileged_userns_clone or an AppArmor userns restriction)"
+  # /dev/net/tun closed to users (a host without udev; Debian's rule makes
+  # it 0666): the user gets a 0666 node in a private mount namespace, as on
+  # a stock host; the host's node stays as it is.
+  if [ -c /dev/net/tun ] && [ -z "${TEST_USER_TUN_NS:-}" ] &&
+    ! runuser -u "$USER_NAME" -- test -r /dev/net/tun -a -w /dev/net/tun; then
+    echo "test-user: /dev/net/tun is closed to $USER_NAME here; it gets a 0666 node in a private mount namespace" >&2
+    exec env TEST_USER_TUN_NS=1 unshare --mount --propagation private -- "$0" tun-run "$@"
+  fi
+  user_env
+  exec runuser -u "$USER_NAME" -- env -i "${ENVV[@]}" "$@"
+}
+
+# In the private mount namespace: a 0666 tun node over /dev/net/tun, then CMD.
+tun_run() {
+  local d
+  d=$(mktemp -d)
+  mount -t tmpfs -o mode=0755,size=64k pyro-test-tun "$d"
+  mknod -m 0666 "$d/tun" c 10 200
+  mount --bind "$d/tun" /dev/net/tun
+  umount "$d" && rmdir "$d"
   user_env
   exec runuser -u "$USER_NAME" -- env -i "${ENVV[@]}" "$@"
 }
@@ -231,6 +253,7 @@ case "$cmd" in
     [ $# = 3 ] || die "usage: test-user.sh seed ENV SRC_CACHE DST_CACHE"
     seed "$@"
     ;;
+  tun-run) tun_run "$@" ;;
   run)
     [ "${1:-}" = -- ] && shift
     [ $# -gt 0 ] || die "usage: test-user.sh run -- CMD..."
