@@ -3,10 +3,10 @@
 PREFIX ?= /usr/local
 CMAKE ?= cmake
 # Seconds each fuzz target runs in `make check` (two at a time).
-PYRO_FUZZ_SECONDS ?= 60
+PYRO_FUZZ_SECONDS ?= 30
 export PYRO_FUZZ_SECONDS
 
-.PHONY: all build asan release deps check lint check-format fuzz fuzz-run demo install clean bench
+.PHONY: all build asan release deps check check-user lint check-format fuzz fuzz-run demo install clean bench
 
 all: build
 
@@ -25,18 +25,27 @@ release:
 deps:
 	@scripts/deps.sh
 
-# The whole suite: every test in the default build; the unit suites and fuzz
-# corpus replays under AddressSanitizer + UBSan; the clang build (fuzz preset,
-# so clang's warnings are errors too) and a bounded libFuzzer run of every
-# target; last the source checks (layers, call cycles, file size, format),
-# so a lint failure does not hide a test failure.
+# The whole suite: every test in the default build, as root and then the
+# chosen suites again as the unprivileged user pyro-test (check-user); the
+# unit suites and fuzz corpus replays under AddressSanitizer + UBSan; the
+# clang build (fuzz preset, so clang's warnings are errors too) and a bounded
+# libFuzzer run of every target; last the source checks (layers, call
+# cycles, file size, format), so a lint failure does not hide a test failure.
 check: deps
 	@scripts/npm-deps.sh
 	$(MAKE) build asan release fuzz
-	ctest --test-dir build --output-on-failure -LE lint
+	ctest --test-dir build --output-on-failure -LE 'lint|user'
+	$(MAKE) check-user
 	ctest --test-dir build-asan --output-on-failure -L 'unit|fuzz'
 	$(MAKE) fuzz-run
 	$(MAKE) lint
+
+# The suites again as an ordinary user (label user, tests/README.md): run
+# as root, scripts/test-user.sh creates the system user pyro-test with
+# subordinate ids and runs each test as it.
+check-user: build
+	@scripts/npm-deps.sh
+	ctest --test-dir build --output-on-failure -L user
 
 # Source checks (docs/design/layout.md); each script also runs on its own.
 lint: build

@@ -5,7 +5,9 @@
 # one hyperfine run; then the exec round trip on a running VM through the
 # monitor and agent (bench/exec_rtt) and through the CLI (`pyro vm exec`,
 # which also deletes the VM, so its VM is created and started outside the
-# timing). Root. usage: bench/run_vs_bwrap.sh [BUILD_DIR]
+# timing). Root; then, when the user BENCH_USER (default pyro-test, made by
+# scripts/test-user.sh) exists, `pyro run` against bwrap once more as that
+# user (rootless: newuidmap, no cgroups). usage: bench/run_vs_bwrap.sh [BUILD_DIR]
 set -euo pipefail
 BUILD=${1:-build}
 PYRO=$(readlink -f "$BUILD/pyro")
@@ -28,6 +30,29 @@ r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 p, b = r["pyro run"]["median"] * 1000, r["bwrap"]["median"] * 1000
 print(f"pyro run median {p:.1f} ms, bwrap median {b:.1f} ms, ratio {p / b:.2f}")
 PY
+
+# The same as an ordinary user: pyro rootless against bwrap unprivileged.
+BUSER=${BENCH_USER:-pyro-test}
+if id "$BUSER" >/dev/null 2>&1 && command -v runuser >/dev/null; then
+  UHOME=$(mktemp -d /tmp/pyro-bench-user.XXXXXX)
+  chown "$BUSER" "$UHOME" "$OUT"
+  chmod 755 "$OUT"
+  UENV=(env HOME="$UHOME" PYRO_HOME="$UHOME/state" PYRO_CACHE_DIR="${BENCH_USER_CACHE:-$UHOME/cache}")
+  runuser -u "$BUSER" -- "${UENV[@]}" "$PYRO" env pull debian:12-base >/dev/null
+  UROOTFS=$(runuser -u "$BUSER" -- "${UENV[@]}" "$PYRO" env inspect debian:12-base --json |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["rootfs_path"])')
+  UBWRAP="bwrap --unshare-all --die-with-parent --new-session --ro-bind $UROOTFS / \
+  --proc /proc --dev /dev --tmpfs /run --tmpfs /tmp --hostname sbx --cap-drop ALL -- /bin/true"
+  runuser -u "$BUSER" -- "${UENV[@]}" hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$OUT/user.json" \
+    -n "pyro run" "$PYRO run debian:12-base -- true" -n "bwrap" "$UBWRAP" >&2
+  /usr/bin/python3 - "$OUT/user.json" "$BUSER" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+p, b = r["pyro run"]["median"] * 1000, r["bwrap"]["median"] * 1000
+print(f"as {sys.argv[2]}: pyro run median {p:.1f} ms, bwrap median {b:.1f} ms, ratio {p / b:.2f}")
+PY
+  rm -rf "$UHOME"
+fi
 
 # exec round trip on a running VM (library path, no CLI process).
 ID=$("$PYRO" vm create debian:12-base --id-only)

@@ -17,6 +17,8 @@ PACKAGES=(
   # VM artifacts: apt-get download of the cloud kernel package, dpkg-deb -x
   # of it, mkfs.ext4 -d of the rootfs (e2fsprogs, above)
   apt dpkg
+  # runtime as an ordinary user: newuidmap/newgidmap, user-mode networking
+  uidmap passt slirp4netns
 )
 
 missing=()

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "base/err.h"
+#include "base/idmap.h"
 
 /* What to start. Strings are borrowed for the duration of start(). */
 struct backend_config {
@@ -37,13 +38,13 @@ struct backend_config {
     int vcpu_count; /* CPU quota in whole CPUs (>= 1) */
     int mem_mib;    /* memory limit, swap off (>= 16) */
     int pids_max;   /* task limit (>= 8) */
-    bool network;   /* false: only lo; true: veth + NAT egress */
+    bool network;   /* false: only lo; true: egress (veth + NAT as root, pasta as a user) */
     /* With network: also the host's own addresses and link-local ones, which
      * the egress guard refuses otherwise (an explicit opt-in). */
     bool network_allow_host;
-    /* Run in a user namespace (rootless). Not implemented by the sandbox
-     * backend yet: start() refuses it with -PYRO_E_UNSUPPORTED. */
-    bool userns;
+    /* The host id range the instance's ids map to (base/idmap.h): every
+     * sandbox runs in a user namespace of its own, as root or as a user. */
+    const struct idmap *idmap;
     const char *cgroup_parent; /* cgroup path below each hierarchy's root; NULL means "pyro" */
     /* Memory limit of that parent cgroup, shared by every instance in it:
      * the host-wide cap on their sum (MiB; 0 leaves the parent's alone). */
@@ -62,16 +63,26 @@ struct backend_config {
 
 #define BACKEND_ADDR_MAX 16 /* "255.255.255.255" */
 
+/* Limits of backend_config that the host could not enforce (a user
+ * without cgroup delegation): the result says so (limits_unenforced). */
+enum {
+    BACKEND_LIMIT_CPU = 1 << 0,
+    BACKEND_LIMIT_MEMORY = 1 << 1,
+    BACKEND_LIMIT_PIDS = 1 << 2, /* per-uid RLIMIT_NPROC stands in */
+};
+
 /* What start() filled in. pidfd is owned by the caller (backend_release). */
 struct backend_instance {
     pid_t pid;          /* host pid of PID 1 */
     int pidfd;          /* pidfd of PID 1, poll()able, O_CLOEXEC */
     int cgroup_version; /* 1 or 2 */
     bool network;
-    char host_ifname[IF_NAMESIZE];     /* host end of the veth ("" without network) */
-    char host_addr[BACKEND_ADDR_MAX];  /* host end address, also the guest's gateway */
+    char host_ifname[IF_NAMESIZE];     /* host end of the veth ("" without network, or with pasta) */
+    char host_addr[BACKEND_ADDR_MAX];  /* the guest's gateway: the veth's host end, or pasta's 10.0.2.2 */
     char guest_addr[BACKEND_ADDR_MAX]; /* eth0 inside */
-    int prefix_len;                    /* of both addresses (30) */
+    int prefix_len;                    /* of both addresses (30; 24 with pasta) */
+    unsigned limits_unenforced;        /* BACKEND_LIMIT_* bits */
+    int userns_fd;                     /* the instance's user namespace, or -1 (closed by release) */
     char accelerator[8];               /* vm backend: "kvm" or "tcg"; "" for a sandbox */
 };
 
@@ -86,6 +97,9 @@ struct backend_ops {
      * processes, cgroups, network links and rules, mounts, directories.
      * Idempotent, and works from the on-disk state alone. */
     int (*destroy)(const char *dir, const char *id, pyro_error *err);
+    /* destroy for the process that started the instance, before release:
+     * may use what inst still holds. Optional (NULL: destroy). */
+    int (*destroy_instance)(struct backend_instance *inst, const char *dir, const char *id, pyro_error *err);
 };
 
 /* The backend called name ("sandbox" or "vm"). An unknown name

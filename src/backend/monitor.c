@@ -57,6 +57,7 @@ static int start_instance(struct monitor *m, pyro_error *err)
         .cgroup_parent_mem_mib = m->cfg->cgroup_parent_mem_mib,
         .network = m->cfg->network,
         .network_allow_host = m->cfg->network_allow_host,
+        .idmap = m->cfg->idmap,
         .vm_kernel = m->cfg->vm_kernel,
         .vm_initrd = m->cfg->vm_initrd,
         .vm_root_image = m->cfg->vm_root_image,
@@ -143,17 +144,24 @@ static void monitor_teardown(struct monitor *m)
     _cleanup_free_ char *bdir = xasprintf("%s/sandbox", m->cfg->dir);
     _cleanup_free_ char *sock = xasprintf("%s/control.sock", m->cfg->dir);
     unlink(sock);
+    int64_t t0 = time_mono_ns(), t1 = t0;
     if (m->inst_started) {
         monitor_kill_instance(m);
         /* Reap PID 1 (our child) before destroy looks at the cgroup. */
         while (waitpid(m->inst.pid, NULL, 0) < 0 && errno == EINTR)
             ;
-        m->ops->release(&m->inst);
+        t1 = time_mono_ns();
     }
     /* What init wrote last (a failed start's reason, too). */
     monitor_console_close(m);
-    if (m->ops->destroy(bdir, m->cfg->id, &err) < 0)
+    int r = m->inst_started && m->ops->destroy_instance ? m->ops->destroy_instance(&m->inst, bdir, m->cfg->id, &err)
+                                                        : m->ops->destroy(bdir, m->cfg->id, &err);
+    if (r < 0)
         log_debug("monitor: destroy: %s", err.message);
+    if (m->inst_started)
+        m->ops->release(&m->inst);
+    log_debug("monitor %s: reaped in %.1f ms, destroyed in %.1f ms", m->cfg->id, (t1 - t0) / 1e6,
+              (time_mono_ns() - t1) / 1e6);
 }
 
 int monitor_main(const struct monitor_config *cfg, int ready_fd)

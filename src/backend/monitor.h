@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/idmap.h"
 
 struct monitor_config {
     const char *backend;    /* backend_get() name, e.g. "sandbox" */
@@ -27,8 +28,9 @@ struct monitor_config {
     int pids_max;
     int64_t cgroup_parent_mem_mib; /* backend_config.cgroup_parent_mem_mib */
     bool network;
-    bool network_allow_host; /* backend_config.network_allow_host */
-    int64_t expires_at_ms;   /* wall clock; the instance is stopped then */
+    bool network_allow_host;   /* backend_config.network_allow_host */
+    int64_t expires_at_ms;     /* wall clock; the instance is stopped then */
+    const struct idmap *idmap; /* backend_config.idmap */
     /* The vm backend's artifacts and accelerator (backend_config.vm_*). */
     const char *vm_kernel;
     const char *vm_initrd;

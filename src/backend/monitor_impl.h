@@ -75,6 +75,7 @@ struct monitor {
     struct route *routes;
     int64_t next_id;
     bool stopping;
+    int64_t stop_ns; /* when the stop began (time_mono_ns) */
     const char *reason;
     struct client *stop_waiters[MONITOR_CLIENTS_MAX];
     int64_t stop_waiter_ids[MONITOR_CLIENTS_MAX];

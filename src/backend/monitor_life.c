@@ -26,6 +26,25 @@ void monitor_record(struct monitor *m, const char *state, const char *error)
     if (m->inst_started) {
         json_set(rec, "sandbox_pid", json_integer(m->inst.pid));
         json_set(rec, "cgroup_version", json_integer(m->inst.cgroup_version));
+        /* Who the instance's root is on the host, and what was not held to
+         * its limits (results report both: limits_unenforced). */
+        if (m->cfg->idmap) {
+            json_set(rec, "rootless", json_boolean(m->cfg->idmap->rootless));
+            /* A VM's ids stay in its guest: the range is not used there. */
+            if (strcmp(m->ops->name, "vm") != 0) {
+                json_set(rec, "uid_base", json_integer(m->cfg->idmap->uid_base));
+                json_set(rec, "gid_base", json_integer(m->cfg->idmap->gid_base));
+            }
+        }
+        json_t *unenf = json_array();
+        static const struct {
+            unsigned bit;
+            const char *name;
+        } limits[] = {{BACKEND_LIMIT_CPU, "cpu"}, {BACKEND_LIMIT_MEMORY, "memory"}, {BACKEND_LIMIT_PIDS, "pids"}};
+        for (size_t i = 0; i < ARRAY_SIZE(limits); i++)
+            if (m->inst.limits_unenforced & limits[i].bit)
+                json_array_append_new(unenf, json_string(limits[i].name));
+        json_set(rec, "limits_unenforced", unenf);
         if (m->inst.accelerator[0])
             json_set(rec, "accelerator", json_string(m->inst.accelerator));
         json_t *net = json_object();
@@ -79,6 +98,8 @@ void monitor_stop_begin(struct monitor *m, const char *reason)
     m->stopping = true;
     m->reason = reason;
     monitor_record(m, "stopping", NULL);
+    m->stop_ns = time_mono_ns();
+    log_debug("monitor %s: stopping (%s)", m->cfg->id, reason);
     /* Ask the agent to power off; SIGKILL after the grace period. */
     struct route *r = monitor_route_new(m, NULL, 0);
     r->is_stop = true;
@@ -110,6 +131,8 @@ void monitor_on_exit(struct ae_loop *loop, int fd, int mask, void *data)
     struct monitor *m = data;
     if (!m->stopping)
         m->reason = "sandbox_exited";
+    log_debug("monitor %s: PID 1 exited%s%.1f ms after the stop began", m->cfg->id, m->stopping ? ", " : " (",
+              m->stopping ? (time_mono_ns() - m->stop_ns) / 1e6 : 0.0);
     ae_stop(loop);
 }
 

@@ -1,5 +1,5 @@
 /* Human rendering of `pyro doctor`: an aligned table of checks (wrapped to
- * 100 columns), then the backends summary. */
+ * 100 columns), then the backends, rootless and sandbox limits summaries. */
 #include <stdio.h>
 #include <string.h>
 
@@ -93,6 +93,15 @@ int cli_print_doctor(struct cli_run *run, json_t *result)
         print_wrapped(json_get_str(au, "reason", ""), 2 + 8 + 1 + 17 + 1);
         printf("  %-8s %-17s\n", "default", json_get_str(au, "default", "auto"));
     }
+    json_t *rootless = json_object_get(result, "rootless");
+    printf("\nRootless:      ");
+    print_wrapped(json_get_str(rootless, "summary", ""), 15);
+    json_t *limits = json_object_get(result, "sandbox_limits");
+    char text[256];
+    snprintf(text, sizeof(text), "sandboxes of uid %lld: %s", (long long)json_get_int(limits, "uid", -1),
+             json_get_str(limits, "summary", ""));
+    printf("Limits:        ");
+    print_wrapped(text, 15);
     printf("\nState dir:     %s\n", json_get_str(result, "state_dir", ""));
     printf("Environments:  %s", json_get_str(result, "environments_dir", ""));
     json_t *envs = json_object_get(result, "environments");

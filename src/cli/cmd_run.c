@@ -33,11 +33,19 @@ int cli_print_run(struct cli_run *run, json_t *result)
     if (json_get_bool(result, "stdout_truncated", false) || json_get_bool(result, "stderr_truncated", false))
         snprintf(trunc, sizeof(trunc), " output_truncated=stdout:%lld,stderr:%lld",
                  json_get_int(result, "stdout_dropped_bytes", 0), json_get_int(result, "stderr_dropped_bytes", 0));
-    fprintf(stderr, "[%s] vm_id=%s environment=%s execution_mode=%s exit_code=%lld duration_ms=%lld%s%s%s\n",
+    /* Limits the host could not enforce (a user without cgroup delegation) */
+    char unenf[64] = "";
+    const json_t *lu = json_object_get(result, "limits_unenforced");
+    for (size_t i = 0; i < json_array_size(lu); i++) {
+        size_t n = strlen(unenf);
+        snprintf(unenf + n, sizeof(unenf) - n, "%s%s", i ? "," : " limits_unenforced=",
+                 json_string_value(json_array_get(lu, i)) ? json_string_value(json_array_get(lu, i)) : "?");
+    }
+    fprintf(stderr, "[%s] vm_id=%s environment=%s execution_mode=%s exit_code=%lld duration_ms=%lld%s%s%s%s\n",
             strcmp(run->op->name, "vm_run") ? "exec" : "run", json_get_str(result, "vm_id", ""),
             json_get_str(result, "environment", ""), json_get_str(result, "execution_mode", ""),
             json_get_int(result, "exit_code", -1), json_get_int(result, "duration_ms", 0),
-            json_get_bool(result, "timed_out", false) ? " timed_out=true" : "", trunc,
+            json_get_bool(result, "timed_out", false) ? " timed_out=true" : "", trunc, unenf,
             cleanup && !json_get_bool(cleanup, "deleted", false) ? " cleanup=failed" : "");
     return cli_run_exit(result);
 }

@@ -12,6 +12,8 @@
  *   read:P          the first line of P
  *   connect:gw:PORT TCP to the default gateway (or an IPv4 address), sends
  *                   "ping\n" and reports the reply line
+ *   rawnet          errno of opening a packet socket and a raw IPv4 socket
+ *                   (CAP_NET_RAW) and of taking eth0 down (CAP_NET_ADMIN)
  *   oom:MIB         a child touches MIB MiB; reports how it ended
  *   forkbomb        forks until fork fails; reports the errno and count
  *   mknod:MAJ:MIN   errno of mknod of a block device and of opening it
@@ -35,10 +37,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
@@ -306,6 +310,25 @@ static void tcp(const char *arg)
     close(s);
 }
 
+static void rawnet(void)
+{
+    int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    dprintf(OUT, "rawnet_packet=%d\n", s < 0 ? errno : 0);
+    if (s >= 0)
+        close(s);
+    s = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
+    dprintf(OUT, "rawnet_raw=%d\n", s < 0 ? errno : 0);
+    if (s >= 0)
+        close(s);
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "eth0");
+    s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int r = ioctl(s, SIOCGIFFLAGS, &ifr);
+    ifr.ifr_flags &= ~IFF_UP;
+    dprintf(OUT, "rawnet_ifdown=%d\n", r < 0 ? -errno : err_of(ioctl(s, SIOCSIFFLAGS, &ifr)));
+    close(s);
+}
+
 static void oom(int mib)
 {
     pid_t p = fork();
@@ -437,12 +460,36 @@ static void agent_signals(void)
     usleep(200 * 1000); /* time for the agent to act on them */
 }
 
+/* The first line of /proc/self/uid_map, spaces collapsed. */
+static void uid_map(void)
+{
+    unsigned a = 0, b = 0, c = 0;
+    FILE *f = fopen("/proc/self/uid_map", "r");
+    int n = f ? fscanf(f, "%u %u %u", &a, &b, &c) : 0;
+    if (f)
+        fclose(f);
+    dprintf(OUT, "uid_map=%u %u %u\n", n == 3 ? a : 0, b, c);
+}
+
+/* Takes inotify instances until the kernel refuses one, and keeps them. */
+static void inotify_all(void)
+{
+    int n = 0;
+    while (n < 100000 && syscall(SYS_inotify_init1, 0) >= 0)
+        n++;
+    dprintf(OUT, "inotify_count=%d\ninotify_errno=%d\n", n, errno);
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "info") == 0)
             info();
+        else if (strcmp(a, "uid_map") == 0)
+            uid_map();
+        else if (strcmp(a, "inotify") == 0)
+            inotify_all();
         else if (strcmp(a, "syscalls") == 0)
             syscalls();
         else if (strcmp(a, "paths") == 0)
@@ -455,6 +502,8 @@ int main(int argc, char **argv)
             read_file(a + 5);
         else if (strncmp(a, "connect:", 8) == 0)
             tcp(a + 8);
+        else if (strcmp(a, "rawnet") == 0)
+            rawnet();
         else if (strncmp(a, "oom:", 4) == 0)
             oom(atoi(a + 4));
         else if (strcmp(a, "forkbomb") == 0)

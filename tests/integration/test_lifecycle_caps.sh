@@ -8,7 +8,6 @@
 #   sum too);
 # - doctor reports the caps; invalid overrides are refused.
 source "$(dirname "$0")/lib.sh"
-[ "$(id -u)" = 0 ] || skip "the sandbox backend needs root (rootless mode is not implemented)"
 command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed (apt-get install mmdebstrap)"
 ENV=debian:12-base
 P() { "$PYRO" "$@"; }
@@ -94,6 +93,14 @@ parent_limit() {
   done
   echo none
 }
+# check_parent MIB: the pyro cgroup's memory limit is MIB. An ordinary user
+# has no pyro cgroup on a host without delegation (memory is in every
+# result's limits_unenforced): pyro's own check at start is all there is.
+check_parent() {
+  [ "$(id -u)" = 0 ] || return 0
+  [ "$(parent_limit)" = $(($1 << 20)) ] || fail "the pyro cgroup's memory limit is $(parent_limit), not the cap $1 MiB"
+}
+[ "$(id -u)" = 0 ] || echo "# as $(id -un): no pyro cgroup holds the sum of the sandboxes' memory here (not enforced, listed in each result)"
 # The parent cgroup is shared with every pyro on this host: a failed run must
 # not leave it at the small cap (a start with the default caps restores it).
 restore_parent() {
@@ -107,7 +114,7 @@ A=$(P vm create "$ENV" --mem-mib 1024 --id-only)
 B=$(P vm create "$ENV" --mem-mib 1024 --id-only)
 C=$(P vm create "$ENV" --mem-mib 1024 --vcpu-count 2 --id-only)
 expect_status 0 P vm start "$A"
-[ "$(parent_limit)" = $((2560 << 20)) ] || fail "the pyro cgroup's memory limit is $(parent_limit), not the cap"
+check_parent 2560
 expect_status 0 P vm start "$B"
 expect_status 1 P vm start "$C" --json
 [ "$(jget error.code <<<"$OUT")" = limit_exceeded ] || fail "error code: $OUT"
@@ -123,6 +130,6 @@ expect_status 1 env PYRO_MAX_TOTAL_VCPUS=3 "$PYRO" vm start "$C"
 grep -q "vCPUs of running sandboxes to 4, above the cap max_total_vcpus of 3" <<<"$ERR" || fail "vCPU cap at start: $ERR"
 expect_status 0 P vm delete "$A"
 expect_status 0 P vm start "$C"
-[ "$(parent_limit)" = $((DEF_MEM << 20)) ] || fail "the pyro cgroup's memory limit is $(parent_limit), not the default cap"
+check_parent "$DEF_MEM"
 for v in "$B" "$C"; do expect_status 0 P vm delete "$v"; done
 ok "a start beyond PYRO_MAX_TOTAL_MEM_MIB or PYRO_MAX_TOTAL_VCPUS is refused naming the cap; the pyro cgroup's limit is the cap"

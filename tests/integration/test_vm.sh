@@ -2,7 +2,6 @@
 # The VM lifecycle through the CLI: every vm subcommand, network egress,
 # max_active_vms, TTL expiry, and kill -9 of the CLI and of the monitor.
 source "$(dirname "$0")/lib.sh"
-[ "$(id -u)" = 0 ] || skip "the sandbox backend needs root (rootless mode is not built yet)"
 ENV=debian:12-base
 "$PYRO" env pull "$ENV" >/dev/null 2>&1 || fail "could not pull $ENV"
 
@@ -61,6 +60,11 @@ expect_status 5 "$PYRO" vm exec "$ID" --json -- 'echo hi; exit 5'
 assert_gone "$ID" "$MON"
 ok "vm exec returns the result and deletes the VM"
 
+# As an ordinary user, egress goes through pasta: vm_user_net.sh.
+NET_SKIP=
+if [ "$(id -u)" != 0 ]; then
+source "$(dirname "$0")/vm_user_net.sh"
+else
 # Network: only lo without it. With it, egress reaches a server on an
 # "outside" host (a network namespace behind its own link, masqueraded), and
 # never the host itself (a server on the host, through the gateway or the
@@ -76,7 +80,11 @@ probe() { echo "$1 $(timeout 5 bash -c "exec 3<>/dev/tcp/$1/$2 && cat <&3" 2>/de
 if on_sandbox; then
   N=$(( $$ % 200 + 20 ))
   NS="pyronet$N"; LINK="pyroit$N"; EXT_HOST="198.19.$N.1"; EXT_SRV="198.19.$N.2"
-  net_cleanup() { ip link del "$LINK" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true; }
+  # (A failed test also stops its servers: ctest waits for their output.)
+  net_cleanup() {
+    kill ${OUTSIDE:-} ${HOSTSRV:-} 2>/dev/null || true
+    ip link del "$LINK" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true
+  }
   trap 'net_cleanup; cleanup_test_tmp' EXIT
   ip netns add "$NS"
   ip link add "$LINK" type veth peer name ext0 netns "$NS"
@@ -133,6 +141,7 @@ wait "$HOSTSRV" || true
 assert_gone "$ID"
 nft list table inet pyro_guard 2>/dev/null | grep -q "pyro:$ID" && fail "guard rule left behind"
 ok "PYRO_EGRESS_ALLOW_HOST=1 opens the host to a sandbox's egress; a bad value is refused"
+fi
 
 # max_active_vms caps running sandboxes, with a clear error.
 export PYRO_MAX_ACTIVE_VMS=2
@@ -194,3 +203,6 @@ expect_status 0 "$PYRO" vm reap-expired --json
 jget reaped <<<"$OUT" | grep -q "$ID" || fail "reap did not list $ID: $OUT"
 assert_gone "$ID"
 ok "kill -9 of the monitor: sandbox gone, reap-expired leaves no process, mount or cgroup"
+
+# The user's network part could not run: every other part passed; say what is missing.
+[ -z "$NET_SKIP" ] || skip "network as an ordinary user: $NET_SKIP (every other part passed)"

@@ -22,6 +22,7 @@
 #include "backend/sandbox/sandbox.h"
 #include "base/cleanup.h"
 #include "base/id.h"
+#include "base/idmap.h"
 #include "base/paths.h"
 #include "lib/contract/ctx.h"
 #include "lib/env/env.h"
@@ -29,6 +30,7 @@
 
 char *rootfs;
 char *probe;
+struct idmap fixture_idmap;
 char *workdir;
 
 /* Sandboxes a test started and has not finished: a failing assertion
@@ -92,6 +94,7 @@ void run_init(struct run *r, const char *tag, bool network, char **argv)
         .pids_max = 64,
         .network = network,
         .cgroup_parent = "pyro-test",
+        .idmap = &fixture_idmap,
     };
     r->chan = -1;
     live_add(r->dir, r->id);
@@ -243,10 +246,6 @@ static char *rootfs_find(void)
 
 int sandbox_fixture_main(const struct CMUnitTest *tests, size_t n)
 {
-    if (geteuid() != 0) {
-        fprintf(stderr, "skip: the sandbox backend needs root\n");
-        return 77;
-    }
     pyro_error err = {0};
     int v = sandbox_cgroup_version(&err);
     if (v < 0) {
@@ -255,6 +254,11 @@ int sandbox_fixture_main(const struct CMUnitTest *tests, size_t n)
     }
     fprintf(stderr, "cgroup v%d\n", v);
     rootfs = rootfs_find();
+    pyro_error ierr = {0};
+    if (idmap_resolve(&fixture_idmap, &ierr) < 0) {
+        fprintf(stderr, "skip: %s\n", ierr.message);
+        exit(77);
+    }
     if (!rootfs) {
         fprintf(stderr, "no test rootfs (set PYRO_TEST_ROOTFS, or install mmdebstrap and a Debian mirror)\n");
         return 1;

@@ -17,10 +17,11 @@ struct run {
     char out[16384];
 };
 
-extern char *rootfs;           /* the rootfs tree */
-extern char *probe;            /* the static probe binary */
-extern char *workdir;          /* per-run scratch directory */
-extern char teardown_cmd[256]; /* extra host cleanup of the current test */
+extern char *rootfs;               /* the rootfs tree */
+extern char *probe;                /* the static probe binary */
+extern struct idmap fixture_idmap; /* the id range of the sandboxes */
+extern char *workdir;              /* per-run scratch directory */
+extern char teardown_cmd[256];     /* extra host cleanup of the current test */
 
 int teardown(void **state);
 void run_init(struct run *r, const char *tag, bool network, char **argv);
@@ -40,7 +41,7 @@ bool nft_has_rule(const char *id);
 bool mounted_below(const char *dir);
 bool cgroup_exists(const char *ctrl, const char *id);
 void assert_gone(const char *dir, const char *id);
-/* main of a sandbox test: skips (77) without root or cgroups, finds the
+/* main of a sandbox test: skips (77) without cgroups or id ranges, finds the
  * rootfs and the probe, runs tests, cleans up. */
 int sandbox_fixture_main(const struct CMUnitTest *tests, size_t n);
 

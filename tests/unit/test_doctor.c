@@ -24,10 +24,35 @@
 static char tmpdir[] = "/tmp/pyro-test-doctor.XXXXXX";
 
 static const char *const expected_checks[] = {
-    "platform",        "kernel",       "kvm",       "kvm_native", "vm_accelerator", "qemu",    "qemu_microvm",
-    "user_namespaces", "namespaces",   "state_dir", "overlayfs",  "cgroups",        "seccomp", "tun",
-    "ip_forward",      "environments", "limits",
+    "platform",
+    "kernel",
+    "kvm",
+    "kvm_native",
+    "vm_accelerator",
+    "qemu",
+    "qemu_microvm",
+    "user_namespaces",
+    "namespaces",
+    "state_dir",
+    "overlayfs",
+    "cgroups",
+    "seccomp",
+    "tun",
+    "ip_forward",
+    "subordinate_ids",
+    "uidmap",
+    "overlayfs_userns",
+    "user_network",
+    "cgroup_delegation",
+    "kvm_group",
+    "id_pool",
+    "environments",
+    "limits",
 };
+
+/* The checks a rootless sandbox needs, as rootless.missing names them. */
+static const char *const rootless_needs[] = {"user_namespaces", "subordinate_ids", "uidmap", "overlayfs_userns",
+                                             "user_network"};
 
 static int setup(void **state)
 {
@@ -79,6 +104,60 @@ static json_t *check_find(json_t *result, const char *name)
         if (!strcmp(json_get_str(c, "name", ""), name))
             return c;
     return NULL;
+}
+
+/* rootless and sandbox_limits agree with the checks and the cgroups. */
+static void check_rootless(json_t *res)
+{
+    bool root = geteuid() == 0;
+    json_t *rl = json_object_get(res, "rootless");
+    json_t *missing = json_object_get(rl, "missing");
+    assert_int_equal(json_get_bool(rl, "ready", false), json_array_size(missing) == 0);
+    char want[256] = "ready";
+    size_t used = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(rootless_needs); i++) {
+        const char *st = json_get_str(check_find(res, rootless_needs[i]), "status", "");
+        bool listed = false;
+        size_t j;
+        json_t *m;
+        json_array_foreach(missing, j, m)
+            listed = listed || !strcmp(json_string_value(m), rootless_needs[i]);
+        /* A missing piece is a failed check (a warning as root); user_namespaces
+         * as root passes only when it also works unprivileged. */
+        if (listed)
+            assert_string_not_equal(st, "pass");
+        else if (strcmp(rootless_needs[i], "user_namespaces") || !root)
+            assert_string_equal(st, "pass");
+        if (listed)
+            used += (size_t)snprintf(want + used, sizeof(want) - used, "%s%s",
+                                     used ? ", " : "not ready (missing: ", rootless_needs[i]);
+        if (listed && !root)
+            assert_string_equal(st, "fail");
+    }
+    if (used)
+        snprintf(want + used, sizeof(want) - used, ")");
+    assert_string_equal(json_get_str(rl, "summary", ""), want);
+
+    json_t *lim = json_object_get(res, "sandbox_limits");
+    assert_int_equal(json_get_int(lim, "uid", -1), geteuid());
+    const char *ctls[] = {"memory", "pids", "cpu"};
+    for (size_t i = 0; i < ARRAY_SIZE(ctls); i++) {
+        json_t *l = json_object_get(lim, ctls[i]);
+        const char *by = json_get_str(l, "by", "");
+        assert_int_equal(json_get_bool(l, "enforced", false), !strncmp(by, "cgroup_", 7));
+        json_t *cg = json_object_get(json_object_get(json_object_get(res, "cgroups"), "controllers"), ctls[i]);
+        if (root) { /* the cgroup the root sandbox uses, or nothing */
+            bool usable = json_get_bool(cg, "usable", false);
+            const char *h = json_get_str(cg, "hierarchy", "");
+            assert_string_equal(by, !usable ? "none" : !strcmp(h, "v1") ? "cgroup_v1" : "cgroup_v2");
+        } else { /* rootless sandboxes get no cgroup: RLIMIT_NPROC stands in for pids */
+            assert_string_equal(by, !strcmp(ctls[i], "pids") ? "rlimit_nproc" : "none");
+            assert_string_equal(json_get_str(check_find(res, "cgroup_delegation"), "status", ""), "warn");
+        }
+    }
+    /* The id pool is root's: a user is told it is not used. */
+    if (!root)
+        assert_non_null(strstr(json_get_str(check_find(res, "id_pool"), "detail", ""), "not used"));
 }
 
 static void test_contract(void **state)
@@ -138,6 +217,8 @@ static void test_result_shape_and_invariants(void **state)
         assert_string_equal(json_get_str(check_find(res, "overlayfs"), "status", ""), "pass");
         assert_string_equal(json_get_str(check_find(res, "seccomp"), "status", ""), "pass");
     }
+
+    check_rootless(res);
 
     /* The state dir was created, and the probe files are gone. */
     const char *sd = json_get_str(res, "state_dir", "");

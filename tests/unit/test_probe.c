@@ -319,8 +319,9 @@ static void test_host_probes_as_root(void **state)
     assert_non_null(strstr(actions, "allow"));
     char tmpl[] = "/tmp/pyro-test-probe.XXXXXX";
     assert_non_null(mkdtemp(tmpl));
+    const char *step = NULL;
     if (host_overlay_listed())
-        assert_int_equal(host_probe_overlay_mount(tmpl), 0);
+        assert_int_equal(host_probe_overlay_userns(tmpl, -1, -1, &step), 0);
     assert_int_equal(rmdir(tmpl), 0); /* the scratch directories are gone */
 }
 

@@ -13,7 +13,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -72,6 +74,8 @@ static int fds_setup(const struct sandbox_plan *p)
 static int caps_drop(const struct sandbox_plan *p)
 {
     uint64_t keep = sandbox_caps_keep();
+    if (p->no_net_raw)
+        keep &= ~(1ull << CAP_NET_RAW);
     for (int c = 0; c <= p->cap_last; c++)
         if (!(keep & (1ull << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
             return -1;
@@ -99,6 +103,56 @@ int sandbox_child_run(const struct sandbox_plan *p)
      * Armed before waiting, so a parent that died earlier is seen as EOF. */
     what = "set the parent-death signal";
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        goto fail;
+    /* Still with the parent's file system ids: open the layers and the
+     * files to bind here, in this mount namespace. */
+    what = "open the sandbox's host paths";
+    for (int i = 0; i < SANDBOX_PATHS; i++) {
+        if (!p->paths[i].path)
+            continue;
+        int fd = open(p->paths[i].path, O_PATH | O_CLOEXEC | (p->paths[i].tree ? 0 : O_DIRECTORY));
+        if (fd < 0 || dup3(fd, p->paths[i].fd, O_CLOEXEC) < 0)
+            goto fail;
+        close(fd);
+    }
+    char mapped;
+    if (read(sync, &mapped, 1) != 1 || mapped != 'm')
+        return 125; /* the parent gave up; it reports why */
+    /* Root of the user namespace: the range's uid 0 on the host, without
+     * the parent's supplementary groups (as a user, newgidmap may have
+     * denied setgroups: the user's groups then stay, docs/rootless.md). */
+    what = "become root of the user namespace";
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0 || (syscall(SYS_setgroups, 0, NULL) < 0 && errno != EPERM) ||
+        syscall(SYS_setresuid, 0, 0, 0) < 0)
+        goto fail; /* raw calls: glibc's would signal threads of the parent's list */
+    what = "set the parent-death signal";
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        goto fail;
+    what = "make the overlay's directories";
+    for (int i = 0; i < SANDBOX_PATHS; i++) {
+        const struct sandbox_child_path *cp = &p->paths[i];
+        if (cp->create_in < 0)
+            continue;
+        int dir = p->paths[cp->create_in].fd;
+        if (mkdirat(dir, cp->name, 0755) < 0)
+            goto fail;
+        int fd = openat(dir, cp->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || dup3(fd, cp->fd, O_CLOEXEC) < 0)
+            goto fail;
+        close(fd);
+    }
+    what = "clone the files to bind";
+    for (int i = 0; i < SANDBOX_PATHS; i++) {
+        if (!p->paths[i].path || !p->paths[i].tree)
+            continue;
+        int fd = (int)syscall(SYS_open_tree, p->paths[i].fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        if (fd < 0 || dup3(fd, p->paths[i].fd, O_CLOEXEC) < 0)
+            goto fail;
+        close(fd);
+    }
+    what = "set RLIMIT_NPROC";
+    struct rlimit nproc = {(rlim_t)p->nproc_max, (rlim_t)p->nproc_max};
+    if (p->nproc_max > 0 && setrlimit(RLIMIT_NPROC, &nproc) < 0)
         goto fail;
     /* The file system is set up while the parent moves this process into
      * its cgroups (on cgroup v1 the first move waits for an RCU grace

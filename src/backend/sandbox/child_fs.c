@@ -1,20 +1,25 @@
-/* The sandbox's file system view, built by the child (no allocation).
+/* The sandbox's file system view, built by the child (no allocation), in
+ * its user namespace.
  *
- * The overlay root is mounted and pivoted into first, so every later mount
+ * The overlay root is mounted (with the new mount API, so the child holds
+ * the mount itself) and proc and sysfs are attached inside it through
+ * descriptors opened without following symlinks, while the host's own proc
+ * and sysfs are still in this mount namespace (the kernel lets a user
+ * namespace mount them only then). Then pivot_root, and every later mount
  * target is resolved inside the new root: a symlink planted in the upper
  * layer by an earlier run cannot point a mount at the host. Host files that
- * must appear inside (init, resolv.conf) come in as detached bind mounts
- * (open_tree(OPEN_TREE_CLONE) in the parent) and are attached with
- * move_mount. Writable mounts are nodev, /dev is read-only after
- * its nodes are made, so CAP_MKNOD cannot reach host devices. */
+ * must appear inside (init, resolv.conf, the device nodes a user namespace
+ * may not mknod) come in as detached bind mounts (open_tree(OPEN_TREE_CLONE)
+ * in the parent) and are attached with move_mount. Writable mounts are
+ * nodev, /dev is read-only after its nodes are bound. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "backend/sandbox/internal.h"
@@ -81,12 +86,8 @@ static const char *const proc_masked[] = {"/proc/acpi",        "/proc/kcore",
                                           "/proc/sched_debug", "/proc/scsi",
                                           "/sys/firmware",     "/sys/devices/virtual/powercap"};
 
-static const struct {
-    const char *path;
-    unsigned major, minor;
-} dev_nodes[] = {
-    {"/dev/null", 1, 3},   {"/dev/zero", 1, 5},    {"/dev/full", 1, 7},
-    {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0},
+const char *const sandbox_dev_nodes[SANDBOX_DEV_NODES] = {
+    "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
 };
 
 static const struct {
@@ -96,13 +97,17 @@ static const struct {
     {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
 };
 
-static int dev_setup(const char **what)
+static int dev_setup(const struct sandbox_plan *p, const char **what)
 {
     STEP("create /dev", mkdir_if("/dev", 0755));
     STEP("mount /dev", mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"));
-    for (size_t i = 0; i < sizeof(dev_nodes) / sizeof(dev_nodes[0]); i++)
-        STEP("create a device node in /dev",
-             mknod(dev_nodes[i].path, S_IFCHR | 0666, makedev(dev_nodes[i].major, dev_nodes[i].minor)));
+    for (size_t i = 0; i < SANDBOX_DEV_NODES; i++) {
+        int fd;
+        STEP("create a device node's file in /dev",
+             fd = open(sandbox_dev_nodes[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+        close(fd);
+        STEP("bind a device node into /dev", move_tree(p->paths[SANDBOX_PATH_DEV + i].fd, sandbox_dev_nodes[i]));
+    }
     for (size_t i = 0; i < sizeof(dev_links) / sizeof(dev_links[0]); i++)
         STEP("create a symlink in /dev", symlink(dev_links[i].target, dev_links[i].link));
     STEP("create /dev/pts", mkdir_if("/dev/pts", 0755));
@@ -127,7 +132,7 @@ static int init_setup(const struct sandbox_plan *p, const char **what)
     int fd;
     STEP("create /.pyro/agent", fd = open(SANDBOX_INIT_PATH, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755));
     close(fd);
-    STEP("bind the init binary", move_tree(p->init_tree, SANDBOX_INIT_PATH));
+    STEP("bind the init binary", move_tree(p->paths[SANDBOX_PATH_INIT].fd, SANDBOX_INIT_PATH));
     STEP("make the init binary read-only", remount_ro(SANDBOX_INIT_PATH));
     STEP("make /.pyro read-only",
          mount(NULL, "/.pyro", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=755,size=64k"));
@@ -136,31 +141,79 @@ static int init_setup(const struct sandbox_plan *p, const char **what)
 
 static int resolv_setup(const struct sandbox_plan *p, const char **what)
 {
-    if (p->resolv_tree < 0)
+    if (!p->paths[SANDBOX_PATH_RESOLV].path)
         return 0;
     int fd;
     STEP("create /etc/resolv.conf",
          fd = open("/etc/resolv.conf", O_WRONLY | O_CREAT | O_NOCTTY | O_CLOEXEC | O_NONBLOCK, 0644));
     close(fd);
-    STEP("bind /etc/resolv.conf", move_tree(p->resolv_tree, "/etc/resolv.conf"));
+    STEP("bind /etc/resolv.conf", move_tree(p->paths[SANDBOX_PATH_RESOLV].fd, "/etc/resolv.conf"));
     STEP("make /etc/resolv.conf read-only", remount_ro("/etc/resolv.conf"));
     return 0;
+}
+
+/* A new mount of fstype (with flag, when set) from the new mount API;
+ * returns its descriptor. */
+static int fs_new(const char *fstype, const struct sandbox_plan *p, unsigned attrs)
+{
+    int fs = (int)syscall(SYS_fsopen, fstype, FSOPEN_CLOEXEC);
+    if (fs < 0)
+        return -1;
+    int r = 0;
+    if (p) {
+        static const char *const keys[] = {"lowerdir", "upperdir", "workdir"};
+        for (int i = 0; r == 0 && i < 3; i++)
+            r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, keys[i], p->paths[i].proc, 0);
+        /* user.overlay.* xattrs: a user namespace may not set trusted.* */
+        if (r == 0)
+            r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0);
+    }
+    if (r == 0)
+        r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+    int m = r < 0 ? -1 : (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, attrs);
+    int saved = errno;
+    close(fs);
+    errno = saved;
+    return m;
+}
+
+/* Attaches a new mount of fstype at name below the current directory
+ * (the new root), never through a symlink. */
+static int fs_attach(const char *name, const char *fstype, unsigned attrs)
+{
+    if (mkdir_if(name, 0555) < 0)
+        return -1;
+    int dir = open(name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0)
+        return -1;
+    int m = fs_new(fstype, NULL, attrs), r = -1;
+    if (m >= 0)
+        r = (int)syscall(SYS_move_mount, m, "", dir, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+    int saved = errno;
+    close(dir);
+    if (m >= 0)
+        close(m);
+    errno = saved;
+    return r;
 }
 
 int sandbox_child_rootfs(const struct sandbox_plan *p, const char **what)
 {
     STEP("make the mount tree private", mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
-    STEP("mount the overlay root", mount("overlay", p->merged, "overlay", MS_NODEV, p->overlay_opts));
-    STEP("enter the new root", chdir(p->merged));
+    int root;
+    STEP("mount the overlay root", root = fs_new("overlay", p, MOUNT_ATTR_NODEV));
+    STEP("attach the overlay root", (int)syscall(SYS_move_mount, root, "", p->paths[SANDBOX_PATH_MERGED].fd, "",
+                                                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
+    STEP("enter the new root", fchdir(root));
+    close(root);
+    umask(0);
+    STEP("mount /proc", fs_attach("proc", "proc", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
+    STEP("mount /sys",
+         fs_attach("sys", "sysfs", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
     STEP("pivot_root", (int)syscall(SYS_pivot_root, ".", "."));
     STEP("detach the old root", umount2(".", MNT_DETACH));
     STEP("chdir /", chdir("/"));
-    umask(0);
-    STEP("create /proc", mkdir_if("/proc", 0555));
-    STEP("mount /proc", mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
-    STEP("create /sys", mkdir_if("/sys", 0555));
-    STEP("mount /sys", mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
-    if (dev_setup(what) < 0)
+    if (dev_setup(p, what) < 0)
         return -1;
     for (size_t i = 0; i < sizeof(proc_readonly) / sizeof(proc_readonly[0]); i++)
         STEP("make a /proc path read-only", readonly_path(proc_readonly[i]));

@@ -1,6 +1,10 @@
 /* Network setup inside the sandbox's network namespace, by the child with
- * plain ioctls (no allocation): lo up, and with egress networking eth0 (put
- * there by the parent) addressed, up, and the default route via the host. */
+ * plain ioctls (no allocation): lo up, and with egress networking eth0
+ * addressed, up, and the default route via the gateway. eth0 is there
+ * before the parent's "go": the inner end of the veth the parent made (as
+ * root; the gateway is the host end), or pasta's tap (as a user; pasta
+ * answers for the gateway and every other address on it, and its guard
+ * is already loaded, net_userguard.c). */
 #include <errno.h>
 #include <net/route.h>
 #include <string.h>

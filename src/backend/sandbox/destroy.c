@@ -10,8 +10,11 @@
 #include "backend/sandbox/internal.h"
 #include "base/cleanup.h"
 #include "base/id.h"
+#include "base/idmap.h"
+#include "base/log.h"
 #include "base/mountinfo.h"
 #include "base/paths.h"
+#include "base/timeutil.h"
 
 int sandbox_kill(const struct backend_instance *inst, int sig, pyro_error *err)
 {
@@ -27,15 +30,38 @@ void sandbox_release(struct backend_instance *inst)
     if (inst->pidfd >= 0)
         close(inst->pidfd);
     inst->pidfd = -1;
+    if (inst->userns_fd >= 0)
+        close(inst->userns_fd);
+    inst->userns_fd = -1;
+}
+
+struct destroy_args {
+    const char *dir, *id;
+};
+
+static int destroy_fn(void *arg, pyro_error *err)
+{
+    const struct destroy_args *a = arg;
+    return sandbox_destroy(a->dir, a->id, err);
+}
+
+int sandbox_destroy_instance(struct backend_instance *inst, const char *dir, const char *id, pyro_error *err)
+{
+    if (inst->userns_fd < 0)
+        return sandbox_destroy(dir, id, err);
+    struct destroy_args a = {dir, id};
+    int r = idmap_run_in(inst->userns_fd, destroy_fn, &a, err);
+    /* whatever the namespace could not do, the host view can */
+    return r < 0 ? sandbox_destroy(dir, id, err) : 0;
 }
 
 static int remove_files(const char *dir, pyro_error *err)
 {
-    static const char *const dirs[] = {"merged", "upper", "work"};
-    static const char *const files[] = {"resolv.conf", "sandbox.json"};
+    static const char *const dirs[] = {"merged", "layers", "upper", "work"}; /* upper, work: older layouts */
+    static const char *const files[] = {"resolv.conf", "guard.nft", "pasta.ready", "sandbox.json"};
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
         _cleanup_free_ char *p = xasprintf("%s/%s", dir, dirs[i]);
-        int r = rm_rf(p, err);
+        int r = idmap_rm_rf(p, err);
         if (r < 0)
             return r;
     }
@@ -64,17 +90,22 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
     }
     const char *parent = r == 0 ? st.cgroup_parent : "pyro";
     /* The state file is written before anything else exists, and removed
-     * last: without it, or with network off, no NAT rule can exist, so the
-     * (slow) nft listing is skipped. */
-    bool had_network = r == 0 && st.network;
+     * last: without it, or with network off or through pasta, no NAT rule
+     * can exist, so the (slow) nft listing is skipped. */
+    bool had_network = r == 0 && st.network && !st.user_net;
+    /* A user's pasta first: it holds the sandbox's namespaces open. */
+    if (r == 0 && st.user_net)
+        sandbox_pasta_stop(st.pasta_pid, st.pasta_start);
     int first = 0;
     struct sandbox_cgroups cg;
     pyro_error e2 = {0};
     /* A host without usable cgroups cannot have started a sandbox. */
+    int64_t t0 = time_mono_ns();
     if (sandbox_cgroup_plan(parent, id, &cg, &e2) == 0) {
         first = sandbox_cgroup_remove(&cg, err);
         sandbox_cgroup_free(&cg);
     }
+    int64_t t1 = time_mono_ns();
     if (r == 0)
         sandbox_state_free(&st);
     /* The link is found from the id even without a state file. */
@@ -86,8 +117,11 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
     r = mountinfo_unmount_below(MOUNTINFO_PATH, dir, first < 0 ? &e2 : err);
     if (r < 0 && first == 0)
         first = r;
+    int64_t t2 = time_mono_ns();
     if (first == 0)
         first = remove_files(dir, err);
+    log_debug("sandbox %s: destroy: cgroups %.1f ms, network and mounts %.1f ms, files %.1f ms", id, (t1 - t0) / 1e6,
+              (t2 - t1) / 1e6, (time_mono_ns() - t2) / 1e6);
     if (first < 0)
         return err_prefix(err, "destroy sandbox %s", id);
     return 0;

@@ -89,6 +89,9 @@ struct sandbox_state {
     char *id;
     char *cgroup_parent;
     bool network;
+    bool user_net;       /* egress through pasta (an ordinary user), not veth + NAT */
+    pid_t pasta_pid;     /* 0: none */
+    int64_t pasta_start; /* its start time (proc_start_time) */
 };
 
 int sandbox_state_save(const char *dir, const struct sandbox_state *st, pyro_error *err);
@@ -96,15 +99,72 @@ int sandbox_state_save(const char *dir, const struct sandbox_state *st, pyro_err
 int sandbox_state_load(const char *dir, struct sandbox_state *st, pyro_error *err);
 void sandbox_state_free(struct sandbox_state *st);
 
+/* ---- net_pasta.c, net_userguard.c: egress as an ordinary user ---------- */
+
+/* The sandbox's side of pasta's network (the slirp4netns convention):
+ * eth0 is 10.0.2.100/24 with the default route via 10.0.2.2. */
+#define SANDBOX_PASTA_GUEST "10.0.2.100"
+#define SANDBOX_PASTA_GATEWAY "10.0.2.2"
+#define SANDBOX_PASTA_PREFIX 24
+
+/* pasta, nft and /dev/net/tun, checked before anything is created: a
+ * missing piece is -PYRO_E_UNSUPPORTED naming it and the fix. */
+int sandbox_pasta_check(pyro_error *err);
+/* With pid cloned and its ids mapped, still waiting for "m" (so that the
+ * user may open its /proc/PID/ns files): installs the guard in its network
+ * namespace, starts pasta attached to its network and user namespaces and
+ * waits until pasta is ready (its tap eth0 exists; the child addresses it).
+ * st is saved again with pasta's pid once pasta runs. */
+int sandbox_pasta_attach(const char *dir, pid_t pid, bool allow_host, struct sandbox_state *st, pyro_error *err);
+/* Kills the pasta of a state file (pid and start time; a reused pid is
+ * left alone) and reaps it when it is this process's child. */
+void sandbox_pasta_stop(pid_t pid, int64_t start_time);
+/* net_userguard.c: writes dir/guard.nft and loads it into the network
+ * namespace netns_fd of the user namespace userns_fd, from a helper that
+ * joins both (the sandbox's root holds no CAP_NET_ADMIN to undo it). */
+int sandbox_userguard_install(const char *dir, int userns_fd, int netns_fd, bool allow_host, pyro_error *err);
+
 /* ---- child.c: runs after clone, allocates nothing ------------------------ */
+
+/* Host device nodes bound into the sandbox's /dev (a user namespace may
+ * not mknod them). */
+#define SANDBOX_DEV_NODES 6
+
+/* A host path the child opens itself, in its own mount namespace (overlayfs
+ * takes its layers only from there, and a user may not clone mounts of the
+ * host's) and with the parent's file system identity (which may cross
+ * directories the range cannot), then puts at fd, the number the parent
+ * reserved. Files bound into the sandbox (tree) become detached bind
+ * mounts (open_tree) once the child is root of its user namespace. */
+struct sandbox_child_path {
+    const char *path; /* NULL: not used (resolv.conf without network), or made */
+    bool tree;
+    /* Or made by the child, as the range's root, as directory name in the
+     * directory of entry create_in (-1: not made): the overlay's fresh
+     * upper and work directories, which must be the range's. */
+    int create_in;
+    const char *name;
+    int fd;
+    char proc[32]; /* "/proc/self/fd/<fd>", as overlayfs takes it */
+};
+
+enum {
+    SANDBOX_PATH_LOWER,
+    SANDBOX_PATH_UPPER,
+    SANDBOX_PATH_WORK,
+    SANDBOX_PATH_MERGED,
+    SANDBOX_PATH_LAYERS, /* dir/layers (mode 0777 in dir, 0700), where the child makes upper and work */
+    SANDBOX_PATH_INIT,   /* the init binary */
+    SANDBOX_PATH_RESOLV, /* dir/resolv.conf, with network */
+    SANDBOX_PATH_DEV,    /* SANDBOX_DEV_NODES entries: sandbox_dev_nodes */
+    SANDBOX_PATHS = SANDBOX_PATH_DEV + SANDBOX_DEV_NODES,
+};
 
 /* Everything the child needs, prepared by the parent. */
 struct sandbox_plan {
     const char *hostname;
-    const char *merged;       /* overlay mount point */
-    const char *overlay_opts; /* lowerdir=...,upperdir=...,workdir=... */
-    int init_tree;            /* detached bind mount of the init binary */
-    int resolv_tree;          /* detached bind mount of dir/resolv.conf or -1 */
+    struct sandbox_child_path paths[SANDBOX_PATHS];
+    long nproc_max; /* RLIMIT_NPROC inside, or 0 when the pids cgroup holds the limit */
     char *const *argv;
     char *const *envp;
     int sync_fd; /* child end of the start socketpair */
@@ -112,6 +172,9 @@ struct sandbox_plan {
     int stdio_fd; /* -1: /dev/null */
     int devnull_fd;
     bool network;
+    /* Egress through pasta: CAP_NET_RAW goes too, since packet and raw
+     * sockets would pass the guard, which filters inside the namespace. */
+    bool no_net_raw;
     struct in_addr guest_addr, host_addr, netmask;
     struct sock_fprog seccomp;
     int cap_last; /* /proc/sys/kernel/cap_last_cap */
@@ -121,8 +184,8 @@ struct sandbox_plan {
     int cg_tasks_count;
 };
 
-/* Messages on the sync socket. The parent sends one byte when the child may
- * proceed; the child reports a failure as this record, and success as EOF
+/* Messages on the sync socket. The parent sends "m" once the child's id maps
+ * are written, then "g" when the child may proceed; the child reports a failure as this record, and success as EOF
  * (the socket is close-on-exec). */
 struct sandbox_child_error {
     int errnum;
@@ -134,6 +197,8 @@ int sandbox_child_run(const struct sandbox_plan *plan);
 /* Child helpers in child_fs.c and child_net.c: 0 or -1 with errno set and
  * *what pointing at a static description of the failed step. */
 int sandbox_child_rootfs(const struct sandbox_plan *plan, const char **what);
+/* The host paths of the device nodes bound into /dev (SANDBOX_PATH_DEV). */
+extern const char *const sandbox_dev_nodes[SANDBOX_DEV_NODES];
 int sandbox_child_net(const struct sandbox_plan *plan, const char **what);
 
 /* Docker's default capabilities as a bit mask. */

@@ -7,4 +7,5 @@ const struct backend_ops sandbox_backend_ops = {
     .kill = sandbox_kill,
     .release = sandbox_release,
     .destroy = sandbox_destroy,
+    .destroy_instance = sandbox_destroy_instance,
 };

@@ -4,7 +4,9 @@
  *
  * Order (each step can be undone by sandbox_destroy from dir and id):
  *   validate -> dirs -> sandbox.json -> cgroups -> seccomp BPF -> fds ->
- *   nft rule + subnet -> clone3 -> cgroup.procs -> veth -> "go" -> EOF */
+ *   nft rule + subnet -> clone3 -> cgroup.procs -> veth -> "go" -> EOF
+ * As an ordinary user egress is pasta's instead (net_pasta.c): clone3 ->
+ * id maps -> guard + pasta (its pid into sandbox.json) -> "m" -> ... */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -71,11 +73,11 @@ static int validate(const struct backend_config *c, pyro_error *err)
         err_prefix(err, "cgroup_parent");
         return -PYRO_E_INVALID;
     }
-    if (c->userns)
-        return err_set(err, -PYRO_E_UNSUPPORTED,
-                       "the sandbox backend does not implement user namespaces (rootless) yet");
-    if (geteuid() != 0)
-        return err_set(err, -PYRO_E_UNSUPPORTED, "the sandbox backend needs root");
+    if (!c->idmap || c->idmap->count < 1)
+        return err_set(err, -PYRO_E_INVALID, "no id range for the sandbox's user namespace");
+    int r;
+    if (c->idmap->rootless && c->network && (r = sandbox_pasta_check(err)) < 0)
+        return r;
     struct stat st;
     if (stat(c->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
         return err_set(err, -PYRO_E_NOT_FOUND, "rootfs %s is not a directory", c->rootfs);
@@ -91,15 +93,53 @@ static int cap_last(void)
     return n;
 }
 
-static int make_dirs(const char *dir, pyro_error *err)
+/* A kept upper layer (a workspace's) belongs to the range's root (the
+ * mounter inside); in a user's host view that is uid 0. Opened here, so the
+ * host view need not cross the user's directories (whose group it may not
+ * have mapped). */
+static int own_dir(void *arg, pyro_error *err)
 {
-    static const char *const subs[] = {"upper", "work", "merged"};
-    int r = mkdir_p(dir, 0700, err);
-    for (size_t i = 0; r == 0 && i < ARRAY_SIZE(subs); i++) {
-        _cleanup_free_ char *p = xasprintf("%s/%s", dir, subs[i]);
-        r = mkdir_p(p, 0755, err);
-    }
-    return r;
+    const int *fd = arg;
+    if (fchownat(fd[0], "", (uid_t)fd[1], (gid_t)fd[2], AT_EMPTY_PATH) < 0)
+        return err_errno(err, errno, "give the writable layer to the sandbox's root");
+    return 0;
+}
+
+/* dir (0700), dir/merged, and dir/layers (0777, reachable only through dir)
+ * where the child makes the overlay's work directory and, unless a kept
+ * upper layer is given, its upper one, as the range's root: no host view
+ * needed for a one-shot sandbox. */
+static int make_dirs(const struct backend_config *c, pyro_error *err)
+{
+    int r = mkdir_p(c->dir, 0700, err);
+    _cleanup_free_ char *merged = xasprintf("%s/merged", c->dir);
+    _cleanup_free_ char *layers = xasprintf("%s/layers", c->dir);
+    if (r == 0)
+        r = mkdir_p(merged, 0755, err);
+    if (r == 0 && (mkdir(layers, 0700) < 0 || chmod(layers, 0777) < 0))
+        r = err_errno(err, errno, "create %s", layers);
+    if (r < 0 || !c->upper_dir)
+        return r;
+    if (c->upper_dir[0] != '/')
+        return err_set(err, -PYRO_E_INVALID, "upper_dir must be absolute");
+    if ((r = mkdir_p(c->upper_dir, 0755, err)) < 0)
+        return r;
+    const struct idmap *m = c->idmap;
+    struct stat st;
+    if (lstat(c->upper_dir, &st) < 0)
+        return err_errno(err, errno, "stat %s", c->upper_dir);
+    if (st.st_uid == m->uid_base)
+        return 0;
+    /* A layer that ran without a user namespace (an older pyro as root):
+     * its files move into the range once, opaque markers included. */
+    if (!m->rootless && st.st_nlink > 2 &&
+        (r = idmap_shift_tree(c->upper_dir, 0, 0, m->uid_base, m->gid_base, m->count, err)) < 0)
+        return r;
+    _cleanup_close_ int ufd = open(c->upper_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (ufd < 0)
+        return err_errno(err, errno, "open %s", c->upper_dir);
+    int arg[3] = {ufd, (int)m->view_uid_base, (int)m->view_gid_base};
+    return idmap_run(m, own_dir, arg, err);
 }
 
 /* Everything the parent owns during start; released on every path. */
@@ -107,8 +147,9 @@ struct start_ctx {
     struct sandbox_cgroups cg;
     struct sandbox_net net;
     struct sandbox_plan plan;
-    char *merged, *overlay_opts;
-    int init_tree, resolv_tree, devnull_fd, sync[2], pidfd;
+    unsigned limits_unenforced;
+    char *paths[SANDBOX_PATHS];
+    int devnull_fd, sync[2], pidfd;
     pid_t pid;
 };
 
@@ -119,9 +160,12 @@ static void ctx_release(struct start_ctx *s)
         close(s->plan.cg_tasks_fd[i]);
     s->plan.cg_tasks_count = 0;
     free(s->plan.seccomp.filter);
-    free(s->merged);
-    free(s->overlay_opts);
-    int fds[] = {s->init_tree, s->resolv_tree, s->devnull_fd, s->sync[0], s->sync[1], s->net.lock_fd, s->pidfd};
+    for (int i = 0; i < SANDBOX_PATHS; i++) {
+        free(s->paths[i]);
+        if (s->plan.paths[i].fd >= 0)
+            close(s->plan.paths[i].fd);
+    }
+    int fds[] = {s->devnull_fd, s->sync[0], s->sync[1], s->net.lock_fd, s->pidfd};
     for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
         if (fds[i] >= 0)
             close(fds[i]);
@@ -132,32 +176,35 @@ static void ctx_release(struct start_ctx *s)
     }
 }
 
-/* A detached bind mount of path, for the child to attach after pivot_root
- * (a bind from the detached old root would be refused). */
-static int tree_clone(const char *path, pyro_error *err)
+/* What sandbox.json holds (strings borrowed from c). */
+static struct sandbox_state state_of(const struct backend_config *c)
 {
-    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-    if (fd < 0)
-        return err_errno(err, errno, "open_tree %s", path);
-    return fd;
+    return (struct sandbox_state){.id = (char *)c->id,
+                                  .cgroup_parent = (char *)(c->cgroup_parent ? c->cgroup_parent : "pyro"),
+                                  .network = c->network,
+                                  .user_net = c->network && c->idmap->rootless};
 }
 
 static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_error *err)
 {
     const char *parent = c->cgroup_parent ? c->cgroup_parent : "pyro";
-    int r = make_dirs(c->dir, err);
-    if (r == 0 && c->upper_dir)
-        r = c->upper_dir[0] == '/' ? mkdir_p(c->upper_dir, 0755, err)
-                                   : err_set(err, -PYRO_E_INVALID, "upper_dir must be absolute");
+    int r = make_dirs(c, err);
     if (r < 0)
         return r;
-    struct sandbox_state st = {.id = (char *)c->id, .cgroup_parent = (char *)parent, .network = c->network};
+    struct sandbox_state st = state_of(c);
     if ((r = sandbox_state_save(c->dir, &st, err)) < 0)
         return r;
-    if ((r = sandbox_cgroup_plan(parent, c->id, &s->cg, err)) < 0)
+    if (c->idmap->rootless) {
+        /* No cgroup of its own to limit (no delegation): RLIMIT_NPROC of
+         * the range's root inside stands in for pids; cpu and memory are
+         * reported as not enforced (docs/rootless.md). */
+        s->plan.nproc_max = c->pids_max;
+        s->limits_unenforced = BACKEND_LIMIT_CPU | BACKEND_LIMIT_MEMORY | BACKEND_LIMIT_PIDS;
+        s->cg.version = 0;
+    } else if ((r = sandbox_cgroup_plan(parent, c->id, &s->cg, err)) < 0)
         return r;
     struct sandbox_limits lim = {c->vcpu_count, c->mem_mib, c->pids_max, c->cgroup_parent_mem_mib};
-    if ((r = sandbox_cgroup_create(&s->cg, &lim, err)) < 0)
+    if (!c->idmap->rootless && (r = sandbox_cgroup_create(&s->cg, &lim, err)) < 0)
         return r;
     /* On cgroup v1 the child joins its cgroups itself, as a single thread
      * writing "0" to "tasks": the kernel then skips the global threadgroup
@@ -179,36 +226,47 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
         return err_errno(err, errno, "init %s", c->init_path);
     if (!S_ISREG(sti.st_mode) || !(sti.st_mode & 0111))
         return err_set(err, -PYRO_E_INVALID, "init %s is not an executable file", c->init_path);
-    if ((s->init_tree = tree_clone(c->init_path, err)) < 0)
-        return s->init_tree;
+    s->paths[SANDBOX_PATH_INIT] = xstrdup(c->init_path);
     s->devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (s->devnull_fd < 0)
         return err_errno(err, errno, "open /dev/null");
     if (c->network) {
         if ((r = sandbox_net_resolv(c->dir, err)) < 0)
             return r;
-        if (r == 1) {
-            _cleanup_free_ char *rp = xasprintf("%s/resolv.conf", c->dir);
-            if ((s->resolv_tree = tree_clone(rp, err)) < 0)
-                return s->resolv_tree;
-        }
-        if ((r = sandbox_net_prepare(c->id, c->network_allow_host, &s->net, err)) < 0)
+        if (r == 1)
+            s->paths[SANDBOX_PATH_RESOLV] = xasprintf("%s/resolv.conf", c->dir);
+        if (c->idmap->rootless) { /* pasta's network (net_pasta.c) */
+            inet_pton(AF_INET, SANDBOX_PASTA_GUEST, &s->net.guest_addr);
+            inet_pton(AF_INET, SANDBOX_PASTA_GATEWAY, &s->net.host_addr);
+        } else if ((r = sandbox_net_prepare(c->id, c->network_allow_host, &s->net, err)) < 0)
             return r;
     }
-    s->merged = xasprintf("%s/merged", c->dir);
-    if (c->upper_dir)
-        s->overlay_opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s/work", c->rootfs, c->upper_dir, c->dir);
-    else
-        s->overlay_opts = xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", c->rootfs, c->dir, c->dir);
+    for (int i = 0; i < SANDBOX_DEV_NODES; i++)
+        s->paths[SANDBOX_PATH_DEV + i] = xstrdup(sandbox_dev_nodes[i]);
+    s->paths[SANDBOX_PATH_LOWER] = xstrdup(c->rootfs);
+    s->paths[SANDBOX_PATH_UPPER] = c->upper_dir ? xstrdup(c->upper_dir) : NULL;
+    s->paths[SANDBOX_PATH_MERGED] = xasprintf("%s/merged", c->dir);
+    s->paths[SANDBOX_PATH_LAYERS] = xasprintf("%s/layers", c->dir);
+    /* Numbers for the child's own descriptors: placeholders now, replaced
+     * in the child (struct sandbox_child_path). */
+    for (int i = 0; i < SANDBOX_PATHS; i++) {
+        struct sandbox_child_path *cp = &s->plan.paths[i];
+        cp->path = s->paths[i];
+        cp->tree = i >= SANDBOX_PATH_INIT;
+        cp->create_in = -1;
+        if ((i == SANDBOX_PATH_UPPER && !cp->path) || i == SANDBOX_PATH_WORK) {
+            cp->create_in = SANDBOX_PATH_LAYERS;
+            cp->name = i == SANDBOX_PATH_WORK ? "work" : "upper";
+        }
+        if ((cp->path || cp->create_in >= 0) && (cp->fd = open("/", O_PATH | O_CLOEXEC)) < 0)
+            return err_errno(err, errno, "open /");
+        snprintf(cp->proc, sizeof(cp->proc), "/proc/self/fd/%d", cp->fd);
+    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s->sync) < 0)
         return err_errno(err, errno, "socketpair");
 
     struct sandbox_plan *p = &s->plan;
     p->hostname = c->id;
-    p->merged = s->merged;
-    p->overlay_opts = s->overlay_opts;
-    p->init_tree = s->init_tree;
-    p->resolv_tree = s->resolv_tree;
     p->argv = c->init_argv ? c->init_argv : default_argv;
     p->envp = c->init_envp ? c->init_envp : default_envp;
     p->sync_fd = s->sync[1];
@@ -218,20 +276,53 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
     p->network = c->network;
     p->guest_addr = s->net.guest_addr;
     p->host_addr = s->net.host_addr;
-    p->netmask.s_addr = htonl(0xfffffffcu);
+    p->netmask.s_addr = htonl(c->idmap->rootless ? 0xffffffffu << (32 - SANDBOX_PASTA_PREFIX) : 0xfffffffcu);
+    p->no_net_raw = c->network && c->idmap->rootless;
     p->cap_last = cap_last();
     return 0;
 }
 
-static int spawn(struct start_ctx *s, pyro_error *err)
+/* Clones the child into its namespaces, a user namespace first. As root,
+ * this thread takes the range's root as its effective ids for the clone:
+ * the kernel charges a user namespace's per-user counts (inotify
+ * instances, ...) to the effective uid that created it, which must not be
+ * host root. The file system ids stay, so that the child can open the
+ * directories of its layers (struct sandbox_child_dir). Raw system calls:
+ * only this thread's credentials change, for as long as the clone takes. */
+static long clone_as(const struct idmap *m, struct clone3_args *args)
+{
+    if (m->rootless)
+        return syscall(SYS_clone3, args, sizeof(*args));
+    if (syscall(SYS_setresgid, -1, m->gid_base, -1) < 0)
+        return -1;
+    if (syscall(SYS_setresuid, -1, m->uid_base, -1) < 0) {
+        int e = errno;
+        (void)syscall(SYS_setresgid, -1, 0, -1);
+        errno = e;
+        return -1;
+    }
+    (void)syscall(SYS_setfsuid, 0);
+    (void)syscall(SYS_setfsgid, 0);
+    long pid = syscall(SYS_clone3, args, sizeof(*args));
+    if (pid == 0)
+        return 0;
+    int e = errno;
+    /* Back to root; failing that, this process must not go on. */
+    if (syscall(SYS_setresuid, -1, 0, -1) < 0 || syscall(SYS_setresgid, -1, 0, -1) < 0)
+        abort();
+    errno = e;
+    return pid;
+}
+
+static int spawn(const struct backend_config *c, struct start_ctx *s, pyro_error *err)
 {
     int pidfd = -1;
     struct clone3_args args = {
-        .flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_PIDFD,
+        .flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_PIDFD,
         .pidfd = (uint64_t)(uintptr_t)&pidfd,
         .exit_signal = SIGCHLD,
     };
-    long pid = syscall(SYS_clone3, &args, sizeof(args));
+    long pid = clone_as(c->idmap, &args);
     if (pid < 0)
         return err_errno(err, errno, "clone3");
     if (pid == 0) {
@@ -241,6 +332,16 @@ static int spawn(struct start_ctx *s, pyro_error *err)
     s->pid = (pid_t)pid;
     s->pidfd = pidfd;
     close(TAKE_FD(s->sync[1]));
+    int r = idmap_write(c->idmap, s->pid, false, err);
+    if (r < 0)
+        return err_prefix(err, "map the sandbox's ids");
+    /* A user's egress is attached while the child still has the user's
+     * credentials (net_pasta.c). */
+    struct sandbox_state st = state_of(c);
+    if (st.user_net && (r = sandbox_pasta_attach(c->dir, s->pid, c->network_allow_host, &st, err)) < 0)
+        return r;
+    if (send(s->sync[0], "m", 1, MSG_NOSIGNAL) != 1 && errno != EPIPE && errno != ECONNRESET)
+        return err_errno(err, errno, "start the sandbox child");
     return 0;
 }
 
@@ -253,7 +354,11 @@ static int handshake(struct start_ctx *s, pyro_error *err)
         return err_errno(err, errno, "start the sandbox child");
     struct sandbox_child_error ce;
     ssize_t n;
-    while ((n = read(s->sync[0], &ce, sizeof(ce))) < 0 && errno == EINTR)
+    /* A child that failed and exited without reading "g" resets the
+     * connection: the error is reported once (and cleared), its report
+     * still waits in the queue. */
+    int resets = 0;
+    while ((n = read(s->sync[0], &ce, sizeof(ce))) < 0 && (errno == EINTR || (errno == ECONNRESET && !resets++)))
         ;
     if (n == 0)
         return 0;
@@ -266,16 +371,17 @@ static int handshake(struct start_ctx *s, pyro_error *err)
 
 int sandbox_start(const struct backend_config *cfg, struct backend_instance *out, pyro_error *err)
 {
-    *out = (struct backend_instance){.pidfd = -1};
+    *out = (struct backend_instance){.pidfd = -1, .userns_fd = -1};
     int r = validate(cfg, err);
     if (r < 0)
         return r;
-    struct start_ctx s = {
-        .init_tree = -1, .resolv_tree = -1, .devnull_fd = -1, .sync = {-1, -1}, .net = {.lock_fd = -1}, .pidfd = -1};
+    struct start_ctx s = {.devnull_fd = -1, .sync = {-1, -1}, .net = {.lock_fd = -1}, .pidfd = -1};
+    for (int i = 0; i < SANDBOX_PATHS; i++)
+        s.plan.paths[i].fd = -1;
     int64_t t0 = time_mono_ns(), t1 = 0, t2 = 0, t3 = 0;
-    if ((r = prepare(cfg, &s, err)) == 0 && (t1 = time_mono_ns(), r = spawn(&s, err)) == 0 &&
+    if ((r = prepare(cfg, &s, err)) == 0 && (t1 = time_mono_ns(), r = spawn(cfg, &s, err)) == 0 &&
         (t2 = time_mono_ns(), r = s.plan.cg_tasks_count ? 0 : sandbox_cgroup_attach(&s.cg, s.pid, err)) == 0 &&
-        (!cfg->network || (r = sandbox_net_attach(&s.net, s.pid, err)) == 0))
+        (!cfg->network || cfg->idmap->rootless || (r = sandbox_net_attach(&s.net, s.pid, err)) == 0))
         t3 = time_mono_ns(), r = handshake(&s, err);
     log_debug("sandbox %s: prepare %.1f ms, clone %.1f ms, cgroup+net %.1f ms, child set-up %.1f ms", cfg->id,
               (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, (time_mono_ns() - t3) / 1e6);
@@ -286,15 +392,23 @@ int sandbox_start(const struct backend_config *cfg, struct backend_instance *out
         (void)err_prefix(err, "start sandbox %s", cfg->id);
         return code;
     }
+    /* As a user, the way back in for destroy (sandbox_destroy_instance). */
+    if (cfg->idmap->rootless) {
+        char ns[64];
+        snprintf(ns, sizeof(ns), "/proc/%d/ns/user", (int)s.pid);
+        out->userns_fd = open(ns, O_RDONLY | O_CLOEXEC);
+    }
     out->pid = TAKE_PID(s.pid);
     out->pidfd = TAKE_FD(s.pidfd);
     out->cgroup_version = s.cg.version;
+    out->limits_unenforced = s.limits_unenforced;
     out->network = cfg->network;
     if (cfg->network) {
+        /* With pasta there is no host interface: host_ifname stays "". */
         memcpy(out->host_ifname, s.net.ifname, sizeof(out->host_ifname));
         inet_ntop(AF_INET, &s.net.host_addr, out->host_addr, sizeof(out->host_addr));
         inet_ntop(AF_INET, &s.net.guest_addr, out->guest_addr, sizeof(out->guest_addr));
-        out->prefix_len = 30;
+        out->prefix_len = cfg->idmap->rootless ? SANDBOX_PASTA_PREFIX : 30;
     }
     ctx_release(&s);
     return 0;

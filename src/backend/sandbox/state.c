@@ -2,6 +2,7 @@
  * anything else is created, so a start interrupted at any point (or a
  * monitor killed with SIGKILL) leaves enough on disk to clean up. */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "backend/sandbox/internal.h"
@@ -19,6 +20,11 @@ int sandbox_state_save(const char *dir, const struct sandbox_state *st, pyro_err
     json_set(rec, "id", json_string(st->id));
     json_set(rec, "cgroup_parent", json_string(st->cgroup_parent));
     json_set(rec, "network", json_boolean(st->network));
+    if (st->user_net) {
+        json_set(rec, "user_net", json_true());
+        json_set(rec, "pasta_pid", json_integer(st->pasta_pid));
+        json_set(rec, "pasta_start", json_integer(st->pasta_start));
+    }
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, STATE_FILE);
     int r = record_save(path, rec, err);
     json_decref(rec);
@@ -45,6 +51,10 @@ int sandbox_state_load(const char *dir, struct sandbox_state *st, pyro_error *er
     st->id = xstrdup(id);
     st->cgroup_parent = xstrdup(parent);
     st->network = json_get_bool(rec, "network", false);
+    st->user_net = json_get_bool(rec, "user_net", false);
+    long long pp = json_get_int(rec, "pasta_pid", 0);
+    st->pasta_pid = pp > 0 && pp < INT32_MAX ? (pid_t)pp : 0;
+    st->pasta_start = json_get_int(rec, "pasta_start", 0);
     json_decref(rec);
     return 0;
 }

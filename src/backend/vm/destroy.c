@@ -25,6 +25,9 @@ void vm_release(struct backend_instance *inst)
     if (inst->pidfd >= 0)
         close(inst->pidfd);
     inst->pidfd = -1;
+    if (inst->userns_fd >= 0)
+        close(inst->userns_fd);
+    inst->userns_fd = -1;
 }
 
 /* SIGKILLs a QEMU left running (its monitor died) and waits for it. */

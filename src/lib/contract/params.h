@@ -31,7 +31,7 @@
 #define PARAM_VM_TTL_SECONDS                                                                                \
     PARAM_INT("ttl_seconds", "Lifetime from creation; the VM is stopped then and removed by reap_expired.", \
               .has_default = true, .def_int = PYRO_DEFAULT_VM_TTL_SECONDS, .min = 1, .max = PYRO_MAX_TTL_SECONDS)
-#define PARAM_NETWORK PARAM_BOOL("network", "Give the VM outbound network access (NAT); off means only loopback.")
+#define PARAM_NETWORK PARAM_BOOL("network", "Give the VM outbound network access (NAT/pasta); off means only loopback.")
 #define PARAM_ALLOW_HOST_COMPAT \
     PARAM_BOOL("allow_host_compat", "Allow falling back to weaker isolation when the VM backend cannot boot.")
 /* The isolation backend (docs/vm.md); the default is $PYRO_BACKEND, else auto. */

@@ -71,6 +71,9 @@ struct env_install {
  * content); waits when another process is pulling. Uses the configured
  * mirror (PYRO_DEBIAN_MIRROR or the host's apt sources). */
 int env_ensure(struct pyro_ctx *ctx, const char *name, struct env_install *out, pyro_error *err);
+/* As root, shifts install_dir/rootfs into the sandbox id range (base/idmap.h)
+ * unless it is there already; a no-op for a user. Restartable. */
+int env_rootfs_own(const char *install_dir, pyro_error *err);
 
 /* --- digests (env_digest.c) -------------------------------------------- */
 

@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/idmap.h"
 #include "base/sha256.h"
 
 #define TREE_MAX_DEPTH 256
@@ -22,6 +24,7 @@
 #define HASH_BUF (256 * 1024)
 
 struct walk {
+    uint32_t id_base; /* ids of the sandbox range hash as their offset */
     struct sha256 meta, full;
     bool with_content;
     dev_t dev;
@@ -29,6 +32,20 @@ struct walk {
     char path[4096];
     uint8_t *buf;
 };
+
+/* An id as the digest records it: relative to the range it was shifted to
+ * (base/idmap.h), so an install hashes the same before and after the shift
+ * and in a user's host view (where the range is 0..65535 already). */
+static unsigned id_rel(uint32_t id, uint32_t base)
+{
+    return id >= base && id - base < IDMAP_COUNT ? id - base : id;
+}
+
+static uint32_t id_base(void)
+{
+    struct idmap m;
+    return geteuid() == 0 && idmap_resolve(&m, NULL) == 0 ? m.uid_base : 0;
+}
 
 static int hash_fd(int fd, struct sha256 *s, uint8_t *buf, int64_t *total, pyro_error *err)
 {
@@ -155,7 +172,7 @@ static int walk_dir(struct walk *w, int dirfd, size_t plen, int depth, pyro_erro
         int64_t size = type == 'f' || type == 'l' ? (int64_t)st.st_size : 0;
         char line[160];
         int ll = snprintf(line, sizeof(line), "%c %04o %u %u %" PRId64 " %u:%u", type, (unsigned)(st.st_mode & 07777),
-                          (unsigned)st.st_uid, (unsigned)st.st_gid, size,
+                          id_rel(st.st_uid, w->id_base), id_rel(st.st_gid, w->id_base), size,
                           type == 'c' || type == 'b' ? major(st.st_rdev) : 0,
                           type == 'c' || type == 'b' ? minor(st.st_rdev) : 0);
         hash_both(w, w->path, len + 1); /* with its NUL: no ambiguity */
@@ -196,7 +213,7 @@ static int walk_dir(struct walk *w, int dirfd, size_t plen, int depth, pyro_erro
     return 0;
 }
 
-int env_tree_digest(int dirfd, const char *name, bool with_content, struct env_tree_digest *out, pyro_error *err)
+static int digest_walk(int dirfd, const char *name, bool with_content, struct env_tree_digest *out, pyro_error *err)
 {
     _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
@@ -209,12 +226,13 @@ int env_tree_digest(int dirfd, const char *name, bool with_content, struct env_t
     w->buf = buf;
     w->with_content = with_content;
     w->dev = st.st_dev;
+    w->id_base = id_base();
     sha256_init(&w->meta);
     sha256_init(&w->full);
     /* The root's own mode and owner count too. */
     char line[64];
-    int ll = snprintf(line, sizeof(line), "d %04o %u %u", (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
-                      (unsigned)st.st_gid);
+    int ll = snprintf(line, sizeof(line), "d %04o %u %u", (unsigned)(st.st_mode & 07777), id_rel(st.st_uid, w->id_base),
+                      id_rel(st.st_gid, w->id_base));
     hash_both(w, line, (size_t)ll + 1);
     int r = walk_dir(w, fd, 0, 0, err);
     if (r < 0)
@@ -227,6 +245,38 @@ int env_tree_digest(int dirfd, const char *name, bool with_content, struct env_t
     out->entries = w->entries;
     out->bytes = w->bytes;
     return 0;
+}
+
+struct digest_args {
+    int dirfd;
+    const char *name;
+    bool with_content;
+    struct env_tree_digest *out; /* shared with the parent */
+};
+
+static int digest_fn(void *arg, pyro_error *err)
+{
+    const struct digest_args *a = arg;
+    return digest_walk(a->dirfd, a->name, a->with_content, a->out, err);
+}
+
+/* A user's install is owned by the subordinate range, with directories
+ * (root's home, ...) the user cannot read: hashed in the host view. */
+int env_tree_digest(int dirfd, const char *name, bool with_content, struct env_tree_digest *out, pyro_error *err)
+{
+    struct idmap m;
+    if (geteuid() == 0 || idmap_resolve(&m, NULL) < 0)
+        return digest_walk(dirfd, name, with_content, out, err);
+    struct env_tree_digest *shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+                                          0);
+    if (shared == MAP_FAILED)
+        return err_errno(err, errno, "mmap");
+    struct digest_args a = {dirfd, name, with_content, shared};
+    int r = idmap_run(&m, digest_fn, &a, err);
+    if (r == 0)
+        *out = *shared;
+    munmap(shared, sizeof(*shared));
+    return r;
 }
 
 int64_t env_tree_size(int dirfd, const char *name)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/idmap.h"
 #include "base/json.h"
 #include "base/lock.h"
 #include "base/log.h"
@@ -162,7 +163,7 @@ static int prune_env(struct prune *p, const char *root, const char *dirname, pyr
             continue;
         }
         int64_t size = env_tree_size(dirfd, ver);
-        if ((rc = rm_rf_at(dirfd, ver, err)) < 0)
+        if ((rc = idmap_rm_rf_at(dirfd, ver, err)) < 0)
             return err_prefix(err, "remove %s", path);
         note_removed(p, env, ver, path, reason, size);
     }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/idmap.h"
 #include "base/json.h"
 #include "base/lock.h"
 #include "base/log.h"
@@ -62,7 +63,7 @@ int env_clean_stale(int env_dirfd, const char *env_dir, json_t *removed, int64_t
         _cleanup_free_ char *p = xasprintf("%s/%s", env_dir, de->d_name);
         unmount_below(p);
         int64_t size = env_tree_size(env_dirfd, de->d_name);
-        int rc = rm_rf_at(env_dirfd, de->d_name, err);
+        int rc = idmap_rm_rf_at(env_dirfd, de->d_name, err);
         if (rc < 0)
             return err_prefix(err, "remove stale build %s", p);
         log_debug("removed stale build directory %s", p);
@@ -151,18 +152,23 @@ static int build_and_install(struct pyro_ctx *ctx, const struct env_recipe *r, c
         }
         pyro_error e2 = {0};
         unmount_below(tmpdir);
-        if (rm_rf_at(dirfd, tmpname, &e2) < 0)
+        if (idmap_rm_rf_at(dirfd, tmpname, &e2) < 0)
             log_debug("cleanup of %s failed: %s", tmpdir, e2.message);
         return rc;
     }
     res->build_ms = time_mono_ms() - t0;
+    if ((rc = env_rootfs_own(tmpdir, err)) < 0) {
+        pyro_error e2 = {0};
+        idmap_rm_rf_at(dirfd, tmpname, &e2);
+        return err_prefix(err, "%s", r->name);
+    }
 
     progress(ctx, "verify", r);
     json_t *m = NULL;
     rc = write_manifest(r, src, tmpfd, res->build_ms, &m, err);
     if (rc < 0) {
         pyro_error e2 = {0};
-        rm_rf_at(dirfd, tmpname, &e2);
+        idmap_rm_rf_at(dirfd, tmpname, &e2);
         return err_prefix(err, "%s", r->name);
     }
 
@@ -175,13 +181,13 @@ static int build_and_install(struct pyro_ctx *ctx, const struct env_recipe *r, c
         int e = errno;
         json_decref(m);
         pyro_error e2 = {0};
-        rm_rf_at(dirfd, tmpname, &e2);
+        idmap_rm_rf_at(dirfd, tmpname, &e2);
         return err_errno(err, e, "install %s/%s", dir, r->version);
     }
     fsync(dirfd);
     if (replace) { /* tmpname now holds the old, invalid install */
         pyro_error e2 = {0};
-        if (rm_rf_at(dirfd, tmpname, &e2) < 0)
+        if (idmap_rm_rf_at(dirfd, tmpname, &e2) < 0)
             log_debug("removing the replaced install failed: %s", e2.message);
     }
     unlinkat(dirfd, ENV_FAILED_LOG, 0);
@@ -237,6 +243,38 @@ int env_pull(struct pyro_ctx *ctx, const struct env_recipe *r, const char *mirro
     return rc;
 }
 
+int env_rootfs_own(const char *install_dir, pyro_error *err)
+{
+    struct idmap m;
+    int rc = idmap_resolve(&m, err);
+    if (rc < 0 || m.rootless) /* a user's mmdebstrap (unshare mode) built it owned by the range */
+        return rc;
+    _cleanup_free_ char *rootfs = xasprintf("%s/%s", install_dir, ENV_ROOTFS_NAME);
+    if (idmap_tree_shifted(rootfs, m.uid_base))
+        return 0;
+    int64_t t0 = time_mono_ms();
+    rc = idmap_shift_tree(rootfs, 0, 0, m.uid_base, m.gid_base, m.count, err);
+    log_debug("%s: ownership shifted to %u.. in %lld ms", rootfs, (unsigned)m.uid_base,
+              (long long)(time_mono_ms() - t0));
+    return rc;
+}
+
+/* An install made before sandboxes had user namespaces (owned by host
+ * root) moves into the range once, under the environment's lock. */
+static int ensure_owned(struct pyro_ctx *ctx, const struct env_recipe *r, const char *inst, pyro_error *err)
+{
+    struct idmap m;
+    int rc = idmap_resolve(&m, err);
+    _cleanup_free_ char *rootfs = xasprintf("%s/%s", inst, ENV_ROOTFS_NAME);
+    if (rc < 0 || m.rootless || idmap_tree_shifted(rootfs, m.uid_base))
+        return rc;
+    _cleanup_free_ char *dir = env_dir_path(ctx, r);
+    _cleanup_close_ int lock = dirlock(dir, PYRO_LOCK_EXCLUSIVE, -1, err);
+    if (lock < 0)
+        return lock;
+    return env_rootfs_own(inst, err);
+}
+
 int env_ensure(struct pyro_ctx *ctx, const char *name, struct env_install *out, pyro_error *err)
 {
     const struct env_recipe *r;
@@ -255,6 +293,8 @@ int env_ensure(struct pyro_ctx *ctx, const char *name, struct env_install *out, 
         json_decref(m);
         m = res.manifest;
     }
+    if ((rc = ensure_owned(ctx, r, inst, err)) < 0)
+        return err_prefix(err, "environment %s", r->name);
     memset(out, 0, sizeof(*out));
     snprintf(out->name, sizeof(out->name), "%s", r->name);
     snprintf(out->version, sizeof(out->version), "%s", r->version);

@@ -136,17 +136,20 @@ static json_t *check_limits(struct doctor *d, const struct pyro_ctx *ctx)
 static json_t *sandbox_summary(const struct doctor *d)
 {
     bool privileged = d->root || d->userns_ok;
-    bool available = privileged && d->ns_ok && d->overlay_ok && d->seccomp_ok;
+    bool ids = d->root || (d->subids_ok && d->uidmap_ok);
+    bool available = privileged && ids && d->ns_ok && d->overlay_ok && d->seccomp_ok;
     char reason[256];
     if (available) {
         snprintf(reason, sizeof(reason), "%s; namespaces, overlayfs and seccomp work",
-                 d->root ? "running as root" : "user namespaces work");
+                 d->root ? "running as root" : "user namespaces, subordinate ids and newuidmap/newgidmap work");
     } else {
         int n = snprintf(reason, sizeof(reason), "not working:");
         const struct {
             bool ok;
             const char *what;
         } need[] = {{privileged, "user namespaces (not root)"},
+                    {d->root || d->subids_ok, "subordinate ids (not root)"},
+                    {d->root || d->uidmap_ok, "newuidmap/newgidmap (not root)"},
                     {d->ns_ok, "namespaces"},
                     {d->overlay_ok, "overlayfs"},
                     {d->seccomp_ok, "seccomp"}};
@@ -172,6 +175,10 @@ static json_t *vm_summary(const struct doctor *d)
         snprintf(reason, sizeof(reason), "%s", d->accel_error);
     else if (!strcmp(d->accel.name, "kvm") ? !d->qemu.accel_kvm : !d->qemu.accel_tcg)
         snprintf(reason, sizeof(reason), "%s does not support the %s accelerator", d->qemu.path, d->accel.name);
+    else if (!d->root)
+        snprintf(reason, sizeof(reason),
+                 "the vm backend needs root for now (QEMU is confined in namespaces only "
+                 "root can make); an ordinary user's instances run on the sandbox backend");
     else {
         available = true;
         snprintf(reason, sizeof(reason), "QEMU %s microvm with %s: %s", d->qemu.version, d->accel.name,
@@ -182,7 +189,8 @@ static json_t *vm_summary(const struct doctor *d)
 }
 
 /* What backend=auto picks here (the same rule as instance_backend_choose:
- * vm where KVM runs guests natively, else sandbox) and the default. */
+ * vm where KVM runs guests natively and pyro is root, else sandbox) and the
+ * default. */
 static json_t *auto_summary(const struct doctor *d, const json_t *vm)
 {
     bool kvm = json_is_true(json_object_get(vm, "available")) && d->accel_ok && !strcmp(d->accel.name, "kvm");
@@ -213,10 +221,18 @@ static int doctor_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
     doctor_check_namespaces(&d);
     bool state_ok = check_state_dir(&d, ctx->state_dir);
     const char *tmp = getenv("TMPDIR");
-    doctor_check_overlayfs(&d, state_ok ? ctx->state_dir : (tmp && tmp[0] == '/' ? tmp : "/tmp"));
+    const char *scratch = state_ok ? ctx->state_dir : (tmp && tmp[0] == '/' ? tmp : "/tmp");
+    doctor_check_overlayfs(&d, scratch);
     json_t *cgroups = doctor_check_cgroups(&d);
     doctor_check_seccomp(&d);
     doctor_check_network(&d);
+    doctor_check_subids(&d);
+    doctor_check_uidmap(&d);
+    doctor_check_overlay_userns(&d, scratch);
+    doctor_check_user_network(&d);
+    doctor_check_cgroup_delegation(&d);
+    doctor_check_kvm_group(&d);
+    doctor_check_id_pool(&d);
     _cleanup_free_ char *env_dir = xasprintf("%s/environments", ctx->cache_dir);
     bool envs_truncated;
     json_t *envs = check_environments(&d, env_dir, &envs_truncated);
@@ -229,6 +245,8 @@ static int doctor_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
     json_t *autosel = auto_summary(&d, vm);
     json_set(res, "backends", json_pack("{s:o, s:o, s:o}", "sandbox", sandbox, "vm", vm, "auto", autosel));
     json_set(res, "cgroups", cgroups);
+    json_set(res, "rootless", doctor_rootless_summary(&d));
+    json_set(res, "sandbox_limits", doctor_sandbox_limits(&d));
     json_set(res, "limits", limits);
     json_set(res, "state_dir", json_bytes(ctx->state_dir, strlen(ctx->state_dir), NULL));
     json_set(res, "cache_dir", json_bytes(ctx->cache_dir, strlen(ctx->cache_dir), NULL));
@@ -247,6 +265,10 @@ static const struct contract_param doctor_params[] = {PARAM_END};
 #define S_BOOL "{\"type\":\"boolean\"}"
 #define S_INT "{\"type\":\"integer\"}"
 #define S_STATUS "{\"type\":\"string\",\"enum\":[\"pass\",\"warn\",\"fail\"]}"
+#define S_LIMIT                                                                                                  \
+    "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"enforced\",\"by\"],"                    \
+    "\"properties\":{\"enforced\":" S_BOOL ",\"by\":{\"type\":\"string\",\"enum\":[\"cgroup_v1\",\"cgroup_v2\"," \
+    "\"rlimit_nproc\",\"none\"]}}}"
 #define S_CGROUP_CTL                                                                                \
     "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"hierarchy\",\"usable\"],"  \
     "\"properties\":{\"hierarchy\":{\"type\":[\"string\",\"null\"],\"enum\":[\"v1\",\"v2\",null]}," \
@@ -256,18 +278,22 @@ const struct contract_op op_doctor = {
     .name = "doctor",
     .cli = "doctor",
     .title = "Check host readiness",
-    .summary = "Check what this host can run (KVM, QEMU, namespaces, cgroups, state).",
+    .summary = "Check what this host can run (KVM, QEMU, namespaces, cgroups, rootless operation, state).",
     .description = "Probe the host for everything pyro's isolation backends need: platform and kernel, KVM "
                    "and whether guests run at native speed there (else the VM backend uses TCG), QEMU and its "
                    "microvm machine, user and other namespaces, overlayfs, cgroups, seccomp, /dev/net/tun, IP "
-                   "forwarding, the state dir and installed environments, and reports the caps on running "
-                   "sandboxes (limits). Each check has a status "
+                   "forwarding, the state dir and installed environments, and what running as an ordinary user "
+                   "needs (subordinate ids, newuidmap/newgidmap, overlayfs in a user namespace, pasta or "
+                   "slirp4netns, cgroup delegation, the kvm group; as root the id pool); reports the caps on "
+                   "running sandboxes (limits), whether rootless operation is ready (rootless) and which sandbox "
+                   "limits are enforced for the current user (sandbox_limits). Each check has a status "
                    "(pass/warn/fail), a detail and a fix hint; `backends` says which backend can run. The CLI "
                    "exits 0 when at least one backend is available, 1 otherwise.",
     .params = doctor_params,
     .output_schema =
         "{\"type\":\"object\",\"additionalProperties\":false,"
-        "\"required\":[\"platform\",\"kernel\",\"checks\",\"backends\",\"cgroups\",\"limits\",\"state_dir\","
+        "\"required\":[\"platform\",\"kernel\",\"checks\",\"backends\",\"cgroups\",\"rootless\","
+        "\"sandbox_limits\",\"limits\",\"state_dir\","
         "\"cache_dir\","
         "\"environments_dir\",\"environments\",\"environments_truncated\",\"ok\"],"
         "\"properties\":{"
@@ -291,6 +317,12 @@ const struct contract_op op_doctor = {
         "\"controllers\":{\"type\":\"object\",\"additionalProperties\":false,"
         "\"required\":[\"memory\",\"pids\",\"cpu\"],\"properties\":{\"memory\":" S_CGROUP_CTL ",\"pids\":" S_CGROUP_CTL
         ",\"cpu\":" S_CGROUP_CTL "}}}},"
+        "\"rootless\":{\"type\":\"object\",\"additionalProperties\":false,"
+        "\"required\":[\"ready\",\"missing\",\"summary\"],\"properties\":{\"ready\":" S_BOOL
+        ",\"missing\":{\"type\":\"array\",\"items\":" S_STR "},\"summary\":" S_STR "}},"
+        "\"sandbox_limits\":{\"type\":\"object\",\"additionalProperties\":false,"
+        "\"required\":[\"uid\",\"memory\",\"pids\",\"cpu\",\"summary\"],\"properties\":{\"uid\":" S_INT
+        ",\"memory\":" S_LIMIT ",\"pids\":" S_LIMIT ",\"cpu\":" S_LIMIT ",\"summary\":" S_STR "}},"
         "\"limits\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"max_active_vms\","
         "\"max_total_mem_mib\",\"max_total_vcpus\",\"max_total_mem_mib_from_env\",\"max_total_vcpus_from_env\","
         "\"host_mem_mib\",\"host_cpus\"],\"properties\":{\"max_active_vms\":" S_INT ",\"max_total_mem_mib\":" S_INT

@@ -1,14 +1,17 @@
 /* The individual doctor checks: each probes one capability for real and
  * appends {name, status, detail, hint} to the report. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/idmap.h"
 #include "base/json.h"
 #include "base/probe.h"
 #include "lib/host/cgroup_probe.h"
@@ -153,6 +156,7 @@ void doctor_check_userns(struct doctor *d)
     struct userns_probe u;
     host_probe_userns(&u);
     d->userns_ok = u.self_errno == 0;
+    d->userns_unpriv_ok = u.tried_nobody ? u.nobody_errno == 0 : d->userns_ok;
     char sysctl[96];
     int n = snprintf(sysctl, sizeof(sysctl), "max_user_namespaces=%ld", u.max_user_namespaces);
     if (u.unprivileged_clone >= 0)
@@ -190,34 +194,79 @@ void doctor_check_namespaces(struct doctor *d)
                          strerror(e));
 }
 
+const char *doctor_scratch_tmp(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    struct stat st;
+    if (tmp && tmp[0] == '/' && stat(tmp, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & S_IXOTH))
+        return tmp;
+    return "/tmp";
+}
+
+const char *doctor_overlay_hint(const struct doctor *d, int e, const char *step)
+{
+    if (!host_overlay_listed())
+        return "modprobe overlay";
+    if (!d->userns_unpriv_ok || (!d->root && !d->userns_ok))
+        return "make user namespaces work first (see user_namespaces)";
+    if (strstr(step, "mount overlay"))
+        return e == EINVAL || e == ENODEV
+                   ? "use Linux 5.11 or newer (overlayfs in user namespaces, the userxattr option)"
+                   : "put the state dir (PYRO_HOME) on a filesystem with user xattrs (ext4, xfs, btrfs)";
+    return "put the state dir (PYRO_HOME) on a local filesystem the user owns (ext4, xfs, btrfs)";
+}
+
+/* As sandboxes mount it: in a user namespace, with userxattr. As root,
+ * also by a child whose uid is the id pool's first (the owner of a
+ * sandbox's user namespace), in a scratch directory it owns below TMPDIR. */
 void doctor_check_overlayfs(struct doctor *d, const char *scratch_parent)
 {
-    bool listed = host_overlay_listed();
-    int e = host_probe_overlay_mount(scratch_parent);
-    d->overlay_ok = e == 0;
+    d->overlay_step = "";
+    d->overlay_errno = host_probe_overlay_userns(scratch_parent, -1, -1, &d->overlay_step);
+    char self[256];
+    if (d->overlay_errno)
+        snprintf(self, sizeof(self), "in %s as uid %u: %s: %s", scratch_parent, (unsigned)geteuid(), d->overlay_step,
+                 strerror(d->overlay_errno));
+    else
+        snprintf(self, sizeof(self), "in %s as uid %u: works", scratch_parent, (unsigned)geteuid());
+    char pool[PYRO_ERROR_MESSAGE_MAX + 64] = "";
+    int pe = 0;
+    const char *pstep = "";
+    if (d->root) {
+        struct idmap m;
+        pyro_error err = {0};
+        const char *tmp = doctor_scratch_tmp();
+        if (idmap_resolve(&m, &err) < 0) {
+            pe = EINVAL;
+            pstep = "";
+            snprintf(pool, sizeof(pool), "; as the id pool: %s", err.message);
+        } else if ((pe = host_probe_overlay_userns(tmp, (int)m.uid_base, (int)m.gid_base, &pstep)))
+            snprintf(pool, sizeof(pool), "; in %s as uid %u (the id pool): %s: %s", tmp, (unsigned)m.uid_base, pstep,
+                     strerror(pe));
+        else
+            snprintf(pool, sizeof(pool), "; in %s as uid %u (the id pool): works", tmp, (unsigned)m.uid_base);
+    }
+    d->overlay_ok = d->overlay_errno == 0 && pe == 0;
     if (d->overlay_ok) {
-        doctor_check_add(d, "overlayfs", "pass", "", "test mount in %s works", scratch_parent);
+        doctor_check_add(d, "overlayfs", "pass", "", "overlay with userxattr in a user namespace, %s%s", self, pool);
         return;
     }
-    const char *hint = "put the state dir (PYRO_HOME) on a filesystem overlayfs accepts as upper (ext4, xfs, tmpfs)";
-    if (!listed)
-        hint = "modprobe overlay";
-    else if (!d->root && !d->userns_ok)
-        hint = "make user namespaces work first (unprivileged overlay mounts need them)";
-    doctor_check_add(d, "overlayfs", "fail", hint, "%s; test mount in %s: %s",
-                     listed ? "listed in /proc/filesystems" : "not in /proc/filesystems", scratch_parent, strerror(e));
+    const char *hint = d->overlay_errno ? doctor_overlay_hint(d, d->overlay_errno, d->overlay_step)
+                       : pstep[0]       ? doctor_overlay_hint(d, pe, pstep)
+                                        : "unset PYRO_IDMAP_BASE or give it a valid number";
+    doctor_check_add(d, "overlayfs", "fail", hint, "overlay with userxattr in a user namespace, %s%s", self, pool);
 }
 
 json_t *doctor_check_cgroups(struct doctor *d)
 {
-    struct cgroup_probe p;
-    cgroup_probe_run(&p);
+    cgroup_probe_run(&d->cgroup);
+    const struct cgroup_probe *p = &d->cgroup;
     json_t *ctls = json_object();
     char detail[256];
-    int n = snprintf(detail, sizeof(detail), "%s:", cgroup_layout_name(p.layout));
+    int n = snprintf(detail, sizeof(detail), "%s:", cgroup_layout_name(p->layout));
     bool all = true;
     for (int i = 0; i < CGROUP_CTL_COUNT; i++) {
-        const struct cgroup_controller *c = &p.ctl[i];
+        const struct cgroup_controller *c = &p->ctl[i];
         bool usable = cgroup_controller_usable(c);
         all = all && usable;
         json_t *h = c->version ? json_string(c->version == 1 ? "v1" : "v2") : json_null();
@@ -230,9 +279,11 @@ json_t *doctor_check_cgroups(struct doctor *d)
     if (all)
         doctor_check_add(d, "cgroups", "pass", "", "%s", detail);
     else
-        doctor_check_add(d, "cgroups", "warn", "sandbox memory, pids and cpu limits need these controllers writable",
+        doctor_check_add(d, "cgroups", "warn",
+                         d->root ? "sandbox memory, pids and cpu limits need these controllers writable"
+                                 : "as a user, sandboxes use no cgroup: see cgroup_delegation",
                          "%s", detail);
-    return json_pack("{s:s, s:o}", "version", cgroup_layout_name(p.layout), "controllers", ctls);
+    return json_pack("{s:s, s:o}", "version", cgroup_layout_name(p->layout), "controllers", ctls);
 }
 
 void doctor_check_seccomp(struct doctor *d)

@@ -25,9 +25,13 @@ void host_probe_userns(struct userns_probe *p);
 int host_probe_namespaces(void);
 /* overlay listed in /proc/filesystems. */
 bool host_overlay_listed(void);
-/* Mounts an overlay in a private mount namespace, with its directories in
- * a scratch directory created (and removed) below scratch_parent. */
-int host_probe_overlay_mount(const char *scratch_parent);
+/* Mounts an overlay with the userxattr option in a fresh user and mount
+ * namespace (the user mapped to 0), then creates a file through it and
+ * removes a file of the lower layer (a whiteout): what a rootless sandbox
+ * does. As root with as_uid >= 0, the child first drops to as_uid/as_gid,
+ * so that the probe runs with no privilege; its scratch directory is then
+ * owned by that uid. *step names the step that failed. */
+int host_probe_overlay_userns(const char *scratch_parent, int as_uid, int as_gid, const char **step);
 /* Installs an allow-all seccomp filter (after no_new_privs) in a child;
  * actions gets /proc/sys/kernel/seccomp/actions_avail ("" if unreadable). */
 int host_probe_seccomp(char *actions, size_t size);

@@ -152,9 +152,17 @@ int instance_agent_path(char **out, pyro_error *err);
 int instance_backend_choose(const json_t *args, json_t *rec, pyro_error *err);
 /* The record's backend ("sandbox" when it names none). */
 const char *instance_backend_name(const struct instance *inst);
-/* Sets execution_mode (the backend that runs or ran) and, for a VM,
- * accelerator in out. */
-void instance_execution_describe(const struct instance *inst, json_t *out);
+/* How the instance is isolated, into a result: execution_mode (the backend
+ * that runs or ran, else the record's), for a VM accelerator, rootless and
+ * limits_unenforced (the limits the host could not hold it to), from the
+ * monitor's record (INSTANCE_ISOLATION_PROPS in their schemas). Records
+ * (instance_describe, a workspace's) also say backend_fallback: why a VM
+ * that could not start runs on the sandbox backend. */
+void instance_isolation(const struct instance *inst, json_t *out);
+#define INSTANCE_ISOLATION_PROPS                                                                             \
+    ",\"execution_mode\":{\"type\":\"string\"},\"rootless\":{\"type\":\"boolean\"},"                         \
+    "\"limits_unenforced\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"cpu\",\"memory\"," \
+    "\"pids\"]}},\"accelerator\":{\"type\":\"string\",\"enum\":[\"kvm\",\"tcg\"]}"
 /* What a VM start needs: the environment's VM artifacts for the agent
  * (built when missing) and the accelerator. */
 struct instance_vm {

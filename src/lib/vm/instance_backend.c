@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/cleanup.h"
 #include "base/json.h"
@@ -48,7 +49,11 @@ int instance_backend_choose(const json_t *args, json_t *rec, pyro_error *err)
         struct accel_choice ac;
         pyro_error aerr = {0};
         /* A broken $PYRO_VM_ACCEL makes auto pick the sandbox, saying why. */
-        if (accel_choose(&ac, &aerr) < 0) {
+        if (geteuid() != 0) {
+            name = "sandbox";
+            snprintf(reason, sizeof(reason), "auto: sandbox (the vm backend needs root, pyro runs as uid %u)",
+                     (unsigned)geteuid());
+        } else if (accel_choose(&ac, &aerr) < 0) {
             name = "sandbox";
             snprintf(reason, sizeof(reason), "auto: sandbox (%s)", aerr.message);
         } else {
@@ -66,13 +71,19 @@ const char *instance_backend_name(const struct instance *inst)
     return json_get_str(inst->rec, "backend", "sandbox");
 }
 
-void instance_execution_describe(const struct instance *inst, json_t *out)
+void instance_isolation(const struct instance *inst, json_t *out)
 {
     json_set(out, "execution_mode",
              json_string(json_get_str(inst->mon, "execution_mode", instance_backend_name(inst))));
     const char *accel = json_get_str(inst->mon, "accelerator", NULL);
     if (accel)
         json_set(out, "accelerator", json_string(accel));
+    json_t *rl = json_object_get(inst->mon, "rootless");
+    if (json_is_boolean(rl))
+        json_set(out, "rootless", json_incref(rl));
+    json_t *lu = json_object_get(inst->mon, "limits_unenforced");
+    if (json_is_array(lu))
+        json_set(out, "limits_unenforced", json_incref(lu));
 }
 
 int instance_vm_prepare(struct pyro_ctx *ctx, const struct instance *inst, const char *agent, struct instance_vm *out,

@@ -30,12 +30,10 @@
 
 /* Result of running one command (vm_exec, vm_run): the VM's keys around
  * the agent's. */
-#define VM_EXEC_PROPS                                                                              \
-    "\"vm_id\":{\"type\":\"string\"},\"environment\":{\"type\":\"string\"},\"command\":{\"type\":" \
-    "\"string\"}" VM_EXEC_RESULT_PROPS                                                             \
-    ",\"started_at\":{\"type\":\"string\"},\"execution_mode\":{\"type\":\"string\"},"              \
-    "\"accelerator\":{\"type\":\"string\",\"enum\":[\"kvm\",\"tcg\"]},"                            \
-    "\"cleanup\":{\"type\":\"object\"}"
+#define VM_EXEC_PROPS                                                                                   \
+    "\"vm_id\":{\"type\":\"string\"},\"environment\":{\"type\":\"string\"},\"command\":{\"type\":"      \
+    "\"string\"}" VM_EXEC_RESULT_PROPS ",\"started_at\":{\"type\":\"string\"}" INSTANCE_ISOLATION_PROPS \
+    ",\"cleanup\":{\"type\":\"object\"}"
 #define VM_EXEC_REQUIRED \
     "\"vm_id\",\"environment\",\"command\"" VM_EXEC_RESULT_REQUIRED ",\"started_at\",\"execution_mode\""
 #define VM_EXEC_SCHEMA "{\"type\":\"object\",\"required\":[" VM_EXEC_REQUIRED "],\"properties\":{" VM_EXEC_PROPS "}}"

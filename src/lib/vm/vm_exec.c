@@ -70,7 +70,7 @@ int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *com
     proto_exec_result_pack(&res, true, out);
     proto_exec_result_clear(&res);
     json_set(out, "started_at", json_string(started));
-    instance_execution_describe(inst, out);
+    instance_isolation(inst, out);
     *result = out;
     return 0;
 }

@@ -6,6 +6,7 @@
 
 #include "base/cleanup.h"
 #include "base/id.h"
+#include "base/idmap.h"
 #include "base/json.h"
 #include "base/paths.h"
 #include "base/timeutil.h"
@@ -18,16 +19,16 @@
 #define VM_KIND "vms"
 
 /* Result schema pieces shared by the VM operations. */
-#define VM_PROPS                                                                                                   \
-    "\"vm_id\":{\"type\":\"string\"},\"environment\":{\"type\":\"string\"},"                                       \
-    "\"environment_version\":{\"type\":\"string\"},\"state\":{\"type\":\"string\",\"enum\":[\"created\","          \
-    "\"running\",\"stopped\",\"expired\",\"exited\",\"failed\",\"creating\",\"deleting\",\"deleted\"]},"           \
-    "\"vcpu_count\":{\"type\":\"integer\"},\"mem_mib\":{\"type\":\"integer\"},"                                    \
-    "\"ttl_seconds\":{\"type\":\"integer\"},\"network\":{\"type\":\"boolean\"},"                                   \
-    "\"allow_host_compat\":{\"type\":\"boolean\"},\"execution_mode\":{\"type\":\"string\"},"                       \
-    "\"accelerator\":{\"type\":\"string\",\"enum\":[\"kvm\",\"tcg\"]},\"backend_fallback\":{\"type\":\"string\"}," \
-    "\"created_at\":{\"type\":\"string\"},\"expires_at\":{\"type\":\"string\"},"                                   \
-    "\"started_at\":{\"type\":\"string\"},\"stopped_at\":{\"type\":\"string\"},"                                   \
+#define VM_PROPS                                                                                          \
+    "\"vm_id\":{\"type\":\"string\"},\"environment\":{\"type\":\"string\"},"                              \
+    "\"environment_version\":{\"type\":\"string\"},\"state\":{\"type\":\"string\",\"enum\":[\"created\"," \
+    "\"running\",\"stopped\",\"expired\",\"exited\",\"failed\",\"creating\",\"deleting\",\"deleted\"]},"  \
+    "\"vcpu_count\":{\"type\":\"integer\"},\"mem_mib\":{\"type\":\"integer\"},"                           \
+    "\"ttl_seconds\":{\"type\":\"integer\"},\"network\":{\"type\":\"boolean\"},"                          \
+    "\"allow_host_compat\":{\"type\":\"boolean\"}" INSTANCE_ISOLATION_PROPS                               \
+    ",\"backend_fallback\":{\"type\":\"string\"},"                                                        \
+    "\"created_at\":{\"type\":\"string\"},\"expires_at\":{\"type\":\"string\"},"                          \
+    "\"started_at\":{\"type\":\"string\"},\"stopped_at\":{\"type\":\"string\"},"                          \
     "\"ended_at\":{\"type\":\"string\"},\"reason\":{\"type\":\"string\"},\"error\":{\"type\":\"string\"}"
 #define VM_SCHEMA "{\"type\":\"object\",\"required\":[\"vm_id\",\"state\"],\"properties\":{" VM_PROPS "}}"
 
@@ -204,7 +205,7 @@ static int reap_kind(struct pyro_ctx *ctx, const char *kind, const char *id_key,
                  * killed midway. Remove what is left. */
                 _cleanup_free_ char *dir = xasprintf("%s/%s", base, de->d_name);
                 if (id_valid(de->d_name) && instance_backend_destroy(dir, de->d_name, &oerr) == 0 &&
-                    rm_rf(dir, &oerr) == 0)
+                    idmap_rm_rf(dir, &oerr) == 0)
                     json_array_append_new(reaped, json_pack("{s:s, s:s}", id_key, de->d_name, "reason", "incomplete"));
             }
             continue;

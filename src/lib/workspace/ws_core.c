@@ -41,9 +41,10 @@ json_t *ws_describe(const struct instance *inst)
     json_t *labels = json_object_get(inst->rec, "labels");
     json_set(o, "labels", labels ? json_deep_copy(labels) : json_object());
     json_set(o, "state", json_string(ws_state(inst)));
-    const char *copy[] = {"environment",       "environment_version", "vcpu_count",  "mem_mib",          "ttl_seconds",
-                          "allow_host_compat", "created_at",          "expires_at",  "last_activity_at", "stopped_at",
-                          "workspace_seed",    "command_count",       "reset_count", "last_command"};
+    const char *copy[] = {"environment",      "environment_version", "vcpu_count",      "mem_mib",
+                          "ttl_seconds",      "allow_host_compat",   "created_at",      "expires_at",
+                          "last_activity_at", "stopped_at",          "workspace_seed",  "command_count",
+                          "reset_count",      "last_command",        "backend_fallback"};
     for (size_t i = 0; i < ARRAY_SIZE(copy); i++) {
         json_t *v = json_object_get(inst->rec, copy[i]);
         if (v)
@@ -54,7 +55,7 @@ json_t *ws_describe(const struct instance *inst)
     json_set(o, "network_policy", json_string("off"));
     json_set(o, "workspace_path", json_string(WS_ROOT));
     json_set(o, "snapshot_count", json_integer((json_int_t)json_array_size(json_object_get(inst->rec, "snapshots"))));
-    instance_execution_describe(inst, o);
+    instance_isolation(inst, o);
     if (instance_monitor_alive(inst))
         json_set(o, "started_at", json_string(json_get_str(inst->mon, "started_at", "")));
     else if (inst->mon && json_object_get(inst->mon, "reason"))

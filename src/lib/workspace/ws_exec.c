@@ -69,7 +69,7 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     json_set(out, "sequence", json_integer(0)); /* numbered when recorded */
     json_set(out, "command", json_string(command));
     json_set(out, "cwd", json_string(WS_ROOT));
-    instance_execution_describe(&inst, out);
+    instance_isolation(&inst, out);
     char where[64];
     snprintf(where, sizeof(where), "workspace_id=%s", inst.id);
     ctx_progress(ctx, "exec", "run", -1, -1, where);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/idmap.h"
 #include "base/json.h"
 #include "base/paths.h"
 #include "base/timeutil.h"
@@ -66,7 +67,7 @@ int ws_reset_do(struct pyro_ctx *ctx, struct instance *inst, const char *snapsho
     if (r < 0)
         return r;
     _cleanup_free_ char *upper = xasprintf("%s/upper", inst->dir);
-    r = rm_rf(upper, err);
+    r = idmap_rm_rf(upper, err);
     if (r < 0)
         return r;
     ctx_progress(ctx, "reset", "start", -1, -1, inst->id);
