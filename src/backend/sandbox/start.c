@@ -97,10 +97,16 @@ static int cap_last(void)
  * mounter inside); in a user's host view that is uid 0. Opened here, so the
  * host view need not cross the user's directories (whose group it may not
  * have mapped). */
+struct own_args {
+    int fd;
+    uid_t uid;
+    gid_t gid;
+};
+
 static int own_dir(void *arg, pyro_error *err)
 {
-    const int *fd = arg;
-    if (fchownat(fd[0], "", (uid_t)fd[1], (gid_t)fd[2], AT_EMPTY_PATH) < 0)
+    const struct own_args *a = arg;
+    if (fchownat(a->fd, "", a->uid, a->gid, AT_EMPTY_PATH) < 0)
         return err_errno(err, errno, "give the writable layer to the sandbox's root");
     return 0;
 }
@@ -138,8 +144,8 @@ static int make_dirs(const struct backend_config *c, pyro_error *err)
     _cleanup_close_ int ufd = open(c->upper_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (ufd < 0)
         return err_errno(err, errno, "open %s", c->upper_dir);
-    int arg[3] = {ufd, (int)m->view_uid_base, (int)m->view_gid_base};
-    return idmap_run(m, own_dir, arg, err);
+    struct own_args a = {ufd, m->view_uid_base, m->view_gid_base};
+    return idmap_run(m, own_dir, &a, err);
 }
 
 /* Everything the parent owns during start; released on every path. */
