@@ -15,6 +15,7 @@
 #include "agent/agent.h"
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "base/proc.h"
 #include "base/timeutil.h"
 #include "proto/exec.h"
 
@@ -152,11 +153,7 @@ static int pipe_for(int fds[2], pyro_error *err)
 
 static void __attribute__((noreturn)) child_exec(char **argv, char **envp, const char *cwd, int out_w, int err_w)
 {
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    for (int s = 1; s < NSIG; s++)
-        signal(s, SIG_DFL);
+    proc_signals_default();
     (void)setsid();
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null >= 0)

@@ -173,57 +173,78 @@ int idmap_write(const struct idmap *m, pid_t pid, bool host_view, pyro_error *er
     return write_file(pid, "gid_map", map, err);
 }
 
-/* The error of the host-view child, in memory shared with the parent. */
+/* The error of a forked child, in memory shared with the parent. */
 struct shared_err {
     int code;
     char message[sizeof(((pyro_error *)0)->message)];
 };
+
+static int shared_err_new(struct shared_err **out, pyro_error *err)
+{
+    struct shared_err *se = mmap(NULL, sizeof(*se), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    *out = NULL;
+    if (se == MAP_FAILED)
+        return err_errno(err, errno, "mmap");
+    *se = (struct shared_err){.code = -EIO};
+    *out = se;
+    return 0;
+}
+
+/* Ends the child with r (exit status 1 and the error in se on failure). */
+__attribute__((noreturn)) static void child_exit(struct shared_err *se, int r, const pyro_error *e)
+{
+    se->code = r < 0 ? r : 0;
+    snprintf(se->message, sizeof(se->message), "%s", r < 0 ? e->message : "");
+    _exit(r < 0 ? 1 : 0);
+}
+
+/* Reaps the child pid; its error (exit status 1) or how it died goes to
+ * err. Unmaps se. */
+static int child_result(pid_t pid, struct shared_err *se, const char *who, pyro_error *err)
+{
+    int st = 0, r = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 1)
+        r = err_set(err, se->code < 0 ? se->code : -EIO, "%s", se->message);
+    else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        r = err_set(err, -EIO, "%s failed (%s %d)", who, WIFEXITED(st) ? "exit status" : "signal",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    munmap(se, sizeof(*se));
+    return r;
+}
 
 __attribute__((noreturn)) static void view_child(int rd, int wr, idmap_fn fn, void *arg, struct shared_err *se)
 {
     pyro_error e = {0};
     char c = 0;
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (unshare(CLONE_NEWUSER) < 0) {
-        se->code = err_errno(&e, errno, "unshare(CLONE_NEWUSER) for the host view");
-        snprintf(se->message, sizeof(se->message), "%s", e.message);
-        _exit(1);
-    }
+    if (unshare(CLONE_NEWUSER) < 0)
+        child_exit(se, err_errno(&e, errno, "unshare(CLONE_NEWUSER) for the host view"), &e);
     if (write(wr, "u", 1) != 1 || read(rd, &c, 1) != 1 || c != 'm')
         _exit(2); /* the parent reports */
-    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
-        se->code = err_errno(&e, errno, "become root of the host view");
-        snprintf(se->message, sizeof(se->message), "%s", e.message);
-        _exit(1);
-    }
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+        child_exit(se, err_errno(&e, errno, "become root of the host view"), &e);
     (void)setgroups(0, NULL); /* refused once newgidmap wrote "deny": fine */
-    int r = fn(arg, &e);
-    se->code = r < 0 ? r : 0;
-    snprintf(se->message, sizeof(se->message), "%s", r < 0 ? e.message : "");
-    _exit(r < 0 ? 1 : 0);
+    child_exit(se, fn(arg, &e), &e);
 }
 
 int idmap_run(const struct idmap *m, idmap_fn fn, void *arg, pyro_error *err)
 {
     if (!m->rootless)
         return fn(arg, err);
-    struct shared_err *se = mmap(NULL, sizeof(*se), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (se == MAP_FAILED)
-        return err_errno(err, errno, "mmap");
-    *se = (struct shared_err){.code = -EIO};
     int to_child[2], to_parent[2], r = 0;
-    if (pipe2(to_child, O_CLOEXEC) < 0) {
-        munmap(se, sizeof(*se));
+    if (pipe2(to_child, O_CLOEXEC) < 0)
         return err_errno(err, errno, "pipe");
-    }
     if (pipe2(to_parent, O_CLOEXEC) < 0) {
         r = err_errno(err, errno, "pipe");
         close(to_child[0]);
         close(to_child[1]);
-        munmap(se, sizeof(*se));
         return r;
     }
-    pid_t pid = fork();
+    struct shared_err *se;
+    r = shared_err_new(&se, err);
+    pid_t pid = r == 0 ? fork() : -1;
     if (pid == 0) {
         /* only the child's ends: EOF on its read end when the parent gives up */
         close(to_child[1]);
@@ -232,7 +253,7 @@ int idmap_run(const struct idmap *m, idmap_fn fn, void *arg, pyro_error *err)
     }
     close(to_child[0]);
     close(to_parent[1]);
-    if (pid < 0)
+    if (r == 0 && pid < 0)
         r = err_errno(err, errno, "fork");
     char c = 0;
     if (r == 0 && read(to_parent[0], &c, 1) == 1 && c == 'u') {
@@ -242,47 +263,35 @@ int idmap_run(const struct idmap *m, idmap_fn fn, void *arg, pyro_error *err)
     }
     close(to_child[1]);
     close(to_parent[0]);
-    int st = 0;
-    while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (r == 0) {
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-            r = 0;
-        else if (WIFEXITED(st) && WEXITSTATUS(st) == 1)
-            r = err_set(err, se->code < 0 ? se->code : -EIO, "%s", se->message);
-        else
-            r = err_set(err, -EIO, "the host-view child failed (%s %d)", WIFEXITED(st) ? "exit status" : "signal",
-                        WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-    }
-    munmap(se, sizeof(*se));
+    if (pid > 0) {
+        pyro_error cerr = {0};
+        int cr = child_result(pid, se, "the host-view child", &cerr);
+        if (r == 0 && cr < 0)
+            r = err_set(err, cr, "%s", cerr.message);
+    } else if (se)
+        munmap(se, sizeof(*se));
     return r;
 }
 
 int idmap_run_in(int userns_fd, idmap_fn fn, void *arg, pyro_error *err)
 {
-    struct shared_err *se = mmap(NULL, sizeof(*se), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (se == MAP_FAILED)
-        return err_errno(err, errno, "mmap");
-    *se = (struct shared_err){.code = -EIO};
+    struct shared_err *se;
+    int r = shared_err_new(&se, err);
+    if (r < 0)
+        return r;
     pid_t pid = fork();
     if (pid == 0) {
         pyro_error e = {0};
-        int r = setns(userns_fd, CLONE_NEWUSER) < 0 ? err_errno(&e, errno, "join the sandbox's user namespace")
-                                                    : fn(arg, &e);
-        se->code = r < 0 ? r : 0;
-        snprintf(se->message, sizeof(se->message), "%s", r < 0 ? e.message : "");
-        _exit(r < 0 ? 1 : 0);
+        child_exit(se,
+                   setns(userns_fd, CLONE_NEWUSER) < 0 ? err_errno(&e, errno, "join the sandbox's user namespace")
+                                                       : fn(arg, &e),
+                   &e);
     }
-    int r = 0, st = 0;
-    if (pid < 0)
-        r = err_errno(err, errno, "fork");
-    while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (r == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-        r = WIFEXITED(st) && WEXITSTATUS(st) == 1 ? err_set(err, se->code < 0 ? se->code : -EIO, "%s", se->message)
-                                                  : err_set(err, -EIO, "the child in the user namespace died");
-    munmap(se, sizeof(*se));
-    return r;
+    if (pid < 0) {
+        munmap(se, sizeof(*se));
+        return err_errno(err, errno, "fork");
+    }
+    return child_result(pid, se, "the child in the user namespace", err);
 }
 
 struct rm_args {

@@ -1,5 +1,7 @@
 #include "base/proc.h"
 
+#include <signal.h>
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,4 +52,14 @@ bool proc_alive(pid_t pid, int64_t start_time)
     buf[n] = '\0';
     char *p = strrchr(buf, ')');
     return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+void proc_signals_default(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
 }

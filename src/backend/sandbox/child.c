@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "backend/sandbox/internal.h"
+#include "base/proc.h"
 
 /* Docker's default capability set (moby oci/caps/defaults.go). */
 static const int caps_default[] = {
@@ -44,17 +45,6 @@ static void report(int fd, int errnum, const char *what)
         e.what[i] = what[i];
     e.what[i] = '\0';
     (void)!write(fd, &e, sizeof(e));
-}
-
-/* Signals: nothing blocked, default dispositions (exec keeps SIG_IGN). */
-static void signals_reset(void)
-{
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            signal(s, SIG_DFL);
 }
 
 /* fd 0 /dev/null, 1 and 2 stdio (or /dev/null), 3 the channel, and every
@@ -97,7 +87,7 @@ int sandbox_child_run(const struct sandbox_plan *p)
     int sync = fcntl(p->sync_fd, F_DUPFD_CLOEXEC, 10);
     if (sync < 0)
         return 126;
-    signals_reset();
+    proc_signals_default();
     /* PID 1 dies with the process that started it (the monitor): a monitor
      * killed with SIGKILL takes its sandbox along, and reap clears the rest.
      * Armed before waiting, so a parent that died earlier is seen as EOF. */
