@@ -101,10 +101,7 @@ static void child_exec(const struct backend_config *cfg, char **argv)
         dprintf(cfg->stdio_fd >= 0 ? cfg->stdio_fd : 2, "pyro: confine QEMU: %s\n", strerror(-r));
         _exit(126);
     }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
+    proc_signals_default();
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     int out = cfg->stdio_fd >= 0 ? cfg->stdio_fd : null;
     /* Above every target first, so no dup2 below overwrites a source. */
