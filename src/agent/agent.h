@@ -56,6 +56,7 @@ struct agent {
     int chan_fd;
     int sigfd;
     bool init_mode;
+    bool vm; /* PID 1 of a VM: the hello's identity applies (identity.c) */
     bool hello_done;
     bool quit;
     bool chan_eof;
@@ -155,10 +156,14 @@ void init_poweroff(bool flush) __attribute__((noreturn));
  * (mounts /proc to read it). */
 bool init_vm_detect(void);
 /* Loads the initramfs's modules, mounts the root image and the writable
- * disk as an overlay, switches into it, sets the hostname and the network
+ * disk as an overlay, switches into it, sets up the network
  * and opens the agent's virtio-serial port into *chan_fd. */
 int init_vm_setup(int *chan_fd, pyro_error *err);
 /* Brings lo up; with network, eth0 for QEMU's user-mode network. */
 void init_vm_net(bool network);
+
+/* ---- identity.c ---- */
+/* Takes the hello's hostname, clock and entropy (a VM's agent only). */
+void agent_identity_apply(const json_t *hello);
 
 #endif

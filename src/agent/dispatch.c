@@ -72,6 +72,8 @@ static void on_hello(struct agent *a, const struct proto_frame *f)
                 PROTO_VERSION);
         json_set(h, "error", proto_error_new(err.code, err.message));
     } else {
+        if (a->vm)
+            agent_identity_apply(f->hdr);
         a->hello_done = true;
     }
     json_set(h, "version", json_integer(PROTO_VERSION));

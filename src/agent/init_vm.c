@@ -8,8 +8,9 @@
  * and a fresh /dev, where neither the disks nor the port appear.
  *
  * The kernel command line carries the settings: pyro.vm=1 (this is a VM),
- * pyro.hostname=NAME, pyro.net=1 (configure eth0 for QEMU's user-mode
- * network). Module parameters on it ("virtio_mmio.device=...") are handed
+ * pyro.net=1 (configure eth0 for QEMU's user-mode network). It is the same
+ * for every VM of a memory template's settings: the hostname comes with
+ * the monitor's hello (identity.c). Module parameters on it ("virtio_mmio.device=...") are handed
  * to the modules, as modprobe would. */
 #include <errno.h>
 #include <fcntl.h>
@@ -243,9 +244,6 @@ int init_vm_setup(int *chan_fd, pyro_error *err)
         fprintf(stderr, AGENT_NAME ": %s\n", err->message);
         return r;
     }
-    char host[65];
-    if (cmdline_get("pyro.hostname", host, sizeof(host)) && sethostname(host, strlen(host)) < 0)
-        fprintf(stderr, AGENT_NAME ": sethostname %s: %s\n", host, strerror(errno));
     char net[8] = "";
     cmdline_get("pyro.net", net, sizeof(net));
     init_vm_net(!strcmp(net, "1"));

@@ -110,6 +110,7 @@ int main(int argc, char **argv)
 
     struct agent a;
     int r = agent_init(&a, chan_fd, init_mode, &err);
+    a.vm = vm;
     if (r >= 0)
         r = agent_run(&a, &err);
     if (r < 0)

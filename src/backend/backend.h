@@ -56,6 +56,10 @@ struct backend_config {
     const char *vm_accel;      /* QEMU's -accel: "kvm" or "tcg" (NULL: "tcg") */
     const char *vm_qemu;       /* the QEMU binary (NULL: qemu-system-x86_64 on $PATH) */
     int vm_disk_mib;           /* size of a new writable disk (0: BACKEND_VM_DISK_MIB) */
+    /* Memory templates of this environment (backend/vm/template.c): a VM
+     * with a new writable disk starts from one matching its settings, or
+     * boots and saves one. NULL: always boot. */
+    const char *vm_template_dir;
 };
 
 /* The default size of a VM's writable disk (a sparse ext4 image). */
@@ -84,6 +88,10 @@ struct backend_instance {
     unsigned limits_unenforced;        /* BACKEND_LIMIT_* bits */
     int userns_fd;                     /* the instance's user namespace, or -1 (closed by release) */
     char accelerator[8];               /* vm backend: "kvm" or "tcg"; "" for a sandbox */
+    /* vm backend: "template" (restored from a memory template) or "cold"
+     * (booted), and why a cold boot; "" for a sandbox. */
+    char boot[12];
+    char boot_reason[200];
 };
 
 struct backend_ops {

@@ -62,6 +62,7 @@ static int start_instance(struct monitor *m, pyro_error *err)
         .vm_initrd = m->cfg->vm_initrd,
         .vm_root_image = m->cfg->vm_root_image,
         .vm_accel = m->cfg->vm_accel,
+        .vm_template_dir = m->cfg->vm_template_dir,
     };
     int64_t t0 = time_mono_ns();
     r = m->ops->start(&bc, &m->inst, err);

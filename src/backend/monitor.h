@@ -36,6 +36,7 @@ struct monitor_config {
     const char *vm_initrd;
     const char *vm_root_image;
     const char *vm_accel;
+    const char *vm_template_dir;
 };
 
 /* How long a stop waits for the agent to power off before SIGKILL. */

@@ -2,7 +2,11 @@
  * agent sends, routed back to the clients that asked. */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "backend/monitor_impl.h"
 #include "base/json.h"
@@ -14,6 +18,22 @@ int monitor_agent_handshake(struct monitor *m, pyro_error *err)
     json_auto_t *h = proto_header_new(PROTO_HELLO, 0);
     json_set(h, "version", json_integer(PROTO_VERSION));
     json_set(h, "client", json_string("pyro-monitor " PYRO_VERSION));
+    /* The instance's identity (agent/identity.c): a VM restored from a
+     * memory template shares its template's hostname, clock and random
+     * state until the agent takes these. */
+    uint8_t seed[PROTO_HELLO_ENTROPY];
+    if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+        return err_errno(err, errno, "getrandom");
+    char hex[2 * PROTO_HELLO_ENTROPY + 1];
+    for (size_t i = 0; i < sizeof(seed); i++)
+        snprintf(hex + 2 * i, 3, "%02x", seed[i]);
+    explicit_bzero(seed, sizeof(seed));
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    json_set(h, "hostname", json_string(m->cfg->id));
+    json_set(h, "time_ns", json_integer((json_int_t)now.tv_sec * 1000000000 + now.tv_nsec));
+    json_set(h, "entropy", json_string(hex));
+    explicit_bzero(hex, sizeof(hex));
     uint8_t *buf = NULL;
     size_t len = 0;
     int r = proto_frame_encode(h, NULL, 0, &buf, &len, err);

@@ -47,6 +47,11 @@ void monitor_record(struct monitor *m, const char *state, const char *error)
         json_set(rec, "limits_unenforced", unenf);
         if (m->inst.accelerator[0])
             json_set(rec, "accelerator", json_string(m->inst.accelerator));
+        if (m->inst.boot[0]) {
+            json_set(rec, "vm_boot", json_string(m->inst.boot));
+            if (m->inst.boot_reason[0])
+                json_set(rec, "vm_boot_reason", json_string(m->inst.boot_reason));
+        }
         json_t *net = json_object();
         json_set(net, "enabled", json_boolean(m->inst.network));
         if (m->inst.network) {

@@ -27,6 +27,8 @@
 #define PROTO_MAGIC1 'Y'
 #define PROTO_MAGIC2 'A'
 #define PROTO_VERSION 1
+/* Random bytes in the monitor's hello ("entropy", hex): a VM's fresh seed. */
+#define PROTO_HELLO_ENTROPY 64
 #define PROTO_PREFIX_LEN 12u
 #define PROTO_HEADER_MAX (16u * 1024 * 1024)
 #define PROTO_BODY_MAX (1u * 1024 * 1024)

@@ -72,7 +72,7 @@ static void test_vm_argv(void **state)
                                  .vm_root_image = "/k/a,b.ext4",
                                  .vcpu_count = 2,
                                  .mem_mib = 512};
-    char **argv = vm_qemu_argv(&cfg, "/usr/bin/qemu-system-x86_64", "/d/disk.ext4");
+    char **argv = vm_qemu_argv(&cfg, "/usr/bin/qemu-system-x86_64", "/d/disk.ext4", 0);
     assert_string_equal(argv[0], "/usr/bin/qemu-system-x86_64");
     assert_string_equal(argv_after(argv, "-M"), "microvm");
     assert_string_equal(argv_after(argv, "-accel"), "tcg");
@@ -88,7 +88,9 @@ static void test_vm_argv(void **state)
     assert_true(argv_has(argv, "virtio-rng-device"));
     const char *append = argv_after(argv, "-append");
     assert_non_null(strstr(append, "pyro.vm=1"));
-    assert_non_null(strstr(append, "pyro.hostname=abc123"));
+    /* The hostname comes with the hello: a template's clones share this. */
+    assert_null(strstr(append, "abc123"));
+    assert_false(argv_has(argv, "-incoming") || argv_has(argv, "-mon"));
     assert_null(strstr(append, "pyro.net=1"));
     if (vm_host_tsc_khz() > 0)
         assert_non_null(strstr(append, "tsc_early_khz="));
@@ -96,12 +98,15 @@ static void test_vm_argv(void **state)
 
     cfg.vm_accel = "kvm";
     cfg.network = true;
-    argv = vm_qemu_argv(&cfg, "qemu", "/d/disk.ext4");
+    argv = vm_qemu_argv(&cfg, "qemu", "/d/disk.ext4", VM_ARGV_QMP | VM_ARGV_INCOMING);
     assert_string_equal(argv_after(argv, "-accel"), "kvm");
     assert_string_equal(argv_after(argv, "-cpu"), "host");
     assert_string_equal(argv_after(argv, "-netdev"), "user,id=net0");
     assert_non_null(strstr(argv_after(argv, "-append"), "pyro.net=1"));
     assert_null(strstr(argv_after(argv, "-append"), "tsc_early_khz"));
+    assert_string_equal(argv_after(argv, "-incoming"), "fd:5");
+    assert_string_equal(argv_after(argv, "-mon"), "chardev=qmp,mode=control");
+    assert_true(argv_has(argv, "socket,id=qmp,fd=4"));
     strv_free(argv);
 }
 

@@ -63,7 +63,7 @@ long vm_host_tsc_khz(void)
     return mhz > 0 && mhz < 100000 ? (long)(mhz * 1000 + 0.5) : 0;
 }
 
-char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const char *disk)
+char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const char *disk, unsigned flags)
 {
     bool kvm = cfg->vm_accel && !strcmp(cfg->vm_accel, "kvm");
     _cleanup_free_ char *image = qemu_escape(cfg->vm_root_image);
@@ -98,8 +98,9 @@ char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const ch
     long khz = kvm ? 0 : vm_host_tsc_khz();
     if (khz > 0)
         snprintf(tsc, sizeof(tsc), " tsc_early_khz=%ld", khz);
-    add(&a, VM_CMDLINE_COMMON "%s%s pyro.hostname=%s%s", kvm ? "" : VM_CMDLINE_TCG, tsc, cfg->id,
-        cfg->network ? " pyro.net=1" : "");
+    /* The same for every VM of a template's settings: the hostname comes
+     * with the monitor's hello (a clone must not carry its template's). */
+    add(&a, VM_CMDLINE_COMMON "%s%s%s", kvm ? "" : VM_CMDLINE_TCG, tsc, cfg->network ? " pyro.net=1" : "");
     /* The serial console is QEMU's stdout (the monitor's console pipe). */
     add(&a, "-chardev");
     add(&a, "stdio,id=con,signal=off");
@@ -111,7 +112,7 @@ char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const ch
     add(&a, "-device");
     add(&a, "virtio-serial-device,max_ports=2");
     add(&a, "-device");
-    add(&a, "virtserialport,chardev=agent,name=" VM_PORT_NAME);
+    add(&a, "virtserialport,chardev=agent,id=" VM_PORT_ID ",name=" VM_PORT_NAME);
     add(&a, "-drive");
     add(&a, "id=root,file=%s,format=raw,if=none,readonly=on", image);
     add(&a, "-device");
@@ -127,6 +128,19 @@ char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const ch
         add(&a, "user,id=net0");
         add(&a, "-device");
         add(&a, "virtio-net-device,netdev=net0");
+    }
+    /* QEMU's monitor (QMP), the monitor's socket end as fd 4: to save a
+     * template and to follow a restore. */
+    if (flags & VM_ARGV_QMP) {
+        add(&a, "-chardev");
+        add(&a, "socket,id=qmp,fd=" VM_QMP_FD_STR);
+        add(&a, "-mon");
+        add(&a, "chardev=qmp,mode=control");
+    }
+    /* A template's state on fd 5 (template.c). */
+    if (flags & VM_ARGV_INCOMING) {
+        add(&a, "-incoming");
+        add(&a, "fd:" VM_STATE_FD_STR);
     }
     return a.v;
 }

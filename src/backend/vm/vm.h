@@ -29,6 +29,7 @@ extern const struct backend_ops vm_backend_ops;
 #define VM_QEMU_BINARY "qemu-system-x86_64"
 #define VM_DISK_NAME "disk.ext4"
 #define VM_PORT_NAME "pyro.agent"
+#define VM_PORT_ID "agentport" /* its device id, named in QEMU's events */
 
 int vm_start(const struct backend_config *cfg, struct backend_instance *out, pyro_error *err);
 int vm_kill(const struct backend_instance *inst, int sig, pyro_error *err);
@@ -39,8 +40,16 @@ void vm_release(struct backend_instance *inst);
 int vm_destroy(const char *dir, const char *id, pyro_error *err);
 
 /* QEMU's argument vector for cfg (NULL-terminated, malloc'ed strings):
- * exposed for tests. disk is the writable disk's path. */
-char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const char *disk);
+ * exposed for tests. disk is the writable disk's path. QEMU's fds: 3 the
+ * agent channel, 4 QMP (VM_ARGV_QMP), 5 a template's state to restore
+ * (VM_ARGV_INCOMING). */
+#define VM_ARGV_QMP (1u << 0)
+#define VM_ARGV_INCOMING (1u << 1)
+#define VM_QMP_FD 4
+#define VM_QMP_FD_STR "4"
+#define VM_STATE_FD 5
+#define VM_STATE_FD_STR "5"
+char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const char *disk, unsigned flags);
 /* The host's TSC frequency in kHz ("cpu MHz" of /proc/cpuinfo), 0 when
  * unknown: a TCG guest's TSC runs at it. */
 long vm_host_tsc_khz(void);

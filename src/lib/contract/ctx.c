@@ -66,6 +66,10 @@ static int ctx_caps(struct pyro_ctx *ctx, pyro_error *err)
     if (r == 0)
         r = env_setting("PYRO_EGRESS_ALLOW_HOST", 0, 1, &allow_host, NULL, err);
     ctx->egress_allow_host = allow_host == 1;
+    int64_t templates = 1;
+    if (r == 0)
+        r = env_setting("PYRO_VM_TEMPLATES", 0, 1, &templates, NULL, err);
+    ctx->vm_templates = templates == 1;
     ctx->max_active_vms = (int)active;
     ctx->max_total_mem_mib = mem;
     ctx->max_total_vcpus = (int)vcpus;

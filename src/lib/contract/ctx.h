@@ -26,6 +26,10 @@ struct pyro_ctx {
      * may reach the host's own addresses and link-local ones
      * (docs/vm.md "Isolation of the sandbox backend"). */
     bool egress_allow_host;
+    /* $PYRO_VM_TEMPLATES (default 1): a VM with a new disk starts from a
+     * memory template of its settings (docs/vm.md "Memory templates"); 0
+     * always boots. */
+    bool vm_templates;
     int64_t host_mem_mib; /* MemTotal, 0 when /proc/meminfo could not be read */
     int host_cpus;        /* online CPUs */
     pyro_progress_fn progress;

@@ -141,7 +141,12 @@ int env_vm_ensure(struct pyro_ctx *ctx, const char *name, const char *agent_path
     json_auto_t *entries = json_array();
     if ((r = build(ctx, &inst, m, agent_path, agent_sha, entries, err)) < 0)
         return r;
+    snprintf(out->templates, sizeof(out->templates), "%s/" VM_DIR "/" VM_TEMPLATES_DIR, inst.path);
     if (json_array_size(entries)) {
+        /* Templates of the old artifacts never match again. */
+        pyro_error e2 = {0};
+        if (rm_rf(out->templates, &e2) < 0)
+            log_debug("%s", e2.message);
         if ((r = env_manifest_put_artifacts(inst.path, rec, entries, err)) < 0)
             return r;
         out->built = true;

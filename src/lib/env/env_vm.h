@@ -34,11 +34,15 @@ struct pyro_ctx;
 #define VM_MODULES_FILE "modules.cpio"
 #define VM_INITRD_FILE "initramfs.cpio"
 #define VM_IMAGE_FILE "rootfs.ext4"
+/* Memory templates (backend/vm/template.c): made by VMs, not listed in the
+ * manifest; removed when the artifacts are rebuilt. */
+#define VM_TEMPLATES_DIR "templates"
 
 struct env_vm {
     char kernel[4096];
     char initrd[4096];
     char root_image[4096];
+    char templates[4096];
     bool built; /* something was built by this call */
 };
 

@@ -406,6 +406,7 @@ static int instance_start_once(struct pyro_ctx *ctx, struct instance *inst, bool
         .vm_initrd = is_vm ? vm.artifacts.initrd : NULL,
         .vm_root_image = is_vm ? vm.artifacts.root_image : NULL,
         .vm_accel = is_vm ? vm.accel : NULL,
+        .vm_template_dir = is_vm && ctx->vm_templates ? vm.artifacts.templates : NULL,
     };
     int pid = 0;
     int64_t t0 = time_mono_ns();

@@ -153,7 +153,8 @@ int instance_backend_choose(const json_t *args, json_t *rec, pyro_error *err);
 /* The record's backend ("sandbox" when it names none). */
 const char *instance_backend_name(const struct instance *inst);
 /* How the instance is isolated, into a result: execution_mode (the backend
- * that runs or ran, else the record's), for a VM accelerator, rootless and
+ * that runs or ran, else the record's), for a VM accelerator and vm_boot
+ * ("template" or "cold", with vm_boot_reason: why it booted), rootless and
  * limits_unenforced (the limits the host could not hold it to), from the
  * monitor's record (INSTANCE_ISOLATION_PROPS in their schemas). Records
  * (instance_describe, a workspace's) also say backend_fallback: why a VM
@@ -162,7 +163,8 @@ void instance_isolation(const struct instance *inst, json_t *out);
 #define INSTANCE_ISOLATION_PROPS                                                                             \
     ",\"execution_mode\":{\"type\":\"string\"},\"rootless\":{\"type\":\"boolean\"},"                         \
     "\"limits_unenforced\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"cpu\",\"memory\"," \
-    "\"pids\"]}},\"accelerator\":{\"type\":\"string\",\"enum\":[\"kvm\",\"tcg\"]}"
+    "\"pids\"]}},\"accelerator\":{\"type\":\"string\",\"enum\":[\"kvm\",\"tcg\"]},"                     \
+    "\"vm_boot\":{\"type\":\"string\",\"enum\":[\"cold\",\"template\"]},\"vm_boot_reason\":{\"type\":\"string\"}"
 /* What a VM start needs: the environment's VM artifacts for the agent
  * (built when missing) and the accelerator. */
 struct instance_vm {

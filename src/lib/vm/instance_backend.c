@@ -78,6 +78,11 @@ void instance_isolation(const struct instance *inst, json_t *out)
     const char *accel = json_get_str(inst->mon, "accelerator", NULL);
     if (accel)
         json_set(out, "accelerator", json_string(accel));
+    const char *boot = json_get_str(inst->mon, "vm_boot", NULL);
+    if (boot) {
+        json_set(out, "vm_boot", json_string(boot));
+        json_set(out, "vm_boot_reason", json_string(json_get_str(inst->mon, "vm_boot_reason", "")));
+    }
     json_t *rl = json_object_get(inst->mon, "rootless");
     if (json_is_boolean(rl))
         json_set(out, "rootless", json_incref(rl));
