@@ -6,7 +6,9 @@
 # initramfs and root image and a fresh writable disk made the same way,
 # driven by a minimal client that waits for the agent's hello and asks it
 # to power off. Rounds alternate which side goes first. Target: ratio <= 1.2.
-# Starting from a saved memory template is not built yet (docs/vm.md).
+# pyro's side boots (PYRO_VM_TEMPLATES=0) for that comparison; a third
+# series starts from the setting's memory template (docs/vm.md "Memory
+# templates"), made by a warm-up run before the rounds.
 # Root. usage: bench/vm_start.sh [BUILD_DIR]   (ROUNDS=N, default 5)
 set -euo pipefail
 BUILD=${1:-build}
@@ -20,7 +22,7 @@ trap 'rm -rf "$OUT"' EXIT
 "$PYRO" env pull "$ENV" --vm >/dev/null
 
 # QEMU's command line as pyro runs it (from a started VM), one word a line.
-ID=$("$PYRO" vm create --backend vm "$ENV" --id-only)
+ID=$(PYRO_VM_TEMPLATES=0 "$PYRO" vm create --backend vm "$ENV" --id-only)
 "$PYRO" vm start "$ID" >/dev/null
 QPID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sandbox_pid"])' "$PYRO_HOME/vms/$ID/monitor.json")
 tr '\0' '\n' <"/proc/$QPID/cmdline" >"$OUT/argv"
@@ -65,10 +67,21 @@ PY
 pyro_once() {
   local t0 t1
   t0=$(date +%s.%N)
-  "$PYRO" run --backend vm "$ENV" -- true >/dev/null 2>&1
+  PYRO_VM_TEMPLATES=0 "$PYRO" run --backend vm "$ENV" -- true >/dev/null 2>&1
   t1=$(date +%s.%N)
   echo "$t1 - $t0" | bc >>"$OUT/pyro.txt"
 }
+tmpl_once() {
+  local t0 t1 boot
+  t0=$(date +%s.%N)
+  boot=$("$PYRO" run --backend vm "$ENV" --json -- true 2>/dev/null |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin).get("vm_boot"))')
+  t1=$(date +%s.%N)
+  [ "$boot" = template ] || { echo "a run did not start from the template ($boot)" >&2; exit 1; }
+  echo "$t1 - $t0" | bc >>"$OUT/tmpl.txt"
+}
+# Warm-up: saves the template of the default setting (when there is none).
+"$PYRO" run --backend vm "$ENV" -- true >/dev/null 2>&1
 raw_once() {
   local t0 t1
   t0=$(date +%s.%N)
@@ -77,15 +90,18 @@ raw_once() {
   echo "$t1 - $t0" | bc >>"$OUT/raw.txt"
 }
 for i in $(seq "$ROUNDS"); do
-  if [ $((i % 2)) = 1 ]; then pyro_once; raw_once; else raw_once; pyro_once; fi
+  if [ $((i % 2)) = 1 ]; then pyro_once; raw_once; tmpl_once; else tmpl_once; raw_once; pyro_once; fi
 done
-/usr/bin/python3 - "$OUT/pyro.txt" "$OUT/raw.txt" "$(grep -m1 -A1 '^-accel$' "$OUT/argv" | tail -1)" <<'PY'
+/usr/bin/python3 - "$OUT/pyro.txt" "$OUT/raw.txt" "$OUT/tmpl.txt" "$(grep -m1 -A1 '^-accel$' "$OUT/argv" | tail -1)" <<'PY'
 import statistics, sys
 p = [float(x) for x in open(sys.argv[1])]
 r = [float(x) for x in open(sys.argv[2])]
-mp, mr = statistics.median(p), statistics.median(r)
-print(f"accelerator {sys.argv[3]}, {len(p)} rounds")
-print(f"pyro run --backend vm -- true: median {mp:.2f} s (min {min(p):.2f}, max {max(p):.2f})")
+t = [float(x) for x in open(sys.argv[3])]
+mp, mr, mt = statistics.median(p), statistics.median(r), statistics.median(t)
+print(f"accelerator {sys.argv[4]}, {len(p)} rounds")
+print(f"pyro run --backend vm -- true, cold boot: median {mp:.2f} s (min {min(p):.2f}, max {max(p):.2f})")
 print(f"raw QEMU, boot to the agent's hello and power-off: median {mr:.2f} s (min {min(r):.2f}, max {max(r):.2f})")
-print(f"ratio {mp / mr:.2f}")
+print(f"ratio cold pyro / raw QEMU {mp / mr:.2f}")
+print(f"pyro run --backend vm -- true, from the template: median {mt:.2f} s (min {min(t):.2f}, max {max(t):.2f})")
+print(f"ratio template / cold {mt / mp:.2f}")
 PY

@@ -8,12 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
 #include "backend/monitor.h"
 #include "backend/sandbox/sandbox.h"
-#include "backend/vm/vm.h"
+#include "backend/vm/internal.h"
 #include "base/cleanup.h"
 #include "base/paths.h"
 
@@ -110,6 +113,41 @@ static void test_vm_argv(void **state)
     strv_free(argv);
 }
 
+/* Templates beyond the cap go least recently used first; a maker's
+ * temporary directory is removed only once it is stale. */
+static void test_vm_template_evict(void **state)
+{
+    (void)state;
+    char tdir[] = "/tmp/pyro-tmpl-XXXXXX";
+    assert_non_null(mkdtemp(tdir));
+    char path[256];
+    time_t now = time(NULL);
+    for (int i = 0; i < VM_TEMPLATE_MAX + 1; i++) {
+        snprintf(path, sizeof(path), "%s/key%d", tdir, i);
+        assert_int_equal(mkdir(path, 0700), 0);
+        struct timespec t[2] = {{now - 100 + i, 0}, {now - 100 + i, 0}};
+        assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+    }
+    snprintf(path, sizeof(path), "%s/.tmp-old", tdir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    struct timespec old[2] = {{now - 3600, 0}, {now - 3600, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+    snprintf(path, sizeof(path), "%s/.tmp-new", tdir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    vm_template_evict(tdir);
+    for (int i = 0; i < VM_TEMPLATE_MAX + 1; i++) {
+        snprintf(path, sizeof(path), "%s/key%d", tdir, i);
+        /* Room for one more: the two oldest went. */
+        assert_int_equal(access(path, F_OK) == 0, i >= 2);
+    }
+    snprintf(path, sizeof(path), "%s/.tmp-old", tdir);
+    assert_int_not_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof(path), "%s/.tmp-new", tdir);
+    assert_int_equal(access(path, F_OK), 0);
+    pyro_error e = {0};
+    assert_int_equal(rm_rf(tdir, &e), 0);
+}
+
 static void test_get_unknown(void **state)
 {
     (void)state;
@@ -166,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_get_sandbox),
         cmocka_unit_test(test_get_vm),
         cmocka_unit_test(test_vm_argv),
+        cmocka_unit_test(test_vm_template_evict),
         cmocka_unit_test(test_get_unknown),
         cmocka_unit_test(test_monitor_unknown_backend),
     };

@@ -59,6 +59,10 @@ void vm_template_key(const struct backend_config *cfg, const char *qemu, char ke
  * -ENOENT (err untouched) when there is no template for key. */
 int vm_template_take(const struct backend_config *cfg, const char *key, const char *disk, int *state_fd,
                      pyro_error *err);
+/* Makes room for one more in tdir: removes temporary directories older
+ * than 10 minutes (their maker died) and the least recently used
+ * templates until fewer than VM_TEMPLATE_MAX are left. */
+void vm_template_evict(const char *tdir);
 /* Removes the template key (one that failed to restore). */
 void vm_template_drop(const struct backend_config *cfg, const char *key);
 /* Saves the running VM behind q (its writable disk at disk) as the

@@ -141,9 +141,7 @@ void vm_template_drop(const struct backend_config *cfg, const char *key)
         (void)rm_rf(gone, &e);
 }
 
-/* Makes room for one more: removes stale temporary directories and the
- * least recently used templates beyond VM_TEMPLATE_MAX - 1. */
-static void template_evict(const char *tdir)
+void vm_template_evict(const char *tdir)
 {
     for (;;) {
         _cleanup_closedir_ DIR *d = opendir(tdir);
@@ -212,7 +210,7 @@ int vm_template_save(const struct backend_config *cfg, const char *key, struct v
     *running = true;
     if (mkdir_p(cfg->vm_template_dir, 0700, err) < 0)
         return err->code;
-    template_evict(cfg->vm_template_dir);
+    vm_template_evict(cfg->vm_template_dir);
     _cleanup_free_ char *tmp = xasprintf("%s/.tmp-%s", cfg->vm_template_dir, cfg->id);
     pyro_error e = {0};
     (void)rm_rf(tmp, &e);
