@@ -53,6 +53,9 @@ int vm_qmp_wait_port(struct vm_qmp *q, int timeout_ms, pyro_error *err);
 
 /* template.c: memory templates in cfg->vm_template_dir. */
 #define VM_TEMPLATE_MAX 4
+/* Saving reads every page of guest memory (~5 s a GiB on a busy nested
+ * host): larger VMs always boot. */
+#define VM_TEMPLATE_MAX_MEM_MIB 4096
 /* The template key for cfg (hex sha256). */
 void vm_template_key(const struct backend_config *cfg, const char *qemu, char key[SHA256_HEX_LEN]);
 /* Copies the template's disk to disk and opens its state (*state_fd);

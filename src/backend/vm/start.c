@@ -217,6 +217,11 @@ static enum boot_mode choose_boot(const struct backend_config *cfg, const char *
         snprintf(out->boot_reason, sizeof(out->boot_reason), "memory templates are off");
         return BOOT_COLD;
     }
+    if (cfg->mem_mib > VM_TEMPLATE_MAX_MEM_MIB) {
+        snprintf(out->boot_reason, sizeof(out->boot_reason),
+                 "no templates above %d MiB of memory (saving one reads all of it)", VM_TEMPLATE_MAX_MEM_MIB);
+        return BOOT_COLD;
+    }
     vm_template_key(cfg, qemu, key);
     pyro_error e = {0};
     int r = vm_template_take(cfg, key, disk, state_fd, &e);
