@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backend/vm/internal.h"
@@ -83,20 +84,15 @@ static int check_config(const struct backend_config *cfg, pyro_error *err)
         return err_set(err, -PYRO_E_UNSUPPORTED,
                        "the vm backend needs root for now (QEMU is confined in namespaces only root can make); "
                        "use the sandbox backend as an ordinary user");
-    if (cfg->network && !cfg->network_allow_host)
-        return err_set(err, -PYRO_E_UNSUPPORTED,
-                       "network egress is not available on the vm backend yet: QEMU's user-mode network would let "
-                       "the guest reach the host's own addresses, which the egress guard refuses; use the sandbox "
-                       "backend for network, or set PYRO_EGRESS_ALLOW_HOST=1 to accept that");
     return 0;
 }
 
 /* In the child: confined (confine.c), fd 3 the channel, 1 and 2 the
  * console, 0 /dev/null; the rest closed; dies with the monitor. */
-static void child_exec(const struct backend_config *cfg, char **argv)
+static void child_exec(const struct backend_config *cfg, char **argv, const struct vm_jail *jail)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int r = vm_confine_child();
+    int r = vm_confine_child(jail);
     if (r < 0) {
         dprintf(cfg->stdio_fd >= 0 ? cfg->stdio_fd : 2, "pyro: confine QEMU: %s\n", strerror(-r));
         _exit(126);
@@ -129,7 +125,9 @@ int vm_start(const struct backend_config *cfg, struct backend_instance *out, pyr
                        cfg->vm_qemu ? cfg->vm_qemu : VM_QEMU_BINARY);
     if ((r = mkdir_p(cfg->dir, 0700, err)) < 0)
         return r;
-    struct vm_state st = {.id = (char *)cfg->id};
+    struct vm_state st = {.id = (char *)cfg->id,
+                          .cgroup_parent = (char *)vm_cgroup_parent(cfg),
+                          .network = cfg->network};
     _cleanup_free_ char *disk = NULL;
     if (cfg->upper_dir) {
         if ((r = mkdir_p(cfg->upper_dir, 0700, err)) < 0)
@@ -147,22 +145,27 @@ int vm_start(const struct backend_config *cfg, struct backend_instance *out, pyr
         (r = make_disk(disk, cfg->vm_disk_mib > 0 ? cfg->vm_disk_mib : BACKEND_VM_DISK_MIB, err)) < 0)
         return r;
     _cleanup_strv_ char **argv = vm_qemu_argv(cfg, qemu, disk);
+    __attribute__((cleanup(vm_jail_release))) struct vm_jail jail; /* jail.c: QEMU's cgroup and network */
+    vm_jail_init(&jail);
+    if ((r = vm_jail_prepare(cfg, &jail, err)) < 0)
+        return r;
     int pidfd = -1;
-    pid_t pid = vm_confined_fork(cfg->network, &pidfd);
+    pid_t pid = vm_confined_fork(&pidfd);
     if (pid < 0)
         return err_errno(err, errno, "clone3 (QEMU's namespaces)");
     if (pid == 0)
-        child_exec(cfg, argv);
+        child_exec(cfg, argv, &jail);
     st.qemu_pid = pid;
     st.qemu_start = proc_start_time(pid);
-    if ((r = vm_state_save(cfg->dir, &st, err)) < 0) {
+    if ((r = vm_state_save(cfg->dir, &st, err)) < 0 || (r = vm_jail_attach(&jail, pid, out, err)) < 0) {
         kill(pid, SIGKILL);
         close(pidfd);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) /* out of its cgroup, for destroy */
+            ;
         return r;
     }
     out->pid = pid;
     out->pidfd = pidfd;
-    out->cgroup_version = 0;
     out->network = cfg->network;
     snprintf(out->accelerator, sizeof(out->accelerator), "%s",
              cfg->vm_accel && !strcmp(cfg->vm_accel, "kvm") ? "kvm" : "tcg");
