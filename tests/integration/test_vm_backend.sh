@@ -17,7 +17,10 @@ no_jail_left() {
     [ -e "$c" ] && fail "cgroup $c remains"
   done
   [ -z "${2:-}" ] || ! ip link show "$2" >/dev/null 2>&1 || fail "veth $2 remains"
-  nft list ruleset 2>/dev/null | grep -q "pyro:$1" && fail "nft rules of $1 remain: $(nft list ruleset | grep "pyro:$1")"
+  # (grep on a copy: `nft | grep -q` fails under pipefail when grep quits early)
+  local rules
+  rules=$(nft list ruleset 2>/dev/null || true)
+  grep -q "pyro:$1" <<<"$rules" && fail "nft rules of $1 remain: $(grep "pyro:$1" <<<"$rules")"
   return 0
 }
 
@@ -144,7 +147,8 @@ expect_status 0 "$PYRO" vm start "$vm"
 mpid=$(jget pid <"$PYRO_HOME/vms/$vm/monitor.json")
 qpid=$(jget sandbox_pid <"$PYRO_HOME/vms/$vm/monitor.json")
 veth=$(jget network.host_ifname <"$PYRO_HOME/vms/$vm/monitor.json")
-ip link show "$veth" >/dev/null && nft list ruleset | grep -q "pyro:$vm" || fail "VM $vm has no veth $veth or guard rules"
+rules=$(nft list ruleset)
+ip link show "$veth" >/dev/null && grep -q "pyro:$vm" <<<"$rules" || fail "VM $vm has no veth $veth or guard rules"
 kill -9 "$mpid"
 for _ in $(seq 50); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$qpid" 2>/dev/null && fail "QEMU $qpid outlived its monitor"
