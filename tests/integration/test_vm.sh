@@ -68,7 +68,9 @@ else
 # Network: only lo without it. With it, egress reaches a server on an
 # "outside" host (a network namespace behind its own link, masqueraded), and
 # never the host itself (a server on the host, through the gateway or the
-# host's outside address), link-local metadata addresses, or IPv6.
+# host's outside and main addresses), link-local metadata addresses, or IPv6.
+# On the vm backend the gateway is QEMU's user-mode 10.0.2.2, which would be
+# the host's loopback outside QEMU's network namespace.
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("",0)); print(s.getsockname()[1])')
 serve() { # serve ADDR: answers one connection with "hello <peer address>"
   exec /usr/bin/python3 -c '
@@ -77,57 +79,59 @@ s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(4); s.settimeout(60)
 c, a = s.accept(); c.sendall(b"hello " + a[0].encode() + b"\n"); c.close()' "$@"; }
 probe() { echo "$1 $(timeout 5 bash -c "exec 3<>/dev/tcp/$1/$2 && cat <&3" 2>/dev/null || echo refused)"; }
-if on_sandbox; then
-  N=$(( $$ % 200 + 20 ))
-  NS="pyronet$N"; LINK="pyroit$N"; EXT_HOST="198.19.$N.1"; EXT_SRV="198.19.$N.2"
-  # (A failed test also stops its servers: ctest waits for their output.)
-  net_cleanup() {
-    kill ${OUTSIDE:-} ${HOSTSRV:-} 2>/dev/null || true
-    ip link del "$LINK" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true
-  }
-  trap 'net_cleanup; cleanup_test_tmp' EXIT
-  ip netns add "$NS"
-  ip link add "$LINK" type veth peer name ext0 netns "$NS"
-  ip addr add "$EXT_HOST/30" dev "$LINK"; ip link set "$LINK" up
-  ip -n "$NS" addr add "$EXT_SRV/30" dev ext0; ip -n "$NS" link set ext0 up; ip -n "$NS" link set lo up
-  ip netns exec "$NS" bash -c "$(declare -f serve); serve $EXT_SRV $PORT" &
-  OUTSIDE=$!
-  serve 0.0.0.0 "$PORT" &
-  HOSTSRV=$!
-  ID=$("$PYRO" vm create "$ENV" --network --id-only)
-  "$PYRO" vm start "$ID" >/dev/null
-  expect_status 0 "$PYRO" vm network-info "$ID" --json
-  GW=$(jget gateway_ip <<<"$OUT"); GUEST=$(jget guest_ip <<<"$OUT")
-  [ "$(jget policy <<<"$OUT")" = egress ] && [ -n "$GW" ] || fail "network-info with network: $OUT"
-  expect_status 0 "$PYRO" vm exec "$ID" -- "ls /sys/class/net | tr '\n' ' '; echo; $(declare -f probe);
-    probe $EXT_SRV $PORT; probe $GW $PORT; probe $EXT_HOST $PORT; probe 169.254.169.254 80"
-  grep -q '^eth0 lo $' <<<"$OUT" || fail "interfaces with network: $OUT"
-  grep -q "^$EXT_SRV hello $EXT_HOST$" <<<"$OUT" || fail "no masqueraded egress to the outside server: $OUT"
-  grep -q "^$GW refused$" <<<"$OUT" || fail "the host's server was reached through the gateway: $OUT"
-  grep -q "^$EXT_HOST refused$" <<<"$OUT" || fail "the host's server was reached on its outside address: $OUT"
-  grep -q "^169.254.169.254 refused$" <<<"$OUT" || fail "a link-local address was reached: $OUT"
-  wait "$OUTSIDE" || true
-  kill "$HOSTSRV" 2>/dev/null || true
-  wait "$HOSTSRV" 2>/dev/null || true
-  assert_gone "$ID"
-  ip link | grep -q "pyro-" && fail "veth left behind: $(ip link | grep pyro-)"
-  nft list table ip pyro 2>/dev/null | grep -q "pyro:$ID" && fail "NAT rule left behind"
-  nft list table inet pyro_guard 2>/dev/null | grep -q "pyro:$ID" && fail "guard rule left behind"
-  net_cleanup
-  ok "egress with --network reaches an outside host (masqueraded), never the host, its gateway or link-local; rules removed"
-else
-  # The vm backend's egress (QEMU user-mode networking) cannot keep the
-  # guest from the host's own addresses yet: --network is refused unless
-  # the operator opened the host (below), and says why.
-  ID=$("$PYRO" vm create "$ENV" --network --id-only)
-  expect_status 1 "$PYRO" vm start "$ID"
-  grep -q 'network egress is not available on the vm backend yet' <<<"$ERR" || fail "vm --network: $ERR"
-  "$PYRO" vm delete "$ID" >/dev/null
-  ok "--network on the vm backend is refused while it cannot be guarded"
+# The host's address on its main link (the sandbox's masquerade source).
+HOSTADDR=$(ip -4 -o addr show scope global | awk '$2 !~ /^pyro/ {sub("/.*", "", $4); print $4; exit}')
+[ -n "$HOSTADDR" ] || HOSTADDR=127.0.0.1
+N=$(( $$ % 200 + 20 ))
+NS="pyronet$N"; LINK="pyroit$N"; EXT_HOST="198.19.$N.1"; EXT_SRV="198.19.$N.2"
+# (A failed test also stops its servers: ctest waits for their output.)
+net_cleanup() {
+  kill ${OUTSIDE:-} ${HOSTSRV:-} 2>/dev/null || true
+  ip link del "$LINK" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true
+}
+trap 'net_cleanup; cleanup_test_tmp' EXIT
+ip netns add "$NS"
+ip link add "$LINK" type veth peer name ext0 netns "$NS"
+ip addr add "$EXT_HOST/30" dev "$LINK"; ip link set "$LINK" up
+ip -n "$NS" addr add "$EXT_SRV/30" dev ext0; ip -n "$NS" link set ext0 up; ip -n "$NS" link set lo up
+ip netns exec "$NS" bash -c "$(declare -f serve); serve $EXT_SRV $PORT" &
+OUTSIDE=$!
+serve 0.0.0.0 "$PORT" &
+HOSTSRV=$!
+ID=$("$PYRO" vm create "$ENV" --network --id-only)
+"$PYRO" vm start "$ID" >/dev/null
+expect_status 0 "$PYRO" vm network-info "$ID" --json
+GW=$(jget gateway_ip <<<"$OUT"); GUEST=$(jget guest_ip <<<"$OUT")
+[ "$(jget policy <<<"$OUT")" = egress ] && [ -n "$GW" ] || fail "network-info with network: $OUT"
+if on_vm; then
+  [ "$GW" = 10.0.2.2 ] && [ "$GUEST" = 10.0.2.15 ] && [ "$(jget prefix_len <<<"$OUT")" = 24 ] || fail "vm network-info: $OUT"
+  HOSTIF=$(jget host_interface <<<"$OUT")
+  [ -n "$HOSTIF" ] && ip link show "$HOSTIF" >/dev/null || fail "no host interface $HOSTIF: $OUT"
+  QPID=$(jget sandbox_pid <"$PYRO_HOME/vms/$ID/monitor.json")
+  [ "$(readlink "/proc/$QPID/ns/net")" != "$(readlink /proc/self/ns/net)" ] || fail "QEMU runs in the host's network namespace"
 fi
+expect_status 0 "$PYRO" vm exec "$ID" -- "ls /sys/class/net | tr '\n' ' '; echo; $(declare -f probe);
+  probe $EXT_SRV $PORT; probe $GW $PORT; probe $EXT_HOST $PORT; probe $HOSTADDR $PORT; probe 169.254.169.254 80"
+grep -q '^eth0 lo $' <<<"$OUT" || fail "interfaces with network: $OUT"
+grep -q "^$EXT_SRV hello $EXT_HOST$" <<<"$OUT" || fail "no masqueraded egress to the outside server: $OUT"
+grep -q "^$GW refused$" <<<"$OUT" || fail "the host's server was reached through the gateway: $OUT"
+grep -q "^$EXT_HOST refused$" <<<"$OUT" || fail "the host's server was reached on its outside address: $OUT"
+grep -q "^$HOSTADDR refused$" <<<"$OUT" || fail "the host's server was reached on its main address: $OUT"
+grep -q "^169.254.169.254 refused$" <<<"$OUT" || fail "a link-local address was reached: $OUT"
+wait "$OUTSIDE" || true
+kill "$HOSTSRV" 2>/dev/null || true
+wait "$HOSTSRV" 2>/dev/null || true
+assert_gone "$ID"
+ip link | grep -q "pyro-" && fail "veth left behind: $(ip link | grep pyro-)"
+# (grep on a copy: `nft | grep -q` fails under pipefail when grep quits early)
+RULES=$(nft list table ip pyro 2>/dev/null || true; nft list table inet pyro_guard 2>/dev/null || true)
+grep -q "pyro:$ID" <<<"$RULES" && fail "NAT or guard rule left behind"
+net_cleanup
+ok "egress with --network reaches an outside host (masqueraded), never the host, its gateway or link-local; rules removed"
 
 # The operator's explicit opt-in: PYRO_EGRESS_ALLOW_HOST=1 lets the sandbox
-# reach the host's own server through the gateway; a bad value is refused.
+# reach the host's own server through the gateway (a VM: on the host's main
+# address; its 10.0.2.2 stays QEMU's namespace); a bad value is refused.
 expect_status 1 env PYRO_EGRESS_ALLOW_HOST=yes "$PYRO" vm create "$ENV" --network
 grep -q PYRO_EGRESS_ALLOW_HOST <<<"$ERR" || fail "a bad PYRO_EGRESS_ALLOW_HOST is not named: $ERR"
 serve 0.0.0.0 "$PORT" &
@@ -135,11 +139,13 @@ HOSTSRV=$!
 ID=$(PYRO_EGRESS_ALLOW_HOST=1 "$PYRO" vm create "$ENV" --network --id-only)
 PYRO_EGRESS_ALLOW_HOST=1 "$PYRO" vm start "$ID" >/dev/null
 GW=$("$PYRO" vm network-info "$ID" --json | jget gateway_ip)
+on_vm && GW=$HOSTADDR
 expect_status 0 "$PYRO" vm exec "$ID" -- "$(declare -f probe); probe $GW $PORT"
 grep -q "^$GW hello " <<<"$OUT" || fail "PYRO_EGRESS_ALLOW_HOST=1 did not let the host's server be reached: $OUT"
 wait "$HOSTSRV" || true
 assert_gone "$ID"
-nft list table inet pyro_guard 2>/dev/null | grep -q "pyro:$ID" && fail "guard rule left behind"
+RULES=$(nft list table inet pyro_guard 2>/dev/null || true)
+grep -q "pyro:$ID" <<<"$RULES" && fail "guard rule left behind"
 ok "PYRO_EGRESS_ALLOW_HOST=1 opens the host to a sandbox's egress; a bad value is refused"
 fi
 

@@ -10,6 +10,20 @@ command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not inst
 ENV=debian:12-base
 "$PYRO" env pull "$ENV" >/dev/null 2>&1 || fail "could not pull $ENV"
 
+# Nothing of VM $1's jail is left: no cgroup, no veth $2, no nft rule.
+no_jail_left() {
+  local c
+  for c in /sys/fs/cgroup/*/pyro/"$1" /sys/fs/cgroup/pyro/"$1"; do
+    [ -e "$c" ] && fail "cgroup $c remains"
+  done
+  [ -z "${2:-}" ] || ! ip link show "$2" >/dev/null 2>&1 || fail "veth $2 remains"
+  # (grep on a copy: `nft | grep -q` fails under pipefail when grep quits early)
+  local rules
+  rules=$(nft list ruleset 2>/dev/null || true)
+  grep -q "pyro:$1" <<<"$rules" && fail "nft rules of $1 remain: $(grep "pyro:$1" <<<"$rules")"
+  return 0
+}
+
 no_qemu_left() {
   local p
   for p in $(pgrep -f "qemu-system-x86_64 -name pyro-" || true); do
@@ -85,6 +99,36 @@ grep -q '^Seccomp:[[:space:]]*2$' "/proc/$qpid/status" || fail "QEMU runs withou
 for ns in pid mnt ipc uts net; do
   [ "$(readlink "/proc/$qpid/ns/$ns")" != "$(readlink "/proc/self/ns/$ns")" ] || fail "QEMU shares the host's $ns namespace"
 done
+# QEMU is in its own cgroup pyro/<id>, before it ran (it never was
+# elsewhere: its cgroup's counters hold all its memory), limited to the
+# guest's memory plus QEMU's own (docs/vm.md: mem_mib + 256 MiB), swap off,
+# a CPU quota of vcpu_count and a finite pids limit; cgroup_version says which.
+cgv=$(jget cgroup_version <"$PYRO_HOME/vms/$vm/monitor.json")
+want=$(( (1024 + 256) * 1048576 ))
+if [ "$cgv" = 1 ]; then
+  cgline() { awk -F: -v c="$1" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $2 ":" $3 }' "/proc/$qpid/cgroup"; }
+  IFS=: read -r mctl mpath < <(cgline memory)
+  IFS=: read -r pctl ppath < <(cgline pids)
+  IFS=: read -r cctl cpath < <(cgline cpu)
+  [ "$mpath" = "/pyro/$vm" ] && [ "$ppath" = "/pyro/$vm" ] && [ "$cpath" = "/pyro/$vm" ] || fail "QEMU's cgroups: $(cat "/proc/$qpid/cgroup")"
+  mdir=/sys/fs/cgroup/$mctl$mpath
+  [ "$(cat "$mdir/memory.limit_in_bytes")" = "$want" ] || fail "QEMU's memory limit $(cat "$mdir/memory.limit_in_bytes"), not $want"
+  [ ! -e "$mdir/memory.memsw.limit_in_bytes" ] || [ "$(cat "$mdir/memory.memsw.limit_in_bytes")" = "$want" ] || fail "QEMU may swap"
+  pids=$(cat "/sys/fs/cgroup/$pctl$ppath/pids.max"); quota=$(cat "/sys/fs/cgroup/$cctl$cpath/cpu.cfs_quota_us")
+  [ "$quota" = 100000 ] || fail "QEMU's CPU quota $quota, not 1 CPU"
+elif [ "$cgv" = 2 ]; then
+  cg=$(awk -F: '$1 == "0" {print $3}' "/proc/$qpid/cgroup")
+  [ "${cg##*/}" = "$vm" ] || fail "QEMU's cgroup: $(cat "/proc/$qpid/cgroup")"
+  [ "$(cat "/sys/fs/cgroup$cg/memory.max")" = "$want" ] || fail "QEMU's memory.max $(cat "/sys/fs/cgroup$cg/memory.max"), not $want"
+  [ ! -e "/sys/fs/cgroup$cg/memory.swap.max" ] || [ "$(cat "/sys/fs/cgroup$cg/memory.swap.max")" = 0 ] || fail "QEMU may swap"
+  pids=$(cat "/sys/fs/cgroup$cg/pids.max")
+  [ "$(cat "/sys/fs/cgroup$cg/cpu.max")" = "100000 100000" ] || fail "QEMU's cpu.max: $(cat "/sys/fs/cgroup$cg/cpu.max")"
+else
+  fail "cgroup_version $cgv in monitor.json"
+fi
+[ "$pids" != max ] && [ "$pids" -gt "$(ls "/proc/$qpid/task" | wc -l)" ] || fail "QEMU's pids limit: $pids"
+[ "$(jget limits_unenforced <"$PYRO_HOME/vms/$vm/monitor.json")" = "[]" ] || fail "limits_unenforced: $(cat "$PYRO_HOME/vms/$vm/monitor.json")"
+ok "QEMU in its own cgroup v$cgv: memory $want bytes (mem_mib + 256 MiB), no swap, 1 CPU, pids $pids"
 kill -9 "$qpid"
 for _ in $(seq 50); do [ "$(jget state <"$PYRO_HOME/vms/$vm/monitor.json")" = exited ] && break; sleep 0.1; done
 expect_status 0 "$PYRO" vm status "$vm" --json
@@ -92,21 +136,27 @@ case "$(jget state <<<"$OUT")" in exited | failed) ;; *) fail "state after kill 
 expect_status 0 "$PYRO" vm reap-expired --json
 [ ! -e "$PYRO_HOME/vms/$vm" ] || fail "reap left $PYRO_HOME/vms/$vm: $(ls -la "$PYRO_HOME/vms/$vm")"
 no_qemu_left
+no_jail_left "$vm"
 ok "QEMU confined (no capabilities, no_new_privs, seccomp, own namespaces); kill -9 of QEMU, then reap-expired: nothing left"
 
-# kill -9 of the monitor: QEMU dies with it (parent-death signal).
-expect_status 0 "$PYRO" vm create --backend vm "$ENV" --json
+# kill -9 of the monitor of a VM with network: QEMU dies with it
+# (parent-death signal); reap-expired removes its cgroup, veth and rules.
+expect_status 0 "$PYRO" vm create --backend vm --network "$ENV" --json
 vm=$(jget vm_id <<<"$OUT")
 expect_status 0 "$PYRO" vm start "$vm"
 mpid=$(jget pid <"$PYRO_HOME/vms/$vm/monitor.json")
 qpid=$(jget sandbox_pid <"$PYRO_HOME/vms/$vm/monitor.json")
+veth=$(jget network.host_ifname <"$PYRO_HOME/vms/$vm/monitor.json")
+rules=$(nft list ruleset)
+ip link show "$veth" >/dev/null && grep -q "pyro:$vm" <<<"$rules" || fail "VM $vm has no veth $veth or guard rules"
 kill -9 "$mpid"
 for _ in $(seq 50); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$qpid" 2>/dev/null && fail "QEMU $qpid outlived its monitor"
 expect_status 0 "$PYRO" vm reap-expired --json
 [ ! -e "$PYRO_HOME/vms/$vm" ] || fail "reap left $PYRO_HOME/vms/$vm"
 no_qemu_left
-ok "kill -9 of the monitor, then reap-expired: nothing left"
+no_jail_left "$vm" "$veth"
+ok "kill -9 of the monitor, then reap-expired: nothing left (no QEMU, cgroup, veth or guard rule)"
 
 # kill -9 of the client during a stop: the monitor finishes the power-off;
 # the VM is then exited and reap-expired leaves no QEMU, socket or disk.

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend/cgroups.h"
 #include "backend/sandbox/sandbox.h"
 #include "base/cleanup.h"
 #include "base/id.h"
@@ -213,7 +214,7 @@ void assert_gone(const char *dir, const char *id)
     assert_false(mounted_below(dir));
     assert_int_equal(access(dir, F_OK), -1);
     assert_false(nft_has_rule(id));
-    if (sandbox_cgroup_version(NULL) == 1) {
+    if (cgroups_version(NULL) == 1) {
         assert_false(cgroup_exists("memory", id));
         assert_false(cgroup_exists("pids", id));
         assert_false(cgroup_exists("cpu", id));
@@ -247,7 +248,7 @@ static char *rootfs_find(void)
 int sandbox_fixture_main(const struct CMUnitTest *tests, size_t n)
 {
     pyro_error err = {0};
-    int v = sandbox_cgroup_version(&err);
+    int v = cgroups_version(&err);
     if (v < 0) {
         fprintf(stderr, "skip: %s\n", err.message);
         return 77;

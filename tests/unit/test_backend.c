@@ -78,7 +78,8 @@ static void test_vm_argv(void **state)
     char **argv = vm_qemu_argv(&cfg, "/usr/bin/qemu-system-x86_64", "/d/disk.ext4", 0);
     assert_string_equal(argv[0], "/usr/bin/qemu-system-x86_64");
     assert_string_equal(argv_after(argv, "-M"), "microvm");
-    assert_string_equal(argv_after(argv, "-accel"), "tcg");
+    /* TCG's translation buffer capped: QEMU's cgroup limit counts it. */
+    assert_string_equal(argv_after(argv, "-accel"), "tcg,tb-size=128");
     assert_string_equal(argv_after(argv, "-cpu"), "max");
     assert_string_equal(argv_after(argv, "-smp"), "2");
     assert_string_equal(argv_after(argv, "-m"), "512");
@@ -104,7 +105,13 @@ static void test_vm_argv(void **state)
     argv = vm_qemu_argv(&cfg, "qemu", "/d/disk.ext4", VM_ARGV_QMP | VM_ARGV_INCOMING);
     assert_string_equal(argv_after(argv, "-accel"), "kvm");
     assert_string_equal(argv_after(argv, "-cpu"), "host");
-    assert_string_equal(argv_after(argv, "-netdev"), "user,id=net0");
+    /* User-mode networking without host forwarding, smb, tftp or IPv6
+     * (it runs in QEMU's network namespace, behind the guard). */
+    const char *netdev = argv_after(argv, "-netdev");
+    assert_string_equal(netdev, "user,id=net0,restrict=off,ipv6=off");
+    assert_null(strstr(netdev, "hostfwd"));
+    assert_null(strstr(netdev, "smb"));
+    assert_null(strstr(netdev, "tftp"));
     assert_non_null(strstr(argv_after(argv, "-append"), "pyro.net=1"));
     assert_null(strstr(argv_after(argv, "-append"), "tsc_early_khz"));
     assert_string_equal(argv_after(argv, "-incoming"), "fd:5");
@@ -146,6 +153,31 @@ static void test_vm_template_evict(void **state)
     assert_int_equal(access(path, F_OK), 0);
     pyro_error e = {0};
     assert_int_equal(rm_rf(tdir, &e), 0);
+}
+
+/* QEMU's cgroup: the guest's memory plus QEMU's own (the TCG translation
+ * buffer included), a CPU quota of vcpu_count, a finite pids limit with
+ * room for a thread per vCPU, /dev/kvm only under KVM. */
+static void test_vm_jail_limits(void **state)
+{
+    (void)state;
+    struct backend_config cfg = {.id = "abc123", .vcpu_count = 32, .mem_mib = 1024, .cgroup_parent_mem_mib = 4096};
+    struct cgroups_limits lim = vm_jail_limits(&cfg);
+    assert_int_equal(lim.mem_mib, 1024 + VM_QEMU_OVERHEAD_MIB);
+    assert_true(VM_QEMU_OVERHEAD_MIB > VM_TCG_TB_MIB);
+    assert_int_equal(lim.vcpu_count, 32);
+    assert_int_equal(lim.pids_max, VM_QEMU_TASKS + 32);
+    assert_true(lim.pids_max > 32 + 2 + 64 && lim.pids_max < 1024);
+    assert_int_equal(lim.parent_mem_mib, 4096);
+    assert_false(lim.allow_kvm);
+    cfg.vm_accel = "kvm";
+    cfg.vcpu_count = 0;
+    lim = vm_jail_limits(&cfg);
+    assert_true(lim.allow_kvm);
+    assert_int_equal(lim.vcpu_count, 1);
+    assert_string_equal(vm_cgroup_parent(&cfg), "pyro");
+    cfg.cgroup_parent = "pyro-test";
+    assert_string_equal(vm_cgroup_parent(&cfg), "pyro-test");
 }
 
 static void test_get_unknown(void **state)
@@ -205,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_get_vm),
         cmocka_unit_test(test_vm_argv),
         cmocka_unit_test(test_vm_template_evict),
+        cmocka_unit_test(test_vm_jail_limits),
         cmocka_unit_test(test_get_unknown),
         cmocka_unit_test(test_monitor_unknown_backend),
     };

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend/sandbox/internal.h"
+#include "backend/cgroups.h"
 #include "base/cleanup.h"
 #include "base/probe.h"
 #include "base/spawn_capture.h"
@@ -283,9 +283,9 @@ static void test_cgroup_agreement(void **state)
     (void)state;
     struct cgroup_probe p;
     cgroup_probe_run(&p);
-    struct sandbox_cgroups cg;
+    struct cgroups cg;
     pyro_error err = {0};
-    if (sandbox_cgroup_plan("pyro", "agree", &cg, &err) < 0) {
+    if (cgroups_plan("pyro", "agree", &cg, &err) < 0) {
         /* No usable hierarchy: doctor must not claim one for all three. */
         int v1 = 0, v2 = 0;
         for (int i = 0; i < CGROUP_CTL_COUNT; i++) {
@@ -305,7 +305,7 @@ static void test_cgroup_agreement(void **state)
         if (!hit)
             fail_msg("%s: doctor says %s, the backend uses other paths", c->name, want);
     }
-    sandbox_cgroup_free(&cg);
+    cgroups_free(&cg);
 }
 
 static void test_host_probes_as_root(void **state)

@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend/cgroups.h"
 #include "backend/sandbox/sandbox.h"
 #include "base/cleanup.h"
 #include "base/id.h"
@@ -144,7 +145,7 @@ static void test_isolation(void **state)
     /* A block device node of the host's disk must not be usable. */
     assert_string_not_equal(kv(&r, "mknod_open"), "0");
     assert_string_not_equal(kv(&r, "mknod_open"), "");
-    if (sandbox_cgroup_version(NULL) == 1)
+    if (cgroups_version(NULL) == 1)
         assert_kv(&r, "cgroup_memory", "/"); /* cgroup namespace */
     run_finish(&r);
     assert_gone(r.dir, r.id);
@@ -261,7 +262,7 @@ static void test_destroy_after_sigkill(void **state)
 
     if (fixture_idmap.rootless)
         assert_int_equal(unenforced, BACKEND_LIMIT_CPU | BACKEND_LIMIT_MEMORY | BACKEND_LIMIT_PIDS);
-    else if (sandbox_cgroup_version(NULL) == 1) {
+    else if (cgroups_version(NULL) == 1) {
         assert_int_equal(cg_value("memory", r.id, "memory.limit_in_bytes"), 256ll << 20);
         assert_int_equal(cg_value("cpu", r.id, "cpu.cfs_quota_us"), 200000);
         assert_int_equal(cg_value("cpu", r.id, "cpu.cfs_period_us"), 100000);

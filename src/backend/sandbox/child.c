@@ -166,7 +166,7 @@ int sandbox_child_run(const struct sandbox_plan *p)
     what = "unshare the cgroup namespace";
     if (unshare(CLONE_NEWCGROUP) < 0)
         goto fail;
-    if (sandbox_child_net(p, &what) < 0)
+    if (netns_setup(p->network, p->guest_addr, p->host_addr, p->netmask, &what) < 0)
         goto fail;
     what = "set up file descriptors";
     if (fds_setup(p) < 0)

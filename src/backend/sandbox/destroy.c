@@ -97,19 +97,19 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
     if (r == 0 && st.user_net)
         sandbox_pasta_stop(st.pasta_pid, st.pasta_start);
     int first = 0;
-    struct sandbox_cgroups cg;
+    struct cgroups cg;
     pyro_error e2 = {0};
     /* A host without usable cgroups cannot have started a sandbox. */
     int64_t t0 = time_mono_ns();
-    if (sandbox_cgroup_plan(parent, id, &cg, &e2) == 0) {
-        first = sandbox_cgroup_remove(&cg, err);
-        sandbox_cgroup_free(&cg);
+    if (cgroups_plan(parent, id, &cg, &e2) == 0) {
+        first = cgroups_remove(&cg, err);
+        cgroups_free(&cg);
     }
     int64_t t1 = time_mono_ns();
     if (r == 0)
         sandbox_state_free(&st);
     /* The link is found from the id even without a state file. */
-    r = sandbox_net_teardown(id, had_network, first < 0 ? &e2 : err);
+    r = netguard_teardown(id, had_network, first < 0 ? &e2 : err);
     if (r < 0 && first == 0)
         first = r;
     /* Host mounts below dir should never exist (the overlay lives in the

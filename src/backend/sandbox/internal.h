@@ -9,73 +9,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "backend/cgroups.h"
+#include "backend/hostcmd.h"
+#include "backend/netguard.h"
+#include "backend/netns.h"
 #include "backend/sandbox/sandbox.h"
-
-/* ---- cgroup.c: v1 (per-controller hierarchies) or v2 ------------------- */
-
-#define SANDBOX_CGROUP_MAX 5
-
-/* The cgroup directories of one sandbox: one per v1 hierarchy in use
- * (cpu, memory, pids, devices; comounted ones appear once), or the one v2
- * directory. */
-struct sandbox_cgroups {
-    int version;
-    int count;
-    char *paths[SANDBOX_CGROUP_MAX];
-};
-
-struct sandbox_limits {
-    int vcpu_count;
-    int mem_mib;
-    int pids_max;
-    int64_t parent_mem_mib; /* memory limit of the shared parent; 0: left alone */
-};
-
-/* Computes the directories for parent/id (nothing is created). */
-int sandbox_cgroup_plan(const char *parent, const char *id, struct sandbox_cgroups *out, pyro_error *err);
-/* Creates the directories and writes the limits (and on v1 the device
- * allow list). With lim->parent_mem_mib, the memory limit of the parent
- * shared by all sandboxes is set to it first (memory.limit_in_bytes and
- * memory.memsw.limit_in_bytes on v1, memory.max on v2), so the kernel holds
- * their sum to the host-wide cap. */
-int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox_limits *lim, pyro_error *err);
-int sandbox_cgroup_attach(const struct sandbox_cgroups *cg, pid_t pid, pyro_error *err);
-/* Kills every member, waits until empty, removes the directories.
- * Missing directories are fine. */
-int sandbox_cgroup_remove(const struct sandbox_cgroups *cg, pyro_error *err);
-void sandbox_cgroup_free(struct sandbox_cgroups *cg);
-
-/* ---- net.c: host side of egress networking ------------------------------ */
-
-struct sandbox_net {
-    char ifname[IF_NAMESIZE];  /* host end of the veth */
-    struct in_addr host_addr;  /* .1 of the /30, the guest's gateway */
-    struct in_addr guest_addr; /* .2 of the /30 */
-    int lock_fd;               /* held from prepare to attach */
-};
-
-/* "pyro-" and 10 hex digits of a hash of id. */
-void sandbox_net_ifname(const char *id, char out[IF_NAMESIZE]);
-/* Takes the host-wide network lock, allocates a free /30 in 10.213.0.0/16,
- * enables IPv4 forwarding and installs the masquerade rule. */
-int sandbox_net_prepare(const char *id, bool allow_host, struct sandbox_net *net, pyro_error *err);
-/* Creates the veth pair with its inner end as eth0 in pid's network
- * namespace, addresses and raises the host end, drops the lock. */
-int sandbox_net_attach(struct sandbox_net *net, pid_t pid, pyro_error *err);
-/* Removes the veth and the NAT rule of id; missing ones are fine. */
-int sandbox_net_teardown(const char *id, bool nat, pyro_error *err);
-/* Writes dir/resolv.conf with the host's non-loopback resolvers; returns 1
- * when written, 0 when the host has none usable. */
-int sandbox_net_resolv(const char *dir, pyro_error *err);
-
-/* ---- cmd.c: run ip and nft ---------------------------------------------- */
-
-/* Runs argv[0] (an absolute path) without a shell; stdout (up to a bound)
- * goes to *out when out is not NULL. A non-zero exit is an error whose
- * message carries the command and its stderr. */
-int sandbox_cmd_run(char *const *argv, char **out, pyro_error *err);
-/* The absolute path of a system tool (ip, nft) or NULL. */
-const char *sandbox_cmd_find(const char *name);
 
 /* ---- seccomp.c ---------------------------------------------------------- */
 
@@ -180,7 +118,7 @@ struct sandbox_plan {
     int cap_last; /* /proc/sys/kernel/cap_last_cap */
     /* cgroup v1: the "tasks" files of the sandbox's cgroups, which the child
      * writes "0" into to move itself (see start.c); count 0 on v2. */
-    int cg_tasks_fd[SANDBOX_CGROUP_MAX];
+    int cg_tasks_fd[CGROUPS_MAX];
     int cg_tasks_count;
 };
 
@@ -194,12 +132,11 @@ struct sandbox_child_error {
 
 /* The child's body; returns only on failure (its exit status). */
 int sandbox_child_run(const struct sandbox_plan *plan);
-/* Child helpers in child_fs.c and child_net.c: 0 or -1 with errno set and
- * *what pointing at a static description of the failed step. */
+/* Child helper in child_fs.c: 0 or -1 with errno set and *what pointing
+ * at a static description of the failed step (as netns_setup). */
 int sandbox_child_rootfs(const struct sandbox_plan *plan, const char **what);
 /* The host paths of the device nodes bound into /dev (SANDBOX_PATH_DEV). */
 extern const char *const sandbox_dev_nodes[SANDBOX_DEV_NODES];
-int sandbox_child_net(const struct sandbox_plan *plan, const char **what);
 
 /* Docker's default capabilities as a bit mask. */
 uint64_t sandbox_caps_keep(void);

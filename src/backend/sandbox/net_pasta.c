@@ -58,7 +58,7 @@ int sandbox_pasta_check(pyro_error *err)
         return err_set(err, -PYRO_E_UNSUPPORTED,
                        "network=true as an ordinary user needs pasta (a user-mode network stack), which is not "
                        "on PATH: install it with `apt-get install passt`, or run without network");
-    if (!sandbox_cmd_find("nft"))
+    if (!hostcmd_find("nft"))
         return err_set(err, -PYRO_E_UNSUPPORTED,
                        "network=true as an ordinary user needs nft(8) for the egress guard: install it with "
                        "`apt-get install nftables`");

@@ -97,7 +97,7 @@ static void set_text(const struct prefix_set *s, char *out, size_t size)
         snprintf(out + used, size - used, " }");
 }
 
-/* The resolvers of dir/resolv.conf (written by sandbox_net_resolv). */
+/* The resolvers of dir/resolv.conf (written by netguard_resolv). */
 static void resolvers(const char *dir, struct prefix_set *s)
 {
     _cleanup_free_ char *path = xasprintf("%s/resolv.conf", dir);
@@ -172,7 +172,7 @@ static int ambient_net_admin(void)
 static void helper(int userns_fd, int netns_fd, const char *file, pyro_error *shared)
 {
     int r;
-    const char *nft = sandbox_cmd_find("nft");
+    const char *nft = hostcmd_find("nft");
     if (setns(userns_fd, CLONE_NEWUSER) < 0)
         r = err_errno(shared, errno, "join the sandbox's user namespace");
     else if (setns(netns_fd, CLONE_NEWNET) < 0)
@@ -183,7 +183,7 @@ static void helper(int userns_fd, int netns_fd, const char *file, pyro_error *sh
         r = err_set(shared, -PYRO_E_UNSUPPORTED, "nft(8) not found: apt-get install nftables");
     else {
         char *argv[] = {(char *)nft, "-f", (char *)file, NULL};
-        r = sandbox_cmd_run(argv, NULL, shared);
+        r = hostcmd_run(argv, NULL, shared);
     }
     _exit(r < 0 ? 1 : 0);
 }
@@ -194,7 +194,7 @@ int sandbox_userguard_install(const char *dir, int userns_fd, int netns_fd, bool
     if (r < 0)
         return r;
     _cleanup_free_ char *file = xasprintf("%s/" GUARD_FILE, dir);
-    (void)sandbox_cmd_find("nft"); /* resolved before the fork, once */
+    (void)hostcmd_find("nft"); /* resolved before the fork, once */
     pyro_error *se = mmap(NULL, sizeof(*se), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (se == MAP_FAILED)
         return err_errno(err, errno, "mmap");

@@ -50,8 +50,4 @@ int sandbox_destroy_instance(struct backend_instance *inst, const char *dir, con
  * files of dir (dir itself when empty). Idempotent; needs only dir and id. */
 int sandbox_destroy(const char *dir, const char *id, pyro_error *err);
 
-/* The cgroup version start() would use on this host: 1 (v1 controllers,
- * hybrid hosts) or 2 (unified), or -PYRO_E_UNSUPPORTED. */
-int sandbox_cgroup_version(pyro_error *err);
-
 #endif

@@ -150,8 +150,8 @@ static int make_dirs(const struct backend_config *c, pyro_error *err)
 
 /* Everything the parent owns during start; released on every path. */
 struct start_ctx {
-    struct sandbox_cgroups cg;
-    struct sandbox_net net;
+    struct cgroups cg;
+    struct netguard net;
     struct sandbox_plan plan;
     unsigned limits_unenforced;
     char *paths[SANDBOX_PATHS];
@@ -161,7 +161,7 @@ struct start_ctx {
 
 static void ctx_release(struct start_ctx *s)
 {
-    sandbox_cgroup_free(&s->cg);
+    cgroups_free(&s->cg);
     for (int i = 0; i < s->plan.cg_tasks_count; i++)
         close(s->plan.cg_tasks_fd[i]);
     s->plan.cg_tasks_count = 0;
@@ -207,10 +207,10 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
         s->plan.nproc_max = c->pids_max;
         s->limits_unenforced = BACKEND_LIMIT_CPU | BACKEND_LIMIT_MEMORY | BACKEND_LIMIT_PIDS;
         s->cg.version = 0;
-    } else if ((r = sandbox_cgroup_plan(parent, c->id, &s->cg, err)) < 0)
+    } else if ((r = cgroups_plan(parent, c->id, &s->cg, err)) < 0)
         return r;
-    struct sandbox_limits lim = {c->vcpu_count, c->mem_mib, c->pids_max, c->cgroup_parent_mem_mib};
-    if (!c->idmap->rootless && (r = sandbox_cgroup_create(&s->cg, &lim, err)) < 0)
+    struct cgroups_limits lim = {c->vcpu_count, c->mem_mib, c->pids_max, c->cgroup_parent_mem_mib, false};
+    if (!c->idmap->rootless && (r = cgroups_create(&s->cg, &lim, err)) < 0)
         return r;
     /* On cgroup v1 the child joins its cgroups itself, as a single thread
      * writing "0" to "tasks": the kernel then skips the global threadgroup
@@ -237,14 +237,14 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
     if (s->devnull_fd < 0)
         return err_errno(err, errno, "open /dev/null");
     if (c->network) {
-        if ((r = sandbox_net_resolv(c->dir, err)) < 0)
+        if ((r = netguard_resolv(c->dir, err)) < 0)
             return r;
         if (r == 1)
             s->paths[SANDBOX_PATH_RESOLV] = xasprintf("%s/resolv.conf", c->dir);
         if (c->idmap->rootless) { /* pasta's network (net_pasta.c) */
             inet_pton(AF_INET, SANDBOX_PASTA_GUEST, &s->net.guest_addr);
             inet_pton(AF_INET, SANDBOX_PASTA_GATEWAY, &s->net.host_addr);
-        } else if ((r = sandbox_net_prepare(c->id, c->network_allow_host, &s->net, err)) < 0)
+        } else if ((r = netguard_prepare(c->id, c->network_allow_host, &s->net, err)) < 0)
             return r;
     }
     for (int i = 0; i < SANDBOX_DEV_NODES; i++)
@@ -386,8 +386,8 @@ int sandbox_start(const struct backend_config *cfg, struct backend_instance *out
         s.plan.paths[i].fd = -1;
     int64_t t0 = time_mono_ns(), t1 = 0, t2 = 0, t3 = 0;
     if ((r = prepare(cfg, &s, err)) == 0 && (t1 = time_mono_ns(), r = spawn(cfg, &s, err)) == 0 &&
-        (t2 = time_mono_ns(), r = s.plan.cg_tasks_count ? 0 : sandbox_cgroup_attach(&s.cg, s.pid, err)) == 0 &&
-        (!cfg->network || cfg->idmap->rootless || (r = sandbox_net_attach(&s.net, s.pid, err)) == 0))
+        (t2 = time_mono_ns(), r = s.plan.cg_tasks_count ? 0 : cgroups_attach(&s.cg, s.pid, err)) == 0 &&
+        (!cfg->network || cfg->idmap->rootless || (r = netguard_attach(&s.net, s.pid, err)) == 0))
         t3 = time_mono_ns(), r = handshake(&s, err);
     log_debug("sandbox %s: prepare %.1f ms, clone %.1f ms, cgroup+net %.1f ms, child set-up %.1f ms", cfg->id,
               (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, (time_mono_ns() - t3) / 1e6);

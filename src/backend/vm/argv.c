@@ -75,7 +75,7 @@ char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const ch
     add(&a, "-M");
     add(&a, "microvm");
     add(&a, "-accel");
-    add(&a, "%s", kvm ? "kvm" : "tcg");
+    add(&a, "%s", kvm ? "kvm" : "tcg,tb-size=" VM_TCG_TB_MIB_STR); /* internal.h: the memory limit counts it */
     add(&a, "-cpu");
     add(&a, "%s", kvm ? "host" : "max");
     add(&a, "-smp");
@@ -125,7 +125,9 @@ char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const ch
     add(&a, "virtio-rng-device");
     if (cfg->network) {
         add(&a, "-netdev");
-        add(&a, "user,id=net0");
+        /* Inside QEMU's network namespace, behind the guard (confine.c):
+         * no host forwarding, smb, tftp or boot file; IPv4 only. */
+        add(&a, "user,id=net0,restrict=off,ipv6=off");
         add(&a, "-device");
         add(&a, "virtio-net-device,netdev=net0");
     }

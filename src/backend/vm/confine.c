@@ -1,11 +1,15 @@
 /* Confining QEMU the way Firecracker's jailer confines its VMM, with what
  * needs no extra files: QEMU starts as PID 1 of its own PID namespace
- * (it cannot see or signal host processes), in its own mount, IPC and UTS
- * namespaces and, without network, its own network namespace with nothing
- * in it (the agent channel is an inherited fd, the disks are opened by
- * path), with no capabilities at all (an empty bounding set, so root's
- * exec gains none) and no_new_privs; then QEMU's own seccomp sandbox
- * applies. */
+ * (it cannot see or signal host processes), in its own mount, IPC, UTS and
+ * network namespaces (without network nothing is in the latter; with it,
+ * the inner end of a veth behind the egress guard, jail.c, and QEMU's
+ * user-mode network opens its sockets there: the guest's 10.0.2.2 is that
+ * namespace's loopback, not the host's), in its own cgroup (jail.c, joined
+ * before exec), with no capabilities at all (an empty bounding set, so
+ * root's exec gains none) and no_new_privs; then QEMU's own seccomp
+ * sandbox applies. The agent channel is an inherited fd, the disks are
+ * opened by path. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/capability.h>
 #include <sched.h>
@@ -16,6 +20,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "backend/netns.h"
 #include "backend/vm/internal.h"
 
 /* struct clone_args of <linux/sched.h> (which clashes with <sched.h>). */
@@ -23,20 +28,46 @@ struct vm_clone_args {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
 
-pid_t vm_confined_fork(bool network, int *pidfd)
+pid_t vm_confined_fork(int *pidfd)
 {
-    uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
-    if (!network)
-        flags |= CLONE_NEWNET;
+    uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_PIDFD;
     struct vm_clone_args args = {.flags = flags, .pidfd = (uint64_t)(uintptr_t)pidfd, .exit_signal = SIGCHLD};
     return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
-int vm_confine_child(void)
+/* The namespace's network: with it, eth0 (the veth's inner end, which the
+ * parent moved in before "go") addressed in its /30, the default route via
+ * the host end; QEMU's sockets leave through it. */
+static int net_setup(const struct vm_jail *j)
 {
+    if (!j->network)
+        return 0;
+    const char *what;
+    struct in_addr mask = {htonl(0xfffffffcu)};
+    if (netns_setup(true, j->net.guest_addr, j->net.host_addr, mask, &what) < 0)
+        return -errno;
+    /* QEMU's view of the resolvers (jail.c). */
+    if (mount(j->resolv, "/etc/resolv.conf", NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
+int vm_confine_child(const struct vm_jail *j)
+{
+    close(j->go[1]);
+    char go;
+    ssize_t n;
+    while ((n = read(j->go[0], &go, 1)) < 0 && errno == EINTR)
+        ;
+    if (n != 1)
+        return -EPIPE; /* the parent gave up (and says why) */
+    close(j->go[0]);
     /* Nothing mounted here reaches the host; /proc shows only QEMU. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return -errno;
+    int r = net_setup(j);
+    if (r < 0)
+        return r;
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         return -errno;
     for (int c = 0; c <= 63; c++)

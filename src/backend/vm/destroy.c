@@ -61,16 +61,18 @@ int vm_destroy(const char *dir, const char *id, pyro_error *err)
         vm_state_free(&st);
         return code;
     }
-    if (r == 0) {
+    if (r == 0)
         kill_qemu(&st);
-        if (st.disk_owned && unlink(st.disk) < 0 && errno != ENOENT) {
-            int code = err_errno(err, errno, "remove %s", st.disk);
-            vm_state_free(&st);
-            return code;
-        }
-        vm_state_free(&st);
-    }
-    static const char *const files[] = {VM_DISK_NAME, VM_DISK_NAME ".tmp", "vm.json"};
+    /* Without vm.json, the default parent's cgroup and the veth named
+     * after id are still looked for (no guard rule can exist then: they
+     * are made after vm.json). */
+    r = vm_jail_remove(r == 0 ? st.cgroup_parent : "pyro", id, r == 0 && st.network, err);
+    if (r == 0 && st.disk && st.disk_owned && unlink(st.disk) < 0 && errno != ENOENT)
+        r = err_errno(err, errno, "remove %s", st.disk);
+    vm_state_free(&st);
+    if (r < 0)
+        return err_prefix(err, "destroy VM %s", id);
+    static const char *const files[] = {VM_DISK_NAME, VM_DISK_NAME ".tmp", "resolv.conf", "vm.json"};
     for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
         _cleanup_free_ char *p = xasprintf("%s/%s", dir, files[i]);
         if (unlink(p) < 0 && errno != ENOENT)

@@ -1,5 +1,6 @@
 /* The vm backend's files: argv.c (QEMU's command line), state.c (vm.json),
- * confine.c (QEMU's namespaces and capabilities), qmp.c (QEMU's monitor),
+ * confine.c (QEMU's namespaces and capabilities), jail.c (QEMU's cgroup
+ * and network namespace, from the host's side), qmp.c (QEMU's monitor),
  * template.c (memory templates), start.c (the disk and QEMU: cold boot or
  * restore), destroy.c (kill, release, destroy). */
 #ifndef PYRO_BACKEND_VM_INTERNAL_H
@@ -11,16 +12,27 @@
 
 #include <jansson.h>
 
+#include "backend/cgroups.h"
+#include "backend/netguard.h"
 #include "backend/vm/vm.h"
 #include "base/sha256.h"
+
+/* TCG's translated-code buffer, in MiB (-accel tcg,tb-size=): QEMU's
+ * default (1 GiB, touched as the guest runs new code) would make QEMU's own
+ * memory grow far past the guest's, and its cgroup's limit (below) must
+ * hold it. When full, QEMU drops its translations and starts again. */
+#define VM_TCG_TB_MIB 128
+#define VM_TCG_TB_MIB_STR "128"
 
 /* dir/vm.json: what destroy() needs beyond dir and id. */
 struct vm_state {
     char *id;
-    pid_t qemu_pid;     /* 0 before QEMU runs */
-    int64_t qemu_start; /* its start time (base/proc.h), against pid reuse */
-    char *disk;         /* the writable disk's path */
-    bool disk_owned;    /* in dir: destroy removes it */
+    pid_t qemu_pid;      /* 0 before QEMU runs */
+    int64_t qemu_start;  /* its start time (base/proc.h), against pid reuse */
+    char *disk;          /* the writable disk's path */
+    bool disk_owned;     /* in dir: destroy removes it */
+    char *cgroup_parent; /* QEMU's cgroup is <parent>/<id> in each hierarchy */
+    bool network;        /* a veth and guard rules named after id exist */
 };
 
 int vm_state_save(const char *dir, const struct vm_state *st, pyro_error *err);
@@ -28,12 +40,52 @@ int vm_state_save(const char *dir, const struct vm_state *st, pyro_error *err);
 int vm_state_load(const char *dir, struct vm_state *st, pyro_error *err);
 void vm_state_free(struct vm_state *st);
 
-/* clone3 into new PID, mount, IPC, UTS (and without network, net)
- * namespaces; *pidfd gets the child's pidfd. Returns like fork(). */
-pid_t vm_confined_fork(bool network, int *pidfd);
-/* In that child: private mounts, its own /proc, no capabilities,
- * no_new_privs. -errno on failure. */
-int vm_confine_child(void);
+/* QEMU's own memory above the guest's, which its cgroup's limit adds to
+ * mem_mib: under TCG the translation buffer (VM_TCG_TB_MIB) and about
+ * 100 MiB of QEMU itself (measured: 89-123 MiB above a full guest RAM with
+ * the buffer capped); under KVM the same slack. docs/vm.md. */
+#define VM_QEMU_OVERHEAD_MIB 256
+/* QEMU's tasks besides one thread per vCPU: the main loop, RCU, and the
+ * block layer's worker pool (at most 64 threads); the pids limit is this
+ * plus vcpu_count. */
+#define VM_QEMU_TASKS 128
+
+/* jail.c: QEMU's cgroup and network namespace from the host's side. */
+struct vm_jail {
+    struct cgroups cg;
+    bool network;
+    struct netguard net; /* with network: the veth, the /30, the rules */
+    char *resolv;        /* with network: bound over QEMU's /etc/resolv.conf */
+    int go[2];           /* the child waits on go[0] for "g" from attach */
+};
+
+/* "pyro" unless cfg names another parent. */
+const char *vm_cgroup_parent(const struct backend_config *cfg);
+/* The limits of QEMU's cgroup for cfg (above). */
+struct cgroups_limits vm_jail_limits(const struct backend_config *cfg);
+void vm_jail_init(struct vm_jail *j);
+/* Before the clone: the cgroup with its limits, and with network
+ * resolv.conf and the guard and NAT rules (the host-wide network lock held
+ * until attach). Undone by vm_jail_remove (from vm.json). */
+int vm_jail_prepare(const struct backend_config *cfg, struct vm_jail *j, pyro_error *err);
+/* After the clone, while the child waits: pid into the cgroup, the veth's
+ * inner end into its network namespace, then "go". Fills
+ * out->cgroup_version and out->host_ifname. */
+int vm_jail_attach(struct vm_jail *j, pid_t pid, struct backend_instance *out, pyro_error *err);
+void vm_jail_release(struct vm_jail *j);
+/* Kills what is left in the cgroup parent/id and removes it, the veth of
+ * id and (network) its rules. Missing pieces are fine. */
+int vm_jail_remove(const char *parent, const char *id, bool network, pyro_error *err);
+
+/* clone3 into new PID, mount, IPC, UTS and network namespaces (QEMU's
+ * user-mode network, when on, runs in that namespace, behind the veth of
+ * jail.c); *pidfd gets the child's pidfd. Returns like fork(). */
+pid_t vm_confined_fork(int *pidfd);
+/* In that child: waits for the parent's "go" (it is in its cgroup then,
+ * with eth0 in its namespace), sets up the network namespace, binds
+ * j->resolv over /etc/resolv.conf, private mounts, its own /proc, no
+ * capabilities, no_new_privs. -errno on failure (the parent gone: -EPIPE). */
+int vm_confine_child(const struct vm_jail *j);
 
 /* qmp.c: QEMU's monitor on a socketpair (fd is the monitor's end). Every
  * call waits at most timeout_ms and fails when QEMU exits (pidfd). */

@@ -87,21 +87,17 @@ static int check_config(const struct backend_config *cfg, pyro_error *err)
         return err_set(err, -PYRO_E_UNSUPPORTED,
                        "the vm backend needs root for now (QEMU is confined in namespaces only root can make); "
                        "use the sandbox backend as an ordinary user");
-    if (cfg->network && !cfg->network_allow_host)
-        return err_set(err, -PYRO_E_UNSUPPORTED,
-                       "network egress is not available on the vm backend yet: QEMU's user-mode network would let "
-                       "the guest reach the host's own addresses, which the egress guard refuses; use the sandbox "
-                       "backend for network, or set PYRO_EGRESS_ALLOW_HOST=1 to accept that");
     return 0;
 }
 
 /* In the child: confined (confine.c), fd 3 the channel, 1 and 2 the
  * console, 0 /dev/null, 4 QMP and 5 a template's state when given; the
  * rest closed; dies with the monitor. */
-static void child_exec(const struct backend_config *cfg, char **argv, int qmp_fd, int state_fd)
+static void child_exec(const struct backend_config *cfg, char **argv, const struct vm_jail *jail, int qmp_fd,
+                       int state_fd)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int r = vm_confine_child();
+    int r = vm_confine_child(jail);
     if (r < 0) {
         dprintf(cfg->stdio_fd >= 0 ? cfg->stdio_fd : 2, "pyro: confine QEMU: %s\n", strerror(-r));
         _exit(126);
@@ -147,29 +143,45 @@ static int launch(const struct backend_config *cfg, const char *qemu, struct vm_
     *qmp_out = sv[0];
     unsigned flags = (mode != BOOT_COLD ? VM_ARGV_QMP : 0) | (mode == BOOT_RESTORE ? VM_ARGV_INCOMING : 0);
     _cleanup_strv_ char **argv = vm_qemu_argv(cfg, qemu, st->disk, flags);
+    __attribute__((cleanup(vm_jail_release))) struct vm_jail jail; /* jail.c: QEMU's cgroup and network */
+    vm_jail_init(&jail);
+    int r = vm_jail_prepare(cfg, &jail, err);
+    if (r < 0)
+        return r;
     int pidfd = -1;
-    pid_t pid = vm_confined_fork(cfg->network, &pidfd);
+    pid_t pid = vm_confined_fork(&pidfd);
     if (pid < 0)
         return err_errno(err, errno, "clone3 (QEMU's namespaces)");
     if (pid == 0)
-        child_exec(cfg, argv, qmp_child, mode == BOOT_RESTORE ? state_fd : -1);
-    out->pid = pid;
-    out->pidfd = pidfd;
+        child_exec(cfg, argv, &jail, qmp_child, mode == BOOT_RESTORE ? state_fd : -1);
     st->qemu_pid = pid;
     st->qemu_start = proc_start_time(pid);
-    int r = vm_state_save(cfg->dir, st, err);
-    if (r == 0 && mode != BOOT_COLD)
+    if ((r = vm_state_save(cfg->dir, st, err)) < 0 || (r = vm_jail_attach(&jail, pid, out, err)) < 0) {
+        kill(pid, SIGKILL);
+        close(pidfd);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) /* out of its cgroup, for destroy */
+            ;
+        return r;
+    }
+    out->pid = pid;
+    out->pidfd = pidfd;
+    if (mode != BOOT_COLD)
         r = vm_qmp_open(q, sv[0], pidfd, VM_QMP_TIMEOUT_MS, err);
     return r;
 }
 
-/* Ends a QEMU this start launched (a failed restore or start). */
-static void unlaunch(struct backend_instance *out, int *qmp_fd)
+/* Ends a QEMU this start launched (a failed restore or start), and its
+ * cgroup and network (a relaunch makes them again). */
+static void unlaunch(const struct backend_config *cfg, struct backend_instance *out, int *qmp_fd)
 {
     if (out->pid > 0) {
         kill(out->pid, SIGKILL);
-        waitpid(out->pid, NULL, 0);
+        while (waitpid(out->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
     }
+    pyro_error e = {0};
+    if (vm_jail_remove(vm_cgroup_parent(cfg), cfg->id, cfg->network, &e) < 0)
+        log_debug("vm %s: %s", cfg->id, e.message);
     if (out->pidfd >= 0)
         close(out->pidfd);
     if (*qmp_fd >= 0)
@@ -261,7 +273,7 @@ static int boot(const struct backend_config *cfg, const char *qemu, struct vm_st
         snprintf(out->boot_reason, sizeof(out->boot_reason), "restoring the template failed (%.150s): booted",
                  err->message);
         *err = (pyro_error){0};
-        unlaunch(out, &qmp_fd);
+        unlaunch(cfg, out, &qmp_fd);
         vm_template_drop(cfg, key);
         unlink(st->disk);
         mode = BOOT_COLD;
@@ -288,7 +300,7 @@ static int boot(const struct backend_config *cfg, const char *qemu, struct vm_st
 out:
     free(q);
     if (r < 0)
-        unlaunch(out, &qmp_fd);
+        unlaunch(cfg, out, &qmp_fd);
     return r;
 }
 
@@ -305,7 +317,9 @@ int vm_start(const struct backend_config *cfg, struct backend_instance *out, pyr
                        cfg->vm_qemu ? cfg->vm_qemu : VM_QEMU_BINARY);
     if ((r = mkdir_p(cfg->dir, 0700, err)) < 0)
         return r;
-    struct vm_state st = {.id = (char *)cfg->id};
+    struct vm_state st = {.id = (char *)cfg->id,
+                          .cgroup_parent = (char *)vm_cgroup_parent(cfg),
+                          .network = cfg->network};
     _cleanup_free_ char *disk = NULL;
     if (cfg->upper_dir) {
         if ((r = mkdir_p(cfg->upper_dir, 0700, err)) < 0)
@@ -321,7 +335,6 @@ int vm_start(const struct backend_config *cfg, struct backend_instance *out, pyr
         return r;
     if ((r = boot(cfg, qemu, &st, out, err)) < 0)
         return r;
-    out->cgroup_version = 0;
     out->network = cfg->network;
     snprintf(out->accelerator, sizeof(out->accelerator), "%s",
              cfg->vm_accel && !strcmp(cfg->vm_accel, "kvm") ? "kvm" : "tcg");

@@ -53,12 +53,18 @@ void vm_template_key(const struct backend_config *cfg, const char *qemu, char ke
 {
     struct sha256 h;
     sha256_init(&h);
-    char line[512];
-    int n = snprintf(line, sizeof(line), "pyro-vm-template 1\naccel=%s vcpus=%d mem=%d net=%d disk=%d tsc=%ld\n",
-                     cfg->vm_accel ? cfg->vm_accel : "tcg", cfg->vcpu_count > 0 ? cfg->vcpu_count : 1, cfg->mem_mib,
-                     cfg->network ? 1 : 0, cfg->vm_disk_mib > 0 ? cfg->vm_disk_mib : BACKEND_VM_DISK_MIB,
-                     vm_host_tsc_khz());
+    char line[64];
+    int n = snprintf(line, sizeof(line), "pyro-vm-template 1\ndisk=%d\n",
+                     cfg->vm_disk_mib > 0 ? cfg->vm_disk_mib : BACKEND_VM_DISK_MIB);
     sha256_update(&h, line, (size_t)n);
+    /* QEMU's whole command line but the instance's name and disk: every
+     * setting (accelerator, vCPUs, memory, devices, network, the guest's
+     * command line with the TSC frequency) and every option pyro adds. */
+    _cleanup_strv_ char **argv = vm_qemu_argv(cfg, qemu, "DISK", VM_ARGV_QMP);
+    for (size_t i = 0; argv[i]; i++) {
+        bool name = i > 0 && !strcmp(argv[i - 1], "-name");
+        sha256_update(&h, name ? "NAME" : argv[i], name ? 4 : strlen(argv[i]) + 1);
+    }
     key_file(&h, "qemu", qemu);
     key_file(&h, "kernel", cfg->vm_kernel);
     key_file(&h, "initrd", cfg->vm_initrd);

@@ -6,15 +6,19 @@
  *
  * QEMU runs as the monitor's child under its own seccomp sandbox
  * (-sandbox on,...), with no defaults, no display, no NIC unless the
- * network is on (then user-mode networking), and dies with the monitor
+ * network is on (then user-mode networking, inside QEMU's own network
+ * namespace behind the egress guard), in its own cgroup (jail.c), and
+ * dies with the monitor
  * (PR_SET_PDEATHSIG). The agent channel is the monitor's socket end
  * (cfg->channel_fd), handed to QEMU as fd 3 and used as the chardev of a
  * virtio-serial port named "pyro.agent"; the serial console is QEMU's
  * stdout, cfg->stdio_fd.
  *
  * Layout of cfg->dir (owned by the backend):
- *   vm.json    what start() created (QEMU's pid and start time, the disk),
- *              written before QEMU starts so destroy() works after a crash
+ *   vm.json    what start() created (QEMU's pid and start time, the disk,
+ *              its cgroup's parent, network), written before QEMU starts so
+ *              destroy() works after a crash
+ *   resolv.conf  with network: the host's resolvers, QEMU's view of them
  *   disk.ext4  the writable disk, unless cfg->upper_dir names a
  *              caller-owned directory: then <upper_dir>/disk.ext4, kept
  *              across stop and start and never removed by destroy */

@@ -1,18 +1,22 @@
-/* Network setup inside the sandbox's network namespace, by the child with
+/* Network setup inside an instance's network namespace, by its child with
  * plain ioctls (no allocation): lo up, and with egress networking eth0
  * addressed, up, and the default route via the gateway. eth0 is there
  * before the parent's "go": the inner end of the veth the parent made (as
- * root; the gateway is the host end), or pasta's tap (as a user; pasta
- * answers for the gateway and every other address on it, and its guard
- * is already loaded, net_userguard.c). */
+ * root, netguard.c; the gateway is the host end), or in a user's sandbox
+ * pasta's tap (pasta answers for the gateway and every other address on
+ * it, and its guard is already loaded, sandbox/net_userguard.c). A
+ * sandbox's child calls it (sandbox/child.c), and so does a VM's QEMU's
+ * child for the namespace QEMU's user-mode network runs in
+ * (vm/confine.c). */
 #include <errno.h>
+#include <net/if.h>
 #include <net/route.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "backend/sandbox/internal.h"
+#include "backend/netns.h"
 
 static void name_set(struct ifreq *ifr, const char *name)
 {
@@ -37,17 +41,17 @@ static void sin_set(struct sockaddr *sa, struct in_addr a)
     memcpy(sa, &sin, sizeof(sin));
 }
 
-static int eth0_setup(int s, const struct sandbox_plan *p, const char **what)
+static int eth0_setup(int s, struct in_addr addr, struct in_addr gateway, struct in_addr netmask, const char **what)
 {
     struct ifreq ifr;
     *what = "set the address of eth0";
     name_set(&ifr, "eth0");
-    sin_set(&ifr.ifr_addr, p->guest_addr);
+    sin_set(&ifr.ifr_addr, addr);
     if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
         return -1;
     *what = "set the netmask of eth0";
     name_set(&ifr, "eth0");
-    sin_set(&ifr.ifr_netmask, p->netmask);
+    sin_set(&ifr.ifr_netmask, netmask);
     if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0)
         return -1;
     *what = "bring eth0 up";
@@ -58,13 +62,13 @@ static int eth0_setup(int s, const struct sandbox_plan *p, const char **what)
     memset(&rt, 0, sizeof(rt));
     sin_set(&rt.rt_dst, (struct in_addr){0});
     sin_set(&rt.rt_genmask, (struct in_addr){0});
-    sin_set(&rt.rt_gateway, p->host_addr);
+    sin_set(&rt.rt_gateway, gateway);
     rt.rt_flags = RTF_UP | RTF_GATEWAY;
     rt.rt_dev = (char *)"eth0";
     return ioctl(s, SIOCADDRT, &rt);
 }
 
-int sandbox_child_net(const struct sandbox_plan *p, const char **what)
+int netns_setup(bool eth0, struct in_addr addr, struct in_addr gateway, struct in_addr netmask, const char **what)
 {
     *what = "open a configuration socket";
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -73,8 +77,8 @@ int sandbox_child_net(const struct sandbox_plan *p, const char **what)
     int r;
     *what = "bring lo up";
     r = link_up(s, "lo");
-    if (r == 0 && p->network)
-        r = eth0_setup(s, p, what);
+    if (r == 0 && eth0)
+        r = eth0_setup(s, addr, gateway, netmask, what);
     int saved = errno;
     close(s);
     errno = saved;

@@ -1,5 +1,5 @@
-/* Sandbox cgroups on v1 (one hierarchy per controller, as on hybrid hosts)
- * and v2 (unified).
+/* Instance cgroups (a sandbox's, a VM's QEMU's) on v1 (one hierarchy per
+ * controller, as on hybrid hosts) and v2 (unified).
  *
  * Version choice: when the memory, pids and cpu controllers are each mounted
  * as a v1 hierarchy, v1 is used (a hybrid host's cgroup2 mount has no
@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend/sandbox/internal.h"
+#include "backend/cgroups.h"
 #include "base/cleanup.h"
 #include "base/mountinfo.h"
 #include "base/paths.h"
@@ -41,7 +41,7 @@ static int detect(struct mountinfo_cgroups *m, pyro_error *err)
                    "cgroup v1 mounts or on a cgroup2 mount");
 }
 
-int sandbox_cgroup_version(pyro_error *err)
+int cgroups_version(pyro_error *err)
 {
     struct mountinfo_cgroups m;
     int r = detect(&m, err);
@@ -49,7 +49,7 @@ int sandbox_cgroup_version(pyro_error *err)
     return r;
 }
 
-static void add_path(struct sandbox_cgroups *out, const char *mnt, const char *parent, const char *id)
+static void add_path(struct cgroups *out, const char *mnt, const char *parent, const char *id)
 {
     if (!mnt)
         return;
@@ -62,9 +62,9 @@ static void add_path(struct sandbox_cgroups *out, const char *mnt, const char *p
     out->paths[out->count++] = p;
 }
 
-int sandbox_cgroup_plan(const char *parent, const char *id, struct sandbox_cgroups *out, pyro_error *err)
+int cgroups_plan(const char *parent, const char *id, struct cgroups *out, pyro_error *err)
 {
-    *out = (struct sandbox_cgroups){0};
+    *out = (struct cgroups){0};
     struct mountinfo_cgroups m;
     int r = detect(&m, err);
     if (r < 0) {
@@ -81,7 +81,7 @@ int sandbox_cgroup_plan(const char *parent, const char *id, struct sandbox_cgrou
     return 0;
 }
 
-void sandbox_cgroup_free(struct sandbox_cgroups *cg)
+void cgroups_free(struct cgroups *cg)
 {
     for (int i = 0; i < cg->count; i++)
         free(cg->paths[i]);
@@ -126,7 +126,7 @@ static const char *const v1_devices_allow[] = {
     "c 10:200 rwm", /* net/tun */
 };
 
-static int v1_limits(const char *dir, const struct sandbox_limits *lim, pyro_error *err)
+static int v1_limits(const char *dir, const struct cgroups_limits *lim, pyro_error *err)
 {
     char buf[64];
     int r = 0;
@@ -160,11 +160,13 @@ static int v1_limits(const char *dir, const struct sandbox_limits *lim, pyro_err
         for (size_t i = 0; i < ARRAY_SIZE(v1_devices_allow); i++)
             if ((r = write_file(dir, "devices.allow", v1_devices_allow[i], err)) < 0)
                 return r;
+        if (lim->allow_kvm && (r = write_file(dir, "devices.allow", "c 10:232 rwm", err)) < 0) /* kvm */
+            return r;
     }
     return 0;
 }
 
-/* The parent of a sandbox's cgroup directory (shared by every sandbox). */
+/* The parent of an instance's cgroup directory (shared by every instance). */
 static char *parent_of(const char *dir)
 {
     char *p = xstrdup(dir);
@@ -208,7 +210,7 @@ static int v2_parent_memory(const char *parent, int64_t mib, pyro_error *err)
     _cleanup_free_ char *cur = xasprintf("%s/memory.current", parent);
     _cleanup_fclose_ FILE *f = fopen(cur, "re");
     if (f && fscanf(f, "%" SCNu64, &used) == 1 && used > limit)
-        return err_set(err, -EBUSY, "the sandboxes in it already use %" PRIu64 " MiB, more than %lld MiB", used >> 20,
+        return err_set(err, -EBUSY, "the instances in it already use %" PRIu64 " MiB, more than %lld MiB", used >> 20,
                        (long long)mib);
     char buf[64];
     snprintf(buf, sizeof(buf), "%" PRIu64, limit);
@@ -248,7 +250,7 @@ static int v2_delegate(const char *dir, pyro_error *err)
     return r;
 }
 
-static int v2_limits(const char *dir, const struct sandbox_limits *lim, pyro_error *err)
+static int v2_limits(const char *dir, const struct cgroups_limits *lim, pyro_error *err)
 {
     char buf[64];
     int r;
@@ -264,7 +266,7 @@ static int v2_limits(const char *dir, const struct sandbox_limits *lim, pyro_err
     return write_file(dir, "pids.max", buf, err);
 }
 
-int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox_limits *lim, pyro_error *err)
+int cgroups_create(const struct cgroups *cg, const struct cgroups_limits *lim, pyro_error *err)
 {
     for (int i = 0; i < cg->count; i++) {
         int r = mkdir_p(cg->paths[i], 0755, err);
@@ -273,11 +275,11 @@ int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox
         _cleanup_free_ char *parent = parent_of(cg->paths[i]);
         if (cg->version == 1) {
             if (lim->parent_mem_mib > 0 && (r = v1_parent_memory(parent, lim->parent_mem_mib, err)) < 0)
-                return err_prefix(err, "memory limit of cgroup %s (the cap on all sandboxes)", parent);
+                return err_prefix(err, "memory limit of cgroup %s (the cap on all instances)", parent);
             r = v1_limits(cg->paths[i], lim, err);
         } else if ((r = v2_delegate(cg->paths[i], err)) == 0) {
             if (lim->parent_mem_mib > 0 && (r = v2_parent_memory(parent, lim->parent_mem_mib, err)) < 0)
-                return err_prefix(err, "memory limit of cgroup %s (the cap on all sandboxes)", parent);
+                return err_prefix(err, "memory limit of cgroup %s (the cap on all instances)", parent);
             r = v2_limits(cg->paths[i], lim, err);
         }
         if (r < 0)
@@ -286,7 +288,7 @@ int sandbox_cgroup_create(const struct sandbox_cgroups *cg, const struct sandbox
     return 0;
 }
 
-int sandbox_cgroup_attach(const struct sandbox_cgroups *cg, pid_t pid, pyro_error *err)
+int cgroups_attach(const struct cgroups *cg, pid_t pid, pyro_error *err)
 {
     char buf[32];
     snprintf(buf, sizeof(buf), "%d", (int)pid);
@@ -315,7 +317,7 @@ static int kill_members(const char *dir)
     return n;
 }
 
-int sandbox_cgroup_remove(const struct sandbox_cgroups *cg, pyro_error *err)
+int cgroups_remove(const struct cgroups *cg, pyro_error *err)
 {
     for (int i = 0; i < cg->count; i++) {
         const char *dir = cg->paths[i];

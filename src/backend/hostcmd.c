@@ -1,16 +1,16 @@
-/* Runs ip(8) and nft(8) for the host side of sandbox networking through
+/* Runs ip(8) and nft(8) for the host side of instance networking through
  * the one spawn helper (base/spawn_capture.h): no shell, stdin /dev/null,
  * bounded in time and output, stderr quoted in the error message. */
 #include <string.h>
 
-#include "backend/sandbox/internal.h"
+#include "backend/hostcmd.h"
 #include "base/cleanup.h"
 #include "base/spawn_capture.h"
 
 /* ip and nft answer at once; a hang is a broken host. */
 #define CMD_TIMEOUT_MS 30000
 
-const char *sandbox_cmd_find(const char *name)
+const char *hostcmd_find(const char *name)
 {
     static const char *const names[] = {"ip", "nft"};
     static char *found[ARRAY_SIZE(names)];
@@ -29,7 +29,7 @@ const char *sandbox_cmd_find(const char *name)
     return NULL;
 }
 
-int sandbox_cmd_run(char *const *argv, char **out, pyro_error *err)
+int hostcmd_run(char *const *argv, char **out, pyro_error *err)
 {
     return proc_run(argv, CMD_TIMEOUT_MS, out, err);
 }

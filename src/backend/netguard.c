@@ -1,11 +1,13 @@
-/* Host side of egress networking: a veth pair per sandbox (host end
- * pyro-<hash>, inner end eth0), a /30 from 10.213.0.0/16 chosen from a hash
- * of the id and probed past addresses and routes already in use, IPv4
- * forwarding, one masquerade rule per sandbox in nftables' `table ip pyro`,
- * and guard rules in `table inet pyro_guard` that keep the sandbox off the
- * host itself (every address of the host, the gateway included, except DNS
- * to the gateway), off link-local addresses (cloud metadata services), off
- * other sandboxes, loopback and multicast, and off IPv6 altogether. Every
+/* Host side of egress networking as root, for both backends: a veth pair
+ * per instance (host end pyro-<hash>, inner end eth0 in the sandbox's
+ * network namespace, or in the one a VM's QEMU runs its user-mode network
+ * in), a /30 from 10.213.0.0/16 chosen from a hash of the id and probed
+ * past addresses and routes already in use, IPv4 forwarding, one
+ * masquerade rule per instance in nftables' `table ip pyro`, and guard
+ * rules in `table inet pyro_guard` that keep the instance off the host
+ * itself (every address of the host, the gateway included, except DNS to
+ * the gateway), off link-local addresses (cloud metadata services), off
+ * other instances, loopback and multicast, and off IPv6 altogether. Every
  * rule is tagged with the comment "pyro:<id>" so that it can be found and
  * deleted from the id alone. */
 #include <arpa/inet.h>
@@ -18,7 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backend/sandbox/internal.h"
+#include "backend/hostcmd.h"
+#include "backend/netguard.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 
@@ -47,7 +50,7 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-void sandbox_net_ifname(const char *id, char out[IF_NAMESIZE])
+void netguard_ifname(const char *id, char out[IF_NAMESIZE])
 {
     snprintf(out, IF_NAMESIZE, "pyro-%010llx", (unsigned long long)(fnv1a(id) & 0xffffffffffull));
 }
@@ -88,23 +91,23 @@ static bool subnet_free(uint32_t net, struct ifaddrs *ifs)
 static int nft(pyro_error *err, char **out, const char *a1, const char *a2, const char *a3, const char *a4,
                const char *a5, const char *a6, const char *a7)
 {
-    const char *bin = sandbox_cmd_find("nft");
+    const char *bin = hostcmd_find("nft");
     if (!bin)
         return err_set(err, -PYRO_E_UNSUPPORTED, "nft(8) not found: install nftables");
     char *argv[] = {(char *)bin, (char *)a1, (char *)a2, (char *)a3, (char *)a4,
                     (char *)a5,  (char *)a6, (char *)a7, NULL};
-    return sandbox_cmd_run(argv, out, err);
+    return hostcmd_run(argv, out, err);
 }
 
 static int ip(pyro_error *err, const char *a1, const char *a2, const char *a3, const char *a4, const char *a5,
               const char *a6, const char *a7, const char *a8, const char *a9, const char *a10)
 {
-    const char *bin = sandbox_cmd_find("ip");
+    const char *bin = hostcmd_find("ip");
     if (!bin)
         return err_set(err, -PYRO_E_UNSUPPORTED, "ip(8) not found: install iproute2");
     char *argv[] = {(char *)bin, (char *)a1, (char *)a2, (char *)a3, (char *)a4,  (char *)a5,
                     (char *)a6,  (char *)a7, (char *)a8, (char *)a9, (char *)a10, NULL};
-    return sandbox_cmd_run(argv, NULL, err);
+    return hostcmd_run(argv, NULL, err);
 }
 
 static int enable_forwarding(pyro_error *err)
@@ -216,10 +219,10 @@ static int rules_remove_all(const char *id, pyro_error *err)
     return r;
 }
 
-int sandbox_net_prepare(const char *id, bool allow_host, struct sandbox_net *net, pyro_error *err)
+int netguard_prepare(const char *id, bool allow_host, struct netguard *net, pyro_error *err)
 {
-    *net = (struct sandbox_net){.lock_fd = -1};
-    sandbox_net_ifname(id, net->ifname);
+    *net = (struct netguard){.lock_fd = -1};
+    netguard_ifname(id, net->ifname);
     if (mkdir(NET_LOCK_DIR, 0755) < 0 && errno != EEXIST)
         return err_errno(err, errno, "create %s", NET_LOCK_DIR);
     _cleanup_close_ int lock = open(NET_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -229,7 +232,7 @@ int sandbox_net_prepare(const char *id, bool allow_host, struct sandbox_net *net
         if (errno != EINTR)
             return err_errno(err, errno, "lock %s", NET_LOCK);
     if (if_nametoindex(net->ifname) != 0)
-        return err_set(err, -EEXIST, "network interface %s of sandbox %s already exists", net->ifname, id);
+        return err_set(err, -EEXIST, "network interface %s of instance %s already exists", net->ifname, id);
 
     struct ifaddrs *ifs = NULL;
     if (getifaddrs(&ifs) < 0)
@@ -261,7 +264,7 @@ int sandbox_net_prepare(const char *id, bool allow_host, struct sandbox_net *net
     return 0;
 }
 
-int sandbox_net_attach(struct sandbox_net *net, pid_t pid, pyro_error *err)
+int netguard_attach(struct netguard *net, pid_t pid, pyro_error *err)
 {
     _cleanup_close_ __attribute__((unused)) int lock = TAKE_FD(net->lock_fd); /* held until return */
     char pidbuf[16], addr[32];
@@ -276,10 +279,10 @@ int sandbox_net_attach(struct sandbox_net *net, pid_t pid, pyro_error *err)
     return ip(err, "link", "set", net->ifname, "up", NULL, NULL, NULL, NULL, NULL, NULL);
 }
 
-int sandbox_net_teardown(const char *id, bool nat, pyro_error *err)
+int netguard_teardown(const char *id, bool nat, pyro_error *err)
 {
     char ifname[IF_NAMESIZE];
-    sandbox_net_ifname(id, ifname);
+    netguard_ifname(id, ifname);
     if (if_nametoindex(ifname) != 0) {
         int r = ip(err, "link", "del", ifname, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
         /* The link may vanish on its own when the namespace goes away. */
@@ -289,7 +292,7 @@ int sandbox_net_teardown(const char *id, bool nat, pyro_error *err)
     return nat ? rules_remove_all(id, err) : 0;
 }
 
-int sandbox_net_resolv(const char *dir, pyro_error *err)
+int netguard_resolv(const char *dir, pyro_error *err)
 {
     _cleanup_fclose_ FILE *in = fopen("/etc/resolv.conf", "re");
     if (!in)

@@ -1,0 +1,112 @@
+/* What holds QEMU from the host's side: its own cgroup (memory with swap
+ * off, CPU quota, tasks), and with network the veth pair, NAT and egress
+ * guard of the network namespace its user-mode network runs in. The
+ * pieces are the sandbox backend's (backend/cgroups.c, netguard.c); this
+ * file only sizes them for a QEMU and hands the child its "go".
+ *
+ * Order in vm_start: vm.json (the cgroup parent, network) -> prepare
+ * (cgroup with limits, resolv.conf, /30 + guard + NAT rules) -> clone3 ->
+ * attach (cgroup.procs, veth into the child's namespace, "g") -> the
+ * child sets up eth0 and execs QEMU. Until "g" the child only waits, so
+ * QEMU never runs outside its cgroup or before its guard. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/vm/internal.h"
+#include "base/cleanup.h"
+#include "base/log.h"
+
+const char *vm_cgroup_parent(const struct backend_config *cfg)
+{
+    return cfg->cgroup_parent ? cfg->cgroup_parent : "pyro";
+}
+
+struct cgroups_limits vm_jail_limits(const struct backend_config *cfg)
+{
+    int vcpus = cfg->vcpu_count > 0 ? cfg->vcpu_count : 1;
+    return (struct cgroups_limits){
+        .vcpu_count = vcpus,
+        .mem_mib = cfg->mem_mib + VM_QEMU_OVERHEAD_MIB,
+        .pids_max = VM_QEMU_TASKS + vcpus,
+        .parent_mem_mib = cfg->cgroup_parent_mem_mib,
+        .allow_kvm = cfg->vm_accel && !strcmp(cfg->vm_accel, "kvm"),
+    };
+}
+
+void vm_jail_init(struct vm_jail *j)
+{
+    *j = (struct vm_jail){.net = {.lock_fd = -1}, .go = {-1, -1}};
+}
+
+int vm_jail_prepare(const struct backend_config *cfg, struct vm_jail *j, pyro_error *err)
+{
+    int r = cgroups_plan(vm_cgroup_parent(cfg), cfg->id, &j->cg, err);
+    if (r < 0)
+        return err_prefix(err, "QEMU's cgroup");
+    struct cgroups_limits lim = vm_jail_limits(cfg);
+    if ((r = cgroups_create(&j->cg, &lim, err)) < 0)
+        return err_prefix(err, "QEMU's cgroup");
+    j->network = cfg->network;
+    if (cfg->network) {
+        /* slirp forwards the guest's DNS (10.0.2.3) to the resolvers of
+         * /etc/resolv.conf as QEMU sees it: the host's non-loopback ones,
+         * bound over it in QEMU's mount namespace (a loopback resolver
+         * would be the namespace's own, where nothing answers). */
+        if ((r = netguard_resolv(cfg->dir, err)) < 0)
+            return r;
+        j->resolv = r == 1 ? xasprintf("%s/resolv.conf", cfg->dir) : xstrdup("/dev/null");
+        if ((r = netguard_prepare(cfg->id, cfg->network_allow_host, &j->net, err)) < 0)
+            return r;
+    }
+    if (pipe2(j->go, O_CLOEXEC) < 0)
+        return err_errno(err, errno, "pipe");
+    return 0;
+}
+
+int vm_jail_attach(struct vm_jail *j, pid_t pid, struct backend_instance *out, pyro_error *err)
+{
+    close(TAKE_FD(j->go[0]));
+    int r = cgroups_attach(&j->cg, pid, err);
+    if (r < 0)
+        return err_prefix(err, "move QEMU into its cgroup");
+    if (j->network && (r = netguard_attach(&j->net, pid, err)) < 0)
+        return err_prefix(err, "QEMU's network namespace");
+    if (write(j->go[1], "g", 1) != 1)
+        return err_errno(err, errno, "start QEMU");
+    close(TAKE_FD(j->go[1]));
+    out->cgroup_version = j->cg.version;
+    if (j->network)
+        memcpy(out->host_ifname, j->net.ifname, sizeof(out->host_ifname));
+    log_debug("vm: QEMU %d in cgroup %s (v%d)%s%s", (int)pid, j->cg.count ? j->cg.paths[0] : "?", j->cg.version,
+              j->network ? ", network through " : "", j->network ? j->net.ifname : "");
+    return 0;
+}
+
+void vm_jail_release(struct vm_jail *j)
+{
+    cgroups_free(&j->cg);
+    int fds[] = {j->go[0], j->go[1], j->net.lock_fd};
+    for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(j->resolv);
+    vm_jail_init(j);
+}
+
+int vm_jail_remove(const char *parent, const char *id, bool network, pyro_error *err)
+{
+    struct cgroups cg;
+    pyro_error e2 = {0};
+    int first = 0;
+    /* A host without usable cgroups cannot have started QEMU. */
+    if (cgroups_plan(parent, id, &cg, &e2) == 0) {
+        first = cgroups_remove(&cg, err);
+        cgroups_free(&cg);
+    }
+    /* The link is found from the id; the (slow) nft listing only when the
+     * state says there was a network. */
+    int r = netguard_teardown(id, network, first < 0 ? &e2 : err);
+    return first < 0 ? first : r;
+}
