@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,11 +14,11 @@
 #include "backend/vm/internal.h"
 #include "base/cleanup.h"
 #include "base/id.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/paths.h"
 #include "base/proc.h"
 #include "base/spawn_capture.h"
-#include "base/json.h"
 #include "base/timeutil.h"
 
 #define VM_MKFS_TIMEOUT_MS 60000
@@ -248,8 +248,8 @@ static enum boot_mode choose_boot(const struct backend_config *cfg, const char *
     return BOOT_COLD;
 }
 
-static int boot(const struct backend_config *cfg, const char *qemu, struct vm_state *st,
-                struct backend_instance *out, pyro_error *err)
+static int boot(const struct backend_config *cfg, const char *qemu, struct vm_state *st, struct backend_instance *out,
+                pyro_error *err)
 {
     char key[SHA256_HEX_LEN] = "";
     _cleanup_close_ int state_fd = -1;
@@ -291,8 +291,8 @@ static int boot(const struct backend_config *cfg, const char *qemu, struct vm_st
         pyro_error e = {0};
         r = vm_qmp_wait_port(q, VM_QMP_TIMEOUT_MS, err);
         if (r == 0 && vm_template_save(cfg, key, q, st->disk, &running, &e) < 0) {
-            snprintf(out->boot_reason, sizeof(out->boot_reason), "no template for these settings yet; saving one failed (%.120s)",
-                     e.message);
+            snprintf(out->boot_reason, sizeof(out->boot_reason),
+                     "no template for these settings yet; saving one failed (%.120s)", e.message);
             if (!running)
                 r = err_set(err, e.code, "%s", e.message);
         }
