@@ -57,6 +57,10 @@ struct agent {
     int sigfd;
     bool init_mode;
     bool vm; /* PID 1 of a VM: the hello's identity applies (identity.c) */
+    /* A VM whose writable disk outlives it (a workspace's, the hello's
+     * "durable"): what a request changed is synced before its reply, so a
+     * killed QEMU (a power cut for the guest) loses no finished request. */
+    bool durable;
     bool hello_done;
     bool quit;
     bool chan_eof;
@@ -96,6 +100,10 @@ void agent_dispatch(struct agent *a, const struct proto_frame *f);
 /* Queues a frame; hdr is stolen. */
 void agent_send(struct agent *a, json_t *hdr, const void *body, size_t len);
 void agent_reply_ok(struct agent *a, int64_t id, json_t *result, const void *body, size_t len);
+/* The reply of a request that may have changed files: with a->durable the
+ * root file system is synced first, so what the reply reports survives a
+ * killed VM. */
+void agent_reply_durable(struct agent *a, int64_t id, json_t *result);
 void agent_reply_err(struct agent *a, int64_t id, const pyro_error *err);
 /* Bytes queued and not yet written. */
 size_t agent_outq_pending(const struct agent *a);

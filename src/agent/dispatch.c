@@ -72,8 +72,10 @@ static void on_hello(struct agent *a, const struct proto_frame *f)
                 PROTO_VERSION);
         json_set(h, "error", proto_error_new(err.code, err.message));
     } else {
-        if (a->vm)
+        if (a->vm) {
             agent_identity_apply(f->hdr);
+            a->durable = json_get_bool(f->hdr, "durable", false);
+        }
         a->hello_done = true;
     }
     json_set(h, "version", json_integer(PROTO_VERSION));

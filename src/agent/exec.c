@@ -303,7 +303,7 @@ static void job_finish(struct agent *a, struct exec_job *j)
     json_t *res = json_object();
     proto_exec_result_pack(&r, false, res);
     proto_exec_result_clear(&r);
-    agent_reply_ok(a, j->id, res, NULL, 0);
+    agent_reply_durable(a, j->id, res);
 }
 
 int exec_tick(struct agent *a)

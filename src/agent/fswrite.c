@@ -72,7 +72,7 @@ static int fwrite_end(struct agent *a, struct stream_in *in, pyro_error *err)
     json_t *res = json_object();
     json_set(res, "path", json_bytes(s->path, strlen(s->path), NULL));
     json_set(res, "bytes", json_integer((json_int_t)s->bytes));
-    agent_reply_ok(a, in->id, res, NULL, 0);
+    agent_reply_durable(a, in->id, res);
     return 0;
 }
 

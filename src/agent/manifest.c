@@ -138,6 +138,6 @@ int op_file_delete(struct agent *a, const struct proto_frame *req, pyro_error *e
     json_set(res, "path", json_bytes(path, strlen(path), NULL));
     json_set(res, "type", json_string(fspath_type_name(st.st_mode)));
     json_set(res, "deleted", json_true());
-    agent_reply_ok(a, req->id, res, NULL, 0);
+    agent_reply_durable(a, req->id, res);
     return 0;
 }

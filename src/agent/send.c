@@ -1,8 +1,12 @@
 /* The agent's outgoing side: frames go into the one bounded output queue
  * (base/outq.h) and are written as the channel takes them; while bytes
  * wait, the channel's AE_WRITABLE event flushes again. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
 #include "base/cleanup.h"
@@ -77,6 +81,18 @@ void agent_reply_ok(struct agent *a, int64_t id, json_t *result, const void *bod
     json_set(h, "ok", json_true());
     json_set(h, "result", result ? result : json_object());
     agent_send(a, h, body, len);
+}
+
+void agent_reply_durable(struct agent *a, int64_t id, json_t *result)
+{
+    if (a->durable) {
+        int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || syncfs(fd) < 0)
+            fprintf(stderr, AGENT_NAME ": syncfs /: %s\n", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    agent_reply_ok(a, id, result, NULL, 0);
 }
 
 void agent_reply_err(struct agent *a, int64_t id, const pyro_error *err)

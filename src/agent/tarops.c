@@ -90,7 +90,7 @@ static int tar_in_end(struct agent *a, struct stream_in *in, pyro_error *err)
     json_t *res = json_object();
     json_set(res, "entries", json_integer((json_int_t)tarx_entries(s->x)));
     json_set(res, "bytes", json_integer((json_int_t)tarx_bytes(s->x)));
-    agent_reply_ok(a, in->id, res, NULL, 0);
+    agent_reply_durable(a, in->id, res);
     return 0;
 }
 

@@ -33,6 +33,9 @@ int monitor_agent_handshake(struct monitor *m, pyro_error *err)
     json_set(h, "hostname", json_string(m->cfg->id));
     json_set(h, "time_ns", json_integer((json_int_t)now.tv_sec * 1000000000 + now.tv_nsec));
     json_set(h, "entropy", json_string(hex));
+    /* A writable layer that outlives the instance (a workspace's): a VM's
+     * agent syncs after each request that changed files (agent/send.c). */
+    json_set(h, "durable", json_boolean(m->cfg->upper_dir != NULL));
     explicit_bzero(hex, sizeof(hex));
     uint8_t *buf = NULL;
     size_t len = 0;

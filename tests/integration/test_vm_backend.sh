@@ -139,6 +139,30 @@ no_qemu_left
 no_jail_left "$vm"
 ok "QEMU confined (no capabilities, no_new_privs, seccomp, own namespaces); kill -9 of QEMU, then reap-expired: nothing left"
 
+# kill -9 of QEMU during an exec in a workspace (for the guest a power
+# cut): the exec fails naming what happened, what earlier requests wrote is
+# on the kept disk (the agent syncs before it answers), and the workspace
+# starts again on it.
+expect_status 0 "$PYRO" workspace create --backend vm "$ENV" --json
+ws=$(jget workspace_id <<<"$OUT")
+expect_status 0 "$PYRO" workspace exec "$ws" -- 'echo kept >/root/mark'
+"$PYRO" workspace exec "$ws" -- 'sleep 60' >"$TEST_TMP/x.out" 2>"$TEST_TMP/x.err" &
+xpid=$!
+qpid=$(jget sandbox_pid <"$PYRO_HOME/workspaces/$ws/monitor.json")
+for _ in $(seq 100); do grep -q 'phase=run' "$TEST_TMP/x.err" 2>/dev/null && break; sleep 0.05; done
+sleep 1
+kill -9 "$qpid"
+set +e; wait "$xpid"; rc=$?; set -e
+[ "$rc" = 1 ] || fail "the exec QEMU died under exited $rc: $(cat "$TEST_TMP/x.err")"
+grep -q "ended (it is failed now) while the command ran" "$TEST_TMP/x.err" || fail "exec error: $(cat "$TEST_TMP/x.err")"
+expect_status 0 "$PYRO" workspace start "$ws" --json
+expect_status 0 "$PYRO" workspace exec "$ws" --json -- 'cat /root/mark; test -d /workspace && echo seeded'
+[ "$(jget stdout <<<"$OUT")" = "kept
+seeded" ] || fail "after QEMU was killed: $OUT"
+expect_status 0 "$PYRO" workspace delete "$ws"
+no_qemu_left
+ok "kill -9 of QEMU mid-exec: the exec fails saying so, the workspace keeps what was answered and starts again"
+
 # kill -9 of the monitor of a VM with network: QEMU dies with it
 # (parent-death signal); reap-expired removes its cgroup, veth and rules.
 expect_status 0 "$PYRO" vm create --backend vm --network "$ENV" --json
