@@ -22,8 +22,8 @@ trap 'rm -rf "$OUT"' EXIT
 "$PYRO" env pull "$ENV" --vm >/dev/null
 
 # QEMU's command line as pyro runs it (from a started VM), one word a line.
-ID=$(PYRO_VM_TEMPLATES=0 "$PYRO" vm create --backend vm "$ENV" --id-only)
-"$PYRO" vm start "$ID" >/dev/null
+ID=$("$PYRO" vm create --backend vm "$ENV" --id-only)
+PYRO_VM_TEMPLATES=0 "$PYRO" vm start "$ID" >/dev/null
 QPID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sandbox_pid"])' "$PYRO_HOME/vms/$ID/monitor.json")
 tr '\0' '\n' <"/proc/$QPID/cmdline" >"$OUT/argv"
 "$PYRO" vm delete "$ID" >/dev/null
