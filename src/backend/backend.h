@@ -110,6 +110,10 @@ struct backend_ops {
     int (*destroy_instance)(struct backend_instance *inst, const char *dir, const char *id, pyro_error *err);
 };
 
+/* instance.c: the kill and release of both backends' ops tables. */
+int backend_instance_kill(const struct backend_instance *inst, int sig, pyro_error *err);
+void backend_instance_release(struct backend_instance *inst);
+
 /* The backend called name ("sandbox" or "vm"). An unknown name
  * is -PYRO_E_INVALID with a message that lists the known ones. A new backend
  * is one more entry in backend.c's table. */

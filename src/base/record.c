@@ -173,6 +173,15 @@ int record_load(const char *path, json_t **out, pyro_error *err)
     return record_load_at(AT_FDCWD, path, out, err);
 }
 
+int record_load_existing(const char *path, json_t **out, pyro_error *err)
+{
+    pyro_error e2 = {0};
+    int r = record_load_at(AT_FDCWD, path, out, &e2);
+    if (r < 0 && r != -ENOENT)
+        err_set(err, r, "%s", e2.message);
+    return r;
+}
+
 /* The on-disk form of a record: indented JSON and a final newline. */
 static char *record_text(const json_t *rec, size_t *len)
 {

@@ -30,6 +30,9 @@ int record_parse(const char *buf, size_t len, json_t **out, pyro_error *err);
 /* Loads path (not following a final symlink, regular files only). */
 int record_load(const char *path, json_t **out, pyro_error *err);
 int record_load_at(int dirfd, const char *name, json_t **out, pyro_error *err);
+/* record_load, but a missing file is -ENOENT with err untouched (state a
+ * crash may have left, or not). */
+int record_load_existing(const char *path, json_t **out, pyro_error *err);
 /* Writes rec as indented JSON with a trailing newline, atomically, 0600. */
 int record_save(const char *path, const json_t *rec, pyro_error *err);
 int record_save_flags(const char *path, const json_t *rec, unsigned flags, pyro_error *err);

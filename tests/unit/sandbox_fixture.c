@@ -159,11 +159,11 @@ void run_finish(struct run *r)
 {
     pyro_error err = {0};
     if (r->inst.pidfd >= 0 && r->inst.pid > 0) {
-        sandbox_kill(&r->inst, SIGKILL, &err);
+        backend_instance_kill(&r->inst, SIGKILL, &err);
         siginfo_t si;
         (void)waitid(P_PIDFD, (id_t)r->inst.pidfd, &si, WEXITED);
     }
-    sandbox_release(&r->inst);
+    backend_instance_release(&r->inst);
     if (sandbox_destroy(r->dir, r->id, &err) < 0)
         fail_msg("destroy: %s", err.message);
     live_drop(r->id);

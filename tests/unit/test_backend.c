@@ -29,8 +29,8 @@ static void test_get_sandbox(void **state)
     assert_non_null(ops);
     assert_string_equal(ops->name, "sandbox");
     assert_ptr_equal(ops->start, sandbox_start);
-    assert_ptr_equal(ops->kill, sandbox_kill);
-    assert_ptr_equal(ops->release, sandbox_release);
+    assert_ptr_equal(ops->kill, backend_instance_kill);
+    assert_ptr_equal(ops->release, backend_instance_release);
     assert_ptr_equal(ops->destroy, sandbox_destroy);
 }
 
@@ -42,8 +42,8 @@ static void test_get_vm(void **state)
     assert_int_equal(backend_get("vm", &ops, &err), 0);
     assert_string_equal(ops->name, "vm");
     assert_ptr_equal(ops->start, vm_start);
-    assert_ptr_equal(ops->kill, vm_kill);
-    assert_ptr_equal(ops->release, vm_release);
+    assert_ptr_equal(ops->kill, backend_instance_kill);
+    assert_ptr_equal(ops->release, backend_instance_release);
     assert_ptr_equal(ops->destroy, vm_destroy);
 }
 

@@ -16,25 +16,6 @@
 #include "base/paths.h"
 #include "base/timeutil.h"
 
-int sandbox_kill(const struct backend_instance *inst, int sig, pyro_error *err)
-{
-    if (inst->pidfd < 0)
-        return err_set(err, -EBADF, "sandbox has no pidfd");
-    if (syscall(SYS_pidfd_send_signal, inst->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
-        return err_errno(err, errno, "signal sandbox init (pid %d)", (int)inst->pid);
-    return 0;
-}
-
-void sandbox_release(struct backend_instance *inst)
-{
-    if (inst->pidfd >= 0)
-        close(inst->pidfd);
-    inst->pidfd = -1;
-    if (inst->userns_fd >= 0)
-        close(inst->userns_fd);
-    inst->userns_fd = -1;
-}
-
 struct destroy_args {
     const char *dir, *id;
 };

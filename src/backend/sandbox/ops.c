@@ -4,8 +4,8 @@
 const struct backend_ops sandbox_backend_ops = {
     .name = "sandbox",
     .start = sandbox_start,
-    .kill = sandbox_kill,
-    .release = sandbox_release,
+    .kill = backend_instance_kill,
+    .release = backend_instance_release,
     .destroy = sandbox_destroy,
     .destroy_instance = sandbox_destroy_instance,
 };

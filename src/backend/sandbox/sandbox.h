@@ -39,8 +39,6 @@ extern const struct backend_ops sandbox_backend_ops;
 /* Starts a sandbox; on success out holds the pid and a pidfd of PID 1 and
  * the network addresses. On failure everything created is removed again. */
 int sandbox_start(const struct backend_config *cfg, struct backend_instance *out, pyro_error *err);
-int sandbox_kill(const struct backend_instance *inst, int sig, pyro_error *err);
-void sandbox_release(struct backend_instance *inst);
 /* sandbox_destroy from inside the sandbox's user namespace while start()'s
  * descriptor of it is held (as a user: no helper to map a host view). */
 int sandbox_destroy_instance(struct backend_instance *inst, const char *dir, const char *id, pyro_error *err);

@@ -36,12 +36,9 @@ int sandbox_state_load(const char *dir, struct sandbox_state *st, pyro_error *er
     *st = (struct sandbox_state){0};
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, STATE_FILE);
     json_t *rec = NULL;
-    pyro_error e2 = {0};
-    int r = record_load(path, &rec, &e2);
-    if (r == -ENOENT)
-        return r;
+    int r = record_load_existing(path, &rec, err);
     if (r < 0)
-        return err_set(err, r, "%s", e2.message);
+        return r;
     const char *id = json_get_str(rec, "id", NULL);
     const char *parent = json_get_str(rec, "cgroup_parent", NULL);
     if (!id || !parent || relpath_check(parent, RELPATH_CANONICAL, NULL) < 0) {

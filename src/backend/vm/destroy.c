@@ -11,25 +11,6 @@
 #include "base/id.h"
 #include "base/proc.h"
 
-int vm_kill(const struct backend_instance *inst, int sig, pyro_error *err)
-{
-    if (inst->pidfd < 0)
-        return err_set(err, -EBADF, "the VM has no pidfd");
-    if (syscall(SYS_pidfd_send_signal, inst->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
-        return err_errno(err, errno, "signal QEMU (pid %d)", (int)inst->pid);
-    return 0;
-}
-
-void vm_release(struct backend_instance *inst)
-{
-    if (inst->pidfd >= 0)
-        close(inst->pidfd);
-    inst->pidfd = -1;
-    if (inst->userns_fd >= 0)
-        close(inst->userns_fd);
-    inst->userns_fd = -1;
-}
-
 /* SIGKILLs a QEMU left running (its monitor died) and waits for it. */
 static void kill_qemu(const struct vm_state *st)
 {

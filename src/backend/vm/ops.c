@@ -4,7 +4,7 @@
 const struct backend_ops vm_backend_ops = {
     .name = "vm",
     .start = vm_start,
-    .kill = vm_kill,
-    .release = vm_release,
+    .kill = backend_instance_kill,
+    .release = backend_instance_release,
     .destroy = vm_destroy,
 };

@@ -28,12 +28,9 @@ int vm_state_load(const char *dir, struct vm_state *st, pyro_error *err)
     *st = (struct vm_state){0};
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, STATE_FILE);
     json_auto_t *rec = NULL;
-    pyro_error e2 = {0};
-    int r = record_load(path, &rec, &e2);
-    if (r == -ENOENT)
-        return r;
+    int r = record_load_existing(path, &rec, err);
     if (r < 0)
-        return err_set(err, r, "%s", e2.message);
+        return r;
     const char *id = json_get_str(rec, "id", NULL);
     const char *disk = json_get_str(rec, "disk", NULL);
     /* (a vm.json of an older pyro has no cgroup: "pyro" is then harmless) */

@@ -36,8 +36,6 @@ extern const struct backend_ops vm_backend_ops;
 #define VM_PORT_ID "agentport" /* its device id, named in QEMU's events */
 
 int vm_start(const struct backend_config *cfg, struct backend_instance *out, pyro_error *err);
-int vm_kill(const struct backend_instance *inst, int sig, pyro_error *err);
-void vm_release(struct backend_instance *inst);
 /* Kills a QEMU that still runs for dir (by its recorded pid and start
  * time), removes the instance's own disk and state files, and dir when
  * empty. Idempotent; needs only dir and id. */
