@@ -29,29 +29,29 @@ static int hexval(char c)
  * generator reseed from it now (every later read differs from a clone's). */
 static void apply_entropy(const char *hex)
 {
-    struct {
-        struct rand_pool_info info;
-        uint8_t buf[PROTO_HELLO_ENTROPY];
-    } e = {0};
+    /* struct rand_pool_info ends in a flexible array: the bytes follow. */
+    _Alignas(struct rand_pool_info) uint8_t raw[sizeof(struct rand_pool_info) + PROTO_HELLO_ENTROPY] = {0};
+    struct rand_pool_info *info = (void *)raw;
     size_t n = strlen(hex);
     if (n != 2 * PROTO_HELLO_ENTROPY) {
         fprintf(stderr, AGENT_NAME ": hello: entropy is not %d hex bytes\n", PROTO_HELLO_ENTROPY);
         return;
     }
+    uint8_t *buf = raw + sizeof(struct rand_pool_info);
     for (size_t i = 0; i < PROTO_HELLO_ENTROPY; i++) {
         int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             fprintf(stderr, AGENT_NAME ": hello: entropy is not hex\n");
             return;
         }
-        e.buf[i] = (uint8_t)(hi << 4 | lo);
+        buf[i] = (uint8_t)(hi << 4 | lo);
     }
-    e.info.entropy_count = PROTO_HELLO_ENTROPY * 8;
-    e.info.buf_size = PROTO_HELLO_ENTROPY;
+    info->entropy_count = PROTO_HELLO_ENTROPY * 8;
+    info->buf_size = PROTO_HELLO_ENTROPY;
     _cleanup_close_ int fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
-    if (fd < 0 || ioctl(fd, RNDADDENTROPY, &e) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0)
+    if (fd < 0 || ioctl(fd, RNDADDENTROPY, info) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0)
         fprintf(stderr, AGENT_NAME ": hello: reseed the kernel's generator: %s\n", strerror(errno));
-    explicit_bzero(&e, sizeof(e));
+    explicit_bzero(raw, sizeof(raw));
 }
 
 void agent_identity_apply(const json_t *hello)
