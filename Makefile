@@ -3,7 +3,7 @@
 PREFIX ?= /usr/local
 CMAKE ?= cmake
 # Seconds each fuzz target runs in `make check` (two at a time).
-PYRO_FUZZ_SECONDS ?= 30
+PYRO_FUZZ_SECONDS ?= 20
 export PYRO_FUZZ_SECONDS
 
 .PHONY: all build asan release deps check check-user lint check-format fuzz fuzz-run demo install clean bench
