@@ -1,8 +1,9 @@
 /* The DNS filter of an instance with an allow-list (see dnsfilter.h): a
  * child of the monitor serving one UDP socket bound to the instance's
- * gateway address, port 53, on the veth's host end only (SO_BINDTODEVICE:
- * neither the host's own processes nor other instances reach it; the
- * egress guard also refuses other instances' packets to that address).
+ * gateway address, port 53, on the veth's host end (SO_BINDTODEVICE). The
+ * egress guard (netguard.c) drops packets to it that arrive on any other
+ * interface: the host's own processes' (through lo, which the binding
+ * alone would still serve) and other instances'.
  *
  * One query at a time, each bounded: a name not on the list is answered
  * NXDOMAIN at once; an allowed one goes to the upstream resolvers in turn

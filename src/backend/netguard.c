@@ -156,7 +156,7 @@ static int nat_add(const char *id, uint32_t net, const char *ifname, pyro_error 
 /* The guard rules of one sandbox (see the top of this file). Packets to any
  * address of the host arrive through the input hook, whatever interface the
  * address is on; forwarded packets through the forward hook. */
-static int allow_add(const char *id, const char *ifname, char *const *allow_hosts, pyro_error *err);
+static int allow_add(const char *id, const char *ifname, const char *gw, char *const *allow_hosts, pyro_error *err);
 
 static int guard_add(const char *id, uint32_t net, const char *ifname, bool allow_host, char *const *allow_hosts,
                      pyro_error *err)
@@ -193,13 +193,13 @@ static int guard_add(const char *id, uint32_t net, const char *ifname, bool allo
     for (int i = allow_host ? 3 : 0; i < 5 && r == 0; i++)
         r = nft(err, NULL, "add", "rule", "inet", NFT_GUARD, i < 3 ? "input" : "forward", rules[i], NULL);
     if (r == 0 && allow_hosts)
-        r = allow_add(id, ifname, allow_hosts, err);
+        r = allow_add(id, ifname, gwtext, allow_hosts, err);
     return r;
 }
 
 /* The allow-list's sets and forward rules, after the refusals above: no
  * DNS but the filter's, established flows on, then only the sets. */
-static int allow_add(const char *id, const char *ifname, char *const *allow_hosts, pyro_error *err)
+static int allow_add(const char *id, const char *ifname, const char *gw, char *const *allow_hosts, pyro_error *err)
 {
     char cset[32], dset[32];
     set_name(id, 'c', cset);
@@ -230,6 +230,16 @@ static int allow_add(const char *id, const char *ifname, char *const *allow_host
     snprintf(rules[3], sizeof(rules[3]), "iifname \"%s\" ip daddr @%s accept comment \"pyro:%s\"", ifname, dset, id);
     for (int i = 0; i < 4 && r == 0; i++)
         r = nft(err, NULL, "add", "rule", "inet", NFT_GUARD, "forward", rules[i], NULL);
+    /* The filter serves the instance only: not the host's own processes,
+     * whose packets to the gateway address arrive through lo (other
+     * instances are refused by their own input rules). */
+    if (r == 0) {
+        char only[256];
+        snprintf(only, sizeof(only),
+                 "iifname != \"%s\" ip daddr %s meta l4proto { tcp, udp } th dport 53 drop comment \"pyro:%s\"", ifname,
+                 gw, id);
+        r = nft(err, NULL, "insert", "rule", "inet", NFT_GUARD, "input", only, NULL);
+    }
     if (r == 0) {
         char last[160];
         snprintf(last, sizeof(last), "iifname \"%s\" reject with icmpx admin-prohibited comment \"pyro:%s\"", ifname,
