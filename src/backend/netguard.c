@@ -153,51 +153,7 @@ static int nat_add(const char *id, uint32_t net, const char *ifname, pyro_error 
     return nft(err, NULL, "add", "rule", "ip", NFT_TABLE, NFT_CHAIN, rule, NULL);
 }
 
-/* The guard rules of one sandbox (see the top of this file). Packets to any
- * address of the host arrive through the input hook, whatever interface the
- * address is on; forwarded packets through the forward hook. */
-static int allow_add(const char *id, const char *ifname, const char *gw, char *const *allow_hosts, pyro_error *err);
-
-static int guard_add(const char *id, uint32_t net, const char *ifname, bool allow_host, char *const *allow_hosts,
-                     pyro_error *err)
-{
-    int r = nft(err, NULL, "add", "table", "inet", NFT_GUARD, NULL, NULL, NULL);
-    if (r == 0)
-        r = nft(err, NULL, "add", "chain", "inet", NFT_GUARD, "input",
-                "{ type filter hook input priority filter - 10 ; policy accept ; }", NULL);
-    if (r == 0)
-        r = nft(err, NULL, "add", "chain", "inet", NFT_GUARD, "forward",
-                "{ type filter hook forward priority filter - 10 ; policy accept ; }", NULL);
-    if (r < 0)
-        return r;
-    struct in_addr gw = {htonl(net + 1)};
-    char gwtext[INET_ADDRSTRLEN];
-    snprintf(gwtext, sizeof(gwtext), "%s", inet_ntoa(gw));
-    char rules[5][320];
-    snprintf(rules[0], sizeof(rules[0]), "iifname \"%s\" ct state established,related accept comment \"pyro:%s\"",
-             ifname, id);
-    snprintf(rules[1], sizeof(rules[1]),
-             "iifname \"%s\" ip daddr %s meta l4proto { tcp, udp } th dport 53 accept comment \"pyro:%s\"", ifname,
-             gwtext, id);
-    snprintf(rules[2], sizeof(rules[2]), "iifname \"%s\" reject with icmpx admin-prohibited comment \"pyro:%s\"",
-             ifname, id);
-    snprintf(rules[3], sizeof(rules[3]),
-             "iifname \"%s\" ip daddr %s reject with icmpx admin-prohibited comment \"pyro:%s\"", ifname,
-             GUARD_FORWARD_DENY, id);
-    snprintf(rules[4], sizeof(rules[4]),
-             "iifname \"%s\" meta nfproto ipv6 reject with icmpx admin-prohibited comment \"pyro:%s\"", ifname, id);
-    if (allow_host) /* the operator's opt-in: no input rules, link-local allowed */
-        snprintf(rules[3], sizeof(rules[3]),
-                 "iifname \"%s\" ip daddr %s reject with icmpx admin-prohibited comment \"pyro:%s\"", ifname,
-                 GUARD_FORWARD_DENY_ALLOW_HOST, id);
-    for (int i = allow_host ? 3 : 0; i < 5 && r == 0; i++)
-        r = nft(err, NULL, "add", "rule", "inet", NFT_GUARD, i < 3 ? "input" : "forward", rules[i], NULL);
-    if (r == 0 && allow_hosts)
-        r = allow_add(id, ifname, gwtext, allow_hosts, err);
-    return r;
-}
-
-/* The allow-list's sets and forward rules, after the refusals above: no
+/* The allow-list's sets and rules, added after guard_add's refusals: no
  * DNS but the filter's, established flows on, then only the sets. */
 static int allow_add(const char *id, const char *ifname, const char *gw, char *const *allow_hosts, pyro_error *err)
 {
@@ -246,6 +202,48 @@ static int allow_add(const char *id, const char *ifname, const char *gw, char *c
                  id);
         r = nft(err, NULL, "add", "rule", "inet", NFT_GUARD, "forward", last, NULL);
     }
+    return r;
+}
+
+/* The guard rules of one sandbox (see the top of this file). Packets to any
+ * address of the host arrive through the input hook, whatever interface the
+ * address is on; forwarded packets through the forward hook. */
+static int guard_add(const char *id, uint32_t net, const char *ifname, bool allow_host, char *const *allow_hosts,
+                     pyro_error *err)
+{
+    int r = nft(err, NULL, "add", "table", "inet", NFT_GUARD, NULL, NULL, NULL);
+    if (r == 0)
+        r = nft(err, NULL, "add", "chain", "inet", NFT_GUARD, "input",
+                "{ type filter hook input priority filter - 10 ; policy accept ; }", NULL);
+    if (r == 0)
+        r = nft(err, NULL, "add", "chain", "inet", NFT_GUARD, "forward",
+                "{ type filter hook forward priority filter - 10 ; policy accept ; }", NULL);
+    if (r < 0)
+        return r;
+    struct in_addr gw = {htonl(net + 1)};
+    char gwtext[INET_ADDRSTRLEN];
+    snprintf(gwtext, sizeof(gwtext), "%s", inet_ntoa(gw));
+    char rules[5][320];
+    snprintf(rules[0], sizeof(rules[0]), "iifname \"%s\" ct state established,related accept comment \"pyro:%s\"",
+             ifname, id);
+    snprintf(rules[1], sizeof(rules[1]),
+             "iifname \"%s\" ip daddr %s meta l4proto { tcp, udp } th dport 53 accept comment \"pyro:%s\"", ifname,
+             gwtext, id);
+    snprintf(rules[2], sizeof(rules[2]), "iifname \"%s\" reject with icmpx admin-prohibited comment \"pyro:%s\"",
+             ifname, id);
+    snprintf(rules[3], sizeof(rules[3]),
+             "iifname \"%s\" ip daddr %s reject with icmpx admin-prohibited comment \"pyro:%s\"", ifname,
+             GUARD_FORWARD_DENY, id);
+    snprintf(rules[4], sizeof(rules[4]),
+             "iifname \"%s\" meta nfproto ipv6 reject with icmpx admin-prohibited comment \"pyro:%s\"", ifname, id);
+    if (allow_host) /* the operator's opt-in: no input rules, link-local allowed */
+        snprintf(rules[3], sizeof(rules[3]),
+                 "iifname \"%s\" ip daddr %s reject with icmpx admin-prohibited comment \"pyro:%s\"", ifname,
+                 GUARD_FORWARD_DENY_ALLOW_HOST, id);
+    for (int i = allow_host ? 3 : 0; i < 5 && r == 0; i++)
+        r = nft(err, NULL, "add", "rule", "inet", NFT_GUARD, i < 3 ? "input" : "forward", rules[i], NULL);
+    if (r == 0 && allow_hosts)
+        r = allow_add(id, ifname, gwtext, allow_hosts, err);
     return r;
 }
 
