@@ -42,6 +42,10 @@ struct backend_config {
     /* With network: also the host's own addresses and link-local ones, which
      * the egress guard refuses otherwise (an explicit opt-in). */
     bool network_allow_host;
+    /* With network: the egress allow-list (names and IPv4 CIDRs,
+     * backend/dnsfilter.h), NULL-terminated; NULL: no allow-list. Needs
+     * root (the sandbox backend refuses it as a user). */
+    char *const *network_allow_hosts;
     /* The host id range the instance's ids map to (base/idmap.h): every
      * sandbox runs in a user namespace of its own, as root or as a user. */
     const struct idmap *idmap;

@@ -57,6 +57,7 @@ static int start_instance(struct monitor *m, pyro_error *err)
         .cgroup_parent_mem_mib = m->cfg->cgroup_parent_mem_mib,
         .network = m->cfg->network,
         .network_allow_host = m->cfg->network_allow_host,
+        .network_allow_hosts = m->cfg->network_allow_hosts,
         .idmap = m->cfg->idmap,
         .vm_kernel = m->cfg->vm_kernel,
         .vm_initrd = m->cfg->vm_initrd,

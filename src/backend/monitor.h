@@ -28,9 +28,10 @@ struct monitor_config {
     int pids_max;
     int64_t cgroup_parent_mem_mib; /* backend_config.cgroup_parent_mem_mib */
     bool network;
-    bool network_allow_host;   /* backend_config.network_allow_host */
-    int64_t expires_at_ms;     /* wall clock; the instance is stopped then */
-    const struct idmap *idmap; /* backend_config.idmap */
+    bool network_allow_host;          /* backend_config.network_allow_host */
+    char *const *network_allow_hosts; /* backend_config.network_allow_hosts */
+    int64_t expires_at_ms;            /* wall clock; the instance is stopped then */
+    const struct idmap *idmap;        /* backend_config.idmap */
     /* The vm backend's artifacts and accelerator (backend_config.vm_*). */
     const char *vm_kernel;
     const char *vm_initrd;

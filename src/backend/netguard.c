@@ -9,7 +9,14 @@
  * the gateway), off link-local addresses (cloud metadata services), off
  * other instances, loopback and multicast, and off IPv6 altogether. Every
  * rule is tagged with the comment "pyro:<id>" so that it can be found and
- * deleted from the id alone. */
+ * deleted from the id alone.
+ *
+ * With an allow-list (dnsfilter.h) two sets join them, named from the same
+ * hash as the link: pyro_c_<hash> (the list's CIDRs, fixed) and
+ * pyro_d_<hash> (addresses the instance's DNS filter resolved, each with a
+ * timeout), and the forward chain refuses the instance's port 53 to
+ * anyone (its resolver is the filter, on the gateway) and everything not
+ * in one of the sets. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/dnsfilter.h"
 #include "backend/hostcmd.h"
 #include "backend/netguard.h"
 #include "base/cleanup.h"
@@ -53,6 +61,12 @@ static uint64_t fnv1a(const char *s)
 void netguard_ifname(const char *id, char out[IF_NAMESIZE])
 {
     snprintf(out, IF_NAMESIZE, "pyro-%010llx", (unsigned long long)(fnv1a(id) & 0xffffffffffull));
+}
+
+/* The names of the allow-list's sets: "pyro_c_" or "pyro_d_" and the hash. */
+static void set_name(const char *id, char kind, char out[32])
+{
+    snprintf(out, 32, "pyro_%c_%010llx", kind, (unsigned long long)(fnv1a(id) & 0xffffffffffull));
 }
 
 static bool overlaps(uint32_t a, uint32_t amask, uint32_t b, uint32_t bmask)
@@ -139,10 +153,63 @@ static int nat_add(const char *id, uint32_t net, const char *ifname, pyro_error 
     return nft(err, NULL, "add", "rule", "ip", NFT_TABLE, NFT_CHAIN, rule, NULL);
 }
 
+/* The allow-list's sets and rules, added after guard_add's refusals: no
+ * DNS but the filter's, established flows on, then only the sets. */
+static int allow_add(const char *id, const char *ifname, const char *gw, char *const *allow_hosts, pyro_error *err)
+{
+    char cset[32], dset[32];
+    set_name(id, 'c', cset);
+    set_name(id, 'd', dset);
+    int r = nft(err, NULL, "add", "set", "inet", NFT_GUARD, cset, "{ type ipv4_addr ; flags interval ; auto-merge ; }",
+                NULL);
+    if (r == 0)
+        r = nft(err, NULL, "add", "set", "inet", NFT_GUARD, dset, "{ type ipv4_addr ; flags timeout ; size 65536 ; }",
+                NULL);
+    for (size_t i = 0; r == 0 && allow_hosts[i]; i++) {
+        char norm[DNSFILTER_NAME_MAX];
+        int kind = dnsfilter_entry_parse(allow_hosts[i], norm, err);
+        if (kind < 0)
+            return kind;
+        if (kind == DNSFILTER_ENTRY_CIDR) {
+            _cleanup_free_ char *elem = xasprintf("{ %s }", norm);
+            r = nft(err, NULL, "add", "element", "inet", NFT_GUARD, cset, elem, NULL);
+        }
+    }
+    char rules[4][256];
+    snprintf(rules[0], sizeof(rules[0]),
+             "iifname \"%s\" meta l4proto { tcp, udp } th dport { 53, 853 } reject with icmpx admin-prohibited "
+             "comment \"pyro:%s\"",
+             ifname, id);
+    snprintf(rules[1], sizeof(rules[1]), "iifname \"%s\" ct state established,related accept comment \"pyro:%s\"",
+             ifname, id);
+    snprintf(rules[2], sizeof(rules[2]), "iifname \"%s\" ip daddr @%s accept comment \"pyro:%s\"", ifname, cset, id);
+    snprintf(rules[3], sizeof(rules[3]), "iifname \"%s\" ip daddr @%s accept comment \"pyro:%s\"", ifname, dset, id);
+    for (int i = 0; i < 4 && r == 0; i++)
+        r = nft(err, NULL, "add", "rule", "inet", NFT_GUARD, "forward", rules[i], NULL);
+    /* The filter serves the instance only: not the host's own processes,
+     * whose packets to the gateway address arrive through lo (other
+     * instances are refused by their own input rules). */
+    if (r == 0) {
+        char only[256];
+        snprintf(only, sizeof(only),
+                 "iifname != \"%s\" ip daddr %s meta l4proto { tcp, udp } th dport 53 drop comment \"pyro:%s\"", ifname,
+                 gw, id);
+        r = nft(err, NULL, "insert", "rule", "inet", NFT_GUARD, "input", only, NULL);
+    }
+    if (r == 0) {
+        char last[160];
+        snprintf(last, sizeof(last), "iifname \"%s\" reject with icmpx admin-prohibited comment \"pyro:%s\"", ifname,
+                 id);
+        r = nft(err, NULL, "add", "rule", "inet", NFT_GUARD, "forward", last, NULL);
+    }
+    return r;
+}
+
 /* The guard rules of one sandbox (see the top of this file). Packets to any
  * address of the host arrive through the input hook, whatever interface the
  * address is on; forwarded packets through the forward hook. */
-static int guard_add(const char *id, uint32_t net, const char *ifname, bool allow_host, pyro_error *err)
+static int guard_add(const char *id, uint32_t net, const char *ifname, bool allow_host, char *const *allow_hosts,
+                     pyro_error *err)
 {
     int r = nft(err, NULL, "add", "table", "inet", NFT_GUARD, NULL, NULL, NULL);
     if (r == 0)
@@ -175,6 +242,8 @@ static int guard_add(const char *id, uint32_t net, const char *ifname, bool allo
                  GUARD_FORWARD_DENY_ALLOW_HOST, id);
     for (int i = allow_host ? 3 : 0; i < 5 && r == 0; i++)
         r = nft(err, NULL, "add", "rule", "inet", NFT_GUARD, i < 3 ? "input" : "forward", rules[i], NULL);
+    if (r == 0 && allow_hosts)
+        r = allow_add(id, ifname, gwtext, allow_hosts, err);
     return r;
 }
 
@@ -209,6 +278,26 @@ static int rules_remove(const char *id, const char *family, const char *table, c
     return r;
 }
 
+/* The allow-list's sets of id, after the rules that use them; one that
+ * does not exist is fine. */
+static int sets_remove(const char *id, pyro_error *err)
+{
+    _cleanup_free_ char *out = NULL;
+    pyro_error e2;
+    if (nft(&e2, &out, "list", "sets", "inet", NULL, NULL, NULL, NULL) < 0)
+        return 0; /* no table: no set */
+    for (const char *k = "cd"; *k; k++) {
+        char name[32];
+        set_name(id, *k, name);
+        if (!strstr(out, name))
+            continue;
+        int r = nft(err, NULL, "delete", "set", "inet", NFT_GUARD, name, NULL, NULL);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 static int rules_remove_all(const char *id, pyro_error *err)
 {
     int r = rules_remove(id, "ip", NFT_TABLE, NFT_CHAIN, err);
@@ -216,12 +305,15 @@ static int rules_remove_all(const char *id, pyro_error *err)
         r = rules_remove(id, "inet", NFT_GUARD, "input", err);
     if (r == 0)
         r = rules_remove(id, "inet", NFT_GUARD, "forward", err);
+    if (r == 0)
+        r = sets_remove(id, err);
     return r;
 }
 
-int netguard_prepare(const char *id, bool allow_host, struct netguard *net, pyro_error *err)
+int netguard_prepare(const char *id, bool allow_host, char *const *allow_hosts, struct netguard *net, pyro_error *err)
 {
-    *net = (struct netguard){.lock_fd = -1};
+    *net = (struct netguard){.lock_fd = -1, .allow_hosts = allow_hosts};
+    snprintf(net->id, sizeof(net->id), "%s", id);
     netguard_ifname(id, net->ifname);
     if (mkdir(NET_LOCK_DIR, 0755) < 0 && errno != EEXIST)
         return err_errno(err, errno, "create %s", NET_LOCK_DIR);
@@ -252,7 +344,7 @@ int netguard_prepare(const char *id, bool allow_host, struct netguard *net, pyro
     int r = enable_forwarding(err);
     if (r < 0)
         return r;
-    r = guard_add(id, found, net->ifname, allow_host, err);
+    r = guard_add(id, found, net->ifname, allow_host, allow_hosts, err);
     if (r == 0)
         r = nat_add(id, found, net->ifname, err);
     if (r < 0) {
@@ -274,9 +366,17 @@ int netguard_attach(struct netguard *net, pid_t pid, pyro_error *err)
         return r;
     snprintf(addr, sizeof(addr), "%s/30", inet_ntoa(net->host_addr));
     r = ip(err, "addr", "add", addr, "dev", net->ifname, NULL, NULL, NULL, NULL, NULL);
-    if (r < 0)
+    if (r == 0)
+        r = ip(err, "link", "set", net->ifname, "up", NULL, NULL, NULL, NULL, NULL, NULL);
+    if (r < 0 || !net->allow_hosts)
         return r;
-    return ip(err, "link", "set", net->ifname, "up", NULL, NULL, NULL, NULL, NULL, NULL);
+    char dset[32], nftset[64];
+    set_name(net->id, 'd', dset);
+    snprintf(nftset, sizeof(nftset), "inet %s %s", NFT_GUARD, dset);
+    struct dnsfilter_config dc = {
+        .id = net->id, .ifname = net->ifname, .addr = net->host_addr, .nft_set = nftset, .allow = net->allow_hosts};
+    pid_t filter_pid;
+    return dnsfilter_start(&dc, &filter_pid, err);
 }
 
 int netguard_teardown(const char *id, bool nat, pyro_error *err)
@@ -320,4 +420,15 @@ int netguard_resolv(const char *dir, pyro_error *err)
     if (fd < 0 || write(fd, text, used) != (ssize_t)used)
         return err_errno(err, errno, "write %s", path);
     return 1;
+}
+
+int netguard_resolv_filter(const char *dir, const struct netguard *net, pyro_error *err)
+{
+    char text[64];
+    int n = snprintf(text, sizeof(text), "nameserver %s\n", inet_ntoa(net->host_addr));
+    _cleanup_free_ char *path = xasprintf("%s/resolv.conf", dir);
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 || write(fd, text, (size_t)n) != n)
+        return err_errno(err, errno, "write %s", path);
+    return 0;
 }

@@ -63,6 +63,25 @@ test("narrowed schemas: vm_run has the same parameters on vm-run and workspace-f
   }
 });
 
+test("narrowed schemas: network_policy and allow_hosts on workspace_create in workspace-full only", async () => {
+  for (const [profile, has] of [["workspace-full", true], ["workspace-core", false]]) {
+    const c = await connect("stdio", ["--profile", profile], home.env);
+    try {
+      const t = (await c.client.listTools()).tools.find((x) => x.name === "workspace_create");
+      const p = t.inputSchema.properties;
+      assert.equal("network_policy" in p, has, `${profile}: network_policy`);
+      assert.equal("allow_hosts" in p, has, `${profile}: allow_hosts`);
+      if (has) {
+        assert.deepEqual(p.network_policy.enum, ["off", "egress", "egress+published-ports"]);
+        assert.equal(p.network_policy.default, "off");
+        assert.equal(p.allow_hosts.type, "array");
+      }
+    } finally {
+      await c.close();
+    }
+  }
+});
+
 test("text and patch are required on every surface that lists their tools, as in the seed", async () => {
   const seen = new Set();
   for (const s of surfaces) {

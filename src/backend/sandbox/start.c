@@ -76,6 +76,10 @@ static int validate(const struct backend_config *c, pyro_error *err)
     if (!c->idmap || c->idmap->count < 1)
         return err_set(err, -PYRO_E_INVALID, "no id range for the sandbox's user namespace");
     int r;
+    if (c->idmap->rootless && c->network && c->network_allow_hosts)
+        return err_set(err, -PYRO_E_UNSUPPORTED,
+                       "allow_hosts needs root: as an ordinary user egress goes through pasta, where pyro cannot "
+                       "filter by destination; use network policy egress without allow_hosts, or run as root");
     if (c->idmap->rootless && c->network && (r = sandbox_pasta_check(err)) < 0)
         return r;
     struct stat st;
@@ -244,8 +248,15 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
         if (c->idmap->rootless) { /* pasta's network (net_pasta.c) */
             inet_pton(AF_INET, SANDBOX_PASTA_GUEST, &s->net.guest_addr);
             inet_pton(AF_INET, SANDBOX_PASTA_GATEWAY, &s->net.host_addr);
-        } else if ((r = netguard_prepare(c->id, c->network_allow_host, &s->net, err)) < 0)
+        } else if ((r = netguard_prepare(c->id, c->network_allow_host, c->network_allow_hosts, &s->net, err)) < 0) {
             return r;
+        }
+        if (c->network_allow_hosts) { /* the DNS filter is the only resolver */
+            if ((r = netguard_resolv_filter(c->dir, &s->net, err)) < 0)
+                return r;
+            free(s->paths[SANDBOX_PATH_RESOLV]);
+            s->paths[SANDBOX_PATH_RESOLV] = xasprintf("%s/resolv.conf", c->dir);
+        }
     }
     for (int i = 0; i < SANDBOX_DEV_NODES; i++)
         s->paths[SANDBOX_PATH_DEV + i] = xstrdup(sandbox_dev_nodes[i]);

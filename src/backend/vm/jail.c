@@ -57,8 +57,15 @@ int vm_jail_prepare(const struct backend_config *cfg, struct vm_jail *j, pyro_er
         if ((r = netguard_resolv(cfg->dir, err)) < 0)
             return r;
         j->resolv = r == 1 ? xasprintf("%s/resolv.conf", cfg->dir) : xstrdup("/dev/null");
-        if ((r = netguard_prepare(cfg->id, cfg->network_allow_host, &j->net, err)) < 0)
+        if ((r = netguard_prepare(cfg->id, cfg->network_allow_host, cfg->network_allow_hosts, &j->net, err)) < 0)
             return r;
+        /* With an allow-list slirp's DNS goes to the instance's filter. */
+        if (cfg->network_allow_hosts) {
+            if ((r = netguard_resolv_filter(cfg->dir, &j->net, err)) < 0)
+                return r;
+            free(j->resolv);
+            j->resolv = xasprintf("%s/resolv.conf", cfg->dir);
+        }
     }
     if (pipe2(j->go, O_CLOEXEC) < 0)
         return err_errno(err, errno, "pipe");

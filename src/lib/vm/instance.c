@@ -387,6 +387,11 @@ static int instance_start_once(struct pyro_ctx *ctx, struct instance *inst, bool
             return instance_vm_failed(inst, fallback, err);
     }
     bool is_vm = !strcmp(backend, "vm");
+    /* The egress allow-list, borrowed from the record until the monitor runs. */
+    json_t *allow = json_object_get(inst->rec, "allow_hosts");
+    _cleanup_free_ const char **allow_v = allow ? xcalloc(json_array_size(allow) + 1, sizeof(char *)) : NULL;
+    for (size_t i = 0; allow && i < json_array_size(allow); i++)
+        allow_v[i] = json_string_value(json_array_get(allow, i));
     struct monitor_config mc = {
         .idmap = &idmap,
         .backend = backend,
@@ -401,6 +406,7 @@ static int instance_start_once(struct pyro_ctx *ctx, struct instance *inst, bool
         .cgroup_parent_mem_mib = ctx->max_total_mem_mib,
         .network = json_get_bool(inst->rec, "network", false),
         .network_allow_host = ctx->egress_allow_host,
+        .network_allow_hosts = (char *const *)allow_v,
         .expires_at_ms = expires,
         .vm_kernel = is_vm ? vm.artifacts.kernel : NULL,
         .vm_initrd = is_vm ? vm.artifacts.initrd : NULL,

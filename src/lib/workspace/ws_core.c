@@ -52,7 +52,10 @@ json_t *ws_describe(const struct instance *inst)
     }
     json_t *lr = json_object_get(inst->rec, "last_reset_at");
     json_set(o, "last_reset_at", lr ? json_copy(lr) : json_null());
-    json_set(o, "network_policy", json_string("off"));
+    json_set(o, "network_policy", json_string(json_get_str(inst->rec, "network_policy", "off")));
+    json_t *allow = json_object_get(inst->rec, "allow_hosts");
+    if (allow)
+        json_set(o, "allow_hosts", json_deep_copy(allow));
     json_set(o, "workspace_path", json_string(WS_ROOT));
     json_set(o, "snapshot_count", json_integer((json_int_t)json_array_size(json_object_get(inst->rec, "snapshots"))));
     instance_isolation(inst, o);

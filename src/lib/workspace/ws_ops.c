@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/dnsfilter.h"
 #include "base/cleanup.h"
 #include "base/id.h"
 #include "base/json.h"
@@ -128,10 +129,40 @@ static int ws_materialize(struct pyro_ctx *ctx, struct instance *inst, int seed_
     return r;
 }
 
+/* network_policy and allow_hosts into the record: "network" (the
+ * backends' boolean), "network_policy", and "allow_hosts" normalized
+ * (dnsfilter_entry_parse); bad ones change nothing. */
+static int ws_network(json_t *args, json_t *rec, pyro_error *err)
+{
+    const char *policy = json_get_str(args, "network_policy", "off");
+    json_t *allow = json_object_get(args, "allow_hosts");
+    if (!json_array_size(allow))
+        allow = NULL; /* an empty list is no list */
+    if (allow && !strcmp(policy, "off"))
+        return err_set(err, -PYRO_E_INVALID,
+                       "allow_hosts needs network_policy egress or egress+published-ports (off has no network)");
+    json_auto_t *norm = allow ? json_array() : NULL;
+    for (size_t i = 0; allow && i < json_array_size(allow); i++) {
+        char out[DNSFILTER_NAME_MAX];
+        int r = dnsfilter_entry_parse(json_string_value(json_array_get(allow, i)), out, err);
+        if (r < 0)
+            return r;
+        json_array_append_new(norm, json_string(out));
+    }
+    json_set(rec, "network", json_boolean(strcmp(policy, "off") != 0));
+    json_set(rec, "network_policy", json_string(policy));
+    if (norm)
+        json_set(rec, "allow_hosts", json_incref(norm));
+    return 0;
+}
+
 static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     json_t *labels = json_object_get(args, "labels");
+    json_auto_t *net = json_object();
     int r = ws_check_labels(labels, err);
+    if (r == 0)
+        r = ws_network(args, net, err);
     if (r == 0)
         r = instance_check_size(ctx, json_get_int(args, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT),
                                 json_get_int(args, "mem_mib", PYRO_DEFAULT_MEM_MIB), err);
@@ -169,6 +200,7 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     /* "creating" until the baseline exists, owned by this process: a create
      * killed midway is listed as such and removed by reap-expired. */
     instance_own(rec);
+    json_object_update(rec, net);
     if ((r = instance_backend_choose(args, rec, err)) < 0)
         return r;
     json_t *name = json_object_get(args, "name");
@@ -349,6 +381,7 @@ static int ws_delete_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     return r;
 }
 
+static const char *const ws_network_policies[] = {"off", "egress", "egress+published-ports", NULL};
 static const struct contract_param ws_create_params[] = {
     PARAM_ENVIRONMENT,
     PARAM_VCPU_COUNT,
@@ -362,6 +395,16 @@ static const struct contract_param ws_create_params[] = {
               .metavar = "PATH"),
     PARAM_WORKSPACE_NAME,
     PARAM_WORKSPACE_LABELS,
+    PARAM_STR("network_policy",
+              "Network of the workspace: off (only loopback; no NIC in a VM), egress (outbound through NAT, "
+              "never to the host or link-local addresses), or egress+published-ports (egress, and services may "
+              "publish ports on the host's 127.0.0.1).",
+              .flags = PF_FULL_ONLY, .has_default = true, .def_str = "off", .choices = ws_network_policies, .max = 32),
+    PARAM_LIST("allow_hosts",
+               "Egress allow-list (needs an egress policy, and root): domain names (a leading '*.' matches every "
+               "name below) and IPv4 CIDRs. Enforced on the network layer: only listed CIDRs and the addresses "
+               "the workspace's DNS filter resolved for listed names are reachable; other names do not resolve.",
+               .flags = PF_FULL_ONLY, .flag = "allow-host", .metavar = "HOST|CIDR", .max = 64),
     PARAM_END,
 };
 static const struct contract_param ws_id_params[] = {PARAM_WORKSPACE_ID, PARAM_END};

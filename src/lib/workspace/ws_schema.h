@@ -11,17 +11,17 @@
 #define WS_ARR_OBJ "{\"type\":\"array\",\"items\":{\"type\":\"object\"}}"
 #define WS_STR_OR_NULL "{\"type\":[\"string\",\"null\"]}"
 
-#define WS_RECORD_PROPS                                                                                               \
-    "\"workspace_id\":" WS_STR ",\"name\":" WS_STR_OR_NULL ",\"labels\":{\"type\":\"object\"},"                       \
-    "\"state\":{\"type\":\"string\",\"enum\":[\"started\",\"stopped\",\"created\",\"expired\",\"exited\","            \
-    "\"failed\",\"creating\",\"deleting\"]},"                                                                         \
-    "\"environment\":" WS_STR ",\"environment_version\":" WS_STR ",\"vcpu_count\":" WS_INT ",\"mem_mib\":" WS_INT     \
-    ",\"ttl_seconds\":" WS_INT ",\"allow_host_compat\":" WS_BOOL                                                      \
-    ",\"network_policy\":" WS_STR INSTANCE_ISOLATION_PROPS ",\"created_at\":" WS_STR ",\"expires_at\":" WS_STR        \
-    ",\"started_at\":" WS_STR ",\"stopped_at\":" WS_STR ",\"last_activity_at\":" WS_STR ",\"workspace_path\":" WS_STR \
-    ",\"workspace_seed\":" WS_OBJ ",\"command_count\":" WS_INT ",\"snapshot_count\":" WS_INT                          \
-    ",\"reset_count\":" WS_INT ",\"last_reset_at\":" WS_STR_OR_NULL ",\"last_command\":" WS_OBJ ",\"reason\":" WS_STR \
-    ",\"pending_operation\":" WS_STR ",\"backend_fallback\":" WS_STR
+#define WS_RECORD_PROPS                                                                                             \
+    "\"workspace_id\":" WS_STR ",\"name\":" WS_STR_OR_NULL ",\"labels\":{\"type\":\"object\"},"                     \
+    "\"state\":{\"type\":\"string\",\"enum\":[\"started\",\"stopped\",\"created\",\"expired\",\"exited\","          \
+    "\"failed\",\"creating\",\"deleting\"]},"                                                                       \
+    "\"environment\":" WS_STR ",\"environment_version\":" WS_STR ",\"vcpu_count\":" WS_INT ",\"mem_mib\":" WS_INT   \
+    ",\"ttl_seconds\":" WS_INT ",\"allow_host_compat\":" WS_BOOL ",\"network_policy\":" WS_STR                      \
+    ",\"allow_hosts\":{\"type\":\"array\",\"items\":" WS_STR "}" INSTANCE_ISOLATION_PROPS ",\"created_at\":" WS_STR \
+    ",\"expires_at\":" WS_STR ",\"started_at\":" WS_STR ",\"stopped_at\":" WS_STR ",\"last_activity_at\":" WS_STR   \
+    ",\"workspace_path\":" WS_STR ",\"workspace_seed\":" WS_OBJ ",\"command_count\":" WS_INT                        \
+    ",\"snapshot_count\":" WS_INT ",\"reset_count\":" WS_INT ",\"last_reset_at\":" WS_STR_OR_NULL                   \
+    ",\"last_command\":" WS_OBJ ",\"reason\":" WS_STR ",\"pending_operation\":" WS_STR ",\"backend_fallback\":" WS_STR
 #define WS_RECORD_REQUIRED                                                                          \
     "\"workspace_id\",\"name\",\"labels\",\"state\",\"environment\",\"created_at\",\"expires_at\"," \
     "\"last_activity_at\",\"workspace_seed\",\"command_count\",\"snapshot_count\",\"reset_count\"," \
