@@ -52,15 +52,20 @@ static const struct op_entry ops[] = {
     {"file_delete", op_file_delete},
     {"manifest", op_manifest},
     {"shutdown", op_shutdown},
+    {"service_start", op_service_start},
+    {"service_list", op_service_list},
+    {"service_status", op_service_status},
+    {"service_logs", op_service_logs},
+    {"service_stop", op_service_stop},
 };
 
 /* Names kept for the next protocol additions; requests get "unsupported". */
 static const char *const reserved_ops[] = {
-    "shell_open",    "shell_read",   "shell_write",    "shell_signal", "shell_resize", "shell_close",
-    "service_start", "service_stop", "service_status", "service_logs", "secret_put",   "secret_delete",
+    "shell_open", "shell_read", "shell_write", "shell_signal", "shell_resize", "shell_close", "secret_put",
+    "secret_delete",
 };
 
-static const char *const caps[] = {"exec", "kill", "file", "tar", "fs_flush", "shutdown", "stream", "manifest"};
+static const char *const caps[] = {"exec", "kill", "file", "tar", "fs_flush", "shutdown", "stream", "manifest", "service"};
 
 static void on_hello(struct agent *a, const struct proto_frame *f)
 {
