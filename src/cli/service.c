@@ -22,3 +22,10 @@ int cli_service_exit(const json_t *result)
 {
     return strcmp(json_get_str(result, "state", ""), "failed") ? 0 : 1;
 }
+
+int cli_print_service_start(struct cli_run *run, json_t *result)
+{
+    (void)run;
+    cli_print_kv(result);
+    return cli_service_exit(result);
+}
