@@ -256,7 +256,7 @@ void ws_service_counts(const struct instance *inst, json_t *o)
 #define PARAM_SERVICE_NAME                                                                                    \
     PARAM_STR("service_name", "Service name: letters, digits, '.', '_' and '-', at most 64.",                 \
               .flags = PF_REQUIRED | PF_POSITIONAL, .max = 64)
-#define SVC_EXPOSE (WS_FULL | WS_COLD | WS_REVIEW)
+#define SVC_EXPOSE (WS_FULL | WS_COLD)
 
 static const struct contract_param svc_start_params[] = {
     PARAM_WORKSPACE_ID,
