@@ -145,6 +145,8 @@ int op_service_logs(struct agent *a, const struct proto_frame *req, pyro_error *
 int op_service_stop(struct agent *a, const struct proto_frame *req, pyro_error *err);
 /* A reaped child that belongs to a service (supervisor or probe): true. */
 bool service_reaped(struct agent *a, pid_t pid, int status);
+/* True while a start or stop request of id waits for its answer. */
+bool service_request_busy(struct agent *a, int64_t id);
 /* Kills every service's tree (the agent is going away). */
 void service_free_all(struct agent *a);
 

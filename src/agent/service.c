@@ -107,8 +107,8 @@ json_t *service_list_result(struct agent *a, const char *only)
         json_array_append_new(arr, service_record(s));
         running += s->state == ST_RUNNING || s->state == ST_STARTING;
     }
-    return json_pack("{s:I, s:I, s:o}", "count", (json_int_t)json_array_size(arr), "running_count",
-                     (json_int_t)running, "services", arr);
+    return json_pack("{s:I, s:I, s:o}", "count", (json_int_t)json_array_size(arr), "running_count", (json_int_t)running,
+                     "services", arr);
 }
 
 void service_free(struct service *s)

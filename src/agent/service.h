@@ -50,7 +50,7 @@ struct service_probe {
 struct service_log {
     int pipe_fd; /* read end, -1 once closed */
     int file_fd;
-    char *path; /* .../<stream>.log; rotation keeps one <path>.1 */
+    char *path;             /* .../<stream>.log; rotation keeps one <path>.1 */
     uint64_t size, dropped; /* bytes in the file; bytes rotated away for good */
 };
 
@@ -110,8 +110,8 @@ void service_watch(struct service *s);
  * *status_rd gets a non-blocking pipe on which the supervisor writes the
  * leader's wait status (an int) once it exits; the supervisor itself exits
  * when its tree is empty. */
-int service_spawn(const char *command, const char *cwd, int out_w, int err_w, pid_t *sup, pid_t *leader,
-                  int *status_rd, pyro_error *err);
+int service_spawn(const char *command, const char *cwd, int out_w, int err_w, pid_t *sup, pid_t *leader, int *status_rd,
+                  pyro_error *err);
 /* Sends sig to every process below sup (not sup itself). Returns how many
  * processes were signalled. */
 size_t service_signal_tree(pid_t sup, int sig);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -101,20 +102,29 @@ static int make_room(struct agent *a, pyro_error *err)
     return 0;
 }
 
-static int start_checked(struct agent *a, const json_t *args, struct service *s, pyro_error *err)
+/* Where a service's logs go: SERVICE_DIR, or in a non-init agent (tests)
+ * $PYRO_AGENT_SERVICE_DIR when set. */
+static const char *service_base(const struct agent *a)
+{
+    const char *d = a->init_mode ? NULL : getenv("PYRO_AGENT_SERVICE_DIR");
+    return d && d[0] == '/' ? d : SERVICE_DIR;
+}
+
+/* Checks the arguments into s; *old gets the ended record of the same
+ * name, replaced once the new service runs. */
+static int start_checked(struct agent *a, const json_t *args, struct service *s, struct service **old, pyro_error *err)
 {
     const char *name = json_get_str(args, "name", NULL);
     int r = name_check(name, err);
     if (r < 0)
         return r;
-    struct service *old = service_find(a, name);
-    if (old && !old->finished)
+    *old = service_find(a, name);
+    if (*old && !(*old)->finished)
         return err_set(err, -EEXIST, "service '%s' already exists and is %s: stop it first", name,
-                       old->state == ST_STARTING ? "starting" : "running");
+                       (*old)->state == ST_STARTING ? "starting" : "running");
     const char *command = json_get_str(args, "command", NULL);
     if (!command || !*command || strlen(command) > COMMAND_MAX)
-        return err_set(err, -PYRO_E_INVALID, "\"command\" must be a non-empty string of at most %d bytes",
-                       COMMAND_MAX);
+        return err_set(err, -PYRO_E_INVALID, "\"command\" must be a non-empty string of at most %d bytes", COMMAND_MAX);
     const char *cwd = json_get_str(args, "cwd", "/");
     struct stat st;
     if (cwd[0] != '/' || strlen(cwd) > 4096)
@@ -127,16 +137,13 @@ static int start_checked(struct agent *a, const json_t *args, struct service *s,
         (r = int_arg(args, "ready_interval_ms", 500, 10, 60000, &s->interval_ms, err)) < 0 ||
         (r = readiness_arg(args, cwd, &s->probe, err)) < 0)
         return r;
-    if ((r = make_room(a, err)) < 0)
+    /* Replacing an ended record of the same name makes room by itself. */
+    if (!*old && (r = make_room(a, err)) < 0)
         return r;
-    if (old) {
-        service_unlink(a, old);
-        service_free(old);
-    }
     s->name = xstrdup(name);
     s->command = xstrdup(command);
     s->cwd = xstrdup(cwd);
-    s->dir = xasprintf("%s/%s", SERVICE_DIR, name);
+    s->dir = xasprintf("%s/%s", service_base(a), name);
     return 0;
 }
 
@@ -147,7 +154,8 @@ int op_service_start(struct agent *a, const struct proto_frame *req, pyro_error 
     s->agent = a;
     s->status_fd = s->out.pipe_fd = s->out.file_fd = s->err.pipe_fd = s->err.file_fd = -1;
     int ow = -1, ew = -1;
-    int r = start_checked(a, args, s, err);
+    struct service *old = NULL;
+    int r = start_checked(a, args, s, &old, err);
     if (r == 0)
         r = mkdir_p(s->dir, 0700, err);
     if (r == 0)
@@ -161,8 +169,17 @@ int op_service_start(struct agent *a, const struct proto_frame *req, pyro_error 
     if (ew >= 0)
         close(ew);
     if (r < 0) {
+        /* Nothing half-created: no log files of a service that never ran. */
+        if (s->out.path)
+            (void)unlink(s->out.path);
+        if (s->err.path)
+            (void)unlink(s->err.path);
         service_free(s);
         return r;
+    }
+    if (old) {
+        service_unlink(a, old);
+        service_free(old);
     }
     int64_t now = time_mono_ms();
     s->started_wall = time_wall_ms();
@@ -272,6 +289,17 @@ int op_service_stop(struct agent *a, const struct proto_frame *req, pyro_error *
     a->service_waits = w;
     service_answer_waits(a);
     return 0;
+}
+
+bool service_request_busy(struct agent *a, int64_t id)
+{
+    for (struct service *s = a->services; s; s = s->next)
+        if (s->start_req == id)
+            return true;
+    for (struct service_wait *w = a->service_waits; w; w = w->next)
+        if (w->id == id)
+            return true;
+    return false;
 }
 
 void service_free_all(struct agent *a)

@@ -123,8 +123,7 @@ static int parse_url(const char *url, struct sockaddr_storage *ss, socklen_t *sl
     return parse_hostport(hp, len, ss, sl);
 }
 
-int service_probe_parse(const char *type, const char *target, const char *cwd, struct service_probe *p,
-                        pyro_error *err)
+int service_probe_parse(const char *type, const char *target, const char *cwd, struct service_probe *p, pyro_error *err)
 {
     memset(p, 0, sizeof(*p));
     if (!type)

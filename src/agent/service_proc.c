@@ -85,8 +85,8 @@ static void __attribute__((noreturn)) supervise(const char *command, const char 
     _exit(0);
 }
 
-int service_spawn(const char *command, const char *cwd, int out_w, int err_w, pid_t *sup, pid_t *leader,
-                  int *status_rd, pyro_error *err)
+int service_spawn(const char *command, const char *cwd, int out_w, int err_w, pid_t *sup, pid_t *leader, int *status_rd,
+                  pyro_error *err)
 {
     int st[2];
     if (pipe2(st, O_CLOEXEC) < 0)

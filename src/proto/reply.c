@@ -104,8 +104,8 @@ static const struct proto_shape shutdown_s = PROTO_SHAPE(shutdown_f);
 #define SVC_LOG_TEXT_MAX (3 * 1024 * 1024)
 #define SVC_MAX 32
 static const char *const svc_states[] = {"starting", "running", "exited", "failed", "stopped", NULL};
-static const char *const svc_reasons[] = {"exited", "ready_timeout", "stopped", "workspace_stopped", "reset", "deleted",
-                                          NULL};
+static const char *const svc_reasons[] = {"exited", "ready_timeout", "stopped", "workspace_stopped",
+                                          "reset",  "deleted",       NULL};
 static const char *const svc_probes[] = {"file", "tcp", "http", "command", NULL};
 static const struct proto_field svc_ready_f[] = {
     F_ONE_OF("type", svc_probes),
@@ -191,7 +191,8 @@ static int svc_list_rules(const json_t *res, size_t body_len, pyro_error *err)
         const char *st = json_string_value(json_object_get(e, "state"));
         running += !strcmp(st, "starting") || !strcmp(st, "running");
     }
-    if ((size_t)count != json_array_size(arr) || (size_t)json_integer_value(json_object_get(res, "running_count")) != running)
+    if ((size_t)count != json_array_size(arr) ||
+        (size_t)json_integer_value(json_object_get(res, "running_count")) != running)
         return err_set(err, -PYRO_E_PROTOCOL, "result.count or running_count disagrees with the %zu services",
                        json_array_size(arr));
     return 0;

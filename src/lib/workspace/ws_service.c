@@ -253,8 +253,8 @@ void ws_service_counts(const struct instance *inst, json_t *o)
     json_set(o, "running_service_count", json_integer(running));
 }
 
-#define PARAM_SERVICE_NAME                                                                                    \
-    PARAM_STR("service_name", "Service name: letters, digits, '.', '_' and '-', at most 64.",                 \
+#define PARAM_SERVICE_NAME                                                                    \
+    PARAM_STR("service_name", "Service name: letters, digits, '.', '_' and '-', at most 64.", \
               .flags = PF_REQUIRED | PF_POSITIONAL, .max = 64)
 #define SVC_EXPOSE (WS_FULL | WS_COLD)
 
@@ -263,19 +263,19 @@ static const struct contract_param svc_start_params[] = {
     PARAM_SERVICE_NAME,
     PARAM_STR("command", "Shell command (/bin/sh -c) that runs the service in the foreground.",
               .flags = PF_REQUIRED | PF_REST, .max = PYRO_COMMAND_MAX),
-    PARAM_STR("cwd", "Working directory, inside /workspace.", .has_default = true, .def_str = WS_ROOT,
-              .max = 4096),
+    PARAM_STR("cwd", "Working directory, inside /workspace.", .has_default = true, .def_str = WS_ROOT, .max = 4096),
     PARAM_STR("ready_file", "Ready once this path exists (relative: under /workspace).", .max = 4096),
-    PARAM_STR("ready_tcp", "Ready once HOST:PORT accepts a TCP connection inside the workspace (an IP "
-                           "address or localhost).",
+    PARAM_STR("ready_tcp",
+              "Ready once HOST:PORT accepts a TCP connection inside the workspace (an IP "
+              "address or localhost).",
               .metavar = "HOST:PORT", .max = 4096),
     PARAM_STR("ready_http", "Ready once GET of this http:// URL inside the workspace answers 2xx or 3xx.",
               .metavar = "URL", .max = 4096),
     PARAM_STR("ready_command", "Ready once this shell command exits 0 (run in cwd).", .metavar = "CMD", .max = 4096),
     PARAM_INT("ready_timeout_seconds", "Give up (and stop the service) when not ready after this long.",
               .has_default = true, .def_int = 30, .min = 1, .max = 3600),
-    PARAM_INT("ready_interval_ms", "Time between readiness probes.", .has_default = true, .def_int = 500,
-              .min = 10, .max = 60000),
+    PARAM_INT("ready_interval_ms", "Time between readiness probes.", .has_default = true, .def_int = 500, .min = 10,
+              .max = 60000),
     PARAM_END,
 };
 static const struct contract_param svc_name_params[] = {PARAM_WORKSPACE_ID, PARAM_SERVICE_NAME, PARAM_END};
@@ -289,15 +289,15 @@ static const struct contract_param svc_logs_params[] = {
     PARAM_END,
 };
 
-#define SVC_RECORD_SCHEMA                                                                                             \
-    "{\"type\":\"object\",\"required\":[\"workspace_id\",\"service_name\",\"command\",\"cwd\",\"state\","             \
-    "\"started_at\",\"ready_at\",\"ended_at\",\"exit_code\",\"pid\",\"readiness\",\"stop_reason\"],"                  \
+#define SVC_RECORD_SCHEMA                                                                                            \
+    "{\"type\":\"object\",\"required\":[\"workspace_id\",\"service_name\",\"command\",\"cwd\",\"state\","            \
+    "\"started_at\",\"ready_at\",\"ended_at\",\"exit_code\",\"pid\",\"readiness\",\"stop_reason\"],"                 \
     "\"properties\":{\"workspace_id\":" WS_STR ",\"service_name\":" WS_STR ",\"command\":" WS_STR ",\"cwd\":" WS_STR \
-    ",\"state\":{\"type\":\"string\",\"enum\":[\"starting\",\"running\",\"exited\",\"failed\",\"stopped\"]},"          \
-    "\"started_at\":{\"type\":\"number\"},\"ready_at\":{\"type\":[\"number\",\"null\"]},"                             \
-    "\"ended_at\":{\"type\":[\"number\",\"null\"]},\"exit_code\":{\"type\":[\"integer\",\"null\"]},"                   \
-    "\"signal\":" WS_INT ",\"pid\":" WS_INT ",\"readiness\":{\"type\":[\"object\",\"null\"]},"                        \
-    "\"stop_reason\":" WS_STR_OR_NULL ",\"ready_timeout_seconds\":" WS_INT ",\"ready_interval_ms\":" WS_INT           \
+    ",\"state\":{\"type\":\"string\",\"enum\":[\"starting\",\"running\",\"exited\",\"failed\",\"stopped\"]},"        \
+    "\"started_at\":{\"type\":\"number\"},\"ready_at\":{\"type\":[\"number\",\"null\"]},"                            \
+    "\"ended_at\":{\"type\":[\"number\",\"null\"]},\"exit_code\":{\"type\":[\"integer\",\"null\"]},"                 \
+    "\"signal\":" WS_INT ",\"pid\":" WS_INT ",\"readiness\":{\"type\":[\"object\",\"null\"]},"                       \
+    "\"stop_reason\":" WS_STR_OR_NULL ",\"ready_timeout_seconds\":" WS_INT ",\"ready_interval_ms\":" WS_INT          \
     ",\"logs_dir\":" WS_STR ",\"stdout_tail\":" WS_STR ",\"stderr_tail\":" WS_STR "}}"
 
 const struct contract_op op_service_start = {
