@@ -160,6 +160,23 @@ static void test_service_failures(void **state)
     assert_string_equal(json_get_str(f, "stop_reason", ""), "exited");
     assert_string_equal(json_get_str(f, "stderr_tail", ""), "gone\n");
 
+    /* A command that ends with 0 once running: exited, by itself. */
+    json_auto_t *e = must(fx, "service_start", json_pack("{s:s, s:s}", "name", "once", "command", "echo done"));
+    assert_string_equal(json_get_str(e, "state", ""), "running");
+    const char *now = "running";
+    for (int i = 0; i < 100 && strcmp(now, "exited"); i++) {
+        usleep(50000);
+        json_auto_t *st = must(fx, "service_status", json_pack("{s:s}", "name", "once"));
+        now = strcmp(json_get_str(st, "state", ""), "exited") ? "running" : "exited";
+        if (!strcmp(now, "exited")) {
+            assert_int_equal(json_get_int(st, "exit_code", -1), 0);
+            assert_string_equal(json_get_str(st, "stop_reason", ""), "exited");
+            assert_string_equal(json_get_str(st, "stdout_tail", ""), "done\n");
+            assert_non_null(json_object_get(st, "ended_at_ms"));
+        }
+    }
+    assert_string_equal(now, "exited");
+
     /* A probe that hangs, then the readiness timeout: nothing left. */
     _cleanup_free_ char *cmd = xasprintf("echo $$ > %s/slow.pid; exec sleep 600", svc_dir);
     _cleanup_free_ char *hang = xasprintf("echo $$ > %s/probe.pid; exec sleep 600", svc_dir);
