@@ -23,7 +23,7 @@
 
 #include "base/err.h"
 
-#define SERVICE_DIR "/run/pyro/services"
+#define SERVICE_DIR "/run/pyro-services"
 /* Records kept per agent (finished ones are evicted first). */
 #define SERVICE_MAX 32
 #define SERVICE_NAME_MAX 64

@@ -263,8 +263,10 @@ static const struct contract_param svc_start_params[] = {
     PARAM_SERVICE_NAME,
     PARAM_STR("command", "Shell command (/bin/sh -c) that runs the service in the foreground.",
               .flags = PF_REQUIRED | PF_REST, .max = PYRO_COMMAND_MAX),
-    PARAM_STR("cwd", "Working directory, inside /workspace.", .has_default = true, .def_str = WS_ROOT, .max = 4096),
-    PARAM_STR("ready_file", "Ready once this path exists (relative: under /workspace).", .max = 4096),
+    PARAM_STR("cwd", "Working directory, inside /workspace.", .has_default = true, .def_str = WS_ROOT,
+              .metavar = "PATH", .max = 4096),
+    PARAM_STR("ready_file", "Ready once this path exists (relative: under /workspace).", .metavar = "PATH",
+              .max = 4096),
     PARAM_STR("ready_tcp",
               "Ready once HOST:PORT accepts a TCP connection inside the workspace (an IP "
               "address or localhost).",
