@@ -5,8 +5,9 @@
 # tail; a readiness timeout and a hanging readiness command leave no
 # process; logs by tail and in full, stdout and stderr apart; stop kills a
 # service that ignores TERM and one that forked into a new session; bad
-# input starts nothing; workspace stop, reset and delete stop services with
-# their reason and leave no service process. Runs on both backends.
+# input starts nothing; a service outlives the CLI killed while it waited;
+# workspace stop, reset and delete stop services with their reason and
+# leave no service process. Runs on both backends.
 source "$(dirname "$0")/lib.sh"
 ws_cleanup() { for w in $(ls "$PYRO_HOME/workspaces" 2>/dev/null); do "$PYRO" workspace delete "$w" >/dev/null 2>&1 || true; done; cleanup_test_tmp; }
 trap ws_cleanup EXIT
@@ -159,6 +160,23 @@ save
 assert 'd["state"]' stopped
 ok "stop: TERM-ignoring service, child in a new session, idempotent"
 
+# Killing the CLI that waits for readiness loses no service: the agent owns it.
+P workspace service start "$W" survivor --ready-file /tmp/survivor -- "sleep 2; touch /tmp/survivor; exec sleep 660.$R" \
+  >/dev/null 2>&1 &
+CLI=$!
+sleep 1
+kill -9 "$CLI"
+wait "$CLI" 2>/dev/null || true
+for _ in $(seq 1 60); do
+  expect_status 0 P workspace service status "$W" survivor --json
+  save
+  [ "$(j 'd["state"]')" = running ] && break
+  sleep 0.5
+done
+assert 'd["state"]' running
+assert 'd["ready_at"] is not None' True
+ok "a service outlives the CLI killed while it waited for readiness"
+
 # Bad input starts nothing.
 expect_status 0 P workspace service list "$W" --json
 save
@@ -182,7 +200,7 @@ ok "duplicate name, bad readiness, bad name, bad cwd, unknown service: errors, n
 # Workspace stop stops the services with their reason; none runs after start.
 expect_status 0 P workspace stop "$W" --json
 save
-assert 'sorted(s["service_name"] for s in d["stopped_services"])' "['chatty', 'cmd', 'filer', 'plain', 'tcp', 'web']"
+assert 'sorted(s["service_name"] for s in d["stopped_services"])' "['chatty', 'cmd', 'filer', 'plain', 'survivor', 'tcp', 'web']"
 assert 'set(s["stop_reason"] for s in d["stopped_services"])' "{'workspace_stopped'}"
 assert 'set(s["state"] for s in d["stopped_services"])' "{'stopped'}"
 if on_sandbox; then ! pgrep -f "sleep 61[123].$R" >/dev/null || fail "service processes outlived workspace stop"; fi
@@ -190,7 +208,7 @@ expect_status 0 P workspace status "$W" --json
 save
 assert 'd["service_count"]' 0
 expect_status 0 P workspace start "$W"
-no_procs 'sleep 61[123]|http.server' "workspace stop"
+no_procs 'sleep 61[123]|sleep 660|http.server' "workspace stop"
 ok "workspace stop stops services (stop_reason workspace_stopped)"
 
 # Reset and delete.
