@@ -21,9 +21,9 @@ def run(interval, label):
         if interval:
             cmd += ["--ready-interval-ms", str(interval)]
         t0 = time.perf_counter()
-        subprocess.run(cmd + ["--", server], stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(cmd + ["--", server], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         ts.append((time.perf_counter() - t0) * 1000)
-        subprocess.run([pyro, "workspace", "service", "stop", w, name], stdout=subprocess.DEVNULL, check=True)
+        subprocess.run([pyro, "workspace", "service", "stop", w, name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     ts.sort()
     p90 = ts[min(len(ts) - 1, int(len(ts) * 0.9))]
     print(f"{label}: n={n} min={ts[0]:.1f} ms median={statistics.median(ts):.1f} ms p90={p90:.1f} ms max={ts[-1]:.1f} ms")
