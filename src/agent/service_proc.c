@@ -44,8 +44,31 @@ static void __attribute__((noreturn)) leader_exec(const char *command, const cha
     _exit(127);
 }
 
+/* Closes every fd from 3 up but the three kept ones: the supervisor holds
+ * nothing of the agent's (its channel, the other services' pipes). */
+static void close_others(int a, int b, int c)
+{
+    int k[3] = {a, b, c};
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (k[j] < k[i]) {
+                int t = k[i];
+                k[i] = k[j];
+                k[j] = t;
+            }
+    unsigned lo = 3;
+    for (int i = 0; i < 3; i++) {
+        if ((unsigned)k[i] > lo)
+            close_range(lo, (unsigned)k[i] - 1, 0);
+        if ((unsigned)k[i] + 1 > lo)
+            lo = (unsigned)k[i] + 1;
+    }
+    close_range(lo, ~0U, 0);
+}
+
 /* The supervisor: reports the leader's pid, then its wait status, and
- * reaps every orphan of the tree until none is left. */
+ * reaps every orphan of the tree until none is left. It keeps the agent's
+ * credentials (init_guard_creds: the service cannot ptrace it). */
 static void __attribute__((noreturn)) supervise(const char *command, const char *cwd, int out_w, int err_w, int st_w)
 {
     proc_signals_default();
@@ -57,6 +80,7 @@ static void __attribute__((noreturn)) supervise(const char *command, const char 
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
     (void)setsid();
+    close_others(out_w, err_w, st_w);
     pid_t leader = fork();
     if (leader == 0) {
         signal(SIGTERM, SIG_DFL);
