@@ -274,12 +274,12 @@ static bool step(struct service *s, int64_t now)
             bool clean = s->leader_done && WIFEXITED(st) && WEXITSTATUS(st) == 0;
             service_teardown(s, clean && s->state == ST_RUNNING ? ST_EXITED : ST_FAILED, "exited");
         } else if (s->state == ST_STARTING) {
-            if (s->probe_pid > 0 && now >= s->probe_deadline) {
+            if (now >= s->ready_deadline)
+                service_teardown(s, ST_FAILED, "ready_timeout");
+            else if (s->probe_pid > 0 && now >= s->probe_deadline) {
                 (void)kill(-s->probe_pid, SIGKILL);
                 (void)kill(s->probe_pid, SIGKILL);
-            } else if (s->probe_pid <= 0 && now >= s->ready_deadline)
-                service_teardown(s, ST_FAILED, "ready_timeout");
-            else if (s->probe_pid <= 0 && now >= s->next_probe)
+            } else if (s->probe_pid <= 0 && now >= s->next_probe)
                 probe_start(s, now);
         }
         if (s->state == ST_RUNNING && s->start_req) {
@@ -298,7 +298,9 @@ static bool step(struct service *s, int64_t now)
         } else if (s->killed)
             (void)service_signal_tree(s->sup, SIGKILL);
     }
-    if (s->sup_done && s->probe_pid <= 0) {
+    /* A probe killed by the teardown is normally reaped at once; it is not
+     * waited for past the grace period. */
+    if (s->sup_done && (s->probe_pid <= 0 || now >= s->kill_at)) {
         finish(s);
         return false;
     }
@@ -319,13 +321,10 @@ static int64_t tick(struct ae_loop *loop, int64_t id, void *data)
 
 bool service_reaped(struct agent *a, pid_t pid, int status)
 {
-    for (struct service *s = a->services; s; s = s->next) {
-        if (pid == s->sup) {
-            s->sup_done = true;
-            service_kick(a);
-            return true;
-        }
-        if (pid == s->probe_pid) {
+    /* Only live pids match: a finished service's supervisor pid may have
+     * been reused by now. */
+    for (struct service *s = a->services; s; s = s->next)
+        if (s->probe_pid > 0 && pid == s->probe_pid) {
             s->probe_pid = 0;
             if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && s->state == ST_STARTING && !s->killing &&
                 !s->leader_done) {
@@ -335,7 +334,12 @@ bool service_reaped(struct agent *a, pid_t pid, int status)
             service_kick(a);
             return true;
         }
-    }
+    for (struct service *s = a->services; s; s = s->next)
+        if (!s->sup_done && pid == s->sup) {
+            s->sup_done = true;
+            service_kick(a);
+            return true;
+        }
     return false;
 }
 
