@@ -23,6 +23,8 @@
 
 struct exec_job;
 struct agent;
+struct service;
+struct service_wait;
 
 /* A request whose body arrives as data frames ("stream": true): the op
  * consumes each chunk as it comes and answers at the end. */
@@ -74,6 +76,9 @@ struct agent {
     struct exec_job *execs;
     struct stream_in *ins;
     struct stream_out *outs;
+    struct service *services;           /* service.h */
+    struct service_wait *service_waits; /* stop requests waiting */
+    int64_t service_timer;              /* 0: not running */
 };
 
 /* The agent's files call downwards only (no two files call each other):
@@ -131,6 +136,19 @@ void exec_reap(struct agent *a);
 int exec_tick(struct agent *a);
 void exec_free_all(struct agent *a);
 struct exec_job *exec_find(struct agent *a, int64_t id);
+
+/* ---- service.c / service_ops.c (service.h) ---- */
+int op_service_start(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_service_list(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_service_status(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_service_logs(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_service_stop(struct agent *a, const struct proto_frame *req, pyro_error *err);
+/* A reaped child that belongs to a service (supervisor or probe): true. */
+bool service_reaped(struct agent *a, pid_t pid, int status);
+/* True while a start or stop request of id waits for its answer. */
+bool service_request_busy(struct agent *a, int64_t id);
+/* Kills every service's tree (the agent is going away). */
+void service_free_all(struct agent *a);
 
 /* ---- fsops.c / fswrite.c ---- */
 int op_file_stat(struct agent *a, const struct proto_frame *req, pyro_error *err);

@@ -52,15 +52,21 @@ static const struct op_entry ops[] = {
     {"file_delete", op_file_delete},
     {"manifest", op_manifest},
     {"shutdown", op_shutdown},
+    {"service_start", op_service_start},
+    {"service_list", op_service_list},
+    {"service_status", op_service_status},
+    {"service_logs", op_service_logs},
+    {"service_stop", op_service_stop},
 };
 
 /* Names kept for the next protocol additions; requests get "unsupported". */
 static const char *const reserved_ops[] = {
-    "shell_open",    "shell_read",   "shell_write",    "shell_signal", "shell_resize", "shell_close",
-    "service_start", "service_stop", "service_status", "service_logs", "secret_put",   "secret_delete",
+    "shell_open",   "shell_read",  "shell_write", "shell_signal",
+    "shell_resize", "shell_close", "secret_put",  "secret_delete",
 };
 
-static const char *const caps[] = {"exec", "kill", "file", "tar", "fs_flush", "shutdown", "stream", "manifest"};
+static const char *const caps[] = {"exec",     "kill",   "file",     "tar",    "fs_flush",
+                                   "shutdown", "stream", "manifest", "service"};
 
 static void on_hello(struct agent *a, const struct proto_frame *f)
 {
@@ -104,7 +110,8 @@ static void on_hello(struct agent *a, const struct proto_frame *f)
 /* True while another request, stream or exec already uses id. */
 static bool id_busy(struct agent *a, int64_t id)
 {
-    return agent_stream_in_find(a, id) || agent_stream_out_busy(a, id) || exec_find(a, id);
+    return agent_stream_in_find(a, id) || agent_stream_out_busy(a, id) || exec_find(a, id) ||
+           service_request_busy(a, id);
 }
 
 static void on_request(struct agent *a, const struct proto_frame *f)

@@ -276,12 +276,15 @@ void exec_reap(struct agent *a)
 
     /* As PID 1 (or subreaper) every orphan lands here too. */
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        bool mine = false;
         for (struct exec_job *j = a->execs; j; j = j->next)
             if (j->pid == pid && !j->exited) {
-                j->exited = true;
+                j->exited = mine = true;
                 j->status = status;
                 j->exit_ms = time_mono_ms();
             }
+        if (!mine)
+            (void)service_reaped(a, pid, status);
     }
 }
 

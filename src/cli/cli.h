@@ -27,6 +27,11 @@ struct cli_printer {
 
 /* Printers defined by the per-command files, NULL-terminated (print.c). */
 extern const struct cli_printer cli_printers[];
+/* service.c: logs print stdout and stderr to theirs; a start that failed
+ * exits 1. */
+int cli_print_service_logs(struct cli_run *run, json_t *result);
+int cli_service_exit(const json_t *result);
+int cli_print_service_start(struct cli_run *run, json_t *result);
 
 int cli_print_result(struct cli_run *run, json_t *result);
 /* The generic rendering: "key: value" lines, aligned; nested values as JSON. */

@@ -16,6 +16,8 @@ const struct cli_printer cli_printers[] = {
     {"workspace_diff", cli_print_ws_diff, NULL},
     {"workspace_list", cli_print_ws_list, NULL},
     {"workspace_logs", cli_print_ws_logs, NULL},
+    {"service_start", cli_print_service_start, cli_service_exit},
+    {"service_logs", cli_print_service_logs, NULL},
 
     {NULL, NULL, NULL},
 };

@@ -98,6 +98,58 @@ static const struct proto_shape flush_s = PROTO_SHAPE(flush_f);
 static const struct proto_field shutdown_f[] = {F_BOOL("init")};
 static const struct proto_shape shutdown_s = PROTO_SHAPE(shutdown_f);
 
+/* Services (agent/service.h): the record, lists of them, logs. */
+#define SVC_TEXT_MAX (3 * 64 * 1024)
+#define SVC_TAIL_TEXT_MAX (3 * 8 * 1024)
+#define SVC_LOG_TEXT_MAX (3 * 1024 * 1024)
+#define SVC_MAX 32
+static const char *const svc_states[] = {"starting", "running", "exited", "failed", "stopped", NULL};
+static const char *const svc_reasons[] = {"exited", "ready_timeout", "stopped", "workspace_stopped",
+                                          "reset",  "deleted",       NULL};
+static const char *const svc_probes[] = {"file", "tcp", "http", "command", NULL};
+static const struct proto_field svc_ready_f[] = {
+    F_ONE_OF("type", svc_probes),
+    {.key = "path", .kind = PROTO_K_TEXT, .max = PROTO_PATH_TEXT_MAX, .optional = true},
+    {.key = "address", .kind = PROTO_K_TEXT, .max = 3 * 4096, .optional = true},
+    {.key = "url", .kind = PROTO_K_TEXT, .max = 3 * 4096, .optional = true},
+    {.key = "command", .kind = PROTO_K_TEXT, .max = 3 * 4096, .optional = true},
+};
+static const struct proto_shape svc_ready_s = PROTO_SHAPE(svc_ready_f);
+static const struct proto_field svc_f[] = {
+    F_TEXT("service_name", 64),
+    F_TEXT("command", SVC_TEXT_MAX),
+    F_PATH("cwd"),
+    F_ONE_OF("state", svc_states),
+    F_INT("pid", 1, PID_MAX_),
+    F_SIZE("started_at_ms"),
+    {.key = "ready_at_ms", .kind = PROTO_K_INT, .max = PROTO_INT_MAX, .optional = true},
+    {.key = "ended_at_ms", .kind = PROTO_K_INT, .max = PROTO_INT_MAX, .optional = true},
+    {.key = "exit_code", .kind = PROTO_K_INT, .max = 255, .optional = true},
+    {.key = "signal", .kind = PROTO_K_INT, .min = 1, .max = 64, .optional = true},
+    {.key = "stop_reason", .kind = PROTO_K_TEXT, .max = 64, .one_of = svc_reasons, .optional = true},
+    {.key = "readiness", .kind = PROTO_K_OBJECT, .shape = &svc_ready_s, .optional = true},
+    F_INT("ready_timeout_ms", 0, PROTO_INT_MAX),
+    F_INT("ready_interval_ms", 0, PROTO_INT_MAX),
+    F_PATH("logs_dir"),
+    {.key = "stdout_tail", .kind = PROTO_K_TEXT, .max = SVC_TAIL_TEXT_MAX, .optional = true},
+    {.key = "stderr_tail", .kind = PROTO_K_TEXT, .max = SVC_TAIL_TEXT_MAX, .optional = true},
+};
+static const struct proto_shape svc_s = PROTO_SHAPE(svc_f);
+static const struct proto_field svc_item = F_OBJECT(NULL, &svc_s);
+static const struct proto_field svc_list_f[] = {F_INT("count", 0, SVC_MAX), F_INT("running_count", 0, SVC_MAX),
+                                                F_ARRAY("services", SVC_MAX, &svc_item)};
+static const struct proto_shape svc_list_s = PROTO_SHAPE(svc_list_f);
+static const struct proto_field svc_logs_f[] = {
+    F_TEXT("service_name", 64),
+    F_TEXT("stdout", SVC_LOG_TEXT_MAX),
+    F_TEXT("stderr", SVC_LOG_TEXT_MAX),
+    {.key = "tail_lines", .kind = PROTO_K_INT, .min = 1, .max = PROTO_INT_MAX, .optional = true},
+    F_BOOL("stdout_truncated"),
+    F_BOOL("stderr_truncated"),
+    F_BOOL("truncated"),
+};
+static const struct proto_shape svc_logs_s = PROTO_SHAPE(svc_logs_f);
+
 /* Answered by the monitor in front of the agent (backend/monitor.c). */
 static const char *const monitor_states[] = {"running", "stopping", NULL};
 static const struct proto_field mstatus_f[] = {F_ONE_OF("state", monitor_states), F_INT("sandbox_pid", 0, PID_MAX_),
@@ -130,6 +182,22 @@ static int manifest_rules(const json_t *res, size_t body_len, pyro_error *err)
     return 0;
 }
 
+static int svc_list_rules(const json_t *res, size_t body_len, pyro_error *err)
+{
+    json_int_t count = json_integer_value(json_object_get(res, "count"));
+    json_t *arr = json_object_get(res, "services"), *e;
+    size_t i, running = 0;
+    json_array_foreach(arr, i, e) {
+        const char *st = json_string_value(json_object_get(e, "state"));
+        running += !strcmp(st, "starting") || !strcmp(st, "running");
+    }
+    if ((size_t)count != json_array_size(arr) ||
+        (size_t)json_integer_value(json_object_get(res, "running_count")) != running)
+        return err_set(err, -PYRO_E_PROTOCOL, "result.count or running_count disagrees with the %zu services",
+                       json_array_size(arr));
+    return 0;
+}
+
 static const struct proto_reply replies[] = {
     {"ping", &ping_s, false, NULL},
     {"exec", &proto_exec_result_shape, false, exec_rules},
@@ -144,6 +212,11 @@ static const struct proto_reply replies[] = {
     {"tar_in", &tar_in_s, false, NULL},
     {"fs_flush", &flush_s, false, NULL},
     {"shutdown", &shutdown_s, false, NULL},
+    {"service_start", &svc_s, false, NULL},
+    {"service_status", &svc_s, false, NULL},
+    {"service_list", &svc_list_s, false, svc_list_rules},
+    {"service_stop", &svc_list_s, false, svc_list_rules},
+    {"service_logs", &svc_logs_s, false, NULL},
     {"monitor_status", &mstatus_s, false, NULL},
     {"monitor_stop", &mstop_s, false, NULL},
 };

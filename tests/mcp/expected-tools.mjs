@@ -46,11 +46,14 @@ const WORKSPACE_FULL_ONLY = [
   "snapshot_delete",
 ];
 
+// Services: workspace-full and the cold-start mode.
+const SERVICES = ["service_start", "service_list", "service_status", "service_logs", "service_stop"];
+
 export const EXPECTED = {
   profiles: {
     "vm-run": ["vm_run"],
     "workspace-core": [...WORKSPACE_CORE],
-    "workspace-full": [...VM_FULL, ...WORKSPACE_CORE, ...WORKSPACE_FULL_ONLY],
+    "workspace-full": [...VM_FULL, ...WORKSPACE_CORE, ...WORKSPACE_FULL_ONLY, ...SERVICES],
   },
   modes: {
     "repro-fix": [
@@ -64,7 +67,7 @@ export const EXPECTED = {
     ],
     "cold-start": [
       "workspace_create", "workspace_status", "workspace_exec", "workspace_logs", "workspace_file_list",
-      "workspace_file_read", "workspace_reset", "workspace_summary", "workspace_delete",
+      "workspace_file_read", "workspace_reset", "workspace_summary", "workspace_delete", ...SERVICES,
     ],
     "review-eval": [
       "workspace_create", "workspace_status", "workspace_exec", "workspace_logs", "workspace_file_list",

@@ -39,6 +39,11 @@ extern const struct contract_op op_workspace_summary;
 extern const struct contract_op op_workspace_stop;
 extern const struct contract_op op_workspace_start;
 extern const struct contract_op op_workspace_delete;
+extern const struct contract_op op_service_start;
+extern const struct contract_op op_service_list;
+extern const struct contract_op op_service_status;
+extern const struct contract_op op_service_logs;
+extern const struct contract_op op_service_stop;
 
 const struct contract_op *const contract_ops[] = {
     /* host */
@@ -81,6 +86,12 @@ const struct contract_op *const contract_ops[] = {
     &op_workspace_stop,
     &op_workspace_start,
     &op_workspace_delete,
+    /* workspace services */
+    &op_service_start,
+    &op_service_list,
+    &op_service_status,
+    &op_service_logs,
+    &op_service_stop,
     NULL,
 };
 

@@ -95,6 +95,13 @@ json_t *ws_snapshot_find(const struct instance *inst, const char *name, size_t *
  * diffs of changed text files. */
 int ws_diff_compute(struct instance *inst, struct agent_conn *c, bool with_text, json_t **out, pyro_error *err);
 
+/* Services (ws_service.c). Stops every service of a running workspace
+ * with reason (workspace_stopped, reset, deleted), best effort; returns
+ * the public records of the services it stopped (never NULL). */
+json_t *ws_services_stop_all(const struct instance *inst, const char *reason);
+/* service_count and running_service_count into o (0 when not running). */
+void ws_service_counts(const struct instance *inst, json_t *o);
+
 /* Base64 of bytes (file reads of binary content). */
 char *ws_base64(const unsigned char *data, size_t len);
 

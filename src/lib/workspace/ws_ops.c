@@ -259,6 +259,7 @@ static int ws_list_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
             continue;
         record_load(mp, &tmp.mon, NULL);
         json_t *o = ws_describe(&tmp);
+        ws_service_counts(&tmp, o);
         json_t *pending = json_object_get(tmp.rec, "pending");
         if (pending)
             json_set(o, "pending_operation", json_string(json_get_str(pending, "op", "")));
@@ -323,6 +324,7 @@ static int ws_status_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     if (r < 0)
         return r;
     *result = ws_describe(&inst);
+    ws_service_counts(&inst, *result);
     return 0;
 }
 
@@ -332,6 +334,7 @@ static int ws_stop_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
+    json_auto_t *stopped = ws_services_stop_all(&inst, "workspace_stopped");
     if (instance_monitor_alive(&inst)) {
         /* Flush the guest file system before the sandbox goes away. */
         json_auto_t *a = json_pack("{s:s}", "root", "/");
@@ -343,8 +346,10 @@ static int ws_stop_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     r = instance_stop(&inst, err);
     if (r == 0)
         r = ws_touch(&inst, err);
-    if (r == 0)
+    if (r == 0) {
         *result = ws_describe(&inst);
+        json_set(*result, "stopped_services", json_incref(stopped));
+    }
     return r;
 }
 
@@ -375,9 +380,11 @@ static int ws_delete_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     int r = instance_open(ctx, WS_KIND, id, &inst, err);
     if (r < 0)
         return r;
+    json_auto_t *stopped = ws_services_stop_all(&inst, "deleted");
     r = instance_destroy(&inst, err);
     if (r == 0)
-        *result = json_pack("{s:s, s:b, s:s}", "workspace_id", inst.id, "deleted", 1, "state", "deleted");
+        *result = json_pack("{s:s, s:b, s:s, s:O}", "workspace_id", inst.id, "deleted", 1, "state", "deleted",
+                            "stopped_services", stopped);
     return r;
 }
 
@@ -515,7 +522,8 @@ const struct contract_op op_workspace_delete = {
                    "and files.",
     .params = ws_id_params,
     .output_schema = "{\"type\":\"object\",\"required\":[\"workspace_id\",\"deleted\"],\"properties\":{"
-                     "\"workspace_id\":" WS_STR ",\"deleted\":" WS_BOOL ",\"state\":" WS_STR "}}",
+                     "\"workspace_id\":" WS_STR ",\"deleted\":" WS_BOOL ",\"state\":" WS_STR
+                     ",\"stopped_services\":" WS_ARR_OBJ "}}",
     .annotations = PA_DESTRUCTIVE | PA_IDEMPOTENT,
     .exposure = WS_FULL | WS_CORE | WS_REPRO | WS_INSPECT | WS_COLD | WS_REVIEW,
     .handler = ws_delete_run,

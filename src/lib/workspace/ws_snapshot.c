@@ -124,10 +124,16 @@ static int ws_reset_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyr
     if (r < 0)
         return r;
     const char *snap = json_get_str(args, "snapshot", "baseline");
+    /* A snapshot that does not exist fails before anything is stopped. */
+    if (strcmp(snap, "baseline") && !ws_snapshot_find(&inst, snap, NULL))
+        return ws_reset_do(ctx, &inst, snap, err);
+    /* The services end with the sandbox; stopped first, with the reason. */
+    json_auto_t *stopped = ws_services_stop_all(&inst, "reset");
     r = ws_reset_do(ctx, &inst, snap, err);
     if (r == 0) {
         *result = ws_describe(&inst);
         json_set(*result, "restored_from", json_string(snap));
+        json_set(*result, "stopped_services", json_incref(stopped));
     }
     return r;
 }
