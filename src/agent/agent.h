@@ -188,6 +188,12 @@ int init_vm_setup(int *chan_fd, pyro_error *err);
 /* Brings lo up; with network, eth0 for QEMU's user-mode network. */
 void init_vm_net(bool network);
 
+/* ---- childio.c ---- */
+/* In a forked child about to exec: its own session, stdin /dev/null,
+ * stdout out_w, stderr err_w, nothing else open, cwd (exits 126 when it
+ * cannot enter it). */
+void childio_setup(const char *cwd, int out_w, int err_w);
+
 /* ---- identity.c ---- */
 /* Takes the hello's hostname, clock and entropy (a VM's agent only). */
 void agent_identity_apply(const json_t *hello);

@@ -154,19 +154,7 @@ static int pipe_for(int fds[2], pyro_error *err)
 static void __attribute__((noreturn)) child_exec(char **argv, char **envp, const char *cwd, int out_w, int err_w)
 {
     proc_signals_default();
-    (void)setsid();
-    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null >= 0)
-        dup2(null, 0);
-    else
-        close(0);
-    dup2(out_w, 1);
-    dup2(err_w, 2);
-    close_range(3, ~0U, 0);
-    if (chdir(cwd) < 0) {
-        dprintf(2, "pyro-agent: chdir %s: %s\n", cwd, strerror(errno));
-        _exit(126);
-    }
+    childio_setup(cwd, out_w, err_w);
     environ = envp;
     execvp(argv[0], argv);
     int e = errno;

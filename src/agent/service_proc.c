@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/agent.h"
 #include "agent/service.h"
 #include "base/cleanup.h"
 #include "base/proc.h"
@@ -25,19 +26,7 @@ static const char *const service_env[] = {
 
 static void __attribute__((noreturn)) leader_exec(const char *command, const char *cwd, int out_w, int err_w)
 {
-    (void)setsid();
-    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null >= 0)
-        dup2(null, 0);
-    else
-        close(0);
-    dup2(out_w, 1);
-    dup2(err_w, 2);
-    close_range(3, ~0U, 0);
-    if (chdir(cwd) < 0) {
-        dprintf(2, "pyro-agent: chdir %s: %s\n", cwd, strerror(errno));
-        _exit(126);
-    }
+    childio_setup(cwd, out_w, err_w);
     char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
     execve(argv[0], argv, (char **)service_env);
     dprintf(2, "pyro-agent: exec /bin/sh: %s\n", strerror(errno));

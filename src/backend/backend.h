@@ -117,6 +117,9 @@ struct backend_ops {
 /* instance.c: the kill and release of both backends' ops tables. */
 int backend_instance_kill(const struct backend_instance *inst, int sig, pyro_error *err);
 void backend_instance_release(struct backend_instance *inst);
+/* destroy's last step: unlinks dir/files[i] (missing ones are fine), then
+ * dir itself unless something else is left in it. */
+int backend_dir_remove(const char *dir, const char *const *files, size_t n, pyro_error *err);
 
 /* The backend called name ("sandbox" or "vm"). An unknown name
  * is -PYRO_E_INVALID with a message that lists the known ones. A new backend

@@ -46,14 +46,7 @@ static int remove_files(const char *dir, pyro_error *err)
         if (r < 0)
             return r;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-        _cleanup_free_ char *p = xasprintf("%s/%s", dir, files[i]);
-        if (unlink(p) < 0 && errno != ENOENT)
-            return err_errno(err, errno, "remove %s", p);
-    }
-    if (rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
-        return err_errno(err, errno, "remove %s", dir);
-    return 0;
+    return backend_dir_remove(dir, files, ARRAY_SIZE(files), err);
 }
 
 int sandbox_destroy(const char *dir, const char *id, pyro_error *err)

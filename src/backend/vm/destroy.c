@@ -54,12 +54,5 @@ int vm_destroy(const char *dir, const char *id, pyro_error *err)
     if (r < 0)
         return err_prefix(err, "destroy VM %s", id);
     static const char *const files[] = {VM_DISK_NAME, VM_DISK_NAME ".tmp", "resolv.conf", "vm.json"};
-    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-        _cleanup_free_ char *p = xasprintf("%s/%s", dir, files[i]);
-        if (unlink(p) < 0 && errno != ENOENT)
-            return err_errno(err, errno, "remove %s", p);
-    }
-    if (rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
-        return err_errno(err, errno, "remove %s", dir);
-    return 0;
+    return backend_dir_remove(dir, files, ARRAY_SIZE(files), err);
 }
