@@ -51,16 +51,21 @@ static const struct op_entry ops[] = {
     {"fs_flush", op_fs_flush},
     {"file_delete", op_file_delete},
     {"manifest", op_manifest},
+    {"shell_open", op_shell_open},
+    {"shell_read", op_shell_read},
+    {"shell_write", op_shell_write},
+    {"shell_signal", op_shell_signal},
+    {"shell_close", op_shell_close},
     {"shutdown", op_shutdown},
 };
 
 /* Names kept for the next protocol additions; requests get "unsupported". */
 static const char *const reserved_ops[] = {
-    "shell_open",    "shell_read",   "shell_write",    "shell_signal", "shell_resize", "shell_close",
+    "shell_resize",
     "service_start", "service_stop", "service_status", "service_logs", "secret_put",   "secret_delete",
 };
 
-static const char *const caps[] = {"exec", "kill", "file", "tar", "fs_flush", "shutdown", "stream", "manifest"};
+static const char *const caps[] = {"exec", "kill", "file", "tar", "fs_flush", "shutdown", "stream", "manifest", "shell"};
 
 static void on_hello(struct agent *a, const struct proto_frame *f)
 {
@@ -104,7 +109,7 @@ static void on_hello(struct agent *a, const struct proto_frame *f)
 /* True while another request, stream or exec already uses id. */
 static bool id_busy(struct agent *a, int64_t id)
 {
-    return agent_stream_in_find(a, id) || agent_stream_out_busy(a, id) || exec_find(a, id);
+    return agent_stream_in_find(a, id) || agent_stream_out_busy(a, id) || exec_find(a, id) || shell_wait_busy(a, id);
 }
 
 static void on_request(struct agent *a, const struct proto_frame *f)

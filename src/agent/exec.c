@@ -282,6 +282,7 @@ void exec_reap(struct agent *a)
                 j->status = status;
                 j->exit_ms = time_mono_ms();
             }
+        shell_reaped(a, pid, status);
     }
 }
 

@@ -145,6 +145,7 @@ int agent_run(struct agent *a, pyro_error *err)
 void agent_destroy(struct agent *a)
 {
     exec_free_all(a);
+    shell_free_all(a);
     agent_streams_free_all(a);
     proto_reader_free(&a->rd);
     outq_free(&a->out);

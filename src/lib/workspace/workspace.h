@@ -95,6 +95,10 @@ json_t *ws_snapshot_find(const struct instance *inst, const char *name, size_t *
  * diffs of changed text files. */
 int ws_diff_compute(struct instance *inst, struct agent_conn *c, bool with_text, json_t **out, pyro_error *err);
 
+/* Closes every shell of a running workspace (ws_shell.c); returns how
+ * many were open (0 when it does not run). */
+int ws_shells_close_all(const struct instance *inst);
+
 /* Base64 of bytes (file reads of binary content). */
 char *ws_base64(const unsigned char *data, size_t len);
 

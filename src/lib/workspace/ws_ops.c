@@ -300,6 +300,7 @@ static int ws_stop_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     int r = ws_open_op(ctx, args, &inst, NULL, err);
     if (r < 0)
         return r;
+    int shells = ws_shells_close_all(&inst);
     if (instance_monitor_alive(&inst)) {
         /* Flush the guest file system before the sandbox goes away. */
         json_auto_t *a = json_pack("{s:s}", "root", "/");
@@ -311,8 +312,10 @@ static int ws_stop_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     r = instance_stop(&inst, err);
     if (r == 0)
         r = ws_touch(&inst, err);
-    if (r == 0)
+    if (r == 0) {
         *result = ws_describe(&inst);
+        json_set(*result, "closed_shells", json_integer(shells));
+    }
     return r;
 }
 
@@ -343,9 +346,11 @@ static int ws_delete_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     int r = instance_open(ctx, WS_KIND, id, &inst, err);
     if (r < 0)
         return r;
+    int shells = ws_shells_close_all(&inst);
     r = instance_destroy(&inst, err);
     if (r == 0)
-        *result = json_pack("{s:s, s:b, s:s}", "workspace_id", inst.id, "deleted", 1, "state", "deleted");
+        *result = json_pack("{s:s, s:b, s:s, s:i}", "workspace_id", inst.id, "deleted", 1, "state", "deleted",
+                            "closed_shells", shells);
     return r;
 }
 
@@ -472,7 +477,8 @@ const struct contract_op op_workspace_delete = {
                    "and files.",
     .params = ws_id_params,
     .output_schema = "{\"type\":\"object\",\"required\":[\"workspace_id\",\"deleted\"],\"properties\":{"
-                     "\"workspace_id\":" WS_STR ",\"deleted\":" WS_BOOL ",\"state\":" WS_STR "}}",
+                     "\"workspace_id\":" WS_STR ",\"deleted\":" WS_BOOL ",\"state\":" WS_STR
+                     ",\"closed_shells\":" WS_INT "}}",
     .annotations = PA_DESTRUCTIVE | PA_IDEMPOTENT,
     .exposure = WS_FULL | WS_CORE | WS_REPRO | WS_INSPECT | WS_COLD | WS_REVIEW,
     .handler = ws_delete_run,

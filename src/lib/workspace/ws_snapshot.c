@@ -124,10 +124,12 @@ static int ws_reset_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyr
     if (r < 0)
         return r;
     const char *snap = json_get_str(args, "snapshot", "baseline");
+    int shells = ws_shells_close_all(&inst);
     r = ws_reset_do(ctx, &inst, snap, err);
     if (r == 0) {
         *result = ws_describe(&inst);
         json_set(*result, "restored_from", json_string(snap));
+        json_set(*result, "closed_shells", json_integer(shells));
     }
     return r;
 }
