@@ -10,9 +10,11 @@ P() { "$PYRO" "$@"; }
 j() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$TEST_TMP/out')); print(eval(sys.argv[1]))" "$1"; }
 assert() { local got; got=$(j "$1"); [ "$got" = "$2" ] || fail "$1: expected '$2', got '$got'"; }
 
-# until_output W SHELL CURSOR TEXT [PLAIN]: reads from CURSOR (by separate
-# CLI processes) until the output read so far holds TEXT; prints the
-# next cursor, leaves the text read in $TEST_TMP/text.
+# until_output W SHELL CURSOR TEXT [READ OPTIONS]: reads from CURSOR (by
+# separate CLI processes) until the output read so far holds TEXT; prints
+# the next cursor, leaves the text read in $TEST_TMP/text. The terminal
+# echoes what is typed, so TEXT is what only the command's output holds
+# (hence $((6*7)) in the commands).
 cat > "$TEST_TMP/until.py" <<'EOF'
 import json, subprocess, sys, time
 pyro, w, s, cur, want = sys.argv[1:6]
@@ -50,10 +52,10 @@ C=$(until_output "$W" shell-1 0 '# ')
 ok "open: shell-1 at /workspace, 100x40, a prompt; --id-only"
 
 # ---- interactive input -------------------------------------------------------
-expect_status 0 P workspace shell write "$W" shell-1 --input "read -r -p 'name? ' n; echo \"hello-\$n\"" --json
+expect_status 0 P workspace shell write "$W" shell-1 --input "read -r -p \"name\$((6*7))? \" n; echo \"hello-\$n\"" --json
 echo "$OUT" > "$TEST_TMP/out"
 assert 'd["append_newline"]' True
-C=$(until_output "$W" shell-1 "$C" 'name? ')
+C=$(until_output "$W" shell-1 "$C" 'name42? ')
 expect_status 0 P workspace shell write "$W" shell-1 --input bob
 C=$(until_output "$W" shell-1 "$C" 'hello-bob')
 expect_status 0 P workspace shell write "$W" shell-1 --input 'echo "term=$TERM tty=$(tty) size=$(stty size)"'
@@ -62,9 +64,9 @@ grep -q 'term=xterm-256color tty=/dev/pts/' "$TEST_TMP/text" || fail "shell envi
 ok "read-driven input: the script echoes the line written; TERM, a pts and the PTY size"
 
 # --no-newline: typed text stays on the line until Enter.
-expect_status 0 P workspace shell write "$W" shell-1 --input 'echo part-' --no-newline
+expect_status 0 P workspace shell write "$W" shell-1 --input 'echo $((1+2))-part-' --no-newline
 expect_status 0 P workspace shell write "$W" shell-1 --input 'two'
-C=$(until_output "$W" shell-1 "$C" 'part-two')
+C=$(until_output "$W" shell-1 "$C" '3-part-two')
 ok "write --no-newline"
 
 # ---- plain rendering -----------------------------------------------------------
@@ -136,13 +138,13 @@ expect_status 0 P workspace shell close "$W" shell-8 --json
 echo "$OUT" > "$TEST_TMP/out"
 assert '(d["state"], d["closed"])' "('closed', True)"
 expect_status 1 P workspace shell close "$W" shell-8
-expect_status 0 P workspace shell write "$W" shell-1 --input 'echo still-here'
-C=$(until_output "$W" shell-1 "$C" 'still-here')
+expect_status 0 P workspace shell write "$W" shell-1 --input 'echo still-$((2*3))-here'
+C=$(until_output "$W" shell-1 "$C" 'still-6-here')
 ok "unknown shell, bad signal, cols 0, a long wait, a cwd outside /workspace, a ninth shell: clear errors; shell-1 unharmed"
 
 # ---- truncation -------------------------------------------------------------
-expect_status 0 P workspace shell write "$W" shell-3 --input "head -c 2500000 /dev/zero | tr '\\0' x; echo; echo END-FLOOD"
-C3=$(until_output "$W" shell-3 0 'END-FLOOD' --max-chars 1048576)
+expect_status 0 P workspace shell write "$W" shell-3 --input "head -c 2500000 /dev/zero | tr '\\0' x; echo; echo END-FLOOD-\$((6*7))"
+C3=$(until_output "$W" shell-3 0 'END-FLOOD-42' --max-chars 1048576)
 expect_status 0 P workspace shell read "$W" shell-3 --cursor 0 --max-chars 100 --json
 echo "$OUT" > "$TEST_TMP/out"
 assert 'd["truncated"]' True

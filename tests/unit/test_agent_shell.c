@@ -94,8 +94,10 @@ static void test_interactive(void **state)
     struct fx *fx = *state;
     _cleanup_free_ char *id = open_shell(fx);
     uint64_t cur = 0;
-    write_line(fx, id, "read -r -p 'name? ' n; echo \"hello-$n\"");
-    free(read_until(fx, id, &cur, "name? "));
+    /* The terminal echoes what is typed: what is waited for is only in
+     * the command's output ($((6*7))). */
+    write_line(fx, id, "read -r -p \"name$((6*7))? \" n; echo \"hello-$n\"");
+    free(read_until(fx, id, &cur, "name42? "));
     write_line(fx, id, "bob");
     free(read_until(fx, id, &cur, "hello-bob"));
     /* The working directory is the one asked for, TERM a real terminal's. */

@@ -220,7 +220,7 @@ static const struct contract_param close_params[] = {PARAM_WORKSPACE_ID, PARAM_S
     ",\"state\":{\"type\":\"string\",\"enum\":[\"running\",\"exited\",\"closed\"]},\"cols\":" WS_INT \
     ",\"rows\":" WS_INT ",\"exit_code\":" WS_INT ",\"exit_signal\":" WS_INT
 #define SHELL_REQUIRED "\"workspace_id\",\"shell_id\",\"state\""
-#define SHELL_EXPOSURE (WS_FULL | WS_COLD | WS_REVIEW)
+#define SHELL_EXPOSURE WS_FULL
 
 const struct contract_op op_shell_open = {
     .name = "shell_open",
