@@ -61,11 +61,11 @@ static const struct op_entry ops[] = {
 
 /* Names kept for the next protocol additions; requests get "unsupported". */
 static const char *const reserved_ops[] = {
-    "shell_resize",
-    "service_start", "service_stop", "service_status", "service_logs", "secret_put",   "secret_delete",
+    "shell_resize", "service_start", "service_stop", "service_status", "service_logs", "secret_put", "secret_delete",
 };
 
-static const char *const caps[] = {"exec", "kill", "file", "tar", "fs_flush", "shutdown", "stream", "manifest", "shell"};
+static const char *const caps[] = {"exec",     "kill",   "file",     "tar",  "fs_flush",
+                                   "shutdown", "stream", "manifest", "shell"};
 
 static void on_hello(struct agent *a, const struct proto_frame *f)
 {

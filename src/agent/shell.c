@@ -186,8 +186,7 @@ static char **build_env(const json_t *env, pyro_error *err)
         if (!json_is_string(val) || !*key || strchr(key, '=') || strlen(key) > 128 ||
             memchr(json_string_value(val), 0, json_string_length(val))) {
             strv_free(v);
-            return err_set(err, -PYRO_E_INVALID, "\"env\": %.64s must be a NAME without '=' with a string value",
-                           key),
+            return err_set(err, -PYRO_E_INVALID, "\"env\": %.64s must be a NAME without '=' with a string value", key),
                    NULL;
         }
         v[k++] = xasprintf("%s=%s", key, json_string_value(val));
@@ -308,8 +307,8 @@ int op_shell_write(struct agent *a, const struct proto_frame *req, pyro_error *e
     if (sh->master < 0)
         return err_set(err, -PYRO_E_STATE, "shell %s has ended (its terminal is closed)", sh->id);
     if (len > SHELL_INPUT_MAX - sh->in_len)
-        return err_set(err, -PYRO_E_LIMIT, "%zu bytes of input do not fit: %zu are still waiting for the shell",
-                       len, sh->in_len);
+        return err_set(err, -PYRO_E_LIMIT, "%zu bytes of input do not fit: %zu are still waiting for the shell", len,
+                       sh->in_len);
     memcpy(sh->in + sh->in_len, json_string_value(in), len);
     sh->in_len += len;
     if (shell_pty_flush_input(sh) < 0)

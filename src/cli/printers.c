@@ -16,6 +16,7 @@ const struct cli_printer cli_printers[] = {
     {"workspace_diff", cli_print_ws_diff, NULL},
     {"workspace_list", cli_print_ws_list, NULL},
     {"workspace_logs", cli_print_ws_logs, NULL},
+    {"shell_read", cli_print_shell_read, NULL},
 
     {NULL, NULL, NULL},
 };

@@ -102,15 +102,18 @@ static const struct proto_shape shutdown_s = PROTO_SHAPE(shutdown_f);
 static const char *const shell_states[] = {"running", "exited", "closed", NULL};
 static const char *const shell_signals[] = {"INT", "TERM", "HUP", "KILL", "QUIT", NULL};
 #define SHELL_ID_F F_TEXT("shell_id", 15)
-#define SHELL_COMMON_F                                                                             \
-    SHELL_ID_F, F_ONE_OF("state", shell_states), F_INT("cols", 1, 1000), F_INT("rows", 1, 1000),  \
-        {.key = "exit_code", .kind = PROTO_K_INT, .min = 0, .max = 255, .optional = true},         \
-        {.key = "exit_signal", .kind = PROTO_K_INT, .min = 1, .max = 64, .optional = true}
+#define SHELL_COMMON_F                                                                           \
+    SHELL_ID_F, F_ONE_OF("state", shell_states), F_INT("cols", 1, 1000), F_INT("rows", 1, 1000), \
+        {.key = "exit_code", .kind = PROTO_K_INT, .min = 0, .max = 255, .optional = true},       \
+    {                                                                                            \
+        .key = "exit_signal", .kind = PROTO_K_INT, .min = 1, .max = 64, .optional = true         \
+    }
 static const struct proto_field shell_open_f[] = {SHELL_COMMON_F, F_PATH("cwd"), F_INT("pid", 1, PID_MAX_),
                                                   F_SIZE("started_ms")};
 static const struct proto_shape shell_open_s = PROTO_SHAPE(shell_open_f);
-static const struct proto_field shell_read_f[] = {SHELL_COMMON_F,        F_SIZE("cursor"),    F_SIZE("next_cursor"),
-                                                  F_INT("bytes", 0, PROTO_BODY_MAX), F_BOOL("truncated"), F_SIZE("end")};
+static const struct proto_field shell_read_f[] = {SHELL_COMMON_F,        F_SIZE("cursor"),
+                                                  F_SIZE("next_cursor"), F_INT("bytes", 0, PROTO_BODY_MAX),
+                                                  F_BOOL("truncated"),   F_SIZE("end")};
 static const struct proto_shape shell_read_s = PROTO_SHAPE(shell_read_f);
 static const struct proto_field shell_write_f[] = {SHELL_COMMON_F, F_SIZE("bytes"), F_SIZE("pending")};
 static const struct proto_shape shell_write_s = PROTO_SHAPE(shell_write_f);

@@ -53,7 +53,8 @@ static int call_fail(struct fx *fx, const char *op, json_t *args, pyro_error *er
 
 static char *open_shell(struct fx *fx)
 {
-    json_auto_t *r = call_ok(fx, "shell_open", json_pack("{s:s,s:i,s:i}", "cwd", fx->root, "cols", 80, "rows", 24), NULL);
+    json_auto_t *r = call_ok(fx, "shell_open", json_pack("{s:s,s:i,s:i}", "cwd", fx->root, "cols", 80, "rows", 24),
+                             NULL);
     assert_string_equal(json_get_str(r, "state", ""), "running");
     assert_int_equal(json_get_int(r, "cols", 0), 80);
     return xstrdup(json_get_str(r, "shell_id", ""));
@@ -134,8 +135,8 @@ static void test_signal_and_exit(void **state)
     json_t *r = NULL;
     do {
         json_decref(r);
-        r = call_ok(fx, "shell_read", json_pack("{s:s,s:I,s:i}", "shell_id", id, "cursor", (json_int_t)cur,
-                                                "wait_for_idle_ms", 200),
+        r = call_ok(fx, "shell_read",
+                    json_pack("{s:s,s:I,s:i}", "shell_id", id, "cursor", (json_int_t)cur, "wait_for_idle_ms", 200),
                     NULL);
     } while (strcmp(json_get_str(r, "state", ""), "exited") && time_mono_ms() < end);
     assert_string_equal(json_get_str(r, "state", ""), "exited");
@@ -161,8 +162,8 @@ static void test_truncation_and_idle(void **state)
     int64_t end = time_mono_ms() + 30000;
     json_int_t total = 0;
     for (;;) {
-        json_auto_t *r = call_ok(fx, "shell_read", json_pack("{s:s,s:i,s:i}", "shell_id", id, "max_bytes", 1,
-                                                             "wait_for_idle_ms", 500),
+        json_auto_t *r = call_ok(fx, "shell_read",
+                                 json_pack("{s:s,s:i,s:i}", "shell_id", id, "max_bytes", 1, "wait_for_idle_ms", 500),
                                  NULL);
         total = json_get_int(r, "end", 0);
         if (total > 3145728 || time_mono_ms() > end)
@@ -172,9 +173,8 @@ static void test_truncation_and_idle(void **state)
     /* Cursor 0 fell out of the ring: the read starts at the oldest kept
      * byte and says so. */
     struct agent_body b = {0};
-    json_auto_t *r = call_ok(fx, "shell_read", json_pack("{s:s,s:i,s:i}", "shell_id", id, "cursor", 0, "max_bytes",
-                                                         PROTO_BODY_MAX),
-                             &b);
+    json_auto_t *r = call_ok(fx, "shell_read",
+                             json_pack("{s:s,s:i,s:i}", "shell_id", id, "cursor", 0, "max_bytes", PROTO_BODY_MAX), &b);
     assert_true(json_get_bool(r, "truncated", false));
     assert_int_equal(json_get_int(r, "cursor", 0), json_get_int(r, "end", 0) - 1024 * 1024);
     assert_int_equal(b.len, 1024 * 1024);
@@ -203,8 +203,9 @@ static void test_flood_bounded(void **state)
      * the latest, and a read returns at most what was asked. */
     int64_t t0 = time_mono_ms();
     struct agent_body b = {0};
-    json_auto_t *r = call_ok(fx, "shell_read", json_pack("{s:s,s:i,s:i,s:i}", "shell_id", id, "cursor", 0,
-                                                         "max_bytes", 4096, "wait_for_idle_ms", 200),
+    json_auto_t *r = call_ok(fx, "shell_read",
+                             json_pack("{s:s,s:i,s:i,s:i}", "shell_id", id, "cursor", 0, "max_bytes", 4096,
+                                       "wait_for_idle_ms", 200),
                              &b);
     assert_true(time_mono_ms() - t0 < 35000);
     assert_true(b.len <= 4096);
@@ -222,8 +223,7 @@ static void test_bad_input_and_cap(void **state)
     assert_int_equal(call_fail(fx, "shell_open", json_pack("{s:i}", "cols", 0), &err), -PYRO_E_INVALID);
     assert_int_equal(call_fail(fx, "shell_open", json_pack("{s:i}", "rows", 5000), &err), -PYRO_E_INVALID);
     assert_int_equal(call_fail(fx, "shell_open", json_pack("{s:s}", "cwd", "/nonexistent-dir"), &err), -ENOENT);
-    assert_int_equal(call_fail(fx, "shell_read", json_pack("{s:s}", "shell_id", "shell-42"), &err),
-                     -PYRO_E_NOT_FOUND);
+    assert_int_equal(call_fail(fx, "shell_read", json_pack("{s:s}", "shell_id", "shell-42"), &err), -PYRO_E_NOT_FOUND);
     assert_int_equal(call_fail(fx, "shell_close", json_pack("{s:i}", "shell_id", 3), &err), -PYRO_E_INVALID);
     char *ids[8];
     for (int i = 0; i < 8; i++)

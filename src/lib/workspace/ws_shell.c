@@ -178,8 +178,8 @@ static const char *const shell_signal_choices[] = {"INT", "TERM", "HUP", "KILL",
 
 static const struct contract_param open_params[] = {
     PARAM_WORKSPACE_ID,
-    PARAM_STR("cwd", "Working directory of the shell, beneath /workspace.", .has_default = true,
-              .def_str = WS_ROOT, .max = 4096, .metavar = "PATH"),
+    PARAM_STR("cwd", "Working directory of the shell, beneath /workspace.", .has_default = true, .def_str = WS_ROOT,
+              .max = 4096, .metavar = "PATH"),
     PARAM_INT("cols", "Terminal width in columns.", .has_default = true, .def_int = 120, .min = 1, .max = 1000),
     PARAM_INT("rows", "Terminal height in rows.", .has_default = true, .def_int = 30, .min = 1, .max = 1000),
     PARAM_END,
@@ -209,14 +209,14 @@ static const struct contract_param write_params[] = {
 static const struct contract_param signal_params[] = {
     PARAM_WORKSPACE_ID,
     PARAM_SHELL_ID,
-    PARAM_STR("signal_name", "Signal for the foreground process group of the shell's terminal.",
-              .has_default = true, .def_str = "INT", .choices = shell_signal_choices, .flag = "signal", .max = 8),
+    PARAM_STR("signal_name", "Signal for the foreground process group of the shell's terminal.", .has_default = true,
+              .def_str = "INT", .choices = shell_signal_choices, .flag = "signal", .max = 8),
     PARAM_END,
 };
 static const struct contract_param close_params[] = {PARAM_WORKSPACE_ID, PARAM_SHELL_ID, PARAM_END};
 
-#define SHELL_PROPS                                                                                        \
-    "\"workspace_id\":" WS_STR ",\"shell_id\":" WS_STR                                                     \
+#define SHELL_PROPS                                                                                  \
+    "\"workspace_id\":" WS_STR ",\"shell_id\":" WS_STR                                               \
     ",\"state\":{\"type\":\"string\",\"enum\":[\"running\",\"exited\",\"closed\"]},\"cols\":" WS_INT \
     ",\"rows\":" WS_INT ",\"exit_code\":" WS_INT ",\"exit_signal\":" WS_INT
 #define SHELL_REQUIRED "\"workspace_id\",\"shell_id\",\"state\""
@@ -266,8 +266,9 @@ const struct contract_op op_shell_write = {
     .description = "Send text to the shell's terminal, followed by a newline (Enter) unless append_newline is "
                    "false. Read the effect with shell_read.",
     .params = write_params,
-    .output_schema = "{\"type\":\"object\",\"required\":[" SHELL_REQUIRED ",\"input_length\"],\"properties\":{" SHELL_PROPS
-                     ",\"input_length\":" WS_INT ",\"append_newline\":" WS_BOOL "}}",
+    .output_schema = "{\"type\":\"object\",\"required\":[" SHELL_REQUIRED
+                     ",\"input_length\"],\"properties\":{" SHELL_PROPS ",\"input_length\":" WS_INT
+                     ",\"append_newline\":" WS_BOOL "}}",
     .annotations = PA_DESTRUCTIVE,
     .exposure = SHELL_EXPOSURE,
     .handler = shell_write_run,
