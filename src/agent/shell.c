@@ -356,7 +356,10 @@ int op_shell_signal(struct agent *a, const struct proto_frame *req, pyro_error *
 static void shell_free(struct agent *a, struct shell *sh, bool reply)
 {
     waits_flush(a, sh, reply);
-    if (!sh->exited)
+    /* Once the shell is reaped its pid may be reused, unless a process of
+     * its session still exists; one that holds the terminal (the master is
+     * not hung up yet) is such a process. */
+    if (!sh->exited || sh->master >= 0)
         shell_pty_kill_session(sh);
     master_close(a, sh);
     free(sh->out.buf);

@@ -21,6 +21,9 @@
 #define SHELL_READ_MAX (1024 * 1024)
 #define SHELL_IDLE_MAX_MS 10000
 #define SHELL_INPUT_MAX 65536
+/* Closing every shell (stop, reset, delete) waits this long at most: the
+ * shells end with the sandbox anyway, only the count would be missing. */
+#define SHELL_CLOSE_ALL_TIMEOUT_MS 10000
 
 /* One request to the workspace's agent; the workspace lock is not held
  * meanwhile (a read may wait up to 30 s for quiet output). */
@@ -162,7 +165,7 @@ int ws_shells_close_all(const struct instance *inst)
     json_auto_t *a = json_pack("{s:b}", "all", 1);
     json_t *res = NULL;
     pyro_error err = {0};
-    if (instance_call(inst, "shell_close", a, WS_CALL_TIMEOUT_MS, &res, &err) < 0)
+    if (instance_call(inst, "shell_close", a, SHELL_CLOSE_ALL_TIMEOUT_MS, &res, &err) < 0)
         return 0; /* an agent without shells, or one that is gone: none open */
     int n = (int)json_get_int(res, "closed", 0);
     json_decref(res);
