@@ -7,9 +7,11 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -53,7 +55,11 @@ static int call_fail(struct fx *fx, const char *op, json_t *args, pyro_error *er
 
 static char *open_shell(struct fx *fx)
 {
-    json_auto_t *r = call_ok(fx, "shell_open", json_pack("{s:s,s:i,s:i}", "cwd", fx->root, "cols", 80, "rows", 24),
+    /* HOME in the scratch directory: the host's ~/.bashrc (slow here) is
+     * not read, and env reaches the shell. */
+    json_auto_t *r = call_ok(fx, "shell_open",
+                             json_pack("{s:s,s:i,s:i,s:{s:s}}", "cwd", fx->root, "cols", 80, "rows", 24, "env", "HOME",
+                                       fx->root),
                              NULL);
     assert_string_equal(json_get_str(r, "state", ""), "running");
     assert_int_equal(json_get_int(r, "cols", 0), 80);
@@ -102,9 +108,9 @@ static void test_interactive(void **state)
     write_line(fx, id, "bob");
     free(read_until(fx, id, &cur, "hello-bob"));
     /* The working directory is the one asked for, TERM a real terminal's. */
-    write_line(fx, id, "echo \"at=$PWD term=$TERM tty=$(tty)\"");
+    write_line(fx, id, "echo \"at=$PWD term=$TERM home=$HOME tty=$(tty)\"");
     _cleanup_free_ char *out = read_until(fx, id, &cur, "tty=/dev/pts/");
-    _cleanup_free_ char *want = xasprintf("at=%s term=xterm-256color", fx->root);
+    _cleanup_free_ char *want = xasprintf("at=%s term=xterm-256color home=%s", fx->root, fx->root);
     assert_non_null(strstr(out, want));
     /* A read from the start sees it all again: cursors are absolute. */
     struct agent_body b = {0};
@@ -150,6 +156,53 @@ static void test_signal_and_exit(void **state)
     assert_string_equal(json_get_str(c, "state", ""), "closed");
     assert_int_equal(json_get_int(c, "exit_code", -1), 7);
     assert_int_equal(call_fail(fx, "shell_read", json_pack("{s:s}", "shell_id", id), &err), -PYRO_E_NOT_FOUND);
+}
+
+/* True once pid is gone or a zombie (its parent's business). */
+static bool proc_ended(long pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'Z';
+}
+
+static void test_close_ends_jobs(void **state)
+{
+    struct fx *fx = *state;
+    _cleanup_free_ char *id = open_shell(fx);
+    uint64_t cur = 0;
+    /* A background job that outlives the shell's exit, holding the
+     * terminal: closing the ended shell still ends it. */
+    write_line(fx, id, "sleep 1000 & echo \"bg=$((0+$!))=\"");
+    _cleanup_free_ char *out = read_until(fx, id, &cur, "=\r\n");
+    const char *at = strstr(out, "bg=");
+    while (at && !(at[3] >= '1' && at[3] <= '9'))
+        at = strstr(at + 3, "bg=");
+    assert_non_null(at);
+    long pid = strtol(at + 3, NULL, 10);
+    assert_true(pid > 1);
+    write_line(fx, id, "exit");
+    int64_t end = time_mono_ms() + 20000;
+    json_t *r = NULL;
+    do {
+        json_decref(r);
+        r = call_ok(fx, "shell_read", json_pack("{s:s,s:i}", "shell_id", id, "wait_for_idle_ms", 100), NULL);
+    } while (strcmp(json_get_str(r, "state", ""), "exited") && time_mono_ms() < end);
+    assert_string_equal(json_get_str(r, "state", ""), "exited");
+    json_decref(r);
+    assert_false(proc_ended(pid));
+    json_decref(call_ok(fx, "shell_close", json_pack("{s:s}", "shell_id", id), NULL));
+    end = time_mono_ms() + 10000;
+    while (!proc_ended(pid) && time_mono_ms() < end)
+        usleep(20000);
+    assert_true(proc_ended(pid));
 }
 
 static void test_truncation_and_idle(void **state)
@@ -278,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_plain_render),
         cmocka_unit_test_setup_teardown(test_interactive, agent_fx_setup, agent_fx_teardown),
         cmocka_unit_test_setup_teardown(test_signal_and_exit, agent_fx_setup, agent_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_close_ends_jobs, agent_fx_setup, agent_fx_teardown),
         cmocka_unit_test_setup_teardown(test_truncation_and_idle, agent_fx_setup, agent_fx_teardown),
         cmocka_unit_test_setup_teardown(test_flood_bounded, agent_fx_setup, agent_fx_teardown),
         cmocka_unit_test_setup_teardown(test_bad_input_and_cap, agent_fx_setup, agent_fx_teardown),
