@@ -22,6 +22,7 @@
 #define AGENT_OUTQ_MAX (64u * 1024 * 1024)
 
 struct exec_job;
+struct shell;
 struct agent;
 struct service;
 struct service_wait;
@@ -74,6 +75,8 @@ struct agent {
     pyro_error *run_err; /* agent_run's, for the loop's callbacks */
     int run_r;           /* < 0: the channel failed, agent_run returns it */
     struct exec_job *execs;
+    struct shell *shells; /* shell.c */
+    int shell_seq;
     struct stream_in *ins;
     struct stream_out *outs;
     struct service *services;           /* service.h */
@@ -84,7 +87,8 @@ struct agent {
 /* The agent's files call downwards only (no two files call each other):
  *   server.c  the connection: init, the event loop, teardown
  *   dispatch.c  frames to handlers: hello, the op table, stream frames, acks
- *   exec.c fsops.c fswrite.c manifest.c tarops.c  the op handlers
+ *   exec.c fsops.c fswrite.c manifest.c tarops.c shell.c  the op handlers
+ *   shell_pty.c  a shell's PTY, process and output ring (below shell.c)
  *   stream.c  streamed request and response bodies
  *   send.c    replies into the output queue (base/outq.h), flushed when
  *             the channel is writable
@@ -149,6 +153,17 @@ bool service_reaped(struct agent *a, pid_t pid, int status);
 bool service_request_busy(struct agent *a, int64_t id);
 /* Kills every service's tree (the agent is going away). */
 void service_free_all(struct agent *a);
+/* ---- shell.c: PTY shells (shell.h) ---- */
+int op_shell_open(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_shell_read(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_shell_write(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_shell_signal(struct agent *a, const struct proto_frame *req, pyro_error *err);
+int op_shell_close(struct agent *a, const struct proto_frame *req, pyro_error *err);
+/* A reaped child that may be a shell (called by exec_reap). */
+void shell_reaped(struct agent *a, pid_t pid, int status);
+/* True while a read of request id waits for quiet output. */
+bool shell_wait_busy(struct agent *a, int64_t id);
+void shell_free_all(struct agent *a);
 
 /* ---- fsops.c / fswrite.c ---- */
 int op_file_stat(struct agent *a, const struct proto_frame *req, pyro_error *err);

@@ -51,6 +51,11 @@ static const struct op_entry ops[] = {
     {"fs_flush", op_fs_flush},
     {"file_delete", op_file_delete},
     {"manifest", op_manifest},
+    {"shell_open", op_shell_open},
+    {"shell_read", op_shell_read},
+    {"shell_write", op_shell_write},
+    {"shell_signal", op_shell_signal},
+    {"shell_close", op_shell_close},
     {"shutdown", op_shutdown},
     {"service_start", op_service_start},
     {"service_list", op_service_list},
@@ -61,12 +66,13 @@ static const struct op_entry ops[] = {
 
 /* Names kept for the next protocol additions; requests get "unsupported". */
 static const char *const reserved_ops[] = {
-    "shell_open",   "shell_read",  "shell_write", "shell_signal",
-    "shell_resize", "shell_close", "secret_put",  "secret_delete",
+    "shell_resize",
+    "secret_put",
+    "secret_delete",
 };
 
-static const char *const caps[] = {"exec",     "kill",   "file",     "tar",    "fs_flush",
-                                   "shutdown", "stream", "manifest", "service"};
+static const char *const caps[] = {"exec",     "kill",   "file",     "tar",     "fs_flush",
+                                   "shutdown", "stream", "manifest", "service", "shell"};
 
 static void on_hello(struct agent *a, const struct proto_frame *f)
 {
@@ -111,7 +117,7 @@ static void on_hello(struct agent *a, const struct proto_frame *f)
 static bool id_busy(struct agent *a, int64_t id)
 {
     return agent_stream_in_find(a, id) || agent_stream_out_busy(a, id) || exec_find(a, id) ||
-           service_request_busy(a, id);
+           service_request_busy(a, id) || shell_wait_busy(a, id);
 }
 
 static void on_request(struct agent *a, const struct proto_frame *f)

@@ -271,8 +271,8 @@ void exec_reap(struct agent *a)
                 j->status = status;
                 j->exit_ms = time_mono_ms();
             }
-        if (!mine)
-            (void)service_reaped(a, pid, status);
+        if (!mine && !service_reaped(a, pid, status))
+            shell_reaped(a, pid, status);
     }
 }
 

@@ -43,6 +43,7 @@ int cli_print_ws_file_read(struct cli_run *run, json_t *result);
 int cli_print_ws_diff(struct cli_run *run, json_t *result);
 int cli_print_ws_list(struct cli_run *run, json_t *result);
 int cli_print_ws_logs(struct cli_run *run, json_t *result);
+int cli_print_shell_read(struct cli_run *run, json_t *result);
 
 void cli_progress_attach(struct cli_run *run);
 void cli_progress_detach(struct cli_run *run);

@@ -18,6 +18,7 @@ const struct cli_printer cli_printers[] = {
     {"workspace_logs", cli_print_ws_logs, NULL},
     {"service_start", cli_print_service_start, cli_service_exit},
     {"service_logs", cli_print_service_logs, NULL},
+    {"shell_read", cli_print_shell_read, NULL},
 
     {NULL, NULL, NULL},
 };

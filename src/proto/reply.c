@@ -149,6 +149,39 @@ static const struct proto_field svc_logs_f[] = {
     F_BOOL("truncated"),
 };
 static const struct proto_shape svc_logs_s = PROTO_SHAPE(svc_logs_f);
+/* Shells (agent/shell.c). The keys every shell result has, then each op's. */
+static const char *const shell_states[] = {"running", "exited", "closed", NULL};
+static const char *const shell_signals[] = {"INT", "TERM", "HUP", "KILL", "QUIT", NULL};
+#define SHELL_ID_F F_TEXT("shell_id", 15)
+#define SHELL_COMMON_F                                                                           \
+    SHELL_ID_F, F_ONE_OF("state", shell_states), F_INT("cols", 1, 1000), F_INT("rows", 1, 1000), \
+        {.key = "exit_code", .kind = PROTO_K_INT, .min = 0, .max = 255, .optional = true},       \
+    {                                                                                            \
+        .key = "exit_signal", .kind = PROTO_K_INT, .min = 1, .max = 64, .optional = true         \
+    }
+static const struct proto_field shell_open_f[] = {SHELL_COMMON_F, F_PATH("cwd"), F_INT("pid", 1, PID_MAX_),
+                                                  F_SIZE("started_ms")};
+static const struct proto_shape shell_open_s = PROTO_SHAPE(shell_open_f);
+static const struct proto_field shell_read_f[] = {SHELL_COMMON_F,        F_SIZE("cursor"),
+                                                  F_SIZE("next_cursor"), F_INT("bytes", 0, PROTO_BODY_MAX),
+                                                  F_BOOL("truncated"),   F_SIZE("end")};
+static const struct proto_shape shell_read_s = PROTO_SHAPE(shell_read_f);
+static const struct proto_field shell_write_f[] = {SHELL_COMMON_F, F_SIZE("bytes"), F_SIZE("pending")};
+static const struct proto_shape shell_write_s = PROTO_SHAPE(shell_write_f);
+static const struct proto_field shell_signal_f[] = {SHELL_COMMON_F, F_ONE_OF("signal", shell_signals),
+                                                    F_INT("pgid", 1, PID_MAX_)};
+static const struct proto_shape shell_signal_s = PROTO_SHAPE(shell_signal_f);
+/* One shell ({shell_id, state: closed, ...}) or all of them ({closed: n}). */
+static const struct proto_field shell_close_f[] = {
+    {.key = "shell_id", .kind = PROTO_K_TEXT, .max = 15, .optional = true},
+    {.key = "state", .kind = PROTO_K_TEXT, .max = 64, .one_of = shell_states, .optional = true},
+    {.key = "cols", .kind = PROTO_K_INT, .min = 1, .max = 1000, .optional = true},
+    {.key = "rows", .kind = PROTO_K_INT, .min = 1, .max = 1000, .optional = true},
+    {.key = "exit_code", .kind = PROTO_K_INT, .min = 0, .max = 255, .optional = true},
+    {.key = "exit_signal", .kind = PROTO_K_INT, .min = 1, .max = 64, .optional = true},
+    F_INT("closed", 0, 64),
+};
+static const struct proto_shape shell_close_s = PROTO_SHAPE(shell_close_f);
 
 /* Answered by the monitor in front of the agent (backend/monitor.c). */
 static const char *const monitor_states[] = {"running", "stopping", NULL};
@@ -198,6 +231,20 @@ static int svc_list_rules(const json_t *res, size_t body_len, pyro_error *err)
     return 0;
 }
 
+static int shell_read_rules(const json_t *res, size_t body_len, pyro_error *err)
+{
+    int r = read_rules(res, body_len, err);
+    if (r < 0)
+        return r;
+    json_int_t cur = json_integer_value(json_object_get(res, "cursor"));
+    json_int_t next = json_integer_value(json_object_get(res, "next_cursor"));
+    json_int_t end = json_integer_value(json_object_get(res, "end"));
+    if (next != cur + (json_int_t)body_len || next > end)
+        return err_set(err, -PYRO_E_PROTOCOL, "result.next_cursor %lld is not cursor %lld + %zu bytes within end %lld",
+                       (long long)next, (long long)cur, body_len, (long long)end);
+    return 0;
+}
+
 static const struct proto_reply replies[] = {
     {"ping", &ping_s, false, NULL},
     {"exec", &proto_exec_result_shape, false, exec_rules},
@@ -217,6 +264,11 @@ static const struct proto_reply replies[] = {
     {"service_list", &svc_list_s, false, svc_list_rules},
     {"service_stop", &svc_list_s, false, svc_list_rules},
     {"service_logs", &svc_logs_s, false, NULL},
+    {"shell_open", &shell_open_s, false, NULL},
+    {"shell_read", &shell_read_s, true, shell_read_rules},
+    {"shell_write", &shell_write_s, false, NULL},
+    {"shell_signal", &shell_signal_s, false, NULL},
+    {"shell_close", &shell_close_s, false, NULL},
     {"monitor_status", &mstatus_s, false, NULL},
     {"monitor_stop", &mstop_s, false, NULL},
 };

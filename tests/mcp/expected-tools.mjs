@@ -37,13 +37,18 @@ const WORKSPACE_CORE = [
   "workspace_delete",
 ];
 
-// In workspace-full only: lifecycle and snapshots.
+// In workspace-full only: lifecycle, snapshots and shells.
 const WORKSPACE_FULL_ONLY = [
   "workspace_start",
   "workspace_stop",
   "snapshot_create",
   "snapshot_list",
   "snapshot_delete",
+  "shell_open",
+  "shell_read",
+  "shell_write",
+  "shell_signal",
+  "shell_close",
 ];
 
 // Services: workspace-full and the cold-start mode.

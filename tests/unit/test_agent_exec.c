@@ -71,10 +71,11 @@ static void test_handshake(void **state)
     assert_int_equal(json_get_int(h, "pid", 0), fx->pid);
     assert_true(agent_conn_has_op(fx->c, "exec"));
     assert_true(agent_conn_has_op(fx->c, "tar_in"));
-    assert_false(agent_conn_has_op(fx->c, "shell_open"));
+    assert_true(agent_conn_has_op(fx->c, "shell_open"));
+    assert_false(agent_conn_has_op(fx->c, "shell_resize"));
     assert_int_equal(json_array_size(json_object_get(h, "reserved_ops")) > 0, 1);
     assert_int_equal(json_get_int(json_object_get(h, "limits"), "body_max", 0), PROTO_BODY_MAX);
-    assert_int_equal(call_fail(fx, "shell_open", NULL, &err), -PYRO_E_UNSUPPORTED);
+    assert_int_equal(call_fail(fx, "shell_resize", NULL, &err), -PYRO_E_UNSUPPORTED);
     assert_int_equal(call_fail(fx, "no_such_op", NULL, &err), -PYRO_E_UNSUPPORTED);
     json_auto_t *r = call_ok(fx, "ping", NULL, NULL);
     assert_int_equal(json_get_int(r, "pid", 0), fx->pid);

@@ -202,6 +202,37 @@ static void test_malformed_other_ops(void **state)
     refused("monitor_status", resp_ok(json_pack("{s:s, s:i, s:i}", "state", "on fire", "sandbox_pid", 1, "clients", 1)),
             0, "result.state: unexpected value");
 
+    /* Shell reads: the body is the output, the cursors must add up. */
+    json_t *sr = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:b, s:i}", "shell_id", "shell-1", "state", "running",
+                           "cols", 80, "rows", 24, "cursor", 10, "next_cursor", 15, "bytes", 5, "truncated", 0, "end",
+                           20);
+    json_auto_t *sgood = resp_ok(json_deep_copy(sr));
+    assert_int_equal(agent_reply_unpack("shell_read", sgood, 5, NULL, &err), 0);
+    json_t *sr2 = json_deep_copy(sr);
+    json_set(sr2, "next_cursor", json_integer(17));
+    json_set(sr2, "bytes", json_integer(6));
+    refused("shell_read", resp_ok(sr2), 6, "result.next_cursor 17 is not cursor 10 + 6 bytes within end 20");
+    json_t *sr3 = json_deep_copy(sr);
+    json_set(sr3, "end", json_integer(12));
+    refused("shell_read", resp_ok(sr3), 5, "within end 12");
+    json_t *sr4 = json_deep_copy(sr);
+    json_set(sr4, "state", json_string("zombie"));
+    refused("shell_read", resp_ok(sr4), 5, "result.state: unexpected value");
+    refused("shell_read", resp_ok(sr), 4, "result.bytes is 5 but the body has 4");
+    refused("shell_open",
+            resp_ok(json_pack("{s:s, s:s, s:i, s:i, s:s, s:i, s:i}", "shell_id", "shell-1-but-far-too-long", "state",
+                              "running", "cols", 80, "rows", 24, "cwd", "/workspace", "pid", 9, "started_ms", 1)),
+            0, "result.shell_id");
+    refused("shell_signal",
+            resp_ok(json_pack("{s:s, s:s, s:i, s:i, s:s, s:i}", "shell_id", "shell-1", "state", "running", "cols", 0,
+                              "rows", 24, "signal", "INT", "pgid", 9)),
+            0, "result.cols: 0 is outside [1, 1000]");
+    refused("shell_write",
+            resp_ok(json_pack("{s:s, s:s, s:i, s:i, s:i, s:i}", "shell_id", "shell-1", "state", "running", "cols", 8,
+                              "rows", 24, "bytes", 1, "pending", 0)),
+            3, "a body of 3 bytes came with the result");
+    refused("shell_close", resp_ok(json_pack("{s:i, s:s}", "closed", 1, "extra", "x")), 0, "unexpected key \"extra\"");
+
     /* Hello headers. */
     json_auto_t *hello = json_pack("{s:s, s:i, s:i, s:s, s:[s], s:[], s:[], s:{s:i, s:i, s:i, s:i}, s:i, s:b}", "t",
                                    "hello", "id", 0, "version", 1, "agent", "pyro-agent x", "ops", "exec",

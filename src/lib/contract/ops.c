@@ -34,6 +34,11 @@ extern const struct contract_op op_workspace_patch_apply;
 extern const struct contract_op op_snapshot_create;
 extern const struct contract_op op_snapshot_list;
 extern const struct contract_op op_snapshot_delete;
+extern const struct contract_op op_shell_open;
+extern const struct contract_op op_shell_read;
+extern const struct contract_op op_shell_write;
+extern const struct contract_op op_shell_signal;
+extern const struct contract_op op_shell_close;
 extern const struct contract_op op_workspace_reset;
 extern const struct contract_op op_workspace_summary;
 extern const struct contract_op op_workspace_stop;
@@ -81,6 +86,11 @@ const struct contract_op *const contract_ops[] = {
     &op_snapshot_create,
     &op_snapshot_list,
     &op_snapshot_delete,
+    &op_shell_open,
+    &op_shell_read,
+    &op_shell_write,
+    &op_shell_signal,
+    &op_shell_close,
     &op_workspace_reset,
     &op_workspace_summary,
     &op_workspace_stop,

@@ -101,6 +101,9 @@ int ws_diff_compute(struct instance *inst, struct agent_conn *c, bool with_text,
 json_t *ws_services_stop_all(const struct instance *inst, const char *reason);
 /* service_count and running_service_count into o (0 when not running). */
 void ws_service_counts(const struct instance *inst, json_t *o);
+/* Closes every shell of a running workspace (ws_shell.c); returns how
+ * many were open (0 when it does not run). */
+int ws_shells_close_all(const struct instance *inst);
 
 /* Base64 of bytes (file reads of binary content). */
 char *ws_base64(const unsigned char *data, size_t len);

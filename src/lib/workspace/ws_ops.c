@@ -335,6 +335,7 @@ static int ws_stop_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     if (r < 0)
         return r;
     json_auto_t *stopped = ws_services_stop_all(&inst, "workspace_stopped");
+    int shells = ws_shells_close_all(&inst);
     if (instance_monitor_alive(&inst)) {
         /* Flush the guest file system before the sandbox goes away. */
         json_auto_t *a = json_pack("{s:s}", "root", "/");
@@ -349,6 +350,7 @@ static int ws_stop_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     if (r == 0) {
         *result = ws_describe(&inst);
         json_set(*result, "stopped_services", json_incref(stopped));
+        json_set(*result, "closed_shells", json_integer(shells));
     }
     return r;
 }
@@ -381,10 +383,11 @@ static int ws_delete_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     if (r < 0)
         return r;
     json_auto_t *stopped = ws_services_stop_all(&inst, "deleted");
+    int shells = ws_shells_close_all(&inst);
     r = instance_destroy(&inst, err);
     if (r == 0)
-        *result = json_pack("{s:s, s:b, s:s, s:O}", "workspace_id", inst.id, "deleted", 1, "state", "deleted",
-                            "stopped_services", stopped);
+        *result = json_pack("{s:s, s:b, s:s, s:O, s:i}", "workspace_id", inst.id, "deleted", 1, "state", "deleted",
+                            "stopped_services", stopped, "closed_shells", shells);
     return r;
 }
 
@@ -523,7 +526,7 @@ const struct contract_op op_workspace_delete = {
     .params = ws_id_params,
     .output_schema = "{\"type\":\"object\",\"required\":[\"workspace_id\",\"deleted\"],\"properties\":{"
                      "\"workspace_id\":" WS_STR ",\"deleted\":" WS_BOOL ",\"state\":" WS_STR
-                     ",\"stopped_services\":" WS_ARR_OBJ "}}",
+                     ",\"stopped_services\":" WS_ARR_OBJ ",\"closed_shells\":" WS_INT "}}",
     .annotations = PA_DESTRUCTIVE | PA_IDEMPOTENT,
     .exposure = WS_FULL | WS_CORE | WS_REPRO | WS_INSPECT | WS_COLD | WS_REVIEW,
     .handler = ws_delete_run,

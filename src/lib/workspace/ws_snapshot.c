@@ -129,11 +129,13 @@ static int ws_reset_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyr
         return ws_reset_do(ctx, &inst, snap, err);
     /* The services end with the sandbox; stopped first, with the reason. */
     json_auto_t *stopped = ws_services_stop_all(&inst, "reset");
+    int shells = ws_shells_close_all(&inst);
     r = ws_reset_do(ctx, &inst, snap, err);
     if (r == 0) {
         *result = ws_describe(&inst);
         json_set(*result, "restored_from", json_string(snap));
         json_set(*result, "stopped_services", json_incref(stopped));
+        json_set(*result, "closed_shells", json_integer(shells));
     }
     return r;
 }
