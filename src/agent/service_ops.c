@@ -230,7 +230,7 @@ int op_service_logs(struct agent *a, const struct proto_frame *req, pyro_error *
     const char *name = name_arg(args, err);
     if (!name)
         return err->code;
-    int64_t lines;
+    int64_t lines = 200;
     int r = int_arg(args, "tail_lines", 200, 0, 1000000, &lines, err);
     if (r < 0)
         return r;

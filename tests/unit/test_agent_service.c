@@ -136,7 +136,8 @@ static void test_service_stop_tree(void **state)
         xasprintf("trap '' TERM; (setsid sh -c 'echo $$ > %s/child; exec sleep 600' &); echo $$ > %s/leader; "
                   "while :; do sleep 1; done",
                   svc_dir, svc_dir);
-    json_auto_t *s = must(fx, "service_start", json_pack("{s:s, s:s}", "name", "tree", "command", cmd));
+    json_auto_t *started = must(fx, "service_start", json_pack("{s:s, s:s}", "name", "tree", "command", cmd));
+    assert_non_null(started);
     pid_t child = pid_in("child"), leader = pid_in("leader");
     assert_true(alive(child));
     assert_true(alive(leader));

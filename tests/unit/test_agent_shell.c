@@ -234,6 +234,7 @@ static void test_truncation_and_idle(void **state)
     agent_body_free(&b);
     cur = (uint64_t)(total - 100);
     _cleanup_free_ char *tail = read_until(fx, id, &cur, "END-OF-FLOOD");
+    assert_non_null(strstr(tail, "END-OF-FLOOD"));
     /* A cursor past the end is refused. */
     pyro_error err = {0};
     assert_int_equal(call_fail(fx, "shell_read",
@@ -261,6 +262,7 @@ static void test_flood_bounded(void **state)
                                        "wait_for_idle_ms", 200),
                              &b);
     assert_true(time_mono_ms() - t0 < 35000);
+    assert_non_null(r);
     assert_true(b.len <= 4096);
     agent_body_free(&b);
     /* Other requests are still served while it floods. */
