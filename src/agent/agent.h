@@ -204,10 +204,10 @@ int init_vm_setup(int *chan_fd, pyro_error *err);
 void init_vm_net(bool network);
 
 /* ---- childio.c ---- */
-/* In a forked child about to exec: its own session, stdin /dev/null,
- * stdout out_w, stderr err_w, nothing else open, cwd (exits 126 when it
- * cannot enter it). */
-void childio_setup(const char *cwd, int out_w, int err_w);
+/* In a forked child about to exec: its own session, stdin in_fd (-1:
+ * /dev/null), stdout out_w, stderr err_w, nothing else open, cwd (exits
+ * 126 when it cannot enter it). */
+void childio_setup(const char *cwd, int in_fd, int out_w, int err_w);
 
 /* ---- identity.c ---- */
 /* Takes the hello's hostname, clock and entropy (a VM's agent only). */

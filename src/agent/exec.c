@@ -154,7 +154,7 @@ static int pipe_for(int fds[2], pyro_error *err)
 static void __attribute__((noreturn)) child_exec(char **argv, char **envp, const char *cwd, int out_w, int err_w)
 {
     proc_signals_default();
-    childio_setup(cwd, out_w, err_w);
+    childio_setup(cwd, -1, out_w, err_w);
     environ = envp;
     execvp(argv[0], argv);
     int e = errno;

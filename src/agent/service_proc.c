@@ -26,7 +26,7 @@ static const char *const service_env[] = {
 
 static void __attribute__((noreturn)) leader_exec(const char *command, const char *cwd, int out_w, int err_w)
 {
-    childio_setup(cwd, out_w, err_w);
+    childio_setup(cwd, -1, out_w, err_w);
     char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
     execve(argv[0], argv, (char **)service_env);
     dprintf(2, "pyro-agent: exec /bin/sh: %s\n", strerror(errno));

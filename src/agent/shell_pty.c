@@ -12,6 +12,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "agent/agent.h"
 #include "agent/shell.h"
 #include "base/cleanup.h"
 #include "base/proc.h"
@@ -24,14 +25,7 @@ static void __attribute__((noreturn)) child_shell(const char *slave, const char 
     if (s < 0)
         _exit(126);
     (void)ioctl(s, TIOCSCTTY, 0);
-    dup2(s, 0);
-    dup2(s, 1);
-    dup2(s, 2);
-    close_range(3, ~0U, 0);
-    if (chdir(cwd) < 0) {
-        dprintf(2, "pyro-agent: chdir %s: %s\n", cwd, strerror(errno));
-        _exit(126);
-    }
+    childio_setup(cwd, s, s, s);
     environ = envp;
     if (access("/bin/bash", X_OK) == 0)
         execv("/bin/bash", (char *[]){"bash", "-i", NULL});
