@@ -34,9 +34,9 @@ deps:
 check: deps
 	@scripts/npm-deps.sh
 	$(MAKE) build asan release fuzz
-	ctest --test-dir build --output-on-failure -LE 'lint|user'
+	ctest --test-dir build --output-on-failure -j 2 -LE 'lint|user'
 	$(MAKE) check-user
-	ctest --test-dir build-asan --output-on-failure -L 'unit|fuzz'
+	ctest --test-dir build-asan --output-on-failure -j 2 -L 'unit|fuzz'
 	$(MAKE) fuzz-run
 	$(MAKE) lint
 
@@ -45,7 +45,7 @@ check: deps
 # subordinate ids and runs each test as it.
 check-user: build
 	@scripts/npm-deps.sh
-	ctest --test-dir build --output-on-failure -L user
+	ctest --test-dir build --output-on-failure -j 2 -L user
 
 # Source checks (docs/design/layout.md); each script also runs on its own.
 lint: build

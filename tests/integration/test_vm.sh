@@ -181,17 +181,18 @@ ok "TTL expiry stops the sandbox; reap-expired removes it"
 # (A VM boots for seconds under TCG: its TTL leaves room for that, and its
 # command runs in the guest, where the host's pgrep cannot see it.)
 TTL=4; on_vm && TTL=25
-"$PYRO" run "$ENV" --ttl-seconds $TTL -- 'sleep 1000' >/dev/null 2>&1 &
+SLEEPMARK="sleep 1000.$$"  # unique: other suites may run a `sleep 1000` at the same time
+"$PYRO" run "$ENV" --ttl-seconds $TTL -- "$SLEEPMARK" >/dev/null 2>&1 &
 RUNPID=$!
 for i in $(seq 600); do [ -n "$(ls "$PYRO_HOME/vms" 2>/dev/null)" ] && [ -S "$PYRO_HOME/vms/$(ls "$PYRO_HOME/vms")/control.sock" ] && break; sleep 0.1; done
 ID=$(ls "$PYRO_HOME/vms"); sleep 0.5; MON=$(monitor_pid "$ID")
 on_vm && sleep 1
 kill -9 "$RUNPID"; wait "$RUNPID" 2>/dev/null || true
-if on_sandbox; then pgrep -f "sleep 1000" >/dev/null || fail "the command did not survive the CLI (test setup)"; fi
+if on_sandbox; then pgrep -f "$SLEEPMARK" >/dev/null || fail "the command did not survive the CLI (test setup)"; fi
 sleep $((TTL + 2))
 expect_status 0 "$PYRO" vm status "$ID" --json
 [ "$(jget state <<<"$OUT")" = expired ] || fail "state after killed CLI and TTL: $OUT"
-if on_sandbox; then pgrep -f "sleep 1000" >/dev/null && fail "the command runs past the TTL"; fi
+if on_sandbox; then pgrep -f "$SLEEPMARK" >/dev/null && fail "the command runs past the TTL"; fi
 "$PYRO" vm reap-expired >/dev/null
 assert_gone "$ID" "$MON"
 ok "kill -9 of pyro run: nothing runs past the TTL, reap cleans up"
