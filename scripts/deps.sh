@@ -11,7 +11,7 @@ PACKAGES=(
   # libraries
   libjansson-dev libmicrohttpd-dev libseccomp-dev libarchive-dev
   # tests
-  libcmocka-dev python3 bubblewrap hyperfine curl
+  libcmocka-dev python3 bubblewrap hyperfine curl tmux
   # runtime: environments, sandbox networking, VM backend
   mmdebstrap e2fsprogs iproute2 nftables qemu-system-x86 zstd git
   # VM artifacts: apt-get download of the cloud kernel package, dpkg-deb -x

@@ -50,8 +50,10 @@ int main(void)
     printf(".SH SYNOPSIS\n.B pyro\n[\\fB\\-\\-log\\-level\\fR \\fILEVEL\\fR] \\fICOMMAND\\fR [\\fIOPTIONS\\fR]\n");
     printf(".SH DESCRIPTION\npyro runs commands in sandboxes built from curated Debian environments, "
            "keeps persistent workspaces, and serves them to chat hosts over MCP. Every command accepts "
-           "\\fB\\-\\-json\\fR to print its result as one JSON object with stable keys, and "
-           "\\fB\\-\\-help\\fR.\n");
+           "\\fB\\-\\-json\\fR to print its result as one JSON object with stable keys, "
+           "\\fB\\-\\-quiet\\fR to print no progress on stderr, and \\fB\\-\\-help\\fR. Progress "
+           "is drawn in place on a terminal (colours unless \\fBNO_COLOR\\fR is set) and is one line "
+           "per phase otherwise.\n");
     printf(".SH EXIT STATUS\n.TP\n.B 0\nSuccess.\n.TP\n.B 1\nThe operation failed: any error the runtime "
            "reports, whatever its code (see ERRORS), and \\fBpyro doctor\\fR when a required check fails.\n"
            ".TP\n.B 2\nUsage error, found while parsing the command line: unknown command or option, missing "

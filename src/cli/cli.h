@@ -4,6 +4,8 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "cli/derive.h"
 #include "lib/contract/contract.h"
@@ -12,8 +14,9 @@ struct cli_run {
     const struct contract_op *op;
     const struct cli_opts *opts;
     struct pyro_ctx *ctx;
-    bool tty;                /* stderr is a terminal: draw progress in place */
-    bool progress_line_open; /* a \r progress line waits for its newline */
+    bool tty;         /* stderr is a terminal: draw progress in place */
+    int progress_fd;  /* progress.c: updates to the painter, or -1 */
+    int progress_pid; /* the painter process, or -1 */
 };
 
 /* A human renderer for one operation's result; returns the exit status.
@@ -34,8 +37,17 @@ int cli_service_exit(const json_t *result);
 int cli_print_service_start(struct cli_run *run, json_t *result);
 
 int cli_print_result(struct cli_run *run, json_t *result);
-/* The generic rendering: "key: value" lines, aligned; nested values as JSON. */
+/* The generic rendering (human.c): aligned "key  value" lines, nested
+ * objects as indented blocks, lists of objects as tables. */
 void cli_print_kv(json_t *result);
+
+/* human.c: the pieces of human output. */
+void human_size(long long bytes, char *buf, size_t size);
+/* "3 min ago", "in 23 h", "just now". */
+void human_age(int64_t at_ms, int64_t now_ms, char *buf, size_t size);
+void human_block(json_t *obj, int indent);
+/* rows (objects) as a table with a header; columns NULL: every key seen. */
+void human_table(json_t *rows, const char *const *columns, int indent);
 
 /* workspace.c */
 int cli_print_ws_exec(struct cli_run *run, json_t *result);

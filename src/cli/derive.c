@@ -193,6 +193,10 @@ int cli_parse(const struct contract_op *op, int argc, char **argv, json_t **out,
             opts->json = true;
             continue;
         }
+        if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            opts->quiet = true;
+            continue;
+        }
         if (!strcmp(a, "--id-only") && op->id_key) {
             opts->id_only = true;
             continue;
@@ -403,6 +407,7 @@ void cli_help_op(const struct contract_op *op, FILE *out)
         fprintf(out, " %s%s\n", p->description, extra);
     }
     fprintf(out, "  %-28s %s\n", "--json", "Print the result (or the error) as one JSON object on stdout.");
+    fprintf(out, "  %-28s %s\n", "-q, --quiet", "No progress on stderr (errors are still printed).");
     if (op->id_key)
         fprintf(out, "  %-28s %s\n", "--id-only", "Print only the new id.");
     fprintf(out, "  %-28s %s\n", "-h, --help", "Show this help.");

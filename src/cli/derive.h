@@ -12,6 +12,7 @@
 struct cli_opts {
     bool json;
     bool id_only;
+    bool quiet; /* no progress on stderr */
     bool help;
 };
 

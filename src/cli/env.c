@@ -6,14 +6,6 @@
 #include "base/json.h"
 #include "cli/cli.h"
 
-static void human_size(long long b, char *buf, size_t size)
-{
-    if (b >= 1024 * 1024)
-        snprintf(buf, size, "%.1f MiB", (double)b / (1024.0 * 1024.0));
-    else
-        snprintf(buf, size, "%lld KiB", b / 1024);
-}
-
 int cli_print_env_list(struct cli_run *run, json_t *result)
 {
     printf("Catalog version: %s\n", json_get_str(result, "catalog_version", ""));

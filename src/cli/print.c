@@ -9,21 +9,7 @@
 
 void cli_print_kv(json_t *result)
 {
-    const char *k;
-    json_t *v;
-    size_t width = 0;
-    json_object_foreach(result, k, v)
-        if (strlen(k) > width)
-            width = strlen(k);
-    json_object_foreach(result, k, v) {
-        printf("%-*s  ", (int)width + 1, k);
-        if (json_is_string(v))
-            printf("%s\n", json_string_value(v));
-        else {
-            _cleanup_free_ char *t = json_dump(v, 0);
-            printf("%s\n", t);
-        }
-    }
+    human_block(result, 0);
 }
 
 static const struct cli_printer *printer_find(const char *op)
@@ -51,39 +37,4 @@ int cli_print_result(struct cli_run *run, json_t *result)
         return p->print(run, result);
     cli_print_kv(result);
     return status;
-}
-
-/* Phase markers go to stderr ("[pull] phase=install environment=debian:12");
- * on a terminal, counted progress is drawn in place on one line. */
-static void cli_progress(void *userdata, const char *operation, const char *phase, int64_t current, int64_t total,
-                         const char *message)
-{
-    struct cli_run *run = userdata;
-    if (run->opts->json)
-        return;
-    if (current >= 0 && total > 0) {
-        if (!run->tty)
-            return;
-        fprintf(stderr, "\r[%s] %s %3d%% %s\033[K", operation, phase, (int)(current * 100 / total),
-                message ? message : "");
-        run->progress_line_open = true;
-        return;
-    }
-    if (run->progress_line_open) {
-        fputc('\n', stderr);
-        run->progress_line_open = false;
-    }
-    fprintf(stderr, "[%s] phase=%s%s%s\n", operation, phase, message && message[0] ? " " : "", message ? message : "");
-}
-
-void cli_progress_attach(struct cli_run *run)
-{
-    pyro_ctx_set_progress(run->ctx, cli_progress, run);
-}
-
-void cli_progress_detach(struct cli_run *run)
-{
-    if (run->progress_line_open)
-        fputc('\n', stderr);
-    run->progress_line_open = false;
 }

@@ -97,16 +97,13 @@ int cli_print_ws_diff(struct cli_run *run, json_t *result)
 int cli_print_ws_list(struct cli_run *run, json_t *result)
 {
     (void)run;
-    printf("%-16s %-8s %-16s %-20s %-20s %s\n", "WORKSPACE_ID", "STATE", "ENVIRONMENT", "NAME", "LAST_ACTIVITY",
-           "LABELS");
-    size_t i;
-    json_t *w;
-    json_array_foreach(json_object_get(result, "workspaces"), i, w) {
-        _cleanup_free_ char *labels = json_dump(json_object_get(w, "labels"), JSON_COMPACT);
-        printf("%-16s %-8s %-16s %-20s %-20s %s\n", json_get_str(w, "workspace_id", ""), json_get_str(w, "state", ""),
-               json_get_str(w, "environment", ""), json_get_str(w, "name", "-"),
-               json_get_str(w, "last_activity_at", ""), labels ? labels : "{}");
-    }
+    static const char *const cols[] = {"workspace_id",     "name",   "state", "environment", "execution_mode",
+                                       "last_activity_at", "labels", NULL};
+    json_t *rows = json_object_get(result, "workspaces");
+    if (json_array_size(rows) == 0)
+        printf("no workspaces\n");
+    else
+        human_table(rows, cols, 0);
     return 0;
 }
 
