@@ -12,6 +12,7 @@
  *   worker.c   forked workers: progress, results, cancellation; it
  *              reports to the server through callbacks only
  *   admit.c    per-workspace call limits and the queue for a free worker
+ *   tasks.c    task-augmented tools/call and tasks/get|result|cancel|list
  *   stdio.c    newline-delimited JSON on stdin/stdout
  *   http*.c    Streamable HTTP on libmicrohttpd (/mcp); pieces in mcp/http.h
  *   project.c  the project source (git checkout, --project-path, --repo-url)
@@ -97,6 +98,7 @@ struct mcp_call {
     const struct contract_op *op;
     struct mcp_worker *worker;    /* NULL until started */
     struct mcp_admit_state admit; /* admit.c: its instance, the queue */
+    bool task;                    /* reports to a task (tasks.c), answered already */
     struct mcp_call *next;
 };
 
@@ -149,6 +151,8 @@ void mcp_session_log(struct mcp_session *s, struct mcp_exchange *x, int level, c
 int mcp_call_start(struct mcp_call *c, json_t *args, pyro_error *err);
 /* Ends a call that could not start with err as its outcome. */
 void mcp_call_fail(struct mcp_call *c, const pyro_error *err);
+/* Cancels c (kills its worker, so the guest command): no reply is sent. */
+void mcp_call_cancel(struct mcp_call *c);
 
 json_t *mcp_error_response(const json_t *id, int code, const char *message, json_t *data);
 json_t *mcp_result_response(const json_t *id, json_t *result);
@@ -166,6 +170,47 @@ const char *mcp_mode_tool_hint(enum contract_surface s, const char *tool);
 /* A CallToolResult from a worker outcome. */
 json_t *mcp_tool_result(const json_t *outcome);
 json_t *mcp_tool_error(const char *code_name, const char *message);
+
+/* Whether the tool may run as a task (execution.taskSupport "optional"):
+ * the long ones, workspace_exec and vm_run. */
+bool mcp_tool_task_support(const struct contract_op *op);
+
+/* ---- tasks.c ---------------------------------------------------------- */
+
+/* Per session: tasks working at once, and tasks kept (any status; the
+ * oldest ended one makes room for a new one). */
+#define MCP_TASKS_RUNNING_MAX 8
+#define MCP_TASKS_KEPT_MAX 32
+/* How long an ended task's result is kept (the client's task.ttl,
+ * clamped), and the polling interval suggested to the client. */
+#define MCP_TASK_TTL_DEFAULT_MS (60 * 60 * 1000)
+#define MCP_TASK_TTL_MIN_MS (60 * 1000)
+#define MCP_TASK_TTL_MAX_MS (24 * 60 * 60 * 1000)
+#define MCP_TASK_POLL_MS 1000
+/* tasks/result requests waiting on one task. */
+#define MCP_TASK_WAITERS_MAX 8
+
+/* What the dispatch (server.c) asks of tasks.c, through this table so
+ * that the two files do not call each other (tasks.c cancels calls
+ * through server.c). */
+struct mcp_tasks_ops {
+    /* tools/call of tool with params.task (task_params): a new task of s.
+     * Returns the exchange the call is to report to and sets *resp to the
+     * CreateTaskResult; or returns NULL with *resp the refusal. */
+    struct mcp_exchange *(*create)(struct mcp_session *s, const json_t *id, const char *tool,
+                                   const json_t *task_params, json_t **resp);
+    /* The task's call was started (it may wait in the admission queue). */
+    void (*started)(struct mcp_exchange *x, struct mcp_call *c);
+    /* The task's call could not start: forget the task. */
+    void (*abort)(struct mcp_exchange *x);
+    /* tasks/get, tasks/result, tasks/cancel, tasks/list of session s: the
+     * response, or NULL with *async set (tasks/result waits). */
+    json_t *(*request)(struct mcp_session *s, struct mcp_exchange *x, const json_t *id, const char *method,
+                       const json_t *params, bool *async);
+    /* Cancels and drops s's tasks. */
+    void (*session_free)(struct mcp_session *s);
+};
+extern const struct mcp_tasks_ops mcp_tasks_ops;
 
 /* ---- worker.c --------------------------------------------------------- */
 

@@ -56,8 +56,6 @@ int mcp_server_init(struct mcp_server *srv, struct pyro_ctx *ctx, enum contract_
     return 0;
 }
 
-static void call_cancel(struct mcp_call *c);
-
 struct mcp_session *mcp_session_new(struct mcp_server *srv)
 {
     struct mcp_session *s = xcalloc(1, sizeof(*s));
@@ -74,7 +72,8 @@ void mcp_session_free(struct mcp_session *s)
     if (!s)
         return;
     while (s->calls)
-        call_cancel(s->calls);
+        mcp_call_cancel(s->calls);
+    mcp_tasks_ops.session_free(s);
     mcp_roots_ops.session_free(s);
     for (struct mcp_session **p = &s->srv->sessions; *p; p = &(*p)->next)
         if (*p == s) {
@@ -262,8 +261,7 @@ void mcp_call_fail(struct mcp_call *c, const pyro_error *err)
     call_on_done(c, outcome);
 }
 
-/* Cancels c: no reply is sent. */
-static void call_cancel(struct mcp_call *c)
+void mcp_call_cancel(struct mcp_call *c)
 {
     struct mcp_exchange *x = c->x;
     if (c->worker) /* else it waits for the client's roots (roots.c) or a worker (admit.c) */
@@ -283,6 +281,14 @@ static bool batches_allowed(const struct mcp_session *s)
     return !s->initialized || !strcmp(s->version, "2025-03-26");
 }
 
+/* Tasks (2025-11-25, experimental): task-augmented tools/call, with
+ * tasks/list and tasks/cancel. */
+static json_t *server_capabilities(void)
+{
+    return json_pack("{s:{}, s:{s:b}, s:{s:{}, s:{}, s:{s:{s:{}}}}}", "logging", "tools", "listChanged", 0, "tasks",
+                     "list", "cancel", "requests", "tools", "call");
+}
+
 static json_t *do_initialize(struct mcp_session *s, const json_t *id, const json_t *params)
 {
     const char *want = json_get_str(params, "protocolVersion", NULL);
@@ -300,8 +306,8 @@ static json_t *do_initialize(struct mcp_session *s, const json_t *id, const json
                              "description",
                              "Disposable isolated Linux sandboxes for coding agents: one-shot commands and "
                              "persistent workspaces.");
-    json_t *res = json_pack("{s:s, s:{s:{}, s:{s:b}}, s:o}", "protocolVersion", use, "capabilities", "logging", "tools",
-                            "listChanged", 0, "serverInfo", info);
+    json_t *res = json_pack("{s:s, s:o, s:o}", "protocolVersion", use, "capabilities", server_capabilities(), "serverInfo",
+                            info);
     if (srv->instructions)
         json_set(res, "instructions", json_string(srv->instructions));
     return mcp_result_response(id, res);
@@ -353,22 +359,47 @@ static json_t *do_call(struct mcp_session *s, struct mcp_exchange *x, const json
     if (contract_args_validate(op, json_is_null(args) ? NULL : args, srv->surface, &valid, &err) < 0)
         return mcp_result_response(id, mcp_tool_error(pyro_error_name(err.code), err.message));
 
+    /* A task-augmented call reports to its task, which answers now. */
+    const json_t *task = json_object_get(params, "task");
+    struct mcp_exchange *cx = x;
+    json_t *created = NULL;
+    if (task && !json_is_null(task)) {
+        if (!json_is_object(task))
+            return mcp_error_response(id, JR_PARAMS, "tools/call: params.task must be an object", NULL);
+        if (!mcp_tool_task_support(op)) {
+            char m[300];
+            snprintf(m, sizeof(m), "tools/call: %s does not run as a task (execution.taskSupport is forbidden)", name);
+            return mcp_error_response(id, JR_NO_METHOD, m, NULL);
+        }
+        if (!(cx = mcp_tasks_ops.create(s, id, name, task, &created)))
+            return created;
+    }
+
     struct mcp_call *c = xcalloc(1, sizeof(*c));
     c->session = s;
-    c->x = x;
+    c->x = cx;
     c->id = json_deep_copy(id);
     c->op = op;
+    c->task = created != NULL;
     json_t *tok = json_object_get(json_object_get(params, "_meta"), "progressToken");
     if (json_is_string(tok) || json_is_integer(tok))
         c->progress_token = json_copy(tok);
     if (mcp_roots_ops.call_start(srv, c, valid, &err) < 0) {
         call_free(c);
+        if (created) {
+            json_decref(created);
+            mcp_tasks_ops.abort(cx);
+        }
         return mcp_result_response(id, mcp_tool_error(pyro_error_name(err.code), err.message));
     }
-    x->refs++;
-    *async = true;
+    cx->refs++;
     c->next = s->calls;
     s->calls = c;
+    if (created) {
+        mcp_tasks_ops.started(cx, c);
+        return created;
+    }
+    *async = true;
     return NULL;
 }
 
@@ -376,12 +407,12 @@ static void do_cancelled(struct mcp_session *s, const json_t *params)
 {
     const json_t *rid = json_object_get(params, "requestId");
     struct mcp_call *c = rid ? call_find(s, rid) : NULL;
-    if (!c)
-        return; /* unknown or finished: ignored, as the spec allows */
+    if (!c || c->task)
+        return; /* unknown or finished (a task's request was answered): ignored, as the spec allows */
     char m[200];
     snprintf(m, sizeof(m), "tools/call %s cancelled by the client", c->op->name);
     mcp_session_log(s, NULL, 1, "pyro.mcp", m);
-    call_cancel(c);
+    mcp_call_cancel(c);
 }
 
 static bool valid_id(const json_t *id)
@@ -434,6 +465,8 @@ static json_t *handle_one(struct mcp_session *s, struct mcp_exchange *x, const j
         return do_call(s, x, id, params, async);
     if (!strcmp(name, "logging/setLevel"))
         return do_set_level(s, id, params);
+    if (!strncmp(name, "tasks/", 6))
+        return mcp_tasks_ops.request(s, x, id, name, params, async);
     char msg[300];
     snprintf(msg, sizeof(msg), "Method not found: %s", name);
     return mcp_error_response(id, JR_NO_METHOD, msg, NULL);
