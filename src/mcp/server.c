@@ -11,9 +11,6 @@
 #include "base/timeutil.h"
 #include "mcp/mcp.h"
 
-/* Revisions we speak, newest first. 2025-03-26 is the last with batches. */
-static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
-
 const char *const mcp_log_levels[] = {"debug",    "info",  "notice",    "warning", "error",
                                       "critical", "alert", "emergency", NULL};
 
@@ -146,7 +143,7 @@ void mcp_exchange_notify(struct mcp_exchange *x, json_t *msg)
 
 void mcp_session_log(struct mcp_session *s, struct mcp_exchange *x, int level, const char *logger, const char *text)
 {
-    if (!s || level < s->log_level)
+    if (!s || level < (x && x->modern ? x->log_level : s->log_level))
         return;
     _cleanup_free_ char *clean = mcp_redact(text);
     json_t *n = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}}", "jsonrpc", "2.0", "method", "notifications/message",
@@ -223,6 +220,8 @@ static void call_on_done(void *data, const json_t *outcome)
     c->worker = NULL; /* freed by worker.c when this returns */
     call_unlink(c);
     json_t *resp = mcp_result_response(c->id, mcp_tool_result(outcome));
+    if (x->modern)
+        mcp_era_stamp(resp);
     char m[200];
     snprintf(m, sizeof(m), "tools/call %s finished", c->op->name);
     mcp_session_log(c->session, x, 0, "pyro.mcp", m);
@@ -281,33 +280,23 @@ static bool batches_allowed(const struct mcp_session *s)
     return !s->initialized || !strcmp(s->version, "2025-03-26");
 }
 
-/* Tasks (2025-11-25, experimental): task-augmented tools/call, with
- * tasks/list and tasks/cancel. */
-static json_t *server_capabilities(void)
-{
-    return json_pack("{s:{}, s:{s:b}, s:{s:{}, s:{}, s:{s:{s:{}}}}}", "logging", "tools", "listChanged", 0, "tasks",
-                     "list", "cancel", "requests", "tools", "call");
-}
-
 static json_t *do_initialize(struct mcp_session *s, const json_t *id, const json_t *params)
 {
     const char *want = json_get_str(params, "protocolVersion", NULL);
     if (!json_is_object(params) || !want)
         return mcp_error_response(id, JR_PARAMS, "initialize: params.protocolVersion (a string) is required", NULL);
-    const char *use = versions[0];
-    for (int i = 0; versions[i]; i++)
-        if (!strcmp(versions[i], want))
-            use = versions[i];
+    /* Legacy revisions we speak, newest first; 2025-03-26 is the last
+     * with batches. */
+    const char *use = mcp_legacy_versions[0];
+    for (int i = 0; mcp_legacy_versions[i]; i++)
+        if (!strcmp(mcp_legacy_versions[i], want))
+            use = mcp_legacy_versions[i];
     snprintf(s->version, sizeof(s->version), "%s", use);
     s->initialized = true;
     mcp_roots_ops.initialize(s, params);
     struct mcp_server *srv = s->srv;
-    json_t *info = json_pack("{s:s, s:s, s:s, s:s}", "name", "pyro", "title", "Pyro", "version", PYRO_VERSION,
-                             "description",
-                             "Disposable isolated Linux sandboxes for coding agents: one-shot commands and "
-                             "persistent workspaces.");
-    json_t *res = json_pack("{s:s, s:o, s:o}", "protocolVersion", use, "capabilities", server_capabilities(), "serverInfo",
-                            info);
+    json_t *res = json_pack("{s:s, s:o, s:o}", "protocolVersion", use, "capabilities", mcp_server_capabilities(false),
+                            "serverInfo", mcp_server_info());
     if (srv->instructions)
         json_set(res, "instructions", json_string(srv->instructions));
     return mcp_result_response(id, res);
@@ -359,11 +348,16 @@ static json_t *do_call(struct mcp_session *s, struct mcp_exchange *x, const json
     if (contract_args_validate(op, json_is_null(args) ? NULL : args, srv->surface, &valid, &err) < 0)
         return mcp_result_response(id, mcp_tool_error(pyro_error_name(err.code), err.message));
 
-    /* A task-augmented call reports to its task, which answers now. */
+    /* A task-augmented call reports to its task, which answers now. A
+     * modern client that declared the tasks extension gets a task for
+     * every tool that may run as one (the server decides, not params). */
     const json_t *task = json_object_get(params, "task");
     struct mcp_exchange *cx = x;
     json_t *created = NULL;
-    if (task && !json_is_null(task)) {
+    if (x->modern && mcp_era_client_has_tasks(params) && mcp_tool_task_support(op)) {
+        if (!(cx = mcp_tasks_ops.create(s, x, id, name, NULL, &created)))
+            return created;
+    } else if (!x->modern && task && !json_is_null(task)) {
         if (!json_is_object(task))
             return mcp_error_response(id, JR_PARAMS, "tools/call: params.task must be an object", NULL);
         if (!mcp_tool_task_support(op)) {
@@ -371,7 +365,7 @@ static json_t *do_call(struct mcp_session *s, struct mcp_exchange *x, const json
             snprintf(m, sizeof(m), "tools/call: %s does not run as a task (execution.taskSupport is forbidden)", name);
             return mcp_error_response(id, JR_NO_METHOD, m, NULL);
         }
-        if (!(cx = mcp_tasks_ops.create(s, id, name, task, &created)))
+        if (!(cx = mcp_tasks_ops.create(s, x, id, name, task, &created)))
             return created;
     }
 
@@ -420,6 +414,42 @@ static bool valid_id(const json_t *id)
     return json_is_string(id) || json_is_integer(id);
 }
 
+/* A 2026-07-28 request: stateless, its version and capabilities in
+ * params._meta (era.c); what the revision removed (initialize, ping,
+ * logging/setLevel) is an unknown method. */
+static json_t *handle_modern(struct mcp_session *s, struct mcp_exchange *x, const json_t *id, const char *name,
+                             const json_t *params, bool *async)
+{
+    if (x->batch)
+        return mcp_error_response(id, JR_INVALID, "batches are not part of protocol revision " MCP_MODERN_VERSION,
+                                  NULL);
+    json_t *resp = mcp_era_check(id, params);
+    if (resp)
+        return resp;
+    x->modern = true;
+    x->log_level = mcp_era_log_level(params);
+    if (!strcmp(name, "server/discover")) {
+        resp = mcp_result_response(id, mcp_era_discover(s->srv));
+    } else if (!strcmp(name, "tools/list")) {
+        if (json_object_get(params, "cursor") && !json_is_null(json_object_get(params, "cursor")))
+            return mcp_error_response(id, JR_PARAMS, "tools/list: invalid cursor (the list has one page)", NULL);
+        json_t *list = mcp_tools_list(s->srv);
+        mcp_era_cacheable(list);
+        resp = mcp_result_response(id, list);
+    } else if (!strcmp(name, "tools/call")) {
+        resp = do_call(s, x, id, params, async);
+    } else if (!strncmp(name, "tasks/", 6)) {
+        resp = mcp_tasks_ops.request(s, x, id, name, params, async);
+    } else {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "Method not found: %s (in protocol revision %s)", name, MCP_MODERN_VERSION);
+        return mcp_error_response(id, JR_NO_METHOD, msg, NULL);
+    }
+    if (resp)
+        mcp_era_stamp(resp);
+    return resp;
+}
+
 /* One message of an exchange; returns the response or NULL. */
 static json_t *handle_one(struct mcp_session *s, struct mcp_exchange *x, const json_t *m, bool *async)
 {
@@ -452,6 +482,8 @@ static json_t *handle_one(struct mcp_session *s, struct mcp_exchange *x, const j
             mcp_roots_ops.changed(s);
         return NULL; /* initialized, ...: nothing to do */
     }
+    if (mcp_era_version(params))
+        return handle_modern(s, x, id, name, params, async);
     if (!strcmp(name, "initialize"))
         return do_initialize(s, id, params);
     if (!strcmp(name, "ping"))

@@ -50,16 +50,30 @@ struct mcp_task {
 
 static struct mcp_task *all_tasks;
 
-static json_t *task_json(const struct mcp_task *t)
+/* The Task object: 2025-11-25's names (ttl, pollInterval) or the tasks
+ * extension's (ttlMs, pollIntervalMs) for a modern request. */
+static json_t *task_json(const struct mcp_task *t, bool modern)
 {
     char created[PYRO_TIME_ISO_LEN], updated[PYRO_TIME_ISO_LEN];
     time_iso(created, t->created_wall);
     time_iso(updated, t->updated_wall);
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i}", "taskId", t->id, "status", status_names[t->status],
-                          "createdAt", created, "lastUpdatedAt", updated, "ttl", (json_int_t)t->ttl_ms,
-                          "pollInterval", MCP_TASK_POLL_MS);
+                          "createdAt", created, "lastUpdatedAt", updated, modern ? "ttlMs" : "ttl",
+                          (json_int_t)t->ttl_ms, modern ? "pollIntervalMs" : "pollInterval", MCP_TASK_POLL_MS);
     if (t->status_message)
         json_set(j, "statusMessage", json_string(t->status_message));
+    return j;
+}
+
+/* The extension's tasks/get answer: the task with its result (completed)
+ * or its JSON-RPC error (failed). */
+static json_t *task_detailed(const struct mcp_task *t)
+{
+    json_t *j = task_json(t, true);
+    if (t->status == T_COMPLETED && t->result)
+        json_set(j, "result", json_incref(t->result));
+    else if (t->status == T_FAILED && t->error)
+        json_set(j, "error", json_incref(t->error));
     return j;
 }
 
@@ -95,10 +109,10 @@ static json_t *task_outcome(const struct mcp_task *t, const json_t *id)
 static void task_notify_status(struct mcp_task *t)
 {
     struct mcp_server *srv = t->session->srv;
-    if (!srv->session_notify)
+    if (!srv->session_notify || t->x.modern) /* modern: only through subscriptions/listen, which pyro lacks */
         return;
     json_auto_t *n = json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", "notifications/tasks/status", "params",
-                               task_json(t));
+                               task_json(t, false));
     srv->session_notify(t->session, n);
 }
 
@@ -128,7 +142,9 @@ static void task_emit(struct mcp_exchange *x, json_t *msg, bool final)
         json_t *params = json_object_get(msg, "params");
         if (!strcmp(json_get_str(msg, "method", ""), "notifications/progress") && t->status == T_WORKING)
             task_set_message(t, json_get_str(params, "message", "working"));
-        if (json_is_object(params) && t->session->srv->session_notify) {
+        /* Modern requests' notifications flow on their own response,
+         * long answered here: only a legacy session gets them. */
+        if (json_is_object(params) && !t->x.modern && t->session->srv->session_notify) {
             json_auto_t *copy = json_deep_copy(msg);
             json_set(json_object_get(copy, "params"), "_meta", related(t));
             t->session->srv->session_notify(t->session, copy);
@@ -148,7 +164,9 @@ static void task_emit(struct mcp_exchange *x, json_t *msg, bool final)
         return;
     }
     t->result = json_incref(json_object_get(msg, "result"));
-    bool is_error = json_is_true(json_object_get(t->result, "isError"));
+    /* 2025-11-25: an isError result fails the task; the extension keeps
+     * "failed" for JSON-RPC errors and completes it. */
+    bool is_error = json_is_true(json_object_get(t->result, "isError")) && !t->x.modern;
     char m[200];
     snprintf(m, sizeof(m), "%s %s", t->tool, is_error ? "failed (see tasks/result)" : "completed");
     task_end(t, is_error ? T_FAILED : T_COMPLETED, m);
@@ -207,8 +225,8 @@ static struct mcp_task *task_find(struct mcp_session *s, const json_t *params)
     return NULL;
 }
 
-static struct mcp_exchange *tasks_create(struct mcp_session *s, const json_t *id, const char *tool,
-                                         const json_t *task_params, json_t **resp)
+static struct mcp_exchange *tasks_create(struct mcp_session *s, struct mcp_exchange *rx, const json_t *id,
+                                         const char *tool, const json_t *task_params, json_t **resp)
 {
     tasks_sweep();
     int running = 0, kept = 0;
@@ -239,6 +257,8 @@ static struct mcp_exchange *tasks_create(struct mcp_session *s, const json_t *id
     t->x.session = s;
     t->x.refs = 1;    /* the task's own */
     t->x.pending = 1; /* the call's answer */
+    t->x.modern = rx->modern;
+    t->x.log_level = rx->log_level;
     t->session = s;
     id_random(t->id, sizeof(t->id));
     snprintf(t->tool, sizeof(t->tool), "%s", tool);
@@ -252,7 +272,15 @@ static struct mcp_exchange *tasks_create(struct mcp_session *s, const json_t *id
     char imm[200];
     snprintf(imm, sizeof(imm), "%s runs as task %s; poll it with tasks/get", tool, t->id);
     json_t *meta = json_pack("{s:s}", "io.modelcontextprotocol/model-immediate-response", imm);
-    *resp = mcp_result_response(id, json_pack("{s:o, s:o}", "task", task_json(t), "_meta", meta));
+    json_t *created;
+    if (t->x.modern) { /* the extension's CreateTaskResult: the task itself */
+        created = task_json(t, true);
+        json_set(created, "resultType", json_string("task"));
+        json_set(created, "_meta", meta);
+    } else {
+        created = json_pack("{s:o, s:o}", "task", task_json(t, false), "_meta", meta);
+    }
+    *resp = mcp_result_response(id, created);
     return &t->x;
 }
 
@@ -278,10 +306,38 @@ static json_t *not_found(const json_t *id, const json_t *params)
                               NULL);
 }
 
+/* The tasks extension (2026-07-28): tasks/get carries the outcome,
+ * tasks/cancel and tasks/update answer with an empty result; there is no
+ * tasks/result or tasks/list. */
+static json_t *modern_request(struct mcp_session *s, const json_t *id, const char *method, const json_t *params)
+{
+    bool known = !strcmp(method, "tasks/get") || !strcmp(method, "tasks/cancel") || !strcmp(method, "tasks/update");
+    if (!known) {
+        char m[160];
+        snprintf(m, sizeof(m), "Method not found: %s (not part of the tasks extension)", method);
+        return mcp_error_response(id, -32601, m, NULL);
+    }
+    struct mcp_task *t = task_find(s, params);
+    if (!t)
+        return not_found(id, params);
+    if (!strcmp(method, "tasks/get"))
+        return mcp_result_response(id, task_detailed(t));
+    if (!strcmp(method, "tasks/cancel") && t->status == T_WORKING) {
+        struct mcp_call *c = t->call;
+        task_end(t, T_CANCELLED, "The task was cancelled by request; its process was killed.");
+        if (c)
+            mcp_call_cancel(c);
+    }
+    /* tasks/update: pyro's tasks never ask for input; nothing to apply. */
+    return mcp_result_response(id, json_object());
+}
+
 static json_t *tasks_request(struct mcp_session *s, struct mcp_exchange *x, const json_t *id, const char *method,
                              const json_t *params, bool *async)
 {
     tasks_sweep();
+    if (x->modern)
+        return modern_request(s, id, method, params);
     if (!strcmp(method, "tasks/list")) {
         const json_t *cur = json_object_get(params, "cursor");
         if (cur && !json_is_null(cur))
@@ -289,12 +345,12 @@ static json_t *tasks_request(struct mcp_session *s, struct mcp_exchange *x, cons
         json_t *list = json_array();
         for (struct mcp_task *t = all_tasks; t; t = t->next)
             if (t->session == s)
-                json_array_append_new(list, task_json(t));
+                json_array_append_new(list, task_json(t, false));
         return mcp_result_response(id, json_pack("{s:o}", "tasks", list));
     }
     struct mcp_task *t = task_find(s, params);
     if (!strcmp(method, "tasks/get"))
-        return t ? mcp_result_response(id, task_json(t)) : not_found(id, params);
+        return t ? mcp_result_response(id, task_json(t, false)) : not_found(id, params);
     if (!strcmp(method, "tasks/cancel")) {
         if (!t)
             return not_found(id, params);
@@ -304,7 +360,7 @@ static json_t *tasks_request(struct mcp_session *s, struct mcp_exchange *x, cons
         task_end(t, T_CANCELLED, "The task was cancelled by request; its process was killed.");
         if (c)
             mcp_call_cancel(c); /* kills the worker, so the guest command */
-        return mcp_result_response(id, task_json(t));
+        return mcp_result_response(id, task_json(t, false));
     }
     if (!strcmp(method, "tasks/result")) {
         if (!t)
