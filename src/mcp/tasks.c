@@ -143,9 +143,13 @@ static void task_emit(struct mcp_exchange *x, json_t *msg, bool final)
         if (!strcmp(json_get_str(msg, "method", ""), "notifications/progress") && t->status == T_WORKING)
             task_set_message(t, json_get_str(params, "message", "working"));
         /* Modern requests' notifications flow on their own response,
-         * long answered here: only a legacy session gets them. */
-        if (json_is_object(params) && !t->x.modern && t->session->srv->session_notify) {
+         * long answered here: only a legacy session gets them, on its
+         * own channel (stdout; the HTTP GET stream). */
+        if (!t->x.modern && t->session->srv->session_notify) {
+            /* Progress, logs, and roots/list (roots.c) of a legacy task. */
             json_auto_t *copy = json_deep_copy(msg);
+            if (!json_is_object(json_object_get(copy, "params")))
+                json_set(copy, "params", json_object());
             json_set(json_object_get(copy, "params"), "_meta", related(t));
             t->session->srv->session_notify(t->session, copy);
         }
