@@ -4,7 +4,8 @@
 // tool-call limit: every request here has a 60-s timeout) and completes;
 // cancelling a task kills the guest process; a task survives its HTTP
 // connection and is read from a new one; another session cannot see or
-// cancel it; bad task ids are errors; ended results go after their ttl.
+// cancel it; bad task ids are errors; ended results go after their ttl;
+// a session's working tasks are capped.
 // The 90-second task is the only long step: everything else runs while it
 // works.
 import { test } from "node:test";
@@ -16,6 +17,8 @@ import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import { connect, testHome, until, vmIds } from "./lib.mjs";
 
 const home = testHome("tasks");
+// Up to five sandboxes at once here (the default cap is four).
+home.env.PYRO_MAX_ACTIVE_VMS = "8";
 test.after(() => home.cleanup());
 
 // What a chat host allows one request (and what these tests allow each).
@@ -154,6 +157,35 @@ test("tasks", { concurrency: true }, async (t) => {
                                                        task: {} } }, CallToolResultSchema);
         assert.equal(bad.isError, true);
         assert.equal((await tasks.listTasks()).tasks.length, before);
+      }),
+
+      t.test("at most 8 working tasks per session; cancelled, they leave no process", async () => {
+        const c = await connect("stdio", ["--profile", "workspace-core"], home.env);
+        try {
+          await c.client.listTools();
+          // Two workspaces of four (the per-workspace limit) fill the eight;
+          // the ninth is refused by the task cap, checked first.
+          const wss = [await newWorkspace(c.client), await newWorkspace(c.client)];
+          const marker = "sleep 52.125";
+          const tasks = [];
+          for (let i = 0; i < 8; i++)
+            tasks.push(await startTask(c.client, "workspace_exec", { workspace_id: wss[i % 2], command: marker }));
+          const refused = await c.client.request(
+            { method: "tools/call", params: { name: "workspace_exec", task: {},
+                                              arguments: { workspace_id: wss[0], command: "true" } } },
+            CallToolResultSchema);
+          assert.equal(refused.isError, true);
+          assert.match(refused.content[0].text, /limit_exceeded.*MCP_TASKS_RUNNING_MAX/);
+          assert.ok(await until(() => procsWith(marker).length >= 8, 30000), "eight guest commands run");
+          for (const x of tasks) await c.client.experimental.tasks.cancelTask(x.taskId);
+          assert.ok(await until(() => procsWith(marker).length === 0, 15000), "every guest process killed");
+          const ok = await runTask(c.client, "workspace_exec", { workspace_id: wss[0], command: "echo room" });
+          assert.equal(ok.result?.structuredContent?.stdout, "room\n", JSON.stringify(ok));
+          for (const w of wss)
+            await c.client.callTool({ name: "workspace_delete", arguments: { workspace_id: w } }, undefined, HOST);
+        } finally {
+          await c.close();
+        }
       }),
 
       t.test("http: a task survives its connection; another session cannot see it", async () => {
