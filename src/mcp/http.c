@@ -45,10 +45,25 @@ static const char *header(struct MHD_Connection *c, const char *name)
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
-static bool is_initialize(const char *body, size_t len)
+/* A 2026-07-28 message names its version in params._meta: true, with
+ * *why set when its standard headers (MCP-Protocol-Version, Mcp-Method,
+ * Mcp-Name) are missing or disagree with the body. */
+static bool is_modern(struct MHD_Connection *c, const json_t *v, const char **why)
 {
-    json_auto_t *v = json_loadb(body, len, 0, NULL);
-    return json_is_object(v) && !strcmp(json_get_str(v, "method", ""), "initialize");
+    const json_t *params = json_object_get(v, "params");
+    const char *ver = json_is_object(v) ? mcp_era_version(params) : NULL;
+    if (!ver)
+        return false;
+    const char *hv = header(c, "MCP-Protocol-Version"), *hm = header(c, "Mcp-Method"), *hn = header(c, "Mcp-Name");
+    const char *method = json_get_str(v, "method", "");
+    *why = NULL;
+    if (!hv || strcmp(hv, ver) != 0)
+        *why = "Bad Request: the MCP-Protocol-Version header must match params._meta's protocolVersion";
+    else if (!hm || strcmp(hm, method) != 0)
+        *why = "Bad Request: the Mcp-Method header must match the message's method";
+    else if (!strcmp(method, "tools/call") && (!hn || strcmp(hn, json_get_str(params, "name", "")) != 0))
+        *why = "Bad Request: the Mcp-Name header must match params.name";
+    return true;
 }
 
 static enum MHD_Result handle_post(struct http_transport *t, struct http_req *r)
@@ -58,7 +73,15 @@ static enum MHD_Result handle_post(struct http_transport *t, struct http_req *r)
     size_t len = r->body.len;
     const char *sid = header(c, "Mcp-Session-Id");
     r->state = REQ_DONE;
-    if (is_initialize(body, len)) {
+    json_auto_t *v = json_loadb(body, len, 0, NULL);
+    const char *why = NULL;
+    if (is_modern(c, v, &why)) {
+        /* Stateless: one session for every such request (the token is
+         * what binds their tasks); no Mcp-Session-Id. */
+        if (why)
+            return http_reply_error(c, MHD_HTTP_BAD_REQUEST, MCP_E_HEADER_MISMATCH, why);
+        r->session = http_session_modern(t);
+    } else if (json_is_object(v) && !strcmp(json_get_str(v, "method", ""), "initialize")) {
         r->session = http_session_create(t);
         if (!r->session)
             return http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, -32603,

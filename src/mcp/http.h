@@ -223,6 +223,7 @@ struct http_transport {
     struct http_budget budget;
     int sessions;
     struct http_req *streams; /* open GET streams */
+    struct mcp_session *modern; /* 2026-07-28 requests' session (stateless; its tasks), or NULL */
     int64_t last_keepalive;
     int64_t next_sweep;
 };
@@ -248,6 +249,8 @@ struct mcp_session *http_session_find(struct http_transport *t, const char *id);
 /* NULL when HTTP_MAX_SESSIONS have calls in flight. */
 struct mcp_session *http_session_create(struct http_transport *t);
 void http_session_end(struct http_transport *t, struct mcp_session *s);
+/* The session of 2026-07-28 requests (created on first use). */
+struct mcp_session *http_session_modern(struct http_transport *t);
 void http_stream_add(struct http_transport *t, struct http_req *r);
 void http_stream_unlink(struct http_transport *t, struct http_req *r);
 /* Notifications unrelated to a request go to the session's GET stream. */

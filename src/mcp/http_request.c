@@ -13,7 +13,7 @@
 #include "base/cleanup.h"
 #include "mcp/http.h"
 
-static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
+static const char *const versions[] = {"2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", NULL};
 
 /* host[:port] (or [v6]:port) → the host part, lower-cased, in out. */
 static bool host_part(const char *s, char *out, size_t n)
@@ -127,9 +127,9 @@ void http_head_check(const struct http_policy *p, const struct http_head *h, str
     if (v->method == HTTP_OTHER)
         return refuse(v, 405, -32600, "Method Not Allowed");
     if (h->protocol_version && !version_ok(h->protocol_version))
-        return refuse(v, 400, -32600,
-                      "Bad Request: unsupported MCP-Protocol-Version (supported: 2025-11-25, 2025-06-18, "
-                      "2025-03-26)");
+        return refuse(v, 400, -32022,
+                      "Bad Request: unsupported MCP-Protocol-Version (supported: 2026-07-28, 2025-11-25, "
+                      "2025-06-18, 2025-03-26)");
     if (v->method == HTTP_GET && !v->accept_sse)
         return refuse(v, 406, -32600, "GET needs Accept: text/event-stream");
     if (v->method != HTTP_POST)

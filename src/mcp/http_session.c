@@ -12,7 +12,7 @@
 struct mcp_session *http_session_find(struct http_transport *t, const char *id)
 {
     for (struct mcp_session *s = t->srv->sessions; s && id; s = s->next)
-        if (!strcmp(s->id, id))
+        if (!s->stateless && !strcmp(s->id, id))
             return s;
     return NULL;
 }
@@ -48,8 +48,20 @@ void http_session_end(struct http_transport *t, struct mcp_session *s)
         }
         r = next;
     }
+    if (s == t->modern)
+        t->modern = NULL;
+    else
+        t->sessions--;
     mcp_session_free(s);
-    t->sessions--;
+}
+
+struct mcp_session *http_session_modern(struct http_transport *t)
+{
+    if (!t->modern) {
+        t->modern = mcp_session_new(t->srv);
+        t->modern->stateless = true; /* no id: no Mcp-Session-Id; never evicted */
+    }
+    return t->modern;
 }
 
 struct mcp_session *http_session_create(struct http_transport *t)
@@ -58,7 +70,7 @@ struct mcp_session *http_session_create(struct http_transport *t)
         /* Evict the least recently used session without calls in flight. */
         struct mcp_session *lru = NULL;
         for (struct mcp_session *s = t->srv->sessions; s; s = s->next)
-            if (!s->calls && (!lru || s->last_used_ms < lru->last_used_ms))
+            if (!s->calls && !s->stateless && (!lru || s->last_used_ms < lru->last_used_ms))
                 lru = s;
         if (!lru)
             return NULL;

@@ -7,11 +7,14 @@
  * Pieces, one file each:
  *   server.c   sessions, JSON-RPC dispatch, calls in flight, lifecycle,
  *              logging
+ *   era.c      protocol revisions: the legacy (initialize) and modern
+ *              (2026-07-28, per-request _meta) eras' shapes
  *   tools.c    tools/list and tools/call shaping from the contract table
  *   modes.c    task-specific tool descriptions of the named modes
  *   worker.c   forked workers: progress, results, cancellation; it
  *              reports to the server through callbacks only
  *   admit.c    per-workspace call limits and the queue for a free worker
+ *   tasks.c    task-augmented tools/call and tasks/get|result|cancel|list
  *   stdio.c    newline-delimited JSON on stdin/stdout
  *   http*.c    Streamable HTTP on libmicrohttpd (/mcp); pieces in mcp/http.h
  *   project.c  the project source (git checkout, --project-path, --repo-url)
@@ -38,6 +41,14 @@ struct host_policy;
 struct mcp_roots;
 
 #define MCP_LATEST_VERSION "2025-11-25"
+/* The stateless revision (era.c). */
+#define MCP_MODERN_VERSION "2026-07-28"
+#define MCP_TASKS_EXTENSION "io.modelcontextprotocol/tasks"
+/* 2026-07-28's UnsupportedProtocolVersionError and HeaderMismatchError. */
+#define MCP_E_UNSUPPORTED_VERSION (-32022)
+#define MCP_E_HEADER_MISMATCH (-32020)
+/* The caching hint (ttlMs) on modern list and discover results. */
+#define MCP_CACHE_TTL_MS (5 * 60 * 1000)
 /* Most concurrent tools/call workers of one server. */
 #define MCP_MAX_WORKERS 16
 /* Largest message accepted on either transport, and largest worker result. */
@@ -72,12 +83,15 @@ struct mcp_exchange {
     json_t *responses; /* batch: collected responses */
     bool sent_final;
     bool notified; /* a notification was emitted */
+    bool modern;   /* a 2026-07-28 request (era.c): resultType, no session state */
+    int log_level; /* modern: its _meta logLevel (index), or MCP_LOG_NONE */
 };
 
 struct mcp_session {
     struct mcp_server *srv;
     char id[40];            /* HTTP Mcp-Session-Id; "" on stdio */
     bool initialized;       /* initialize answered */
+    bool stateless;         /* HTTP: the one session of 2026-07-28 requests (no Mcp-Session-Id) */
     char version[16];       /* negotiated protocol revision */
     int log_level;          /* index in mcp_log_levels; notifications at or above it */
     struct mcp_call *calls; /* tools/call in flight */
@@ -97,6 +111,7 @@ struct mcp_call {
     const struct contract_op *op;
     struct mcp_worker *worker;    /* NULL until started */
     struct mcp_admit_state admit; /* admit.c: its instance, the queue */
+    bool task;                    /* reports to a task (tasks.c), answered already */
     struct mcp_call *next;
 };
 
@@ -121,6 +136,7 @@ struct mcp_server {
 };
 
 extern const char *const mcp_log_levels[]; /* RFC 5424 names, debug first */
+#define MCP_LOG_NONE 100                        /* above every level */
 int mcp_log_level_find(const char *name);
 
 int mcp_server_init(struct mcp_server *srv, struct pyro_ctx *ctx, enum contract_surface surface);
@@ -149,12 +165,36 @@ void mcp_session_log(struct mcp_session *s, struct mcp_exchange *x, int level, c
 int mcp_call_start(struct mcp_call *c, json_t *args, pyro_error *err);
 /* Ends a call that could not start with err as its outcome. */
 void mcp_call_fail(struct mcp_call *c, const pyro_error *err);
+/* Cancels c (kills its worker, so the guest command): no reply is sent. */
+void mcp_call_cancel(struct mcp_call *c);
 
 json_t *mcp_error_response(const json_t *id, int code, const char *message, json_t *data);
 json_t *mcp_result_response(const json_t *id, json_t *result);
 /* Every text that leaves the server in a log message goes through here,
  * so that secret redaction has one place to live. */
 char *mcp_redact(const char *text);
+
+/* ---- era.c ----------------------------------------------------------- */
+
+extern const char *const mcp_legacy_versions[]; /* newest first, NULL-terminated */
+extern const char *const mcp_modern_versions[];
+json_t *mcp_server_info(void);
+json_t *mcp_server_capabilities(bool modern);
+/* The version a request names in params._meta (modern), or NULL (legacy). */
+const char *mcp_era_version(const json_t *params);
+/* NULL when a modern request's version and _meta are acceptable, else the
+ * error response (UnsupportedProtocolVersionError names ours). */
+json_t *mcp_era_check(const json_t *id, const json_t *params);
+/* Whether the request's client capabilities declare the tasks extension. */
+bool mcp_era_client_has_tasks(const json_t *params);
+/* The request's _meta logLevel as an index, or MCP_LOG_NONE. */
+int mcp_era_log_level(const json_t *params);
+/* server/discover's result. */
+json_t *mcp_era_discover(const struct mcp_server *srv);
+/* Adds ttlMs and cacheScope to a list result. */
+void mcp_era_cacheable(json_t *result);
+/* A modern response: resultType "complete" unless set, serverInfo in _meta. */
+void mcp_era_stamp(json_t *resp);
 
 /* ---- tools.c / modes.c ------------------------------------------------ */
 
@@ -166,6 +206,48 @@ const char *mcp_mode_tool_hint(enum contract_surface s, const char *tool);
 /* A CallToolResult from a worker outcome. */
 json_t *mcp_tool_result(const json_t *outcome);
 json_t *mcp_tool_error(const char *code_name, const char *message);
+
+/* Whether the tool may run as a task (execution.taskSupport "optional"):
+ * the long ones, workspace_exec and vm_run. */
+bool mcp_tool_task_support(const struct contract_op *op);
+
+/* ---- tasks.c ---------------------------------------------------------- */
+
+/* Per session: tasks working at once, and tasks kept (any status; the
+ * oldest ended one makes room for a new one). */
+#define MCP_TASKS_RUNNING_MAX 8
+#define MCP_TASKS_KEPT_MAX 32
+/* How long an ended task's result is kept (the client's task.ttl,
+ * clamped), and the polling interval suggested to the client. */
+#define MCP_TASK_TTL_DEFAULT_MS (60 * 60 * 1000)
+#define MCP_TASK_TTL_MIN_MS (60 * 1000)
+#define MCP_TASK_TTL_MAX_MS (24 * 60 * 60 * 1000)
+#define MCP_TASK_POLL_MS 1000
+/* tasks/result requests waiting on one task. */
+#define MCP_TASK_WAITERS_MAX 8
+
+/* What the dispatch (server.c) asks of tasks.c, through this table so
+ * that the two files do not call each other (tasks.c cancels calls
+ * through server.c). */
+struct mcp_tasks_ops {
+    /* tools/call of tool with params.task (task_params), or a modern one
+     * (x->modern) whose client declared the tasks extension: a new task of s.
+     * Returns the exchange the call is to report to and sets *resp to the
+     * CreateTaskResult; or returns NULL with *resp the refusal. */
+    struct mcp_exchange *(*create)(struct mcp_session *s, struct mcp_exchange *x, const json_t *id, const char *tool,
+                                   const json_t *task_params, json_t **resp);
+    /* The task's call was started (it may wait in the admission queue). */
+    void (*started)(struct mcp_exchange *x, struct mcp_call *c);
+    /* The task's call could not start: forget the task. */
+    void (*abort)(struct mcp_exchange *x);
+    /* tasks/get, tasks/result, tasks/cancel, tasks/list of session s: the
+     * response, or NULL with *async set (tasks/result waits). */
+    json_t *(*request)(struct mcp_session *s, struct mcp_exchange *x, const json_t *id, const char *method,
+                       const json_t *params, bool *async);
+    /* Cancels and drops s's tasks. */
+    void (*session_free)(struct mcp_session *s);
+};
+extern const struct mcp_tasks_ops mcp_tasks_ops;
 
 /* ---- worker.c --------------------------------------------------------- */
 

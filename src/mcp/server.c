@@ -11,9 +11,6 @@
 #include "base/timeutil.h"
 #include "mcp/mcp.h"
 
-/* Revisions we speak, newest first. 2025-03-26 is the last with batches. */
-static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
-
 const char *const mcp_log_levels[] = {"debug",    "info",  "notice",    "warning", "error",
                                       "critical", "alert", "emergency", NULL};
 
@@ -56,8 +53,6 @@ int mcp_server_init(struct mcp_server *srv, struct pyro_ctx *ctx, enum contract_
     return 0;
 }
 
-static void call_cancel(struct mcp_call *c);
-
 struct mcp_session *mcp_session_new(struct mcp_server *srv)
 {
     struct mcp_session *s = xcalloc(1, sizeof(*s));
@@ -74,7 +69,8 @@ void mcp_session_free(struct mcp_session *s)
     if (!s)
         return;
     while (s->calls)
-        call_cancel(s->calls);
+        mcp_call_cancel(s->calls);
+    mcp_tasks_ops.session_free(s);
     mcp_roots_ops.session_free(s);
     for (struct mcp_session **p = &s->srv->sessions; *p; p = &(*p)->next)
         if (*p == s) {
@@ -147,7 +143,7 @@ void mcp_exchange_notify(struct mcp_exchange *x, json_t *msg)
 
 void mcp_session_log(struct mcp_session *s, struct mcp_exchange *x, int level, const char *logger, const char *text)
 {
-    if (!s || level < s->log_level)
+    if (!s || level < (x && x->modern ? x->log_level : s->log_level))
         return;
     _cleanup_free_ char *clean = mcp_redact(text);
     json_t *n = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}}", "jsonrpc", "2.0", "method", "notifications/message",
@@ -224,6 +220,8 @@ static void call_on_done(void *data, const json_t *outcome)
     c->worker = NULL; /* freed by worker.c when this returns */
     call_unlink(c);
     json_t *resp = mcp_result_response(c->id, mcp_tool_result(outcome));
+    if (x->modern)
+        mcp_era_stamp(resp);
     char m[200];
     snprintf(m, sizeof(m), "tools/call %s finished", c->op->name);
     mcp_session_log(c->session, x, 0, "pyro.mcp", m);
@@ -262,8 +260,7 @@ void mcp_call_fail(struct mcp_call *c, const pyro_error *err)
     call_on_done(c, outcome);
 }
 
-/* Cancels c: no reply is sent. */
-static void call_cancel(struct mcp_call *c)
+void mcp_call_cancel(struct mcp_call *c)
 {
     struct mcp_exchange *x = c->x;
     if (c->worker) /* else it waits for the client's roots (roots.c) or a worker (admit.c) */
@@ -288,20 +285,18 @@ static json_t *do_initialize(struct mcp_session *s, const json_t *id, const json
     const char *want = json_get_str(params, "protocolVersion", NULL);
     if (!json_is_object(params) || !want)
         return mcp_error_response(id, JR_PARAMS, "initialize: params.protocolVersion (a string) is required", NULL);
-    const char *use = versions[0];
-    for (int i = 0; versions[i]; i++)
-        if (!strcmp(versions[i], want))
-            use = versions[i];
+    /* Legacy revisions we speak, newest first; 2025-03-26 is the last
+     * with batches. */
+    const char *use = mcp_legacy_versions[0];
+    for (int i = 0; mcp_legacy_versions[i]; i++)
+        if (!strcmp(mcp_legacy_versions[i], want))
+            use = mcp_legacy_versions[i];
     snprintf(s->version, sizeof(s->version), "%s", use);
     s->initialized = true;
     mcp_roots_ops.initialize(s, params);
     struct mcp_server *srv = s->srv;
-    json_t *info = json_pack("{s:s, s:s, s:s, s:s}", "name", "pyro", "title", "Pyro", "version", PYRO_VERSION,
-                             "description",
-                             "Disposable isolated Linux sandboxes for coding agents: one-shot commands and "
-                             "persistent workspaces.");
-    json_t *res = json_pack("{s:s, s:{s:{}, s:{s:b}}, s:o}", "protocolVersion", use, "capabilities", "logging", "tools",
-                            "listChanged", 0, "serverInfo", info);
+    json_t *res = json_pack("{s:s, s:o, s:o}", "protocolVersion", use, "capabilities", mcp_server_capabilities(false),
+                            "serverInfo", mcp_server_info());
     if (srv->instructions)
         json_set(res, "instructions", json_string(srv->instructions));
     return mcp_result_response(id, res);
@@ -353,22 +348,52 @@ static json_t *do_call(struct mcp_session *s, struct mcp_exchange *x, const json
     if (contract_args_validate(op, json_is_null(args) ? NULL : args, srv->surface, &valid, &err) < 0)
         return mcp_result_response(id, mcp_tool_error(pyro_error_name(err.code), err.message));
 
+    /* A task-augmented call reports to its task, which answers now. A
+     * modern client that declared the tasks extension gets a task for
+     * every tool that may run as one (the server decides, not params). */
+    const json_t *task = json_object_get(params, "task");
+    struct mcp_exchange *cx = x;
+    json_t *created = NULL;
+    if (x->modern && mcp_era_client_has_tasks(params) && mcp_tool_task_support(op)) {
+        if (!(cx = mcp_tasks_ops.create(s, x, id, name, NULL, &created)))
+            return created;
+    } else if (!x->modern && task && !json_is_null(task)) {
+        if (!json_is_object(task))
+            return mcp_error_response(id, JR_PARAMS, "tools/call: params.task must be an object", NULL);
+        if (!mcp_tool_task_support(op)) {
+            char m[300];
+            snprintf(m, sizeof(m), "tools/call: %s does not run as a task (execution.taskSupport is forbidden)", name);
+            return mcp_error_response(id, JR_NO_METHOD, m, NULL);
+        }
+        if (!(cx = mcp_tasks_ops.create(s, x, id, name, task, &created)))
+            return created;
+    }
+
     struct mcp_call *c = xcalloc(1, sizeof(*c));
     c->session = s;
-    c->x = x;
+    c->x = cx;
     c->id = json_deep_copy(id);
     c->op = op;
+    c->task = created != NULL;
     json_t *tok = json_object_get(json_object_get(params, "_meta"), "progressToken");
     if (json_is_string(tok) || json_is_integer(tok))
         c->progress_token = json_copy(tok);
     if (mcp_roots_ops.call_start(srv, c, valid, &err) < 0) {
         call_free(c);
+        if (created) {
+            json_decref(created);
+            mcp_tasks_ops.abort(cx);
+        }
         return mcp_result_response(id, mcp_tool_error(pyro_error_name(err.code), err.message));
     }
-    x->refs++;
-    *async = true;
+    cx->refs++;
     c->next = s->calls;
     s->calls = c;
+    if (created) {
+        mcp_tasks_ops.started(cx, c);
+        return created;
+    }
+    *async = true;
     return NULL;
 }
 
@@ -376,17 +401,53 @@ static void do_cancelled(struct mcp_session *s, const json_t *params)
 {
     const json_t *rid = json_object_get(params, "requestId");
     struct mcp_call *c = rid ? call_find(s, rid) : NULL;
-    if (!c)
-        return; /* unknown or finished: ignored, as the spec allows */
+    if (!c || c->task)
+        return; /* unknown or finished (a task's request was answered): ignored, as the spec allows */
     char m[200];
     snprintf(m, sizeof(m), "tools/call %s cancelled by the client", c->op->name);
     mcp_session_log(s, NULL, 1, "pyro.mcp", m);
-    call_cancel(c);
+    mcp_call_cancel(c);
 }
 
 static bool valid_id(const json_t *id)
 {
     return json_is_string(id) || json_is_integer(id);
+}
+
+/* A 2026-07-28 request: stateless, its version and capabilities in
+ * params._meta (era.c); what the revision removed (initialize, ping,
+ * logging/setLevel) is an unknown method. */
+static json_t *handle_modern(struct mcp_session *s, struct mcp_exchange *x, const json_t *id, const char *name,
+                             const json_t *params, bool *async)
+{
+    if (x->batch)
+        return mcp_error_response(id, JR_INVALID, "batches are not part of protocol revision " MCP_MODERN_VERSION,
+                                  NULL);
+    json_t *resp = mcp_era_check(id, params);
+    if (resp)
+        return resp;
+    x->modern = true;
+    x->log_level = mcp_era_log_level(params);
+    if (!strcmp(name, "server/discover")) {
+        resp = mcp_result_response(id, mcp_era_discover(s->srv));
+    } else if (!strcmp(name, "tools/list")) {
+        if (json_object_get(params, "cursor") && !json_is_null(json_object_get(params, "cursor")))
+            return mcp_error_response(id, JR_PARAMS, "tools/list: invalid cursor (the list has one page)", NULL);
+        json_t *list = mcp_tools_list(s->srv);
+        mcp_era_cacheable(list);
+        resp = mcp_result_response(id, list);
+    } else if (!strcmp(name, "tools/call")) {
+        resp = do_call(s, x, id, params, async);
+    } else if (!strncmp(name, "tasks/", 6)) {
+        resp = mcp_tasks_ops.request(s, x, id, name, params, async);
+    } else {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "Method not found: %s (in protocol revision %s)", name, MCP_MODERN_VERSION);
+        return mcp_error_response(id, JR_NO_METHOD, msg, NULL);
+    }
+    if (resp)
+        mcp_era_stamp(resp);
+    return resp;
 }
 
 /* One message of an exchange; returns the response or NULL. */
@@ -421,6 +482,8 @@ static json_t *handle_one(struct mcp_session *s, struct mcp_exchange *x, const j
             mcp_roots_ops.changed(s);
         return NULL; /* initialized, ...: nothing to do */
     }
+    if (mcp_era_version(params))
+        return handle_modern(s, x, id, name, params, async);
     if (!strcmp(name, "initialize"))
         return do_initialize(s, id, params);
     if (!strcmp(name, "ping"))
@@ -434,6 +497,8 @@ static json_t *handle_one(struct mcp_session *s, struct mcp_exchange *x, const j
         return do_call(s, x, id, params, async);
     if (!strcmp(name, "logging/setLevel"))
         return do_set_level(s, id, params);
+    if (!strncmp(name, "tasks/", 6))
+        return mcp_tasks_ops.request(s, x, id, name, params, async);
     char msg[300];
     snprintf(msg, sizeof(msg), "Method not found: %s", name);
     return mcp_error_response(id, JR_NO_METHOD, msg, NULL);

@@ -2,7 +2,8 @@
  * growable buffer capped at MCP_MESSAGE_MAX; a longer line is answered
  * with a parse error and skipped. Only protocol messages go to stdout.
  * EOF on stdin ends the server once the calls in flight have answered
- * (SIGTERM cancels them instead); workspaces and VMs stay as they are. */
+ * (SIGTERM cancels them instead; so does EOF a task's call: nobody can
+ * poll it any more); workspaces and VMs stay as they are. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,11 +131,21 @@ static void stdin_readable(struct ae_loop *loop, int fd, int mask, void *data)
     }
 }
 
+/* Calls whose request is still unanswered (a task's was answered when
+ * the task was made: nobody is left to poll it after EOF). */
+static bool calls_unanswered(const struct mcp_session *s)
+{
+    for (const struct mcp_call *c = s->calls; c; c = c->next)
+        if (!c->task)
+            return true;
+    return false;
+}
+
 static int stdio_prepare(struct ae_loop *loop, void *data)
 {
     struct stdio_transport *t = data;
     mcp_server_reap(t->srv, false);
-    if ((t->eof && !t->session->calls) || t->broken)
+    if ((t->eof && !calls_unanswered(t->session)) || t->broken)
         ae_stop(t->srv->loop);
     return -1;
 }

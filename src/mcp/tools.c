@@ -36,10 +36,15 @@ json_t *mcp_tools_list(const struct mcp_server *srv)
         json_t *t = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:{s:s}}", "name", op->name, "title", op->title,
                               "description", desc, "inputSchema", contract_input_schema_json(op, srv->surface),
                               "outputSchema", contract_output_schema_json(op), "annotations", tool_annotations(op),
-                              "execution", "taskSupport", "forbidden");
+                              "execution", "taskSupport", mcp_tool_task_support(op) ? "optional" : "forbidden");
         json_array_append_new(tools, t);
     }
     return json_pack("{s:o}", "tools", tools);
+}
+
+bool mcp_tool_task_support(const struct contract_op *op)
+{
+    return !strcmp(op->name, "workspace_exec") || !strcmp(op->name, "vm_run");
 }
 
 json_t *mcp_tool_error(const char *code_name, const char *message)
