@@ -103,14 +103,25 @@ expect_status 0 "$PYRO" workspace list --json
 guest "$WS" "probe $SRV_A; probe $SRV_B; dns $SRV_A"
 grep -q "^$SRV_A hello $SRV_A$" <<<"$OUT" && grep -q "^$SRV_B hello $SRV_B$" <<<"$OUT" || fail "policy egress: $OUT"
 grep -q "^dns $SRV_A answered$" <<<"$OUT" || fail "egress without a list: no answer from the DNS server: $OUT"
+# Publishing a port needs egress+published-ports: refused, nothing started.
+expect_status 1 "$PYRO" workspace service start "$WS" pub --publish 8000 -- 'exec sleep 600'
+grep -q "published_ports needs network_policy egress+published-ports" <<<"$ERR" || fail "publish under egress: $ERR"
+[ "$("$PYRO" workspace service list "$WS" --json | jget count)" = 0 ] || fail "publish under egress started a service"
 "$PYRO" workspace delete "$WS" >/dev/null
 WS=$("$PYRO" workspace create "$ENV" --network-policy egress+published-ports --json | jget workspace_id)
 [ "$("$PYRO" workspace status "$WS" --json | jget network_policy)" = egress+published-ports ] ||
   fail "egress+published-ports not recorded"
 guest "$WS" "probe $SRV_B"
 grep -q "^$SRV_B hello $SRV_B$" <<<"$OUT" || fail "policy egress+published-ports: $OUT"
+# A published port whose guest port nothing listens on: a connection is
+# accepted on the host and closed (the guest refused it).
+expect_status 0 "$PYRO" workspace service start "$WS" idle --publish 9 --json -- 'exec sleep 600'
+HP=$(jget published_ports.0.host_port <<<"$OUT")
+GOT=$(/usr/bin/python3 -c "import socket; c=socket.create_connection(('127.0.0.1', $HP), 10); c.settimeout(30); print(repr(c.recv(10)))")
+[ "$GOT" = "b''" ] || fail "a connection to a guest port nothing listens on: $GOT"
 "$PYRO" workspace delete "$WS" >/dev/null
-ok "network_policy egress and egress+published-ports reach the outside server; status and list show the policy"
+[ -z "$(ss -ltnH "sport = :$HP")" ] || fail "published port $HP outlived workspace delete"
+ok "network_policy egress and egress+published-ports reach the outside server; status and list show the policy; only egress+published-ports publishes"
 
 # egress with an allow-list: listed names (exact and wildcard) and CIDRs
 # only; other names do not resolve, other addresses and other DNS servers

@@ -41,7 +41,11 @@ port_closed() {
   fail "$2: host port $1 still listens: $(ss -ltnpH "sport = :$1")"
 }
 
-# http: python3 -m http.server, ready when GET / answers.
+# http: python3 -m http.server, ready when GET / answers. The environment
+# has no /etc/hosts, and http.server looks its address up (getfqdn): with
+# egress on the vm backend that waits for DNS timeouts (7 s and more under
+# TCG), so localhost is named first.
+expect_status 0 P workspace exec "$W" -- 'echo "127.0.0.1 localhost" > /etc/hosts'
 expect_status 0 P workspace service start "$W" web --ready-http http://127.0.0.1:8000/ --publish 8000 --json -- \
   'sleep 1; exec python3 -m http.server 8000 --bind 127.0.0.1'
 save
