@@ -72,8 +72,8 @@ static const char *const reserved_ops[] = {
     "secret_delete",
 };
 
-static const char *const caps[] = {"exec",     "kill",   "file",     "tar",     "fs_flush",
-                                   "shutdown", "stream", "manifest", "service", "shell", "port"};
+static const char *const caps[] = {"exec",   "kill",     "file",    "tar",   "fs_flush", "shutdown",
+                                   "stream", "manifest", "service", "shell", "port"};
 
 static void on_hello(struct agent *a, const struct proto_frame *f)
 {

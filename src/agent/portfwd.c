@@ -188,7 +188,8 @@ int op_port_connect(struct agent *a, const struct proto_frame *req, pyro_error *
     _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return err_errno(err, errno, "socket");
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     bool connected = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
     if (!connected && errno != EINPROGRESS)

@@ -67,7 +67,7 @@ struct route {
     struct client *client; /* NULL: the monitor's own request, or an orphan */
     int64_t client_id;
     bool is_exec;
-    bool is_stop; /* the monitor's shutdown request */
+    bool is_stop;       /* the monitor's shutdown request */
     bool is_ports_poll; /* the monitor's service_list (monitor_ports.c) */
     struct fwd *fwd;    /* a forwarded connection's port_connect, or NULL */
 };

@@ -53,8 +53,8 @@ struct fwd {
 
 static json_t *pub_json(const struct pub *p)
 {
-    return json_pack("{s:s, s:i, s:i, s:s, s:s}", "service_name", p->service, "guest_port", p->guest_port,
-                     "host_port", p->host_port, "host", "127.0.0.1", "protocol", "tcp");
+    return json_pack("{s:s, s:i, s:i, s:s, s:s}", "service_name", p->service, "guest_port", p->guest_port, "host_port",
+                     p->host_port, "host", "127.0.0.1", "protocol", "tcp");
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -311,7 +311,8 @@ static int bind_port(int host_port, int *fd_out, int *port_out, pyro_error *err)
         return err_errno(err, errno, "socket");
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)host_port),
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)host_port),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
         if (errno == EADDRINUSE)
@@ -357,8 +358,13 @@ static int ports_publish(struct monitor *m, const json_t *args, json_t **res, py
         if ((r = bind_port((int)h, &fd, &port, err)) < 0)
             break;
         struct pub *p = xcalloc(1, sizeof(*p));
-        *p = (struct pub){.m = m, .token = token, .guest_port = (int)g, .host_port = port, .fd = fd,
-                          .pending_until_ms = time_mono_ms() + pending_ms, .next = made};
+        *p = (struct pub){.m = m,
+                          .token = token,
+                          .guest_port = (int)g,
+                          .host_port = port,
+                          .fd = fd,
+                          .pending_until_ms = time_mono_ms() + pending_ms,
+                          .next = made};
         snprintf(p->service, sizeof(p->service), "%s", service);
         made = p;
         if ((r = ae_file_add(m->loop, fd, AE_READABLE, on_accept, p, err)) < 0)
@@ -409,8 +415,8 @@ static int ports_local(struct monitor *m, const char *op, const json_t *args, js
         int64_t token = json_get_int(args, "token", 0);
         const char *service = json_get_str(args, "service", NULL);
         int n = json_get_bool(args, "all", false) ? pubs_close(m, match_all, NULL)
-                : service                          ? pubs_close(m, match_service, service)
-                                                   : pubs_close(m, match_token, &token);
+                : service                         ? pubs_close(m, match_service, service)
+                                                  : pubs_close(m, match_token, &token);
         *res = json_pack("{s:i}", "closed", n);
         return 0;
     }

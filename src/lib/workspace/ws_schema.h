@@ -13,7 +13,8 @@
 /* Published ports of services: [{service_name, guest_port, host_port, host, protocol}]. */
 #define WS_PORTS                                                                                                      \
     "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"service_name\",\"guest_port\",\"host_port\"," \
-    "\"host\",\"protocol\"],\"properties\":{\"service_name\":{\"type\":\"string\"},\"guest_port\":{\"type\":\"integer\"}," \
+    "\"host\",\"protocol\"],\"properties\":{\"service_name\":{\"type\":\"string\"},\"guest_port\":{\"type\":"         \
+    "\"integer\"},"                                                                                                   \
     "\"host_port\":{\"type\":\"integer\"},\"host\":{\"type\":\"string\"},\"protocol\":{\"type\":\"string\"}}}}"
 
 #define WS_RECORD_PROPS                                                                                             \

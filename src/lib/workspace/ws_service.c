@@ -350,12 +350,13 @@ static const struct contract_param svc_start_params[] = {
               .has_default = true, .def_int = 30, .min = 1, .max = 3600),
     PARAM_INT("ready_interval_ms", "Time between readiness probes.", .has_default = true, .def_int = 500, .min = 10,
               .max = 60000),
-    PARAM_PORTS("published_ports",
-                "TCP ports of the service to publish on the host's 127.0.0.1 (network_policy "
-                "egress+published-ports only): {\"guest_port\": N, \"host_port\": N or null} or \"[HOST_PORT:]GUEST_PORT\"; "
-                "the host port is chosen by the kernel unless given (a busy one is an error). Connections go to the "
-                "guest's 127.0.0.1:GUEST_PORT; the ports close when the service ends.",
-                .flag = "publish", .flags = PF_FULL_ONLY, .max = 16),
+    PARAM_PORTS(
+        "published_ports",
+        "TCP ports of the service to publish on the host's 127.0.0.1 (network_policy "
+        "egress+published-ports only): {\"guest_port\": N, \"host_port\": N or null} or \"[HOST_PORT:]GUEST_PORT\"; "
+        "the host port is chosen by the kernel unless given (a busy one is an error). Connections go to the "
+        "guest's 127.0.0.1:GUEST_PORT; the ports close when the service ends.",
+        .flag = "publish", .flags = PF_FULL_ONLY, .max = 16),
     PARAM_END,
 };
 static const struct contract_param svc_name_params[] = {PARAM_WORKSPACE_ID, PARAM_SERVICE_NAME, PARAM_END};
@@ -378,7 +379,8 @@ static const struct contract_param svc_logs_params[] = {
     "\"ended_at\":{\"type\":[\"number\",\"null\"]},\"exit_code\":{\"type\":[\"integer\",\"null\"]},"                 \
     "\"signal\":" WS_INT ",\"pid\":" WS_INT ",\"readiness\":{\"type\":[\"object\",\"null\"]},"                       \
     "\"stop_reason\":" WS_STR_OR_NULL ",\"ready_timeout_seconds\":" WS_INT ",\"ready_interval_ms\":" WS_INT          \
-    ",\"logs_dir\":" WS_STR ",\"stdout_tail\":" WS_STR ",\"stderr_tail\":" WS_STR ",\"published_ports\":" WS_PORTS "}}"
+    ",\"logs_dir\":" WS_STR ",\"stdout_tail\":" WS_STR ",\"stderr_tail\":" WS_STR ",\"published_ports\":" WS_PORTS   \
+    "}}"
 
 const struct contract_op op_service_start = {
     .name = "service_start",
