@@ -119,9 +119,15 @@ expect_status 0 "$PYRO" workspace service start "$WS" idle --publish 9 --json --
 HP=$(jget published_ports.0.host_port <<<"$OUT")
 GOT=$(/usr/bin/python3 -c "import socket; c=socket.create_connection(('127.0.0.1', $HP), 10); c.settimeout(30); print(repr(c.recv(10)))")
 [ "$GOT" = "b''" ] || fail "a connection to a guest port nothing listens on: $GOT"
+# kill -9 of the monitor takes its published ports along; status says so.
+kill -9 "$(jget pid <"$PYRO_HOME/workspaces/$WS/monitor.json")"
+for _ in $(seq 1 50); do [ -z "$(ss -ltnH "sport = :$HP")" ] && break; sleep 0.1; done
+[ -z "$(ss -ltnH "sport = :$HP")" ] || fail "published port $HP outlived kill -9 of the monitor"
+expect_status 0 "$PYRO" workspace status "$WS" --json
+[ "$(jget state <<<"$OUT")" != started ] && [ "$(jget published_ports <<<"$OUT")" = "[]" ] ||
+  fail "status after kill -9 of the monitor: $OUT"
 "$PYRO" workspace delete "$WS" >/dev/null
-[ -z "$(ss -ltnH "sport = :$HP")" ] || fail "published port $HP outlived workspace delete"
-ok "network_policy egress and egress+published-ports reach the outside server; status and list show the policy; only egress+published-ports publishes"
+ok "network_policy egress and egress+published-ports reach the outside server; status and list show the policy; only egress+published-ports publishes, and its ports go with the monitor"
 
 # egress with an allow-list: listed names (exact and wildcard) and CIDRs
 # only; other names do not resolve, other addresses and other DNS servers

@@ -32,8 +32,12 @@ int ws_ports_publish(const struct instance *inst, const char *service, const jso
     json_auto_t *a = json_pack("{s:s, s:O, s:I}", "service", service, "ports", ports, "pending_ms",
                                (json_int_t)pending_ms);
     r = instance_call(inst, "monitor_publish", a, PORTS_CALL_MS, &res, err);
-    if (r < 0)
+    if (r < 0) {
+        /* The monitor answered, not the agent the client names. */
+        if (!strncmp(err->message, "agent: ", 7))
+            memmove(err->message, err->message + 7, strlen(err->message + 7) + 1);
         return r;
+    }
     *token = json_get_int(res, "token", 0);
     *list = json_incref(json_object_get(res, "ports"));
     json_decref(res);
