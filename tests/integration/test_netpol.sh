@@ -31,6 +31,19 @@ if [ "$(id -u)" != 0 ]; then
   expect_status 0 "$PYRO" workspace list --json
   [ "$(jget count <<<"$OUT")" = 0 ] || fail "a refused allow-list left a workspace: $OUT"
   ok "as an ordinary user allow_hosts is refused with a clear error; nothing is left"
+  # Published ports need no privilege: the monitor listens on the host's
+  # loopback and forwards through the agent (perl serves in the guest).
+  WS=$("$PYRO" workspace create "$ENV" --network-policy egress+published-ports --json | jget workspace_id)
+  expect_status 0 "$PYRO" workspace service start "$WS" web --ready-tcp 127.0.0.1:8080 --publish 8080 --json -- \
+    'exec perl -MIO::Socket::INET -e '"'"'$s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 8080,
+      Listen => 5, ReuseAddr => 1) or die; while ($c = $s->accept) { while (<$c>) { last if /^\r?$/ }
+      print $c "HTTP/1.0 200 OK\r\n\r\nhello-user\n"; close $c }'"'"
+  HP=$(jget published_ports.0.host_port <<<"$OUT")
+  GOT=$(/usr/bin/python3 -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:$HP/', timeout=30).read().decode())")
+  [ "$GOT" = hello-user ] || fail "published port as a user: $GOT"
+  "$PYRO" workspace delete "$WS" >/dev/null
+  [ -z "$(ss -ltnH "sport = :$HP")" ] || fail "published port $HP outlived workspace delete (as a user)"
+  ok "as an ordinary user a published port reaches the service and goes with the workspace"
   skip "the network tests build network namespaces and veth links, which need root (every user part passed)"
 fi
 
