@@ -4,6 +4,9 @@
 # the vm backend. Every server is the test's own: TCP servers and a DNS
 # server in an "outside" network namespace behind a veth of its own; the
 # workspace's DNS filter forwards to that DNS server ($PYRO_DNS_UPSTREAM).
+# Published ports: refused under egress, a connection to a guest port nothing
+# listens on is closed, kill -9 of the monitor closes them; as a user, one
+# reaches a perl server in the guest.
 source "$(dirname "$0")/lib.sh"
 ENV=debian:12-base
 "$PYRO" env pull "$ENV" >/dev/null
