@@ -198,11 +198,24 @@ WS=$("$PYRO" workspace create "$ENV" --network-policy egress --allow-host allowe
 MON=$(jget pid <"$PYRO_HOME/workspaces/$WS/monitor.json")
 LISTEN=$(ss -Hlun)
 grep -q '10\.213\.[0-9.]*%pyro-[0-9a-f]*:53 ' <<<"$LISTEN" || fail "no DNS filter listening: $LISTEN"
+guest "$WS" "probe allowed.test"
+grep -q "^allowed.test hello $SRV_A$" <<<"$OUT" || fail "an allowed name was not reached: $OUT"
 kill -9 "$MON"
 sleep 2
 LISTEN=$(ss -Hlun)
 grep -q '10\.213\.[0-9.]*%pyro-[0-9a-f]*:53 ' <<<"$LISTEN" && fail "DNS filter outlived its monitor: $LISTEN"
+# The next start clears what the dead monitor left (its set's addresses)
+# before it builds the instance's rules again.
+HASH=$(nft list sets inet 2>/dev/null | grep -o 'pyro_d_[0-9a-f]*' | head -1)
+SET=$(nft list set inet pyro_guard "$HASH" 2>&1 || true)
+[ -n "$HASH" ] && grep -q "$SRV_A" <<<"$SET" || fail "no resolved address in the dead monitor's set $HASH: $SET"
+"$PYRO" workspace start "$WS" >/dev/null
+SET=$(nft list set inet pyro_guard "$HASH" 2>&1 || true)
+grep -q "$SRV_A" <<<"$SET" && fail "the dead monitor's resolved address survived the next start: $SET"
+guest "$WS" "probe allowed.test; probe $SRV_B"
+grep -q "^allowed.test hello $SRV_A$" <<<"$OUT" && grep -q "^$SRV_B refused$" <<<"$OUT" ||
+  fail "the allow-list after kill -9 and start: $OUT"
 "$PYRO" workspace delete "$WS" >/dev/null
 RULES=$(nft list table inet pyro_guard 2>/dev/null || true)
 grep -q "pyro:$WS\|pyro_[cd]_" <<<"$RULES" && fail "rules or sets left after kill -9 and delete: $RULES"
-ok "after kill -9 of the monitor the DNS filter is gone and delete removes rules and sets"
+ok "after kill -9 of the monitor the DNS filter is gone, the next start clears its set, and delete removes rules and sets"
