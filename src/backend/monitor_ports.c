@@ -370,24 +370,27 @@ static int ports_publish(struct monitor *m, const json_t *args, json_t **res, py
         if ((r = ae_file_add(m->loop, fd, AE_READABLE, on_accept, p, err)) < 0)
             break;
     }
-    /* All or nothing: ports are listed in the order asked. */
-    json_t *list = json_array();
-    for (struct pub *p = made, *next; p; p = next) {
-        next = p->next;
-        if (r < 0) {
+    /* All or nothing. made is newest first, as the table is: it goes in
+     * front whole, and the lists come out in the order asked. */
+    if (r < 0) {
+        for (struct pub *p = made, *next; p; p = next) {
+            next = p->next;
             ae_file_del(m->loop, p->fd, AE_READABLE);
             close(p->fd);
             free(p);
-            continue;
         }
-        json_array_insert_new(list, 0, pub_json(p));
-        p->next = m->pubs;
-        m->pubs = p;
-        m->npubs++;
-    }
-    if (r < 0) {
-        json_decref(list);
         return r;
+    }
+    json_t *list = json_array();
+    struct pub *tail = NULL;
+    for (struct pub *p = made; p; p = p->next) {
+        json_array_insert_new(list, 0, pub_json(p));
+        m->npubs++;
+        tail = p;
+    }
+    if (tail) {
+        tail->next = m->pubs;
+        m->pubs = made;
     }
     if (!m->ports_timer)
         m->ports_timer = ae_timer_add(m->loop, MONITOR_PORTS_POLL_MS, poll_tick, m);

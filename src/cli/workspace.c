@@ -97,15 +97,24 @@ int cli_print_ws_diff(struct cli_run *run, json_t *result)
 int cli_print_ws_list(struct cli_run *run, json_t *result)
 {
     (void)run;
-    printf("%-16s %-8s %-16s %-20s %-20s %s\n", "WORKSPACE_ID", "STATE", "ENVIRONMENT", "NAME", "LAST_ACTIVITY",
-           "LABELS");
-    size_t i;
-    json_t *w;
+    printf("%-16s %-8s %-16s %-20s %-24s %-20s %s\n", "WORKSPACE_ID", "STATE", "ENVIRONMENT", "NAME", "LAST_ACTIVITY",
+           "PORTS", "LABELS");
+    size_t i, k;
+    json_t *w, *p;
     json_array_foreach(json_object_get(result, "workspaces"), i, w) {
         _cleanup_free_ char *labels = json_dump(json_object_get(w, "labels"), JSON_COMPACT);
-        printf("%-16s %-8s %-16s %-20s %-20s %s\n", json_get_str(w, "workspace_id", ""), json_get_str(w, "state", ""),
-               json_get_str(w, "environment", ""), json_get_str(w, "name", "-"),
-               json_get_str(w, "last_activity_at", ""), labels ? labels : "{}");
+        /* Published ports as HOST_PORT->GUEST_PORT (all on 127.0.0.1). */
+        char ports[256] = "-";
+        size_t used = 0;
+        json_array_foreach(json_object_get(w, "published_ports"), k, p) {
+            if (used + 16 >= sizeof(ports))
+                break;
+            used += (size_t)snprintf(ports + used, sizeof(ports) - used, "%s%lld->%lld", used ? "," : "",
+                                     json_get_int(p, "host_port", 0), json_get_int(p, "guest_port", 0));
+        }
+        printf("%-16s %-8s %-16s %-20s %-24s %-20s %s\n", json_get_str(w, "workspace_id", ""),
+               json_get_str(w, "state", ""), json_get_str(w, "environment", ""), json_get_str(w, "name", "-"),
+               json_get_str(w, "last_activity_at", ""), ports, labels ? labels : "{}");
     }
     return 0;
 }

@@ -149,6 +149,8 @@ expect_status 0 P workspace list --json
 save
 assert '[w["running_service_count"] for w in d["workspaces"] if w["workspace_id"] == "'"$W"'"]' '[5]'
 assert '[len(w["published_ports"]) for w in d["workspaces"] if w["workspace_id"] == "'"$W"'"]' '[2]'
+expect_status 0 P workspace list
+grep "^$W " <<<"$OUT" | grep -q "$HP->8000,$EP->9001 " || fail "workspace list shows no ports: $OUT"
 expect_status 0 P workspace service list "$W" --json
 save
 assert 'sorted((s["service_name"], [p["host_port"] for p in s["published_ports"]]) for s in d["services"] if s["published_ports"])' \
