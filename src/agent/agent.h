@@ -26,6 +26,7 @@ struct shell;
 struct agent;
 struct service;
 struct service_wait;
+struct portfwd;
 
 /* A request whose body arrives as data frames ("stream": true): the op
  * consumes each chunk as it comes and answers at the end. */
@@ -82,6 +83,8 @@ struct agent {
     struct service *services;           /* service.h */
     struct service_wait *service_waits; /* stop requests waiting */
     int64_t service_timer;              /* 0: not running */
+    struct portfwd *portfwds;           /* portfwd.c */
+    int nportfwds;
 };
 
 /* The agent's files call downwards only (no two files call each other):
@@ -164,6 +167,13 @@ void shell_reaped(struct agent *a, pid_t pid, int status);
 /* True while a read of request id waits for quiet output. */
 bool shell_wait_busy(struct agent *a, int64_t id);
 void shell_free_all(struct agent *a);
+
+/* ---- portfwd.c: connections of published ports ---- */
+int op_port_connect(struct agent *a, const struct proto_frame *req, pyro_error *err);
+/* A data, end or ack frame of a forwarded connection: handled, true. */
+bool portfwd_frame(struct agent *a, const struct proto_frame *f);
+bool portfwd_busy(struct agent *a, int64_t id);
+void portfwd_free_all(struct agent *a);
 
 /* ---- fsops.c / fswrite.c ---- */
 int op_file_stat(struct agent *a, const struct proto_frame *req, pyro_error *err);

@@ -62,6 +62,7 @@ static const struct op_entry ops[] = {
     {"service_status", op_service_status},
     {"service_logs", op_service_logs},
     {"service_stop", op_service_stop},
+    {"port_connect", op_port_connect},
 };
 
 /* Names kept for the next protocol additions; requests get "unsupported". */
@@ -71,8 +72,8 @@ static const char *const reserved_ops[] = {
     "secret_delete",
 };
 
-static const char *const caps[] = {"exec",     "kill",   "file",     "tar",     "fs_flush",
-                                   "shutdown", "stream", "manifest", "service", "shell"};
+static const char *const caps[] = {"exec",   "kill",     "file",    "tar",   "fs_flush", "shutdown",
+                                   "stream", "manifest", "service", "shell", "port"};
 
 static void on_hello(struct agent *a, const struct proto_frame *f)
 {
@@ -117,7 +118,7 @@ static void on_hello(struct agent *a, const struct proto_frame *f)
 static bool id_busy(struct agent *a, int64_t id)
 {
     return agent_stream_in_find(a, id) || agent_stream_out_busy(a, id) || exec_find(a, id) ||
-           service_request_busy(a, id) || shell_wait_busy(a, id);
+           service_request_busy(a, id) || shell_wait_busy(a, id) || portfwd_busy(a, id);
 }
 
 static void on_request(struct agent *a, const struct proto_frame *f)
@@ -182,6 +183,9 @@ static void on_stream_frame(struct agent *a, const struct proto_frame *f)
 
 void agent_dispatch(struct agent *a, const struct proto_frame *f)
 {
+    /* A forwarded connection's frames go to it (portfwd.c). */
+    if ((f->type == PROTO_DATA || f->type == PROTO_END || f->type == PROTO_ACK) && portfwd_frame(a, f))
+        return;
     switch (f->type) {
     case PROTO_HELLO: on_hello(a, f); break;
     case PROTO_REQ: on_request(a, f); break;

@@ -147,6 +147,7 @@ void agent_destroy(struct agent *a)
     exec_free_all(a);
     service_free_all(a);
     shell_free_all(a);
+    portfwd_free_all(a);
     agent_streams_free_all(a);
     proto_reader_free(&a->rd);
     outq_free(&a->out);

@@ -146,6 +146,8 @@ static void monitor_teardown(struct monitor *m)
     _cleanup_free_ char *bdir = xasprintf("%s/sandbox", m->cfg->dir);
     _cleanup_free_ char *sock = xasprintf("%s/control.sock", m->cfg->dir);
     unlink(sock);
+    /* No published port outlives the instance. */
+    monitor_ports_close_all(m);
     int64_t t0 = time_mono_ns(), t1 = t0;
     if (m->inst_started) {
         monitor_kill_instance(m);

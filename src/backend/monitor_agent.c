@@ -101,7 +101,12 @@ static void on_agent_frame(struct monitor *m, struct proto_frame *f)
     struct route *r = monitor_route_by_agent(m, f->id);
     if (!r)
         return;
-    if (r->client) {
+    if (r->fwd) {
+        monitor_ports_agent_frame(m, r, f);
+    } else if (r->is_ports_poll) {
+        if (f->type == PROTO_RESP)
+            monitor_ports_poll_answer(m, f);
+    } else if (r->client) {
         json_set(f->hdr, "id", json_integer(r->client_id));
         monitor_to_client(m, r->client, f->hdr, f->body, f->body_len);
     }

@@ -37,6 +37,8 @@ static void on_client_local(struct monitor *m, struct client *c, struct proto_fr
         monitor_stop_begin(m, "stopped");
         return;
     }
+    if (monitor_ports_request(m, c, f))
+        return;
     monitor_client_error(m, c, f->id, -PYRO_E_UNSUPPORTED, "unknown monitor op");
 }
 

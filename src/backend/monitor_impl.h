@@ -10,6 +10,8 @@
  *                     (shutdown request, grace timer, kill), the events
  *                     that end the instance (TTL, signals, PID 1's exit),
  *                     the answers to monitor_stop
+ *   monitor_ports.c   published ports: loopback listeners whose
+ *                     connections go through the agent (port_connect)
  *   monitor_agent.c   the agent channel: handshake, frames from the agent
  *   monitor_client.c  the client multiplexing: control.sock, frames from
  *                     clients, disconnection
@@ -40,6 +42,14 @@
 /* console.log holds at most this much of init's output per start (then a
  * note; the rest is read and dropped). */
 #define MONITOR_CONSOLE_MAX (1024u * 1024)
+/* Published ports: at most this many per instance, this many forwarded
+ * connections at once, each with this much in flight either way; the
+ * agent's service list is polled this often while ports are published. */
+#define MONITOR_PORTS_MAX 16
+#define MONITOR_FWD_MAX 64
+#define MONITOR_FWD_WINDOW (256u * 1024)
+#define MONITOR_PORTS_POLL_MS 1000
+#define MONITOR_SERVICE_NAME_MAX 64
 
 struct client {
     struct client *next;
@@ -57,8 +67,13 @@ struct route {
     struct client *client; /* NULL: the monitor's own request, or an orphan */
     int64_t client_id;
     bool is_exec;
-    bool is_stop; /* the monitor's shutdown request */
+    bool is_stop;       /* the monitor's shutdown request */
+    bool is_ports_poll; /* the monitor's service_list (monitor_ports.c) */
+    struct fwd *fwd;    /* a forwarded connection's port_connect, or NULL */
 };
+
+struct pub;
+struct fwd;
 
 struct monitor {
     const struct monitor_config *cfg;
@@ -85,6 +100,13 @@ struct monitor {
     int console_fd;           /* <dir>/console.log, or -1 */
     size_t console_size;      /* bytes written to it since the start */
     uint64_t console_dropped; /* bytes read past MONITOR_CONSOLE_MAX */
+    struct pub *pubs;         /* published ports (monitor_ports.c) */
+    int npubs;
+    struct fwd *fwds; /* their connections */
+    int nfwds;
+    int64_t ports_token;
+    int64_t ports_timer; /* 0: not armed */
+    bool ports_poll_busy;
 };
 
 /* ---- monitor_console.c ---- */
@@ -125,6 +147,15 @@ void monitor_on_signal(struct ae_loop *loop, int fd, int mask, void *data);
 void monitor_on_exit(struct ae_loop *loop, int fd, int mask, void *data);
 /* After teardown: answers the clients that asked for monitor_stop. */
 void monitor_answer_stop_waiters(struct monitor *m);
+
+/* ---- monitor_ports.c ---- */
+/* A monitor_publish/confirm/unpublish/ports request: answered, true. */
+bool monitor_ports_request(struct monitor *m, struct client *c, struct proto_frame *f);
+/* A frame of the agent for a forwarded connection's route. */
+void monitor_ports_agent_frame(struct monitor *m, struct route *r, struct proto_frame *f);
+/* The answer to the monitor's service_list poll. */
+void monitor_ports_poll_answer(struct monitor *m, struct proto_frame *f);
+void monitor_ports_close_all(struct monitor *m);
 
 /* ---- monitor_agent.c ---- */
 /* Blocks until the agent's hello arrives on the fresh channel. */

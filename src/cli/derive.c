@@ -70,6 +70,7 @@ static const char *metavar(const struct contract_param *p)
     switch (p->type) {
     case PT_INT: return "N";
     case PT_MAP: return "KEY=VALUE";
+    case PT_PORTS: return "[HOST_PORT:]GUEST_PORT";
     case PT_STRING:
     case PT_BOOL:
     case PT_LIST:
@@ -149,7 +150,8 @@ static int store_value(const struct contract_op *op, const struct contract_param
         json_set(m, key, json_bytes(eq + 1, strlen(eq + 1), NULL));
         return 0;
     }
-    case PT_LIST: {
+    case PT_LIST:
+    case PT_PORTS: {
         json_t *l = json_object_get(args, p->name);
         if (!l) {
             l = json_array();
@@ -387,7 +389,7 @@ void cli_help_op(const struct contract_op *op, FILE *out)
             snprintf(extra, sizeof(extra), " (%lld..%lld, default %lld)", p->min, p->max, p->def_int);
         else if (p->type == PT_STRING && p->def_str)
             snprintf(extra, sizeof(extra), " (default %s)", p->def_str);
-        else if (p->type == PT_MAP || p->type == PT_LIST)
+        else if (p->type == PT_MAP || p->type == PT_LIST || p->type == PT_PORTS)
             snprintf(extra, sizeof(extra), " (repeatable)");
         if (p->type == PT_STRING && p->choices) {
             size_t l = strlen(extra);

@@ -97,13 +97,31 @@ int cli_print_ws_diff(struct cli_run *run, json_t *result)
 int cli_print_ws_list(struct cli_run *run, json_t *result)
 {
     (void)run;
-    static const char *const cols[] = {"workspace_id",     "name",   "state", "environment", "execution_mode",
-                                       "last_activity_at", "labels", NULL};
+    static const char *const cols[] = {"workspace_id",     "name",  "state",  "environment", "execution_mode",
+                                       "last_activity_at", "ports", "labels", NULL};
     json_t *rows = json_object_get(result, "workspaces");
-    if (json_array_size(rows) == 0)
+    if (json_array_size(rows) == 0) {
         printf("no workspaces\n");
-    else
-        human_table(rows, cols, 0);
+        return 0;
+    }
+    /* Published ports as HOST_PORT->GUEST_PORT (all on 127.0.0.1). */
+    json_auto_t *view = json_array();
+    size_t i, k;
+    json_t *w, *p;
+    json_array_foreach(rows, i, w) {
+        json_t *row = json_copy(w);
+        char ports[256] = "-";
+        size_t used = 0;
+        json_array_foreach(json_object_get(w, "published_ports"), k, p) {
+            if (used + 16 >= sizeof(ports))
+                break;
+            used += (size_t)snprintf(ports + used, sizeof(ports) - used, "%s%lld->%lld", used ? "," : "",
+                                     json_get_int(p, "host_port", 0), json_get_int(p, "guest_port", 0));
+        }
+        json_set(row, "ports", json_string(ports));
+        json_array_append_new(view, row);
+    }
+    human_table(view, cols, 0);
     return 0;
 }
 

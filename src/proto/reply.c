@@ -191,6 +191,25 @@ static const struct proto_shape mstatus_s = PROTO_SHAPE(mstatus_f);
 static const struct proto_field mstop_f[] = {F_TEXT("reason", 256)};
 static const struct proto_shape mstop_s = PROTO_SHAPE(mstop_f);
 
+/* Published ports: the agent's side of one forwarded connection
+ * (agent/portfwd.c), and the monitor's table (backend/monitor_ports.c). */
+static const struct proto_field port_conn_f[] = {F_INT("port", 1, 65535), F_SIZE("bytes_in"), F_SIZE("bytes_out")};
+static const struct proto_shape port_conn_s = PROTO_SHAPE(port_conn_f);
+static const char *const port_protocols[] = {"tcp", NULL};
+static const struct proto_field pub_f[] = {F_TEXT("service_name", 64), F_INT("guest_port", 1, 65535),
+                                           F_INT("host_port", 1, 65535), F_TEXT("host", 64),
+                                           F_ONE_OF("protocol", port_protocols)};
+static const struct proto_shape pub_s = PROTO_SHAPE(pub_f);
+static const struct proto_field pub_item = F_OBJECT(NULL, &pub_s);
+static const struct proto_field mpublish_f[] = {F_SIZE("token"), F_ARRAY("ports", 64, &pub_item)};
+static const struct proto_shape mpublish_s = PROTO_SHAPE(mpublish_f);
+static const struct proto_field mports_f[] = {F_ARRAY("ports", 64, &pub_item)};
+static const struct proto_shape mports_s = PROTO_SHAPE(mports_f);
+static const struct proto_field munpublish_f[] = {F_INT("closed", 0, 64)};
+static const struct proto_shape munpublish_s = PROTO_SHAPE(munpublish_f);
+static const struct proto_field mconfirm_f[] = {F_INT("confirmed", 0, 64)};
+static const struct proto_shape mconfirm_s = PROTO_SHAPE(mconfirm_f);
+
 /* ---- rules ------------------------------------------------------------ */
 
 static int exec_rules(const json_t *res, size_t body_len, pyro_error *err)
@@ -271,6 +290,11 @@ static const struct proto_reply replies[] = {
     {"shell_close", &shell_close_s, false, NULL},
     {"monitor_status", &mstatus_s, false, NULL},
     {"monitor_stop", &mstop_s, false, NULL},
+    {"port_connect", &port_conn_s, false, NULL},
+    {"monitor_publish", &mpublish_s, false, NULL},
+    {"monitor_confirm", &mconfirm_s, false, NULL},
+    {"monitor_unpublish", &munpublish_s, false, NULL},
+    {"monitor_ports", &mports_s, false, NULL},
 };
 
 const struct proto_reply *proto_reply_find(const char *op)

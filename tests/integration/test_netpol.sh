@@ -4,6 +4,9 @@
 # the vm backend. Every server is the test's own: TCP servers and a DNS
 # server in an "outside" network namespace behind a veth of its own; the
 # workspace's DNS filter forwards to that DNS server ($PYRO_DNS_UPSTREAM).
+# Published ports: refused under egress, a connection to a guest port nothing
+# listens on is closed, kill -9 of the monitor closes them; as a user, one
+# reaches a perl server in the guest.
 source "$(dirname "$0")/lib.sh"
 ENV=debian:12-base
 "$PYRO" env pull "$ENV" >/dev/null
@@ -31,6 +34,19 @@ if [ "$(id -u)" != 0 ]; then
   expect_status 0 "$PYRO" workspace list --json
   [ "$(jget count <<<"$OUT")" = 0 ] || fail "a refused allow-list left a workspace: $OUT"
   ok "as an ordinary user allow_hosts is refused with a clear error; nothing is left"
+  # Published ports need no privilege: the monitor listens on the host's
+  # loopback and forwards through the agent (perl serves in the guest).
+  WS=$("$PYRO" workspace create "$ENV" --network-policy egress+published-ports --json | jget workspace_id)
+  expect_status 0 "$PYRO" workspace service start "$WS" web --ready-tcp 127.0.0.1:8080 --publish 8080 --json -- \
+    'exec perl -MIO::Socket::INET -e '"'"'$s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 8080,
+      Listen => 5, ReuseAddr => 1) or die; while ($c = $s->accept) { while (<$c>) { last if /^\r?$/ }
+      print $c "HTTP/1.0 200 OK\r\n\r\nhello-user\n"; close $c }'"'"
+  HP=$(jget published_ports.0.host_port <<<"$OUT")
+  GOT=$(/usr/bin/python3 -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:$HP/', timeout=30).read().decode())")
+  [ "$GOT" = hello-user ] || fail "published port as a user: $GOT"
+  "$PYRO" workspace delete "$WS" >/dev/null
+  [ -z "$(ss -ltnH "sport = :$HP")" ] || fail "published port $HP outlived workspace delete (as a user)"
+  ok "as an ordinary user a published port reaches the service and goes with the workspace"
   skip "the network tests build network namespaces and veth links, which need root (every user part passed)"
 fi
 
@@ -103,14 +119,31 @@ expect_status 0 "$PYRO" workspace list --json
 guest "$WS" "probe $SRV_A; probe $SRV_B; dns $SRV_A"
 grep -q "^$SRV_A hello $SRV_A$" <<<"$OUT" && grep -q "^$SRV_B hello $SRV_B$" <<<"$OUT" || fail "policy egress: $OUT"
 grep -q "^dns $SRV_A answered$" <<<"$OUT" || fail "egress without a list: no answer from the DNS server: $OUT"
+# Publishing a port needs egress+published-ports: refused, nothing started.
+expect_status 1 "$PYRO" workspace service start "$WS" pub --publish 8000 -- 'exec sleep 600'
+grep -q "published_ports needs network_policy egress+published-ports" <<<"$ERR" || fail "publish under egress: $ERR"
+[ "$("$PYRO" workspace service list "$WS" --json | jget count)" = 0 ] || fail "publish under egress started a service"
 "$PYRO" workspace delete "$WS" >/dev/null
 WS=$("$PYRO" workspace create "$ENV" --network-policy egress+published-ports --json | jget workspace_id)
 [ "$("$PYRO" workspace status "$WS" --json | jget network_policy)" = egress+published-ports ] ||
   fail "egress+published-ports not recorded"
 guest "$WS" "probe $SRV_B"
 grep -q "^$SRV_B hello $SRV_B$" <<<"$OUT" || fail "policy egress+published-ports: $OUT"
+# A published port whose guest port nothing listens on: a connection is
+# accepted on the host and closed (the guest refused it).
+expect_status 0 "$PYRO" workspace service start "$WS" idle --publish 9 --json -- 'exec sleep 600'
+HP=$(jget published_ports.0.host_port <<<"$OUT")
+GOT=$(/usr/bin/python3 -c "import socket; c=socket.create_connection(('127.0.0.1', $HP), 10); c.settimeout(30); print(repr(c.recv(10)))")
+[ "$GOT" = "b''" ] || fail "a connection to a guest port nothing listens on: $GOT"
+# kill -9 of the monitor takes its published ports along; status says so.
+kill -9 "$(jget pid <"$PYRO_HOME/workspaces/$WS/monitor.json")"
+for _ in $(seq 1 50); do [ -z "$(ss -ltnH "sport = :$HP")" ] && break; sleep 0.1; done
+[ -z "$(ss -ltnH "sport = :$HP")" ] || fail "published port $HP outlived kill -9 of the monitor"
+expect_status 0 "$PYRO" workspace status "$WS" --json
+[ "$(jget state <<<"$OUT")" != started ] && [ "$(jget published_ports <<<"$OUT")" = "[]" ] ||
+  fail "status after kill -9 of the monitor: $OUT"
 "$PYRO" workspace delete "$WS" >/dev/null
-ok "network_policy egress and egress+published-ports reach the outside server; status and list show the policy"
+ok "network_policy egress and egress+published-ports reach the outside server; status and list show the policy; only egress+published-ports publishes, and its ports go with the monitor"
 
 # egress with an allow-list: listed names (exact and wildcard) and CIDRs
 # only; other names do not resolve, other addresses and other DNS servers
@@ -165,11 +198,24 @@ WS=$("$PYRO" workspace create "$ENV" --network-policy egress --allow-host allowe
 MON=$(jget pid <"$PYRO_HOME/workspaces/$WS/monitor.json")
 LISTEN=$(ss -Hlun)
 grep -q '10\.213\.[0-9.]*%pyro-[0-9a-f]*:53 ' <<<"$LISTEN" || fail "no DNS filter listening: $LISTEN"
+guest "$WS" "probe allowed.test"
+grep -q "^allowed.test hello $SRV_A$" <<<"$OUT" || fail "an allowed name was not reached: $OUT"
 kill -9 "$MON"
 sleep 2
 LISTEN=$(ss -Hlun)
 grep -q '10\.213\.[0-9.]*%pyro-[0-9a-f]*:53 ' <<<"$LISTEN" && fail "DNS filter outlived its monitor: $LISTEN"
+# The next start clears what the dead monitor left (its set's addresses)
+# before it builds the instance's rules again.
+HASH=$(nft list sets inet 2>/dev/null | grep -o 'pyro_d_[0-9a-f]*' | head -1)
+SET=$(nft list set inet pyro_guard "$HASH" 2>&1 || true)
+[ -n "$HASH" ] && grep -q "$SRV_A" <<<"$SET" || fail "no resolved address in the dead monitor's set $HASH: $SET"
+"$PYRO" workspace start "$WS" >/dev/null
+SET=$(nft list set inet pyro_guard "$HASH" 2>&1 || true)
+grep -q "$SRV_A" <<<"$SET" && fail "the dead monitor's resolved address survived the next start: $SET"
+guest "$WS" "probe allowed.test; probe $SRV_B"
+grep -q "^allowed.test hello $SRV_A$" <<<"$OUT" && grep -q "^$SRV_B refused$" <<<"$OUT" ||
+  fail "the allow-list after kill -9 and start: $OUT"
 "$PYRO" workspace delete "$WS" >/dev/null
 RULES=$(nft list table inet pyro_guard 2>/dev/null || true)
 grep -q "pyro:$WS\|pyro_[cd]_" <<<"$RULES" && fail "rules or sets left after kill -9 and delete: $RULES"
-ok "after kill -9 of the monitor the DNS filter is gone and delete removes rules and sets"
+ok "after kill -9 of the monitor the DNS filter is gone, the next start clears its set, and delete removes rules and sets"

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -21,6 +23,7 @@ static const struct contract_param t_params[] = {
     PARAM_STR("color", "A color.", .choices = colors, .has_default = true, .def_str = "red"),
     PARAM_MAP("labels", "Labels.", .flag = "label"),
     PARAM_LIST("clear_labels", "Labels to clear.", .flag = "clear-label"),
+    PARAM_PORTS("ports", "Published ports.", .flag = "publish", .max = 3),
     PARAM_STR("secret", "Full-only.", .flags = PF_FULL_ONLY),
     PARAM_STR("text_file", "CLI only.", .flags = PF_CLI_ONLY),
     PARAM_STR("command", "Command.", .flags = PF_REQUIRED | PF_REST),
@@ -130,6 +133,56 @@ static void test_bounds_and_types(void **state)
     /* integral reals are accepted as integers */
     json_auto_t *out = validate_ok("{\"environment\":\"e\",\"command\":\"x\",\"vcpu_count\":2.0}", SURFACE_ALL);
     assert_true(json_is_integer(json_object_get(out, "vcpu_count")));
+}
+
+static int parse(const char *const *words, json_t **args, struct cli_opts *opts, pyro_error *err);
+
+/* PT_PORTS: objects and "[HOST:]GUEST" strings, normalized to objects;
+ * everything else refused with the item named. */
+static void test_ports(void **state)
+{
+    json_auto_t *out = validate_ok("{\"environment\":\"e\",\"command\":\"x\",\"ports\":[{\"guest_port\":8080},"
+                                   "{\"guest_port\":1,\"host_port\":null},\"18080:80\"]}",
+                                   SURFACE_ALL);
+    char *got = json_dumps(json_object_get(out, "ports"), JSON_COMPACT);
+    assert_string_equal(got, "[{\"guest_port\":8080,\"host_port\":0},{\"guest_port\":1,\"host_port\":0},"
+                             "{\"guest_port\":80,\"host_port\":18080}]");
+    free(got);
+    json_auto_t *def = validate_ok("{\"environment\":\"e\",\"command\":\"x\"}", SURFACE_ALL);
+    assert_int_equal(json_array_size(json_object_get(def, "ports")), 0);
+    static const char *const bad[][2] = {
+        {"[{\"guest_port\":0}]", "ports[0].guest_port must be a port in 1..65535"},
+        {"[{\"guest_port\":65536}]", "ports[0].guest_port must be a port"},
+        {"[{\"host_port\":80}]", "ports[0].guest_port must be a port"},
+        {"[{\"guest_port\":80,\"host_port\":-1}]", "ports[0].host_port must be a port"},
+        {"[{\"guest_port\":80,\"host_port\":\"1\"}]", "ports[0].host_port must be a port"},
+        {"[{\"guest_port\":80,\"host\":\"0.0.0.0\"}]", "ports[0] has an unknown key 'host'"},
+        {"[\"80\",\"0\"]", "ports[1] must be [HOST_PORT:]GUEST_PORT"},
+        {"[\"65536\"]", "must be [HOST_PORT:]GUEST_PORT"},
+        {"[\"0:80\"]", "must be [HOST_PORT:]GUEST_PORT"},
+        {"[\":80\"]", "must be [HOST_PORT:]GUEST_PORT"},
+        {"[\"1:2:3\"]", "must be [HOST_PORT:]GUEST_PORT"},
+        {"[\"80 \"]", "must be [HOST_PORT:]GUEST_PORT"},
+        {"[\"-80\"]", "must be [HOST_PORT:]GUEST_PORT"},
+        {"[\"000000080\"]", "must be [HOST_PORT:]GUEST_PORT"},
+        {"[80]", "ports[0] must be an object or a string, got integer"},
+        {"[\"1\",\"2\",\"3\",\"4\"]", "ports has 4 items, at most 3 allowed"},
+        {"{}", "ports must be an array"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        char in[256];
+        snprintf(in, sizeof(in), "{\"environment\":\"e\",\"command\":\"x\",\"ports\":%s}", bad[i][0]);
+        validate_fail(in, SURFACE_ALL, bad[i][1]);
+    }
+    /* The CLI gives strings, repeatable, validated into objects. */
+    const char *w[] = {"env", "--publish", "8080", "--publish=1:2", "--", "true", NULL};
+    json_auto_t *args = NULL;
+    struct cli_opts opts;
+    pyro_error err = {0};
+    assert_int_equal(parse(w, &args, &opts, &err), 0);
+    got = json_dumps(json_object_get(args, "ports"), JSON_COMPACT);
+    assert_string_equal(got, "[{\"guest_port\":8080,\"host_port\":0},{\"guest_port\":2,\"host_port\":1}]");
+    free(got);
 }
 
 static void test_unknown_rejected(void **state)
@@ -441,17 +494,12 @@ static void test_real_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_bounds_and_types),
-        cmocka_unit_test(test_unknown_rejected),
-        cmocka_unit_test(test_schema),
-        cmocka_unit_test(test_cli_parse),
-        cmocka_unit_test(test_cli_errors),
-        cmocka_unit_test(test_cli_help),
-        cmocka_unit_test(test_real_table),
-        cmocka_unit_test(test_required_with_cli_alternative),
-        cmocka_unit_test(test_cli_alternative),
-        cmocka_unit_test(test_cli_error_keeps_json_and_help),
+        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_bounds_and_types),
+        cmocka_unit_test(test_ports),           cmocka_unit_test(test_unknown_rejected),
+        cmocka_unit_test(test_schema),          cmocka_unit_test(test_cli_parse),
+        cmocka_unit_test(test_cli_errors),      cmocka_unit_test(test_cli_help),
+        cmocka_unit_test(test_real_table),      cmocka_unit_test(test_required_with_cli_alternative),
+        cmocka_unit_test(test_cli_alternative), cmocka_unit_test(test_cli_error_keeps_json_and_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
 #include "lib/contract/params.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/cleanup.h"
@@ -122,6 +123,77 @@ static int check_string(const char *op, const struct contract_param *p, const ch
     return 0;
 }
 
+/* A port number of a PT_PORTS item: 1..65535 (host_port: 0 or null for
+ * any, when any_ok). */
+static int port_number(const char *op, const struct contract_param *p, size_t i, const char *key, const json_t *v,
+                       bool any_ok, int *out, pyro_error *err)
+{
+    if (any_ok && (!v || json_is_null(v))) {
+        *out = 0;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < (any_ok ? 0 : 1) || json_integer_value(v) > 65535)
+        return err_set(err, -PYRO_E_INVALID, "%s: %s[%zu].%s must be a port in 1..65535", op, p->name, i, key);
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+/* "GUEST" or "HOST:GUEST", decimal ports in 1..65535. */
+static int port_string(const char *op, const struct contract_param *p, size_t i, const char *s, int *host, int *guest,
+                       pyro_error *err)
+{
+    unsigned long a = 0, b = 0;
+    int n = 0, len = (int)strlen(s);
+    bool ok = len > 0 && len <= 11 && strspn(s, "0123456789:") == (size_t)len;
+    if (ok && strchr(s, ':'))
+        ok = sscanf(s, "%5lu:%5lu%n", &a, &b, &n) == 2 && n == len && s[0] != ':' && a >= 1;
+    else if (ok)
+        ok = sscanf(s, "%5lu%n", &b, &n) == 1 && n == len;
+    if (!ok || b < 1 || a > 65535 || b > 65535)
+        return err_set(err, -PYRO_E_INVALID,
+                       "%s: %s[%zu] must be [HOST_PORT:]GUEST_PORT with ports in 1..65535, got '%.32s'", op, p->name, i,
+                       s);
+    *host = (int)a;
+    *guest = (int)b;
+    return 0;
+}
+
+static int validate_ports(const char *op, const struct contract_param *p, const json_t *v, json_t **out,
+                          pyro_error *err)
+{
+    if (!json_is_array(v))
+        return err_set(err, -PYRO_E_INVALID, "%s: %s must be an array, got %s", op, p->name, type_name(v));
+    if ((long long)json_array_size(v) > items_max(p))
+        return err_set(err, -PYRO_E_INVALID, "%s: %s has %zu items, at most %lld allowed", op, p->name,
+                       json_array_size(v), items_max(p));
+    json_auto_t *res = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        int host = 0, guest = 0, r;
+        if (json_is_string(e)) {
+            r = port_string(op, p, i, json_string_value(e), &host, &guest, err);
+        } else if (json_is_object(e)) {
+            const char *k;
+            json_t *x;
+            json_object_foreach(e, k, x)
+                if (strcmp(k, "guest_port") && strcmp(k, "host_port"))
+                    return err_set(err, -PYRO_E_INVALID, "%s: %s[%zu] has an unknown key '%.64s'", op, p->name, i, k);
+            r = port_number(op, p, i, "guest_port", json_object_get(e, "guest_port"), false, &guest, err);
+            if (r == 0)
+                r = port_number(op, p, i, "host_port", json_object_get(e, "host_port"), true, &host, err);
+        } else {
+            r = err_set(err, -PYRO_E_INVALID, "%s: %s[%zu] must be an object or a string, got %s", op, p->name, i,
+                        type_name(e));
+        }
+        if (r < 0)
+            return r;
+        json_array_append_new(res, json_pack("{s:i, s:i}", "guest_port", guest, "host_port", host));
+    }
+    *out = json_incref(res);
+    return 0;
+}
+
 static int validate_value(const char *op, const struct contract_param *p, const json_t *v, json_t **out,
                           pyro_error *err)
 {
@@ -197,6 +269,7 @@ static int validate_value(const char *op, const struct contract_param *p, const 
         *out = json_deep_copy(v);
         return 0;
     }
+    case PT_PORTS: return validate_ports(op, p, v, out, err);
     default: return err_set(err, -PYRO_E_INVALID, "%s: %s has an unknown type", op, p->name);
     }
 }
@@ -208,7 +281,8 @@ static json_t *default_value(const struct contract_param *p)
     case PT_INT: return json_integer(p->def_int);
     case PT_BOOL: return json_boolean(p->def_bool);
     case PT_MAP: return json_object();
-    case PT_LIST: return json_array();
+    case PT_LIST:
+    case PT_PORTS: return json_array();
     default: return json_null();
     }
 }
@@ -257,7 +331,7 @@ int contract_args_validate(const struct contract_op *op, const json_t *args, enu
         } else if ((p->flags & PF_REQUIRED) && !alt) {
             json_decref(res);
             return err_set(err, -PYRO_E_INVALID, "%s: missing required parameter '%s'", op->name, p->name);
-        } else if (p->has_default || p->type == PT_MAP || p->type == PT_LIST) {
+        } else if (p->has_default || p->type == PT_MAP || p->type == PT_LIST || p->type == PT_PORTS) {
             val = default_value(p);
         }
         if (val)
@@ -295,6 +369,16 @@ static json_t *param_schema(const struct contract_param *p)
     case PT_LIST:
         json_set(o, "type", json_string("array"));
         json_set(o, "items", json_pack("{s:s}", "type", "string"));
+        json_set(o, "maxItems", json_integer(items_max(p)));
+        break;
+    case PT_PORTS:
+        json_set(o, "type", json_string("array"));
+        json_set(o, "items",
+                 json_pack("{s:[{s:s, s:{s:{s:s, s:i, s:i}, s:{s:[ss], s:i, s:i}}, s:[s], s:b}, {s:s, s:s}]}", "anyOf",
+                           "type", "object", "properties", "guest_port", "type", "integer", "minimum", 1, "maximum",
+                           65535, "host_port", "type", "integer", "null", "minimum", 1, "maximum", 65535, "required",
+                           "guest_port", "additionalProperties", 0, "type", "string", "pattern",
+                           "^([0-9]{1,5}:)?[0-9]{1,5}$"));
         json_set(o, "maxItems", json_integer(items_max(p)));
         break;
     default: break;

@@ -19,7 +19,11 @@
 
 struct pyro_ctx;
 
-enum contract_ptype { PT_STRING, PT_INT, PT_BOOL, PT_MAP, PT_LIST };
+/* PT_PORTS: published ports, an array whose items are objects
+ * {"guest_port": 1..65535, "host_port": 1..65535 or null} or strings
+ * "[HOST_PORT:]GUEST_PORT" (the CLI's form); validation turns every item
+ * into {"guest_port": n, "host_port": n or 0 (any)}. */
+enum contract_ptype { PT_STRING, PT_INT, PT_BOOL, PT_MAP, PT_LIST, PT_PORTS };
 
 /* Parameter flags. */
 enum {
@@ -71,6 +75,10 @@ struct contract_param {
 #define PARAM_LIST(n, d, ...)                                         \
     {                                                                 \
         .name = (n), .type = PT_LIST, .description = (d), __VA_ARGS__ \
+    }
+#define PARAM_PORTS(n, d, ...)                                         \
+    {                                                                  \
+        .name = (n), .type = PT_PORTS, .description = (d), __VA_ARGS__ \
     }
 #define PARAM_END    \
     {                \

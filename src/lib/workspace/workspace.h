@@ -101,6 +101,20 @@ int ws_diff_compute(struct instance *inst, struct agent_conn *c, bool with_text,
 json_t *ws_services_stop_all(const struct instance *inst, const char *reason);
 /* service_count and running_service_count into o (0 when not running). */
 void ws_service_counts(const struct instance *inst, json_t *o);
+/* Published ports (ws_ports.c), held by the monitor. Publishing checks
+ * the policy, closes what a same-named ended service left, and binds all
+ * of ports (validated PT_PORTS items) or none; *list gets the
+ * {service_name, guest_port, host_port, host, protocol} objects. Ports not
+ * confirmed within pending_ms are closed by the monitor. */
+int ws_ports_publish(const struct instance *inst, const char *service, const json_t *ports, int64_t pending_ms,
+                     int64_t *token, json_t **list, pyro_error *err);
+/* The service runs with pid: its ports live as long as it does. */
+void ws_ports_confirm(const struct instance *inst, int64_t token, int64_t pid);
+/* Closes the ports of token, or of service, or (both unset) all; best
+ * effort, nothing when the workspace does not run. */
+void ws_ports_unpublish(const struct instance *inst, int64_t token, const char *service);
+/* The published ports (of service, or all), [] when it does not run. */
+json_t *ws_ports_list(const struct instance *inst, const char *service);
 /* Closes every shell of a running workspace (ws_shell.c); returns how
  * many were open (0 when it does not run). */
 int ws_shells_close_all(const struct instance *inst);

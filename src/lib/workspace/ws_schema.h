@@ -10,6 +10,12 @@
 #define WS_OBJ "{\"type\":\"object\"}"
 #define WS_ARR_OBJ "{\"type\":\"array\",\"items\":{\"type\":\"object\"}}"
 #define WS_STR_OR_NULL "{\"type\":[\"string\",\"null\"]}"
+/* Published ports of services: [{service_name, guest_port, host_port, host, protocol}]. */
+#define WS_PORTS                                                                                                      \
+    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"service_name\",\"guest_port\",\"host_port\"," \
+    "\"host\",\"protocol\"],\"properties\":{\"service_name\":{\"type\":\"string\"},\"guest_port\":{\"type\":"         \
+    "\"integer\"},"                                                                                                   \
+    "\"host_port\":{\"type\":\"integer\"},\"host\":{\"type\":\"string\"},\"protocol\":{\"type\":\"string\"}}}}"
 
 #define WS_RECORD_PROPS                                                                                             \
     "\"workspace_id\":" WS_STR ",\"name\":" WS_STR_OR_NULL ",\"labels\":{\"type\":\"object\"},"                     \
@@ -23,7 +29,7 @@
     ",\"snapshot_count\":" WS_INT ",\"reset_count\":" WS_INT ",\"last_reset_at\":" WS_STR_OR_NULL                   \
     ",\"last_command\":" WS_OBJ ",\"reason\":" WS_STR ",\"pending_operation\":" WS_STR ",\"service_count\":" WS_INT \
     ",\"running_service_count\":" WS_INT ",\"stopped_services\":" WS_ARR_OBJ ",\"backend_fallback\":" WS_STR        \
-    ",\"closed_shells\":" WS_INT
+    ",\"closed_shells\":" WS_INT ",\"published_ports\":" WS_PORTS
 #define WS_RECORD_REQUIRED                                                                          \
     "\"workspace_id\",\"name\",\"labels\",\"state\",\"environment\",\"created_at\",\"expires_at\"," \
     "\"last_activity_at\",\"workspace_seed\",\"command_count\",\"snapshot_count\",\"reset_count\"," \

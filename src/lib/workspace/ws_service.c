@@ -5,6 +5,7 @@
  * times in float epoch seconds, null where a time or code is not known.
  * Workspace stop, reset and delete stop every service first
  * (ws_services_stop_all) with their reason. */
+#include <errno.h>
 #include <string.h>
 
 #include "base/cleanup.h"
@@ -69,6 +70,21 @@ static json_t *list_public(const char *ws_id, const json_t *res, const char *onl
     return arr;
 }
 
+/* The ports of a public service record among all published ones: none
+ * once it ended (the monitor closes them within a second). */
+static json_t *ports_of(const json_t *svc, const json_t *ports)
+{
+    json_t *out = json_array(), *e;
+    const char *st = json_get_str(svc, "state", "");
+    if (strcmp(st, "running") && strcmp(st, "starting"))
+        return out;
+    size_t i;
+    json_array_foreach(ports, i, e)
+        if (!strcmp(json_get_str(e, "service_name", ""), json_get_str(svc, "service_name", "")))
+            json_array_append(out, e);
+    return out;
+}
+
 /* Opens the workspace, which must run. */
 static int open_running(struct pyro_ctx *ctx, json_t *args, struct instance *inst, pyro_error *err)
 {
@@ -103,6 +119,27 @@ static int readiness_build(const json_t *args, json_t **out, pyro_error *err)
     return 0;
 }
 
+/* -EEXIST when a service of this name is starting or running (the
+ * agent's own check, made before any port is bound). */
+static int running_check(const struct instance *inst, const char *name, pyro_error *err)
+{
+    json_auto_t *a = json_pack("{s:s}", "name", name);
+    json_t *res = NULL;
+    pyro_error e = {0};
+    int r = instance_call(inst, "service_status", a, WS_CALL_TIMEOUT_MS, &res, &e);
+    if (r < 0) {
+        if (r == -PYRO_E_NOT_FOUND)
+            return 0;
+        *err = e;
+        return r;
+    }
+    const char *st = json_get_str(res, "state", "");
+    if (!strcmp(st, "running") || !strcmp(st, "starting"))
+        r = err_set(err, -EEXIST, "service '%s' already exists and is %s: stop it first", name, st);
+    json_decref(res);
+    return r;
+}
+
 static int svc_start_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     json_auto_t *ready = NULL;
@@ -125,7 +162,23 @@ static int svc_start_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     r = open_running(ctx, args, &inst, err);
     if (r < 0)
         return r;
-    ctx_progress(ctx, "service_start", "wait-ready", -1, -1, json_get_str(args, "service_name", ""));
+    const char *name = json_get_str(args, "service_name", "");
+    const json_t *want = json_object_get(args, "published_ports");
+    json_auto_t *ports = json_array();
+    int64_t token = 0;
+    if (json_array_size(want)) {
+        /* The ports are bound before the service starts (a busy one
+         * starts nothing), so a running service of this name is refused
+         * first: its ports stay. */
+        if ((r = running_check(&inst, name, err)) < 0)
+            return r;
+        json_decref(ports);
+        ports = NULL;
+        r = ws_ports_publish(&inst, name, want, timeout_s * 1000 + SVC_TEARDOWN_MS + 60000, &token, &ports, err);
+        if (r < 0)
+            return r;
+    }
+    ctx_progress(ctx, "service_start", "wait-ready", -1, -1, name);
     /* Waiting for readiness holds no workspace lock. */
     instance_unlock(&inst);
     json_t *res = NULL;
@@ -133,9 +186,18 @@ static int svc_start_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     int lr = instance_relock(&inst, "the service started", err);
     if (r == 0 && lr < 0)
         json_decref(res);
+    const char *st = r == 0 && lr == 0 ? json_get_str(res, "state", "") : "";
+    if (token && (!strcmp(st, "running") || !strcmp(st, "starting"))) {
+        ws_ports_confirm(&inst, token, json_get_int(res, "pid", 0));
+    } else if (token) {
+        /* Not started, or failed: its ports go with it. */
+        ws_ports_unpublish(&inst, token, NULL);
+        json_array_clear(ports);
+    }
     if (r < 0 || lr < 0)
         return r < 0 ? r : lr;
     *result = service_public(inst.id, res);
+    json_set(*result, "published_ports", json_incref(ports));
     json_decref(res);
     ws_event(&inst, "service_start",
              json_pack("{s:s, s:O}", "service_name", json_get_str(*result, "service_name", ""), "state",
@@ -154,9 +216,13 @@ static int svc_list_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyr
     r = instance_call(&inst, "service_list", a, WS_CALL_TIMEOUT_MS, &res, err);
     if (r < 0)
         return r;
+    json_t *services = list_public(inst.id, res, NULL), *e;
+    json_auto_t *ports = ws_ports_list(&inst, NULL);
+    size_t i;
+    json_array_foreach(services, i, e)
+        json_set(e, "published_ports", ports_of(e, ports));
     *result = json_pack("{s:s, s:O, s:O, s:o}", "workspace_id", inst.id, "count", json_object_get(res, "count"),
-                        "running_count", json_object_get(res, "running_count"), "services",
-                        list_public(inst.id, res, NULL));
+                        "running_count", json_object_get(res, "running_count"), "services", services);
     json_decref(res);
     return 0;
 }
@@ -174,6 +240,8 @@ static int svc_status_run(struct pyro_ctx *ctx, json_t *args, json_t **result, p
         return r;
     *result = service_public(inst.id, res);
     json_decref(res);
+    json_auto_t *ports = ws_ports_list(&inst, json_get_str(*result, "service_name", ""));
+    json_set(*result, "published_ports", ports_of(*result, ports));
     return 0;
 }
 
@@ -217,6 +285,8 @@ static int svc_stop_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyr
     json_t *e = json_array_get(json_object_get(res, "services"), 0);
     *result = e ? service_public(inst.id, e) : json_object();
     json_decref(res);
+    ws_ports_unpublish(&inst, 0, json_get_str(args, "service_name", ""));
+    json_set(*result, "published_ports", json_array());
     ws_event(&inst, "service_stop", json_pack("{s:s}", "service_name", json_get_str(*result, "service_name", "")));
     return ws_touch(&inst, err);
 }
@@ -235,6 +305,7 @@ json_t *ws_services_stop_all(const struct instance *inst, const char *reason)
     }
     json_t *arr = list_public(inst->id, res, reason);
     json_decref(res);
+    ws_ports_unpublish(inst, 0, NULL);
     return arr;
 }
 
@@ -251,6 +322,7 @@ void ws_service_counts(const struct instance *inst, json_t *o)
     }
     json_set(o, "service_count", json_integer(count));
     json_set(o, "running_service_count", json_integer(running));
+    json_set(o, "published_ports", ws_ports_list(inst, NULL));
 }
 
 #define PARAM_SERVICE_NAME                                                                    \
@@ -278,6 +350,13 @@ static const struct contract_param svc_start_params[] = {
               .has_default = true, .def_int = 30, .min = 1, .max = 3600),
     PARAM_INT("ready_interval_ms", "Time between readiness probes.", .has_default = true, .def_int = 500, .min = 10,
               .max = 60000),
+    PARAM_PORTS(
+        "published_ports",
+        "TCP ports of the service to publish on the host's 127.0.0.1 (network_policy "
+        "egress+published-ports only): {\"guest_port\": N, \"host_port\": N or null} or \"[HOST_PORT:]GUEST_PORT\"; "
+        "the host port is chosen by the kernel unless given (a busy one is an error). Connections go to the "
+        "guest's 127.0.0.1:GUEST_PORT; the ports close when the service ends.",
+        .flag = "publish", .flags = PF_FULL_ONLY, .max = 16),
     PARAM_END,
 };
 static const struct contract_param svc_name_params[] = {PARAM_WORKSPACE_ID, PARAM_SERVICE_NAME, PARAM_END};
@@ -300,7 +379,8 @@ static const struct contract_param svc_logs_params[] = {
     "\"ended_at\":{\"type\":[\"number\",\"null\"]},\"exit_code\":{\"type\":[\"integer\",\"null\"]},"                 \
     "\"signal\":" WS_INT ",\"pid\":" WS_INT ",\"readiness\":{\"type\":[\"object\",\"null\"]},"                       \
     "\"stop_reason\":" WS_STR_OR_NULL ",\"ready_timeout_seconds\":" WS_INT ",\"ready_interval_ms\":" WS_INT          \
-    ",\"logs_dir\":" WS_STR ",\"stdout_tail\":" WS_STR ",\"stderr_tail\":" WS_STR "}}"
+    ",\"logs_dir\":" WS_STR ",\"stdout_tail\":" WS_STR ",\"stderr_tail\":" WS_STR ",\"published_ports\":" WS_PORTS   \
+    "}}"
 
 const struct contract_op op_service_start = {
     .name = "service_start",
