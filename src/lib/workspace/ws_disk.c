@@ -63,8 +63,7 @@ static int disk_rel(const char *path, char **rel, pyro_error *err)
 {
     if (path[0] != '/')
         return err_set(err, -PYRO_E_INVALID, "path '%s' must be absolute (e.g. /workspace/src)", path);
-    int r = relpath_parse(path + 1, strlen(path + 1), RELPATH_ROOT, rel, err);
-    return r < 0 ? err_prefix(err, "path '%s'", path) : 0;
+    return relpath_parse(path + 1, strlen(path + 1), RELPATH_ROOT, rel, err);
 }
 
 static int copy_data(int in, int out, off_t size, pyro_error *err)
