@@ -46,7 +46,7 @@ struct backend_config {
      * directory and reports BACKEND_LIMIT_DISK. 0 for a sandbox: no image
      * (a plain directory, no quota). */
     int disk_mib;
-    bool network;   /* false: only lo; true: egress (veth + NAT as root, pasta as a user) */
+    bool network; /* false: only lo; true: egress (veth + NAT as root, pasta as a user) */
     /* With network: also the host's own addresses and link-local ones, which
      * the egress guard refuses otherwise (an explicit opt-in). */
     bool network_allow_host;

@@ -30,8 +30,20 @@ int backend_disk_make(const char *path, int size_mib, pyro_error *err)
     _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
     unlink(tmp);
     _cleanup_free_ char *size = xasprintf("%dM", size_mib);
-    char *const argv[] = {mkfs,      "-q", "-F", "-t", "ext4", "-m", "0", "-L", "pyro-rw", "-E",
-                          "lazy_itable_init=1,lazy_journal_init=1,discard", tmp, size, NULL};
+    char *const argv[] = {mkfs,
+                          "-q",
+                          "-F",
+                          "-t",
+                          "ext4",
+                          "-m",
+                          "0",
+                          "-L",
+                          "pyro-rw",
+                          "-E",
+                          "lazy_itable_init=1,lazy_journal_init=1,discard",
+                          tmp,
+                          size,
+                          NULL};
     r = proc_run(argv, DISK_MKFS_TIMEOUT_MS, NULL, err);
     if (r < 0) {
         unlink(tmp);

@@ -50,8 +50,7 @@ static int loop_attach(int img, char dev[32], pyro_error *err)
 
 /* dir/name on the image: a directory (never a link) owned by the range's
  * root. */
-static int layer_dir(const char *mnt, const char *name, mode_t mode, const struct idmap *m, char **out,
-                     pyro_error *err)
+static int layer_dir(const char *mnt, const char *name, mode_t mode, const struct idmap *m, char **out, pyro_error *err)
 {
     _cleanup_free_ char *p = xasprintf("%s/%s", mnt, name);
     if (mkdir(p, mode) < 0 && errno != EEXIST)

@@ -35,15 +35,14 @@
 #define PARAM_DISK_MIB                                                                                           \
     PARAM_INT("disk_mib",                                                                                        \
               "Disk quota in MiB: writes past it fail with ENOSPC inside. Default: none on the sandbox backend " \
-              "(a plain host directory, the fastest start), 8192 on the vm backend.",                          \
+              "(a plain host directory, the fastest start), 8192 on the vm backend.",                            \
               .min = PYRO_MIN_DISK_MIB, .max = PYRO_MAX_DISK_MIB)
-#define PARAM_WORKSPACE_DISK_MIB                                                                                   \
-    PARAM_INT("disk_mib",                                                                                          \
+#define PARAM_WORKSPACE_DISK_MIB                                                                                  \
+    PARAM_INT("disk_mib",                                                                                         \
               "Disk quota of the workspace in MiB (a sparse ext4 image holding every file it writes, /workspace " \
               "included): writes past it fail with ENOSPC inside; the seed must fit.",                            \
               .flags = PF_FULL_ONLY, .has_default = true, .def_int = PYRO_DEFAULT_WORKSPACE_DISK_MIB,             \
-              .min = PYRO_MIN_DISK_MIB,                                                                          \
-              .max = PYRO_MAX_DISK_MIB)
+              .min = PYRO_MIN_DISK_MIB, .max = PYRO_MAX_DISK_MIB)
 #define PARAM_TIMEOUT_SECONDS                                                                           \
     PARAM_INT("timeout_seconds", "Kill the command (its whole process group) after this many seconds.", \
               .has_default = true, .def_int = PYRO_DEFAULT_TIMEOUT_SECONDS, .min = 1, .max = 3600)

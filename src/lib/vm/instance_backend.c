@@ -82,7 +82,8 @@ static void disk_quota(const struct instance *inst, json_t *out)
     bool unenforced = false;
     json_t *lu = json_object_get(inst->mon, "limits_unenforced"), *v;
     size_t i;
-    json_array_foreach(lu, i, v) unenforced |= json_is_string(v) && !strcmp(json_string_value(v), "disk");
+    json_array_foreach(lu, i, v)
+        unenforced |= json_is_string(v) && !strcmp(json_string_value(v), "disk");
     if (mib > 0)
         json_set(out, "disk_mib", json_integer(mib));
     json_set(out, "disk_quota", json_string(mib <= 0 ? "none" : unenforced ? "unenforced" : "enforced"));

@@ -161,11 +161,11 @@ static int dfs_lookup(const char *img, const char *rel, struct dfs_ent *out, pyr
     size_t done = 0; /* bytes of path resolved */
     for (char *save = NULL, *comp = strtok_r(path, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
         if (!S_ISDIR(cur.mode))
-            return S_ISLNK(cur.mode) ? err_set(err, -PYRO_E_INVALID,
-                                               "/%.*s is a symbolic link: the disk tools do not follow links",
-                                               (int)(done > 7 ? done - 7 : 0), rel)
-                                     : err_set(err, -PYRO_E_NOT_FOUND, "/%.*s is not a directory",
-                                               (int)(done > 7 ? done - 7 : 0), rel);
+            return S_ISLNK(cur.mode)
+                       ? err_set(err, -PYRO_E_INVALID, "/%.*s is a symbolic link: the disk tools do not follow links",
+                                 (int)(done > 7 ? done - 7 : 0), rel)
+                       : err_set(err, -PYRO_E_NOT_FOUND, "/%.*s is not a directory", (int)(done > 7 ? done - 7 : 0),
+                                 rel);
         struct dfs_dir d = {0};
         int r = dfs_ls(img, cur.ino, &d, NULL, err);
         if (r < 0)
@@ -220,8 +220,8 @@ static int list_dir(const char *img, const char *rel, unsigned long ino, bool re
     return r;
 }
 
-int diskfs_list(const char *img, const char *rel, bool recursive, json_t **entries, bool *truncated,
-                size_t *unlisted, pyro_error *err)
+int diskfs_list(const char *img, const char *rel, bool recursive, json_t **entries, bool *truncated, size_t *unlisted,
+                pyro_error *err)
 {
     struct dfs_ent e;
     int r = dfs_lookup(img, rel, &e, err);

@@ -26,8 +26,8 @@
 /* Lists the guest path rel ("" for /) of img: entries of {path, type,
  * size, mode}; a file or link lists itself. *unlisted counts names debugfs
  * cannot print unambiguously (a newline in them), left out. */
-int diskfs_list(const char *img, const char *rel, bool recursive, json_t **entries, bool *truncated,
-                size_t *unlisted, pyro_error *err);
+int diskfs_list(const char *img, const char *rel, bool recursive, json_t **entries, bool *truncated, size_t *unlisted,
+                pyro_error *err);
 /* Reads at most max bytes of the regular file rel; *size gets its size. */
 int diskfs_read(const char *img, const char *rel, size_t max, char **data, size_t *len, long long *size,
                 pyro_error *err);

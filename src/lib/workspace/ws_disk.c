@@ -149,9 +149,9 @@ static int ws_disk_list_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     size_t unlisted = 0;
     if ((r = diskfs_list(img, rel, recursive, &entries, &truncated, &unlisted, err)) < 0)
         return r;
-    *result = json_pack("{s:s, s:s+, s:b, s:I, s:o, s:b, s:I}", "workspace_id", inst.id, "path", "/", rel,
-                        "recursive", recursive, "count", (json_int_t)json_array_size(entries), "entries", entries,
-                        "truncated", truncated, "unlisted", (json_int_t)unlisted);
+    *result = json_pack("{s:s, s:s+, s:b, s:I, s:o, s:b, s:I}", "workspace_id", inst.id, "path", "/", rel, "recursive",
+                        recursive, "count", (json_int_t)json_array_size(entries), "entries", entries, "truncated",
+                        truncated, "unlisted", (json_int_t)unlisted);
     return 0;
 }
 
@@ -174,8 +174,8 @@ static int ws_disk_read_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     _cleanup_free_ char *b64 = text ? NULL : ws_base64((const unsigned char *)data, len);
     *result = json_pack("{s:s, s:s+, s:o, s:s, s:I, s:I, s:b, s:I}", "workspace_id", inst.id, "path", "/", rel,
                         "content", text ? json_stringn(len ? data : "", len) : json_string(b64), "encoding",
-                        text ? "utf-8" : "base64", "size", (json_int_t)size, "bytes_read", (json_int_t)len,
-                        "truncated", size > (long long)len, "max_bytes", (json_int_t)max);
+                        text ? "utf-8" : "base64", "size", (json_int_t)size, "bytes_read", (json_int_t)len, "truncated",
+                        size > (long long)len, "max_bytes", (json_int_t)max);
     return 0;
 }
 
@@ -203,10 +203,10 @@ static const struct contract_param disk_read_params[] = {
     PARAM_END,
 };
 
-#define DISK_NOTE                                                                                                 \
-    " Only for a stopped workspace with a disk image (disk_quota enforced). The disk holds what the workspace " \
+#define DISK_NOTE                                                                                                \
+    " Only for a stopped workspace with a disk image (disk_quota enforced). The disk holds what the workspace "  \
     "wrote (the overlay's writable layer): the environment's unchanged files are not on it. /run/pyro-secrets, " \
-    "/run/pyro-shells and /run/pyro-services are never shown and are removed from exports; symbolic links are " \
+    "/run/pyro-shells and /run/pyro-services are never shown and are removed from exports; symbolic links are "  \
     "never followed."
 
 const struct contract_op op_workspace_disk_export = {
@@ -234,8 +234,8 @@ const struct contract_op op_workspace_disk_list = {
     .params = disk_list_params,
     .output_schema = "{\"type\":\"object\",\"required\":[\"workspace_id\",\"path\",\"entries\",\"truncated\"],"
                      "\"properties\":{\"workspace_id\":" WS_STR ",\"path\":" WS_STR ",\"recursive\":" WS_BOOL
-                     ",\"count\":" WS_INT ",\"entries\":" WS_ARR_OBJ ",\"truncated\":" WS_BOOL
-                     ",\"unlisted\":" WS_INT "}}",
+                     ",\"count\":" WS_INT ",\"entries\":" WS_ARR_OBJ ",\"truncated\":" WS_BOOL ",\"unlisted\":" WS_INT
+                     "}}",
     .annotations = PA_READ_ONLY | PA_IDEMPOTENT,
     .exposure = WS_FULL,
     .handler = ws_disk_list_run,
