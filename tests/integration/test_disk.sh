@@ -123,3 +123,14 @@ expect_status 0 P workspace exec "$W" -- 'cat /workspace/d/f; readlink /workspac
 /" ] || fail "after the disk tools /workspace is not intact: $OUT"
 ok "workspace start after the disk tools: /workspace intact"
 expect_status 0 P workspace delete "$W"
+
+# ---- one-shot runs: an image only when disk_mib is given (sandbox)
+expect_status 0 P run "$ENV" --disk-mib $Q --json -- 'dd if=/dev/zero of=/tmp/fill bs=1M count=200 2>&1; echo "dd=$?"'
+grep -q "No space left on device" <<<"$(jget stdout <<<"$OUT")" || fail "run --disk-mib: no ENOSPC: $OUT"
+[ "$(jget disk_quota <<<"$OUT")" = enforced ] && [ "$(jget disk_mib <<<"$OUT")" = $Q ] || fail "run --disk-mib: $OUT"
+expect_status 0 P run "$ENV" --json -- true
+if on_vm; then want="enforced 8192"; else want="none"; fi
+got=$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["disk_quota"], d.get("disk_mib","")) ' <<<"$OUT" | sed 's/ $//')
+[ "$got" = "$want" ] || fail "run without disk_mib: disk_quota/disk_mib '$got', expected '$want'"
+[ -z "$(ls "$PYRO_HOME/vms" 2>/dev/null)" ] || fail "a run left $(ls "$PYRO_HOME/vms")"
+ok "pyro run --disk-mib: ENOSPC inside; without it: disk_quota '$want'"
