@@ -22,13 +22,16 @@ BWRAP="bwrap --unshare-all --die-with-parent --new-session --ro-bind $ROOTFS / \
   --proc /proc --dev /dev --tmpfs /run --tmpfs /tmp --hostname sbx --cap-drop ALL -- /bin/true"
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$OUT/run.json" \
   -n "pyro run" "$PYRO run debian:12-base -- true" \
+  -n "pyro run --disk-mib 256" "$PYRO run --disk-mib 256 debian:12-base -- true" \
   -n "bwrap" "$BWRAP" >&2
 
 /usr/bin/python3 - "$OUT/run.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 p, b = r["pyro run"]["median"] * 1000, r["bwrap"]["median"] * 1000
+d = r["pyro run --disk-mib 256"]["median"] * 1000
 print(f"pyro run median {p:.1f} ms, bwrap median {b:.1f} ms, ratio {p / b:.2f}")
+print(f"pyro run --disk-mib 256 (an ext4 image, loop-mounted) median {d:.1f} ms, ratio {d / b:.2f}")
 PY
 
 # The same as an ordinary user: pyro rootless against bwrap unprivileged.

@@ -38,7 +38,15 @@ struct backend_config {
     int vcpu_count; /* CPU quota in whole CPUs (>= 1) */
     int mem_mib;    /* memory limit, swap off (>= 16) */
     int pids_max;   /* task limit (>= 8) */
-    bool network;   /* false: only lo; true: egress (veth + NAT as root, pasta as a user) */
+    /* The writable layer's quota: a sparse ext4 image of disk_mib MiB
+     * (BACKEND_DISK_NAME in upper_dir, else in dir), made when missing. The
+     * vm backend attaches it as its writable disk (0: BACKEND_VM_DISK_MIB);
+     * the sandbox backend loop-mounts it as the overlay's upper layer as
+     * root, and as an ordinary user (no loop mounts) uses a plain
+     * directory and reports BACKEND_LIMIT_DISK. 0 for a sandbox: no image
+     * (a plain directory, no quota). */
+    int disk_mib;
+    bool network; /* false: only lo; true: egress (veth + NAT as root, pasta as a user) */
     /* With network: also the host's own addresses and link-local ones, which
      * the egress guard refuses otherwise (an explicit opt-in). */
     bool network_allow_host;
@@ -59,7 +67,6 @@ struct backend_config {
     const char *vm_root_image; /* the environment's read-only ext4 root image */
     const char *vm_accel;      /* QEMU's -accel: "kvm" or "tcg" (NULL: "tcg") */
     const char *vm_qemu;       /* the QEMU binary (NULL: qemu-system-x86_64 on $PATH) */
-    int vm_disk_mib;           /* size of a new writable disk (0: BACKEND_VM_DISK_MIB) */
     /* Memory templates of this environment (backend/vm/template.c): a VM
      * with a new writable disk starts from one matching its settings, or
      * boots and saves one. NULL: always boot. */
@@ -68,6 +75,8 @@ struct backend_config {
 
 /* The default size of a VM's writable disk (a sparse ext4 image). */
 #define BACKEND_VM_DISK_MIB 8192
+/* The writable disk image's file name (in upper_dir or dir). */
+#define BACKEND_DISK_NAME "disk.ext4"
 
 #define BACKEND_ADDR_MAX 16 /* "255.255.255.255" */
 
@@ -77,6 +86,7 @@ enum {
     BACKEND_LIMIT_CPU = 1 << 0,
     BACKEND_LIMIT_MEMORY = 1 << 1,
     BACKEND_LIMIT_PIDS = 1 << 2, /* per-uid RLIMIT_NPROC stands in */
+    BACKEND_LIMIT_DISK = 1 << 3, /* disk_mib: no loop mount as a user */
 };
 
 /* What start() filled in. pidfd is owned by the caller (backend_release). */
@@ -120,6 +130,15 @@ void backend_instance_release(struct backend_instance *inst);
 /* destroy's last step: unlinks dir/files[i] (missing ones are fine), then
  * dir itself unless something else is left in it. */
 int backend_dir_remove(const char *dir, const char *const *files, size_t n, pyro_error *err);
+
+/* diskimg.c: makes a sparse ext4 image of size_mib at path (mkfs.ext4,
+ * no reserved blocks, under a temporary name so that a half-made image is
+ * never used). */
+int backend_disk_make(const char *path, int size_mib, pyro_error *err);
+/* 0 once no loop device is backed by path (an instance that just ended
+ * may still hold one for a moment: waits up to timeout_ms), else
+ * -PYRO_E_BUSY. */
+int backend_disk_wait_free(const char *path, int timeout_ms, pyro_error *err);
 
 /* The backend called name ("sandbox" or "vm"). An unknown name
  * is -PYRO_E_INVALID with a message that lists the known ones. A new backend

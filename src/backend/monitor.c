@@ -53,6 +53,7 @@ static int start_instance(struct monitor *m, pyro_error *err)
         .stdio_fd = console_fd,
         .vcpu_count = m->cfg->vcpu_count,
         .mem_mib = m->cfg->mem_mib,
+        .disk_mib = m->cfg->disk_mib,
         .pids_max = m->cfg->pids_max,
         .cgroup_parent_mem_mib = m->cfg->cgroup_parent_mem_mib,
         .network = m->cfg->network,

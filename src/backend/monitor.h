@@ -26,6 +26,7 @@ struct monitor_config {
     int vcpu_count;
     int mem_mib;
     int pids_max;
+    int disk_mib;                  /* backend_config.disk_mib */
     int64_t cgroup_parent_mem_mib; /* backend_config.cgroup_parent_mem_mib */
     bool network;
     bool network_allow_host;          /* backend_config.network_allow_host */

@@ -40,7 +40,10 @@ void monitor_record(struct monitor *m, const char *state, const char *error)
         static const struct {
             unsigned bit;
             const char *name;
-        } limits[] = {{BACKEND_LIMIT_CPU, "cpu"}, {BACKEND_LIMIT_MEMORY, "memory"}, {BACKEND_LIMIT_PIDS, "pids"}};
+        } limits[] = {{BACKEND_LIMIT_CPU, "cpu"},
+                      {BACKEND_LIMIT_MEMORY, "memory"},
+                      {BACKEND_LIMIT_PIDS, "pids"},
+                      {BACKEND_LIMIT_DISK, "disk"}};
         for (size_t i = 0; i < ARRAY_SIZE(limits); i++)
             if (m->inst.limits_unenforced & limits[i].bit)
                 json_array_append_new(unenf, json_string(limits[i].name));

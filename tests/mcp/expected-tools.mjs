@@ -51,6 +51,9 @@ const WORKSPACE_FULL_ONLY = [
   "shell_close",
 ];
 
+// Stopped-disk tools: workspace-full only (absent from workspace-core, as in the seed).
+const DISK = ["workspace_disk_export", "workspace_disk_list", "workspace_disk_read"];
+
 // Services: workspace-full and the cold-start mode.
 const SERVICES = ["service_start", "service_list", "service_status", "service_logs", "service_stop"];
 
@@ -58,7 +61,7 @@ export const EXPECTED = {
   profiles: {
     "vm-run": ["vm_run"],
     "workspace-core": [...WORKSPACE_CORE],
-    "workspace-full": [...VM_FULL, ...WORKSPACE_CORE, ...WORKSPACE_FULL_ONLY, ...SERVICES],
+    "workspace-full": [...VM_FULL, ...WORKSPACE_CORE, ...WORKSPACE_FULL_ONLY, ...SERVICES, ...DISK],
   },
   modes: {
     "repro-fix": [

@@ -282,6 +282,36 @@ test("an export belongs to the invoking user (SUDO_UID, else the owner of the ro
   }
 });
 
+test("disk tools over MCP: a running workspace is refused; a stopped one's disk export is confined like export", async () => {
+  const c = await open("stdio", ["--profile", "workspace-full", ...ALLOW]);
+  try {
+    assert.ok(wsId, "the seeding test made a workspace");
+    const out = join(allowed, "out", "disk.img");
+    await refused(c, "workspace_disk_export", { workspace_id: wsId, output_path: out }, "stopped", []);
+    await refused(c, "workspace_disk_list", { workspace_id: wsId }, "stopped", []);
+    assert.ok(!existsSync(out), "a refused disk export wrote nothing");
+    await ok(c, "workspace_stop", { workspace_id: wsId });
+    for (const p of [join(outside, "cron.d", "disk.img"), "/etc/cron.d/pyro-disk", join(allowed, "..", "outside", "d.img")])
+      await refused(c, "workspace_disk_export", { workspace_id: wsId, output_path: p }, "output_path");
+    await refused(c, "workspace_disk_export", { workspace_id: wsId, output_path: join(allowed, "dangling") },
+                  "output_path", []);
+    noSecretsLeft();
+    const l = await ok(c, "workspace_disk_list", { workspace_id: wsId });
+    assert.ok(l.entries.some((e) => e.path === "/workspace/README"), JSON.stringify(l));
+    const r = await ok(c, "workspace_disk_read", { workspace_id: wsId, path: "/workspace/README", max_bytes: 4 });
+    assert.equal(r.bytes_read, 4);
+    assert.equal(r.truncated, true);
+    const e = await ok(c, "workspace_disk_export", { workspace_id: wsId, output_path: out });
+    assert.equal(e.format, "raw-ext4");
+    assert.equal(e.output_path, out);
+    assert.ok(lstatSync(out).isFile());
+    assert.equal(lstatSync(out).mode & 0o777, 0o600, "the image is the invoking user's alone");
+    await ok(c, "workspace_start", { workspace_id: wsId });
+  } finally {
+    await c.close();
+  }
+});
+
 test("cleanup", async () => {
   const c = await open("stdio", ["--profile", "workspace-full", ...ALLOW]);
   try {

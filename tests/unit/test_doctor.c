@@ -39,6 +39,7 @@ static const char *const expected_checks[] = {
     "seccomp",
     "tun",
     "ip_forward",
+    "disk_quota",
     "subordinate_ids",
     "uidmap",
     "overlayfs_userns",

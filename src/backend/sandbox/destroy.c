@@ -39,13 +39,19 @@ int sandbox_destroy_instance(struct backend_instance *inst, const char *dir, con
 static int remove_files(const char *dir, pyro_error *err)
 {
     static const char *const dirs[] = {"merged", "layers", "upper", "work"}; /* upper, work: older layouts */
-    static const char *const files[] = {"resolv.conf", "guard.nft", "pasta.ready", "sandbox.json"};
+    static const char *const files[] = {
+        "resolv.conf", "guard.nft", "pasta.ready", BACKEND_DISK_NAME, BACKEND_DISK_NAME ".tmp", "sandbox.json"};
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
         _cleanup_free_ char *p = xasprintf("%s/%s", dir, dirs[i]);
         int r = idmap_rm_rf(p, err);
         if (r < 0)
             return r;
     }
+    /* The disk image's mount point, unmounted by then: rmdir only, never
+     * a recursive removal that could reach into a mounted image. */
+    _cleanup_free_ char *mnt = xasprintf("%s/disk", dir);
+    if (rmdir(mnt) < 0 && errno != ENOENT)
+        return err_errno(err, errno, "remove %s", mnt);
     return backend_dir_remove(dir, files, ARRAY_SIZE(files), err);
 }
 
@@ -86,8 +92,8 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
     r = netguard_teardown(id, had_network, first < 0 ? &e2 : err);
     if (r < 0 && first == 0)
         first = r;
-    /* Host mounts below dir should never exist (the overlay lives in the
-     * sandbox's own mount namespace); detach any that do, deepest first. */
+    /* Host mounts below dir: the disk image's (disk.c); the overlay lives
+     * in the sandbox's own mount namespace. Detached deepest first. */
     r = mountinfo_unmount_below(MOUNTINFO_PATH, dir, first < 0 ? &e2 : err);
     if (r < 0 && first == 0)
         first = r;

@@ -62,6 +62,13 @@ void sandbox_pasta_stop(pid_t pid, int64_t start_time);
  * joins both (the sandbox's root holds no CAP_NET_ADMIN to undo it). */
 int sandbox_userguard_install(const char *dir, int userns_fd, int netns_fd, bool allow_host, pyro_error *err);
 
+/* ---- disk.c: the disk quota's image as root ----------------------------- */
+
+/* Makes (when missing) and loop-mounts the image of c->disk_mib at
+ * c->dir/disk; *upper and *work get its layer directories, the range
+ * root's. */
+int sandbox_disk_attach(const struct backend_config *c, char **upper, char **work, pyro_error *err);
+
 /* ---- child.c: runs after clone, allocates nothing ------------------------ */
 
 /* Host device nodes bound into the sandbox's /dev (a user namespace may

@@ -63,6 +63,8 @@ static int validate(const struct backend_config *c, pyro_error *err)
                        c->vcpu_count, c->mem_mib, c->pids_max);
     if (c->channel_fd < 0)
         return err_set(err, -PYRO_E_INVALID, "channel_fd is not an open descriptor");
+    if (c->disk_mib < 0 || (c->disk_mib > 0 && c->disk_mib < 16))
+        return err_set(err, -PYRO_E_INVALID, "disk_mib %d out of range (0, or 16 and more)", c->disk_mib);
     /* init's stdout and stderr reach the host only through a pipe or a
      * socket: a host file would be init's to truncate, seek, chmod or make
      * setuid (and so the commands' it runs, had they its fds). */
@@ -119,7 +121,7 @@ static int own_dir(void *arg, pyro_error *err)
  * where the child makes the overlay's work directory and, unless a kept
  * upper layer is given, its upper one, as the range's root: no host view
  * needed for a one-shot sandbox. */
-static int make_dirs(const struct backend_config *c, pyro_error *err)
+static int make_dirs(const struct backend_config *c, bool image, pyro_error *err)
 {
     int r = mkdir_p(c->dir, 0700, err);
     _cleanup_free_ char *merged = xasprintf("%s/merged", c->dir);
@@ -128,7 +130,7 @@ static int make_dirs(const struct backend_config *c, pyro_error *err)
         r = mkdir_p(merged, 0755, err);
     if (r == 0 && (mkdir(layers, 0700) < 0 || chmod(layers, 0777) < 0))
         r = err_errno(err, errno, "create %s", layers);
-    if (r < 0 || !c->upper_dir)
+    if (r < 0 || !c->upper_dir || image)
         return r;
     if (c->upper_dir[0] != '/')
         return err_set(err, -PYRO_E_INVALID, "upper_dir must be absolute");
@@ -198,18 +200,25 @@ static struct sandbox_state state_of(const struct backend_config *c)
 static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_error *err)
 {
     const char *parent = c->cgroup_parent ? c->cgroup_parent : "pyro";
-    int r = make_dirs(c, err);
+    /* The disk quota needs a loop mount: as a user there is none, and the
+     * result says the quota was not held (limits_unenforced "disk"). */
+    bool image = c->disk_mib > 0 && !c->idmap->rootless;
+    if (c->disk_mib > 0 && c->idmap->rootless)
+        s->limits_unenforced |= BACKEND_LIMIT_DISK;
+    int r = make_dirs(c, image, err);
     if (r < 0)
         return r;
     struct sandbox_state st = state_of(c);
     if ((r = sandbox_state_save(c->dir, &st, err)) < 0)
+        return r;
+    if (image && (r = sandbox_disk_attach(c, &s->paths[SANDBOX_PATH_UPPER], &s->paths[SANDBOX_PATH_WORK], err)) < 0)
         return r;
     if (c->idmap->rootless) {
         /* No cgroup of its own to limit (no delegation): RLIMIT_NPROC of
          * the range's root inside stands in for pids; cpu and memory are
          * reported as not enforced (docs/rootless.md). */
         s->plan.nproc_max = c->pids_max;
-        s->limits_unenforced = BACKEND_LIMIT_CPU | BACKEND_LIMIT_MEMORY | BACKEND_LIMIT_PIDS;
+        s->limits_unenforced |= BACKEND_LIMIT_CPU | BACKEND_LIMIT_MEMORY | BACKEND_LIMIT_PIDS;
         s->cg.version = 0;
     } else if ((r = cgroups_plan(parent, c->id, &s->cg, err)) < 0)
         return r;
@@ -261,7 +270,8 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
     for (int i = 0; i < SANDBOX_DEV_NODES; i++)
         s->paths[SANDBOX_PATH_DEV + i] = xstrdup(sandbox_dev_nodes[i]);
     s->paths[SANDBOX_PATH_LOWER] = xstrdup(c->rootfs);
-    s->paths[SANDBOX_PATH_UPPER] = c->upper_dir ? xstrdup(c->upper_dir) : NULL;
+    if (!image)
+        s->paths[SANDBOX_PATH_UPPER] = c->upper_dir ? xstrdup(c->upper_dir) : NULL;
     s->paths[SANDBOX_PATH_MERGED] = xasprintf("%s/merged", c->dir);
     s->paths[SANDBOX_PATH_LAYERS] = xasprintf("%s/layers", c->dir);
     /* Numbers for the child's own descriptors: placeholders now, replaced
@@ -271,7 +281,7 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
         cp->path = s->paths[i];
         cp->tree = i >= SANDBOX_PATH_INIT;
         cp->create_in = -1;
-        if ((i == SANDBOX_PATH_UPPER && !cp->path) || i == SANDBOX_PATH_WORK) {
+        if ((i == SANDBOX_PATH_UPPER || i == SANDBOX_PATH_WORK) && !cp->path) {
             cp->create_in = SANDBOX_PATH_LAYERS;
             cp->name = i == SANDBOX_PATH_WORK ? "work" : "upper";
         }

@@ -21,40 +21,9 @@
 #include "base/spawn_capture.h"
 #include "base/timeutil.h"
 
-#define VM_MKFS_TIMEOUT_MS 60000
-
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
-
-/* A sparse ext4 image of size_mib, made by mkfs.ext4 (lazy inode tables:
- * the guest initialises them in the background). Made under a temporary
- * name, so a half-made disk is never used. */
-static int make_disk(const char *path, int size_mib, pyro_error *err)
-{
-    _cleanup_free_ char *mkfs = NULL;
-    int r = proc_find_program("mkfs.ext4", &mkfs, err);
-    if (r < 0)
-        return err_set(err, r, "mkfs.ext4 not found: install e2fsprogs (scripts/deps.sh)");
-    _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
-    unlink(tmp);
-    _cleanup_free_ char *size = xasprintf("%dM", size_mib);
-    char *const argv[] = {mkfs,      "-q",   "-F",
-                          "-t",      "ext4", "-L",
-                          "pyro-rw", "-E",   "lazy_itable_init=1,lazy_journal_init=1,discard",
-                          tmp,       size,   NULL};
-    r = proc_run(argv, VM_MKFS_TIMEOUT_MS, NULL, err);
-    if (r < 0) {
-        unlink(tmp);
-        return err_prefix(err, "create the VM's writable disk");
-    }
-    if (chmod(tmp, 0600) < 0 || rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return err_errno(err, e, "install %s", path);
-    }
-    return 0;
-}
 
 static int check_file(const char *what, const char *path, pyro_error *err)
 {
@@ -280,7 +249,7 @@ static int boot(const struct backend_config *cfg, const char *qemu, struct vm_st
     }
     snprintf(out->boot, sizeof(out->boot), "cold");
     if (access(st->disk, F_OK) < 0 &&
-        (r = make_disk(st->disk, cfg->vm_disk_mib > 0 ? cfg->vm_disk_mib : BACKEND_VM_DISK_MIB, err)) < 0)
+        (r = backend_disk_make(st->disk, cfg->disk_mib > 0 ? cfg->disk_mib : BACKEND_VM_DISK_MIB, err)) < 0)
         goto out;
     r = launch(cfg, qemu, st, mode, -1, out, q, &qmp_fd, err);
     if (r == 0 && mode == BOOT_SAVE) {

@@ -54,8 +54,8 @@ void vm_template_key(const struct backend_config *cfg, const char *qemu, char ke
     struct sha256 h;
     sha256_init(&h);
     char line[64];
-    int n = snprintf(line, sizeof(line), "pyro-vm-template 1\ndisk=%d\n",
-                     cfg->vm_disk_mib > 0 ? cfg->vm_disk_mib : BACKEND_VM_DISK_MIB);
+    int n = snprintf(line, sizeof(line), "pyro-vm-template 2\ndisk=%d\n",
+                     cfg->disk_mib > 0 ? cfg->disk_mib : BACKEND_VM_DISK_MIB);
     sha256_update(&h, line, (size_t)n);
     /* QEMU's whole command line but the instance's name and disk: every
      * setting (accelerator, vCPUs, memory, devices, network, the guest's

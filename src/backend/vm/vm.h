@@ -31,7 +31,7 @@
 extern const struct backend_ops vm_backend_ops;
 
 #define VM_QEMU_BINARY "qemu-system-x86_64"
-#define VM_DISK_NAME "disk.ext4"
+#define VM_DISK_NAME BACKEND_DISK_NAME
 #define VM_PORT_NAME "pyro.agent"
 #define VM_PORT_ID "agentport" /* its device id, named in QEMU's events */
 

@@ -31,6 +31,9 @@ extern const struct contract_op op_workspace_file_list;
 extern const struct contract_op op_workspace_file_read;
 extern const struct contract_op op_workspace_file_write;
 extern const struct contract_op op_workspace_patch_apply;
+extern const struct contract_op op_workspace_disk_export;
+extern const struct contract_op op_workspace_disk_list;
+extern const struct contract_op op_workspace_disk_read;
 extern const struct contract_op op_snapshot_create;
 extern const struct contract_op op_snapshot_list;
 extern const struct contract_op op_snapshot_delete;
@@ -96,6 +99,10 @@ const struct contract_op *const contract_ops[] = {
     &op_workspace_stop,
     &op_workspace_start,
     &op_workspace_delete,
+    /* stopped-disk tools */
+    &op_workspace_disk_export,
+    &op_workspace_disk_list,
+    &op_workspace_disk_read,
     /* workspace services */
     &op_service_start,
     &op_service_list,

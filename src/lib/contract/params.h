@@ -25,6 +25,24 @@
 #define PARAM_MEM_MIB                                                                                               \
     PARAM_INT("mem_mib", "Memory limit in MiB; swap is off.", .has_default = true, .def_int = PYRO_DEFAULT_MEM_MIB, \
               .min = 128, .max = PYRO_MAX_MEM_MIB)
+/* The writable disk's quota (docs/vm.md "Disk quota"): a sparse ext4
+ * image of disk_mib MiB. Workspaces always have one; a one-shot VM gets
+ * BACKEND_VM_DISK_MIB (8192) without disk_mib, and a one-shot sandbox no
+ * image at all (a plain directory: the fast path of pyro run). */
+#define PYRO_DEFAULT_WORKSPACE_DISK_MIB 4096
+#define PYRO_MIN_DISK_MIB 64
+#define PYRO_MAX_DISK_MIB 262144
+#define PARAM_DISK_MIB                                                                                           \
+    PARAM_INT("disk_mib",                                                                                        \
+              "Disk quota in MiB: writes past it fail with ENOSPC inside. Default: none on the sandbox backend " \
+              "(a plain host directory, the fastest start), 8192 on the vm backend.",                            \
+              .min = PYRO_MIN_DISK_MIB, .max = PYRO_MAX_DISK_MIB)
+#define PARAM_WORKSPACE_DISK_MIB                                                                                  \
+    PARAM_INT("disk_mib",                                                                                         \
+              "Disk quota of the workspace in MiB (a sparse ext4 image holding every file it writes, /workspace " \
+              "included): writes past it fail with ENOSPC inside; the seed must fit.",                            \
+              .flags = PF_FULL_ONLY, .has_default = true, .def_int = PYRO_DEFAULT_WORKSPACE_DISK_MIB,             \
+              .min = PYRO_MIN_DISK_MIB, .max = PYRO_MAX_DISK_MIB)
 #define PARAM_TIMEOUT_SECONDS                                                                           \
     PARAM_INT("timeout_seconds", "Kill the command (its whole process group) after this many seconds.", \
               .has_default = true, .def_int = PYRO_DEFAULT_TIMEOUT_SECONDS, .min = 1, .max = 3600)

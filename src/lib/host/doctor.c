@@ -226,6 +226,7 @@ static int doctor_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
     json_t *cgroups = doctor_check_cgroups(&d);
     doctor_check_seccomp(&d);
     doctor_check_network(&d);
+    doctor_check_disk_quota(&d);
     doctor_check_subids(&d);
     doctor_check_uidmap(&d);
     doctor_check_overlay_userns(&d, scratch);

@@ -61,6 +61,7 @@ const char *doctor_overlay_hint(const struct doctor *d, int e, const char *step)
 json_t *doctor_check_cgroups(struct doctor *d);
 void doctor_check_seccomp(struct doctor *d);
 void doctor_check_network(struct doctor *d);
+void doctor_check_disk_quota(struct doctor *d);
 
 /* doctor_rootless.c */
 void doctor_check_subids(struct doctor *d);

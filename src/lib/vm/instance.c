@@ -402,6 +402,9 @@ static int instance_start_once(struct pyro_ctx *ctx, struct instance *inst, bool
         .agent_path = agent,
         .vcpu_count = vcpus,
         .mem_mib = mem,
+        /* 0 in records older than disk quotas: their layer stays as it was
+         * (a plain directory; a VM's 8192 MiB disk). */
+        .disk_mib = (int)json_get_int(inst->rec, "disk_mib", 0),
         .pids_max = PYRO_DEFAULT_PIDS_MAX,
         .cgroup_parent_mem_mib = ctx->max_total_mem_mib,
         .network = json_get_bool(inst->rec, "network", false),

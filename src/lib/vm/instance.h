@@ -160,10 +160,12 @@ const char *instance_backend_name(const struct instance *inst);
  * (instance_describe, a workspace's) also say backend_fallback: why a VM
  * that could not start runs on the sandbox backend. */
 void instance_isolation(const struct instance *inst, json_t *out);
-#define INSTANCE_ISOLATION_PROPS                                                                             \
-    ",\"execution_mode\":{\"type\":\"string\"},\"rootless\":{\"type\":\"boolean\"},"                         \
-    "\"limits_unenforced\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"cpu\",\"memory\"," \
-    "\"pids\"]}},\"accelerator\":{\"type\":\"string\",\"enum\":[\"kvm\",\"tcg\"]},"                          \
+#define INSTANCE_ISOLATION_PROPS                                                                                       \
+    ",\"execution_mode\":{\"type\":\"string\"},\"rootless\":{\"type\":\"boolean\"},"                                   \
+    "\"limits_unenforced\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"cpu\",\"memory\","           \
+    "\"pids\",\"disk\"]}},\"disk_mib\":{\"type\":\"integer\"},\"disk_quota\":{\"type\":\"string\","                    \
+    "\"enum\":[\"enforced\",\"unenforced\",\"none\"]},\"accelerator\":{\"type\":\"string\",\"enum\":[\"kvm\",\"tcg\"]" \
+    "},"                                                                                                               \
     "\"vm_boot\":{\"type\":\"string\",\"enum\":[\"cold\",\"template\"]},\"vm_boot_reason\":{\"type\":\"string\"}"
 /* What a VM start needs: the environment's VM artifacts for the agent
  * (built when missing) and the accelerator. */

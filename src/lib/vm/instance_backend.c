@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -71,6 +72,38 @@ const char *instance_backend_name(const struct instance *inst)
     return json_get_str(inst->rec, "backend", "sandbox");
 }
 
+static void disk_quota(const struct instance *inst, json_t *out)
+{
+    /* What holds the writable layer (backend.h, disk_mib): a VM always has
+     * its image; a sandbox has one when disk_mib was given, unless its
+     * start could not loop-mount it (an ordinary user). */
+    bool vm = !strcmp(json_get_str(inst->mon, "execution_mode", instance_backend_name(inst)), "vm");
+    long long mib = json_get_int(inst->rec, "disk_mib", vm ? BACKEND_VM_DISK_MIB : 0);
+    bool unenforced = false;
+    json_t *lu = json_object_get(inst->mon, "limits_unenforced"), *v;
+    size_t i;
+    json_array_foreach(lu, i, v)
+        unenforced |= json_is_string(v) && !strcmp(json_string_value(v), "disk");
+    if (mib > 0)
+        json_set(out, "disk_mib", json_integer(mib));
+    json_set(out, "disk_quota", json_string(mib <= 0 ? "none" : unenforced ? "unenforced" : "enforced"));
+}
+
+int instance_vm_prepare(struct pyro_ctx *ctx, const struct instance *inst, const char *agent, struct instance_vm *out,
+                        pyro_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    int r = env_vm_ensure(ctx, json_get_str(inst->rec, "environment", ""), agent, &out->artifacts, err);
+    if (r < 0)
+        return r;
+    struct accel_choice ac;
+    if ((r = accel_choose(&ac, err)) < 0)
+        return r;
+    snprintf(out->accel, sizeof(out->accel), "%s", ac.name);
+    snprintf(out->accel_reason, sizeof(out->accel_reason), "%s", ac.reason);
+    return 0;
+}
+
 void instance_isolation(const struct instance *inst, json_t *out)
 {
     json_set(out, "execution_mode",
@@ -89,19 +122,5 @@ void instance_isolation(const struct instance *inst, json_t *out)
     json_t *lu = json_object_get(inst->mon, "limits_unenforced");
     if (json_is_array(lu))
         json_set(out, "limits_unenforced", json_incref(lu));
-}
-
-int instance_vm_prepare(struct pyro_ctx *ctx, const struct instance *inst, const char *agent, struct instance_vm *out,
-                        pyro_error *err)
-{
-    memset(out, 0, sizeof(*out));
-    int r = env_vm_ensure(ctx, json_get_str(inst->rec, "environment", ""), agent, &out->artifacts, err);
-    if (r < 0)
-        return r;
-    struct accel_choice ac;
-    if ((r = accel_choose(&ac, err)) < 0)
-        return r;
-    snprintf(out->accel, sizeof(out->accel), "%s", ac.name);
-    snprintf(out->accel_reason, sizeof(out->accel_reason), "%s", ac.reason);
-    return 0;
+    disk_quota(inst, out);
 }

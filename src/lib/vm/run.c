@@ -34,8 +34,9 @@ static int vm_run_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
 }
 
 static const struct contract_param vm_run_params[] = {
-    PARAM_ENVIRONMENT, PARAM_VCPU_COUNT,        PARAM_MEM_MIB, PARAM_TIMEOUT_SECONDS, PARAM_VM_TTL_SECONDS,
-    PARAM_NETWORK,     PARAM_ALLOW_HOST_COMPAT, PARAM_BACKEND, PARAM_COMMAND,         PARAM_END,
+    PARAM_ENVIRONMENT,     PARAM_VCPU_COUNT,     PARAM_MEM_MIB, PARAM_DISK_MIB,
+    PARAM_TIMEOUT_SECONDS, PARAM_VM_TTL_SECONDS, PARAM_NETWORK, PARAM_ALLOW_HOST_COMPAT,
+    PARAM_BACKEND,         PARAM_COMMAND,        PARAM_END,
 };
 
 const struct contract_op op_vm_run = {

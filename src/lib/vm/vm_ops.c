@@ -55,6 +55,9 @@ int vm_record_new(struct pyro_ctx *ctx, json_t *args, struct instance *out, pyro
                                  "network", json_object_get(args, "network"), "allow_host_compat",
                                  json_object_get(args, "allow_host_compat"), "created_at", now, "expires_at", exp);
     json_set(rec, "state", json_string("created"));
+    json_t *disk = json_object_get(args, "disk_mib");
+    if (json_is_integer(disk))
+        json_set(rec, "disk_mib", json_copy(disk));
     if ((r = instance_backend_choose(args, rec, err)) < 0)
         return r;
     if (json_get_bool(args, "ephemeral", false)) {
@@ -244,7 +247,7 @@ static int vm_reap_expired_run(struct pyro_ctx *ctx, json_t *args, json_t **resu
 }
 
 static const struct contract_param vm_create_params[] = {
-    PARAM_ENVIRONMENT, PARAM_VCPU_COUNT,        PARAM_MEM_MIB, PARAM_VM_TTL_SECONDS,
+    PARAM_ENVIRONMENT, PARAM_VCPU_COUNT,        PARAM_MEM_MIB, PARAM_DISK_MIB, PARAM_VM_TTL_SECONDS,
     PARAM_NETWORK,     PARAM_ALLOW_HOST_COMPAT, PARAM_BACKEND, PARAM_END,
 };
 static const struct contract_param vm_id_params[] = {PARAM_VM_ID, PARAM_END};

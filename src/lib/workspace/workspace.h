@@ -120,6 +120,8 @@ json_t *ws_ports_list(const struct instance *inst, const char *service);
 int ws_shells_close_all(const struct instance *inst);
 
 /* Base64 of bytes (file reads of binary content). */
+/* ws_disk.c: whether a seed of seed_bytes fits a disk of disk_mib. */
+int ws_disk_check_seed(long long disk_mib, long long seed_bytes, pyro_error *err);
 char *ws_base64(const unsigned char *data, size_t len);
 
 #endif

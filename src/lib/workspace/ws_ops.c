@@ -179,6 +179,9 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
         return r;
     if (from_project)
         json_set(seed, "origin_kind", json_string("project"));
+    long long disk_mib = json_get_int(args, "disk_mib", PYRO_DEFAULT_WORKSPACE_DISK_MIB);
+    if ((r = ws_disk_check_seed(disk_mib, json_get_int(seed, "bytes", 0), err)) < 0)
+        return r;
     struct env_install envi;
     const char *envname = json_get_str(args, "environment", "");
     r = env_ensure(ctx, envname, &envi, err);
@@ -201,6 +204,7 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
      * killed midway is listed as such and removed by reap-expired. */
     instance_own(rec);
     json_object_update(rec, net);
+    json_set(rec, "disk_mib", json_integer(disk_mib));
     if ((r = instance_backend_choose(args, rec, err)) < 0)
         return r;
     json_t *name = json_object_get(args, "name");
@@ -396,6 +400,7 @@ static const struct contract_param ws_create_params[] = {
     PARAM_ENVIRONMENT,
     PARAM_VCPU_COUNT,
     PARAM_MEM_MIB,
+    PARAM_WORKSPACE_DISK_MIB,
     PARAM_WORKSPACE_TTL_SECONDS,
     PARAM_ALLOW_HOST_COMPAT,
     PARAM_BACKEND,
