@@ -9,6 +9,7 @@
 
 #include "base/cleanup.h"
 #include "lib/contract/ctx.h"
+#include "lib/env/oci.h"
 
 static const char *const pkgs_base[] = {NULL};
 
@@ -67,10 +68,16 @@ int env_recipe_find(const char *name, const struct env_recipe **out, pyro_error 
             *out = r;
             return 0;
         }
+    const struct env_recipe *img = name ? oci_recipe_intern(name) : NULL;
+    if (img) {
+        *out = img;
+        return 0;
+    }
     char names[256];
     env_catalog_names(names, sizeof(names));
     /* Quote at most ENV_NAME_MAX bytes of what was given. */
-    return err_set(err, -PYRO_E_NOT_FOUND, "unknown environment '%.*s'; valid names: %s", ENV_NAME_MAX,
+    return err_set(err, -PYRO_E_NOT_FOUND,
+                   "unknown environment '%.*s'; valid names: %s, or an OCI image reference (pyro env pull)", 64,
                    name ? name : "", names);
 }
 
@@ -98,6 +105,8 @@ char *env_cache_root(const struct pyro_ctx *ctx)
 
 char *env_dir_path(const struct pyro_ctx *ctx, const struct env_recipe *r)
 {
+    if (r->dir)
+        return xasprintf("%s/environments/%s", ctx->cache_dir, r->dir);
     char dir[ENV_NAME_MAX];
     if (!env_dir_name(r->name, dir, sizeof(dir)))
         abort(); /* catalog names are checked by the unit tests */
