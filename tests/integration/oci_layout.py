@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds an OCI image layout for the OCI tests (test_oci.sh) from a JSON spec.
 
-usage: oci_layout.py OUT_DIR SPEC_JSON
+usage: oci_layout.py OUT_DIR SPEC_JSON [OUT_DIR SPEC_JSON...]
 
 spec: {"layers": [LAYER...], "config": {...image config "config" object...},
        "platforms": ["linux/amd64", "linux/arm64"]   (optional: an index)}
@@ -62,7 +62,11 @@ def layer_tar(entries):
 
 
 def main():
-    out, spec = sys.argv[1], json.load(open(sys.argv[2]))
+    for i in range(1, len(sys.argv) - 1, 2):
+        build(sys.argv[i], json.load(open(sys.argv[i + 1])))
+
+
+def build(out, spec):
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "oci-layout"), "w") as f:
         json.dump({"imageLayoutVersion": "1.0.0"}, f)

@@ -73,6 +73,9 @@ int env_recipe_find(const char *name, const struct env_recipe **out, pyro_error 
         *out = img;
         return 0;
     }
+    struct oci_ref ref;
+    if (name && (strchr(name, '/') || strchr(name, '@')) && oci_ref_parse(name, NULL, &ref, err) < 0)
+        return err_prefix(err, "unknown environment"); /* meant as an image: say what is wrong with it */
     char names[256];
     env_catalog_names(names, sizeof(names));
     /* Quote at most ENV_NAME_MAX bytes of what was given. */

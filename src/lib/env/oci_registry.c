@@ -16,6 +16,7 @@
 
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "base/log.h"
 #include "base/record.h"
 #include "base/sha256.h"
 #include "base/timeutil.h"
@@ -488,6 +489,7 @@ int oci_get_blob_file(struct pyro_ctx *ctx, struct oci_client *c, const char *di
         curl_easy_setopt(c->h, CURLOPT_RANGE, range);
         r.got = have;
         r.resumed = true;
+        log_msg(PYRO_LOG_INFO, "resuming the download of %s at %lld of %lld bytes", digest, (long long)have, (long long)size);
     }
     int rc = perform(c, url, NULL, &r, err);
     if (r.fd < -1) /* a write failed: ENOSPC and the like */
