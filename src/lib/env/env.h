@@ -46,10 +46,13 @@ struct env_recipe {
 
 extern const struct env_recipe env_catalog[]; /* ends with .name == NULL */
 
-/* Looks name up in the catalog, else takes it as an OCI image reference
- * (oci.h; whether it is pulled is for the caller to see);
- * -PYRO_E_NOT_FOUND naming the valid names when it is neither. */
+/* Looks name up in the catalog; -PYRO_E_NOT_FOUND naming the valid names
+ * when unknown. */
 int env_recipe_find(const char *name, const struct env_recipe **out, pyro_error *err);
+/* The catalog, else name as an OCI image reference (oci.h; whether it is
+ * pulled is for the caller to see): what every environment name accepted
+ * from a user goes through. */
+int env_lookup(const char *name, const struct env_recipe **out, pyro_error *err);
 /* The cache directory name of an environment: ':' becomes '_'. Returns
  * false when name is not a plausible environment name. */
 bool env_dir_name(const char *name, char *buf, size_t size);

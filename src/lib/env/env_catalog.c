@@ -5,6 +5,7 @@
  * (removed by `pyro env prune` once nothing uses it). */
 #include "lib/env/env.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/cleanup.h"
@@ -68,6 +69,17 @@ int env_recipe_find(const char *name, const struct env_recipe **out, pyro_error 
             *out = r;
             return 0;
         }
+    char names[256];
+    env_catalog_names(names, sizeof(names));
+    /* Quote at most 64 bytes of what was given. */
+    return err_set(err, -PYRO_E_NOT_FOUND, "unknown environment '%.*s'; valid names: %s", 64, name ? name : "",
+                   names);
+}
+
+int env_lookup(const char *name, const struct env_recipe **out, pyro_error *err)
+{
+    if (env_recipe_find(name, out, NULL) == 0)
+        return 0;
     const struct env_recipe *img = name ? oci_recipe_intern(name) : NULL;
     if (img) {
         *out = img;
@@ -76,12 +88,12 @@ int env_recipe_find(const char *name, const struct env_recipe **out, pyro_error 
     struct oci_ref ref;
     if (name && (strchr(name, '/') || strchr(name, '@')) && oci_ref_parse(name, NULL, &ref, err) < 0)
         return err_prefix(err, "unknown environment"); /* meant as an image: say what is wrong with it */
-    char names[256];
-    env_catalog_names(names, sizeof(names));
-    /* Quote at most ENV_NAME_MAX bytes of what was given. */
-    return err_set(err, -PYRO_E_NOT_FOUND,
-                   "unknown environment '%.*s'; valid names: %s, or an OCI image reference (pyro env pull)", 64,
-                   name ? name : "", names);
+    int rc = env_recipe_find(name, out, err);
+    if (err) {
+        size_t l = strlen(err->message);
+        snprintf(err->message + l, sizeof(err->message) - l, ", or an OCI image reference (pyro env pull)");
+    }
+    return rc;
 }
 
 bool env_dir_name(const char *name, char *buf, size_t size)

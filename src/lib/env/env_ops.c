@@ -57,14 +57,15 @@ static int list_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
         json_auto_t *m = NULL;
         pyro_error verr = {0};
         int rc = env_install_verify(inst, r, ENV_VERIFY_QUICK, &m, &verr);
-        json_array_append_new(envs,
-                              json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:s, s:s, s:s?}", "name", r->name,
-                                        "description", r->description, "version", r->version, "default", r->is_default,
-                                        "installed", rc == 0, "status", status_name(rc), "size_bytes",
-                                        (json_int_t)(rc == 0 ? json_get_int(m, "size_bytes", 0) : 0), "cache_path",
-                                        inst, "source", r->oci ? "oci" : "catalog", "digest",
-                                        r->oci ? json_get_str(json_object_get(m, "oci"), "manifest_digest", NULL)
-                                               : NULL));
+        json_t *e = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:s, s:s}", "name", r->name, "description",
+                              r->description, "version", r->version, "default", r->is_default, "installed", rc == 0,
+                              "status", status_name(rc), "size_bytes",
+                              (json_int_t)(rc == 0 ? json_get_int(m, "size_bytes", 0) : 0), "cache_path", inst,
+                              "source", r->oci ? "oci" : "catalog");
+        const char *digest = json_get_str(json_object_get(m, "oci"), "manifest_digest", NULL);
+        if (r->oci && digest)
+            json_object_set_new(e, "digest", json_string(digest));
+        json_array_append_new(envs, e);
     }
     _cleanup_free_ char *root = env_cache_root(ctx);
     *result = json_pack("{s:s, s:s, s:s, s:o}", "catalog_version", PYRO_VERSION, "default_environment",
@@ -75,7 +76,7 @@ static int list_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
 static int inspect_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     const struct env_recipe *r;
-    int rc = env_recipe_find(json_get_str(args, "environment", ""), &r, err);
+    int rc = env_lookup(json_get_str(args, "environment", ""), &r, err);
     if (rc < 0)
         return rc;
     _cleanup_free_ char *dir = env_dir_path(ctx, r);
@@ -106,7 +107,7 @@ static int inspect_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
 static int pull_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     const struct env_recipe *r;
-    int rc = env_recipe_find(json_get_str(args, "environment", ""), &r, err);
+    int rc = env_lookup(json_get_str(args, "environment", ""), &r, err);
     if (rc < 0)
         return rc;
     const char *mirror = json_get_str(args, "mirror", NULL);

@@ -222,7 +222,7 @@ static int ensure_owned(struct pyro_ctx *ctx, const struct env_recipe *r, const 
 int env_ensure(struct pyro_ctx *ctx, const char *name, struct env_install *out, pyro_error *err)
 {
     const struct env_recipe *r;
-    int rc = env_recipe_find(name, &r, err);
+    int rc = env_lookup(name, &r, err);
     if (rc < 0)
         return rc;
     _cleanup_free_ char *inst = env_install_path(ctx, r);
