@@ -72,8 +72,7 @@ int env_recipe_find(const char *name, const struct env_recipe **out, pyro_error 
     char names[256];
     env_catalog_names(names, sizeof(names));
     /* Quote at most 64 bytes of what was given. */
-    return err_set(err, -PYRO_E_NOT_FOUND, "unknown environment '%.*s'; valid names: %s", 64, name ? name : "",
-                   names);
+    return err_set(err, -PYRO_E_NOT_FOUND, "unknown environment '%.*s'; valid names: %s", 64, name ? name : "", names);
 }
 
 int env_lookup(const char *name, const struct env_recipe **out, pyro_error *err)

@@ -47,6 +47,10 @@ bool oci_ref_looks(const char *s);
  * the life of the process (at most 256 distinct images); NULL when name
  * is a catalog name or not a reference. */
 const struct env_recipe *oci_recipe_intern(const char *name);
+/* The device nodes an image may carry: the standard character devices
+ * a Debian root has in dev/ (null, zero, full, random, urandom, tty,
+ * console, ptmx) with their usual numbers. Any other is refused. */
+bool oci_dev_allowed(const char *path, unsigned major, unsigned minor);
 /* True for "sha256:" followed by 64 lowercase hex digits. */
 bool oci_digest_ok(const char *d);
 
@@ -82,11 +86,14 @@ int oci_get_blob_mem(struct oci_client *c, const char *digest, int64_t size, cha
  * it was verified when it was written). */
 int oci_get_blob_file(struct pyro_ctx *ctx, struct oci_client *c, const char *digest, int64_t size, int dirfd,
                       pyro_error *err);
-/* PUTs (monolithic upload) a blob from dirfd/name unless the registry has it. */
-int oci_put_blob(struct oci_client *c, const char *digest, int64_t size, int dirfd, const char *name, pyro_error *err);
-/* PUTs a manifest under tag. */
-int oci_put_manifest(struct oci_client *c, const char *tag, const char *media_type, const char *body, size_t len,
-                     pyro_error *err);
+/* One request with auth: method HEAD, POST (empty) or PUT (the body from
+ * mem, else from fd, len bytes); path_or_url is "/v2/..." or a whole URL
+ * (an upload's Location). *status gets the HTTP status; a status that is
+ * neither 2xx nor 404 is an error. location (optional) gets Location. */
+int oci_request(struct oci_client *c, const char *method, const char *path_or_url, const char *ctype, const char *mem,
+                int fd, int64_t len, long *status, char *location, size_t locsize, pyro_error *err);
+/* "scheme://host[:port]" the client speaks to. */
+const char *oci_client_base(const struct oci_client *c);
 
 /* --- layers (oci_layer.c) ---------------------------------------------- */
 
@@ -101,6 +108,13 @@ struct oci_unpack {
  * opened beneath rootfd (no "..", absolute path or symlink leads out);
  * device nodes and hard links out of the tree are refused. */
 int oci_layer_apply(int blobfd, int rootfd, const char *what, struct oci_unpack *u, pyro_error *err);
+
+/* --- pushing (oci_push.c) ------------------------------------------------ */
+
+/* Publishes an installed environment as a one-layer OCI image (an
+ * uncompressed, deterministic tar of its rootfs, owners as the image sees
+ * them) to a registry reference or an OCI layout "oci:PATH[:tag]". */
+int env_oci_push(struct pyro_ctx *ctx, const struct env_recipe *r, const char *dest, json_t **result, pyro_error *err);
 
 /* --- images as environments (env_oci.c) -------------------------------- */
 

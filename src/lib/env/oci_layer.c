@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -204,8 +205,13 @@ static int put_entry(struct archive *a, struct archive_entry *e, int rootfd, cha
     const char *hl = archive_entry_hardlink(e);
     if (!path[0]) /* the root itself */
         return 0;
-    if (type == AE_IFCHR || type == AE_IFBLK)
-        return err_set(err, -PYRO_E_CORRUPT, "%s: entry '%.200s' is a device node; refused", what, path);
+    if ((type == AE_IFCHR || type == AE_IFBLK) &&
+        (type == AE_IFBLK ||
+         !oci_dev_allowed(path, (unsigned)archive_entry_rdevmajor(e), (unsigned)archive_entry_rdevminor(e))))
+        return err_set(err, -PYRO_E_CORRUPT,
+                       "%s: entry '%.200s' is a device node (only dev/null, zero, full, random, urandom, tty, "
+                       "console and ptmx with their usual numbers are allowed); refused",
+                       what, path);
     const char *base;
     _cleanup_close_ int pfd = open_parent(rootfd, path, true, &base, what, err);
     if (pfd < 0)
@@ -251,6 +257,13 @@ static int put_entry(struct archive *a, struct archive_entry *e, int rootfd, cha
     case AE_IFIFO:
         if (mkfifoat(pfd, base, 0600) < 0)
             return err_errno(err, errno, "%s: mkfifo %.200s", what, path);
+        break;
+    case AE_IFCHR: /* one of the standard devices (checked above); as root only */
+        if (!u->chown)
+            return 0;
+        if (mknodat(pfd, base, S_IFCHR | 0600,
+                    makedev((unsigned)archive_entry_rdevmajor(e), (unsigned)archive_entry_rdevminor(e))) < 0)
+            return err_errno(err, errno, "%s: mknod %.200s", what, path);
         break;
     case AE_IFSOCK: return 0; /* sockets are not content */
     case AE_IFREG:

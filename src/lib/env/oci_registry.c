@@ -60,7 +60,33 @@ struct resp {
     const char *what;
     int64_t base_off, last_ms;
     bool resumed; /* a Range request: a 200 answer starts over */
+    /* a request other than GET: its method and body (memory or a file) */
+    const char *method;
+    const char *up_mem;
+    int up_fd;
+    int64_t up_len, up_off;
+    const char *up_type;
 };
+
+static size_t on_read(char *buf, size_t size, size_t n, void *arg)
+{
+    struct resp *r = arg;
+    size_t want = size * n;
+    if ((int64_t)want > r->up_len - r->up_off)
+        want = (size_t)(r->up_len - r->up_off);
+    if (want == 0)
+        return 0;
+    if (r->up_mem) {
+        memcpy(buf, r->up_mem + r->up_off, want);
+    } else {
+        ssize_t k = pread(r->up_fd, buf, want, r->up_off);
+        if (k <= 0)
+            return CURL_READFUNC_ABORT;
+        want = (size_t)k;
+    }
+    r->up_off += (int64_t)want;
+    return want;
+}
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
@@ -202,6 +228,19 @@ static void setup(struct oci_client *c, const char *url, struct curl_slist *hdrs
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "pyro/" PYRO_VERSION);
+    if (r->method && !strcmp(r->method, "HEAD")) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (r->method && !strcmp(r->method, "POST")) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+    } else if (r->method && !strcmp(r->method, "PUT")) {
+        r->up_off = 0;
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, r);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->up_len);
+    }
     const char *ca = getenv("PYRO_OCI_CA_FILE");
     if (ca && *ca)
         curl_easy_setopt(h, CURLOPT_CAINFO, ca);
@@ -297,6 +336,10 @@ static int perform(struct oci_client *c, const char *url, struct curl_slist *ext
         struct curl_slist *hdrs = NULL;
         for (struct curl_slist *s = extra; s; s = s->next)
             hdrs = curl_slist_append(hdrs, s->data);
+        if (r->up_type) {
+            _cleanup_free_ char *ct = xasprintf("Content-Type: %s", r->up_type);
+            hdrs = curl_slist_append(hdrs, ct);
+        }
         _cleanup_free_ char *auth = c->bearer  ? xasprintf("Authorization: Bearer %s", c->bearer)
                                     : c->basic ? xasprintf("Authorization: Basic %s", c->basic)
                                                : NULL;
@@ -489,7 +532,8 @@ int oci_get_blob_file(struct pyro_ctx *ctx, struct oci_client *c, const char *di
         curl_easy_setopt(c->h, CURLOPT_RANGE, range);
         r.got = have;
         r.resumed = true;
-        log_msg(PYRO_LOG_INFO, "resuming the download of %s at %lld of %lld bytes", digest, (long long)have, (long long)size);
+        log_msg(PYRO_LOG_INFO, "resuming the download of %s at %lld of %lld bytes", digest, (long long)have,
+                (long long)size);
     }
     int rc = perform(c, url, NULL, &r, err);
     if (r.fd < -1) /* a write failed: ENOSPC and the like */
@@ -511,4 +555,36 @@ int oci_get_blob_file(struct pyro_ctx *ctx, struct oci_client *c, const char *di
     if (fsync(fd) < 0 || renameat(dirfd, partial, dirfd, hex) < 0)
         return err_errno(err, errno, "store layer %s", digest);
     return 0;
+}
+
+int oci_request(struct oci_client *c, const char *method, const char *path_or_url, const char *ctype, const char *mem,
+                int fd, int64_t len, long *status, char *location, size_t locsize, pyro_error *err)
+{
+    _cleanup_free_ char *url = strncmp(path_or_url, "http", 4) ? xasprintf("%s%s", c->base, path_or_url)
+                                                               : xstrdup(path_or_url);
+    struct resp r = {.fd = -1,
+                     .cap = 64 * 1024,
+                     .limit = -1,
+                     .method = method,
+                     .up_mem = mem,
+                     .up_fd = fd,
+                     .up_len = len,
+                     .up_type = ctype};
+    sha256_init(&r.sha);
+    curl_easy_reset(c->h);
+    int rc = perform(c, url, NULL, &r, err);
+    free(r.mem);
+    if (rc < 0)
+        return rc;
+    *status = r.status;
+    if (location)
+        snprintf(location, locsize, "%s", r.location);
+    if (r.status / 100 != 2 && r.status != 404)
+        return status_error(c, &r, method, err);
+    return 0;
+}
+
+const char *oci_client_base(const struct oci_client *c)
+{
+    return c->base;
 }
