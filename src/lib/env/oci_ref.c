@@ -164,6 +164,9 @@ int oci_ref_parse(const char *s, const char *default_registry, struct oci_ref *o
         snprintf(out->repo, sizeof(out->repo), "library/%s", path);
     else
         snprintf(out->repo, sizeof(out->repo), "%s", path);
+    if (strlen(out->repo) > 200) /* with "library/": the canonical form parses again */
+        return err_set(err, -PYRO_E_INVALID, "image reference '%.*s': repository longer than 200 bytes", OCI_REF_MAX,
+                       s);
     if (!out->tag[0] && !out->digest[0])
         snprintf(out->tag, sizeof(out->tag), "latest");
     return 0;
