@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -84,6 +85,13 @@ static int inspect_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     json_auto_t *m = NULL;
     pyro_error verr = {0};
     rc = env_install_verify(inst, r, ENV_VERIFY_FULL, &m, &verr);
+    if (rc == -ENOENT && r->oci && !pull_in_progress(dir)) {
+        char names[256];
+        env_catalog_names(names, sizeof(names));
+        return err_set(err, -PYRO_E_NOT_FOUND,
+                       "unknown environment '%.*s'; valid names: %s, or a pulled OCI image (%s is not pulled)", 64,
+                       json_get_str(args, "environment", ""), names, r->name);
+    }
     int stale = 0;
     _cleanup_closedir_ DIR *d = opendir(dir);
     for (struct dirent *de; d && (de = readdir(d));)
@@ -118,6 +126,14 @@ static int pull_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
     struct env_pull_result res;
     rc = r->oci ? env_oci_pull(ctx, r, ENV_VERIFY_FULL, &res, err)
                 : env_pull(ctx, r, mirror, ENV_VERIFY_FULL, &res, err);
+    const char *given = json_get_str(args, "environment", "");
+    if (rc < 0 && r->oci && !strchr(given, '/')) { /* a short name: maybe meant for the catalog */
+        char names[256], why[sizeof(err->message)];
+        env_catalog_names(names, sizeof(names));
+        snprintf(why, sizeof(why), "%s", err->message);
+        snprintf(err->message, sizeof(err->message),
+                 "unknown environment '%.64s'; valid names: %s; as an OCI image: %s", given, names, why);
+    }
     if (rc < 0)
         return rc;
     json_auto_t *m = res.manifest;
