@@ -9,9 +9,11 @@ PACKAGES=(
   cmake ninja-build pkg-config gcc make libc6-dev
   clang-14 libclang-rt-14-dev clang-format
   # libraries
-  libjansson-dev libmicrohttpd-dev libseccomp-dev libarchive-dev
+  libjansson-dev libmicrohttpd-dev libseccomp-dev libarchive-dev libcurl4-openssl-dev libzstd-dev
   # tests
   libcmocka-dev python3 bubblewrap hyperfine curl tmux
+  # tests: a loopback OCI registry and an independent OCI client
+  docker-registry skopeo
   # runtime: environments, sandbox networking, VM backend
   mmdebstrap e2fsprogs iproute2 nftables qemu-system-x86 zstd git
   # VM artifacts: apt-get download of the cloud kernel package, dpkg-deb -x

@@ -18,6 +18,7 @@ extern const struct contract_op op_vm_list_environments;
 extern const struct contract_op op_env_pull;
 extern const struct contract_op op_env_inspect;
 extern const struct contract_op op_env_prune;
+extern const struct contract_op op_env_push;
 extern const struct contract_op op_workspace_create;
 extern const struct contract_op op_workspace_list;
 extern const struct contract_op op_workspace_update;
@@ -62,6 +63,7 @@ const struct contract_op *const contract_ops[] = {
     &op_env_pull,
     &op_env_inspect,
     &op_env_prune,
+    &op_env_push,
     /* one-shot runs and the vm lifecycle */
     &op_vm_run,
     &op_vm_create,

@@ -16,9 +16,10 @@
 /* Tasks per sandbox (pids cgroup). */
 #define PYRO_DEFAULT_PIDS_MAX 1024
 
-#define PARAM_ENVIRONMENT                                                                  \
-    PARAM_STR("environment", "Environment to boot, e.g. debian:12 (see 'pyro env list').", \
-              .flags = PF_REQUIRED | PF_POSITIONAL, .max = 64)
+#define PARAM_ENVIRONMENT                                                                                    \
+    PARAM_STR("environment",                                                                                 \
+              "Environment to boot, e.g. debian:12, or a pulled OCI image reference (see 'pyro env list').", \
+              .flags = PF_REQUIRED | PF_POSITIONAL, .max = 383)
 #define PARAM_VCPU_COUNT                                                                               \
     PARAM_INT("vcpu_count", "Virtual CPUs (a CPU quota in the sandbox backend).", .has_default = true, \
               .def_int = PYRO_DEFAULT_VCPU_COUNT, .min = 1, .max = PYRO_MAX_VCPU_COUNT)

@@ -33,18 +33,26 @@ struct env_recipe {
     const char *variant;         /* mmdebstrap --variant */
     const char *const *packages; /* --include, NULL-terminated */
     bool is_default;
+    const char *dir; /* the cache directory name; NULL: derived from name */
+    bool oci;        /* a pulled OCI image (lib/env/oci.h), not a recipe */
 };
 
 #define ENV_DEFAULT_NAME "debian:12"
-#define ENV_NAME_MAX 64
+/* Catalog names are short; image references (oci.h) are up to 383 bytes. */
+#define ENV_NAME_MAX 384
 #define ENV_MANIFEST_NAME "manifest.json"
 #define ENV_ROOTFS_NAME "rootfs"
 #define ENV_MANIFEST_SCHEMA 1
 
 extern const struct env_recipe env_catalog[]; /* ends with .name == NULL */
 
-/* Looks name up; -PYRO_E_NOT_FOUND naming the valid names when unknown. */
+/* Looks name up in the catalog; -PYRO_E_NOT_FOUND naming the valid names
+ * when unknown. */
 int env_recipe_find(const char *name, const struct env_recipe **out, pyro_error *err);
+/* The catalog, else name as an OCI image reference (oci.h; whether it is
+ * pulled is for the caller to see): what every environment name accepted
+ * from a user goes through. */
+int env_lookup(const char *name, const struct env_recipe **out, pyro_error *err);
 /* The cache directory name of an environment: ':' becomes '_'. Returns
  * false when name is not a plausible environment name. */
 bool env_dir_name(const char *name, char *buf, size_t size);
@@ -161,6 +169,11 @@ int env_build_rootfs(struct pyro_ctx *ctx, const struct env_recipe *r, const str
                      const char *tmpdir, pyro_error *err);
 /* The last lines of a log file, at most max bytes, valid UTF-8, one line. */
 char *env_log_tail(int dirfd, const char *name, size_t max);
+
+/* --- installs (env_install.c) --------------------------------------------- */
+
+/* Detaches mounts left below path by a builder that died (as root). */
+void env_unmount_below(const char *path);
 
 /* --- pulling (env_pull.c) ----------------------------------------------- */
 

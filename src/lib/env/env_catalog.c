@@ -5,10 +5,12 @@
  * (removed by `pyro env prune` once nothing uses it). */
 #include "lib/env/env.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/cleanup.h"
 #include "lib/contract/ctx.h"
+#include "lib/env/oci.h"
 
 static const char *const pkgs_base[] = {NULL};
 
@@ -69,9 +71,28 @@ int env_recipe_find(const char *name, const struct env_recipe **out, pyro_error 
         }
     char names[256];
     env_catalog_names(names, sizeof(names));
-    /* Quote at most ENV_NAME_MAX bytes of what was given. */
-    return err_set(err, -PYRO_E_NOT_FOUND, "unknown environment '%.*s'; valid names: %s", ENV_NAME_MAX,
-                   name ? name : "", names);
+    /* Quote at most 64 bytes of what was given. */
+    return err_set(err, -PYRO_E_NOT_FOUND, "unknown environment '%.*s'; valid names: %s", 64, name ? name : "", names);
+}
+
+int env_lookup(const char *name, const struct env_recipe **out, pyro_error *err)
+{
+    if (env_recipe_find(name, out, NULL) == 0)
+        return 0;
+    const struct env_recipe *img = name ? oci_recipe_intern(name) : NULL;
+    if (img) {
+        *out = img;
+        return 0;
+    }
+    struct oci_ref ref;
+    if (name && (strchr(name, '/') || strchr(name, '@')) && oci_ref_parse(name, NULL, &ref, err) < 0)
+        return err_prefix(err, "unknown environment"); /* meant as an image: say what is wrong with it */
+    int rc = env_recipe_find(name, out, err);
+    if (err) {
+        size_t l = strlen(err->message);
+        snprintf(err->message + l, sizeof(err->message) - l, ", or an OCI image reference (pyro env pull)");
+    }
+    return rc;
 }
 
 bool env_dir_name(const char *name, char *buf, size_t size)
@@ -98,6 +119,8 @@ char *env_cache_root(const struct pyro_ctx *ctx)
 
 char *env_dir_path(const struct pyro_ctx *ctx, const struct env_recipe *r)
 {
+    if (r->dir)
+        return xasprintf("%s/environments/%s", ctx->cache_dir, r->dir);
     char dir[ENV_NAME_MAX];
     if (!env_dir_name(r->name, dir, sizeof(dir)))
         abort(); /* catalog names are checked by the unit tests */

@@ -170,7 +170,7 @@ int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char 
                              const char *path, pyro_error *err)
 {
     const struct env_recipe *r;
-    int rc = env_recipe_find(name, &r, err);
+    int rc = env_lookup(name, &r, err);
     if (rc < 0)
         return rc;
     if (!env_artifact_name_ok(artifact) || !env_artifact_name_ok(kind) || !strcmp(artifact, ENV_ROOTFS_NAME))

@@ -4,15 +4,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "base/log.h"
 #include "lib/contract/contract.h"
 #include "lib/contract/ctx.h"
 #include "lib/env/env_vm.h"
+#include "lib/env/oci.h"
 #include "lib/host/agent_path.h"
 
 static const char *status_name(int rc)
@@ -41,17 +44,29 @@ static bool pull_in_progress(const char *dir)
 static int list_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     json_t *envs = json_array();
-    for (const struct env_recipe *r = env_catalog; r->name; r++) {
+    _cleanup_free_ const struct env_recipe **images = NULL;
+    size_t nimages = 0;
+    pyro_error ierr = {0};
+    if (env_oci_installed(ctx, &images, &nimages, &ierr) < 0)
+        log_debug("listing pulled images: %s", ierr.message);
+    size_t ncat = 0;
+    while (env_catalog[ncat].name)
+        ncat++;
+    for (size_t k = 0; k < ncat + nimages; k++) {
+        const struct env_recipe *r = k < ncat ? &env_catalog[k] : images[k - ncat];
         _cleanup_free_ char *inst = env_install_path(ctx, r);
         json_auto_t *m = NULL;
         pyro_error verr = {0};
         int rc = env_install_verify(inst, r, ENV_VERIFY_QUICK, &m, &verr);
-        json_array_append_new(envs,
-                              json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:s}", "name", r->name, "description",
-                                        r->description, "version", r->version, "default", r->is_default, "installed",
-                                        rc == 0, "status", status_name(rc), "size_bytes",
-                                        (json_int_t)(rc == 0 ? json_get_int(m, "size_bytes", 0) : 0), "cache_path",
-                                        inst));
+        json_t *e = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:s, s:s}", "name", r->name, "description",
+                              r->description, "version", r->version, "default", r->is_default, "installed", rc == 0,
+                              "status", status_name(rc), "size_bytes",
+                              (json_int_t)(rc == 0 ? json_get_int(m, "size_bytes", 0) : 0), "cache_path", inst,
+                              "source", r->oci ? "oci" : "catalog");
+        const char *digest = json_get_str(json_object_get(m, "oci"), "manifest_digest", NULL);
+        if (r->oci && digest)
+            json_object_set_new(e, "digest", json_string(digest));
+        json_array_append_new(envs, e);
     }
     _cleanup_free_ char *root = env_cache_root(ctx);
     *result = json_pack("{s:s, s:s, s:s, s:o}", "catalog_version", PYRO_VERSION, "default_environment",
@@ -62,7 +77,7 @@ static int list_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
 static int inspect_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     const struct env_recipe *r;
-    int rc = env_recipe_find(json_get_str(args, "environment", ""), &r, err);
+    int rc = env_lookup(json_get_str(args, "environment", ""), &r, err);
     if (rc < 0)
         return rc;
     _cleanup_free_ char *dir = env_dir_path(ctx, r);
@@ -70,6 +85,13 @@ static int inspect_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     json_auto_t *m = NULL;
     pyro_error verr = {0};
     rc = env_install_verify(inst, r, ENV_VERIFY_FULL, &m, &verr);
+    if (rc == -ENOENT && r->oci && !pull_in_progress(dir)) {
+        char names[256];
+        env_catalog_names(names, sizeof(names));
+        return err_set(err, -PYRO_E_NOT_FOUND,
+                       "unknown environment '%.*s'; valid names: %s, or a pulled OCI image (%s is not pulled)", 64,
+                       json_get_str(args, "environment", ""), names, r->name);
+    }
     int stale = 0;
     _cleanup_closedir_ DIR *d = opendir(dir);
     for (struct dirent *de; d && (de = readdir(d));)
@@ -84,20 +106,34 @@ static int inspect_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
                         (json_int_t)(m ? json_get_int(m, "package_count", 0) : 0), "built_at",
                         m ? json_get_str(m, "built_at", NULL) : NULL, "stale_builds", stale, "pull_in_progress",
                         pull_in_progress(dir), "manifest", m);
+    json_t *oci = json_object_get(m, "oci");
+    if (r->oci && oci)
+        json_object_set(*result, "oci", oci);
     return 0;
 }
 
 static int pull_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     const struct env_recipe *r;
-    int rc = env_recipe_find(json_get_str(args, "environment", ""), &r, err);
+    int rc = env_lookup(json_get_str(args, "environment", ""), &r, err);
     if (rc < 0)
         return rc;
     const char *mirror = json_get_str(args, "mirror", NULL);
     if (mirror && (rc = env_mirror_check(mirror, err)) < 0)
         return err_prefix(err, "--mirror");
+    if (r->oci && mirror)
+        return err_set(err, -PYRO_E_INVALID, "--mirror is for catalog environments, not image references");
     struct env_pull_result res;
-    rc = env_pull(ctx, r, mirror, ENV_VERIFY_FULL, &res, err);
+    rc = r->oci ? env_oci_pull(ctx, r, ENV_VERIFY_FULL, &res, err)
+                : env_pull(ctx, r, mirror, ENV_VERIFY_FULL, &res, err);
+    const char *given = json_get_str(args, "environment", "");
+    if (rc < 0 && r->oci && !strchr(given, '/')) { /* a short name: maybe meant for the catalog */
+        char names[256], why[sizeof(err->message)];
+        env_catalog_names(names, sizeof(names));
+        snprintf(why, sizeof(why), "%s", err->message);
+        snprintf(err->message, sizeof(err->message),
+                 "unknown environment '%.64s'; valid names: %s; as an OCI image: %s", given, names, why);
+    }
     if (rc < 0)
         return rc;
     json_auto_t *m = res.manifest;
@@ -121,13 +157,19 @@ static int pull_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
                         json_get_str(m, "mirror", ""));
     if (vm)
         json_object_set_new(*result, "vm", vm);
+    json_t *oci = json_object_get(m, "oci");
+    if (r->oci && oci)
+        json_object_set(*result, "oci", oci);
     return 0;
 }
 
 static const struct contract_param list_params[] = {PARAM_END};
 
-#define ENV_PARAM                                                                                        \
-    PARAM_STR("environment", "Environment name from the catalog (see `pyro env list`), e.g. debian:12.", \
+#define ENV_PARAM                                                                                           \
+    PARAM_STR("environment",                                                                                \
+              "Environment name from the catalog (see `pyro env list`), e.g. debian:12, or an OCI image "   \
+              "reference (registry/name:tag, name@sha256:...; short names are on $PYRO_OCI_REGISTRY, else " \
+              "docker.io).",                                                                                \
               .flags = PF_REQUIRED | PF_POSITIONAL, .metavar = "ENV", .max = ENV_NAME_MAX)
 
 static const struct contract_param name_params[] = {ENV_PARAM, PARAM_END};
@@ -161,7 +203,9 @@ const struct contract_op op_vm_list_environments = {
                      "\"required\":[\"name\",\"description\",\"version\",\"default\",\"installed\",\"status\","
                      "\"size_bytes\",\"cache_path\"],\"additionalProperties\":false,\"properties\":{\"name\":" STR
                      ",\"description\":" STR ",\"version\":" STR ",\"default\":" BOOL ",\"installed\":" BOOL
-                     ",\"status\":" STATUS ",\"size_bytes\":" INT ",\"cache_path\":" STR "}}}}}",
+                     ",\"status\":" STATUS ",\"size_bytes\":" INT ",\"cache_path\":" STR
+                     ",\"source\":{\"type\":\"string\",\"enum\":[\"catalog\","
+                     "\"oci\"]},\"digest\":" STR "}}}}}",
     .annotations = PA_READ_ONLY | PA_IDEMPOTENT,
     .exposure = EXPOSE(SURFACE_WORKSPACE_FULL),
     .handler = list_run,
@@ -171,9 +215,10 @@ const struct contract_op op_env_pull = {
     .name = "env_pull",
     .cli = "env pull",
     .title = "Pull an environment",
-    .summary = "Build and install an environment into the local cache.",
-    .description = "Install an environment by building it locally from Debian packages (mmdebstrap), verify it "
-                   "and move it into the cache atomically. When it is already installed and valid this only "
+    .summary = "Build or pull an environment into the local cache.",
+    .description = "Install a catalog environment by building it locally from Debian packages (mmdebstrap), or "
+                   "an OCI image by pulling it from its registry (docs/environments.md), verify it and move it "
+                   "into the cache atomically. When it is already installed and valid this only "
                    "verifies it; an invalid install is rebuilt. Concurrent pulls of one environment build once.",
     .params = pull_params,
     .output_schema = "{\"type\":\"object\",\"required\":[\"name\",\"version\",\"installed\",\"action\",\"waited\","
@@ -184,7 +229,7 @@ const struct contract_op op_env_pull = {
                      ",\"size_bytes\":" INT ",\"package_count\":" INT ",\"build_ms\":" INT ",\"built_at\":" STR
                      ",\"mirror\":" STR ",\"vm\":{\"type\":\"object\",\"required\":[\"kernel\",\"initramfs\","
                      "\"root_image\",\"built\"],\"properties\":{\"kernel\":" STR ",\"initramfs\":" STR
-                     ",\"root_image\":" STR ",\"built\":" BOOL "}}}}",
+                     ",\"root_image\":" STR ",\"built\":" BOOL "}},\"oci\":{\"type\":\"object\"}}}",
     .annotations = PA_IDEMPOTENT | PA_OPEN_WORLD,
     .exposure = 0,
     .handler = pull_run,
@@ -207,7 +252,8 @@ const struct contract_op op_env_inspect = {
                      ",\"problem\":" NSTR ",\"cache_path\":" STR ",\"rootfs_path\":" STR
                      ",\"requested_packages\":{\"type\":\"array\",\"items\":" STR "},\"size_bytes\":" INT
                      ",\"package_count\":" INT ",\"built_at\":" NSTR ",\"stale_builds\":" INT
-                     ",\"pull_in_progress\":" BOOL ",\"manifest\":{\"type\":[\"object\",\"null\"]}}}",
+                     ",\"pull_in_progress\":" BOOL ",\"manifest\":{\"type\":[\"object\",\"null\"]},\"oci\":{\"type\":"
+                     "\"object\"}}}",
     .annotations = PA_READ_ONLY | PA_IDEMPOTENT,
     .exposure = 0,
     .handler = inspect_run,

@@ -21,6 +21,7 @@
 #include "base/record.h"
 #include "lib/contract/contract.h"
 #include "lib/contract/ctx.h"
+#include "lib/env/oci.h"
 
 #define PRUNE_MAX_RECORDS 100000
 
@@ -49,6 +50,9 @@ static json_t *scan_users(const struct pyro_ctx *ctx)
             const char *ver = json_get_str(v, "environment_version", NULL);
             if (!env)
                 continue;
+            const struct env_recipe *img = oci_recipe_intern(env); /* an image's canonical name */
+            if (img)
+                env = img->name;
             _cleanup_free_ char *who = xasprintf("%s:%s", kinds[k].kind, de->d_name);
             json_array_append_new(users,
                                   json_pack("{s:s, s:s, s:s?}", "user", who, "environment", env, "version", ver));
@@ -71,9 +75,18 @@ static json_t *users_of(const json_t *users, const char *env, const char *versio
     return out;
 }
 
-static const struct env_recipe *recipe_by_dir(const char *dirname, char *display, size_t size)
+static const struct env_recipe *recipe_by_dir(const char *root, const char *dirname, char *display, size_t size)
 {
     char buf[ENV_NAME_MAX];
+    if (!strncmp(dirname, "oci-", 4)) { /* a pulled image: its manifest names it */
+        _cleanup_free_ char *mp = xasprintf("%s/%s/1/%s", root, dirname, ENV_MANIFEST_NAME);
+        json_auto_t *m = NULL;
+        pyro_error e = {0};
+        const struct env_recipe *r = record_load(mp, &m, &e) == 0 ? oci_recipe_intern(json_get_str(m, "name", ""))
+                                                                  : NULL;
+        snprintf(display, size, "%s", r && !strcmp(r->dir, dirname) ? r->name : dirname);
+        return r && !strcmp(r->dir, dirname) ? r : NULL;
+    }
     for (const struct env_recipe *r = env_catalog; r->name; r++)
         if (env_dir_name(r->name, buf, sizeof(buf)) && !strcmp(buf, dirname)) {
             snprintf(display, size, "%s", r->name);
@@ -104,7 +117,7 @@ static void note_removed(struct prune *p, const char *env, const char *version, 
 static int prune_env(struct prune *p, const char *root, const char *dirname, pyro_error *err)
 {
     char env[ENV_NAME_MAX + 8];
-    const struct env_recipe *r = recipe_by_dir(dirname, env, sizeof(env));
+    const struct env_recipe *r = recipe_by_dir(root, dirname, env, sizeof(env));
     _cleanup_free_ char *dir = xasprintf("%s/%s", root, dirname);
     _cleanup_close_ int lock = dirlock(dir, PYRO_LOCK_EXCLUSIVE, 0, err);
     if (lock == -PYRO_E_BUSY) {
@@ -170,6 +183,65 @@ static int prune_env(struct prune *p, const char *root, const char *dirname, pyr
     return 0;
 }
 
+/* Adds the layer digests of every pulled image's install to keep. */
+static void layers_in_use(const char *root, json_t *keep)
+{
+    _cleanup_closedir_ DIR *d = opendir(root);
+    for (struct dirent *de; d && (de = readdir(d));) {
+        if (strncmp(de->d_name, "oci-", 4))
+            continue;
+        _cleanup_free_ char *mp = xasprintf("%s/%s/1/%s", root, de->d_name, ENV_MANIFEST_NAME);
+        json_auto_t *m = NULL;
+        pyro_error e = {0};
+        if (record_load(mp, &m, &e) < 0)
+            continue;
+        size_t i;
+        json_t *l;
+        json_array_foreach(json_object_get(json_object_get(m, "oci"), "layers"), i, l) {
+            const char *dg = json_get_str(l, "digest", "");
+            if (oci_digest_ok(dg))
+                json_object_set_new(keep, dg + 7, json_true());
+        }
+    }
+}
+
+/* Removes layer blobs no pulled image lists, and unfinished downloads. */
+static int prune_blobs(struct prune *p, const char *root, pyro_error *err)
+{
+    _cleanup_free_ char *bdir = env_oci_blob_dir(p->ctx);
+    _cleanup_close_ int bfd = open(bdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (bfd < 0)
+        return 0;
+    _cleanup_close_ int lock = dirlock(bdir, PYRO_LOCK_EXCLUSIVE, 0, err);
+    if (lock == -PYRO_E_BUSY) {
+        json_array_append_new(p->busy, json_string("layers"));
+        return 0;
+    }
+    if (lock < 0)
+        return lock;
+    json_auto_t *keep = json_object();
+    layers_in_use(root, keep);
+    int fd = openat(bfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    _cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return err_errno(err, errno, "read %s", bdir);
+    }
+    for (struct dirent *de; (de = readdir(d));) {
+        struct stat st;
+        if (de->d_name[0] == '.' || json_object_get(keep, de->d_name) ||
+            fstatat(bfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        bool partial = strstr(de->d_name, ".partial") != NULL;
+        if (unlinkat(bfd, de->d_name, 0) < 0)
+            return err_errno(err, errno, "remove %s/%s", bdir, de->d_name);
+        _cleanup_free_ char *path = xasprintf("%s/%s", bdir, de->d_name);
+        note_removed(p, "layers", NULL, path, partial ? "partial" : "unused_layer", st.st_size);
+    }
+    return 0;
+}
+
 static int prune_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     struct prune p = {.ctx = ctx};
@@ -188,6 +260,9 @@ static int prune_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_e
         if (rc < 0)
             return rc;
     }
+    int brc = prune_blobs(&p, root, err);
+    if (brc < 0)
+        return brc;
     *result = json_pack("{s:I, s:I, s:O, s:O, s:O}", "removed_count", (json_int_t)json_array_size(removed),
                         "freed_bytes", (json_int_t)p.freed, "removed", removed, "kept_in_use", kept, "skipped_busy",
                         busy);
@@ -200,10 +275,12 @@ const struct contract_op op_env_prune = {
     .name = "env_prune",
     .cli = "env prune",
     .title = "Prune the environment cache",
-    .summary = "Remove partial, invalid and superseded environment installs.",
-    .description = "Remove partial builds left by interrupted pulls, installs that fail verification, installs of "
-                   "superseded recipe versions and environments no longer in the catalog. An install that an "
-                   "existing VM or workspace still uses is kept and listed; environments being pulled are skipped.",
+    .summary = "Remove partial, invalid and superseded environment installs and unused image layers.",
+    .description =
+        "Remove partial builds left by interrupted pulls, installs that fail verification, installs of "
+        "superseded recipe versions, environments no longer in the catalog, and image layers no pulled image "
+        "uses (with unfinished layer downloads). An install that an "
+        "existing VM or workspace still uses is kept and listed; environments being pulled are skipped.",
     .params = prune_params,
     .output_schema =
         "{\"type\":\"object\",\"required\":[\"removed_count\",\"freed_bytes\",\"removed\",\"kept_in_use\","
@@ -212,7 +289,8 @@ const struct contract_op op_env_prune = {
         "\"required\":[\"environment\",\"version\",\"path\",\"reason\",\"size_bytes\"],\"properties\":{"
         "\"environment\":{\"type\":\"string\"},\"version\":{\"type\":[\"string\",\"null\"]},\"path\":{\"type\":"
         "\"string\"},\"reason\":{\"type\":\"string\",\"enum\":[\"partial\",\"failed_build_log\",\"invalid\","
-        "\"superseded\",\"unknown_environment\"]},\"size_bytes\":{\"type\":\"integer\"}}}},\"kept_in_use\":{"
+        "\"superseded\",\"unknown_environment\",\"unused_layer\"]},\"size_bytes\":{\"type\":\"integer\"}}}},\"kept_in_"
+        "use\":{"
         "\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"environment\",\"version\",\"path\","
         "\"reason\",\"used_by\"]}},\"skipped_busy\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}",
     .annotations = PA_DESTRUCTIVE,

@@ -19,11 +19,11 @@
 #include "base/json.h"
 #include "base/lock.h"
 #include "base/log.h"
-#include "base/mountinfo.h"
 #include "base/paths.h"
 #include "base/record.h"
 #include "base/timeutil.h"
 #include "lib/contract/ctx.h"
+#include "lib/env/oci.h"
 
 #define ENV_TMP_PREFIX ".tmp-"
 #define ENV_FAILED_LOG "build-failed.log"
@@ -34,46 +34,6 @@ static void progress(struct pyro_ctx *ctx, const char *phase, const struct env_r
     char msg[96];
     snprintf(msg, sizeof(msg), "environment=%s", r->name);
     ctx_progress(ctx, "pull", phase, -1, -1, msg);
-}
-
-/* Detaches mounts left below path by a builder that died outside its own
- * mount namespace, so removing the tree never descends into /proc or /dev. */
-static void unmount_below(const char *path)
-{
-    pyro_error err = {0};
-    if (geteuid() == 0 && mountinfo_unmount_below(MOUNTINFO_PATH, path, &err) < 0)
-        log_debug("%s", err.message);
-}
-
-int env_clean_stale(int env_dirfd, const char *env_dir, json_t *removed, int64_t *freed, pyro_error *err)
-{
-    int fd = openat(env_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return err_errno(err, errno, "open");
-    _cleanup_closedir_ DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return err_errno(err, errno, "open %s", env_dir);
-    }
-    int count = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strncmp(de->d_name, ENV_TMP_PREFIX, strlen(ENV_TMP_PREFIX)))
-            continue;
-        _cleanup_free_ char *p = xasprintf("%s/%s", env_dir, de->d_name);
-        unmount_below(p);
-        int64_t size = env_tree_size(env_dirfd, de->d_name);
-        int rc = idmap_rm_rf_at(env_dirfd, de->d_name, err);
-        if (rc < 0)
-            return err_prefix(err, "remove stale build %s", p);
-        log_debug("removed stale build directory %s", p);
-        if (removed)
-            json_array_append_new(removed, json_string(p));
-        if (freed)
-            *freed += size;
-        count++;
-    }
-    return count;
 }
 
 static json_t *string_list(const char *const *v)
@@ -151,7 +111,7 @@ static int build_and_install(struct pyro_ctx *ctx, const struct env_recipe *r, c
             snprintf(err->message + len, sizeof(err->message) - len, " (log: %s/%s)", dir, ENV_FAILED_LOG);
         }
         pyro_error e2 = {0};
-        unmount_below(tmpdir);
+        env_unmount_below(tmpdir);
         if (idmap_rm_rf_at(dirfd, tmpname, &e2) < 0)
             log_debug("cleanup of %s failed: %s", tmpdir, e2.message);
         return rc;
@@ -243,22 +203,6 @@ int env_pull(struct pyro_ctx *ctx, const struct env_recipe *r, const char *mirro
     return rc;
 }
 
-int env_rootfs_own(const char *install_dir, pyro_error *err)
-{
-    struct idmap m;
-    int rc = idmap_resolve(&m, err);
-    if (rc < 0 || m.rootless) /* a user's mmdebstrap (unshare mode) built it owned by the range */
-        return rc;
-    _cleanup_free_ char *rootfs = xasprintf("%s/%s", install_dir, ENV_ROOTFS_NAME);
-    if (idmap_tree_shifted(rootfs, m.uid_base))
-        return 0;
-    int64_t t0 = time_mono_ms();
-    rc = idmap_shift_tree(rootfs, 0, 0, m.uid_base, m.gid_base, m.count, err);
-    log_debug("%s: ownership shifted to %u.. in %lld ms", rootfs, (unsigned)m.uid_base,
-              (long long)(time_mono_ms() - t0));
-    return rc;
-}
-
 /* An install made before sandboxes had user namespaces (owned by host
  * root) moves into the range once, under the environment's lock. */
 static int ensure_owned(struct pyro_ctx *ctx, const struct env_recipe *r, const char *inst, pyro_error *err)
@@ -278,16 +222,22 @@ static int ensure_owned(struct pyro_ctx *ctx, const struct env_recipe *r, const 
 int env_ensure(struct pyro_ctx *ctx, const char *name, struct env_install *out, pyro_error *err)
 {
     const struct env_recipe *r;
-    int rc = env_recipe_find(name, &r, err);
+    int rc = env_lookup(name, &r, err);
     if (rc < 0)
         return rc;
     _cleanup_free_ char *inst = env_install_path(ctx, r);
     json_auto_t *m = NULL;
     pyro_error verr = {0};
     rc = env_install_verify(inst, r, ENV_VERIFY_PRESENT, &m, &verr);
+    if (rc == -ENOENT && r->oci) /* images are pulled explicitly, never on first use */
+        return err_set(err, -PYRO_E_NOT_FOUND,
+                       "unknown environment '%.*s': not in the catalog and no such image pulled (run `pyro env "
+                       "pull %.*s` first)",
+                       OCI_REF_MAX, name, OCI_REF_MAX, r->name);
     if (rc < 0) {
         struct env_pull_result res;
-        rc = env_pull(ctx, r, NULL, ENV_VERIFY_QUICK, &res, err);
+        rc = r->oci ? env_oci_pull(ctx, r, ENV_VERIFY_QUICK, &res, err)
+                    : env_pull(ctx, r, NULL, ENV_VERIFY_QUICK, &res, err);
         if (rc < 0)
             return rc;
         json_decref(m);

@@ -126,7 +126,7 @@ int env_vm_ensure(struct pyro_ctx *ctx, const char *name, const char *agent_path
     if (r < 0)
         return r;
     const struct env_recipe *rec;
-    if ((r = env_recipe_find(name, &rec, err)) < 0)
+    if ((r = env_lookup(name, &rec, err)) < 0)
         return r;
     char agent_sha[65];
     if ((r = env_file_sha256(AT_FDCWD, agent_path, agent_sha, NULL, err)) < 0)

@@ -1,9 +1,16 @@
 /* One exec path for VMs and workspaces: the typed request to the agent
  * through the instance's monitor, the typed (checked) result back. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "base/shell.h"
 #include "base/timeutil.h"
 #include "lib/vm/instance_call.h"
 #include "lib/vm/vm.h"
@@ -13,17 +20,45 @@
  * kills the command at its deadline and must still report. */
 #define VM_EXEC_SLACK_MS 15000
 
+/* Whether rootfs has a /bin/sh, its symlinks resolved inside it. */
+static bool rootfs_has_shell(const char *rootfs)
+{
+    _cleanup_close_ int dfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return true; /* let the agent say what is wrong */
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+    long fd = syscall(SYS_openat2, dfd, "bin/sh", &how, sizeof(how));
+    if (fd < 0)
+        return errno != ENOENT && errno != ENOTDIR;
+    close((int)fd);
+    return true;
+}
+
 int instance_exec(struct instance *inst, const char *command, const char *cwd, int timeout_seconds,
                   struct proto_exec_result *out, pyro_error *err)
 {
+    /* An image without /bin/sh (docs/environments.md) runs a plain argv. */
+    char **argv = NULL;
+    const char *rootfs = json_get_str(inst->rec, "rootfs", NULL);
+    if (rootfs && !rootfs_has_shell(rootfs)) {
+        argv = shell_split_words(command);
+        if (!argv)
+            return err_set(err, -PYRO_E_UNSUPPORTED,
+                           "this environment has no /bin/sh: give the command as plain words (a program and its "
+                           "arguments, quotes allowed; no pipes, redirections or expansions)");
+    }
     const struct proto_exec_request req = {
-        .command = command,
+        .command = argv ? NULL : command,
+        .argv = (const char *const *)argv,
         .cwd = cwd,
         .timeout_ms = (int64_t)timeout_seconds * 1000,
         .stdout_max = PROTO_EXEC_CAPTURE_MAX,
         .stderr_max = PROTO_EXEC_CAPTURE_MAX,
     };
     json_auto_t *args = proto_exec_request_pack(&req);
+    for (size_t i = 0; argv && argv[i]; i++)
+        free(argv[i]);
+    free(argv);
     json_auto_t *res = NULL;
     memset(out, 0, sizeof(*out));
     int r = instance_call(inst, "exec", args, timeout_seconds * 1000 + VM_EXEC_SLACK_MS, &res, err);

@@ -106,11 +106,13 @@ static int ws_materialize(struct pyro_ctx *ctx, struct instance *inst, int seed_
         else
             r = agent_call_stream_in(c, req, agent_source_fd, &seed_fd, &res, WS_TREE_TIMEOUT_MS, err);
     } else {
-        json_auto_t *req = json_pack("{s:s, s:{s:[s,s,s], s:s}}", "op", "exec", "args", "argv", "mkdir", "-p", WS_ROOT,
-                                     "cwd", "/");
-        r = agent_call(c, req, NULL, 0, &res, NULL, WS_CALL_TIMEOUT_MS, err);
-        if (r == 0 && json_get_int(res, "exit_code", 1) != 0)
-            r = err_set(err, -PYRO_E_STATE, "could not create %s: %s", WS_ROOT, json_get_str(res, "stderr", ""));
+        /* An empty archive: the agent makes the directory itself, so an
+         * environment without mkdir (an OCI image) works too. */
+        static const char empty_tar[1024];
+        json_auto_t *req = json_pack("{s:s, s:{s:s, s:s}}", "op", "tar_in", "args", "root", "/", "path", "workspace");
+        r = agent_call(c, req, empty_tar, sizeof(empty_tar), &res, NULL, WS_CALL_TIMEOUT_MS, err);
+        if (r < 0)
+            r = err_prefix(err, "could not create %s", WS_ROOT);
     }
     json_decref(res);
     res = NULL;

@@ -1,0 +1,13 @@
+/* A deterministic tar of a tree (oci_tar.c), the layer of a pushed image. */
+#ifndef PYRO_ENV_OCI_TAR_H
+#define PYRO_ENV_OCI_TAR_H
+
+#include <stdint.h>
+
+#include "base/err.h"
+
+/* Writes the tree below rootfd (not the root itself) to outfd as an
+ * uncompressed pax tar. */
+int oci_tar_tree(int rootfd, int outfd, int64_t *entries, pyro_error *err);
+
+#endif

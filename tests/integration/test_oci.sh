@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# OCI images as environments (docs/environments.md "OCI images") against a
+# real registry on loopback: Debian's docker-registry, started and stopped
+# here (plain HTTP, and a second one with htpasswd auth), with images this
+# test builds (oci_layout.py) and pushes with skopeo. Multi-layer gzip and
+# zstd with whiteouts, an index of several platforms, hostile layers, a
+# tampered blob, an interrupted and resumed pull, prune of unused layers,
+# an image without a shell, and the image by reference in run and
+# workspace create.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/oci_lib.sh"
+PORT=$(free_port)
+REG=127.0.0.1:$PORT
+start_registry plain "$PORT"
+
+# A static program, so that an image without a shell has something to run.
+printf '#include <stdio.h>\nint main(int c, char **v) { printf("hello %%s\\n", c > 1 ? v[1] : "-"); return 0; }\n' \
+  >"$TEST_TMP/hello.c"
+gcc -static -O1 -o "$TEST_TMP/hello" "$TEST_TMP/hello.c" 2>/dev/null || skip "no static libc to build the test program"
+
+# spec NAME:TAG JSON records an image; build_all makes every recorded layout
+# in one python run; push NAME:TAG pushes one (every platform) with skopeo.
+LAYOUTS=()
+lay() { echo "$TEST_TMP/lay-${1//[:\/]/_}"; }
+spec() { printf '%s' "$2" >"$(lay "$1").json"; LAYOUTS+=("$(lay "$1")" "$(lay "$1").json"); }
+build_all() { python3 "$LAYOUT" "${LAYOUTS[@]}"; }
+push() { skopeo copy -q --all --dest-tls-verify=false "oci:$(lay "$1"):latest" "docker://$REG/$1" >/dev/null; }
+
+# --- multi-layer, gzip then zstd, whiteouts and an opaque dir, an index with two platforms
+spec test/multi:1 '{"layers": [
+ {"compress": "gzip", "entries": [
+   {"path": "bin", "type": "dir"}, {"path": "bin/hello", "type": "file", "src": "'"$TEST_TMP"'/hello", "mode": 493},
+   {"path": "etc", "type": "dir"}, {"path": "etc/gone", "type": "file", "data": "x"},
+   {"path": "etc/keep", "type": "file", "data": "keep"}, {"path": "etc/suid", "type": "file", "data": "s", "mode": 2541},
+   {"path": "opq", "type": "dir"}, {"path": "opq/old", "type": "file", "data": "old"}]},
+ {"compress": "zstd", "entries": [
+   {"path": "etc/.wh.gone", "type": "file"}, {"path": "opq/new", "type": "file", "data": "new"},
+   {"path": "opq/.wh..wh..opq", "type": "file"}, {"path": "etc/fifo", "type": "fifo"},
+   {"path": "etc/link", "type": "symlink", "target": "keep"},
+   {"path": "etc/hard", "type": "hardlink", "target": "etc/keep"}]}],
+ "config": {"Env": ["PATH=/bin", "GREETING=hi"], "WorkingDir": "/etc", "Cmd": ["/bin/hello"]},
+ "platforms": ["linux/arm64", "linux/amd64", "linux/riscv64"]}'
+hostile_spec() { spec "evil/$1:1" '{"layers": [{"compress": "gzip", "entries": '"$2"'}]}'; }
+hostile_spec dotdot '[{"path": "../../../../tmp/pyro-oci-escape", "type": "file", "data": "x"}]'
+hostile_spec abs '[{"path": "/tmp/pyro-oci-escape", "type": "file", "data": "x"}]'
+hostile_spec dev '[{"path": "dev", "type": "dir"}, {"path": "dev/null2", "type": "chr"}]'
+hostile_spec symesc '[{"path": "esc", "type": "symlink", "target": "/tmp"},
+  {"path": "esc/pyro-oci-escape", "type": "file", "data": "x"}]'
+hostile_spec hardesc '[{"path": "h", "type": "hardlink", "target": "../../etc/passwd"}]'
+hostile_spec bomb '[{"path": "z", "type": "file", "zeros": 33554432}]'
+spec test/tampered:1 '{"layers": [{"compress": "gzip", "entries": [{"path": "f", "type": "file", "data": "original"}]}]}'
+head -c $((6 << 20)) /dev/urandom >"$TEST_TMP/random"
+spec test/big:1 '{"layers": [{"compress": "none", "entries": [{"path": "r", "type": "file", "src": "'"$TEST_TMP"'/random"}]}]}'
+build_all
+for i in test/multi:1 evil/dotdot:1 evil/abs:1 evil/dev:1 evil/symesc:1 evil/hardesc:1 evil/bomb:1 test/tampered:1 \
+  test/big:1; do
+  push "$i"
+done
+IMG=$REG/test/multi:1
+expect_status 0 "$PYRO" env pull "$IMG" --json
+[ "$(echo "$OUT" | jget action)" = pulled ] || fail "first pull: $OUT"
+[ "$(echo "$OUT" | jget oci.config.working_dir)" = /etc ] || fail "config not recorded: $OUT"
+DIGEST=$(echo "$OUT" | jget oci.manifest_digest)
+ROOT=$(echo "$OUT" | jget rootfs_path)
+[ -e "$ROOT/etc/gone" ] && fail "whiteout not applied"
+[ -e "$ROOT/opq/old" ] && fail "opaque directory not applied"
+[ "$(cat "$ROOT/opq/new")" = new ] || fail "opq/new missing"
+[ "$(readlink "$ROOT/etc/link")" = keep ] || fail "symlink"
+[ "$(stat -c %i "$ROOT/etc/hard")" = "$(stat -c %i "$ROOT/etc/keep")" ] || fail "hard link"
+[ -p "$ROOT/etc/fifo" ] || fail "fifo"
+[ "$(stat -c %a "$ROOT/etc/suid")" = 4755 ] || fail "mode bits: $(stat -c %a "$ROOT/etc/suid")"
+[ "$(ls "$BLOBS" | wc -l)" = 2 ] || fail "two layer blobs expected: $(ls "$BLOBS")"
+ok "multi-layer gzip+zstd image from a 3-platform index: whiteouts, opaque dir, links, modes"
+
+# The registry's own manifest for linux/amd64 is what was recorded.
+AMD=$(skopeo inspect --raw --tls-verify=false "docker://$IMG" | python3 -c 'import json,sys
+print([m["digest"] for m in json.load(sys.stdin)["manifests"] if m["platform"]["architecture"]=="amd64"][0])')
+[ "$AMD" = "$DIGEST" ] || fail "manifest digest $DIGEST, registry says $AMD"
+expect_status 0 "$PYRO" env pull "$IMG" --json
+[ "$(echo "$OUT" | jget action)" = reused ] || fail "second pull: $OUT"
+expect_status 0 "$PYRO" env inspect "$IMG" --json
+[ "$(echo "$OUT" | jget status)" = installed ] && [ "$(echo "$OUT" | jget oci.manifest_digest)" = "$DIGEST" ] ||
+  fail "inspect: $OUT"
+[ "$(echo "$OUT" | jget oci.config.env.1)" = GREETING=hi ] || fail "inspect config: $OUT"
+expect_status 0 "$PYRO" env list --json
+echo "$OUT" | grep -q "\"$IMG\"" || fail "env list lacks the image: $OUT"
+ok "reuse by manifest digest, inspect and list"
+
+# --- the image by reference: run (no shell inside: argv) and a workspace
+expect_status 0 "$PYRO" run "$IMG" -- /bin/hello "big world"
+[ "$OUT" = "hello big world" ] || fail "run: $OUT"
+expect_status 1 "$PYRO" run "$IMG" -- 'echo $HOME | cat'
+echo "$ERR" | grep -q "no /bin/sh" || fail "shell syntax without a shell: $ERR"
+expect_status 0 "$PYRO" workspace create "$IMG" --json
+WS=$(echo "$OUT" | jget workspace_id)
+expect_status 0 "$PYRO" workspace exec "$WS" -- /bin/hello ws
+[ "$OUT" = "hello ws" ] || fail "workspace exec: $OUT"
+expect_status 0 "$PYRO" workspace delete "$WS"
+expect_status 1 "$PYRO" run "$REG/test/notpulled:1" -- /bin/true
+echo "$ERR" | grep -q "pyro env pull" || fail "an image not pulled: $ERR"
+ok "run and workspace create by image reference; argv without a shell; not-pulled images say how to pull"
+
+# --- bad references and unknown tags
+expect_status 1 "$PYRO" env pull "$REG/Bad/Name:1"
+echo "$ERR" | grep -q "bad repository" || fail "bad reference: $ERR"
+expect_status 1 "$PYRO" env pull "$REG/test/multi:nope"
+echo "$ERR" | grep -qi "no such image or tag" || fail "unknown tag: $ERR"
+expect_status 1 "$PYRO" env pull "$REG/test/multi@sha256:$(printf '0%.0s' $(seq 64))"
+ok "bad reference and unknown tag or digest: clear errors"
+
+# --- hostile layers: each pull fails clearly and installs nothing
+hostile() { # hostile NAME MESSAGE
+  expect_status 1 "$PYRO" env pull "$REG/evil/$1:1"
+  echo "$ERR" | grep -q "$2" || fail "$1: expected '$2' in: $ERR"
+  ls -d "$ENVS"/oci-*/1 2>/dev/null | wc -l | grep -qx 1 || fail "$1 left an install: $(ls "$ENVS")"
+  ls -d "$ENVS"/oci-*/.tmp-* 2>/dev/null && fail "$1 left a temporary directory"
+  [ -e /tmp/pyro-oci-escape ] && fail "$1 wrote outside the root"
+  true
+}
+rm -f /tmp/pyro-oci-escape
+hostile dotdot "leaves the root"
+hostile abs "absolute path"
+hostile dev "device node"
+hostile symesc "leads out of the root"
+hostile hardesc "leaves the root"
+PYRO_OCI_MAX_BYTES=$((8 << 20)) hostile bomb "decompression bomb"
+ok "'..', absolute paths, device nodes, escaping symlinks and hard links, a decompression bomb: refused, nothing installed"
+
+# --- a registry that lies: a tampered blob
+LAYER=$(skopeo inspect --raw --tls-verify=false "docker://$REG/test/tampered:1" | jget layers.0.digest)
+DATA="$TEST_TMP/plain/data/docker/registry/v2/blobs/sha256/${LAYER:7:2}/${LAYER:7}/data"
+python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-9]^=0xff; open(p,"wb").write(b)' "$DATA"
+expect_status 1 "$PYRO" env pull "$REG/test/tampered:1"
+echo "$ERR" | grep -q "download discarded" || fail "tampered blob: $ERR"
+[ -e "$BLOBS/${LAYER:7}" ] || [ -e "$BLOBS/${LAYER:7}.partial" ] && fail "a tampered blob was kept"
+ok "a tampered blob is refused and not kept"
+
+# --- unused layers: the bomb's layer is in the store and no image uses it
+expect_status 0 "$PYRO" env prune --json
+echo "$OUT" | grep -q unused_layer || fail "prune: $OUT"
+[ "$(ls "$BLOBS" | wc -l)" = 2 ] || fail "prune left or took the wrong layers: $(ls "$BLOBS")"
+ok "prune removes unused layers and keeps the pulled image's"
+
+# --- an interrupted pull resumes
+PYRO_OCI_MAX_RATE=$((2 << 20)) "$PYRO" env pull "$REG/test/big:1" >/dev/null 2>&1 &
+PULL=$!
+for _ in $(seq 100); do
+  p=$(ls "$BLOBS"/*.partial 2>/dev/null | head -1 || true)
+  [ -n "$p" ] && [ "$(stat -c %s "$p")" -gt $((1 << 20)) ] && break
+  sleep 0.05
+done
+kill -9 $PULL 2>/dev/null; wait $PULL 2>/dev/null || true
+[ -n "$p" ] && [ -e "$p" ] || fail "no partial download to resume"
+expect_status 0 "$PYRO" --log-level info env pull "$REG/test/big:1" --json
+echo "$ERR" | grep -q "resuming the download" || fail "the pull did not resume: $ERR"
+cmp -s "$(echo "$OUT" | jget rootfs_path)/r" "$TEST_TMP/random" || fail "resumed content differs"
+ok "an interrupted pull resumes where it stopped, content verified"
+
+# --- auth: a registry behind htpasswd; 401 without credentials, pull with auth.json
+APORT=$(free_port)
+mkdir -p "$TEST_TMP/auth"
+python3 -W ignore -c 'import crypt; print("tester:" + crypt.crypt("secret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))' >"$TEST_TMP/auth/htpasswd"
+start_registry authreg "$APORT" "auth:
+  htpasswd:
+    realm: pyro-test
+    path: $TEST_TMP/auth/htpasswd"
+AREG=127.0.0.1:$APORT
+skopeo copy -q --dest-tls-verify=false --dest-creds tester:secret "docker://$IMG" "docker://$AREG/priv/img:1" \
+  --src-tls-verify=false >/dev/null
+expect_status 1 env REGISTRY_AUTH_FILE=/nonexistent HOME="$TEST_TMP" "$PYRO" env pull "$AREG/priv/img:1"
+echo "$ERR" | grep -q "401" || fail "pull without credentials: $ERR"
+printf '{"auths": {"%s": {"auth": "%s"}}}' "$AREG" "$(printf tester:secret | base64)" >"$TEST_TMP/auth.json"
+expect_status 0 env REGISTRY_AUTH_FILE="$TEST_TMP/auth.json" "$PYRO" env pull "$AREG/priv/img:1" --json
+[ "$(echo "$OUT" | jget oci.manifest_digest)" = "$DIGEST" ] || fail "authenticated pull: $OUT"
+ok "401 without credentials; credentials from an auth.json"
