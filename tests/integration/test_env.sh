@@ -6,7 +6,10 @@ command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed (apt-get i
 ENV=debian:12-base
 
 # Unknown names are runtime errors (exit 1) that list the catalog; nothing is created.
-expect_status 1 "$PYRO" env pull ubuntu:24.04
+# (A short name is also tried as an OCI image, docs/environments.md: the
+# default registry is a closed loopback port here, so no host's internet
+# access changes the outcome.)
+expect_status 1 env PYRO_OCI_REGISTRY=127.0.0.1:9 "$PYRO" env pull ubuntu:24.04
 grep -q "unknown environment 'ubuntu:24.04'; valid names: debian:12, debian:12-base, debian:12-build" <<<"$ERR" \
   || fail "unknown name message: $ERR"
 expect_status 1 "$PYRO" env inspect nope --json
