@@ -96,7 +96,7 @@ static int export_place(struct host_dest *d, int fd, bool is_dir, const char **f
     if (target && !export_link_ok(target))
         return err_set(err, -PYRO_E_INVALID,
                        "the exported path is a symlink to '%.256s', which leaves the exported tree: nothing was "
-                       "written to %s (export the directory holding it instead: a directory arrives as a tar "
+                       "written to %s %s (export the directory holding it instead: a directory arrives as a tar "
                        "archive, where the link is only an entry)",
                        target, d->param, d->path);
     return target ? host_dest_symlink(d, target, err) : host_dest_commit(d, out, perm, err);
