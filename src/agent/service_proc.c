@@ -24,8 +24,8 @@ static const char *const service_env[] = {
     NULL,
 };
 
-static void __attribute__((noreturn)) leader_exec(const char *command, const char *cwd, char *const *envp, int out_w,
-                                                  int err_w)
+static void __attribute__((noreturn))
+leader_exec(const char *command, const char *cwd, char *const *envp, int out_w, int err_w)
 {
     childio_setup(cwd, -1, out_w, err_w);
     char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
@@ -59,8 +59,8 @@ static void close_others(int a, int b, int c)
 /* The supervisor: reports the leader's pid, then its wait status, and
  * reaps every orphan of the tree until none is left. It keeps the agent's
  * credentials (init_guard_creds: the service cannot ptrace it). */
-static void __attribute__((noreturn)) supervise(const char *command, const char *cwd, char *const *envp, int out_w,
-                                                int err_w, int st_w)
+static void __attribute__((noreturn))
+supervise(const char *command, const char *cwd, char *const *envp, int out_w, int err_w, int st_w)
 {
     proc_signals_default();
     /* Stopping signals the tree below, never the supervisor itself; it
@@ -119,8 +119,7 @@ int service_envp(const json_t *env, char ***out, pyro_error *err)
         const char *s = json_string_value(val);
         if (!key[0] || strchr(key, '=') || !s || strlen(s) != json_string_length(val)) {
             strv_free(v);
-            return err_set(err, -PYRO_E_INVALID, "\"env\": %.64s must be a NAME without '=' with a string value",
-                           key);
+            return err_set(err, -PYRO_E_INVALID, "\"env\": %.64s must be a NAME without '=' with a string value", key);
         }
         v[k++] = xasprintf("%s=%s", key, s);
     }

@@ -244,8 +244,8 @@ char *redact_stream_feed(struct redact_stream *s, const char *data, size_t len, 
 
 char *redact_stream_finish(struct redact_stream *s, bool cut, size_t *out_len)
 {
-    char *out = redact_range(s->r, s->held ? s->held : "", s->held_len, s->look, s->held_len,
-                             cut ? REDACT_CUT_END : 0, out_len);
+    char *out = redact_range(s->r, s->held ? s->held : "", s->held_len, s->look, s->held_len, cut ? REDACT_CUT_END : 0,
+                             out_len);
     if (s->held)
         explicit_bzero(s->held, s->held_len);
     free(s->held);

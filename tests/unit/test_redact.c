@@ -3,9 +3,9 @@
  * across reads, fed one byte at a time), JSON results and messages. */
 #include <errno.h>
 #include <setjmp.h>
-#include <stdio.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,7 +177,8 @@ static void test_json(void **state)
     json_t *out = redact_json(r, in);
     char *t = json_dumps(out, JSON_SORT_KEYS | JSON_COMPACT);
     assert_null(strstr(t, "SECRETVALUE"));
-    assert_string_equal(t, "{\"[REDACTED]-key\":{\"k\":true},\"list\":[\"[REDACTED]\",3],\"stdout\":\"x [REDACTED] y\"}");
+    assert_string_equal(t,
+                        "{\"[REDACTED]-key\":{\"k\":true},\"list\":[\"[REDACTED]\",3],\"stdout\":\"x [REDACTED] y\"}");
     free(t);
     json_decref(out);
     json_decref(in);

@@ -326,7 +326,8 @@ static json_t *param_schema(const struct contract_param *p)
     case PT_LIST:
         json_set(o, "type", json_string("array"));
         if (p->flags & PF_OBJECTS)
-            json_set(o, "items", json_pack("{s:s, s:{s:s}}", "type", "object", "additionalProperties", "type", "string"));
+            json_set(o, "items",
+                     json_pack("{s:s, s:{s:s}}", "type", "object", "additionalProperties", "type", "string"));
         else
             json_set(o, "items", json_pack("{s:s}", "type", "string"));
         json_set(o, "maxItems", json_integer(items_max(p)));

@@ -42,9 +42,9 @@ json_t *ws_describe(const struct instance *inst)
     json_t *labels = json_object_get(inst->rec, "labels");
     json_set(o, "labels", labels ? json_deep_copy(labels) : json_object());
     json_set(o, "state", json_string(ws_state(inst)));
-    const char *copy[] = {"environment",      "environment_version", "vcpu_count",      "mem_mib",
-                          "ttl_seconds",      "allow_host_compat",   "created_at",      "expires_at",
-                          "last_activity_at", "stopped_at",          "workspace_seed",  "command_count",
+    const char *copy[] = {"environment",      "environment_version", "vcpu_count",       "mem_mib",
+                          "ttl_seconds",      "allow_host_compat",   "created_at",       "expires_at",
+                          "last_activity_at", "stopped_at",          "workspace_seed",   "command_count",
                           "reset_count",      "last_command",        "backend_fallback", "secrets"};
     for (size_t i = 0; i < ARRAY_SIZE(copy); i++) {
         json_t *v = json_object_get(inst->rec, copy[i]);

@@ -118,8 +118,10 @@ int ws_secrets_prepare(struct pyro_ctx *ctx, const json_t *args, json_t **out, p
         json_t *m;
         json_object_foreach(e, k, m)
             if (strcmp(k, "name") && strcmp(k, "value") && strcmp(k, "file_path"))
-                return err_set(err, -PYRO_E_INVALID, "secrets[%zu]: unknown key '%.64s' (expected name, value or "
-                               "file_path)", i, k);
+                return err_set(err, -PYRO_E_INVALID,
+                               "secrets[%zu]: unknown key '%.64s' (expected name, value or "
+                               "file_path)",
+                               i, k);
         if (!name || !val == !file)
             return err_set(err, -PYRO_E_INVALID, "secrets[%zu] needs a name and exactly one of value or file_path", i);
         if (val) {
@@ -208,8 +210,8 @@ int ws_secrets_materialize(const struct instance *inst, pyro_error *err)
     size_t n = json_array_size(store);
     struct proto_exec_env *env = xcalloc(n, sizeof(*env));
     char **names = xcalloc(n, sizeof(*names));
-    _cleanup_free_ char *script = xstrdup("set -e; umask 077; rm -rf " WS_SECRETS_GUEST_DIR "; mkdir -m 0700 "
-                                          WS_SECRETS_GUEST_DIR);
+    _cleanup_free_ char *script = xstrdup("set -e; umask 077; rm -rf " WS_SECRETS_GUEST_DIR
+                                          "; mkdir -m 0700 " WS_SECRETS_GUEST_DIR);
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_array_get(store, i);
         const char *name = json_get_str(e, "name", "");
@@ -217,8 +219,8 @@ int ws_secrets_materialize(const struct instance *inst, pyro_error *err)
             continue;
         names[i] = xasprintf("PYRO_SECRET_%zu", i);
         env[i] = (struct proto_exec_env){names[i], json_get_str(e, "value", "")};
-        char *s = xasprintf("%s; printf %%s \"$%s\" > %s/%s; chmod 0400 %s/%s", script, names[i],
-                            WS_SECRETS_GUEST_DIR, name, WS_SECRETS_GUEST_DIR, name);
+        char *s = xasprintf("%s; printf %%s \"$%s\" > %s/%s; chmod 0400 %s/%s", script, names[i], WS_SECRETS_GUEST_DIR,
+                            name, WS_SECRETS_GUEST_DIR, name);
         free(script);
         script = s;
     }

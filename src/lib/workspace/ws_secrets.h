@@ -20,21 +20,21 @@
 #define WS_SECRET_NAME_MAX 64
 
 /* workspace_create's secret parameters. */
-#define WS_SECRETS_PARAMS                                                                                           \
-    PARAM_LIST("secrets",                                                                                          \
-               "Secrets of the workspace, defined once: objects {name, value} or {name, file_path} (a host file "   \
+#define WS_SECRETS_PARAMS                                                                                         \
+    PARAM_LIST("secrets",                                                                                         \
+               "Secrets of the workspace, defined once: objects {name, value} or {name, file_path} (a host file " \
                "read now, confined to the allowed host paths). Names are environment variable names; values are " \
-               "UTF-8, 8 to 4096 bytes. Values are redacted from every output.",                                   \
-               .flags = PF_FULL_ONLY | PF_OBJECTS),                                      \
-        PARAM_MAP("secret", "A secret NAME=VALUE (repeatable).", .flags = PF_CLI_ONLY, .metavar = "NAME=VALUE"), \
-        PARAM_MAP("secret_file",                                                                                    \
-                  "A secret NAME=PATH read from a host file now (UTF-8; one final newline is dropped).",           \
+               "UTF-8, 8 to 4096 bytes. Values are redacted from every output.",                                  \
+               .flags = PF_FULL_ONLY | PF_OBJECTS),                                                               \
+        PARAM_MAP("secret", "A secret NAME=VALUE (repeatable).", .flags = PF_CLI_ONLY, .metavar = "NAME=VALUE"),  \
+        PARAM_MAP("secret_file",                                                                                  \
+                  "A secret NAME=PATH read from a host file now (UTF-8; one final newline is dropped).",          \
                   .flags = PF_CLI_ONLY, .metavar = "NAME=PATH")
 /* secret_env of exec, shell_open and service_start. */
-#define WS_SECRET_ENV_PARAM                                                                                   \
-    PARAM_MAP("secret_env",                                                                                  \
-              "Secrets exported to this process only, as SECRET_NAME -> ENV_VAR (on the CLI SECRET alone "   \
-              "keeps its name).",                                                                            \
+#define WS_SECRET_ENV_PARAM                                                                                \
+    PARAM_MAP("secret_env",                                                                                \
+              "Secrets exported to this process only, as SECRET_NAME -> ENV_VAR (on the CLI SECRET alone " \
+              "keeps its name).",                                                                          \
               .flags = PF_FULL_ONLY | PF_MAP_BARE, .metavar = "SECRET[=ENV_VAR]")
 
 /* Reads and checks the secrets of workspace_create's arguments before
