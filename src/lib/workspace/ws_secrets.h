@@ -26,7 +26,7 @@
                "read now, confined to the allowed host paths). Names are environment variable names; values are " \
                "UTF-8, 8 to 4096 bytes. Values are redacted from every output.",                                  \
                .flags = PF_FULL_ONLY | PF_OBJECTS),                                                               \
-        PARAM_MAP("secret", "A secret NAME=VALUE (repeatable).", .flags = PF_CLI_ONLY, .metavar = "NAME=VALUE"),  \
+        PARAM_MAP("secret", "A secret NAME=VALUE.", .flags = PF_CLI_ONLY, .metavar = "NAME=VALUE"),               \
         PARAM_MAP("secret_file",                                                                                  \
                   "A secret NAME=PATH read from a host file now (UTF-8; one final newline is dropped).",          \
                   .flags = PF_CLI_ONLY, .metavar = "NAME=PATH")
