@@ -137,6 +137,12 @@ static int shell_read_redact(const struct redact *red, const struct instance *in
                  json_get_int(res, "next_cursor", 0) >= json_get_int(res, "end", 0);
     size_t hold = final ? 0 : redact_holdback(red, win, wlen);
     size_t to = wlen - hold < from ? from : wlen - hold;
+    if (to == from && len > 0) {
+        /* Everything new could begin a value (a max_chars below a value's
+         * length): masked as cut rather than held, so reads progress. */
+        to = wlen;
+        flags |= REDACT_CUT_END;
+    }
     *safe = redact_range(red, win, wlen, from, to, flags, safe_len);
     *emitted = to - from;
     return 0;
