@@ -10,6 +10,8 @@
 # of symlinks leaving the exported tree.
 . "$(dirname "$0")/lib.sh"
 P=$PYRO
+# grep reading all its input (grep -q may leave a writer to a broken pipe under pipefail).
+qgrep() { grep "$@" >/dev/null; }
 V1='tok-A1b2C3d4E5f6-literal'
 V2='file-secret-Zz9Yy8Xx7'
 printf '%s\n' "$V2" >"$TEST_TMP/v2"
@@ -17,19 +19,19 @@ printf '%s\n' "$V2" >"$TEST_TMP/v2"
 # ---- bad definitions: clear errors, nothing created ----
 count() { ls "$PYRO_HOME/workspaces" 2>/dev/null | grep -vc '^\.' || true; }
 expect_status 1 "$P" workspace create debian:12-base --secret 1BAD=abcdefghij
-echo "$ERR" | grep -q "not an environment variable name" || fail "bad name: $ERR"
+echo "$ERR" | qgrep "not an environment variable name" || fail "bad name: $ERR"
 expect_status 1 "$P" workspace create debian:12-base --secret A=abcdefghij --secret-file A="$TEST_TMP/v2"
-echo "$ERR" | grep -q "defined twice" || fail "duplicate: $ERR"
+echo "$ERR" | qgrep "defined twice" || fail "duplicate: $ERR"
 expect_status 1 "$P" workspace create debian:12-base --secret-file A="$TEST_TMP/missing"
-echo "$ERR" | grep -q "secret A" || fail "missing file: $ERR"
+echo "$ERR" | qgrep "secret A" || fail "missing file: $ERR"
 printf 'abc\377\376defghij' >"$TEST_TMP/bad-utf8"
 expect_status 1 "$P" workspace create debian:12-base --secret-file A="$TEST_TMP/bad-utf8"
-echo "$ERR" | grep -q "UTF-8" || fail "invalid UTF-8: $ERR"
+echo "$ERR" | qgrep "UTF-8" || fail "invalid UTF-8: $ERR"
 expect_status 1 "$P" workspace create debian:12-base --secret A=short
-echo "$ERR" | grep -q "8 to 4096 bytes" || fail "short value: $ERR"
+echo "$ERR" | qgrep "8 to 4096 bytes" || fail "short value: $ERR"
 mkdir "$TEST_TMP/a-dir"
 expect_status 1 "$P" workspace create debian:12-base --secret-file A="$TEST_TMP/a-dir"
-echo "$ERR" | grep -q "not a regular file" || fail "directory as a secret file: $ERR"
+echo "$ERR" | qgrep "not a regular file" || fail "directory as a secret file: $ERR"
 [ "$(count)" = 0 ] || fail "a refused create left a workspace: $(ls "$PYRO_HOME/workspaces")"
 ok "bad secret definitions are refused and create nothing"
 
@@ -47,9 +49,9 @@ guest_check() {
   expect_status 0 "$P" workspace exec "$W" --json -- \
     'stat -c "%a %U %n" /run/pyro-secrets /run/pyro-secrets/*; test "$(cat /run/pyro-secrets/API_TOKEN)" = "'"$V1"'" && test "$(cat /run/pyro-secrets/FILE_TOKEN)" = "'"$V2"'" && echo values-ok'
   local o; o=$(echo "$OUT" | jget stdout)
-  echo "$o" | grep -q "^700 root /run/pyro-secrets$" || fail "$1: dir mode: $o"
-  echo "$o" | grep -q "^400 root /run/pyro-secrets/API_TOKEN$" || fail "$1: file mode: $o"
-  echo "$o" | grep -q "values-ok" || fail "$1: guest values: $o"
+  echo "$o" | qgrep "^700 root /run/pyro-secrets$" || fail "$1: dir mode: $o"
+  echo "$o" | qgrep "^400 root /run/pyro-secrets/API_TOKEN$" || fail "$1: file mode: $o"
+  echo "$o" | qgrep "values-ok" || fail "$1: guest values: $o"
 }
 guest_check create
 ok "guest files under /run/pyro-secrets, root-only"
@@ -61,7 +63,7 @@ expect_status 0 "$P" workspace exec "$W" --secret-env API_TOKEN --secret-env FIL
 expect_status 0 "$P" workspace exec "$W" --json -- 'echo "[${API_TOKEN:-unset}]"'
 [ "$(echo "$OUT" | jget stdout)" = "[unset]" ] || fail "secret_env leaked into another command: $OUT"
 expect_status 1 "$P" workspace exec "$W" --secret-env NOPE -- true
-echo "$ERR" | grep -q "unknown secret 'NOPE'" || fail "unknown secret: $ERR"
+echo "$ERR" | qgrep "unknown secret 'NOPE'" || fail "unknown secret: $ERR"
 ok "secret_env exports chosen secrets to one command only"
 
 # ---- the hunt: exec ----
@@ -77,7 +79,7 @@ expect_status 0 "$P" workspace exec "$W" --secret-env API_TOKEN --json -- \
   'head -c 1048571 /dev/zero | tr "\0" x; printf %s "$API_TOKEN"'
 keep "$OUT"
 [ "$(echo "$OUT" | jget stdout_truncated)" = true ] || fail "not cut at the limit"
-echo "$OUT" | jget stdout | tail -c 20 | grep -q 'x\[REDACTED\]$' || fail "capture limit: $(echo "$OUT" | jget stdout | tail -c 40)"
+echo "$OUT" | jget stdout | tail -c 20 | qgrep 'x\[REDACTED\]$' || fail "capture limit: $(echo "$OUT" | jget stdout | tail -c 40)"
 expect_status 1 "$P" workspace file read "$W" "/workspace/$V1"
 keep "$ERR"
 # A command line holding the value: the history and record keep it masked.
@@ -108,10 +110,10 @@ expect_status 0 "$P" workspace service start "$W" svc --secret-env API_TOKEN=T -
   'for c in $(printf %s "$T" | fold -w1); do printf %s "$c"; sleep 0.05; done; echo; echo "e $T" >&2; sleep 60'
 for _ in $(seq 1 20); do
   expect_status 0 "$P" workspace service logs "$W" svc --json; keep "$OUT"
-  echo "$OUT" | jget stderr | grep -q '^e \[REDACTED\]' && break
+  echo "$OUT" | jget stderr | qgrep '^e \[REDACTED\]' && break
   sleep 0.2
 done
-echo "$OUT" | jget stdout | grep -q '^\[REDACTED\]$' || fail "service logs: $OUT"
+echo "$OUT" | jget stdout | qgrep '^\[REDACTED\]$' || fail "service logs: $OUT"
 expect_status 0 "$P" workspace service status "$W" svc --json; keep "$OUT"
 expect_status 0 "$P" workspace service stop "$W" svc --json; keep "$OUT"
 ok "service logs are redacted"
@@ -120,7 +122,7 @@ ok "service logs are redacted"
 expect_status 0 "$P" workspace status "$W" --json; keep "$OUT"
 expect_status 0 "$P" workspace summary "$W" --json; keep "$OUT"
 expect_status 0 "$P" workspace diff "$W" --json; keep "$OUT"
-echo "$OUT" | grep -q '\[REDACTED\]' || fail "diff shows no mask: $OUT"
+echo "$OUT" | qgrep '\[REDACTED\]' || fail "diff shows no mask: $OUT"
 expect_status 0 "$P" workspace file read "$W" f.txt --json; keep "$OUT"
 mkdir -p "$TEST_TMP/exp"
 expect_status 0 "$P" workspace export "$W" f.txt --output "$TEST_TMP/exp/f.txt" --json; keep "$OUT"
@@ -130,7 +132,7 @@ ok "status, summary, diff and export's result are redacted; the exported file is
 # ---- links in export ----
 expect_status 1 "$P" workspace export "$W" link --output "$TEST_TMP/exp/link"
 [ ! -e "$TEST_TMP/exp/link" ] && [ ! -L "$TEST_TMP/exp/link" ] || fail "a host link to /etc/passwd was created"
-echo "$ERR" | grep -q "leaves the exported tree" || fail "link export: $ERR"
+echo "$ERR" | qgrep "leaves the exported tree" || fail "link export: $ERR"
 expect_status 0 "$P" workspace exec "$W" -- 'mkdir -p d && ln -s ../../../etc/shadow d/up && ln -s f.txt near'
 expect_status 1 "$P" workspace export "$W" d/up --output "$TEST_TMP/exp/up"
 [ ! -L "$TEST_TMP/exp/up" ] || fail "a climbing link was created"
