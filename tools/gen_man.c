@@ -86,6 +86,8 @@ int main(void)
         printf("\n");
         for (const struct contract_param *p = op->params; p->name; p++) {
             char fl[128];
+            if (p->flags & PF_OBJECTS)
+                continue; /* no CLI form (MCP and C API only) */
             flag_of(p, fl, sizeof(fl));
             printf(".TP\n");
             if (p->flags & PF_REST)

@@ -110,8 +110,13 @@ void service_watch(struct service *s);
  * *status_rd gets a non-blocking pipe on which the supervisor writes the
  * leader's wait status (an int) once it exits; the supervisor itself exits
  * when its tree is empty. */
-int service_spawn(const char *command, const char *cwd, int out_w, int err_w, pid_t *sup, pid_t *leader, int *status_rd,
-                  pyro_error *err);
+int service_spawn(const char *command, const char *cwd, char *const *envp, int out_w, int err_w, pid_t *sup,
+                  pid_t *leader, int *status_rd, pyro_error *err);
+/* The leader's environment: the defaults (PATH, HOME, LANG), overridden
+ * and extended by the request's "env" object (secret_env); an error when
+ * it is malformed. Free with strv_free. */
+#define SERVICE_ENV_MAX 64
+int service_envp(const json_t *env, char ***out, pyro_error *err);
 /* Sends sig to every process below sup (not sup itself). Returns how many
  * processes were signalled. */
 size_t service_signal_tree(pid_t sup, int sig);

@@ -162,8 +162,11 @@ int op_service_start(struct agent *a, const struct proto_frame *req, pyro_error 
         r = service_log_open(&s->out, s->dir, "stdout", &ow, err);
     if (r == 0)
         r = service_log_open(&s->err, s->dir, "stderr", &ew, err);
+    _cleanup_strv_ char **envp = NULL;
     if (r == 0)
-        r = service_spawn(s->command, s->cwd, ow, ew, &s->sup, &s->leader, &s->status_fd, err);
+        r = service_envp(json_object_get(args, "env"), &envp, err);
+    if (r == 0)
+        r = service_spawn(s->command, s->cwd, envp, ow, ew, &s->sup, &s->leader, &s->status_fd, err);
     if (ow >= 0)
         close(ow);
     if (ew >= 0)

@@ -24,11 +24,12 @@ static const char *const service_env[] = {
     NULL,
 };
 
-static void __attribute__((noreturn)) leader_exec(const char *command, const char *cwd, int out_w, int err_w)
+static void __attribute__((noreturn))
+leader_exec(const char *command, const char *cwd, char *const *envp, int out_w, int err_w)
 {
     childio_setup(cwd, -1, out_w, err_w);
     char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
-    execve(argv[0], argv, (char **)service_env);
+    execve(argv[0], argv, envp);
     dprintf(2, "pyro-agent: exec /bin/sh: %s\n", strerror(errno));
     _exit(127);
 }
@@ -58,7 +59,8 @@ static void close_others(int a, int b, int c)
 /* The supervisor: reports the leader's pid, then its wait status, and
  * reaps every orphan of the tree until none is left. It keeps the agent's
  * credentials (init_guard_creds: the service cannot ptrace it). */
-static void __attribute__((noreturn)) supervise(const char *command, const char *cwd, int out_w, int err_w, int st_w)
+static void __attribute__((noreturn))
+supervise(const char *command, const char *cwd, char *const *envp, int out_w, int err_w, int st_w)
 {
     proc_signals_default();
     /* Stopping signals the tree below, never the supervisor itself; it
@@ -76,7 +78,7 @@ static void __attribute__((noreturn)) supervise(const char *command, const char 
         signal(SIGINT, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
         close(st_w);
-        leader_exec(command, cwd, out_w, err_w);
+        leader_exec(command, cwd, envp, out_w, err_w);
     }
     close(out_w);
     close(err_w);
@@ -98,8 +100,35 @@ static void __attribute__((noreturn)) supervise(const char *command, const char 
     _exit(0);
 }
 
-int service_spawn(const char *command, const char *cwd, int out_w, int err_w, pid_t *sup, pid_t *leader, int *status_rd,
-                  pyro_error *err)
+int service_envp(const json_t *env, char ***out, pyro_error *err)
+{
+    *out = NULL;
+    if (env && (!json_is_object(env) || json_object_size(env) > SERVICE_ENV_MAX))
+        return err_set(err, -PYRO_E_INVALID, "\"env\" must be an object of at most %d strings", SERVICE_ENV_MAX);
+    size_t k = 0;
+    char **v = xcalloc(ARRAY_SIZE(service_env) + json_object_size(env) + 1, sizeof(char *));
+    for (size_t i = 0; service_env[i]; i++) {
+        size_t nl = (size_t)(strchr(service_env[i], '=') - service_env[i]);
+        _cleanup_free_ char *name = xstrndup(service_env[i], nl);
+        if (!json_object_get(env, name))
+            v[k++] = xstrdup(service_env[i]);
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)env, key, val) {
+        const char *s = json_string_value(val);
+        if (!key[0] || strchr(key, '=') || !s || strlen(s) != json_string_length(val)) {
+            strv_free(v);
+            return err_set(err, -PYRO_E_INVALID, "\"env\": %.64s must be a NAME without '=' with a string value", key);
+        }
+        v[k++] = xasprintf("%s=%s", key, s);
+    }
+    *out = v;
+    return 0;
+}
+
+int service_spawn(const char *command, const char *cwd, char *const *envp, int out_w, int err_w, pid_t *sup,
+                  pid_t *leader, int *status_rd, pyro_error *err)
 {
     int st[2];
     if (pipe2(st, O_CLOEXEC) < 0)
@@ -107,7 +136,7 @@ int service_spawn(const char *command, const char *cwd, int out_w, int err_w, pi
     pid_t pid = fork();
     if (pid == 0) {
         close(st[0]);
-        supervise(command, cwd, out_w, err_w, st[1]);
+        supervise(command, cwd, envp, out_w, err_w, st[1]);
     }
     int e = errno;
     close(st[1]);

@@ -1,5 +1,7 @@
 #include "base/log.h"
 
+#include "base/redact.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 static enum log_level cur_level = PYRO_LOG_WARN;
 static log_sink cur_sink;
 static void *cur_sink_data;
+static const struct redact *cur_redact;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug", "trace"};
 
@@ -25,6 +28,11 @@ void log_set_sink(log_sink sink, void *userdata)
 {
     cur_sink = sink;
     cur_sink_data = userdata;
+}
+
+void log_set_redact(const struct redact *r)
+{
+    cur_redact = r;
 }
 
 const char *log_level_name(enum log_level level)
@@ -53,6 +61,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
+    redact_message(cur_redact, buf, sizeof(buf));
     if (cur_sink) {
         cur_sink(cur_sink_data, level, buf);
         return;

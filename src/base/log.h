@@ -13,6 +13,9 @@ void log_set_sink(log_sink sink, void *userdata);
 const char *log_level_name(enum log_level level);
 /* Parses "error|warn|info|debug|trace"; returns -1 when unknown. */
 int log_level_parse(const char *s);
+/* Messages are redacted with r (base/redact.h) from now on; NULL: none. */
+struct redact;
+void log_set_redact(const struct redact *r);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_msg(PYRO_LOG_DEBUG, __VA_ARGS__)

@@ -84,7 +84,7 @@ static const struct contract_param *find_flag(const struct contract_op *op, cons
     char buf[128];
     *negated = false;
     for (const struct contract_param *p = op->params; p && p->name; p++) {
-        if (p->flags & (PF_POSITIONAL | PF_REST))
+        if (p->flags & (PF_POSITIONAL | PF_REST | PF_OBJECTS))
             continue;
         flag_name(p, buf, sizeof(buf));
         if (strcmp(buf, name) == 0)
@@ -139,6 +139,8 @@ static int store_value(const struct contract_op *op, const struct contract_param
         return 0;
     case PT_MAP: {
         const char *eq = strchr(val, '=');
+        if (!eq && (p->flags & PF_MAP_BARE) && val[0])
+            eq = val + strlen(val); /* KEY alone: KEY=KEY */
         if (!eq || eq == val)
             return usage_err(err, op, "%s expects KEY=VALUE, got '%s'", flag, val);
         json_t *m = json_object_get(args, p->name);
@@ -147,7 +149,8 @@ static int store_value(const struct contract_op *op, const struct contract_param
             json_set(args, p->name, m);
         }
         _cleanup_free_ char *key = xstrndup(val, (size_t)(eq - val));
-        json_set(m, key, json_bytes(eq + 1, strlen(eq + 1), NULL));
+        const char *v = *eq ? eq + 1 : key;
+        json_set(m, key, json_bytes(v, strlen(v), NULL));
         return 0;
     }
     case PT_LIST:
@@ -370,6 +373,8 @@ void cli_help_op(const struct contract_op *op, FILE *out)
     fprintf(out, "\narguments and options:\n");
     for (const struct contract_param *p = op->params; p && p->name; p++) {
         char left[160];
+        if (p->flags & PF_OBJECTS)
+            continue; /* no CLI form */
         flag_name(p, fl, sizeof(fl));
         if (p->flags & PF_REST)
             snprintf(left, sizeof(left), "COMMAND...");

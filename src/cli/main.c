@@ -132,6 +132,7 @@ int main(int argc, char **argv)
 
     json_auto_t *result = NULL;
     r = op->handler(ctx, args, &result, &err);
+    ctx_redact_outcome(ctx, &result, &err);
     cli_progress_detach(&run);
     if (r < 0) {
         print_error(err.code, err.message, opts.json);

@@ -39,8 +39,9 @@ json_t *mcp_result_response(const json_t *id, json_t *result)
 
 char *mcp_redact(const char *text)
 {
-    /* No secret store exists yet (workspaces bring it); this is the one
-     * place every log text passes through on its way out. */
+    /* Secret values are redacted in the worker that opened the workspace
+     * (ctx_redact_outcome, base/log.c); this is the one place every log
+     * text of the server passes through on its way out. */
     return xstrdup(text ? text : "");
 }
 

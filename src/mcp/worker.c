@@ -127,6 +127,7 @@ static __attribute__((noreturn)) void child_run(struct mcp_server *srv, const st
     pyro_error err = {0};
     json_t *result = NULL;
     int r = op->handler(ctx, args, &result, &err);
+    ctx_redact_outcome(ctx, &result, &err);
     json_auto_t *out = NULL;
     if (r < 0)
         out = json_pack("{s:{s:s, s:s}}", "error", "code", pyro_error_name(err.code), "message", err.message);

@@ -25,6 +25,7 @@ int pyro_call(pyro_ctx *ctx, const char *opname, const char *args_json, char **r
         return r;
     json_auto_t *result = NULL;
     r = op->handler(ctx, valid, &result, err);
+    ctx_redact_outcome(ctx, &result, err);
     if (r < 0)
         return r;
     *result_json = json_dump(result, 0);

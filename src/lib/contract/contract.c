@@ -194,6 +194,35 @@ static int validate_ports(const char *op, const struct contract_param *p, const 
     return 0;
 }
 
+/* A PF_OBJECTS list: objects of at most 8 string members each. */
+static int validate_objects(const char *op, const struct contract_param *p, const json_t *v, json_t **out,
+                            pyro_error *err)
+{
+    size_t i;
+    json_t *e;
+    if (!json_is_array(v))
+        return err_set(err, -PYRO_E_INVALID, "%s: %s must be an array of objects, got %s", op, p->name, type_name(v));
+    if ((long long)json_array_size(v) > items_max(p))
+        return err_set(err, -PYRO_E_INVALID, "%s: %s has %zu items, at most %lld allowed", op, p->name,
+                       json_array_size(v), items_max(p));
+    json_array_foreach(v, i, e) {
+        const char *k;
+        json_t *m;
+        if (!json_is_object(e) || json_object_size(e) > 8)
+            return err_set(err, -PYRO_E_INVALID, "%s: %s[%zu] must be an object of at most 8 strings", op, p->name, i);
+        json_object_foreach(e, k, m) {
+            if (!json_is_string(m))
+                return err_set(err, -PYRO_E_INVALID, "%s: %s[%zu].%.64s must be a string, got %s", op, p->name, i, k,
+                               type_name(m));
+            int rc = check_string(op, p, json_string_value(m), json_string_length(m), err);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    *out = json_deep_copy(v);
+    return 0;
+}
+
 static int validate_value(const char *op, const struct contract_param *p, const json_t *v, json_t **out,
                           pyro_error *err)
 {
@@ -252,6 +281,8 @@ static int validate_value(const char *op, const struct contract_param *p, const 
     case PT_LIST: {
         size_t i;
         json_t *e;
+        if (p->flags & PF_OBJECTS)
+            return validate_objects(op, p, v, out, err);
         if (!json_is_array(v))
             return err_set(err, -PYRO_E_INVALID, "%s: %s must be an array of strings, got %s", op, p->name,
                            type_name(v));
@@ -368,7 +399,11 @@ static json_t *param_schema(const struct contract_param *p)
         break;
     case PT_LIST:
         json_set(o, "type", json_string("array"));
-        json_set(o, "items", json_pack("{s:s}", "type", "string"));
+        if (p->flags & PF_OBJECTS)
+            json_set(o, "items",
+                     json_pack("{s:s, s:{s:s}}", "type", "object", "additionalProperties", "type", "string"));
+        else
+            json_set(o, "items", json_pack("{s:s}", "type", "string"));
         json_set(o, "maxItems", json_integer(items_max(p)));
         break;
     case PT_PORTS:

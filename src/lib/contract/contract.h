@@ -32,6 +32,8 @@ enum {
     PF_REST = 1u << 2,       /* CLI: the words after `--` (or after the positionals) */
     PF_CLI_ONLY = 1u << 3,   /* CLI and C API only, never published to MCP (--text-file) */
     PF_FULL_ONLY = 1u << 4,  /* dropped from narrowed surfaces (workspace-core, modes) */
+    PF_OBJECTS = 1u << 5,    /* PT_LIST: items are objects of strings (MCP, C API; no CLI flag) */
+    PF_MAP_BARE = 1u << 6,   /* PT_MAP: on the CLI a bare KEY stands for KEY=KEY */
 };
 
 struct contract_param {

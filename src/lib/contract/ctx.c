@@ -10,7 +10,9 @@
 
 #include "base/cleanup.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "base/paths.h"
+#include "base/redact.h"
 #include "lib/contract/params.h"
 
 /* An integer setting from the environment: unset or empty leaves *out. */
@@ -99,6 +101,7 @@ void pyro_ctx_free(pyro_ctx *ctx)
     free(ctx->state_dir);
     free(ctx->cache_dir);
     free(ctx->default_seed_path);
+    ctx_redact_set(ctx, NULL);
     free(ctx);
 }
 
@@ -121,8 +124,36 @@ const char *pyro_ctx_cache_dir(const pyro_ctx *ctx)
 void ctx_progress(struct pyro_ctx *ctx, const char *operation, const char *phase, int64_t current, int64_t total,
                   const char *message)
 {
-    if (ctx && ctx->progress)
-        ctx->progress(ctx->progress_data, operation, phase, current, total, message);
+    if (!ctx || !ctx->progress)
+        return;
+    if (ctx->redact && message) {
+        size_t n;
+        _cleanup_free_ char *m = redact_text(ctx->redact, message, strlen(message), 0, &n);
+        ctx->progress(ctx->progress_data, operation, phase, current, total, m);
+        return;
+    }
+    ctx->progress(ctx->progress_data, operation, phase, current, total, message);
+}
+
+void ctx_redact_set(struct pyro_ctx *ctx, struct redact *r)
+{
+    log_set_redact(r);
+    redact_free(ctx->redact);
+    ctx->redact = r;
+}
+
+void ctx_redact_outcome(struct pyro_ctx *ctx, json_t **result, pyro_error *err)
+{
+    if (!ctx || !ctx->redact)
+        return;
+    if (result && *result) {
+        json_t *safe = redact_json(ctx->redact, *result);
+        json_decref(*result);
+        *result = safe;
+    }
+    if (err)
+        redact_message(ctx->redact, err->message, sizeof(err->message));
+    ctx_redact_set(ctx, NULL);
 }
 
 const char *pyro_version(void)

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 struct host_policy;
 
 struct pyro_ctx {
@@ -46,6 +48,10 @@ struct pyro_ctx {
      * path a caller names is confined to its roots. Set by the MCP server,
      * which owns it; NULL for the CLI and C programs. */
     const struct host_policy *host_policy;
+    /* The redactor of the secrets of the workspace the running operation
+     * opened (base/redact.h), or NULL: progress, log messages, the result
+     * and the error are redacted with it (ctx_redact_outcome). */
+    struct redact *redact;
 };
 
 #define PYRO_DEFAULT_MAX_ACTIVE_VMS 4
@@ -60,5 +66,12 @@ struct pyro_ctx {
 /* Reports progress through the context's callback, if any. */
 void ctx_progress(struct pyro_ctx *ctx, const char *operation, const char *phase, int64_t current, int64_t total,
                   const char *message);
+
+/* Makes r (owned from now on, may be NULL) the context's redactor, and the
+ * log's, replacing the previous one. */
+void ctx_redact_set(struct pyro_ctx *ctx, struct redact *r);
+/* After an operation's handler: redacts *result and err's message with the
+ * context's redactor, then drops it. Every front end calls this. */
+void ctx_redact_outcome(struct pyro_ctx *ctx, json_t **result, pyro_error *err);
 
 #endif

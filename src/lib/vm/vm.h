@@ -47,6 +47,10 @@ int vm_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_err
  * sandbox expired or stopped meanwhile. */
 int instance_exec(struct instance *inst, const char *command, const char *cwd, int timeout_seconds,
                   struct proto_exec_result *out, pyro_error *err);
+/* The same with env merged over the agent's defaults for this command. */
+int instance_exec_env(struct instance *inst, const char *command, const char *cwd, int timeout_seconds,
+                      const struct proto_exec_env *env, size_t env_count, struct proto_exec_result *out,
+                      pyro_error *err);
 /* Runs command through the instance's monitor and agent; the result has
  * the VM_EXEC keys (without cleanup). inst is locked on entry; the lock is
  * released while the command runs and taken again (instance_relock), so on

@@ -37,6 +37,13 @@ static bool rootfs_has_shell(const char *rootfs)
 int instance_exec(struct instance *inst, const char *command, const char *cwd, int timeout_seconds,
                   struct proto_exec_result *out, pyro_error *err)
 {
+    return instance_exec_env(inst, command, cwd, timeout_seconds, NULL, 0, out, err);
+}
+
+int instance_exec_env(struct instance *inst, const char *command, const char *cwd, int timeout_seconds,
+                      const struct proto_exec_env *env, size_t env_count, struct proto_exec_result *out,
+                      pyro_error *err)
+{
     /* An image without /bin/sh (docs/environments.md) runs a plain argv. */
     char **argv = NULL;
     const char *rootfs = json_get_str(inst->rec, "rootfs", NULL);
@@ -51,6 +58,8 @@ int instance_exec(struct instance *inst, const char *command, const char *cwd, i
         .command = argv ? NULL : command,
         .argv = (const char *const *)argv,
         .cwd = cwd,
+        .env = env,
+        .env_count = env_count,
         .timeout_ms = (int64_t)timeout_seconds * 1000,
         .stdout_max = PROTO_EXEC_CAPTURE_MAX,
         .stderr_max = PROTO_EXEC_CAPTURE_MAX,

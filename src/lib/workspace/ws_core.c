@@ -17,6 +17,7 @@
 #include "lib/vm/instance_call.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_archive.h"
+#include "lib/workspace/ws_secrets.h"
 
 const char *ws_state(const struct instance *inst)
 {
@@ -41,10 +42,10 @@ json_t *ws_describe(const struct instance *inst)
     json_t *labels = json_object_get(inst->rec, "labels");
     json_set(o, "labels", labels ? json_deep_copy(labels) : json_object());
     json_set(o, "state", json_string(ws_state(inst)));
-    const char *copy[] = {"environment",      "environment_version", "vcpu_count",      "mem_mib",
-                          "ttl_seconds",      "allow_host_compat",   "created_at",      "expires_at",
-                          "last_activity_at", "stopped_at",          "workspace_seed",  "command_count",
-                          "reset_count",      "last_command",        "backend_fallback"};
+    const char *copy[] = {"environment",      "environment_version", "vcpu_count",       "mem_mib",
+                          "ttl_seconds",      "allow_host_compat",   "created_at",       "expires_at",
+                          "last_activity_at", "stopped_at",          "workspace_seed",   "command_count",
+                          "reset_count",      "last_command",        "backend_fallback", "secrets"};
     for (size_t i = 0; i < ARRAY_SIZE(copy); i++) {
         json_t *v = json_object_get(inst->rec, copy[i]);
         if (v)
@@ -218,7 +219,11 @@ int ws_manifest(struct agent_conn *c, json_t **res, pyro_error *err)
 static int jsonl_append(const struct instance *inst, const char *name, json_t *entry, pyro_error *err)
 {
     _cleanup_free_ char *p = xasprintf("%s/%s", inst->dir, name);
-    _cleanup_free_ char *line = json_dump(entry, JSON_COMPACT);
+    /* Journals never hold a secret value. */
+    struct redact *red = ws_secrets_redactor(inst);
+    json_auto_t *safe = redact_json(red, entry);
+    redact_free(red);
+    _cleanup_free_ char *line = json_dump(safe, JSON_COMPACT);
     _cleanup_close_ int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
         return err_errno(err, errno, "open %s", p);

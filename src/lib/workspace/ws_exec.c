@@ -10,6 +10,7 @@
 #include "lib/vm/vm.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_schema.h"
+#include "lib/workspace/ws_secrets.h"
 
 /* A copy of a captured stream cut to WS_HISTORY_OUTPUT_MAX bytes on a
  * UTF-8 boundary. */
@@ -27,6 +28,37 @@ static json_t *bounded(const struct proto_exec_stream *s, bool *cut)
     if (!v)
         abort(); /* only on allocation failure: the text is checked UTF-8 */
     return v;
+}
+
+/* Redacts a captured stream in place (ctx's redactor): a stream cut at the
+ * capture limit also loses a trailing start of a value. */
+static void redact_stream(const struct redact *red, struct proto_exec_stream *s)
+{
+    if (!red || !s->text)
+        return;
+    size_t n;
+    char *t = redact_text(red, s->text, s->len, s->truncated ? REDACT_CUT_END : 0, &n);
+    explicit_bzero(s->text, s->len);
+    free(s->text);
+    s->text = t;
+    s->len = n;
+}
+
+/* secret_env as the exec request's environment: *env borrows from *obj. */
+static int exec_env(const struct instance *inst, const json_t *args, json_t **obj, struct proto_exec_env **env,
+                    size_t *n, pyro_error *err)
+{
+    *env = NULL;
+    *n = 0;
+    int r = ws_secrets_env(inst, json_object_get(args, "secret_env"), obj, err);
+    if (r < 0 || !*obj)
+        return r;
+    *env = xcalloc(json_object_size(*obj), sizeof(**env));
+    const char *k;
+    json_t *v;
+    json_object_foreach(*obj, k, v)
+        (*env)[(*n)++] = (struct proto_exec_env){k, json_string_value(v)};
+    return 0;
 }
 
 /* The history entry of a command: the same facts as its result, output
@@ -57,6 +89,11 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     if (r < 0)
         return r;
     r = ws_require_running(&inst, err);
+    json_auto_t *envobj = NULL;
+    _cleanup_free_ struct proto_exec_env *env = NULL;
+    size_t env_n = 0;
+    if (r == 0)
+        r = exec_env(&inst, args, &envobj, &env, &env_n, err);
     if (r < 0)
         return r;
     const char *command = json_get_str(args, "command", "");
@@ -77,7 +114,7 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
      * reads, stop and delete go ahead meanwhile (instance_unlock). */
     instance_unlock(&inst);
     struct proto_exec_result res;
-    r = instance_exec(&inst, command, WS_ROOT, timeout, &res, err);
+    r = instance_exec_env(&inst, command, WS_ROOT, timeout, env, env_n, &res, err);
     /* Stopped, reset or deleted meanwhile: that error replaces the
      * command's own (a lost connection), and nothing is recorded. */
     int lr = instance_relock(&inst, "the command ran", err);
@@ -88,6 +125,8 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     }
     if (r < 0)
         return r;
+    redact_stream(ctx->redact, &res.out);
+    redact_stream(ctx->redact, &res.err);
     proto_exec_result_pack(&res, true, out);
     ctx_progress(ctx, "exec", "done", -1, -1, where);
     time_iso(finished, time_wall_ms());
@@ -106,7 +145,8 @@ static int ws_exec_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
         json_set(inst.rec, "next_sequence", json_integer(seq + 1));
         json_set(inst.rec, "command_count", json_integer(json_get_int(inst.rec, "command_count", 0) + 1));
         json_set(inst.rec, "last_command",
-                 json_pack("{s:I, s:s, s:O, s:s}", "sequence", (json_int_t)seq, "command", command, "exit_code",
+                 json_pack("{s:I, s:o, s:O, s:s}", "sequence", (json_int_t)seq, "command",
+                           redact_json(ctx->redact, json_object_get(out, "command")), "exit_code",
                            json_object_get(out, "exit_code"), "finished_at", finished));
         r = ws_touch(&inst, err);
     }
@@ -135,6 +175,7 @@ static const struct contract_param ws_exec_params[] = {
     PARAM_TIMEOUT_SECONDS,
     PARAM_STR("command", "Shell command to run (/bin/sh -c) in /workspace.", .flags = PF_REQUIRED | PF_REST,
               .max = PYRO_COMMAND_MAX),
+    WS_SECRET_ENV_PARAM,
     PARAM_END,
 };
 static const struct contract_param ws_id_params[] = {PARAM_WORKSPACE_ID, PARAM_END};

@@ -7,6 +7,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "lib/workspace/workspace.h"
+#include "lib/workspace/ws_secrets.h"
 
 int ws_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_error *err)
 {
@@ -36,6 +37,8 @@ int ws_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_err
             return r;
         }
     }
+    /* From here on the operation's outputs are redacted. */
+    ctx_redact_set(ctx, ws_secrets_redactor(out));
     return 0;
 }
 

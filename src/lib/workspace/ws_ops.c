@@ -23,6 +23,7 @@
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_archive.h"
 #include "lib/workspace/ws_schema.h"
+#include "lib/workspace/ws_secrets.h"
 
 static int ws_check_labels(const json_t *labels, pyro_error *err)
 {
@@ -168,8 +169,13 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     if (r == 0)
         r = instance_check_size(ctx, json_get_int(args, "vcpu_count", PYRO_DEFAULT_VCPU_COUNT),
                                 json_get_int(args, "mem_mib", PYRO_DEFAULT_MEM_MIB), err);
+    json_auto_t *secrets = NULL;
+    if (r == 0)
+        r = ws_secrets_prepare(ctx, args, &secrets, err);
     if (r < 0)
         return r;
+    if (secrets) /* errors from here on are redacted */
+        ctx_redact_set(ctx, ws_secrets_redactor_of(secrets));
     _cleanup_close_ int seed_fd = -1;
     json_auto_t *seed = NULL;
     /* Without seed_path, a server started with a project source (pyro mcp
@@ -213,11 +219,17 @@ static int ws_create_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     if (name)
         json_set(rec, "name", json_copy(name));
     json_set(rec, "labels", labels ? json_deep_copy(labels) : json_object());
+    if (secrets)
+        json_set(rec, "secrets", ws_secrets_meta(secrets));
     _cleanup_instance_ struct instance inst = {0};
     r = instance_create(ctx, WS_KIND, rec, &inst, err);
     if (r < 0)
         return r;
-    r = ws_materialize(ctx, &inst, seed_fd, err);
+    r = ws_secrets_save(&inst, secrets, err);
+    if (r == 0)
+        r = ws_materialize(ctx, &inst, seed_fd, err);
+    if (r == 0)
+        r = ws_secrets_materialize(&inst, err);
     if (r == 0) {
         json_set(inst.rec, "state", json_string("started"));
         json_object_del(inst.rec, "owner");
@@ -369,6 +381,8 @@ static int ws_start_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyr
         return r;
     if (!instance_monitor_alive(&inst)) {
         r = instance_start(ctx, &inst, err);
+        if (r == 0)
+            r = ws_secrets_materialize(&inst, err);
         if (r == 0) {
             json_object_del(inst.rec, "stopped_at");
             r = ws_touch(&inst, err);
@@ -422,6 +436,7 @@ static const struct contract_param ws_create_params[] = {
                "name below) and IPv4 CIDRs. Enforced on the network layer: only listed CIDRs and the addresses "
                "the workspace's DNS filter resolved for listed names are reachable; other names do not resolve.",
                .flags = PF_FULL_ONLY, .flag = "allow-host", .metavar = "HOST|CIDR", .max = 64),
+    WS_SECRETS_PARAMS,
     PARAM_END,
 };
 static const struct contract_param ws_id_params[] = {PARAM_WORKSPACE_ID, PARAM_END};

@@ -14,6 +14,7 @@
 #include "base/paths.h"
 #include "base/timeutil.h"
 #include "lib/workspace/workspace.h"
+#include "lib/workspace/ws_secrets.h"
 
 int ws_snapshot_name_check(const char *name, pyro_error *err)
 {
@@ -81,6 +82,8 @@ int ws_reset_do(struct pyro_ctx *ctx, struct instance *inst, const char *snapsho
     ctx_progress(ctx, "reset", "restore", -1, -1, snapshot);
     r = ws_restore(c, tar, err);
     agent_conn_close(c);
+    if (r == 0)
+        r = ws_secrets_materialize(inst, err);
     if (r < 0)
         return r;
     r = ws_journals_clear(inst, err);

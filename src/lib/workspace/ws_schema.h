@@ -29,7 +29,7 @@
     ",\"snapshot_count\":" WS_INT ",\"reset_count\":" WS_INT ",\"last_reset_at\":" WS_STR_OR_NULL                   \
     ",\"last_command\":" WS_OBJ ",\"reason\":" WS_STR ",\"pending_operation\":" WS_STR ",\"service_count\":" WS_INT \
     ",\"running_service_count\":" WS_INT ",\"stopped_services\":" WS_ARR_OBJ ",\"backend_fallback\":" WS_STR        \
-    ",\"closed_shells\":" WS_INT ",\"published_ports\":" WS_PORTS
+    ",\"closed_shells\":" WS_INT ",\"published_ports\":" WS_PORTS ",\"secrets\":" WS_ARR_OBJ
 #define WS_RECORD_REQUIRED                                                                          \
     "\"workspace_id\",\"name\",\"labels\",\"state\",\"environment\",\"created_at\",\"expires_at\"," \
     "\"last_activity_at\",\"workspace_seed\",\"command_count\",\"snapshot_count\",\"reset_count\"," \

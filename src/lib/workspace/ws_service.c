@@ -16,6 +16,7 @@
 #include "lib/vm/instance_call.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_schema.h"
+#include "lib/workspace/ws_secrets.h"
 
 /* The agent's grace period (TERM to KILL) plus its wait after KILL, and a
  * margin for a slow VM. */
@@ -160,8 +161,13 @@ static int svc_start_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
         json_set(a, "readiness", json_incref(ready));
     _cleanup_instance_ struct instance inst = {0};
     r = open_running(ctx, args, &inst, err);
+    json_t *env = NULL;
+    if (r == 0)
+        r = ws_secrets_env(&inst, json_object_get(args, "secret_env"), &env, err);
     if (r < 0)
         return r;
+    if (env)
+        json_set(a, "env", env);
     const char *name = json_get_str(args, "service_name", "");
     const json_t *want = json_object_get(args, "published_ports");
     json_auto_t *ports = json_array();
@@ -245,6 +251,28 @@ static int svc_status_run(struct pyro_ctx *ctx, json_t *args, json_t **result, p
     return 0;
 }
 
+/* A log tail may start inside a value (the kept bytes were cut) and end
+ * inside one (a running service has not written the rest yet): both edges
+ * are treated as cut. */
+static void logs_redact(const struct redact *red, json_t *o)
+{
+    if (!red)
+        return;
+    static const char *const keys[] = {"stdout", "stderr"};
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+        char cut[32];
+        snprintf(cut, sizeof(cut), "%s_truncated", keys[i]);
+        unsigned flags = REDACT_CUT_END | (json_get_bool(o, cut, false) ? REDACT_CUT_START : 0);
+        json_t *v = json_object_get(o, keys[i]);
+        if (!json_is_string(v))
+            continue;
+        size_t n;
+        _cleanup_free_ char *t = redact_text(red, json_string_value(v), json_string_length(v), flags, &n);
+        json_t *s = json_stringn(t, n);
+        json_set(o, keys[i], s ? s : json_string(REDACT_MASK));
+    }
+}
+
 static int svc_logs_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
     _cleanup_instance_ struct instance inst = {0};
@@ -263,6 +291,7 @@ static int svc_logs_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyr
     json_decref(res);
     json_set(o, "workspace_id", json_string(inst.id));
     json_set(o, "tail_lines", all ? json_null() : json_integer(lines));
+    logs_redact(ctx->redact, o);
     *result = o;
     return 0;
 }
@@ -357,6 +386,7 @@ static const struct contract_param svc_start_params[] = {
         "the host port is chosen by the kernel unless given (a busy one is an error). Connections go to the "
         "guest's 127.0.0.1:GUEST_PORT; the ports close when the service ends.",
         .flag = "publish", .flags = PF_FULL_ONLY, .max = 16),
+    WS_SECRET_ENV_PARAM,
     PARAM_END,
 };
 static const struct contract_param svc_name_params[] = {PARAM_WORKSPACE_ID, PARAM_SERVICE_NAME, PARAM_END};

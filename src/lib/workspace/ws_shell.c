@@ -16,6 +16,7 @@
 #include "lib/workspace/shell_render.h"
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_schema.h"
+#include "lib/workspace/ws_secrets.h"
 
 #define SHELL_READ_DEFAULT 65536
 #define SHELL_READ_MAX (1024 * 1024)
@@ -67,6 +68,18 @@ static int shell_open_run(struct pyro_ctx *ctx, json_t *args, json_t **result, p
                                "rows", (json_int_t)json_get_int(args, "rows", 30));
     _cleanup_instance_ struct instance inst = {0};
     json_auto_t *res = NULL;
+    if (json_object_size(json_object_get(args, "secret_env"))) {
+        /* Resolved from the workspace's store before the shell exists. */
+        json_t *env = NULL;
+        r = ws_open_op(ctx, args, &inst, NULL, err);
+        if (r == 0)
+            r = ws_secrets_env(&inst, json_object_get(args, "secret_env"), &env, err);
+        instance_close(&inst);
+        memset(&inst, 0, sizeof(inst));
+        if (r < 0)
+            return r;
+        json_set(a, "env", env);
+    }
     r = shell_call(ctx, args, "shell_open", a, &res, NULL, &inst, err);
     if (r < 0)
         return r;
@@ -76,6 +89,62 @@ static int shell_open_run(struct pyro_ctx *ctx, json_t *args, json_t **result, p
     time_iso(ts, json_get_int(res, "started_ms", 0));
     json_set(o, "started_at", json_string(ts));
     *result = o;
+    return 0;
+}
+
+/* A read of a workspace with secrets (base/redact.h): the bytes just
+ * before the cursor are read again as context, so a value that began in
+ * the previous read is found whole; a tail that could begin a value is
+ * held back (next_cursor stops before it) until more output or the
+ * shell's end shows what it is. *data and *len are replaced by the
+ * redacted text, *emitted gets the raw bytes it covers. */
+static int shell_read_redact(const struct redact *red, const struct instance *inst, const json_t *args,
+                             const json_t *res, char **safe, size_t *safe_len, const char *data, size_t len,
+                             size_t *emitted, pyro_error *err)
+{
+    long long want = json_get_int(args, "cursor", 0), cur = json_get_int(res, "cursor", 0);
+    struct agent_body lb = {0};
+    unsigned flags = cur > want ? REDACT_CUT_START : 0; /* the ring dropped what was asked for */
+    if (cur == want && cur > 0) {
+        long long from = cur - (long long)redact_max_len(red) + 1;
+        from = from < 0 ? 0 : from;
+        json_auto_t *a = json_pack("{s:s, s:I, s:I}", "shell_id", json_get_str(args, "shell_id", ""), "cursor",
+                                   (json_int_t)from, "max_bytes", (json_int_t)(cur - from));
+        json_auto_t *req = json_pack("{s:s, s:O}", "op", "shell_read", "args", a);
+        json_auto_t *lres = NULL;
+        struct agent_conn *c = NULL;
+        int r = ws_agent(inst, &c, err);
+        if (r == 0)
+            r = agent_call(c, req, NULL, 0, &lres, &lb, WS_CALL_TIMEOUT_MS, err);
+        agent_conn_close(c);
+        if (r < 0)
+            return r;
+        if (json_get_int(lres, "cursor", 0) > from || json_get_int(lres, "next_cursor", 0) != cur) {
+            flags |= REDACT_CUT_START;
+            agent_body_free(&lb);
+            lb = (struct agent_body){0};
+        }
+    }
+    size_t wlen = lb.len + len;
+    _cleanup_free_ char *win = xmalloc(wlen + 1);
+    if (lb.len)
+        memcpy(win, lb.data, lb.len);
+    if (len)
+        memcpy(win + lb.len, data, len);
+    agent_body_free(&lb);
+    size_t from = wlen - len;
+    bool final = strcmp(json_get_str(res, "state", ""), "running") != 0 &&
+                 json_get_int(res, "next_cursor", 0) >= json_get_int(res, "end", 0);
+    size_t hold = final ? 0 : redact_holdback(red, win, wlen);
+    size_t to = wlen - hold < from ? from : wlen - hold;
+    if (to == from && len > 0) {
+        /* Everything new could begin a value (a max_chars below a value's
+         * length): masked as cut rather than held, so reads progress. */
+        to = wlen;
+        flags |= REDACT_CUT_END;
+    }
+    *safe = redact_range(red, win, wlen, from, to, flags, safe_len);
+    *emitted = to - from;
     return 0;
 }
 
@@ -93,16 +162,30 @@ static int shell_read_run(struct pyro_ctx *ctx, json_t *args, json_t **result, p
     int r = shell_call(ctx, args, "shell_read", a, &res, &body, &inst, err);
     if (r < 0)
         return r;
+    const char *data = body.len ? (const char *)body.data : "";
+    size_t len = body.len;
+    json_auto_t *next = json_copy(json_object_get(res, "next_cursor"));
+    _cleanup_free_ char *safe = NULL;
+    if (ctx->redact) {
+        size_t emitted = 0;
+        r = shell_read_redact(ctx->redact, &inst, args, res, &safe, &len, data, body.len, &emitted, err);
+        if (r < 0) {
+            agent_body_free(&body);
+            return r;
+        }
+        data = safe;
+        json_decref(next);
+        next = json_integer(json_get_int(res, "cursor", 0) + (json_int_t)emitted);
+    }
     json_t *o = shell_out(&inst, res);
     json_set(o, "cursor", json_copy(json_object_get(res, "cursor")));
-    json_set(o, "next_cursor", json_copy(json_object_get(res, "next_cursor")));
-    const char *data = body.len ? (const char *)body.data : "";
+    json_set(o, "next_cursor", json_incref(next));
     if (plain) {
         size_t n;
-        _cleanup_free_ char *text = shell_render_plain(data, body.len, &n);
+        _cleanup_free_ char *text = shell_render_plain(data, len, &n);
         json_set(o, "output", json_stringn(text, n));
     } else
-        json_set(o, "output", json_bytes(data, body.len, NULL));
+        json_set(o, "output", json_bytes(data, len, NULL));
     json_set(o, "plain", json_boolean(plain));
     json_set(o, "truncated", json_copy(json_object_get(res, "truncated")));
     json_set(o, "has_more", json_boolean(json_get_int(res, "next_cursor", 0) < json_get_int(res, "end", 0)));
@@ -185,6 +268,7 @@ static const struct contract_param open_params[] = {
               .max = 4096, .metavar = "PATH"),
     PARAM_INT("cols", "Terminal width in columns.", .has_default = true, .def_int = 120, .min = 1, .max = 1000),
     PARAM_INT("rows", "Terminal height in rows.", .has_default = true, .def_int = 30, .min = 1, .max = 1000),
+    WS_SECRET_ENV_PARAM,
     PARAM_END,
 };
 static const struct contract_param read_params[] = {

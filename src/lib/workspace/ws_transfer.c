@@ -55,6 +55,24 @@ static int ws_sync_push_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     return r;
 }
 
+/* Whether a symlink exported on its own may be recreated on the host: its
+ * target must be relative without a ".." component, so it can only name
+ * something beside the output; anything else (an absolute target, one
+ * that climbs) would be a host link leaving the output. */
+static bool export_link_ok(const char *target)
+{
+    if (!target[0] || target[0] == '/')
+        return false;
+    for (const char *p = target; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return false;
+        p += n;
+        p += strspn(p, "/");
+    }
+    return true;
+}
+
 /* The exported tree of /workspace/rel (already in fd, a tar stream) at the
  * destination: a directory as the tar itself, a file or symlink as what it
  * is. *fmt gets the format, *bytes the size. */
@@ -75,6 +93,12 @@ static int export_place(struct host_dest *d, int fd, bool is_dir, const char **f
     if (r < 0)
         return r;
     *fmt = target ? "symlink" : "file";
+    if (target && !export_link_ok(target))
+        return err_set(err, -PYRO_E_INVALID,
+                       "the exported path is a symlink to '%.256s', which leaves the exported tree: nothing was "
+                       "written to %s %s (export the directory holding it instead: a directory arrives as a tar "
+                       "archive, where the link is only an entry)",
+                       target, d->param, d->path);
     return target ? host_dest_symlink(d, target, err) : host_dest_commit(d, out, perm, err);
 }
 
@@ -185,8 +209,11 @@ const struct contract_op op_workspace_export = {
     .title = "Export from a workspace",
     .summary = "Copy a file or directory from /workspace to the host.",
     .description = "Copy one file or directory under /workspace to output_path on the host, which must not "
-                   "exist. A file arrives as a file (a symlink as a symlink); a directory arrives as a POSIX tar "
-                   "archive of its contents (names relative to it). Adds nothing to the command history.",
+                   "exist. A file arrives as a file; a directory arrives as a POSIX tar archive of its contents "
+                   "(names relative to it). A symlink exported on its own arrives as a symlink only when its "
+                   "target is relative without '..'; any other is refused and nothing is written (export its "
+                   "directory instead). The result's output_path is the path written. Adds nothing to the "
+                   "command history.",
     .params = ws_export_params,
     .output_schema = "{\"type\":\"object\",\"required\":[\"workspace_id\",\"path\",\"output_path\",\"format\"],"
                      "\"properties\":{\"workspace_id\":" WS_STR ",\"path\":" WS_STR ",\"output_path\":" WS_STR
