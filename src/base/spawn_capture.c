@@ -85,10 +85,15 @@ static int spawn_child(char *const argv[], const struct proc_opts *o, int out_w,
 {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (o->stdin_fd > 2)
+        posix_spawn_file_actions_adddup2(&fa, o->stdin_fd, 0);
+    else
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out_w, 1);
     posix_spawn_file_actions_adddup2(&fa, err_w, 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    if (o->pass_fd > 2)
+        posix_spawn_file_actions_adddup2(&fa, o->pass_fd, 3);
+    posix_spawn_file_actions_addclosefrom_np(&fa, o->pass_fd > 2 ? 4 : 3);
     posix_spawnattr_t at;
     posix_spawnattr_init(&at);
     sigset_t none, all;

@@ -32,6 +32,8 @@ struct proc_opts {
     bool merge_stderr; /* stderr joins stdout; else its first bytes go to err_text */
     char *const *env;  /* "NAME=value" entries set in the child's environment; may be NULL */
     char *const *envp; /* when set: the child's whole environment (env is then added to it) */
+    int stdin_fd;      /* > 2: the child's stdin (else /dev/null) */
+    int pass_fd;       /* > 2: given to the child as its fd 3 (else it has none) */
 };
 
 struct proc_result {

@@ -222,7 +222,7 @@ struct http_transport {
     struct http_conns conns;
     struct http_budget budget;
     int sessions;
-    struct http_req *streams; /* open GET streams */
+    struct http_req *streams;   /* open GET streams */
     struct mcp_session *modern; /* 2026-07-28 requests' session (stateless; its tasks), or NULL */
     int64_t last_keepalive;
     int64_t next_sweep;

@@ -136,7 +136,7 @@ struct mcp_server {
 };
 
 extern const char *const mcp_log_levels[]; /* RFC 5424 names, debug first */
-#define MCP_LOG_NONE 100                        /* above every level */
+#define MCP_LOG_NONE 100                   /* above every level */
 int mcp_log_level_find(const char *name);
 
 int mcp_server_init(struct mcp_server *srv, struct pyro_ctx *ctx, enum contract_surface surface);

@@ -90,8 +90,11 @@ static void test_vm_run(void **state)
 {
     json_auto_t *seen = json_object();
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-        json_auto_t *res = run_op("vm_run",
-                                  json_pack("{s:s, s:s}", "environment", "debian:12-base", "command", commands[i]));
+        /* The first with a disk quota (disk_mib is in the result only then). */
+        json_t *args = json_pack("{s:s, s:s}", "environment", "debian:12-base", "command", commands[i]);
+        if (i == 0)
+            json_set(args, "disk_mib", json_integer(64));
+        json_auto_t *res = run_op("vm_run", args);
         check_result("vm_run", res, seen);
     }
     if (vm_ok) {
@@ -109,8 +112,10 @@ static void test_vm_exec(void **state)
     /* The last round on the vm backend, where the host can run it. */
     for (size_t i = 0; i < ARRAY_SIZE(commands) + vm_ok; i++) {
         bool on_vm = i == ARRAY_SIZE(commands);
-        json_auto_t *vm = run_op("vm_create", json_pack("{s:s, s:s}", "environment", "debian:12-base", "backend",
-                                                        on_vm ? "vm" : "sandbox"));
+        json_t *args = json_pack("{s:s, s:s}", "environment", "debian:12-base", "backend", on_vm ? "vm" : "sandbox");
+        if (i == 0) /* with a disk quota: disk_mib is in the result only then */
+            json_set(args, "disk_mib", json_integer(64));
+        json_auto_t *vm = run_op("vm_create", args);
         const char *id = json_get_str(vm, "vm_id", "");
         json_auto_t *started = run_op("vm_start", json_pack("{s:s}", "vm_id", id));
         assert_non_null(started);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/log.h"
 #include "base/paths.h"
 #include "base/spawn_capture.h"
 #include "lib/workspace/diskfs.h"
@@ -38,22 +39,103 @@ static void dir_free(struct dfs_dir *d)
     *d = (struct dfs_dir){0};
 }
 
-/* Runs one debugfs command (args: "-w", "-f FILE" or "-R CMD" pieces);
- * an error line on stderr (past the version banner) is an error. */
-static int dfs_run(char *const *args, const char *img, size_t max, struct proc_result *res, pyro_error *err)
+/* The tools parse an image that a guest wrote. As root they run as nobody
+ * (DFS_TOOL_ID) with no capabilities and no_new_privs (setpriv), so a bug
+ * in their parsing is not root's: the image is handed to them as fd 3
+ * (/proc/self/fd/3; the directories above it stay closed to them) and is
+ * owned by nobody only while they work. */
+#define DFS_TOOL_ID 65534
+#define DFS_IMG_PATH "/proc/self/fd/3"
+
+struct dfs_img {
+    int fd;
+    bool chowned;
+    uid_t uid;
+    gid_t gid;
+};
+
+static int img_open(const char *path, bool rw, struct dfs_img *m, pyro_error *err)
 {
-    _cleanup_free_ char *dbg = NULL;
-    if (proc_find_program("debugfs", &dbg, NULL) < 0)
-        return err_set(err, -PYRO_E_UNSUPPORTED, "debugfs not found: install e2fsprogs (scripts/deps.sh)");
-    char *argv[8];
+    *m = (struct dfs_img){.fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC)};
+    struct stat st;
+    if (m->fd < 0 || fstat(m->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        int e = errno ? errno : EINVAL;
+        if (m->fd >= 0)
+            close(m->fd);
+        m->fd = -1;
+        return err_errno(err, e, "open the disk image %s", path);
+    }
+    m->uid = st.st_uid;
+    m->gid = st.st_gid;
+    if (geteuid() == 0) {
+        if (fchown(m->fd, DFS_TOOL_ID, DFS_TOOL_ID) < 0) {
+            int e = errno;
+            close(m->fd);
+            m->fd = -1;
+            return err_errno(err, e, "hand the disk image %s to the tools", path);
+        }
+        m->chowned = true;
+    }
+    return 0;
+}
+
+static void img_close(struct dfs_img *m)
+{
+    if (m->fd < 0)
+        return;
+    if (m->chowned && fchown(m->fd, m->uid, m->gid) < 0)
+        log_msg(PYRO_LOG_WARN, "give the disk image back to %u: %s", (unsigned)m->uid, strerror(errno));
+    close(m->fd);
+    m->fd = -1;
+}
+
+/* argv for prog (found on PATH) with args, as nobody when root. */
+static int tool_argv(const char *prog, char *const *args, char **argv, size_t cap, char **found, pyro_error *err)
+{
     size_t n = 0;
-    argv[n++] = dbg;
-    for (size_t i = 0; args[i] && n < 6; i++)
+    if (geteuid() == 0) {
+        if (proc_find_program("setpriv", &found[0], NULL) < 0)
+            return err_set(err, -PYRO_E_UNSUPPORTED, "setpriv not found: install util-linux");
+        static char *const drop[] = {"--reuid=65534",
+                                     "--regid=65534",
+                                     "--clear-groups",
+                                     "--no-new-privs",
+                                     "--inh-caps=-all",
+                                     "--bounding-set=-all",
+                                     "--",
+                                     NULL};
+        argv[n++] = found[0];
+        for (size_t i = 0; drop[i]; i++)
+            argv[n++] = drop[i];
+    }
+    if (proc_find_program(prog, &found[1], NULL) < 0)
+        return err_set(err, -PYRO_E_UNSUPPORTED, "%s not found: install e2fsprogs (scripts/deps.sh)", prog);
+    argv[n++] = found[1];
+    for (size_t i = 0; args[i] && n + 2 < cap; i++)
         argv[n++] = args[i];
-    argv[n++] = (char *)img;
+    argv[n++] = DFS_IMG_PATH;
     argv[n] = NULL;
-    struct proc_opts o = {.timeout_ms = DFS_TIMEOUT_MS, .max_output = max};
-    int r = proc_spawn(argv, &o, res, err);
+    return 0;
+}
+
+/* Runs one debugfs command (args: "-w", "-f -" with script_fd as its
+ * stdin, or "-R CMD"); an error line on stderr (past the version banner)
+ * is an error. */
+static int dfs_run_in(char *const *args, const struct dfs_img *img, int script_fd, size_t max, struct proc_result *res,
+                      pyro_error *err)
+{
+    char *argv[20];
+    char *found[2] = {NULL, NULL};
+    int r = tool_argv("debugfs", args, argv, ARRAY_SIZE(argv), found, err);
+    if (r < 0) {
+        free(found[0]);
+        free(found[1]);
+        return r;
+    }
+    struct proc_opts o = {.timeout_ms = DFS_TIMEOUT_MS, .max_output = max, .stdin_fd = script_fd, .pass_fd = img->fd};
+    r = proc_spawn(argv, &o, res, err);
+    free(found[0]);
+    free(found[1]);
     if (r < 0)
         return err_prefix(err, "debugfs");
     const char *e = res->err_text;
@@ -66,6 +148,11 @@ static int dfs_run(char *const *args, const char *img, size_t max, struct proc_r
         return code;
     }
     return 0;
+}
+
+static int dfs_run(char *const *args, const struct dfs_img *img, size_t max, struct proc_result *res, pyro_error *err)
+{
+    return dfs_run_in(args, img, -1, max, res, err);
 }
 
 /* One line of `ls -p`: /INO/MODE/UID/GID/NAME/SIZE/ (a name holds no
@@ -103,7 +190,7 @@ static int parse_line(char *line, struct dfs_ent *e)
     return *e->name ? LINE_OK : LINE_BAD;
 }
 
-static int dfs_ls(const char *img, unsigned long ino, struct dfs_dir *d, size_t *skipped, pyro_error *err)
+static int dfs_ls(const struct dfs_img *img, unsigned long ino, struct dfs_dir *d, size_t *skipped, pyro_error *err)
 {
     char cmd[48];
     snprintf(cmd, sizeof(cmd), "ls -p <%lu>", ino);
@@ -152,7 +239,7 @@ static bool hidden(const struct dfs_ent *e)
 }
 
 /* Resolves rel beneath /upper, one name at a time, following no link. */
-static int dfs_lookup(const char *img, const char *rel, struct dfs_ent *out, pyro_error *err)
+static int dfs_lookup(const struct dfs_img *img, const char *rel, struct dfs_ent *out, pyro_error *err)
 {
     if (is_scrubbed(rel))
         return err_set(err, -PYRO_E_NOT_FOUND, "/%s: runtime state, scrubbed from the disk tools", rel);
@@ -199,7 +286,7 @@ static void add_entry(json_t *entries, const char *rel, const struct dfs_ent *e)
                                              "size", (json_int_t)(S_ISDIR(e->mode) ? 0 : e->size), "mode", mode));
 }
 
-static int list_dir(const char *img, const char *rel, unsigned long ino, bool recursive, json_t *entries,
+static int list_dir(const struct dfs_img *img, const char *rel, unsigned long ino, bool recursive, json_t *entries,
                     bool *truncated, size_t *unlisted, pyro_error *err)
 {
     struct dfs_dir d = {0};
@@ -220,8 +307,8 @@ static int list_dir(const char *img, const char *rel, unsigned long ino, bool re
     return r;
 }
 
-int diskfs_list(const char *img, const char *rel, bool recursive, json_t **entries, bool *truncated, size_t *unlisted,
-                pyro_error *err)
+static int list_img(const struct dfs_img *img, const char *rel, bool recursive, json_t **entries, bool *truncated,
+                    size_t *unlisted, pyro_error *err)
 {
     struct dfs_ent e;
     int r = dfs_lookup(img, rel, &e, err);
@@ -239,8 +326,8 @@ int diskfs_list(const char *img, const char *rel, bool recursive, json_t **entri
     return r;
 }
 
-int diskfs_read(const char *img, const char *rel, size_t max, char **data, size_t *len, long long *size,
-                pyro_error *err)
+static int read_img(const struct dfs_img *img, const char *rel, size_t max, char **data, size_t *len, long long *size,
+                    pyro_error *err)
 {
     struct dfs_ent e;
     int r = dfs_lookup(img, rel, &e, err);
@@ -266,7 +353,7 @@ int diskfs_read(const char *img, const char *rel, size_t max, char **data, size_
 /* Every inode beneath directory ino (links not followed), children first,
  * as commands that free its blocks (kill_file) and zero it (clri), so
  * that e2fsck finds nothing to reconnect into lost+found. */
-static int collect(const char *img, unsigned long ino, FILE *s, int depth, pyro_error *err)
+static int collect(const struct dfs_img *img, unsigned long ino, FILE *s, int depth, pyro_error *err)
 {
     if (depth > 256)
         return err_set(err, -PYRO_E_LIMIT, "runtime directories nested too deep to scrub");
@@ -284,19 +371,21 @@ static int collect(const char *img, unsigned long ino, FILE *s, int depth, pyro_
     return r;
 }
 
-static int fsck(const char *img, const char *extra, pyro_error *err)
+static int fsck(const struct dfs_img *img, const char *extra, pyro_error *err)
 {
-    _cleanup_free_ char *prog = NULL;
-    if (proc_find_program("e2fsck", &prog, NULL) < 0)
-        return err_set(err, -PYRO_E_UNSUPPORTED, "e2fsck not found: install e2fsprogs (scripts/deps.sh)");
-    char *argv[] = {prog, "-f", "-y", extra ? "-E" : NULL, (char *)extra, NULL, NULL};
-    if (extra)
-        argv[5] = (char *)img;
-    else
-        argv[3] = (char *)img;
-    struct proc_opts o = {.timeout_ms = DFS_TIMEOUT_MS, .max_output = 65536, .merge_stderr = true};
+    char *args[] = {"-f", "-y", extra ? "-E" : NULL, (char *)extra, NULL};
+    char *argv[20], *found[2] = {NULL, NULL};
+    int r = tool_argv("e2fsck", args, argv, ARRAY_SIZE(argv), found, err);
+    if (r < 0) {
+        free(found[0]);
+        free(found[1]);
+        return r;
+    }
+    struct proc_opts o = {.timeout_ms = DFS_TIMEOUT_MS, .max_output = 65536, .merge_stderr = true, .pass_fd = img->fd};
     struct proc_result res = {0};
-    int r = proc_spawn(argv, &o, &res, err);
+    r = proc_spawn(argv, &o, &res, err);
+    free(found[0]);
+    free(found[1]);
     if (r < 0)
         return err_prefix(err, "e2fsck");
     int st = res.status;
@@ -306,7 +395,7 @@ static int fsck(const char *img, const char *extra, pyro_error *err)
     return 0;
 }
 
-int diskfs_scrub(const char *img, int *removed, pyro_error *err)
+static int scrub_img(const struct dfs_img *img, const char *path, int *removed, pyro_error *err)
 {
     *removed = 0;
     struct dfs_ent run;
@@ -317,10 +406,11 @@ int diskfs_scrub(const char *img, int *removed, pyro_error *err)
     }
     struct dfs_dir d = {0};
     int r = dfs_ls(img, run.ino, &d, NULL, err);
-    _cleanup_free_ char *script = xasprintf("%s.scrub", img);
-    _cleanup_fclose_ FILE *s = r == 0 ? fopen(script, "we") : NULL;
+    _cleanup_free_ char *script = xasprintf("%s.scrub", path);
+    _cleanup_fclose_ FILE *s = r == 0 ? fopen(script, "w+e") : NULL;
     if (r == 0 && !s)
         r = err_errno(err, errno, "create %s", script);
+    unlink(script); /* read back through the open stream only */
     for (size_t i = 0; r == 0 && i < d.n; i++) {
         _cleanup_free_ char *sub = xasprintf("run/%s", d.v[i].name);
         if (!is_scrubbed(sub))
@@ -331,20 +421,51 @@ int diskfs_scrub(const char *img, int *removed, pyro_error *err)
         fprintf(s, "unlink /upper/%s\nkill_file <%lu>\nclri <%lu>\n", sub, d.v[i].ino, d.v[i].ino);
     }
     dir_free(&d);
-    if (s && fclose(TAKE_PTR(s)) != 0 && r == 0)
+    if (s && (fflush(s) != 0 || fseek(s, 0, SEEK_SET) != 0) && r == 0)
         r = err_errno(err, errno, "write %s", script);
     if (r == 0 && *removed) {
-        char *args[] = {"-w", "-f", script, NULL};
+        char *args[] = {"-w", "-f", "-", NULL};
         struct proc_result res = {0};
-        if ((r = dfs_run(args, img, 1u << 20, &res, err)) == 0)
+        if ((r = dfs_run_in(args, img, fileno(s), 1u << 20, &res, err)) == 0)
             proc_result_free(&res);
     }
-    unlink(script);
     /* The counts the removal left are corrected, then the freed blocks
      * (the removed files' data) are discarded: holes in the copy. */
     if (r == 0 && *removed)
         r = fsck(img, NULL, err);
     if (r == 0)
         r = fsck(img, "discard", err);
+    return r;
+}
+
+int diskfs_list(const char *path, const char *rel, bool recursive, json_t **entries, bool *truncated, size_t *unlisted,
+                pyro_error *err)
+{
+    struct dfs_img m;
+    int r = img_open(path, false, &m, err);
+    if (r == 0)
+        r = list_img(&m, rel, recursive, entries, truncated, unlisted, err);
+    img_close(&m);
+    return r;
+}
+
+int diskfs_read(const char *path, const char *rel, size_t max, char **data, size_t *len, long long *size,
+                pyro_error *err)
+{
+    struct dfs_img m;
+    int r = img_open(path, false, &m, err);
+    if (r == 0)
+        r = read_img(&m, rel, max, data, len, size, err);
+    img_close(&m);
+    return r;
+}
+
+int diskfs_scrub(const char *path, int *removed, pyro_error *err)
+{
+    struct dfs_img m;
+    int r = img_open(path, true, &m, err);
+    if (r == 0)
+        r = scrub_img(&m, path, removed, err);
+    img_close(&m);
     return r;
 }
