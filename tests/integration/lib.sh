@@ -37,6 +37,13 @@ if on_vm && [ "$(id -u)" != 0 ]; then
   skip "the vm backend needs root for now (docs/vm.md), this runs as $(id -un)"
 fi
 ok() { echo "ok - $*"; }
+# ws_upper ID: the host path of workspace ID's writable /workspace: on its
+# disk image mounted at sandbox/disk/ (root, docs/workspaces.md "Disk quota"), else
+# the plain upper/ directory (an ordinary user, or a workspace from before).
+ws_upper() {
+  local d=$PYRO_HOME/workspaces/$1
+  if [ -d "$d/sandbox/disk/upper" ]; then echo "$d/sandbox/disk/upper/workspace"; else echo "$d/upper/workspace"; fi
+}
 # jq-free JSON field access through Debian's python3.
 jget() { /usr/bin/python3 -c 'import json,sys
 v=json.load(sys.stdin)

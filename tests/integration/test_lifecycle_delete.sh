@@ -61,7 +61,7 @@ expect_status 0 P workspace exec "$W" -- "
 grep -q CHATTR_WORKED <<<"$OUT" && fail "the sandbox could set an immutable or append-only flag"
 [ "$(tail -n 1 <<<"$OUT")" = 1102 ] || fail "the deep tree was not built: $OUT"
 pgrep -f "$MARK" >/dev/null || fail "the escaping process did not start (test setup)"
-UPPER=$PYRO_HOME/workspaces/$W/upper/workspace
+UPPER=$(ws_upper "$W")
 [ -d "$UPPER/deep" ] || fail "test setup: no deep tree in $UPPER"
 expect_status 0 P workspace delete "$W" --json
 [ "$(jget deleted <<<"$OUT")" = true ] || fail "delete: $OUT"
@@ -85,22 +85,31 @@ big_workspace() {
   [ "$(tail -n 1 <<<"$OUT")" = 60000 ] || fail "test setup: $OUT"
   BIG=$id
 }
-# Starts a delete of $1 and kills it with SIGKILL once it has removed the
-# first of the 20 directories (the sandbox is stopped by then).
+# Starts a delete of $1 and kills it with SIGKILL midway: in a plain
+# writable layer (an ordinary user) once it has removed the first of the 20
+# directories (the sandbox is stopped by then); on a disk image (root: the
+# tree goes with the image, docs/workspaces.md "Disk quota") as soon as the
+# record says deleting, before the sandbox is down.
 kill_delete_midway() {
-  local id=$1 many=$PYRO_HOME/workspaces/$1/upper/workspace/many
+  local id=$1 many n=20 image=false rec=$PYRO_HOME/workspaces/$1/record.json
+  many=$(ws_upper "$id")/many
+  [ -d "$PYRO_HOME/workspaces/$id/sandbox/disk/upper" ] && image=true
   # Started directly, so that $! is pyro itself, not a subshell around it.
   "$PYRO" workspace delete "$id" >/dev/null 2>&1 &
-  local pid=$! n
-  for _ in $(seq 6000); do
-    n=$(ls "$many" 2>/dev/null | wc -l)
-    [ "$n" -lt 20 ] && break
+  local pid=$!
+  for _ in $(seq 60000); do
+    if $image; then
+      grep -q '"deleting"' "$rec" 2>/dev/null && break
+    else
+      n=$(ls "$many" 2>/dev/null | wc -l)
+      [ "$n" -lt 20 ] && break
+    fi
     kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
+    $image || sleep 0.05
   done
   kill -9 "$pid" 2>/dev/null || fail "the delete finished before it could be killed (test setup)"
   wait "$pid" 2>/dev/null || true
-  [ "$n" -gt 0 ] && [ "$n" -lt 20 ] || fail "killed outside the removal of the tree ($n directories left; test setup)"
+  $image || { [ "$n" -gt 0 ] && [ "$n" -lt 20 ]; } || fail "killed outside the removal of the tree ($n directories left; test setup)"
 }
 # After the kill: still visible, as "deleting", and refused by other calls.
 check_half_deleted() {

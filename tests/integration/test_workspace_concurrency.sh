@@ -23,7 +23,7 @@ start_exec() {
   EXEC_PID=$!
   # Wait until the command runs (the test looks at the kept writable layer).
   for _ in $(seq 300); do
-    [ -e "$PYRO_HOME/workspaces/$1/upper/workspace/.begun$RUN" ] && return 0
+    [ -e "$(ws_upper "$1")/.begun$RUN" ] && return 0
     [ -d "/proc/$EXEC_PID" ] || fail "the background exec ended early: $(cat "$TEST_TMP/exec.err")"
     sleep 0.2
   done

@@ -44,7 +44,11 @@ for (const transport of TRANSPORTS) {
     try {
       const a = (await call(c, "workspace_create", { environment: ENV })).workspace_id;
       const b = (await call(c, "workspace_create", { environment: ENV })).workspace_id;
-      const upper = join(home.env.PYRO_HOME, "workspaces", a, "upper", "workspace");
+      // The writable layer as the host sees it: on the disk image mounted
+      // at sandbox/disk/ (root, docs/workspaces.md "Disk quota"), else upper/.
+      const wsdir = join(home.env.PYRO_HOME, "workspaces", a);
+      const upper = existsSync(join(wsdir, "sandbox", "disk", "upper"))
+        ? join(wsdir, "sandbox", "disk", "upper", "workspace") : join(wsdir, "upper", "workspace");
       for (let i = 0; i < CAP; i++) rmSync(join(upper, `.run${i}`), { force: true });
       // CAP long commands on a, all running at once.
       busy = Array.from({ length: CAP }, (_, i) =>
