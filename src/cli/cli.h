@@ -67,6 +67,8 @@ int cli_print_host_doctor(struct cli_run *run, json_t *result);
 
 /* `pyro mcp serve` (cmd_mcp.c); argv[0] is "mcp". */
 int cli_mcp_main(int argc, char **argv);
+/* `pyro completion ...` (completion.c); argv[0] is "completion". */
+int cli_completion_main(int argc, char **argv);
 int cli_run_exit(const json_t *result);
 
 #endif

@@ -34,6 +34,8 @@ const char *chathost_program(enum chathost_kind k);
 /* Fills t from an operation's arguments (host, scope, profile, mode,
  * project_path, pyro_path): absolute paths, the config file of the scope. */
 int chathost_target_init(struct chathost_target *t, enum chathost_kind k, const json_t *args, pyro_error *err);
+/* (Re)finds t's config file: OpenCode's may be opencode.json or .jsonc. */
+int chathost_target_locate(struct chathost_target *t, pyro_error *err);
 void chathost_target_clear(struct chathost_target *t);
 
 /* chathost_file.c: the config file. Loads it (a missing file is an empty

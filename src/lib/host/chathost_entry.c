@@ -55,9 +55,11 @@ static char *abs_path(const char *p, pyro_error *err)
     return xstrdup(buf);
 }
 
-static int config_path(struct chathost_target *t, pyro_error *err)
+int chathost_target_locate(struct chathost_target *t, pyro_error *err)
 {
     _cleanup_free_ char *dir = NULL;
+    free(t->config_path);
+    t->config_path = NULL;
     switch (t->kind) {
     case CHATHOST_CLAUDE:
         if (t->project) {
@@ -136,7 +138,7 @@ int chathost_target_init(struct chathost_target *t, enum chathost_kind k, const 
         append2(t->args, "--profile", profile);
     if (pp)
         append2(t->args, "--project-path", t->project_dir);
-    return config_path(t, err);
+    return chathost_target_locate(t, err);
 }
 
 void chathost_target_clear(struct chathost_target *t)

@@ -55,7 +55,7 @@ static json_t *target_json(const struct chathost_target *t)
 }
 
 /* Writes t's entry by method; fills method, backup_path and cli_output. */
-static int connect_target(const struct chathost_target *t, const char *method, json_t *res, pyro_error *err)
+static int connect_target(struct chathost_target *t, const char *method, json_t *res, pyro_error *err)
 {
     bool cli_ok = strcmp(method, "file") != 0;
     /* OpenCode's `mcp add` has no scope choice: a project entry is written by pyro. */
@@ -71,6 +71,10 @@ static int connect_target(const struct chathost_target *t, const char *method, j
             /* Where the CLI put it: the file pyro reads must now hold it. */
             json_auto_t *e = NULL;
             pyro_error e_err = {0};
+            r = chathost_target_locate(t, err);
+            if (r < 0)
+                return r;
+            json_object_set_new(res, "config_path", json_string(t->config_path));
             if (chathost_entry_read(t, &e, &e_err) < 0 || strcmp(json_get_str(e, "command", ""), t->command))
                 return err_set(err, -PYRO_E_STATE, "%s mcp add succeeded, but %s holds no matching pyro entry",
                                chathost_program(t->kind), t->config_path);
