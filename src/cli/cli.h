@@ -64,6 +64,7 @@ int cli_print_host_connect(struct cli_run *run, json_t *result);
 int cli_print_host_repair(struct cli_run *run, json_t *result);
 int cli_print_host_print_config(struct cli_run *run, json_t *result);
 int cli_print_host_doctor(struct cli_run *run, json_t *result);
+int cli_print_steps(struct cli_run *run, json_t *result);
 
 /* `pyro mcp serve` (cmd_mcp.c); argv[0] is "mcp". */
 int cli_mcp_main(int argc, char **argv);

@@ -442,6 +442,9 @@ void cli_help_top(FILE *out)
         if (used)
             fprintf(out, "  %-24s %s\n", contract_groups[i].name, contract_groups[i].summary);
     }
+    /* src/cli/completion.c, outside the table like `mcp`. */
+    fprintf(out, "  %-24s %s\n", "completion", "Print a shell completion script (bash, zsh or fish).");
+    fprintf(out, "\nfirst run: pyro doctor; pyro prepare; pyro demo; pyro host connect claude-code|codex|opencode\n");
     fprintf(out, "\noptions:\n  -h, --help               Show this help.\n"
                  "  --version                Print the version.\n"
                  "  --log-level LEVEL        error, warn, info, debug or trace (default warn).\n\n"

@@ -88,3 +88,32 @@ int cli_print_host_doctor(struct cli_run *run, json_t *result)
         printf("fix with: pyro host repair HOST\n");
     return cli_host_exit(result);
 }
+
+/* prepare and demo: their steps, one line each, then the verdict. */
+int cli_print_steps(struct cli_run *run, json_t *result)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(result, "steps"), i, s) {
+        printf("%-10s %6lld ms  %s\n", json_get_str(s, "step", ""), json_get_int(s, "ms", 0),
+               json_get_str(s, "detail", ""));
+        const char *r = json_get_str(s, "result", NULL);
+        if (r && r[0]) {
+            /* indented, one line at a time */
+            for (const char *p = r; *p;) {
+                size_t l = strcspn(p, "\n");
+                printf("%21s%.*s\n", "", (int)l, p);
+                p += l + (p[l] ? 1 : 0);
+            }
+        }
+    }
+    if (!strcmp(run->op->name, "prepare")) {
+        printf("%s: %s%s\n", json_get_str(result, "environment", ""), json_get_str(result, "status", ""),
+               json_is_true(json_object_get(result, "skipped")) ? " (already prepared; --force redoes it)" : "");
+        printf("manifest: %s\n", json_get_str(result, "manifest_path", ""));
+    } else {
+        printf("demo done on %s (%s): next, 'pyro mcp serve' or 'pyro host connect claude-code'\n",
+               json_get_str(result, "environment", ""), json_get_str(result, "execution_mode", ""));
+    }
+    return 0;
+}

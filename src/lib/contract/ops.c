@@ -49,6 +49,8 @@ extern const struct contract_op op_service_list;
 extern const struct contract_op op_service_status;
 extern const struct contract_op op_service_logs;
 extern const struct contract_op op_service_stop;
+extern const struct contract_op op_prepare;
+extern const struct contract_op op_demo;
 extern const struct contract_op op_host_connect;
 extern const struct contract_op op_host_print_config;
 extern const struct contract_op op_host_doctor;
@@ -58,6 +60,8 @@ const struct contract_op *const contract_ops[] = {
     /* host */
     &op_doctor,
     &op_version,
+    &op_prepare,
+    &op_demo,
     /* environments */
     &op_vm_list_environments,
     &op_env_pull,
