@@ -32,8 +32,8 @@ struct proc_opts {
     bool merge_stderr; /* stderr joins stdout; else its first bytes go to err_text */
     char *const *env;  /* "NAME=value" entries set in the child's environment; may be NULL */
     char *const *envp; /* when set: the child's whole environment (env is then added to it) */
-    int stdin_fd;           /* > 0: dup'ed to the child's stdin (default /dev/null) */
-    const char *cwd;        /* the child's working directory (default: ours) */
+    int stdin_fd;      /* > 0: dup'ed to the child's stdin (default /dev/null) */
+    const char *cwd;   /* the child's working directory (default: ours) */
 };
 
 struct proc_result {

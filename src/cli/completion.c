@@ -171,7 +171,8 @@ static void print_bash(FILE *out)
           "  case ${kinds[npos]} in\n"
           "  workspace) COMPREPLY=($(compgen -W \"$(pyro completion --list workspaces 2>/dev/null)\" -- \"$cur\")) ;;\n"
           "  vm) COMPREPLY=($(compgen -W \"$(pyro completion --list vms 2>/dev/null)\" -- \"$cur\")) ;;\n"
-          "  environment) COMPREPLY=($(compgen -W \"$(pyro completion --list environments 2>/dev/null)\" -- \"$cur\")) ;;\n"
+          "  environment) COMPREPLY=($(compgen -W \"$(pyro completion --list environments 2>/dev/null)\" -- \"$cur\")) "
+          ";;\n"
           "  host | choices) COMPREPLY=($(compgen -W \"${_pyro_opts[$path|choices]}\" -- \"$cur\")) ;;\n"
           "  esac\n"
           "  return 0\n"
@@ -226,7 +227,8 @@ static void print_fish(FILE *out)
                                    : !strcmp(k, "environment") ? "environments"
                                                                : NULL;
                 if (list)
-                    fprintf(out, "complete -c pyro -f -n '__pyro_path_starts \"%s\"' -a '(pyro completion --list %s)'\n",
+                    fprintf(out,
+                            "complete -c pyro -f -n '__pyro_path_starts \"%s\"' -a '(pyro completion --list %s)'\n",
                             op->cli, list);
                 continue;
             }

@@ -19,11 +19,11 @@ enum chathost_kind { CHATHOST_CLAUDE, CHATHOST_CODEX, CHATHOST_OPENCODE, CHATHOS
 
 struct chathost_target {
     enum chathost_kind kind;
-    bool project;           /* project scope, else user scope */
-    char *project_dir;      /* absolute; project scope, or the --project-path */
-    char *config_path;      /* the file the entry lives in */
-    char *command;          /* absolute path of the pyro binary */
-    json_t *args;           /* array of strings: mcp serve [--profile|--mode] [--project-path] */
+    bool project;      /* project scope, else user scope */
+    char *project_dir; /* absolute; project scope, or the --project-path */
+    char *config_path; /* the file the entry lives in */
+    char *command;     /* absolute path of the pyro binary */
+    json_t *args;      /* array of strings: mcp serve [--profile|--mode] [--project-path] */
 };
 
 const char *chathost_name(enum chathost_kind k);

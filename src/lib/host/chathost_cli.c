@@ -146,9 +146,9 @@ int chathost_probe_server(const json_t *entry, int *tools, pyro_error *err)
     _cleanup_strv_ char **argv = xcalloc(n + 2, sizeof(char *));
     argv[0] = xstrdup(command);
     for (size_t i = 0; i < n; i++)
-        argv[i + 1] = xstrdup(json_is_string(json_array_get(args, i)) ? json_string_value(json_array_get(args, i)) : "");
-    struct proc_opts o = {.timeout_ms = CHATHOST_PROBE_TIMEOUT_MS, .max_output = CHATHOST_OUTPUT_MAX,
-                          .stdin_fd = rd};
+        argv[i + 1] = xstrdup(json_is_string(json_array_get(args, i)) ? json_string_value(json_array_get(args, i))
+                                                                      : "");
+    struct proc_opts o = {.timeout_ms = CHATHOST_PROBE_TIMEOUT_MS, .max_output = CHATHOST_OUTPUT_MAX, .stdin_fd = rd};
     struct proc_result res = {0};
     int r = proc_spawn(argv, &o, &res, err);
     if (r < 0)

@@ -97,8 +97,7 @@ int chathost_target_locate(struct chathost_target *t, pyro_error *err)
         }
         return 0;
     case CHATHOST_COUNT:
-    default:
-        return err_set(err, -PYRO_E_INVALID, "unknown host");
+    default: return err_set(err, -PYRO_E_INVALID, "unknown host");
     }
 }
 
@@ -173,7 +172,8 @@ static int load_json(const struct chathost_target *t, const char *text, json_t *
     if (!*out)
         return err_set(err, -PYRO_E_INVALID, "%s is not valid JSON (line %d: %s): not changed%s", t->config_path,
                        je.line, je.text,
-                       strstr(t->config_path, ".jsonc") ? " (pyro cannot merge JSONC comments: use the host's CLI)" : "");
+                       strstr(t->config_path, ".jsonc") ? " (pyro cannot merge JSONC comments: use the host's CLI)"
+                                                        : "");
     if (!json_is_object(*out)) {
         json_decref(*out);
         *out = NULL;

@@ -65,8 +65,9 @@ int chathost_file_write(const char *path, const char *text, char **backup, pyro_
         return r;
     if (r == 0) {
         if (!(st.st_mode & S_IWUSR) || access(path, W_OK) < 0)
-            return err_set(err, -PYRO_E_INVALID, "%s is read-only: not changed (make it writable, or use 'pyro host "
-                                                 "print-config' and edit it yourself)",
+            return err_set(err, -PYRO_E_INVALID,
+                           "%s is read-only: not changed (make it writable, or use 'pyro host "
+                           "print-config' and edit it yourself)",
                            path);
         mode = st.st_mode & 07777;
         r = chathost_file_read(path, &old, err);

@@ -17,24 +17,25 @@ static const char *const profile_choices[] = {"vm-run", "workspace-core", "works
 static const char *const mode_choices[] = {"repro-fix", "inspect", "cold-start", "review-eval", NULL};
 static const char *const method_choices[] = {"auto", "cli", "file", NULL};
 
-#define P_HOST(fl)                                                                                          \
+#define P_HOST(fl)                                                                                              \
     PARAM_STR("host", "The chat host: claude-code, codex or opencode.", .flags = (fl), .choices = host_choices, \
               .max = 32)
-#define P_SCOPE                                                                                                 \
-    PARAM_STR("scope",                                                                                          \
+#define P_SCOPE                                                                                                  \
+    PARAM_STR("scope",                                                                                           \
               "Where the entry lives: user (the host's user config) or project (the project's own config file: " \
-              ".mcp.json for Claude Code, opencode.json for OpenCode; Codex has user scope only).",           \
+              ".mcp.json for Claude Code, opencode.json for OpenCode; Codex has user scope only).",              \
               .has_default = true, .def_str = "user", .choices = scope_choices, .max = 16)
-#define P_SERVE                                                                                                    \
-    PARAM_STR("profile", "The server's --profile (default: the server's, workspace-core).",                       \
-              .choices = profile_choices, .max = 32),                                                              \
-        PARAM_STR("mode", "The server's --mode instead of a profile.", .choices = mode_choices, .max = 32),       \
-        PARAM_STR("project_path", "Pins the server's project source (--project-path, made absolute); also the " \
-                                  "project of --scope project (default there: the working directory).",            \
-                  .metavar = "PATH"),                                                                              \
+#define P_SERVE                                                                                             \
+    PARAM_STR("profile", "The server's --profile (default: the server's, workspace-core).",                 \
+              .choices = profile_choices, .max = 32),                                                       \
+        PARAM_STR("mode", "The server's --mode instead of a profile.", .choices = mode_choices, .max = 32), \
+        PARAM_STR("project_path",                                                                           \
+                  "Pins the server's project source (--project-path, made absolute); also the "             \
+                  "project of --scope project (default there: the working directory).",                     \
+                  .metavar = "PATH"),                                                                       \
         PARAM_STR("pyro_path", "The pyro binary the entry starts (default: this one).", .metavar = "PATH")
-#define P_METHOD                                                                                                 \
-    PARAM_STR("method",                                                                                          \
+#define P_METHOD                                                                                                  \
+    PARAM_STR("method",                                                                                           \
               "auto: the host's CLI when it is on PATH, else pyro edits the config file; cli or file to choose.", \
               .has_default = true, .def_str = "auto", .choices = method_choices, .max = 8)
 
@@ -156,8 +157,8 @@ static json_t *doctor_one(const struct chathost_target *t, bool required)
     bool same = !strcmp(cmd, t->command);
     json_object_set_new(res, "points_at_pyro", json_boolean(same));
     if (!same)
-        json_array_append_new(problems, json_sprintf("the entry starts %s, not this pyro (%s)", cmd[0] ? cmd : "nothing",
-                                                     t->command));
+        json_array_append_new(problems, json_sprintf("the entry starts %s, not this pyro (%s)",
+                                                     cmd[0] ? cmd : "nothing", t->command));
     json_t *a = json_object_get(e, "args");
     if (json_array_size(a) < 2 || strcmp(json_string_value(json_array_get(a, 0)) ?: "", "mcp") ||
         strcmp(json_string_value(json_array_get(a, 1)) ?: "", "serve"))
@@ -248,24 +249,23 @@ static int repair_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
     return r;
 }
 
-static const struct contract_param connect_params[] = {P_HOST(PF_REQUIRED | PF_POSITIONAL), P_SCOPE, P_SERVE,
-                                                       P_METHOD, PARAM_END};
-static const struct contract_param print_params[] = {P_HOST(PF_REQUIRED | PF_POSITIONAL), P_SCOPE, P_SERVE,
-                                                      PARAM_END};
+static const struct contract_param connect_params[] = {P_HOST(PF_REQUIRED | PF_POSITIONAL), P_SCOPE, P_SERVE, P_METHOD,
+                                                       PARAM_END};
+static const struct contract_param print_params[] = {P_HOST(PF_REQUIRED | PF_POSITIONAL), P_SCOPE, P_SERVE, PARAM_END};
 static const struct contract_param doctor_params[] = {P_HOST(PF_POSITIONAL), P_SCOPE, P_SERVE, PARAM_END};
 
-#define TARGET_PROPS                                                                                     \
+#define TARGET_PROPS                                                                                        \
     "\"host\":{\"type\":\"string\"},\"scope\":{\"type\":\"string\"},\"config_path\":{\"type\":\"string\"}," \
     "\"command\":{\"type\":\"string\"},\"args\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}"
 #define TARGET_REQ "\"host\",\"scope\",\"config_path\",\"command\",\"args\""
-#define CONNECT_PROPS                                                                                       \
+#define CONNECT_PROPS                                                                                        \
     TARGET_PROPS ",\"method\":{\"type\":\"string\",\"enum\":[\"cli\",\"file\"]},\"backup_path\":{\"type\":[" \
                  "\"string\",\"null\"]},\"cli_output\":{\"type\":\"string\"}"
-#define DOCTOR_ENTRY                                                                                          \
-    "{\"type\":\"object\",\"required\":[" TARGET_REQ ",\"configured\",\"points_at_pyro\",\"server_ok\","   \
-    "\"tools\",\"problems\",\"ok\"],\"properties\":{" TARGET_PROPS ",\"configured\":{\"type\":\"boolean\"},"  \
-    "\"points_at_pyro\":{\"type\":\"boolean\"},\"server_ok\":{\"type\":\"boolean\"},\"tools\":{\"type\":"     \
-    "\"integer\"},\"ok\":{\"type\":\"boolean\"},\"entry_command\":{\"type\":\"string\"},\"entry_args\":{"     \
+#define DOCTOR_ENTRY                                                                                         \
+    "{\"type\":\"object\",\"required\":[" TARGET_REQ ",\"configured\",\"points_at_pyro\",\"server_ok\","     \
+    "\"tools\",\"problems\",\"ok\"],\"properties\":{" TARGET_PROPS ",\"configured\":{\"type\":\"boolean\"}," \
+    "\"points_at_pyro\":{\"type\":\"boolean\"},\"server_ok\":{\"type\":\"boolean\"},\"tools\":{\"type\":"    \
+    "\"integer\"},\"ok\":{\"type\":\"boolean\"},\"entry_command\":{\"type\":\"string\"},\"entry_args\":{"    \
     "\"type\":\"array\"},\"problems\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}"
 
 const struct contract_op op_host_connect = {

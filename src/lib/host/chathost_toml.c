@@ -14,11 +14,11 @@
 struct toml_scan {
     const char *s, *p;
     int line;
-    char *table;  /* the current [table] name, normalised */
-    char *key;    /* the last key read, normalised */
+    char *table; /* the current [table] name, normalised */
+    char *key;   /* the last key read, normalised */
     pyro_error *err;
     /* what chathost_toml_get and _put want */
-    const char *want; /* mcp_servers.<name> */
+    const char *want;                /* mcp_servers.<name> */
     size_t region_start, region_end; /* byte range of that table and its subtables; end 0: none */
     bool in_region;
     char *command;

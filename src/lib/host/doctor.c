@@ -343,8 +343,8 @@ const struct contract_op op_doctor = {
         "\"ok\":" S_BOOL ","
         "\"daily_loop\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"environment\","
         "\"status\",\"reason\",\"manifest_path\"],\"properties\":{\"environment\":" S_STR ",\"status\":{"
-        "\"type\":\"string\",\"enum\":[\"warm\",\"cold\",\"stale\"]},\"reason\":" S_STR
-        ",\"manifest_path\":" S_STR ",\"prepared_at\":" S_STR ",\"execution_mode\":" S_STR "}}}}",
+        "\"type\":\"string\",\"enum\":[\"warm\",\"cold\",\"stale\"]},\"reason\":" S_STR ",\"manifest_path\":" S_STR
+        ",\"prepared_at\":" S_STR ",\"execution_mode\":" S_STR "}}}}",
     .annotations = PA_READ_ONLY | PA_IDEMPOTENT,
     .exposure = 0,
     .handler = doctor_run,

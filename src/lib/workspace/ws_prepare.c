@@ -100,8 +100,7 @@ static int prepare_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
     for (int k = 0; k < (json_get_bool(args, "network", false) ? 2 : 1); k++) {
         json_auto_t *ran = NULL;
         step_begin(&s, "exec", cmds[k]);
-        r = call_op(ctx, "workspace_exec", json_pack("{s:s, s:s}", "workspace_id", id, "command", cmds[k]), &ran,
-                    err);
+        r = call_op(ctx, "workspace_exec", json_pack("{s:s, s:s}", "workspace_id", id, "command", cmds[k]), &ran, err);
         if (r == 0 && json_get_int(ran, "exit_code", -1) != 0)
             r = err_set(err, -PYRO_E_STATE, "the smoke command '%s' exited %lld: %s", cmds[k],
                         json_get_int(ran, "exit_code", -1), json_get_str(ran, "stderr", ""));
@@ -126,8 +125,7 @@ static int prepare_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro
         return err_prefix(err, "prepare %s: delete", env);
     step_end(&s, NULL);
 
-    json_auto_t *rec = json_pack("{s:s, s:s, s:O}", "install_path",
-                                 json_get_str(pulled, "cache_path", ""),
+    json_auto_t *rec = json_pack("{s:s, s:s, s:O}", "install_path", json_get_str(pulled, "cache_path", ""),
                                  "execution_mode", mode, "steps", steps);
     r = daily_loop_record(ctx->cache_dir, env, rec, err);
     if (r < 0)
@@ -163,8 +161,8 @@ static int demo_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
     static const struct {
         const char *op, *what, *k1, *v1, *k2, *v2;
     } flow[] = {
-        {"workspace_file_write", "pyro workspace file write ID hello.txt --text 'hello from pyro'", "path",
-         "hello.txt", "text", "hello from pyro\n"},
+        {"workspace_file_write", "pyro workspace file write ID hello.txt --text 'hello from pyro'", "path", "hello.txt",
+         "text", "hello from pyro\n"},
         {"workspace_exec", "pyro workspace exec ID -- 'cat hello.txt && wc -c hello.txt'", "command",
          "cat hello.txt && wc -c hello.txt", NULL, NULL},
         {"workspace_diff", "pyro workspace diff ID", NULL, NULL, NULL, NULL},
@@ -198,9 +196,9 @@ static int demo_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
     return 0;
 }
 
-#define STEPS_SCHEMA                                                                                        \
-    "\"steps\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"step\",\"detail\"],"      \
-    "\"properties\":{\"step\":{\"type\":\"string\"},\"detail\":{\"type\":\"string\"},\"ms\":{\"type\":"     \
+#define STEPS_SCHEMA                                                                                    \
+    "\"steps\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"step\",\"detail\"],"  \
+    "\"properties\":{\"step\":{\"type\":\"string\"},\"detail\":{\"type\":\"string\"},\"ms\":{\"type\":" \
     "\"integer\"},\"result\":{\"type\":\"string\"}}}}"
 
 static const struct contract_param prepare_params[] = {
@@ -247,9 +245,9 @@ const struct contract_op op_demo = {
                    "environment first if needed), then a workspace round trip: create, write a file, exec, diff, "
                    "delete. Each step is printed as it happens (stderr) and listed in the result.",
     .params = demo_params,
-    .output_schema = "{\"type\":\"object\",\"required\":[\"environment\",\"execution_mode\",\"workspace_id\","
-                     "\"steps\",\"ok\"],\"properties\":{\"environment\":{\"type\":\"string\"},\"execution_mode\":{"
-                     "\"type\":\"string\"},\"workspace_id\":{\"type\":\"string\"},\"ok\":{\"type\":\"boolean\"},"
-                     STEPS_SCHEMA "}}",
+    .output_schema =
+        "{\"type\":\"object\",\"required\":[\"environment\",\"execution_mode\",\"workspace_id\","
+        "\"steps\",\"ok\"],\"properties\":{\"environment\":{\"type\":\"string\"},\"execution_mode\":{"
+        "\"type\":\"string\"},\"workspace_id\":{\"type\":\"string\"},\"ok\":{\"type\":\"boolean\"}," STEPS_SCHEMA "}}",
     .handler = demo_run,
 };
