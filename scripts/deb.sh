@@ -44,6 +44,10 @@ EOF
   printf ' -- %s  %s\n' "$maint" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)}")"
 } | gzip -9n >"$doc/changelog.gz"
 gzip -9nf "$stage"/usr/share/man/man1/*.1
+# pyro-agent is static on purpose: it is PID 1 inside every sandbox and VM,
+# whose root file system has no pyro libraries (docs/agent-protocol.md).
+mkdir -p "$stage/usr/share/lintian/overrides"
+echo "pyro: statically-linked-binary [usr/libexec/pyro/pyro-agent]" >"$stage/usr/share/lintian/overrides/pyro"
 
 # Shared-library metadata: the shlibs file and ldconfig trigger Debian
 # expects of a package that ships one.

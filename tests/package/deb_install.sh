@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The package installed with apt-get into a fresh Debian 12 root (mmdebstrap,
+# lintian reports no error on the package (where installed); the package
+# installed with apt-get into a fresh Debian 12 root (mmdebstrap,
 # from this host's apt sources; apt resolves its Depends), then `pyro
 # doctor` and `pyro run` from that root, with the test cache's
 # debian:12-base mounted as its environment cache.
@@ -7,6 +8,12 @@ source "$PYRO_SOURCE_DIR/tests/integration/lib.sh"
 command -v mmdebstrap >/dev/null || skip "mmdebstrap is needed to make the throwaway root"
 [ "$(id -u)" = 0 ] || skip "chroot and mounts need root"
 deb=$("$PYRO_SOURCE_DIR/scripts/deb.sh" "$PYRO_BUILD_DIR" "$TEST_TMP")
+if command -v lintian >/dev/null; then
+  lintian --fail-on error "$deb" >"$TEST_TMP/lintian" 2>&1 || fail "lintian: $(cat "$TEST_TMP/lintian")"
+  ok "lintian: no error ($(grep -c '^W:' "$TEST_TMP/lintian" || true) warnings)"
+else
+  echo "note: lintian is not installed (apt-get install lintian); its check is skipped"
+fi
 root="$TEST_TMP/root"
 sources=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
 [ -n "$sources" ] || sources=$(grep -h '^deb ' /etc/apt/sources.list)
