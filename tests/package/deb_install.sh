@@ -17,24 +17,26 @@ fi
 root="$TEST_TMP/root"
 sources=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
 [ -n "$sources" ] || sources=$(grep -h '^deb ' /etc/apt/sources.list)
-mmdebstrap --quiet --variant=apt --include="$deb" bookworm "$root" - <<<"$sources" ||
-  fail "mmdebstrap with the package"
-[ -x "$root/usr/bin/pyro" ] || fail "pyro not installed in the root"
-chroot "$root" dpkg -s pyro | grep -q '^Status: install ok installed' || fail "dpkg does not list pyro"
-ok "apt-get installed $(basename "$deb") with its dependencies into a fresh Debian 12 root"
-
+mmdebstrap --quiet --variant=apt bookworm "$root" - <<<"$sources" || fail "mmdebstrap of a Debian 12 root"
+cp "$deb" "$root/root/"
 mkdir -p "$root/cache" "$root/state"
 unshare --mount --propagation private bash -euc '
-root=$1 cache=$2
+root=$1 cache=$2 deb=$3
 mount -t proc proc "$root/proc"
 mount --rbind /dev "$root/dev"
 mount --rbind /sys "$root/sys"
 mount --bind "$cache" "$root/cache"
 mount -t tmpfs tmpfs "$root/tmp"
-run() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root XDG_CACHE_HOME=/cache PYRO_HOME=/state "$@"; }
+cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+run() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root XDG_CACHE_HOME=/cache PYRO_HOME=/state \
+  DEBIAN_FRONTEND=noninteractive "$@"; }
+run sh -c "cd /root && apt-get install -y -qq --no-install-recommends ./$deb" >"$root.apt.log" 2>&1 ||
+  { tail -30 "$root.apt.log" >&2; echo "apt-get install ./$deb failed" >&2; exit 1; }
+run dpkg -s pyro | grep -q "^Status: install ok installed" || { echo "dpkg does not list pyro" >&2; exit 1; }
+echo "ok - apt-get install ./$deb in a fresh Debian 12 root, with its dependencies"
 run pyro doctor >/dev/null || { run pyro doctor; exit 1; }
 out=$(run pyro run debian:12-base --backend sandbox -- "echo packaged-run-ok; cat /etc/debian_version")
 grep -q packaged-run-ok <<<"$out" || { echo "pyro run: $out" >&2; exit 1; }
-run man -w pyro >/dev/null 2>&1 || test -f "$root/usr/share/man/man1/pyro.1.gz"
-' pkg "$root" "$XDG_CACHE_HOME" || fail "pyro doctor / pyro run from the installed package"
+test -f "$root/usr/share/man/man1/pyro.1.gz" && test -f "$root/usr/share/bash-completion/completions/pyro"
+' pkg "$root" "$XDG_CACHE_HOME" "$(basename "$deb")" || fail "installing the package, or pyro doctor / pyro run from it"
 ok "pyro doctor and pyro run work from the installed package"

@@ -80,7 +80,7 @@ int chathost_target_locate(struct chathost_target *t, pyro_error *err)
             return err ? err->code : -EINVAL;
         t->config_path = xasprintf("%s/config.toml", dir);
         return 0;
-    case CHATHOST_OPENCODE:
+    case CHATHOST_OPENCODE: {
         if (t->project) {
             t->config_path = xasprintf("%s/opencode.json", t->project_dir);
             return 0;
@@ -96,6 +96,7 @@ int chathost_target_locate(struct chathost_target *t, pyro_error *err)
             t->config_path = TAKE_PTR(jsonc);
         }
         return 0;
+    }
     case CHATHOST_COUNT:
     default: return err_set(err, -PYRO_E_INVALID, "unknown host");
     }
