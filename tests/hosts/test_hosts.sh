@@ -85,7 +85,7 @@ timeout 120 codex mcp list --json 2>/dev/null >"$TEST_TMP/xl.json"
   fail "repair lost codex's profile arguments: $(cat "$TEST_TMP/xl.json")"
 list=$(timeout 120 opencode mcp list </dev/null 2>&1 | sed 's/\x1b\[[0-9;]*m//g')
 grep -q "✓ pyro.*connected" <<<"$list" || fail "after repair, opencode mcp list: $list"
-"$PYRO" host repair codex --json | grep -q '"repaired": false' || fail "a healthy entry was rewritten"
+grep -q '"repaired": false' <<<"$("$PYRO" host repair codex --json)" || fail "a healthy entry was rewritten"
 ok "host doctor finds a stale path, host repair fixes it (checked with each host's CLI)"
 
 # --- A host CLI that fails: its message shown, exit 1, nothing written.
@@ -112,7 +112,7 @@ assert d["keep"] == {"a": [1, 2]} and d["mcpServers"]["other"] == {"command": "/
 e = d["mcpServers"]["pyro"]
 assert e["command"] == sys.argv[2] and e["args"] == ["mcp", "serve", "--project-path", sys.argv[3]], e
 EOF
-(cd "$P" && timeout 120 claude mcp get pyro 2>&1) | grep -qF "$PYRO_ABS" || fail "claude does not see the project entry"
+grep -qF "$PYRO_ABS" <<<"$(cd "$P" && timeout 120 claude mcp get pyro 2>&1)" || fail "claude does not see the project entry"
 ok "file writer: merged into .mcp.json keeping every key, backup written, claude sees it"
 
 # Codex TOML: other tables and comments kept byte for byte.

@@ -27,7 +27,7 @@ import json, sys
 d = json.load(open(sys.argv[1])); d["pyro_version"] = "0.0.1"; json.dump(d, open(sys.argv[1], "w"))
 PY
 [ "$(verdict)" = stale ] || fail "another version's manifest: $(verdict)"
-"$PYRO" doctor --environment "$ENV" | grep -q "Daily loop: *debian:12-base: stale" || fail "human doctor output"
+grep -q "Daily loop: *debian:12-base: stale" <<<"$("$PYRO" doctor --environment "$ENV")" || fail "human doctor output"
 expect_status 0 "$PYRO" prepare "$ENV" --json
 [ "$(jget previous_status <<<"$OUT")" = stale ] && [ "$(jget status <<<"$OUT")" = warm ] || fail "re-prepare: $OUT"
 ok "prepare: skipped when warm, redone with --force; stale after another version, warm again"
