@@ -30,7 +30,8 @@ mount -t tmpfs tmpfs "$root/tmp"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 run() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root XDG_CACHE_HOME=/cache PYRO_HOME=/state \
   DEBIAN_FRONTEND=noninteractive "$@"; }
-run sh -c "cd /root && apt-get install -y -qq --no-install-recommends ./$deb" >"$root.apt.log" 2>&1 ||
+# mmdebstrap leaves no package lists behind: fetch them, as on a fresh install.
+run sh -c "apt-get update && cd /root && apt-get install -y --no-install-recommends ./$deb" >"$root.apt.log" 2>&1 ||
   { tail -30 "$root.apt.log" >&2; echo "apt-get install ./$deb failed" >&2; exit 1; }
 run dpkg -s pyro | grep -q "^Status: install ok installed" || { echo "dpkg does not list pyro" >&2; exit 1; }
 echo "ok - apt-get install ./$deb in a fresh Debian 12 root, with its dependencies"
