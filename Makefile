@@ -6,7 +6,7 @@ CMAKE ?= cmake
 PYRO_FUZZ_SECONDS ?= 20
 export PYRO_FUZZ_SECONDS
 
-.PHONY: all build asan release deps check check-user lint check-format fuzz fuzz-run demo install clean bench
+.PHONY: all build asan release deps check check-user lint check-format fuzz fuzz-run demo install deb clean bench
 
 all: build
 
@@ -34,7 +34,7 @@ deps:
 check: deps
 	@scripts/npm-deps.sh
 	$(MAKE) build asan release fuzz
-	ctest --test-dir build --output-on-failure -j 2 -LE 'lint|user'
+	ctest --test-dir build --output-on-failure -j 2 -LE 'lint|user|package'
 	$(MAKE) check-user
 	ctest --test-dir build-asan --output-on-failure -j 2 -L 'unit|fuzz'
 	$(MAKE) fuzz-run
@@ -59,6 +59,10 @@ demo: deps build
 
 install: release
 	$(CMAKE) --install build-release --prefix $(PREFIX)
+
+# The Debian package pyro_<version>_<arch>.deb (docs/packaging.md).
+deb: release
+	@scripts/deb.sh build-release .
 
 fuzz:
 	@test -f build-fuzz/build.ninja || $(CMAKE) --preset fuzz

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job, for a newcomer: prove the host, prepare the default
-# environment, and run a real command in a sandbox.
+# The main job, for a newcomer (`make demo`): prove the host, then
+# `pyro demo`, the shortest path to a real run and a workspace round trip
+# (create, write, exec, diff, delete), each step printed as it happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYRO=./build/pyro
@@ -9,11 +10,8 @@ ENV=${PYRO_DEMO_ENV:-debian:12}
 echo "== pyro doctor: can this host isolate?"
 "$PYRO" doctor || { echo "pyro doctor found no usable isolation backend" >&2; exit 1; }
 echo
-echo "== pyro env pull $ENV (built from Debian packages on first use, then cached)"
-"$PYRO" env pull "$ENV"
+echo "== pyro demo $ENV (the environment is built from Debian packages on first use, then cached)"
+"$PYRO" demo "$ENV"
 echo
-echo "== pyro run $ENV -- ... (a fresh sandbox, destroyed afterwards)"
-"$PYRO" run "$ENV" -- 'echo "hello from $(hostname)"; git --version; python3 --version; id; cat /etc/debian_version'
-echo
-echo "== the same run as JSON (what MCP clients and the C API get)"
+echo "== the same one-shot run as JSON (what MCP clients and the C API get)"
 "$PYRO" run "$ENV" --json -- 'uname -sr; exit 3' || true

@@ -128,6 +128,10 @@ int main(void)
             printf("\n");
         }
     }
+    printf(".SS \"pyro completion bash|zsh|fish\"\nPrint a shell completion script generated from this command "
+           "table: commands, options, environment names and the ids of live workspaces and VMs (\\fBpyro completion "
+           "\\-\\-list workspaces|vms|environments\\fR prints those). \\fBmake install\\fR and the Debian package "
+           "install them for bash, zsh and fish. An unknown shell exits 2.\n");
     printf(".SH ENVIRONMENT\n.TP\n.B PYRO_HOME\nState directory (default $XDG_STATE_HOME/pyro, else "
            "~/.local/state/pyro).\n.TP\n.B XDG_CACHE_HOME\nThe environment cache lives in $XDG_CACHE_HOME/pyro "
            "(default ~/.cache/pyro); \\fBPYRO_CACHE_DIR\\fR overrides it.\n.TP\n.B PYRO_MAX_ACTIVE_VMS\n"

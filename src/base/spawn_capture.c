@@ -89,6 +89,8 @@ static int spawn_child(char *const argv[], const struct proc_opts *o, int out_w,
         posix_spawn_file_actions_adddup2(&fa, o->stdin_fd, 0);
     else
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (o->cwd)
+        posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
     posix_spawn_file_actions_adddup2(&fa, out_w, 1);
     posix_spawn_file_actions_adddup2(&fa, err_w, 2);
     if (o->pass_fd > 2)

@@ -34,6 +34,7 @@ struct proc_opts {
     char *const *envp; /* when set: the child's whole environment (env is then added to it) */
     int stdin_fd;      /* > 2: the child's stdin (else /dev/null) */
     int pass_fd;       /* > 2: given to the child as its fd 3 (else it has none) */
+    const char *cwd;   /* the child's working directory (default: ours) */
 };
 
 struct proc_result {

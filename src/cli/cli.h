@@ -70,8 +70,18 @@ int cli_print_env_prune(struct cli_run *run, json_t *result);
 
 int cli_print_run(struct cli_run *run, json_t *result);
 
+/* host.c */
+int cli_host_exit(const json_t *result);
+int cli_print_host_connect(struct cli_run *run, json_t *result);
+int cli_print_host_repair(struct cli_run *run, json_t *result);
+int cli_print_host_print_config(struct cli_run *run, json_t *result);
+int cli_print_host_doctor(struct cli_run *run, json_t *result);
+int cli_print_steps(struct cli_run *run, json_t *result);
+
 /* `pyro mcp serve` (cmd_mcp.c); argv[0] is "mcp". */
 int cli_mcp_main(int argc, char **argv);
+/* `pyro completion ...` (completion.c); argv[0] is "completion". */
+int cli_completion_main(int argc, char **argv);
 int cli_run_exit(const json_t *result);
 
 #endif

@@ -112,6 +112,13 @@ int cli_print_doctor(struct cli_run *run, json_t *result)
         json_array_foreach(envs, i, c)
             printf("  %s\n", json_string_value(c));
     }
+    json_t *dl = json_object_get(result, "daily_loop");
+    if (dl) {
+        snprintf(text, sizeof(text), "%s: %s (%s)", json_get_str(dl, "environment", ""), json_get_str(dl, "status", ""),
+                 json_get_str(dl, "reason", ""));
+        printf("Daily loop:    ");
+        print_wrapped(text, 15);
+    }
     int status = cli_doctor_exit(result);
     printf("\n%s\n", status == 0 ? "OK: at least one isolation backend can run."
                                  : "NOT OK: no isolation backend can run on this host.");

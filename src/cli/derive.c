@@ -51,7 +51,7 @@ const struct contract_op *cli_find(int argc, char **argv, int *consumed, const s
     return best;
 }
 
-static void flag_name(const struct contract_param *p, char *buf, size_t size)
+void cli_flag_name(const struct contract_param *p, char *buf, size_t size)
 {
     if (p->flag) {
         snprintf(buf, size, "%s", p->flag);
@@ -86,7 +86,7 @@ static const struct contract_param *find_flag(const struct contract_op *op, cons
     for (const struct contract_param *p = op->params; p && p->name; p++) {
         if (p->flags & (PF_POSITIONAL | PF_REST | PF_OBJECTS))
             continue;
-        flag_name(p, buf, sizeof(buf));
+        cli_flag_name(p, buf, sizeof(buf));
         if (strcmp(buf, name) == 0)
             return p;
         if (p->type == PT_BOOL && strncmp(name, "no-", 3) == 0 && strcmp(buf, name + 3) == 0) {
@@ -273,7 +273,7 @@ int cli_parse(const struct contract_op *op, int argc, char **argv, json_t **out,
     for (size_t k = posi; k < npos; k++)
         if ((positional[k]->flags & PF_REQUIRED) && !json_object_get(args, positional[k]->name)) {
             char up[64];
-            flag_name(positional[k], up, sizeof(up));
+            cli_flag_name(positional[k], up, sizeof(up));
             for (char *c = up; *c; c++)
                 *c = (char)(*c == '-' ? '_' : (*c >= 'a' && *c <= 'z' ? *c - 32 : *c));
             return usage_err(err, op, "missing argument %s for 'pyro %s'", up, op->cli);
@@ -287,9 +287,9 @@ int cli_parse(const struct contract_op *op, int argc, char **argv, json_t **out,
         const struct contract_param *alt = p->alt ? contract_op_param(op, p->alt) : NULL;
         bool has = json_object_get(args, p->name), has_alt = alt && json_object_get(args, alt->name);
         char fl[128], afl[128] = "";
-        flag_name(p, fl, sizeof(fl));
+        cli_flag_name(p, fl, sizeof(fl));
         if (alt)
-            flag_name(alt, afl, sizeof(afl));
+            cli_flag_name(alt, afl, sizeof(afl));
         if (has && has_alt)
             return usage_err(err, op, "give --%s or --%s, not both", fl, afl);
         if (!has && !has_alt && alt)
@@ -313,7 +313,7 @@ int cli_parse(const struct contract_op *op, int argc, char **argv, json_t **out,
                 named = p;
         if (named && !(named->flags & (PF_POSITIONAL | PF_REST))) {
             char fl[128];
-            flag_name(named, fl, sizeof(fl));
+            cli_flag_name(named, fl, sizeof(fl));
             snprintf(flagged, sizeof(flagged), "--%s%s", fl, msg + strlen(named->name));
         } else
             snprintf(flagged, sizeof(flagged), "%s", msg);
@@ -360,7 +360,7 @@ void cli_help_op(const struct contract_op *op, FILE *out)
     fprintf(out, "usage: pyro %s", op->cli);
     for (const struct contract_param *p = op->params; p && p->name; p++) {
         if (p->flags & PF_POSITIONAL) {
-            flag_name(p, fl, sizeof(fl));
+            cli_flag_name(p, fl, sizeof(fl));
             for (char *c = fl; *c; c++)
                 *c = (char)(*c == '-' ? '_' : (*c >= 'a' && *c <= 'z' ? *c - 32 : *c));
             fprintf(out, (p->flags & PF_REQUIRED) ? " %s" : " [%s]", fl);
@@ -375,7 +375,7 @@ void cli_help_op(const struct contract_op *op, FILE *out)
         char left[160];
         if (p->flags & PF_OBJECTS)
             continue; /* no CLI form */
-        flag_name(p, fl, sizeof(fl));
+        cli_flag_name(p, fl, sizeof(fl));
         if (p->flags & PF_REST)
             snprintf(left, sizeof(left), "COMMAND...");
         else if (p->flags & PF_POSITIONAL) {
@@ -408,7 +408,7 @@ void cli_help_op(const struct contract_op *op, FILE *out)
             size_t l = strlen(extra);
             char afl[128] = "";
             if (p->alt && contract_op_param(op, p->alt))
-                flag_name(contract_op_param(op, p->alt), afl, sizeof(afl));
+                cli_flag_name(contract_op_param(op, p->alt), afl, sizeof(afl));
             snprintf(extra + l, sizeof(extra) - l, afl[0] ? " (required, or --%s)" : " (required)%s", afl);
         }
         fprintf(out, " %s%s\n", p->description, extra);
@@ -454,6 +454,9 @@ void cli_help_top(FILE *out)
         if (used)
             fprintf(out, "  %-24s %s\n", contract_groups[i].name, contract_groups[i].summary);
     }
+    /* src/cli/completion.c, outside the table like `mcp`. */
+    fprintf(out, "  %-24s %s\n", "completion", "Print a shell completion script (bash, zsh or fish).");
+    fprintf(out, "\nfirst run: pyro doctor; pyro prepare; pyro demo; pyro host connect claude-code|codex|opencode\n");
     fprintf(out, "\noptions:\n  -h, --help               Show this help.\n"
                  "  --version                Print the version.\n"
                  "  --log-level LEVEL        error, warn, info, debug or trace (default warn).\n\n"

@@ -23,6 +23,8 @@ const struct contract_op *cli_find(int argc, char **argv, int *consumed, const s
 /* Parses the words after the command path into validated arguments. */
 int cli_parse(const struct contract_op *op, int argc, char **argv, json_t **args, struct cli_opts *opts,
               pyro_error *err);
+/* A parameter's CLI flag without "--" (its name with '-' for '_'). */
+void cli_flag_name(const struct contract_param *p, char *buf, size_t size);
 void cli_help_op(const struct contract_op *op, FILE *out);
 void cli_help_group(const struct contract_group *g, FILE *out);
 void cli_help_top(FILE *out);

@@ -89,6 +89,8 @@ int main(int argc, char **argv)
     /* `pyro mcp ...` is the server itself, not an operation of the table. */
     if (!strcmp(argv[i], "mcp"))
         return cli_mcp_main(argc - i, argv + i);
+    if (!strcmp(argv[i], "completion"))
+        return cli_completion_main(argc - i, argv + i);
 
     int consumed = 0;
     const struct contract_group *group = NULL;

@@ -19,6 +19,12 @@ const struct cli_printer cli_printers[] = {
     {"service_start", cli_print_service_start, cli_service_exit},
     {"service_logs", cli_print_service_logs, NULL},
     {"shell_read", cli_print_shell_read, NULL},
+    {"prepare", cli_print_steps, NULL},
+    {"demo", cli_print_steps, NULL},
+    {"host_connect", cli_print_host_connect, cli_host_exit},
+    {"host_print_config", cli_print_host_print_config, NULL},
+    {"host_doctor", cli_print_host_doctor, cli_host_exit},
+    {"host_repair", cli_print_host_repair, cli_host_exit},
 
     {NULL, NULL, NULL},
 };

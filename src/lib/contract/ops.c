@@ -53,11 +53,19 @@ extern const struct contract_op op_service_list;
 extern const struct contract_op op_service_status;
 extern const struct contract_op op_service_logs;
 extern const struct contract_op op_service_stop;
+extern const struct contract_op op_prepare;
+extern const struct contract_op op_demo;
+extern const struct contract_op op_host_connect;
+extern const struct contract_op op_host_print_config;
+extern const struct contract_op op_host_doctor;
+extern const struct contract_op op_host_repair;
 
 const struct contract_op *const contract_ops[] = {
     /* host */
     &op_doctor,
     &op_version,
+    &op_prepare,
+    &op_demo,
     /* environments */
     &op_vm_list_environments,
     &op_env_pull,
@@ -111,6 +119,11 @@ const struct contract_op *const contract_ops[] = {
     &op_service_status,
     &op_service_logs,
     &op_service_stop,
+    /* chat hosts */
+    &op_host_connect,
+    &op_host_print_config,
+    &op_host_doctor,
+    &op_host_repair,
     NULL,
 };
 
@@ -119,5 +132,6 @@ const struct contract_group contract_groups[] = {
     {"vm", "Manage ephemeral VMs (create, start, exec, stop, delete)."},
     {"workspace", "Manage persistent workspaces."},
     {"mcp", "Run the MCP server."},
+    {"host", "Connect chat hosts (Claude Code, Codex, OpenCode) to pyro's MCP server."},
     {NULL, NULL},
 };

@@ -22,7 +22,16 @@ int host_agent_path(char **out, pyro_error *err)
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n > 0) {
         self[n] = '\0';
-        char *p = xasprintf("%s/pyro-agent", dirname(self));
+        const char *dir = dirname(self);
+        char *p = xasprintf("%s/pyro-agent", dir);
+        if (access(p, X_OK) == 0) {
+            *out = p;
+            return 0;
+        }
+        free(p);
+        /* An install moved to another prefix (cmake --install --prefix,
+         * the Debian package): <prefix>/bin/pyro, <prefix>/libexec/pyro. */
+        p = xasprintf("%s/../libexec/pyro/pyro-agent", dir);
         if (access(p, X_OK) == 0) {
             *out = p;
             return 0;

@@ -1,5 +1,6 @@
 /* The "doctor" operation: what this host can run, and why (docs/doctor.md). */
 #include "lib/host/doctor.h"
+#include "lib/host/daily_loop.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -210,7 +211,7 @@ static json_t *auto_summary(const struct doctor *d, const json_t *vm)
 
 static int doctor_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_error *err)
 {
-    (void)args;
+
     (void)err;
     struct doctor d = {.checks = json_array(), .root = geteuid() == 0};
     json_t *res = json_object();
@@ -255,12 +256,21 @@ static int doctor_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_
     json_set(res, "environments", envs);
     json_set(res, "environments_truncated", json_boolean(envs_truncated));
     json_set(res, "ok", json_boolean(ok));
+    const char *env = json_get_str(args, "environment", NULL);
+    if (env)
+        json_set(res, "daily_loop", daily_loop_verdict(ctx->cache_dir, env));
     qemu_info_clear(&d.qemu);
     *result = res;
     return 0;
 }
 
-static const struct contract_param doctor_params[] = {PARAM_END};
+static const struct contract_param doctor_params[] = {
+    PARAM_STR("environment",
+              "Also report the daily-loop readiness of this environment: warm (prepared by this pyro, still "
+              "installed), cold (never prepared) or stale (see 'pyro prepare').",
+              .max = 128),
+    PARAM_END,
+};
 
 #define S_STR "{\"type\":\"string\"}"
 #define S_BOOL "{\"type\":\"boolean\"}"
@@ -331,7 +341,11 @@ const struct contract_op op_doctor = {
         ",\"host_mem_mib\":" S_INT ",\"host_cpus\":" S_INT "}},"
         "\"state_dir\":" S_STR ",\"cache_dir\":" S_STR ",\"environments_dir\":" S_STR ","
         "\"environments\":{\"type\":\"array\",\"items\":" S_STR "},\"environments_truncated\":" S_BOOL ","
-        "\"ok\":" S_BOOL "}}",
+        "\"ok\":" S_BOOL ","
+        "\"daily_loop\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"environment\","
+        "\"status\",\"reason\",\"manifest_path\"],\"properties\":{\"environment\":" S_STR ",\"status\":{"
+        "\"type\":\"string\",\"enum\":[\"warm\",\"cold\",\"stale\"]},\"reason\":" S_STR ",\"manifest_path\":" S_STR
+        ",\"prepared_at\":" S_STR ",\"execution_mode\":" S_STR "}}}}",
     .annotations = PA_READ_ONLY | PA_IDEMPOTENT,
     .exposure = 0,
     .handler = doctor_run,
