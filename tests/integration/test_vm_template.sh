@@ -66,9 +66,10 @@ expect_status 0 "$PYRO" run --backend vm --mem-mib $MEM "$ENV" --json -- true
 [ "$(jget vm_boot <<<"$OUT")" = cold ] && [ -s "$TDIR/$key/state" ] || fail "no new template: $(boot_of "$OUT")"
 ok "a broken template is removed and the VM boots; the next one saves it again"
 
-# A workspace: created from the template; started again, it boots on its
-# kept disk (a template's disk would replace its files).
-expect_status 0 "$PYRO" workspace create --backend vm --mem-mib $MEM "$ENV" --json
+# A workspace: created from the template (with the runs' disk size: the
+# size is part of a template's key); started again, it boots on its kept
+# disk (a template's disk would replace its files).
+expect_status 0 "$PYRO" workspace create --backend vm --mem-mib $MEM --disk-mib 8192 "$ENV" --json
 ws=$(jget workspace_id <<<"$OUT")
 [ "$(jget vm_boot <<<"$OUT")" = template ] || fail "workspace create: $(boot_of "$OUT")"
 expect_status 0 "$PYRO" workspace exec "$ws" -- 'echo kept > /root/mark'

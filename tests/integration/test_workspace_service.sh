@@ -206,7 +206,9 @@ expect_status 0 P workspace service logs "$W" chatty --tail-lines 2
 ok "logs: tail and all, stdout and stderr apart"
 
 # Stop: a service that ignores TERM is killed after the grace period.
-expect_status 0 P workspace service start "$W" stubborn --json -- 'trap "" TERM; sleep 641; sleep 641'
+# (Ready once the trap is set: a TERM before that would end it at once.)
+expect_status 0 P workspace service start "$W" stubborn --ready-file .stubborn --json -- \
+  'trap "" TERM; touch .stubborn; sleep 641; sleep 641'
 t0=$(date +%s)
 expect_status 0 P workspace service stop "$W" stubborn --json
 save
