@@ -6,7 +6,8 @@
  *
  * A terminal: the current phase on one line redrawn in place, a spinner
  * and the time spent in it, or a bar with the percentage where the phase
- * is counted; a finished phase stays as "[pull] verify ... done 0.8 s".
+ * is counted; a finished phase stays as "[pull] verify ... done 0.8 s"
+ * (a counted one that reached its total with its full bar before "done").
  * The drawing is done by a small child process forked before the
  * operation starts (so no thread shares the process that later forks
  * sandboxes), fed phase updates over a pipe; the CLI waits for it before
@@ -58,9 +59,13 @@ static void draw(struct painter *p, bool final)
     static const char spin[] = "-\\|/";
     double secs = (double)(time_mono_ms() - ph->start_ms) / 1000.0;
     char mid[64];
-    if (final)
-        snprintf(mid, sizeof(mid), "%sdone%s %.1f s", p->color ? "\033[32m" : "", p->color ? "\033[0m" : "", secs);
-    else if (ph->total > 0 && ph->cur >= 0 && ph->cur <= ph->total)
+    if (final) {
+        char b[40] = "";
+        if (ph->total > 0 && ph->cur == ph->total)
+            bar(b, sizeof(b), ph->cur, ph->total); /* a counted phase keeps its full bar */
+        snprintf(mid, sizeof(mid), "%s%s%sdone%s %.1f s", b, b[0] ? " " : "", p->color ? "\033[32m" : "",
+                 p->color ? "\033[0m" : "", secs);
+    } else if (ph->total > 0 && ph->cur >= 0 && ph->cur <= ph->total)
         bar(mid, sizeof(mid), ph->cur, ph->total);
     else
         snprintf(mid, sizeof(mid), "%c %.1f s", spin[p->frame % 4], secs);

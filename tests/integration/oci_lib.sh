@@ -1,6 +1,7 @@
 # Sourced by the OCI suites after lib.sh: skips without the tools, a
 # private cache, and a loopback docker-registry started (and stopped at
-# exit) by start_registry NAME PORT [extra config yaml].
+# exit) by start_registry NAME PORT [extra config yaml]
+# ($REG_HTTP: lines for its http: section, e.g. tls; $REG_SCHEME: https then).
 command -v docker-registry >/dev/null || skip "docker-registry (Debian package) is not installed (scripts/deps.sh)"
 command -v skopeo >/dev/null || skip "skopeo is not installed (scripts/deps.sh)"
 command -v zstd >/dev/null || skip "zstd is not installed (scripts/deps.sh)"
@@ -16,12 +17,12 @@ REG_PIDS=()
 start_registry() { # start_registry NAME PORT [auth yaml]
   local dir="$TEST_TMP/$1" port=$2
   mkdir -p "$dir/data"
-  printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\nlog:\n  level: error\n%s\n' \
-    "$dir/data" "$port" "${3:-}" >"$dir/config.yml"
+  printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n%slog:\n  level: error\n%s\n' \
+    "$dir/data" "$port" "${REG_HTTP:-}" "${3:-}" >"$dir/config.yml"
   docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
   REG_PIDS+=($!)
   for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && return 0
+    curl -sk -o /dev/null "${REG_SCHEME:-http}://127.0.0.1:$port/v2/" && return 0
     sleep 0.1
   done
   fail "registry $1 did not start: $(cat "$dir/log")"

@@ -14,8 +14,24 @@ REG=127.0.0.1:$PORT
 start_registry plain "$PORT"
 
 # A static program, so that an image without a shell has something to run.
-printf '#include <stdio.h>\nint main(int c, char **v) { printf("hello %%s\\n", c > 1 ? v[1] : "-"); return 0; }\n' \
-  >"$TEST_TMP/hello.c"
+# "hello env" shows what the image config gives a command: the length of
+# $GREETING, $PATH and the cwd.
+cat >"$TEST_TMP/hello.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(int c, char **v)
+{
+    char d[256];
+    const char *g = getenv("GREETING"), *p = getenv("PATH");
+    if (c > 1 && !strcmp(v[1], "env"))
+        printf("%zu %s %s\n", g ? strlen(g) : 0, p ? p : "-", getcwd(d, sizeof(d)) ? d : "?");
+    else
+        printf("hello %s\n", c > 1 ? v[1] : "-");
+    return 0;
+}
+EOF
 gcc -static -O1 -o "$TEST_TMP/hello" "$TEST_TMP/hello.c" 2>/dev/null || skip "no static libc to build the test program"
 
 # spec NAME:TAG JSON records an image; build_all makes every recorded layout
@@ -86,15 +102,34 @@ expect_status 0 "$PYRO" env list --json
 echo "$OUT" | grep -q "\"$IMG\"" || fail "env list lacks the image: $OUT"
 ok "reuse by manifest digest, inspect and list"
 
+# On a terminal (tmux): the layer downloads draw a byte bar that ends full.
+if command -v tmux >/dev/null; then
+  SOCK="$TEST_TMP/tmux.sock"
+  tmux -S "$SOCK" new-session -d -s bar -x 200 -y 30 \
+    "env NO_COLOR=1 XDG_CACHE_HOME=$TEST_TMP/cache-tty $PYRO env pull $IMG >/dev/null; echo EXIT=\$?; sleep 30"
+  for _ in $(seq 300); do tmux -S "$SOCK" capture-pane -p -t bar | grep -q '^EXIT=' && break; sleep 0.1; done
+  S=$(tmux -S "$SOCK" capture-pane -p -t bar)
+  tmux -S "$SOCK" kill-server
+  grep -q '^EXIT=0' <<<"$S" || fail "pull on a terminal: $S"
+  grep -Eq '^\[pull\] download sha256:[0-9a-f]{64} \[#{20}\] 100% done [0-9.]+ s' <<<"$S" ||
+    fail "no full download bar on the terminal: $S"
+  ok "a pull on a terminal draws the layer download bar, full at the end"
+fi
+
 # --- the image by reference: run (no shell inside: argv) and a workspace
 expect_status 0 "$PYRO" run "$IMG" -- /bin/hello "big world"
 [ "$OUT" = "hello big world" ] || fail "run: $OUT"
 expect_status 1 "$PYRO" run "$IMG" -- 'echo $HOME | cat'
 echo "$ERR" | grep -q "no /bin/sh" || fail "shell syntax without a shell: $ERR"
+expect_status 0 "$PYRO" run "$IMG" -- /bin/hello env
+[ "$OUT" = "2 /bin /etc" ] || fail "run: the image's Env and WorkingDir not applied: $OUT"
 expect_status 0 "$PYRO" workspace create "$IMG" --json
 WS=$(echo "$OUT" | jget workspace_id)
 expect_status 0 "$PYRO" workspace exec "$WS" -- /bin/hello ws
 [ "$OUT" = "hello ws" ] || fail "workspace exec: $OUT"
+expect_status 0 "$PYRO" workspace exec "$WS" -- /bin/hello env
+[ "$OUT" = "2 /bin /workspace" ] || fail "workspace exec: the image's Env not applied: $OUT"
+ok "an image without a shell gets its Env and WorkingDir (pyro run; workspaces keep /workspace)"
 expect_status 0 "$PYRO" workspace delete "$WS"
 expect_status 1 "$PYRO" run "$REG/test/notpulled:1" -- /bin/true
 echo "$ERR" | grep -q "pyro env pull" || fail "an image not pulled: $ERR"

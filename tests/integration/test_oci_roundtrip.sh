@@ -40,3 +40,38 @@ ok "pull into an empty cache: the same content digest ($WANT)"
 expect_status 0 "$PYRO" run "$REG/pyro/debian:12-base" -- 'cat /etc/debian_version; id -u'
 echo "$OUT" | grep -q '^12\.' && echo "$OUT" | grep -qx 0 || fail "run in the pulled image ($BACKEND): $OUT"
 ok "pyro run in the pulled image on the $BACKEND backend"
+
+# The image config applied (docs/environments.md "Image config"): the same
+# image with Env and WorkingDir in its config, written next to it through
+# the registry API; a run gets them, a workspace keeps /workspace, and an
+# explicit secret_env overrides the image's variable.
+python3 - "http://$REG/v2/pyro/debian" <<'PY' || fail "could not put the image with a config"
+import hashlib, json, sys, urllib.request
+base, oci = sys.argv[1], "application/vnd.oci.image.manifest.v1+json"
+get = lambda u, a=oci: urllib.request.urlopen(urllib.request.Request(base + u, headers={"Accept": a})).read()
+m = json.loads(get("/manifests/12-base"))
+cfg = json.loads(get("/blobs/" + m["config"]["digest"], "*/*"))
+cfg["config"] = {"Env": ["PATH=/usr/bin:/bin:/opt/img", "GREETING=from-image"], "WorkingDir": "/etc"}
+data = json.dumps(cfg).encode()
+dig = "sha256:" + hashlib.sha256(data).hexdigest()
+up = urllib.request.urlopen(urllib.request.Request(base + "/blobs/uploads/", method="POST")).headers["Location"]
+up = (up if up.startswith("http") else base.split("/v2/")[0] + up) + ("&" if "?" in up else "?") + "digest=" + dig
+urllib.request.urlopen(urllib.request.Request(up, data=data, method="PUT",
+                                              headers={"Content-Type": "application/octet-stream"}))
+m["config"].update(digest=dig, size=len(data))
+urllib.request.urlopen(urllib.request.Request(base + "/manifests/env", data=json.dumps(m).encode(), method="PUT",
+                                              headers={"Content-Type": oci}))
+PY
+IMG=$REG/pyro/debian:env
+expect_status 0 "$PYRO" env pull "$IMG" --json
+[ "$(echo "$OUT" | jget oci.config.working_dir)" = /etc ] || fail "config not recorded: $OUT"
+expect_status 0 "$PYRO" run "$IMG" -- 'echo "$GREETING $PATH $(pwd)"'
+[ "$OUT" = "from-image /usr/bin:/bin:/opt/img /etc" ] || fail "run: the image's Env and WorkingDir ($BACKEND): $OUT"
+expect_status 0 "$PYRO" workspace create "$IMG" --secret G=abcdefghijklmnop --json
+WS=$(echo "$OUT" | jget workspace_id)
+expect_status 0 "$PYRO" workspace exec "$WS" -- 'echo "$GREETING $PATH $(pwd)"'
+[ "$OUT" = "from-image /usr/bin:/bin:/opt/img /workspace" ] || fail "workspace exec: the image's Env ($BACKEND): $OUT"
+expect_status 0 "$PYRO" workspace exec "$WS" --secret-env G=GREETING -- 'echo "${#GREETING} $(pwd)"'
+[ "$OUT" = "16 /workspace" ] || fail "secret_env does not override the image's Env ($BACKEND): $OUT"
+expect_status 0 "$PYRO" workspace delete "$WS"
+ok "the image's Env (below secret_env) and WorkingDir (pyro run; workspaces keep /workspace) on the $BACKEND backend"

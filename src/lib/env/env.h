@@ -79,6 +79,15 @@ struct env_install {
  * content); waits when another process is pulling. Uses the configured
  * mirror (PYRO_DEBIAN_MIRROR or the host's apt sources). */
 int env_ensure(struct pyro_ctx *ctx, const char *name, struct env_install *out, pyro_error *err);
+/* The image config of the pulled environment whose rootfs this is, as
+ * command defaults (env_image.c): env (an object, owned by the caller) from
+ * its Env, workdir from its WorkingDir when that is a directory of the
+ * rootfs ("" otherwise). Empty for a built environment. */
+struct env_image_defaults {
+    json_t *env;
+    char workdir[4096];
+};
+void env_image_defaults(const char *rootfs, struct env_image_defaults *out);
 /* As root, shifts install_dir/rootfs into the sandbox id range (base/idmap.h)
  * unless it is there already; a no-op for a user. Restartable. */
 int env_rootfs_own(const char *install_dir, pyro_error *err);

@@ -531,6 +531,7 @@ int oci_get_blob_file(struct pyro_ctx *ctx, struct oci_client *c, const char *di
     if (have > 0 && have < size) {
         curl_easy_setopt(c->h, CURLOPT_RANGE, range);
         r.got = have;
+        r.base_off = have; /* curl counts the bytes of the range */
         r.resumed = true;
         log_msg(PYRO_LOG_INFO, "resuming the download of %s at %lld of %lld bytes", digest, (long long)have,
                 (long long)size);
@@ -554,6 +555,8 @@ int oci_get_blob_file(struct pyro_ctx *ctx, struct oci_client *c, const char *di
     }
     if (fsync(fd) < 0 || renameat(dirfd, partial, dirfd, hex) < 0)
         return err_errno(err, errno, "store layer %s", digest);
+    if (ctx) /* the updates are rate-limited: the last one may not have said so */
+        ctx_progress(ctx, "pull", "download", size, size, digest);
     return 0;
 }
 

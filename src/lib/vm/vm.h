@@ -44,7 +44,9 @@ int vm_open(struct pyro_ctx *ctx, const char *id, struct instance *out, pyro_err
  * agent, capturing up to PROTO_EXEC_CAPTURE_MAX bytes per stream, and
  * unpacks the agent's reply into out (proto_exec_result_clear): a reply
  * that is not a well-formed exec result is an error. Errors say when the
- * sandbox expired or stopped meanwhile. */
+ * sandbox expired or stopped meanwhile. A pulled image's Env is the
+ * command's environment below the caller's; cwd NULL is its WorkingDir,
+ * else "/" (env_image_defaults). */
 int instance_exec(struct instance *inst, const char *command, const char *cwd, int timeout_seconds,
                   struct proto_exec_result *out, pyro_error *err);
 /* The same with env merged over the agent's defaults for this command. */

@@ -12,6 +12,7 @@
 #include "base/json.h"
 #include "base/shell.h"
 #include "base/timeutil.h"
+#include "lib/env/env.h"
 #include "lib/vm/instance_call.h"
 #include "lib/vm/vm.h"
 #include "proto/exec.h"
@@ -54,12 +55,28 @@ int instance_exec_env(struct instance *inst, const char *command, const char *cw
                            "this environment has no /bin/sh: give the command as plain words (a program and its "
                            "arguments, quotes allowed; no pipes, redirections or expansions)");
     }
+    /* A pulled image's Env comes first; the caller's entries override it. */
+    struct env_image_defaults img = {0};
+    if (rootfs)
+        env_image_defaults(rootfs, &img);
+    json_auto_t *img_env = img.env;
+    size_t n = json_object_size(img_env);
+    _cleanup_free_ struct proto_exec_env *all = xcalloc(n + env_count + 1, sizeof(*all));
+    const char *k;
+    json_t *v;
+    n = 0;
+    json_object_foreach(img_env, k, v)
+        all[n++] = (struct proto_exec_env){k, json_string_value(v)};
+    for (size_t i = 0; i < env_count; i++)
+        all[n++] = env[i];
     const struct proto_exec_request req = {
         .command = argv ? NULL : command,
         .argv = (const char *const *)argv,
-        .cwd = cwd,
-        .env = env,
-        .env_count = env_count,
+        .cwd = cwd              ? cwd
+               : img.workdir[0] ? img.workdir
+                                : "/",
+        .env = all,
+        .env_count = n,
         .timeout_ms = (int64_t)timeout_seconds * 1000,
         .stdout_max = PROTO_EXEC_CAPTURE_MAX,
         .stderr_max = PROTO_EXEC_CAPTURE_MAX,
@@ -98,7 +115,7 @@ int vm_exec_command(struct pyro_ctx *ctx, struct instance *inst, const char *com
     /* The command runs without the VM's lock: status, list, stop and
      * delete go ahead meanwhile (instance_unlock). */
     instance_unlock(inst);
-    int r = instance_exec(inst, command, "/", timeout_seconds, &res, err);
+    int r = instance_exec(inst, command, NULL, timeout_seconds, &res, err); /* the image's WorkingDir or / */
     int lr = instance_relock(inst, "the command ran", err);
     if (lr < 0) {
         if (r == 0)
