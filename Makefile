@@ -3,7 +3,7 @@
 PREFIX ?= /usr/local
 CMAKE ?= cmake
 # Seconds each fuzz target runs in `make check` (two at a time).
-PYRO_FUZZ_SECONDS ?= 20
+PYRO_FUZZ_SECONDS ?= 10
 export PYRO_FUZZ_SECONDS
 
 .PHONY: all build asan release deps check check-user lint check-format fuzz fuzz-run demo install deb clean bench
@@ -32,7 +32,7 @@ deps:
 # libFuzzer run of every target; last the source checks (layers, call
 # cycles, file size, format), so a lint failure does not hide a test failure.
 check: deps
-	@scripts/npm-deps.sh
+	@scripts/npm-deps.sh mcp
 	$(MAKE) build asan release fuzz
 	ctest --test-dir build --output-on-failure -j 2 -LE 'lint|user|package'
 	$(MAKE) check-user
@@ -44,7 +44,7 @@ check: deps
 # as root, scripts/test-user.sh creates the system user pyro-test with
 # subordinate ids and runs each test as it.
 check-user: build
-	@scripts/npm-deps.sh
+	@scripts/npm-deps.sh mcp
 	ctest --test-dir build --output-on-failure -j 2 -L user
 
 # Source checks (docs/design/layout.md); each script also runs on its own.
