@@ -147,6 +147,9 @@ int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char 
  * of env_artifact_describe objects, extra keys kept) to the manifest of the
  * install inst, whose shape is checked again. */
 int env_manifest_put_artifacts(const char *inst, const struct env_recipe *r, json_t *entries, pyro_error *err);
+/* Writes manifest m into the install directory dirfd atomically, 0644
+ * (world-readable like the tree it describes). */
+int env_manifest_write(int dirfd, const json_t *m, pyro_error *err);
 /* 1-64 of [a-z0-9._-]. */
 bool env_artifact_name_ok(const char *s);
 

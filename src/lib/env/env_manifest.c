@@ -157,13 +157,18 @@ int env_manifest_put_artifacts(const char *inst, const struct env_recipe *r, jso
     json_array_foreach(arts, i, a)
         total += json_get_int(a, "size", 0);
     json_set(m, "size_bytes", json_integer(total));
+    return env_manifest_write(dfd, m, err);
+}
+
+int env_manifest_write(int dirfd, const json_t *m, pyro_error *err)
+{
     /* record_save writes 0600; the manifest is world-readable like the tree. */
     _cleanup_free_ char *text = json_dump(m, JSON_INDENT(2));
     size_t tl = strlen(text);
     text = xrealloc(text, tl + 2);
     text[tl] = '\n';
     text[tl + 1] = '\0';
-    return write_atomic_at(dfd, ENV_MANIFEST_NAME, text, tl + 1, 0644, err);
+    return write_atomic_at(dirfd, ENV_MANIFEST_NAME, text, tl + 1, 0644, err);
 }
 
 int env_install_add_artifact(struct pyro_ctx *ctx, const char *name, const char *artifact, const char *kind,

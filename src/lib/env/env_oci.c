@@ -182,11 +182,7 @@ static int write_manifest(const struct env_recipe *r, const struct oci_ref *ref,
                                (json_int_t)ms, "package_count", (json_int_t)json_array_size(pkgs), "size_bytes",
                                (json_int_t)json_get_int(art, "size", 0), "packages", pkgs, "artifacts", art, "oci",
                                oci);
-    _cleanup_free_ char *text = json_dump(m, JSON_INDENT(2));
-    size_t tl = strlen(text);
-    text = xrealloc(text, tl + 2);
-    memcpy(text + tl, "\n", 2);
-    if ((rc = write_atomic_at(tmpfd, ENV_MANIFEST_NAME, text, tl + 1, 0644, err)) < 0)
+    if ((rc = env_manifest_write(tmpfd, m, err)) < 0)
         return rc;
     *out = json_incref(m);
     return 0;

@@ -78,11 +78,7 @@ static int write_manifest(const struct env_recipe *r, const struct env_sources *
                   src->primary, "sources", sources, "built_at", when, "build_ms", (json_int_t)build_ms,
                   "source_date_epoch", (json_int_t)1700000000, "package_count", (json_int_t)json_array_size(pkgs),
                   "size_bytes", (json_int_t)json_get_int(art, "size", 0), "packages", pkgs, "artifacts", art);
-    _cleanup_free_ char *text = json_dump(m, JSON_INDENT(2));
-    size_t tl = strlen(text);
-    text = xrealloc(text, tl + 2);
-    memcpy(text + tl, "\n", 2);
-    if ((rc = write_atomic_at(tmpfd, ENV_MANIFEST_NAME, text, tl + 1, 0644, err)) < 0)
+    if ((rc = env_manifest_write(tmpfd, m, err)) < 0)
         return rc;
     *out = json_incref(m);
     return 0;
