@@ -186,6 +186,11 @@ char *env_log_tail(int dirfd, const char *name, size_t max);
 
 /* Detaches mounts left below path by a builder that died (as root). */
 void env_unmount_below(const char *path);
+/* Makes an environment's directory and takes its exclusive lock (a pull
+ * that finds it held reports phase "wait" with wait_msg, sets *waited and
+ * waits), then opens it: *lock and *dirfd for the caller to close. */
+int env_dir_lock(struct pyro_ctx *ctx, const char *dir, const char *wait_msg, int *lock, int *dirfd, bool *waited,
+                 pyro_error *err);
 
 /* --- pulling (env_pull.c) ----------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /* Install helpers shared by built environments (env_pull.c) and pulled
- * images (env_oci.c): removing stale temporary directories and moving a
- * tree into the sandbox id range. */
+ * images (env_oci.c): locking an environment's directory, removing stale
+ * temporary directories and moving a tree into the sandbox id range. */
 #include "lib/env/env.h"
 
 #include <dirent.h>
@@ -13,9 +13,12 @@
 
 #include "base/cleanup.h"
 #include "base/idmap.h"
+#include "base/lock.h"
 #include "base/log.h"
 #include "base/mountinfo.h"
+#include "base/paths.h"
 #include "base/timeutil.h"
+#include "lib/contract/ctx.h"
 
 #define ENV_TMP_PREFIX ".tmp-"
 
@@ -73,4 +76,29 @@ int env_rootfs_own(const char *install_dir, pyro_error *err)
     log_debug("%s: ownership shifted to %u.. in %lld ms", rootfs, (unsigned)m.uid_base,
               (long long)(time_mono_ms() - t0));
     return rc;
+}
+
+int env_dir_lock(struct pyro_ctx *ctx, const char *dir, const char *wait_msg, int *lock, int *dirfd, bool *waited,
+                 pyro_error *err)
+{
+    *lock = *dirfd = -1;
+    int rc = mkdir_p(dir, 0755, err);
+    if (rc < 0)
+        return rc;
+    int fd = dirlock(dir, PYRO_LOCK_EXCLUSIVE, 0, err);
+    if (fd == -PYRO_E_BUSY) {
+        ctx_progress(ctx, "pull", "wait", -1, -1, wait_msg);
+        *waited = true;
+        fd = dirlock(dir, PYRO_LOCK_EXCLUSIVE, -1, err);
+    }
+    if (fd < 0)
+        return fd;
+    *dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*dirfd < 0) {
+        int e = errno;
+        close(fd);
+        return err_errno(err, e, "open %s", dir);
+    }
+    *lock = fd;
+    return 0;
 }

@@ -304,19 +304,9 @@ int env_oci_pull(struct pyro_ctx *ctx, const struct env_recipe *r, enum env_veri
         return err_prefix(err, "%s", r->name);
     _cleanup_free_ char *dir = env_dir_path(ctx, r);
     _cleanup_free_ char *inst = env_install_path(ctx, r);
-    if ((rc = mkdir_p(dir, 0755, err)) < 0)
+    _cleanup_close_ int lock = -1, dirfd = -1;
+    if ((rc = env_dir_lock(ctx, dir, r->name, &lock, &dirfd, &res->waited, err)) < 0)
         return rc;
-    _cleanup_close_ int lock = dirlock(dir, PYRO_LOCK_EXCLUSIVE, 0, err);
-    if (lock == -PYRO_E_BUSY) {
-        progress(ctx, "wait", r->name);
-        res->waited = true;
-        lock = dirlock(dir, PYRO_LOCK_EXCLUSIVE, -1, err);
-    }
-    if (lock < 0)
-        return lock;
-    _cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0)
-        return err_errno(err, errno, "open %s", dir);
     progress(ctx, "verify", r->name);
     pyro_error verr = {0};
     json_t *m = NULL;
