@@ -4,7 +4,7 @@
  * before the parent's "go": the inner end of the veth the parent made (as
  * root, netguard.c; the gateway is the host end), or in a user's sandbox
  * pasta's tap (pasta answers for the gateway and every other address on
- * it, and its guard is already loaded, sandbox/net_userguard.c). A
+ * it, and its guard is already loaded, userguard.c). A
  * sandbox's child calls it (sandbox/child.c), and so does a VM's QEMU's
  * child for the namespace QEMU's user-mode network runs in
  * (vm/confine.c). */

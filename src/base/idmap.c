@@ -173,6 +173,19 @@ int idmap_write(const struct idmap *m, pid_t pid, bool host_view, pyro_error *er
     return write_file(pid, "gid_map", map, err);
 }
 
+int idmap_write_self(pid_t pid, pyro_error *err)
+{
+    char map[48];
+    int r = write_file(pid, "setgroups", "deny", err);
+    snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)getuid(), (unsigned)getuid());
+    if (r == 0)
+        r = write_file(pid, "uid_map", map, err);
+    snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)getgid(), (unsigned)getgid());
+    if (r == 0)
+        r = write_file(pid, "gid_map", map, err);
+    return r;
+}
+
 /* The error of a forked child, in memory shared with the parent. */
 struct shared_err {
     int code;

@@ -71,6 +71,11 @@ int idmap_subid_find(const char *file, const char *name, unsigned long id, uint3
  * host_view also the user as id count. */
 int idmap_write(const struct idmap *m, pid_t pid, bool host_view, pyro_error *err);
 
+/* Maps this process's own uid and gid, and nothing else, in the new user
+ * namespace of pid (setgroups denied): a namespace that holds no range,
+ * for a process that runs as the user itself (a VM's QEMU as a user). */
+int idmap_write_self(pid_t pid, pyro_error *err);
+
 /* Runs fn(arg, err) with authority over the range's files: in this process
  * as root; as a user in a forked child in the host view (pyro_error comes
  * back; other results through memory the caller shares, e.g. MAP_SHARED). */

@@ -52,31 +52,56 @@ while True:
       *) echo "$1 refused" ;;
     esac
   }
-  pasta_pid() { jget pasta_pid <"$PYRO_HOME/vms/$1/sandbox/sandbox.json"; }
+  # On the vm backend pasta serves QEMU's network namespace (its state in
+  # vm.json), and the guest is QEMU's user-mode 10.0.2.15 behind it: the
+  # guest's 10.0.2.2 is that namespace's own loopback, and a connection the
+  # guard refuses reaches the guest as QEMU makes it (unreachable or reset).
+  if on_vm; then
+    STATE=vm.json; GUEST=10.0.2.15; DENIED='(prohibited|refused)'
+  else
+    STATE=sandbox.json; GUEST=10.0.2.100; DENIED=prohibited
+  fi
+  pasta_pid() { jget pasta_pid <"$PYRO_HOME/vms/$1/sandbox/$STATE"; }
   # Gone: no such process, or a zombie nobody reaped yet.
   gone() { [ ! -e "/proc/$1" ] || grep -q '^[^)]*) [ZX]' "/proc/$1/stat" 2>/dev/null; }
 
   ID=$("$PYRO" vm create "$ENV" --network --id-only)
   "$PYRO" vm start "$ID" >/dev/null
   expect_status 0 "$PYRO" vm network-info "$ID" --json
-  [ "$(jget policy <<<"$OUT")" = egress ] && [ "$(jget guest_ip <<<"$OUT")" = 10.0.2.100 ] &&
+  [ "$(jget policy <<<"$OUT")" = egress ] && [ "$(jget guest_ip <<<"$OUT")" = $GUEST ] &&
     [ "$(jget gateway_ip <<<"$OUT")" = 10.0.2.2 ] && [ "$(jget prefix_len <<<"$OUT")" = 24 ] &&
     [ "$(jget host_interface <<<"$OUT")" = "" ] || fail "network-info as a user: $OUT"
   PASTA=$(pasta_pid "$ID")
   gone "$PASTA" && fail "pasta ($PASTA) does not run while its sandbox does"
+  if on_vm; then
+    # QEMU is the user alone, in a user namespace of its own that owns its
+    # other namespaces, with no capability left.
+    QPID=$(jget sandbox_pid <"$PYRO_HOME/vms/$ID/monitor.json")
+    [ "$(awk '{print $1, $2, $3}' "/proc/$QPID/uid_map")" = "$(id -u) $(id -u) 1" ] &&
+      [ "$(awk '{print $1, $2, $3}' "/proc/$QPID/gid_map")" = "$(id -g) $(id -g) 1" ] ||
+      fail "QEMU's id maps: $(cat "/proc/$QPID/uid_map" "/proc/$QPID/gid_map")"
+    [ "$(readlink "/proc/$QPID/ns/user")" != "$(readlink /proc/self/ns/user)" ] || fail "QEMU has no user namespace"
+    [ "$(readlink "/proc/$QPID/ns/net")" != "$(readlink /proc/self/ns/net)" ] || fail "QEMU is in the host's network"
+    grep -q "^Uid:	$(id -u)	" "/proc/$QPID/status" && grep -q '^CapEff:	0000000000000000$' "/proc/$QPID/status" &&
+      grep -q '^CapBnd:	0000000000000000$' "/proc/$QPID/status" || fail "QEMU's credentials: $(grep -E '^(Uid|Cap)' "/proc/$QPID/status")"
+  fi
   # Loaded inside the sandbox, so nothing of it is on the host.
   grep -q 'table inet pyro_guard' "$PYRO_HOME/vms/$ID/sandbox/guard.nft" || fail "no guard file"
   HOSTDNS=$(getent hosts deb.debian.org || true)
   # vm exec deletes the VM after its command.
   expect_status 0 "$PYRO" vm exec "$ID" -- "ls /sys/class/net | tr '\n' ' '; echo;
-    grep -c '10.0.2.100' /proc/net/fib_trie; grep -q '^eth0	00000000	0202000A' /proc/net/route && echo via-gw;
+    grep -c '$GUEST' /proc/net/fib_trie; grep -q '^eth0	00000000	0202000A' /proc/net/route && echo via-gw;
     $(declare -f uprobe); uprobe $HOST_IP $PORT; uprobe 10.0.2.2 $PORT; uprobe 127.0.0.1 $LOPORT;
     uprobe 0.0.0.0 $LOPORT; uprobe 169.254.169.254 80; getent hosts deb.debian.org || echo no-dns"
   grep -q '^eth0 lo $' <<<"$OUT" || fail "interfaces with pasta: $OUT"
   grep -q '^via-gw$' <<<"$OUT" || fail "no default route via 10.0.2.2: $OUT"
-  grep -q "^$HOST_IP prohibited$" <<<"$OUT" || fail "the host's address was not refused by the guard: $OUT"
-  grep -q "^10.0.2.2 prohibited$" <<<"$OUT" || fail "the gateway was not refused by the guard: $OUT"
-  grep -q "^169.254.169.254 prohibited$" <<<"$OUT" || fail "link-local was not refused by the guard: $OUT"
+  grep -Eq "^$HOST_IP $DENIED$" <<<"$OUT" || fail "the host's address was not refused by the guard: $OUT"
+  if on_vm; then
+    grep -q "^10.0.2.2 refused$" <<<"$OUT" || fail "the gateway is not QEMU's own namespace: $OUT"
+  else
+    grep -q "^10.0.2.2 prohibited$" <<<"$OUT" || fail "the gateway was not refused by the guard: $OUT"
+  fi
+  grep -Eq "^169.254.169.254 $DENIED$" <<<"$OUT" || fail "link-local was not refused by the guard: $OUT"
   grep -q "^127.0.0.1 refused$" <<<"$OUT" && grep -q "^0.0.0.0 refused$" <<<"$OUT" ||
     fail "loopback inside is not the sandbox's own: $OUT"
   [ "$(wc -l <"$TEST_TMP/host.log")" = 1 ] && [ "$(wc -l <"$TEST_TMP/lo.log")" = 1 ] ||

@@ -39,8 +39,8 @@ int sandbox_destroy_instance(struct backend_instance *inst, const char *dir, con
 static int remove_files(const char *dir, pyro_error *err)
 {
     static const char *const dirs[] = {"merged", "layers", "upper", "work"}; /* upper, work: older layouts */
-    static const char *const files[] = {
-        "resolv.conf", "guard.nft", "pasta.ready", BACKEND_DISK_NAME, BACKEND_DISK_NAME ".tmp", "sandbox.json"};
+    static const char *const files[] = {"resolv.conf",     USERNET_GUARD_FILE,       USERNET_READY_FILE,
+                                        BACKEND_DISK_NAME, BACKEND_DISK_NAME ".tmp", "sandbox.json"};
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
         _cleanup_free_ char *p = xasprintf("%s/%s", dir, dirs[i]);
         int r = idmap_rm_rf(p, err);
@@ -75,7 +75,7 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
     bool had_network = r == 0 && st.network && !st.user_net;
     /* A user's pasta first: it holds the sandbox's namespaces open. */
     if (r == 0 && st.user_net)
-        sandbox_pasta_stop(st.pasta_pid, st.pasta_start);
+        usernet_stop(st.pasta_pid, st.pasta_start);
     int first = 0;
     struct cgroups cg;
     pyro_error e2 = {0};

@@ -14,6 +14,7 @@
 #include "backend/netguard.h"
 #include "backend/netns.h"
 #include "backend/sandbox/sandbox.h"
+#include "backend/usernet.h"
 
 /* ---- seccomp.c ---------------------------------------------------------- */
 
@@ -36,31 +37,6 @@ int sandbox_state_save(const char *dir, const struct sandbox_state *st, pyro_err
 /* Returns 0 and fills st, or -ENOENT when there is no state file. */
 int sandbox_state_load(const char *dir, struct sandbox_state *st, pyro_error *err);
 void sandbox_state_free(struct sandbox_state *st);
-
-/* ---- net_pasta.c, net_userguard.c: egress as an ordinary user ---------- */
-
-/* The sandbox's side of pasta's network (the slirp4netns convention):
- * eth0 is 10.0.2.100/24 with the default route via 10.0.2.2. */
-#define SANDBOX_PASTA_GUEST "10.0.2.100"
-#define SANDBOX_PASTA_GATEWAY "10.0.2.2"
-#define SANDBOX_PASTA_PREFIX 24
-
-/* pasta, nft and /dev/net/tun, checked before anything is created: a
- * missing piece is -PYRO_E_UNSUPPORTED naming it and the fix. */
-int sandbox_pasta_check(pyro_error *err);
-/* With pid cloned and its ids mapped, still waiting for "m" (so that the
- * user may open its /proc/PID/ns files): installs the guard in its network
- * namespace, starts pasta attached to its network and user namespaces and
- * waits until pasta is ready (its tap eth0 exists; the child addresses it).
- * st is saved again with pasta's pid once pasta runs. */
-int sandbox_pasta_attach(const char *dir, pid_t pid, bool allow_host, struct sandbox_state *st, pyro_error *err);
-/* Kills the pasta of a state file (pid and start time; a reused pid is
- * left alone) and reaps it when it is this process's child. */
-void sandbox_pasta_stop(pid_t pid, int64_t start_time);
-/* net_userguard.c: writes dir/guard.nft and loads it into the network
- * namespace netns_fd of the user namespace userns_fd, from a helper that
- * joins both (the sandbox's root holds no CAP_NET_ADMIN to undo it). */
-int sandbox_userguard_install(const char *dir, int userns_fd, int netns_fd, bool allow_host, pyro_error *err);
 
 /* ---- disk.c: the disk quota's image as root ----------------------------- */
 

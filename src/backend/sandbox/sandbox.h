@@ -16,7 +16,7 @@
  *                 own mount namespace, never on the host)
  *   resolv.conf   the host's usable resolvers, bound at /etc/resolv.conf
  *   guard.nft     as a user with network: the guard rules loaded into the
- *                 sandbox's network namespace (net_userguard.c); pasta's
+ *                 sandbox's network namespace (backend/userguard.c); pasta's
  *                 pid is in sandbox.json
  *
  * Inside: /proc (kernel knobs read-only or masked), /sys read-only, /dev

@@ -5,7 +5,7 @@
  * Order (each step can be undone by sandbox_destroy from dir and id):
  *   validate -> dirs -> sandbox.json -> cgroups -> seccomp BPF -> fds ->
  *   nft rule + subnet -> clone3 -> cgroup.procs -> veth -> "go" -> EOF
- * As an ordinary user egress is pasta's instead (net_pasta.c): clone3 ->
+ * As an ordinary user egress is pasta's instead (backend/usernet.c): clone3 ->
  * id maps -> guard + pasta (its pid into sandbox.json) -> "m" -> ... */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -78,11 +78,7 @@ static int validate(const struct backend_config *c, pyro_error *err)
     if (!c->idmap || c->idmap->count < 1)
         return err_set(err, -PYRO_E_INVALID, "no id range for the sandbox's user namespace");
     int r;
-    if (c->idmap->rootless && c->network && c->network_allow_hosts)
-        return err_set(err, -PYRO_E_UNSUPPORTED,
-                       "allow_hosts needs root: as an ordinary user egress goes through pasta, where pyro cannot "
-                       "filter by destination; use network policy egress without allow_hosts, or run as root");
-    if (c->idmap->rootless && c->network && (r = sandbox_pasta_check(err)) < 0)
+    if (c->idmap->rootless && c->network && (r = usernet_check(c->network_allow_hosts != NULL, err)) < 0)
         return r;
     struct stat st;
     if (stat(c->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
@@ -254,9 +250,9 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
             return r;
         if (r == 1)
             s->paths[SANDBOX_PATH_RESOLV] = xasprintf("%s/resolv.conf", c->dir);
-        if (c->idmap->rootless) { /* pasta's network (net_pasta.c) */
-            inet_pton(AF_INET, SANDBOX_PASTA_GUEST, &s->net.guest_addr);
-            inet_pton(AF_INET, SANDBOX_PASTA_GATEWAY, &s->net.host_addr);
+        if (c->idmap->rootless) { /* pasta's network (backend/usernet.c) */
+            inet_pton(AF_INET, USERNET_GUEST, &s->net.guest_addr);
+            inet_pton(AF_INET, USERNET_GATEWAY, &s->net.host_addr);
         } else if ((r = netguard_prepare(c->id, c->network_allow_host, c->network_allow_hosts, &s->net, err)) < 0) {
             return r;
         }
@@ -303,7 +299,7 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
     p->network = c->network;
     p->guest_addr = s->net.guest_addr;
     p->host_addr = s->net.host_addr;
-    p->netmask.s_addr = htonl(c->idmap->rootless ? 0xffffffffu << (32 - SANDBOX_PASTA_PREFIX) : 0xfffffffcu);
+    p->netmask.s_addr = htonl(c->idmap->rootless ? 0xffffffffu << (32 - USERNET_PREFIX) : 0xfffffffcu);
     p->no_net_raw = c->network && c->idmap->rootless;
     p->cap_last = cap_last();
     return 0;
@@ -341,6 +337,20 @@ static long clone_as(const struct idmap *m, struct clone3_args *args)
     return pid;
 }
 
+/* usernet's record: pasta's pid into dir/sandbox.json, for destroy. */
+struct pasta_rec {
+    const char *dir;
+    struct sandbox_state *st;
+};
+
+static int pasta_record(void *arg, pid_t pid, int64_t start, pyro_error *err)
+{
+    struct pasta_rec *pr = arg;
+    pr->st->pasta_pid = pid;
+    pr->st->pasta_start = start;
+    return sandbox_state_save(pr->dir, pr->st, err);
+}
+
 static int spawn(const struct backend_config *c, struct start_ctx *s, pyro_error *err)
 {
     int pidfd = -1;
@@ -363,9 +373,10 @@ static int spawn(const struct backend_config *c, struct start_ctx *s, pyro_error
     if (r < 0)
         return err_prefix(err, "map the sandbox's ids");
     /* A user's egress is attached while the child still has the user's
-     * credentials (net_pasta.c). */
+     * credentials (backend/usernet.c). */
     struct sandbox_state st = state_of(c);
-    if (st.user_net && (r = sandbox_pasta_attach(c->dir, s->pid, c->network_allow_host, &st, err)) < 0)
+    struct pasta_rec rec = {c->dir, &st};
+    if (st.user_net && (r = usernet_attach(c->dir, s->pid, c->network_allow_host, pasta_record, &rec, err)) < 0)
         return r;
     if (send(s->sync[0], "m", 1, MSG_NOSIGNAL) != 1 && errno != EPIPE && errno != ECONNRESET)
         return err_errno(err, errno, "start the sandbox child");
@@ -435,7 +446,7 @@ int sandbox_start(const struct backend_config *cfg, struct backend_instance *out
         memcpy(out->host_ifname, s.net.ifname, sizeof(out->host_ifname));
         inet_ntop(AF_INET, &s.net.host_addr, out->host_addr, sizeof(out->host_addr));
         inet_ntop(AF_INET, &s.net.guest_addr, out->guest_addr, sizeof(out->guest_addr));
-        out->prefix_len = cfg->idmap->rootless ? SANDBOX_PASTA_PREFIX : 30;
+        out->prefix_len = cfg->idmap->rootless ? USERNET_PREFIX : 30;
     }
     ctx_release(&s);
     return 0;

@@ -8,7 +8,11 @@
  * before exec), with no capabilities at all (an empty bounding set, so
  * root's exec gains none) and no_new_privs; then QEMU's own seccomp
  * sandbox applies. The agent channel is an inherited fd, the disks are
- * opened by path. */
+ * opened by path.
+ *
+ * As an ordinary user the same, in a user namespace of QEMU's own that owns
+ * the others and maps the user alone (QEMU is the user, nobody else): no
+ * cgroup, and egress through pasta instead of the veth (jail.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/capability.h>
@@ -28,22 +32,24 @@ struct vm_clone_args {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
 
-pid_t vm_confined_fork(int *pidfd)
+pid_t vm_confined_fork(bool userns, int *pidfd)
 {
-    uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_PIDFD;
+    uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_PIDFD |
+                     (userns ? CLONE_NEWUSER : 0);
     struct vm_clone_args args = {.flags = flags, .pidfd = (uint64_t)(uintptr_t)pidfd, .exit_signal = SIGCHLD};
     return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
 /* The namespace's network: with it, eth0 (the veth's inner end, which the
  * parent moved in before "go") addressed in its /30, the default route via
- * the host end; QEMU's sockets leave through it. */
+ * the host end (as a user: pasta's tap, USERNET_GUEST/24 via
+ * USERNET_GATEWAY); QEMU's sockets leave through it. */
 static int net_setup(const struct vm_jail *j)
 {
     if (!j->network)
         return 0;
     const char *what;
-    struct in_addr mask = {htonl(0xfffffffcu)};
+    struct in_addr mask = {htonl(j->rootless ? 0xffffffffu << (32 - USERNET_PREFIX) : 0xfffffffcu)};
     if (netns_setup(true, j->net.guest_addr, j->net.host_addr, mask, &what) < 0)
         return -errno;
     /* QEMU's view of the resolvers (jail.c). */

@@ -47,12 +47,16 @@ int vm_destroy(const char *dir, const char *id, pyro_error *err)
     /* Without vm.json, the default parent's cgroup and the veth named
      * after id are still looked for (no guard rule can exist then: they
      * are made after vm.json). */
-    r = vm_jail_remove(r == 0 ? st.cgroup_parent : "pyro", id, r == 0 && st.network, err);
+    if (r != 0) {
+        st = (struct vm_state){.id = xstrdup(id), .cgroup_parent = xstrdup("pyro"), .rootless = geteuid() != 0};
+    }
+    r = vm_jail_remove(&st, err);
     if (r == 0 && st.disk && st.disk_owned && unlink(st.disk) < 0 && errno != ENOENT)
         r = err_errno(err, errno, "remove %s", st.disk);
     vm_state_free(&st);
     if (r < 0)
         return err_prefix(err, "destroy VM %s", id);
-    static const char *const files[] = {VM_DISK_NAME, VM_DISK_NAME ".tmp", "resolv.conf", "vm.json"};
+    static const char *const files[] = {VM_DISK_NAME,       VM_DISK_NAME ".tmp", "resolv.conf",
+                                        USERNET_GUARD_FILE, USERNET_READY_FILE,  "vm.json"};
     return backend_dir_remove(dir, files, ARRAY_SIZE(files), err);
 }

@@ -14,6 +14,7 @@
 
 #include "backend/cgroups.h"
 #include "backend/netguard.h"
+#include "backend/usernet.h"
 #include "backend/vm/vm.h"
 #include "base/sha256.h"
 
@@ -33,6 +34,9 @@ struct vm_state {
     bool disk_owned;     /* in dir: destroy removes it */
     char *cgroup_parent; /* QEMU's cgroup is <parent>/<id> in each hierarchy */
     bool network;        /* a veth and guard rules named after id exist */
+    bool rootless;       /* an ordinary user's QEMU: no cgroup, no veth; */
+    pid_t pasta_pid;     /* with network, its pasta (backend/usernet.h), */
+    int64_t pasta_start; /* 0 when none, and pasta's start time */
 };
 
 int vm_state_save(const char *dir, const struct vm_state *st, pyro_error *err);
@@ -50,10 +54,16 @@ void vm_state_free(struct vm_state *st);
  * plus vcpu_count. */
 #define VM_QEMU_TASKS 128
 
-/* jail.c: QEMU's cgroup and network namespace from the host's side. */
+/* jail.c: QEMU's cgroup and network namespace from the host's side. As
+ * an ordinary user (cfg->idmap->rootless) QEMU also gets a user namespace
+ * of its own in which it is the user alone (base/idmap.h,
+ * idmap_write_self), no cgroup (the result lists the limits not held:
+ * limits_unenforced) and egress through pasta (backend/usernet.h). */
 struct vm_jail {
     struct cgroups cg;
+    bool rootless;
     bool network;
+    bool allow_host;     /* as a user: the guard lets the host's addresses through */
     struct netguard net; /* with network: the veth, the /30, the rules */
     char *resolv;        /* with network: bound over QEMU's /etc/resolv.conf */
     int go[2];           /* the child waits on go[0] for "g" from attach */
@@ -69,18 +79,22 @@ void vm_jail_init(struct vm_jail *j);
  * until attach). Undone by vm_jail_remove (from vm.json). */
 int vm_jail_prepare(const struct backend_config *cfg, struct vm_jail *j, pyro_error *err);
 /* After the clone, while the child waits: pid into the cgroup, the veth's
- * inner end into its network namespace, then "go". Fills
- * out->cgroup_version and out->host_ifname. */
-int vm_jail_attach(struct vm_jail *j, pid_t pid, struct backend_instance *out, pyro_error *err);
+ * inner end into its network namespace (as a user: its id maps, then
+ * pasta, whose pid goes into st and dir/vm.json), then "go". Fills
+ * out->cgroup_version, out->host_ifname and out->limits_unenforced. */
+int vm_jail_attach(struct vm_jail *j, const char *dir, struct vm_state *st, pid_t pid, struct backend_instance *out,
+                   pyro_error *err);
 void vm_jail_release(struct vm_jail *j);
-/* Kills what is left in the cgroup parent/id and removes it, the veth of
- * id and (network) its rules. Missing pieces are fine. */
-int vm_jail_remove(const char *parent, const char *id, bool network, pyro_error *err);
+/* Kills what is left in the cgroup of st (<cgroup_parent>/<id>) and
+ * removes it, the veth of id and (network) its rules; a user's pasta.
+ * Missing pieces are fine. */
+int vm_jail_remove(const struct vm_state *st, pyro_error *err);
 
 /* clone3 into new PID, mount, IPC, UTS and network namespaces (QEMU's
  * user-mode network, when on, runs in that namespace, behind the veth of
- * jail.c); *pidfd gets the child's pidfd. Returns like fork(). */
-pid_t vm_confined_fork(int *pidfd);
+ * jail.c), and with userns a user namespace that owns them; *pidfd gets
+ * the child's pidfd. Returns like fork(). */
+pid_t vm_confined_fork(bool userns, int *pidfd);
 /* In that child: waits for the parent's "go" (it is in its cgroup then,
  * with eth0 in its namespace), sets up the network namespace, binds
  * j->resolv over /etc/resolv.conf, private mounts, its own /proc, no

@@ -8,7 +8,12 @@
  * (cgroup with limits, resolv.conf, /30 + guard + NAT rules) -> clone3 ->
  * attach (cgroup.procs, veth into the child's namespace, "g") -> the
  * child sets up eth0 and execs QEMU. Until "g" the child only waits, so
- * QEMU never runs outside its cgroup or before its guard. */
+ * QEMU never runs outside its cgroup or before its guard.
+ *
+ * As an ordinary user: vm.json -> prepare (resolv.conf) -> clone3 with a
+ * user namespace -> attach (QEMU's id maps, pasta recorded in vm.json,
+ * the guard in QEMU's network namespace, "g"). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -16,6 +21,7 @@
 
 #include "backend/vm/internal.h"
 #include "base/cleanup.h"
+#include "base/idmap.h"
 #include "base/log.h"
 
 const char *vm_cgroup_parent(const struct backend_config *cfg)
@@ -40,7 +46,25 @@ void vm_jail_init(struct vm_jail *j)
     *j = (struct vm_jail){.net = {.lock_fd = -1}, .go = {-1, -1}};
 }
 
-int vm_jail_prepare(const struct backend_config *cfg, struct vm_jail *j, pyro_error *err)
+/* An ordinary user's jail: no cgroup (see vm_jail_attach), and with
+ * network pasta's addresses; pasta itself starts once the child exists. */
+static int prepare_user(const struct backend_config *cfg, struct vm_jail *j, pyro_error *err)
+{
+    j->rootless = true;
+    j->network = cfg->network;
+    j->allow_host = cfg->network_allow_host;
+    if (!cfg->network)
+        return 0;
+    int r = netguard_resolv(cfg->dir, err);
+    if (r < 0)
+        return r;
+    j->resolv = r == 1 ? xasprintf("%s/resolv.conf", cfg->dir) : xstrdup("/dev/null");
+    inet_pton(AF_INET, USERNET_GUEST, &j->net.guest_addr);
+    inet_pton(AF_INET, USERNET_GATEWAY, &j->net.host_addr);
+    return 0;
+}
+
+static int prepare_root(const struct backend_config *cfg, struct vm_jail *j, pyro_error *err)
 {
     int r = cgroups_plan(vm_cgroup_parent(cfg), cfg->id, &j->cg, err);
     if (r < 0)
@@ -67,14 +91,69 @@ int vm_jail_prepare(const struct backend_config *cfg, struct vm_jail *j, pyro_er
             j->resolv = xasprintf("%s/resolv.conf", cfg->dir);
         }
     }
+    return 0;
+}
+
+int vm_jail_prepare(const struct backend_config *cfg, struct vm_jail *j, pyro_error *err)
+{
+    int r;
+    if (cfg->idmap && cfg->idmap->rootless)
+        r = prepare_user(cfg, j, err);
+    else
+        r = prepare_root(cfg, j, err);
+    if (r < 0)
+        return r;
     if (pipe2(j->go, O_CLOEXEC) < 0)
         return err_errno(err, errno, "pipe");
     return 0;
 }
 
-int vm_jail_attach(struct vm_jail *j, pid_t pid, struct backend_instance *out, pyro_error *err)
+/* usernet's record: pasta's pid into vm.json, for destroy. */
+struct pasta_rec {
+    const char *dir;
+    struct vm_state *st;
+};
+
+static int pasta_record(void *arg, pid_t pid, int64_t start, pyro_error *err)
+{
+    struct pasta_rec *pr = arg;
+    pr->st->pasta_pid = pid;
+    pr->st->pasta_start = start;
+    return vm_state_save(pr->dir, pr->st, err);
+}
+
+/* As a user: QEMU is the user in its namespace; its network is pasta's.
+ * No cgroup holds QEMU, so the result lists cpu, memory and pids as not
+ * enforced on the host (the guest still gets only its vCPUs and memory:
+ * docs/rootless.md). */
+static int attach_user(struct vm_jail *j, const char *dir, struct vm_state *st, pid_t pid, struct backend_instance *out,
+                       pyro_error *err)
+{
+    int r = idmap_write_self(pid, err);
+    if (r < 0)
+        return err_prefix(err, "map QEMU's user namespace");
+    struct pasta_rec rec = {dir, st};
+    if (j->network && (r = usernet_attach(dir, pid, j->allow_host, pasta_record, &rec, err)) < 0)
+        return r;
+    out->limits_unenforced |= BACKEND_LIMIT_CPU | BACKEND_LIMIT_MEMORY | BACKEND_LIMIT_PIDS;
+    return 0;
+}
+
+int vm_jail_attach(struct vm_jail *j, const char *dir, struct vm_state *st, pid_t pid, struct backend_instance *out,
+                   pyro_error *err)
 {
     close(TAKE_FD(j->go[0]));
+    if (j->rootless) {
+        int r = attach_user(j, dir, st, pid, out, err);
+        if (r < 0)
+            return r;
+        if (write(j->go[1], "g", 1) != 1)
+            return err_errno(err, errno, "start QEMU");
+        close(TAKE_FD(j->go[1]));
+        log_debug("vm: QEMU %d as uid %u, no cgroup%s", (int)pid, (unsigned)getuid(),
+                  j->network ? ", network through pasta" : "");
+        return 0;
+    }
     int r = cgroups_attach(&j->cg, pid, err);
     if (r < 0)
         return err_prefix(err, "move QEMU into its cgroup");
@@ -102,8 +181,16 @@ void vm_jail_release(struct vm_jail *j)
     vm_jail_init(j);
 }
 
-int vm_jail_remove(const char *parent, const char *id, bool network, pyro_error *err)
+int vm_jail_remove(const struct vm_state *st, pyro_error *err)
 {
+    /* A user's QEMU has no cgroup or veth; its pasta holds QEMU's
+     * namespaces open. */
+    if (st->rootless) {
+        usernet_stop(st->pasta_pid, st->pasta_start);
+        return 0;
+    }
+    const char *parent = st->cgroup_parent ? st->cgroup_parent : "pyro", *id = st->id;
+    bool network = st->network;
     struct cgroups cg;
     pyro_error e2 = {0};
     int first = 0;

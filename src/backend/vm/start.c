@@ -48,14 +48,9 @@ static int check_config(const struct backend_config *cfg, pyro_error *err)
         return err_set(err, -PYRO_E_INVALID, "vm start needs a channel fd");
     if (cfg->mem_mib < 64)
         return err_set(err, -PYRO_E_INVALID, "a VM needs at least 64 MiB of memory");
-    /* QEMU's namespaces are made without a user namespace of their own, and
-     * the root image of a tree shifted into a user's range is not made yet:
-     * the vm backend runs as root only (its guest's ids never reach the
-     * host: the range of cfg->idmap is the sandbox backend's). */
-    if (cfg->idmap && cfg->idmap->rootless)
-        return err_set(err, -PYRO_E_UNSUPPORTED,
-                       "the vm backend needs root for now (QEMU is confined in namespaces only root can make); "
-                       "use the sandbox backend as an ordinary user");
+    /* As a user, egress is pasta's (jail.c): checked before anything exists. */
+    if (cfg->idmap && cfg->idmap->rootless && cfg->network)
+        return usernet_check(cfg->network_allow_hosts != NULL, err);
     return 0;
 }
 
@@ -118,14 +113,14 @@ static int launch(const struct backend_config *cfg, const char *qemu, struct vm_
     if (r < 0)
         return r;
     int pidfd = -1;
-    pid_t pid = vm_confined_fork(&pidfd);
+    pid_t pid = vm_confined_fork(st->rootless, &pidfd);
     if (pid < 0)
         return err_errno(err, errno, "clone3 (QEMU's namespaces)");
     if (pid == 0)
         child_exec(cfg, argv, &jail, qmp_child, mode == BOOT_RESTORE ? state_fd : -1);
     st->qemu_pid = pid;
     st->qemu_start = proc_start_time(pid);
-    if ((r = vm_state_save(cfg->dir, st, err)) < 0 || (r = vm_jail_attach(&jail, pid, out, err)) < 0) {
+    if ((r = vm_state_save(cfg->dir, st, err)) < 0 || (r = vm_jail_attach(&jail, cfg->dir, st, pid, out, err)) < 0) {
         kill(pid, SIGKILL);
         close(pidfd);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) /* out of its cgroup, for destroy */
@@ -141,7 +136,7 @@ static int launch(const struct backend_config *cfg, const char *qemu, struct vm_
 
 /* Ends a QEMU this start launched (a failed restore or start), and its
  * cgroup and network (a relaunch makes them again). */
-static void unlaunch(const struct backend_config *cfg, struct backend_instance *out, int *qmp_fd)
+static void unlaunch(const struct backend_config *cfg, struct vm_state *st, struct backend_instance *out, int *qmp_fd)
 {
     if (out->pid > 0) {
         kill(out->pid, SIGKILL);
@@ -149,8 +144,10 @@ static void unlaunch(const struct backend_config *cfg, struct backend_instance *
             ;
     }
     pyro_error e = {0};
-    if (vm_jail_remove(vm_cgroup_parent(cfg), cfg->id, cfg->network, &e) < 0)
+    if (vm_jail_remove(st, &e) < 0)
         log_debug("vm %s: %s", cfg->id, e.message);
+    st->pasta_pid = 0;
+    st->pasta_start = 0;
     if (out->pidfd >= 0)
         close(out->pidfd);
     if (*qmp_fd >= 0)
@@ -242,7 +239,7 @@ static int boot(const struct backend_config *cfg, const char *qemu, struct vm_st
         snprintf(out->boot_reason, sizeof(out->boot_reason), "restoring the template failed (%.150s): booted",
                  err->message);
         *err = (pyro_error){0};
-        unlaunch(cfg, out, &qmp_fd);
+        unlaunch(cfg, st, out, &qmp_fd);
         vm_template_drop(cfg, key);
         unlink(st->disk);
         mode = BOOT_COLD;
@@ -269,7 +266,7 @@ static int boot(const struct backend_config *cfg, const char *qemu, struct vm_st
 out:
     free(q);
     if (r < 0)
-        unlaunch(cfg, out, &qmp_fd);
+        unlaunch(cfg, st, out, &qmp_fd);
     return r;
 }
 
@@ -288,7 +285,8 @@ int vm_start(const struct backend_config *cfg, struct backend_instance *out, pyr
         return r;
     struct vm_state st = {.id = (char *)cfg->id,
                           .cgroup_parent = (char *)vm_cgroup_parent(cfg),
-                          .network = cfg->network};
+                          .network = cfg->network,
+                          .rootless = cfg->idmap && cfg->idmap->rootless};
     _cleanup_free_ char *disk = NULL;
     if (cfg->upper_dir) {
         if ((r = mkdir_p(cfg->upper_dir, 0700, err)) < 0)

@@ -3,6 +3,7 @@
  * killed with SIGKILL) leaves enough on disk to clean up: the cgroup is
  * <cgroup_parent>/<id>, the veth and the guard rules are named after id. */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "backend/vm/internal.h"
@@ -19,6 +20,11 @@ int vm_state_save(const char *dir, const struct vm_state *st, pyro_error *err)
                                  "qemu_pid", (int)st->qemu_pid, "qemu_start_time", (json_int_t)st->qemu_start, "disk",
                                  st->disk, "disk_owned", st->disk_owned, "cgroup_parent",
                                  st->cgroup_parent ? st->cgroup_parent : "pyro", "network", st->network);
+    if (st->rootless) {
+        json_set(rec, "rootless", json_true());
+        json_set(rec, "pasta_pid", json_integer(st->pasta_pid));
+        json_set(rec, "pasta_start", json_integer(st->pasta_start));
+    }
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, STATE_FILE);
     return record_save_flags(path, rec, PYRO_WRITE_NOSYNC, err);
 }
@@ -44,6 +50,10 @@ int vm_state_load(const char *dir, struct vm_state *st, pyro_error *err)
     st->disk_owned = json_get_bool(rec, "disk_owned", false);
     st->cgroup_parent = xstrdup(parent);
     st->network = json_get_bool(rec, "network", false);
+    st->rootless = json_get_bool(rec, "rootless", false);
+    long long pp = json_get_int(rec, "pasta_pid", 0);
+    st->pasta_pid = pp > 0 && pp < INT32_MAX ? (pid_t)pp : 0;
+    st->pasta_start = json_get_int(rec, "pasta_start", 0);
     return 0;
 }
 

@@ -95,7 +95,8 @@ int env_vm_write_image(const char *rootfs, const char *image, pyro_error *err)
          * range while it is made and handed back after. */
         _cleanup_close_ int tfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
         _cleanup_close_ int ifd = open(image, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (tfd < 0 || ifd < 0 || fchown(ifd, st.st_uid, st.st_gid) < 0)
+        /* (a user's image stays the user's: the host view maps the user) */
+        if (tfd < 0 || ifd < 0 || (geteuid() == 0 && fchown(ifd, st.st_uid, st.st_gid) < 0))
             return err_errno(err, errno, "open %s and %s", rootfs, image);
         _cleanup_free_ char *tree = xasprintf("/proc/self/fd/%d", tfd);
         _cleanup_free_ char *out = xasprintf("/proc/self/fd/%d", ifd);

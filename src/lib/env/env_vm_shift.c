@@ -14,9 +14,16 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/idmap.h"
 #include "base/spawn_capture.h"
 #include "base/timeutil.h"
 #include "lib/env/env_vm.h"
+
+/* As root: the range onto 0..ENV_VM_SHIFT_SPAN-1. As a user the range must
+ * be the user's own subordinate one (the tree was built in it), written by
+ * newuidmap/newgidmap in the host view (base/idmap.h: the user is id
+ * 65536 there, so the image the user owns stays writable to mkfs). */
+static int write_maps(pid_t pid, uid_t uid, gid_t gid, pyro_error *err);
 
 static int write_map(pid_t pid, const char *file, unsigned long base, pyro_error *err)
 {
@@ -26,6 +33,24 @@ static int write_map(pid_t pid, const char *file, unsigned long base, pyro_error
     if (fd < 0 || write(fd, line, strlen(line)) != (ssize_t)strlen(line))
         return err_errno(err, errno, "write %s", path);
     return 0;
+}
+
+static int write_maps(pid_t pid, uid_t uid, gid_t gid, pyro_error *err)
+{
+    if (geteuid() == 0) {
+        int r = write_map(pid, "uid_map", uid, err);
+        return r < 0 ? r : write_map(pid, "gid_map", gid, err);
+    }
+    struct idmap m;
+    int r = idmap_resolve(&m, err);
+    if (r < 0)
+        return r;
+    if (m.uid_base != uid || m.gid_base != gid || m.count < ENV_VM_SHIFT_SPAN)
+        return err_set(err, -PYRO_E_STATE,
+                       "the tree belongs to ids %lu:%lu, not to this user's subordinate range %lu:%lu: pull the "
+                       "environment again as this user",
+                       (unsigned long)uid, (unsigned long)gid, (unsigned long)m.uid_base, (unsigned long)m.gid_base);
+    return idmap_write(&m, pid, true, err);
 }
 
 int env_vm_run_shifted(char *const argv[], const int *keep, size_t nkeep, uid_t uid, gid_t gid, int timeout_ms,
@@ -68,9 +93,7 @@ int env_vm_run_shifted(char *const argv[], const int *keep, size_t nkeep, uid_t 
     int r = read(readyfd, &c, 1) == 1 && c == 'u' ? 0
                                                   : err_set(err, -PYRO_E_UNSUPPORTED, "unshare(CLONE_NEWUSER) failed");
     if (r == 0)
-        r = write_map(pid, "uid_map", uid, err);
-    if (r == 0)
-        r = write_map(pid, "gid_map", gid, err);
+        r = write_maps(pid, uid, gid, err);
     if (r == 0 && write(gofd, "g", 1) != 1)
         r = err_errno(err, errno, "start %s", argv[0]);
     if (r < 0) {

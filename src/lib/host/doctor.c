@@ -176,10 +176,6 @@ static json_t *vm_summary(const struct doctor *d)
         snprintf(reason, sizeof(reason), "%s", d->accel_error);
     else if (!strcmp(d->accel.name, "kvm") ? !d->qemu.accel_kvm : !d->qemu.accel_tcg)
         snprintf(reason, sizeof(reason), "%s does not support the %s accelerator", d->qemu.path, d->accel.name);
-    else if (!d->root)
-        snprintf(reason, sizeof(reason),
-                 "the vm backend needs root for now (QEMU is confined in namespaces only "
-                 "root can make); an ordinary user's instances run on the sandbox backend");
     else {
         available = true;
         snprintf(reason, sizeof(reason), "QEMU %s microvm with %s: %s", d->qemu.version, d->accel.name,
@@ -190,7 +186,7 @@ static json_t *vm_summary(const struct doctor *d)
 }
 
 /* What backend=auto picks here (the same rule as instance_backend_choose:
- * vm where KVM runs guests natively and pyro is root, else sandbox) and the
+ * vm where KVM runs guests natively, else sandbox) and the
  * default. */
 static json_t *auto_summary(const struct doctor *d, const json_t *vm)
 {

@@ -241,7 +241,7 @@ void doctor_check_user_network(struct doctor *d)
         else
             snprintf(text[i], sizeof(text[i]), "%s: %s (%s)", t[i].name, t[i].path, t[i].version);
     }
-    /* pyro's rootless egress is pasta's (src/backend/sandbox/net_pasta.c) */
+    /* pyro's rootless egress is pasta's (src/backend/usernet.c) */
     bool pasta = t[USERNET_PASTA].runs, tun_ok = tun_usable(d, tun, sizeof(tun));
     d->usernet_ok = pasta && tun_ok;
     if (d->usernet_ok)

@@ -378,11 +378,7 @@ static int instance_start_once(struct pyro_ctx *ctx, struct instance *inst, bool
     const char *backend = instance_backend_name(inst);
     struct instance_vm vm;
     if (!strcmp(backend, "vm")) {
-        /* As a user the VM cannot start (backend/vm/start.c): said before
-         * its artifacts are built for nothing. */
-        r = idmap.rootless ? err_set(err, -PYRO_E_UNSUPPORTED,
-                                     "the vm backend needs root for now; use the sandbox backend as an ordinary user")
-                           : instance_vm_prepare(ctx, inst, agent, &vm, err);
+        r = instance_vm_prepare(ctx, inst, agent, &vm, err);
         if (r < 0)
             return instance_vm_failed(inst, fallback, err);
     }

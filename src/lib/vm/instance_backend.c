@@ -50,11 +50,7 @@ int instance_backend_choose(const json_t *args, json_t *rec, pyro_error *err)
         struct accel_choice ac;
         pyro_error aerr = {0};
         /* A broken $PYRO_VM_ACCEL makes auto pick the sandbox, saying why. */
-        if (geteuid() != 0) {
-            name = "sandbox";
-            snprintf(reason, sizeof(reason), "auto: sandbox (the vm backend needs root, pyro runs as uid %u)",
-                     (unsigned)geteuid());
-        } else if (accel_choose(&ac, &aerr) < 0) {
+        if (accel_choose(&ac, &aerr) < 0) {
             name = "sandbox";
             snprintf(reason, sizeof(reason), "auto: sandbox (%s)", aerr.message);
         } else {

@@ -1,28 +1,29 @@
-/* Egress for the sandboxes of an ordinary user: pasta (Debian package
- * passt), a user-mode network stack. A user may not create a veth pair or
- * NAT on the host, so pasta, a process of the user's, joins the sandbox's
- * user and network namespaces, creates the tap eth0 there, and carries the
- * sandbox's TCP, UDP and ICMP over sockets of its own on the host.
+/* Egress for the instances of an ordinary user (backend/usernet.h): pasta
+ * (Debian package passt), a user-mode network stack. A user may not create
+ * a veth pair or NAT on the host, so pasta, a process of the user's, joins
+ * the instance's user and network namespaces (a sandbox's; a VM's QEMU's),
+ * creates the tap eth0 there, and carries its TCP, UDP and ICMP over
+ * sockets of its own on the host.
  *
  * How it runs:
- *   - started by the process that starts the sandbox (the monitor) while
+ *   - started by the process that starts the instance (the monitor) while
  *     the child still has the user's credentials and waits for "m": the
  *     user may open the child's /proc/PID/ns files only then (later the
- *     child is the range's root and not dumpable);
+ *     child of a sandbox is the range's root and not dumpable);
  *   - in the foreground, as that process's child, killed with it
  *     (PR_SET_PDEATHSIG), and by destroy from the state file (pid and start
  *     time) otherwise: this pasta does not notice the namespace going away,
  *     since it holds it open itself;
  *   - ready once it wrote its pid to dir/pasta.ready, a FIFO this process
  *     reads (pasta writes it after the tap exists);
- *   - IPv4 only; the sandbox is 10.0.2.100/24 via 10.0.2.2 (the child
+ *   - IPv4 only; the instance is 10.0.2.100/24 via 10.0.2.2 (the child
  *     addresses eth0 as it does a veth); no port forwarded either way (-t,
  *     -u, -T, -U none: the last two would otherwise bind the host's
  *     loopback ports inside); --no-map-gw (pasta would otherwise take
  *     connections to the gateway to the host's loopback); no DHCP, NDP or
  *     router advertisements.
  * What pasta would let through (the host's own addresses, link-local) the
- * guard refuses inside the namespace (net_userguard.c). */
+ * guard refuses inside the namespace (userguard.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -35,14 +36,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "backend/sandbox/internal.h"
+#include "backend/hostcmd.h"
+#include "backend/usernet.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/spawn_capture.h"
 #include "base/timeutil.h"
 
-#define PASTA_READY_FILE "pasta.ready"
 #define PASTA_READY_MS 15000
 #define PASTA_ERR_MAX 1024
 #define TUN_DEV "/dev/net/tun"
@@ -51,8 +52,12 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-int sandbox_pasta_check(pyro_error *err)
+int usernet_check(bool allow_hosts, pyro_error *err)
 {
+    if (allow_hosts)
+        return err_set(err, -PYRO_E_UNSUPPORTED,
+                       "allow_hosts needs root: as an ordinary user egress goes through pasta, where pyro cannot "
+                       "filter by destination; use network policy egress without allow_hosts, or run as root");
     _cleanup_free_ char *bin = NULL;
     if (proc_find_program("pasta", &bin, NULL) < 0)
         return err_set(err, -PYRO_E_UNSUPPORTED,
@@ -65,7 +70,7 @@ int sandbox_pasta_check(pyro_error *err)
     if (access(TUN_DEV, R_OK | W_OK) < 0)
         return err_set(err, -PYRO_E_UNSUPPORTED,
                        "network=true as an ordinary user needs read and write access to " TUN_DEV
-                       " (pasta creates the sandbox's interface through it): %s; Debian's udev rules make it "
+                       " (pasta creates the instance's interface through it): %s; Debian's udev rules make it "
                        "mode 0666; as root: chmod 0666 " TUN_DEV,
                        strerror(errno));
     return 0;
@@ -114,7 +119,7 @@ static int pasta_spawn(const char *dir, pid_t target, struct pasta_run *pr, pyro
     int r = proc_find_program("pasta", &bin, err);
     if (r < 0)
         return err_prefix(err, "pasta (apt-get install passt)");
-    _cleanup_free_ char *fifo = xasprintf("%s/" PASTA_READY_FILE, dir);
+    _cleanup_free_ char *fifo = xasprintf("%s/" USERNET_READY_FILE, dir);
     if ((unlink(fifo) < 0 && errno != ENOENT) || mkfifo(fifo, 0600) < 0)
         return err_errno(err, errno, "create %s", fifo);
     pr->ready_fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -123,14 +128,14 @@ static int pasta_spawn(const char *dir, pid_t target, struct pasta_run *pr, pyro
     char netns[64], userns[64], prefix[8];
     snprintf(netns, sizeof(netns), "/proc/%d/ns/net", (int)target);
     snprintf(userns, sizeof(userns), "/proc/%d/ns/user", (int)target);
-    snprintf(prefix, sizeof(prefix), "%d", SANDBOX_PASTA_PREFIX);
+    snprintf(prefix, sizeof(prefix), "%d", USERNET_PREFIX);
     /* An option and its value a line. */
     // clang-format off
     char *argv[] = {bin, "--foreground", "--quiet", "--ipv4-only",
                     "--ns-ifname", "eth0",
-                    "--address", SANDBOX_PASTA_GUEST,
+                    "--address", USERNET_GUEST,
                     "--netmask", prefix,
-                    "--gateway", SANDBOX_PASTA_GATEWAY,
+                    "--gateway", USERNET_GATEWAY,
                     "--no-map-gw",
                     "--tcp-ports", "none", "--udp-ports", "none", "--tcp-ns", "none", "--udp-ns", "none",
                     "--no-dhcp", "--no-dhcpv6", "--no-ndp", "--no-ra",
@@ -249,7 +254,7 @@ static int pasta_wait(struct pasta_run *pr, pyro_error *err)
     }
 }
 
-void sandbox_pasta_stop(pid_t pid, int64_t start_time)
+void usernet_stop(pid_t pid, int64_t start_time)
 {
     if (pid <= 0)
         return;
@@ -269,7 +274,7 @@ void sandbox_pasta_stop(pid_t pid, int64_t start_time)
     close(fd);
 }
 
-int sandbox_pasta_attach(const char *dir, pid_t pid, bool allow_host, struct sandbox_state *st, pyro_error *err)
+int usernet_attach(const char *dir, pid_t pid, bool allow_host, usernet_record_fn record, void *arg, pyro_error *err)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
@@ -283,17 +288,13 @@ int sandbox_pasta_attach(const char *dir, pid_t pid, bool allow_host, struct san
     struct pasta_run pr = {.pidfd = -1, .ready_fd = -1, .err_fd = -1};
     int64_t t0 = time_mono_ns(), t1 = 0;
     int r = pasta_spawn(dir, pid, &pr, err);
-    if (r == 0) {
-        /* Recorded before anything else can fail: destroy finds it. */
-        st->user_net = true;
-        st->pasta_pid = pr.pid;
-        st->pasta_start = proc_start_time(pr.pid);
-        r = sandbox_state_save(dir, st, err);
-    }
-    /* The guard goes in while pasta starts up (nothing in the sandbox runs
-     * before the parent's "go"). */
+    /* Recorded before anything else can fail: destroy finds it. */
     if (r == 0)
-        r = sandbox_userguard_install(dir, userns, netns, allow_host, err);
+        r = record(arg, pr.pid, proc_start_time(pr.pid), err);
+    /* The guard goes in while pasta starts up (nothing in the instance
+     * runs before its parent's "go"). */
+    if (r == 0)
+        r = usernet_guard_install(dir, userns, netns, allow_host, err);
     if (r == 0)
         t1 = time_mono_ns(), r = pasta_wait(&pr, err);
     if (r < 0 && pr.pid > 0) {
@@ -302,10 +303,10 @@ int sandbox_pasta_attach(const char *dir, pid_t pid, bool allow_host, struct san
             ;
     }
     run_close(&pr);
-    _cleanup_free_ char *fifo = xasprintf("%s/" PASTA_READY_FILE, dir);
+    _cleanup_free_ char *fifo = xasprintf("%s/" USERNET_READY_FILE, dir);
     (void)unlink(fifo);
     if (r == 0)
-        log_debug("sandbox: pasta %d ready in %.1f ms (the guard took %.1f ms of it)", (int)st->pasta_pid,
+        log_debug("usernet: pasta %d ready in %.1f ms (the guard took %.1f ms of it)", (int)pr.pid,
                   (time_mono_ns() - t0) / 1e6, (t1 - t0) / 1e6);
     return r;
 }

@@ -1,28 +1,30 @@
-/* The egress guard of a sandbox of an ordinary user (net_pasta.c).
+/* The egress guard of an ordinary user's instance (usernet.c; a sandbox, or
+ * the QEMU of a VM, whose user-mode network opens its sockets there).
  *
  * pasta connects out with the user's own sockets on the host, where a user
- * can filter nothing; so the guard lives inside the sandbox's network
+ * can filter nothing; so the guard lives inside the instance's network
  * namespace, on the way into pasta: nftables rules in the output hook of
  * `table inet pyro_guard` there, which refuse (ICMP "administratively
  * prohibited", EHOSTUNREACH to the caller) everything but lo that goes to
- *   - every IPv4 address the host has when the sandbox starts, and the
- *     sandbox's gateway (pasta would reach the host through them);
+ *   - every IPv4 address the host has when the instance starts, and the
+ *     instance's gateway (pasta would reach the host through them);
  *   - link-local 169.254.0.0/16 (cloud metadata services);
  *   - "this network" 0.0.0.0/8 (0.0.0.0 is the host's own loopback to
  *     pasta's sockets), loopback 127.0.0.0/8, root's sandbox pool
  *     10.213.0.0/16 (other sandboxes, routed on the host), multicast and
  *     broadcast;
  *   - IPv6, all of it (pasta runs IPv4 only);
- * except DNS (TCP and UDP port 53) to the resolvers of the sandbox's
+ * except DNS (TCP and UDP port 53) to the resolvers of the instance's
  * resolv.conf. With PYRO_EGRESS_ALLOW_HOST=1 the host's addresses, the
  * gateway and link-local are allowed; the rest stays refused.
  *
- * The rules are loaded by a helper that joins the sandbox's user and network
+ * The rules are loaded by a helper that joins the instance's user and network
  * namespaces (the user owns the user namespace, so it has CAP_NET_ADMIN
  * there) and runs nft with CAP_NET_ADMIN as an ambient capability. The
- * sandbox's root has no CAP_NET_ADMIN (Docker's default set), so it cannot
- * remove them, and no CAP_NET_RAW either (plan.no_net_raw): packet and raw
- * sockets would pass an output hook. */
+ * sandbox's root has no CAP_NET_ADMIN (Docker's default set) and QEMU no
+ * capability at all, so neither can remove them; neither has CAP_NET_RAW
+ * (a sandbox's plan.no_net_raw): packet and raw sockets would pass an
+ * output hook. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,17 +40,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "backend/sandbox/internal.h"
+#include "backend/hostcmd.h"
+#include "backend/usernet.h"
 #include "base/cleanup.h"
 
-#define GUARD_FILE "guard.nft"
 #define GUARD_MAX 256 /* addresses in one set */
 
 /* Always refused. */
 static const char *const deny_always[] = {"0.0.0.0/8", "127.0.0.0/8", "10.213.0.0/16", "224.0.0.0/4",
                                           "255.255.255.255"};
 /* Refused unless the operator allows the host. */
-static const char *const deny_host[] = {"169.254.0.0/16", SANDBOX_PASTA_GATEWAY};
+static const char *const deny_host[] = {"169.254.0.0/16", USERNET_GATEWAY};
 
 struct prefix_set {
     uint32_t addr[GUARD_MAX]; /* host order */
@@ -132,7 +134,7 @@ static int ruleset_write(const char *dir, bool allow_host, pyro_error *err)
     set_text(&deny, denytext, sizeof(denytext));
     if (dns.n)
         set_text(&dns, dnstext, sizeof(dnstext));
-    _cleanup_free_ char *path = xasprintf("%s/" GUARD_FILE, dir);
+    _cleanup_free_ char *path = xasprintf("%s/" USERNET_GUARD_FILE, dir);
     _cleanup_fclose_ FILE *f = fopen(path, "we");
     if (!f)
         return err_errno(err, errno, "write %s", path);
@@ -153,7 +155,7 @@ static int ruleset_write(const char *dir, bool allow_host, pyro_error *err)
     return 0;
 }
 
-/* CAP_NET_ADMIN (permitted here, in the sandbox's user namespace) as an
+/* CAP_NET_ADMIN (permitted here, in the instance's user namespace) as an
  * ambient capability, so that nft keeps it across exec. */
 static int ambient_net_admin(void)
 {
@@ -174,9 +176,9 @@ static void helper(int userns_fd, int netns_fd, const char *file, pyro_error *sh
     int r;
     const char *nft = hostcmd_find("nft");
     if (setns(userns_fd, CLONE_NEWUSER) < 0)
-        r = err_errno(shared, errno, "join the sandbox's user namespace");
+        r = err_errno(shared, errno, "join the instance's user namespace");
     else if (setns(netns_fd, CLONE_NEWNET) < 0)
-        r = err_errno(shared, errno, "join the sandbox's network namespace");
+        r = err_errno(shared, errno, "join the instance's network namespace");
     else if (ambient_net_admin() < 0)
         r = err_errno(shared, errno, "raise CAP_NET_ADMIN for nft");
     else if (!nft)
@@ -188,12 +190,12 @@ static void helper(int userns_fd, int netns_fd, const char *file, pyro_error *sh
     _exit(r < 0 ? 1 : 0);
 }
 
-int sandbox_userguard_install(const char *dir, int userns_fd, int netns_fd, bool allow_host, pyro_error *err)
+int usernet_guard_install(const char *dir, int userns_fd, int netns_fd, bool allow_host, pyro_error *err)
 {
     int r = ruleset_write(dir, allow_host, err);
     if (r < 0)
         return r;
-    _cleanup_free_ char *file = xasprintf("%s/" GUARD_FILE, dir);
+    _cleanup_free_ char *file = xasprintf("%s/" USERNET_GUARD_FILE, dir);
     (void)hostcmd_find("nft"); /* resolved before the fork, once */
     pyro_error *se = mmap(NULL, sizeof(*se), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (se == MAP_FAILED)
@@ -213,5 +215,5 @@ int sandbox_userguard_install(const char *dir, int userns_fd, int netns_fd, bool
                 : err_set(err, -EIO, "the guard helper failed (%s %d)", WIFEXITED(st) ? "exit status" : "signal",
                           WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
     munmap(se, sizeof(*se));
-    return r < 0 ? err_prefix(err, "install the egress guard in the sandbox's network namespace") : 0;
+    return r < 0 ? err_prefix(err, "install the egress guard in the instance's network namespace") : 0;
 }
