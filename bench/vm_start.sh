@@ -20,6 +20,7 @@ export PYRO_AGENT=${PYRO_AGENT:-$(readlink -f "$BUILD/pyro-agent")}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 "$PYRO" env pull "$ENV" --vm >/dev/null
+VMDIR=$("$PYRO" env inspect "$ENV" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["cache_path"])')/vm
 
 # QEMU's command line as pyro runs it (from a started VM), one word a line.
 ID=$("$PYRO" vm create --backend vm "$ENV" --id-only)
@@ -30,10 +31,12 @@ tr '\0' '\n' <"/proc/$QPID/cmdline" >"$OUT/argv"
 
 cat >"$OUT/raw.py" <<'PY'
 # Raw QEMU: socketpair as the agent channel (fd 3), hello, shutdown, exit.
-import json, os, socket, struct, subprocess, sys, time
+import fcntl, json, os, socket, struct, subprocess, sys, time
+# QEMU opens no path of pyro's: its kernel, initramfs, root image and
+# writable disk (read-write and read-only) are fds 6-10 (src/backend/vm/vm.h).
 argv = open(sys.argv[1]).read().split("\n")[:-1]
 disk = sys.argv[2]
-argv = [a.replace(a[a.index("file=") + 5:a.index(",format")], disk) if a.startswith("id=rw,") else a for a in argv]
+vmdir = sys.argv[3]
 def frame(h):
     b = json.dumps(h).encode()
     return b"PYA\x01" + struct.pack(">II", len(b), 0) + b
@@ -51,11 +54,19 @@ def read_frame(s):
 subprocess.run(["mkfs.ext4", "-q", "-F", "-t", "ext4", "-L", "pyro-rw", "-E",
                 "lazy_itable_init=1,lazy_journal_init=1,discard", disk, "8192M"], check=True, stdout=subprocess.DEVNULL)
 a, b = socket.socketpair()
+files = [os.open(vmdir + "/vmlinuz", os.O_RDONLY), os.open(vmdir + "/initramfs.cpio", os.O_RDONLY),
+         os.open(vmdir + "/rootfs.ext4", os.O_RDONLY), os.open(disk, os.O_RDWR), os.open(disk, os.O_RDONLY)]
 def child():
-    os.dup2(b.fileno(), 3)
-p = subprocess.Popen(argv, pass_fds=(3,), preexec_fn=child, stdin=subprocess.DEVNULL,
+    # Above every target first, so no dup2 overwrites a source.
+    high = [fcntl.fcntl(f, fcntl.F_DUPFD, 20) for f in [b.fileno()] + files]
+    os.dup2(high[0], 3)
+    for i, f in enumerate(high[1:]):
+        os.dup2(f, 6 + i)
+p = subprocess.Popen(argv, pass_fds=(3, 6, 7, 8, 9, 10), preexec_fn=child, stdin=subprocess.DEVNULL,
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 b.close()
+for f in files:
+    os.close(f)
 a.sendall(frame({"t": "hello", "id": 0, "version": 1, "client": "bench"}))
 h = read_frame(a)
 assert h["t"] == "hello", h
@@ -85,7 +96,7 @@ tmpl_once() {
 raw_once() {
   local t0 t1
   t0=$(date +%s.%N)
-  /usr/bin/python3 "$OUT/raw.py" "$OUT/argv" "$OUT/disk.ext4"
+  /usr/bin/python3 "$OUT/raw.py" "$OUT/argv" "$OUT/disk.ext4" "$VMDIR"
   t1=$(date +%s.%N)
   echo "$t1 - $t0" | bc >>"$OUT/raw.txt"
 }

@@ -109,6 +109,16 @@ if on_vm; then
   [ -n "$HOSTIF" ] && ip link show "$HOSTIF" >/dev/null || fail "no host interface $HOSTIF: $OUT"
   QPID=$(jget sandbox_pid <"$PYRO_HOME/vms/$ID/monitor.json")
   [ "$(readlink "/proc/$QPID/ns/net")" != "$(readlink /proc/self/ns/net)" ] || fail "QEMU runs in the host's network namespace"
+  # As root, QEMU is an unprivileged id of its own (the one past the root
+  # pool), with no capability, and holds its files as descriptors only.
+  QUID=$(( ${PYRO_IDMAP_BASE:-1879048192} + 65536 ))
+  grep -q "^Uid:	$QUID	$QUID	$QUID	$QUID$" "/proc/$QPID/status" &&
+    grep -q "^Gid:	$QUID	$QUID	$QUID	$QUID$" "/proc/$QPID/status" &&
+    grep -q '^CapEff:	0000000000000000$' "/proc/$QPID/status" &&
+    grep -q '^CapBnd:	0000000000000000$' "/proc/$QPID/status" ||
+    fail "QEMU's credentials as root: $(grep -E '^(Uid|Gid|Groups|Cap)' "/proc/$QPID/status")"
+  tr '\0' ' ' <"/proc/$QPID/cmdline" | grep -q "$PYRO_HOME\|/environments/" &&
+    fail "a host path on QEMU's command line: $(tr '\0' ' ' <"/proc/$QPID/cmdline")"
 fi
 expect_status 0 "$PYRO" vm exec "$ID" -- "ls /sys/class/net | tr '\n' ' '; echo; $(declare -f probe);
   probe $EXT_SRV $PORT; probe $GW $PORT; probe $EXT_HOST $PORT; probe $HOSTADDR $PORT; probe 169.254.169.254 80"

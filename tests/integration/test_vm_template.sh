@@ -6,7 +6,6 @@
 # workspace started again on its kept disk boots; PYRO_VM_TEMPLATES=0
 # always boots.
 source "$(dirname "$0")/lib.sh"
-[ "$(id -u)" = 0 ] || skip "the vm backend needs root for now (docs/vm.md), this runs as $(id -un)"
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (scripts/deps.sh)"
 ENV=debian:12-base
 "$PYRO" env pull "$ENV" --vm >/dev/null 2>&1 || fail "could not pull $ENV with its VM artifacts"

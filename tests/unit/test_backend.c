@@ -75,7 +75,7 @@ static void test_vm_argv(void **state)
                                  .vm_root_image = "/k/a,b.ext4",
                                  .vcpu_count = 2,
                                  .mem_mib = 512};
-    char **argv = vm_qemu_argv(&cfg, "/usr/bin/qemu-system-x86_64", "/d/disk.ext4", 0);
+    char **argv = vm_qemu_argv(&cfg, "/usr/bin/qemu-system-x86_64", 0);
     assert_string_equal(argv[0], "/usr/bin/qemu-system-x86_64");
     assert_string_equal(argv_after(argv, "-M"), "microvm");
     /* TCG's translation buffer capped: QEMU's cgroup limit counts it. */
@@ -87,7 +87,16 @@ static void test_vm_argv(void **state)
                         "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
     assert_true(argv_has(argv, "-nodefaults") && argv_has(argv, "-no-user-config") && argv_has(argv, "-no-reboot"));
     assert_false(argv_has(argv, "-netdev"));
-    assert_true(argv_has(argv, "id=root,file=/k/a,,b.ext4,format=raw,if=none,readonly=on"));
+    /* Every file through a descriptor the monitor opened: no path of the
+     * host's reaches QEMU (an unprivileged id as root could not open it). */
+    assert_string_equal(argv_after(argv, "-kernel"), "/proc/self/fd/6");
+    assert_string_equal(argv_after(argv, "-initrd"), "/proc/self/fd/7");
+    assert_true(argv_has(argv, "fd=8,set=8,opaque=root") && argv_has(argv, "fd=9,set=9,opaque=rw") &&
+                argv_has(argv, "fd=10,set=9,opaque=ro"));
+    assert_true(argv_has(argv, "id=root,file=/dev/fdset/8,format=raw,if=none,readonly=on"));
+    assert_true(argv_has(argv, "id=rw,file=/dev/fdset/9,file.locking=off,format=raw,if=none,discard=unmap"));
+    for (size_t i = 0; argv[i]; i++)
+        assert_null(strstr(argv[i], "/k/"));
     assert_true(argv_has(argv, "socket,id=agent,fd=3"));
     assert_true(argv_has(argv, "virtio-rng-device"));
     const char *append = argv_after(argv, "-append");
@@ -102,7 +111,7 @@ static void test_vm_argv(void **state)
 
     cfg.vm_accel = "kvm";
     cfg.network = true;
-    argv = vm_qemu_argv(&cfg, "qemu", "/d/disk.ext4", VM_ARGV_QMP | VM_ARGV_INCOMING);
+    argv = vm_qemu_argv(&cfg, "qemu", VM_ARGV_QMP | VM_ARGV_INCOMING);
     assert_string_equal(argv_after(argv, "-accel"), "kvm");
     assert_string_equal(argv_after(argv, "-cpu"), "host");
     /* User-mode networking without host forwarding, smb, tftp or IPv6

@@ -33,22 +33,6 @@ __attribute__((format(printf, 2, 3))) static void add(struct argv_buf *a, const 
     a->v[++a->n] = NULL;
 }
 
-/* QEMU's option syntax doubles a comma inside a value. */
-static char *qemu_escape(const char *s)
-{
-    size_t n = strlen(s), extra = 0;
-    for (size_t i = 0; i < n; i++)
-        extra += s[i] == ',';
-    char *out = xmalloc(n + extra + 1), *o = out;
-    for (size_t i = 0; i < n; i++) {
-        *o++ = s[i];
-        if (s[i] == ',')
-            *o++ = ',';
-    }
-    *o = '\0';
-    return out;
-}
-
 long vm_host_tsc_khz(void)
 {
     FILE *f = fopen("/proc/cpuinfo", "re");
@@ -63,11 +47,9 @@ long vm_host_tsc_khz(void)
     return mhz > 0 && mhz < 100000 ? (long)(mhz * 1000 + 0.5) : 0;
 }
 
-char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const char *disk, unsigned flags)
+char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, unsigned flags)
 {
     bool kvm = cfg->vm_accel && !strcmp(cfg->vm_accel, "kvm");
-    _cleanup_free_ char *image = qemu_escape(cfg->vm_root_image);
-    _cleanup_free_ char *rw = qemu_escape(disk);
     struct argv_buf a = {0};
     add(&a, "%s", qemu);
     add(&a, "-name");
@@ -90,9 +72,9 @@ char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const ch
     add(&a, "-sandbox");
     add(&a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
     add(&a, "-kernel");
-    add(&a, "%s", cfg->vm_kernel);
+    add(&a, "/proc/self/fd/" VM_KERNEL_FD_STR);
     add(&a, "-initrd");
-    add(&a, "%s", cfg->vm_initrd);
+    add(&a, "/proc/self/fd/" VM_INITRD_FD_STR);
     add(&a, "-append");
     char tsc[48] = "";
     long khz = kvm ? 0 : vm_host_tsc_khz();
@@ -113,12 +95,18 @@ char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const ch
     add(&a, "virtio-serial-device,max_ports=2");
     add(&a, "-device");
     add(&a, "virtserialport,chardev=agent,id=" VM_PORT_ID ",name=" VM_PORT_NAME);
+    add(&a, "-add-fd");
+    add(&a, "fd=" VM_ROOT_FD_STR ",set=" VM_ROOT_FD_STR ",opaque=root");
     add(&a, "-drive");
-    add(&a, "id=root,file=%s,format=raw,if=none,readonly=on", image);
+    add(&a, "id=root,file=/dev/fdset/" VM_ROOT_FD_STR ",format=raw,if=none,readonly=on");
     add(&a, "-device");
     add(&a, "virtio-blk-device,drive=root");
+    add(&a, "-add-fd");
+    add(&a, "fd=" VM_DISK_FD_STR ",set=" VM_DISK_FD_STR ",opaque=rw");
+    add(&a, "-add-fd");
+    add(&a, "fd=" VM_DISK_RO_FD_STR ",set=" VM_DISK_FD_STR ",opaque=ro");
     add(&a, "-drive");
-    add(&a, "id=rw,file=%s,format=raw,if=none,discard=unmap", rw);
+    add(&a, "id=rw,file=/dev/fdset/" VM_DISK_FD_STR ",file.locking=off,format=raw,if=none,discard=unmap");
     add(&a, "-device");
     add(&a, "virtio-blk-device,drive=rw");
     add(&a, "-device");

@@ -6,9 +6,11 @@
  * user-mode network opens its sockets there: the guest's 10.0.2.2 is that
  * namespace's loopback, not the host's), in its own cgroup (jail.c, joined
  * before exec), with no capabilities at all (an empty bounding set, so
- * root's exec gains none) and no_new_privs; then QEMU's own seccomp
- * sandbox applies. The agent channel is an inherited fd, the disks are
- * opened by path.
+ * root's exec gains none) and no_new_privs, and as root under an
+ * unprivileged uid (the one past the root id pool; internal.h,
+ * VM_QEMU_ID_OFFSET); then QEMU's own seccomp sandbox applies. The agent
+ * channel and every file QEMU uses (kernel, initramfs, disks) are fds the
+ * monitor opened (start.c, vm.h), so that uid needs access to nothing.
  *
  * As an ordinary user the same, in a user namespace of QEMU's own that owns
  * the others and maps the user alone (QEMU is the user, nobody else): no
@@ -81,6 +83,18 @@ int vm_confine_child(const struct vm_jail *j)
             return -errno;
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return -errno;
+    /* As root: QEMU becomes the unprivileged j->qemu_uid (with /dev/kvm's
+     * group under KVM); its files are already open (start.c). Raw system
+     * calls: glibc's would signal threads of the parent's that this child
+     * does not have. The uid change clears the parent-death signal. */
+    if (!j->rootless) {
+        gid_t groups[1] = {j->kvm_gid};
+        if (syscall(SYS_setgroups, j->kvm ? 1 : 0, groups) < 0 ||
+            syscall(SYS_setresgid, j->qemu_gid, j->qemu_gid, j->qemu_gid) < 0 ||
+            syscall(SYS_setresuid, j->qemu_uid, j->qemu_uid, j->qemu_uid) < 0 ||
+            prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+            return -errno;
+    }
     struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct d[2] = {{0}, {0}};
     if (syscall(SYS_capset, &h, d) < 0)

@@ -16,6 +16,7 @@
 #include "backend/netguard.h"
 #include "backend/usernet.h"
 #include "backend/vm/vm.h"
+#include "base/idmap.h"
 #include "base/sha256.h"
 
 /* TCG's translated-code buffer, in MiB (-accel tcg,tb-size=): QEMU's
@@ -54,6 +55,11 @@ void vm_state_free(struct vm_state *st);
  * plus vcpu_count. */
 #define VM_QEMU_TASKS 128
 
+/* As root QEMU runs as the id this far past the base of the root id pool
+ * (base/idmap.h): the first one after the pool, which no sandbox maps
+ * (1879113728 by default). It owns nothing: QEMU's files are fds. */
+#define VM_QEMU_ID_OFFSET IDMAP_COUNT
+
 /* jail.c: QEMU's cgroup and network namespace from the host's side. As
  * an ordinary user (cfg->idmap->rootless) QEMU also gets a user namespace
  * of its own in which it is the user alone (base/idmap.h,
@@ -61,6 +67,10 @@ void vm_state_free(struct vm_state *st);
  * limits_unenforced) and egress through pasta (backend/usernet.h). */
 struct vm_jail {
     struct cgroups cg;
+    uid_t qemu_uid; /* as root: the uid and gid QEMU runs as */
+    gid_t qemu_gid;
+    bool kvm; /* as root under KVM: QEMU keeps /dev/kvm's group */
+    gid_t kvm_gid;
     bool rootless;
     bool network;
     bool allow_host;     /* as a user: the guard lets the host's addresses through */

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend/vm/internal.h"
@@ -66,6 +67,17 @@ static int prepare_user(const struct backend_config *cfg, struct vm_jail *j, pyr
 
 static int prepare_root(const struct backend_config *cfg, struct vm_jail *j, pyro_error *err)
 {
+    if (!cfg->idmap)
+        return err_set(err, -PYRO_E_INVALID, "no id range to place QEMU's uid after");
+    j->qemu_uid = cfg->idmap->uid_base + VM_QEMU_ID_OFFSET;
+    j->qemu_gid = cfg->idmap->gid_base + VM_QEMU_ID_OFFSET;
+    struct stat kst;
+    if (cfg->vm_accel && !strcmp(cfg->vm_accel, "kvm")) {
+        if (stat("/dev/kvm", &kst) < 0)
+            return err_errno(err, errno, "stat /dev/kvm");
+        j->kvm = true;
+        j->kvm_gid = kst.st_gid;
+    }
     int r = cgroups_plan(vm_cgroup_parent(cfg), cfg->id, &j->cg, err);
     if (r < 0)
         return err_prefix(err, "QEMU's cgroup");

@@ -54,11 +54,34 @@ static int check_config(const struct backend_config *cfg, pyro_error *err)
     return 0;
 }
 
+/* The files QEMU reads and writes, opened by the monitor (vm.h: fds 6-10). */
+struct vm_files {
+    int fd[5]; /* kernel, initramfs, root image, writable disk rw and ro */
+};
+
+static void files_close(struct vm_files *f)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(f->fd); i++)
+        if (f->fd[i] >= 0)
+            close(f->fd[i]);
+}
+
+static int files_open(const struct backend_config *cfg, const char *disk, struct vm_files *f, pyro_error *err)
+{
+    const char *path[] = {cfg->vm_kernel, cfg->vm_initrd, cfg->vm_root_image, disk, disk};
+    for (size_t i = 0; i < ARRAY_SIZE(f->fd); i++) {
+        f->fd[i] = open(path[i], (i == 3 ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+        if (f->fd[i] < 0)
+            return err_errno(err, errno, "open %s for QEMU", path[i]);
+    }
+    return 0;
+}
+
 /* In the child: confined (confine.c), fd 3 the channel, 1 and 2 the
- * console, 0 /dev/null, 4 QMP and 5 a template's state when given; the
- * rest closed; dies with the monitor. */
+ * console, 0 /dev/null, 4 QMP and 5 a template's state when given, 6-10
+ * its files; the rest closed; dies with the monitor. */
 static void child_exec(const struct backend_config *cfg, char **argv, const struct vm_jail *jail, int qmp_fd,
-                       int state_fd)
+                       int state_fd, const struct vm_files *files)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     int r = vm_confine_child(jail);
@@ -70,15 +93,22 @@ static void child_exec(const struct backend_config *cfg, char **argv, const stru
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     int out = cfg->stdio_fd >= 0 ? cfg->stdio_fd : null;
     /* Above every target first, so no dup2 below overwrites a source. */
-    int chan = fcntl(cfg->channel_fd, F_DUPFD_CLOEXEC, 10);
-    int con = fcntl(out, F_DUPFD_CLOEXEC, 10);
-    int qmp = qmp_fd >= 0 ? fcntl(qmp_fd, F_DUPFD_CLOEXEC, 10) : -1;
-    int state = state_fd >= 0 ? fcntl(state_fd, F_DUPFD_CLOEXEC, 10) : -1;
+    int chan = fcntl(cfg->channel_fd, F_DUPFD_CLOEXEC, 16);
+    int con = fcntl(out, F_DUPFD_CLOEXEC, 16);
+    int qmp = qmp_fd >= 0 ? fcntl(qmp_fd, F_DUPFD_CLOEXEC, 16) : -1;
+    int state = state_fd >= 0 ? fcntl(state_fd, F_DUPFD_CLOEXEC, 16) : -1;
+    int file[ARRAY_SIZE(files->fd)];
+    for (size_t i = 0; i < ARRAY_SIZE(file); i++)
+        if ((file[i] = fcntl(files->fd[i], F_DUPFD_CLOEXEC, 16)) < 0)
+            _exit(127);
     if (null < 0 || chan < 0 || con < 0 || dup2(null, 0) < 0 || dup2(con, 1) < 0 || dup2(con, 2) < 0 ||
         dup2(chan, 3) < 0 || (qmp_fd >= 0 && (qmp < 0 || dup2(qmp, VM_QMP_FD) < 0)) ||
         (state_fd >= 0 && (state < 0 || dup2(state, VM_STATE_FD) < 0)))
         _exit(127);
-    close_range(VM_STATE_FD + 1, ~0U, 0);
+    for (size_t i = 0; i < ARRAY_SIZE(file); i++)
+        if (dup2(file[i], VM_KERNEL_FD + (int)i) < 0)
+            _exit(127);
+    close_range(VM_DISK_RO_FD + 1, ~0U, 0);
     if (state_fd < 0)
         close(VM_STATE_FD);
     if (qmp_fd < 0)
@@ -106,10 +136,14 @@ static int launch(const struct backend_config *cfg, const char *qemu, struct vm_
     _cleanup_close_ int qmp_child = sv[1];
     *qmp_out = sv[0];
     unsigned flags = (mode != BOOT_COLD ? VM_ARGV_QMP : 0) | (mode == BOOT_RESTORE ? VM_ARGV_INCOMING : 0);
-    _cleanup_strv_ char **argv = vm_qemu_argv(cfg, qemu, st->disk, flags);
+    _cleanup_strv_ char **argv = vm_qemu_argv(cfg, qemu, flags);
+    __attribute__((cleanup(files_close))) struct vm_files files = {{-1, -1, -1, -1, -1}};
+    int r = files_open(cfg, st->disk, &files, err);
+    if (r < 0)
+        return r;
     __attribute__((cleanup(vm_jail_release))) struct vm_jail jail; /* jail.c: QEMU's cgroup and network */
     vm_jail_init(&jail);
-    int r = vm_jail_prepare(cfg, &jail, err);
+    r = vm_jail_prepare(cfg, &jail, err);
     if (r < 0)
         return r;
     int pidfd = -1;
@@ -117,7 +151,7 @@ static int launch(const struct backend_config *cfg, const char *qemu, struct vm_
     if (pid < 0)
         return err_errno(err, errno, "clone3 (QEMU's namespaces)");
     if (pid == 0)
-        child_exec(cfg, argv, &jail, qmp_child, mode == BOOT_RESTORE ? state_fd : -1);
+        child_exec(cfg, argv, &jail, qmp_child, mode == BOOT_RESTORE ? state_fd : -1, &files);
     st->qemu_pid = pid;
     st->qemu_start = proc_start_time(pid);
     if ((r = vm_state_save(cfg->dir, st, err)) < 0 || (r = vm_jail_attach(&jail, cfg->dir, st, pid, out, err)) < 0) {

@@ -60,7 +60,7 @@ void vm_template_key(const struct backend_config *cfg, const char *qemu, char ke
     /* QEMU's whole command line but the instance's name and disk: every
      * setting (accelerator, vCPUs, memory, devices, network, the guest's
      * command line with the TSC frequency) and every option pyro adds. */
-    _cleanup_strv_ char **argv = vm_qemu_argv(cfg, qemu, "DISK", VM_ARGV_QMP);
+    _cleanup_strv_ char **argv = vm_qemu_argv(cfg, qemu, VM_ARGV_QMP);
     for (size_t i = 0; argv[i]; i++) {
         bool name = i > 0 && !strcmp(argv[i - 1], "-name");
         sha256_update(&h, name ? "NAME" : argv[i], name ? 4 : strlen(argv[i]) + 1);

@@ -42,16 +42,30 @@ int vm_start(const struct backend_config *cfg, struct backend_instance *out, pyr
 int vm_destroy(const char *dir, const char *id, pyro_error *err);
 
 /* QEMU's argument vector for cfg (NULL-terminated, malloc'ed strings):
- * exposed for tests. disk is the writable disk's path. QEMU's fds: 3 the
- * agent channel, 4 QMP (VM_ARGV_QMP), 5 a template's state to restore
- * (VM_ARGV_INCOMING). */
+ * exposed for tests. QEMU's fds: 3 the agent channel, 4 QMP
+ * (VM_ARGV_QMP), 5 a template's state to restore (VM_ARGV_INCOMING), and
+ * the files it reads or writes, opened by the monitor (QEMU, as root an
+ * unprivileged id, could not open them by path): 6 the kernel and 7 the
+ * initramfs (read through /proc/self/fd), 8 the root image (read-only),
+ * 9 the writable disk read-write and 10 read-only (QEMU opens it both
+ * ways), in fd sets 8 and 9 (-add-fd; a -drive of file=/dev/fdset/N). */
 #define VM_ARGV_QMP (1u << 0)
 #define VM_ARGV_INCOMING (1u << 1)
 #define VM_QMP_FD 4
 #define VM_QMP_FD_STR "4"
 #define VM_STATE_FD 5
 #define VM_STATE_FD_STR "5"
-char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, const char *disk, unsigned flags);
+#define VM_KERNEL_FD 6
+#define VM_KERNEL_FD_STR "6"
+#define VM_INITRD_FD 7
+#define VM_INITRD_FD_STR "7"
+#define VM_ROOT_FD 8
+#define VM_ROOT_FD_STR "8"
+#define VM_DISK_FD 9
+#define VM_DISK_FD_STR "9"
+#define VM_DISK_RO_FD 10
+#define VM_DISK_RO_FD_STR "10"
+char **vm_qemu_argv(const struct backend_config *cfg, const char *qemu, unsigned flags);
 /* The host's TSC frequency in kHz ("cpu MHz" of /proc/cpuinfo), 0 when
  * unknown: a TCG guest's TSC runs at it. */
 long vm_host_tsc_khz(void);
