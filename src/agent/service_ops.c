@@ -15,6 +15,7 @@
 #include "base/json.h"
 #include "base/paths.h"
 #include "base/timeutil.h"
+#include "proto/defaults.h"
 #include "proto/exec.h"
 
 #define COMMAND_MAX (64 * 1024)
@@ -134,7 +135,8 @@ static int start_checked(struct agent *a, const json_t *args, struct service *s,
     if (!S_ISDIR(st.st_mode))
         return err_set(err, -ENOTDIR, "cwd %s is not a directory", cwd);
     if ((r = int_arg(args, "ready_timeout_ms", 30000, 100, 3600000, &s->ready_timeout_ms, err)) < 0 ||
-        (r = int_arg(args, "ready_interval_ms", 500, 10, 60000, &s->interval_ms, err)) < 0 ||
+        (r = int_arg(args, "ready_interval_ms", PROTO_SERVICE_INTERVAL_MS, PROTO_SERVICE_INTERVAL_MIN_MS,
+                     PROTO_SERVICE_INTERVAL_MAX_MS, &s->interval_ms, err)) < 0 ||
         (r = readiness_arg(args, cwd, &s->probe, err)) < 0)
         return r;
     /* Replacing an ended record of the same name makes room by itself. */

@@ -17,8 +17,8 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/timeutil.h"
+#include "proto/defaults.h"
 
-#define SHELL_READ_DEFAULT 65536
 #define SHELL_ID_MAX 15
 
 static const char *const default_env[] = {
@@ -207,10 +207,10 @@ static int dim_arg(const json_t *args, const char *key, int def, pyro_error *err
 int op_shell_open(struct agent *a, const struct proto_frame *req, pyro_error *err)
 {
     const json_t *args = json_object_get(req->hdr, "args");
-    int cols = dim_arg(args, "cols", 120, err);
+    int cols = dim_arg(args, "cols", PROTO_SHELL_COLS, err);
     if (cols < 0)
         return cols;
-    int rows = dim_arg(args, "rows", 30, err);
+    int rows = dim_arg(args, "rows", PROTO_SHELL_ROWS, err);
     if (rows < 0)
         return rows;
     const char *cwd = json_get_str(args, "cwd", "/workspace");
@@ -266,7 +266,7 @@ int op_shell_read(struct agent *a, const struct proto_frame *req, pyro_error *er
     if (!sh)
         return err->code;
     json_int_t cursor = json_get_int(args, "cursor", 0);
-    json_int_t max = json_get_int(args, "max_bytes", SHELL_READ_DEFAULT);
+    json_int_t max = json_get_int(args, "max_bytes", PROTO_SHELL_READ);
     json_int_t idle = json_get_int(args, "wait_for_idle_ms", 0);
     if (cursor < 0 || (uint64_t)cursor > sh->out.end)
         return err_set(err, -PYRO_E_INVALID, "\"cursor\" must be from 0 to %llu (the output's end)",

@@ -44,6 +44,9 @@ void cleanup_strvp(char ***strv);
     })
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* A macro's value as a string literal: STRINGIFY(LIMIT) is "8192". */
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Allocation that never returns NULL: the process aborts on OOM, like

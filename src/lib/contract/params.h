@@ -3,6 +3,8 @@
 #ifndef PYRO_PARAMS_H
 #define PYRO_PARAMS_H
 
+#include "backend/backend.h"
+#include "base/cleanup.h"
 #include "lib/contract/contract.h"
 
 #define PYRO_DEFAULT_VCPU_COUNT 1
@@ -33,10 +35,10 @@
 #define PYRO_DEFAULT_WORKSPACE_DISK_MIB 4096
 #define PYRO_MIN_DISK_MIB 64
 #define PYRO_MAX_DISK_MIB 262144
-#define PARAM_DISK_MIB                                                                                           \
-    PARAM_INT("disk_mib",                                                                                        \
-              "Disk quota in MiB: writes past it fail with ENOSPC inside. Default: none on the sandbox backend " \
-              "(a plain host directory, the fastest start), 8192 on the vm backend.",                            \
+#define PARAM_DISK_MIB                                                                                              \
+    PARAM_INT("disk_mib",                                                                                           \
+              "Disk quota in MiB: writes past it fail with ENOSPC inside. Default: none on the sandbox backend "    \
+              "(a plain host directory, the fastest start), " STRINGIFY(BACKEND_VM_DISK_MIB) " on the vm backend.", \
               .min = PYRO_MIN_DISK_MIB, .max = PYRO_MAX_DISK_MIB)
 #define PARAM_WORKSPACE_DISK_MIB                                                                                  \
     PARAM_INT("disk_mib",                                                                                         \

@@ -45,8 +45,6 @@ static void dir_free(struct dfs_dir *d)
  * (/proc/self/fd/3; the directories above it stay closed to them) and is
  * owned by nobody only while they work. */
 #define DFS_TOOL_ID 65534
-#define DFS_STR_(x) #x
-#define DFS_STR(x) DFS_STR_(x)
 #define DFS_IMG_PATH "/proc/self/fd/3"
 
 struct dfs_img {
@@ -98,8 +96,8 @@ static int tool_argv(const char *prog, char *const *args, char **argv, size_t ca
     if (geteuid() == 0) {
         if (proc_find_program("setpriv", &found[0], NULL) < 0)
             return err_set(err, -PYRO_E_UNSUPPORTED, "setpriv not found: install util-linux");
-        static char *const drop[] = {"--reuid=" DFS_STR(DFS_TOOL_ID),
-                                     "--regid=" DFS_STR(DFS_TOOL_ID),
+        static char *const drop[] = {"--reuid=" STRINGIFY(DFS_TOOL_ID),
+                                     "--regid=" STRINGIFY(DFS_TOOL_ID),
                                      "--clear-groups",
                                      "--no-new-privs",
                                      "--inh-caps=-all",

@@ -17,6 +17,7 @@
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_schema.h"
 #include "lib/workspace/ws_secrets.h"
+#include "proto/defaults.h"
 
 /* The agent's grace period (TERM to KILL) plus its wait after KILL, and a
  * margin for a slow VM. */
@@ -156,7 +157,7 @@ static int svc_start_run(struct pyro_ctx *ctx, json_t *args, json_t **result, py
     json_auto_t *a = json_pack("{s:s, s:s, s:s, s:I, s:I}", "name", json_get_str(args, "service_name", ""), "command",
                                json_get_str(args, "command", ""), "cwd", cwd, "ready_timeout_ms",
                                (json_int_t)timeout_s * 1000, "ready_interval_ms",
-                               (json_int_t)json_get_int(args, "ready_interval_ms", 500));
+                               (json_int_t)json_get_int(args, "ready_interval_ms", PROTO_SERVICE_INTERVAL_MS));
     if (ready)
         json_set(a, "readiness", json_incref(ready));
     _cleanup_instance_ struct instance inst = {0};
@@ -377,8 +378,9 @@ static const struct contract_param svc_start_params[] = {
     PARAM_STR("ready_command", "Ready once this shell command exits 0 (run in cwd).", .metavar = "CMD", .max = 4096),
     PARAM_INT("ready_timeout_seconds", "Give up (and stop the service) when not ready after this long.",
               .has_default = true, .def_int = 30, .min = 1, .max = 3600),
-    PARAM_INT("ready_interval_ms", "Time between readiness probes.", .has_default = true, .def_int = 500, .min = 10,
-              .max = 60000),
+    PARAM_INT("ready_interval_ms", "Time between readiness probes.", .has_default = true,
+              .def_int = PROTO_SERVICE_INTERVAL_MS, .min = PROTO_SERVICE_INTERVAL_MIN_MS,
+              .max = PROTO_SERVICE_INTERVAL_MAX_MS),
     PARAM_PORTS(
         "published_ports",
         "TCP ports of the service to publish on the host's 127.0.0.1 (network_policy "

@@ -17,8 +17,8 @@
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_schema.h"
 #include "lib/workspace/ws_secrets.h"
+#include "proto/defaults.h"
 
-#define SHELL_READ_DEFAULT 65536
 #define SHELL_READ_MAX (1024 * 1024)
 #define SHELL_IDLE_MAX_MS 10000
 #define SHELL_INPUT_MAX 65536
@@ -64,8 +64,9 @@ static int shell_open_run(struct pyro_ctx *ctx, json_t *args, json_t **result, p
     if (r < 0)
         return r;
     _cleanup_free_ char *cwd = ws_guest_abs(rel);
-    json_auto_t *a = json_pack("{s:s, s:I, s:I}", "cwd", cwd, "cols", (json_int_t)json_get_int(args, "cols", 120),
-                               "rows", (json_int_t)json_get_int(args, "rows", 30));
+    json_auto_t *a = json_pack("{s:s, s:I, s:I}", "cwd", cwd, "cols",
+                               (json_int_t)json_get_int(args, "cols", PROTO_SHELL_COLS), "rows",
+                               (json_int_t)json_get_int(args, "rows", PROTO_SHELL_ROWS));
     _cleanup_instance_ struct instance inst = {0};
     json_auto_t *res = NULL;
     if (json_object_size(json_object_get(args, "secret_env"))) {
@@ -153,7 +154,7 @@ static int shell_read_run(struct pyro_ctx *ctx, json_t *args, json_t **result, p
     bool plain = json_get_bool(args, "plain", false);
     json_auto_t *a = json_pack("{s:s, s:I, s:I}", "shell_id", json_get_str(args, "shell_id", ""), "cursor",
                                (json_int_t)json_get_int(args, "cursor", 0), "max_bytes",
-                               (json_int_t)json_get_int(args, "max_chars", SHELL_READ_DEFAULT));
+                               (json_int_t)json_get_int(args, "max_chars", PROTO_SHELL_READ));
     if (json_object_get(args, "wait_for_idle_ms"))
         json_set(a, "wait_for_idle_ms", json_integer(json_get_int(args, "wait_for_idle_ms", 0)));
     _cleanup_instance_ struct instance inst = {0};
@@ -266,8 +267,10 @@ static const struct contract_param open_params[] = {
     PARAM_WORKSPACE_ID,
     PARAM_STR("cwd", "Working directory of the shell, beneath /workspace.", .has_default = true, .def_str = WS_ROOT,
               .max = 4096, .metavar = "PATH"),
-    PARAM_INT("cols", "Terminal width in columns.", .has_default = true, .def_int = 120, .min = 1, .max = 1000),
-    PARAM_INT("rows", "Terminal height in rows.", .has_default = true, .def_int = 30, .min = 1, .max = 1000),
+    PARAM_INT("cols", "Terminal width in columns.", .has_default = true, .def_int = PROTO_SHELL_COLS, .min = 1,
+              .max = 1000),
+    PARAM_INT("rows", "Terminal height in rows.", .has_default = true, .def_int = PROTO_SHELL_ROWS, .min = 1,
+              .max = 1000),
     WS_SECRET_ENV_PARAM,
     PARAM_END,
 };
@@ -277,7 +280,7 @@ static const struct contract_param read_params[] = {
     PARAM_INT("cursor", "Byte offset in the shell's output to read from (the previous read's next_cursor).",
               .has_default = true, .def_int = 0, .min = 0, .max = (1LL << 53) - 1),
     PARAM_INT("max_chars", "Most bytes of raw output to return (1 MiB at most).", .has_default = true,
-              .def_int = SHELL_READ_DEFAULT, .min = 1, .max = SHELL_READ_MAX),
+              .def_int = PROTO_SHELL_READ, .min = 1, .max = SHELL_READ_MAX),
     PARAM_BOOL("plain", "Render as plain text: strip terminal control sequences (colours, cursor moves, titles) "
                         "and apply carriage return and backspace. Cursors stay raw byte offsets."),
     PARAM_INT("wait_for_idle_ms",
