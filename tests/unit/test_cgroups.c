@@ -40,6 +40,7 @@ static const char *mpath(const char *path)
 static void put(const char *dir, const char *name, const char *text, mode_t mode)
 {
     _cleanup_free_ char *p = xasprintf("%s/%s", dir, name);
+    (void)unlink(p); /* a read-only one is replaced, also as a user */
     _cleanup_close_ int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
