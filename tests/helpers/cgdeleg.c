@@ -82,8 +82,7 @@ static int fork_until_refused(int hold_fd)
         pid_t p = fork();
         if (p == 0) {
             char c;
-            (void)read(hold_fd, &c, 1);
-            _exit(0);
+            _exit(read(hold_fd, &c, 1) < 0);
         }
         if (p < 0) {
             if (errno != EAGAIN)
@@ -93,8 +92,7 @@ static int fork_until_refused(int hold_fd)
     }
     /* Stay (with the children) until killed by the removal. */
     char c;
-    (void)read(hold_fd, &c, 1);
-    return made;
+    return read(hold_fd, &c, 1) < 0 ? 202 : made;
 }
 
 static int deleg(const char *base)
