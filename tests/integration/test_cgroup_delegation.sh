@@ -28,7 +28,8 @@ WS=$OUT
 
 # As guest root: a cgroup2 hierarchy with the three controllers, the
 # delegated cgroup "deleg" (uid 1000's) and "other" (root's).
-expect_status 0 "$PYRO" workspace exec "$WS" --timeout-seconds 120 -- '
+set +e
+"$PYRO" workspace exec "$WS" --timeout-seconds 120 --json -- '
 set -e
 install -m 0755 /workspace/pyro-cgdeleg /usr/local/bin/pyro-cgdeleg
 mountpoint -q /sys/fs/cgroup || mount -t cgroup2 cgroup2 /sys/fs/cgroup
@@ -40,9 +41,13 @@ chown 1000:1000 deleg deleg/cgroup.procs deleg/cgroup.subtree_control deleg/cgro
 sh -c "echo \$\$ >/sys/fs/cgroup/other/cgroup.procs; exec setpriv --reuid 1000 --regid 1000 --clear-groups pyro-cgdeleg nodeleg"
 sh -c "echo \$\$ >/sys/fs/cgroup/deleg/cgroup.procs; exec setpriv --reuid 1000 --regid 1000 --clear-groups pyro-cgdeleg deleg /sys/fs/cgroup/deleg"
 [ ! -e /sys/fs/cgroup/deleg/pyro/cgtest1 ] && echo "gone: deleg/pyro/cgtest1"
-'
-out=$(jget stdout <<<"$OUT" 2>/dev/null || printf '%s' "$OUT")
-printf '%s\n' "$out" | sed 's/^/  guest: /'
+' >"$TEST_TMP/out" 2>"$TEST_TMP/err"
+st=$?
+set -e
+out=$(jget stdout <"$TEST_TMP/out" 2>/dev/null || cat "$TEST_TMP/out")
+printf '%s\n' "$out" "$(jget stderr <"$TEST_TMP/out" 2>/dev/null || cat "$TEST_TMP/err")" | sed 's/^/  guest: /'
+[ "$st" = 0 ] || fail "the guest's commands exited $st"
+[ "$(jget exit_code <"$TEST_TMP/out")" = 0 ] || fail "the guest's commands failed"
 grep -q '^FAIL' <<<"$out" && fail "the helper failed in the guest"
 for want in "ok running as uid 1000" "ok no plan: this process's cgroup /sys/fs/cgroup/other is not delegated to uid 1000" \
   "ok delegated base /sys/fs/cgroup/deleg with memory, pids, cpu" \
