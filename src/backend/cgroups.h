@@ -2,7 +2,10 @@
  * backends: cgroup v1 (one hierarchy per controller, as on hybrid hosts) or
  * v2 (unified). Each instance's directories are <mount>/<parent>/<id>, the
  * parent (default "pyro") shared by every instance and holding the
- * host-wide memory cap. */
+ * host-wide memory cap. An ordinary user's are <base>/<parent>/<id> in the
+ * cgroup v2 subtree delegated to it (cgroups_user.c finds the base), with
+ * the controllers the base offers; cgroups_plan_caller gives either to both
+ * backends. */
 #ifndef PYRO_BACKEND_CGROUPS_H
 #define PYRO_BACKEND_CGROUPS_H
 
