@@ -1,28 +1,43 @@
 #!/bin/bash
 # cgroup v2 delegation for rootless sandboxes, on a real kernel: this host is
-# cgroup v1 hybrid, so the test runs the backend's cgroup code
-# (tests/helpers/cgdeleg.c over backend/cgroups.c) inside a VM guest, whose
-# kernel mounts cgroup2 with every controller. There, as guest root, it
-# mounts cgroup2 and delegates a cgroup to uid 1000 the way systemd's
-# Delegate= does (the directory, cgroup.procs, cgroup.subtree_control and
-# cgroup.threads chowned), then runs the helper as uid 1000 (setpriv):
-# - inside the delegated cgroup: the helper finds it from /proc/self/cgroup,
-#   moves itself to a leaf, makes <base>/pyro/<id> with memory.max (swap
-#   off), pids.max and cpu.max, attaches a process whose forks the pids
-#   limit refuses, and removes it with its members alive;
-# - in a cgroup that is root's: no plan, every limit reported unenforced,
-#   with the fix.
-# One VM (TCG here), a workspace seeded with the static helper.
+# cgroup v1 hybrid, so the test runs inside a VM guest, whose kernel mounts
+# cgroup2 with every controller. There, as guest root, it mounts cgroup2 and
+# delegates cgroups to uid 1000 the way systemd's Delegate= does (the
+# directory, cgroup.procs, cgroup.subtree_control and cgroup.threads
+# chowned), then runs, as uid 1000 (setpriv):
+# - the backend's cgroup code (tests/helpers/cgdeleg.c over
+#   backend/cgroups.c) inside a delegated cgroup: it finds it from
+#   /proc/self/cgroup, moves itself to a leaf, makes <base>/pyro/<id> with
+#   memory.max (swap off), pids.max and cpu.max, attaches a process whose
+#   forks the pids limit refuses, and removes it with its members alive;
+#   and in a cgroup that is root's: no plan, every limit reported
+#   unenforced, with the fix;
+# - a whole rootless sandbox (tests/helpers/cgsandbox.c over
+#   backend/sandbox: user namespace through newuidmap, overlay, seccomp,
+#   the static probe as PID 1) in another delegated cgroup: nothing in
+#   limits_unenforced, PID 1 in <base>/pyro/<id> with the limits, a fork
+#   bomb inside stopped by pids.max, and destroy from sandbox.json alone
+#   after its "monitor" was killed removes the cgroup and the directory.
+#   Its lower layer is the guest's root image (/dev/vda, mounted again) and
+#   its directory is on the guest's ext4 disk (/dev/vdb): the guest root is
+#   an overlay, and a user's overlay needs an upper layer with user xattrs.
+# One VM (TCG here), a workspace seeded with the static helpers and the
+# host's newuidmap and newgidmap (Debian 12's, as the guest's libraries).
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip "the VM artifacts are built as root here (apt-get download, mkfs.ext4 -d of a root-owned tree)"
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (scripts/deps.sh)"
-HELPER=$PYRO_BUILD_DIR/tests/pyro-cgdeleg
-[ -x "$HELPER" ] || skip "$HELPER was not built (it is static, built where the static pyro-agent is)"
+for h in pyro-cgdeleg pyro-cgsandbox pyro-probe; do
+  [ -x "$PYRO_BUILD_DIR/tests/$h" ] || skip "$h was not built (static: built where the static pyro-agent is)"
+done
+for t in newuidmap newgidmap; do
+  command -v $t >/dev/null || skip "$t is not installed (apt-get install uidmap)"
+done
 ENV=debian:12-base
 "$PYRO" env pull "$ENV" >/dev/null 2>&1 || fail "could not pull $ENV"
 
 mkdir "$TEST_TMP/seed"
-cp "$HELPER" "$TEST_TMP/seed/pyro-cgdeleg"
+cp "$PYRO_BUILD_DIR"/tests/{pyro-cgdeleg,pyro-cgsandbox,pyro-probe} "$(command -v newuidmap)" \
+  "$(command -v newgidmap)" "$TEST_TMP/seed/"
 expect_status 0 "$PYRO" workspace create "$ENV" --backend vm --seed-path "$TEST_TMP/seed" --id-only -q
 WS=$OUT
 
@@ -31,16 +46,32 @@ WS=$OUT
 set +e
 "$PYRO" workspace exec "$WS" --timeout-seconds 120 --json -- '
 set -e
-install -m 0755 /workspace/pyro-cgdeleg /usr/local/bin/pyro-cgdeleg
+install -m 0755 pyro-cgdeleg pyro-cgsandbox pyro-probe /usr/local/bin/
+install -m 4755 newuidmap newgidmap /usr/bin/
+useradd -u 1000 -m tester
+echo tester:200000:65536 >>/etc/subuid
+echo tester:200000:65536 >>/etc/subgid
 mountpoint -q /sys/fs/cgroup || mount -t cgroup2 cgroup2 /sys/fs/cgroup
 cd /sys/fs/cgroup
 echo "controllers: $(cat cgroup.controllers)"
 echo "+cpu +memory +pids" >cgroup.subtree_control
-mkdir -p deleg other
-chown 1000:1000 deleg deleg/cgroup.procs deleg/cgroup.subtree_control deleg/cgroup.threads
-sh -c "echo \$\$ >/sys/fs/cgroup/other/cgroup.procs; exec setpriv --reuid 1000 --regid 1000 --clear-groups pyro-cgdeleg nodeleg"
-sh -c "echo \$\$ >/sys/fs/cgroup/deleg/cgroup.procs; exec setpriv --reuid 1000 --regid 1000 --clear-groups pyro-cgdeleg deleg /sys/fs/cgroup/deleg"
+mkdir -p deleg deleg2 other
+for d in deleg deleg2; do chown 1000:1000 $d $d/cgroup.procs $d/cgroup.subtree_control $d/cgroup.threads; done
+as_tester() { # CGROUP COMMAND...: run as uid 1000 in /sys/fs/cgroup/CGROUP
+  local cg=$1; shift
+  sh -c "echo \$\$ >/sys/fs/cgroup/$cg/cgroup.procs; exec setpriv --reuid 1000 --regid 1000 --init-groups \"\$@\"" as_tester "$@"
+}
+as_tester other pyro-cgdeleg nodeleg
+as_tester deleg pyro-cgdeleg deleg /sys/fs/cgroup/deleg
 [ ! -e /sys/fs/cgroup/deleg/pyro/cgtest1 ] && echo "gone: deleg/pyro/cgtest1"
+# The sandbox: lower layer the root image, directory on the ext4 disk.
+for b in vda vdb; do [ -e /dev/$b ] || mknod /dev/$b b $(tr : " " </sys/block/$b/dev); done
+mkdir -p /mnt/rootimg /mnt/disk
+mount -o ro,noload /dev/vda /mnt/rootimg
+mount /dev/vdb /mnt/disk
+install -d -o 1000 -g 1000 /mnt/disk/cgsb
+as_tester deleg2 env HOME=/home/tester pyro-cgsandbox /mnt/rootimg /mnt/disk/cgsb/s1 /usr/local/bin/pyro-probe
+umount /mnt/rootimg /mnt/disk
 ' >"$TEST_TMP/out" 2>"$TEST_TMP/err"
 st=$?
 set -e
@@ -54,10 +85,15 @@ for want in "ok running as uid 1000" "ok no plan: this process's cgroup /sys/fs/
   "ok this process moved to the leaf /deleg/pyro-leaf" \
   "ok memory.max = 67108864" "ok memory.swap.max = 0" "ok pids.max = 8" "ok cpu.max = 100000 100000" \
   "ok pids.current = 8" "ok a fork was refused" "ok removed /sys/fs/cgroup/deleg/pyro/cgtest1" \
-  "gone: deleg/pyro/cgtest1"; do
+  "gone: deleg/pyro/cgtest1" \
+  "ok rootless sandbox started: cgroup v2, nothing in limits_unenforced" "ok PID 1 is in /deleg2/pyro/cgsb1" \
+  "ok sandbox memory.max = 67108864" "ok sandbox pids.max = 16" "ok sandbox cpu.max = 100000 100000" \
+  "ok the fork bomb inside was stopped by pids.max (EAGAIN)" \
+  "ok destroyed after a killed monitor: the cgroup, PID 1 and /mnt/disk/cgsb/s1 are gone"; do
   grep -qF "$want" <<<"$out" || fail "missing in the guest's output: $want"
 done
 ok "as uid 1000 on a guest's cgroup2: delegated cgroup found, limits written, a fork refused by pids.max, removed"
+ok "as uid 1000: a rootless sandbox held to memory, pids and cpu in its delegated cgroup; destroyed after a killed monitor"
 
 expect_status 0 "$PYRO" workspace delete "$WS"
 ok "workspace deleted"
