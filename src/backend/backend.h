@@ -81,7 +81,9 @@ struct backend_config {
 #define BACKEND_ADDR_MAX 16 /* "255.255.255.255" */
 
 /* Limits of backend_config that the host could not enforce (a user
- * without cgroup delegation): the result says so (limits_unenforced). */
+ * without cgroup delegation): the result says so (limits_unenforced), and
+ * why, with the fix (limits_unenforced_reason). */
+#define BACKEND_LIMITS_REASON_MAX 1400
 enum {
     BACKEND_LIMIT_CPU = 1 << 0,
     BACKEND_LIMIT_MEMORY = 1 << 1,
@@ -95,13 +97,14 @@ struct backend_instance {
     int pidfd;          /* pidfd of PID 1, poll()able, O_CLOEXEC */
     int cgroup_version; /* 1 or 2 */
     bool network;
-    char host_ifname[IF_NAMESIZE];     /* host end of the veth ("" without network, or with pasta) */
-    char host_addr[BACKEND_ADDR_MAX];  /* the guest's gateway: the veth's host end, or pasta's 10.0.2.2 */
-    char guest_addr[BACKEND_ADDR_MAX]; /* eth0 inside */
-    int prefix_len;                    /* of both addresses (30; 24 with pasta) */
-    unsigned limits_unenforced;        /* BACKEND_LIMIT_* bits */
-    int userns_fd;                     /* the instance's user namespace, or -1 (closed by release) */
-    char accelerator[8];               /* vm backend: "kvm" or "tcg"; "" for a sandbox */
+    char host_ifname[IF_NAMESIZE];                 /* host end of the veth ("" without network, or with pasta) */
+    char host_addr[BACKEND_ADDR_MAX];              /* the guest's gateway: the veth's host end, or pasta's 10.0.2.2 */
+    char guest_addr[BACKEND_ADDR_MAX];             /* eth0 inside */
+    int prefix_len;                                /* of both addresses (30; 24 with pasta) */
+    unsigned limits_unenforced;                    /* BACKEND_LIMIT_* bits */
+    char limits_reason[BACKEND_LIMITS_REASON_MAX]; /* why, and the fix; "" when all are held */
+    int userns_fd;                                 /* the instance's user namespace, or -1 (closed by release) */
+    char accelerator[8];                           /* vm backend: "kvm" or "tcg"; "" for a sandbox */
     /* vm backend: "template" (restored from a memory template) or "cold"
      * (booted), and why a cold boot; "" for a sandbox. */
     char boot[12];

@@ -5,7 +5,14 @@
  * as a v1 hierarchy, v1 is used (a hybrid host's cgroup2 mount has no
  * controllers). Otherwise a cgroup2 mount whose cgroup.controllers lists all
  * three is used. Directories are <mount>/<parent>/<id>. The mounts come
- * from base/mountinfo.h, as doctor's do. */
+ * from base/mountinfo.h, as doctor's do.
+ *
+ * An ordinary user's plan (cgroups_user.c finds its delegated cgroup, the
+ * base) is <base>/<parent>/<id> on cgroup v2, with the controllers the
+ * base offers. The no-internal-processes rule: a cgroup that enables
+ * controllers for its children holds no process itself, so processes in
+ * the base (a Delegate=yes scope pyro was started in) move to the leaf
+ * <base>/CGROUPS_USER_LEAF first, as systemd's delegation contract asks. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,8 +27,11 @@
 #include "base/cleanup.h"
 #include "base/mountinfo.h"
 #include "base/paths.h"
+#include "base/relpath.h"
 
 #define CPU_PERIOD_US 100000
+/* Where the processes of a user's base go (see above). */
+#define CGROUPS_USER_LEAF "pyro-leaf"
 
 static const char *const v1_controllers[] = {"cpu", "memory", "pids", "devices"};
 
@@ -72,6 +82,7 @@ int cgroups_plan(const char *parent, const char *id, struct cgroups *out, pyro_e
         return r;
     }
     out->version = r;
+    out->ctl = CGROUPS_ALL;
     if (r == 1) {
         for (size_t i = 0; i < ARRAY_SIZE(v1_controllers); i++)
             add_path(out, mountinfo_cgroup_v1(&m, v1_controllers[i]), parent, id);
@@ -81,11 +92,62 @@ int cgroups_plan(const char *parent, const char *id, struct cgroups *out, pyro_e
     return 0;
 }
 
+void cgroups_plan_user(const struct cgroups_user *u, const char *parent, const char *id, struct cgroups *out)
+{
+    *out = (struct cgroups){0};
+    if (!u->base[0] || !(u->ctl & CGROUPS_ALL))
+        return;
+    out->version = 2;
+    out->ctl = u->ctl & CGROUPS_ALL;
+    out->base = xstrdup(u->base);
+    add_path(out, u->base, parent, id);
+}
+
+int cgroups_plan_caller(bool rootless, const char *parent, const char *id, struct cgroups *out, struct cgroups_user *u,
+                        pyro_error *err)
+{
+    if (!rootless)
+        return cgroups_plan(parent, id, out, err);
+    cgroups_user_probe(u);
+    cgroups_plan_user(u, parent, id, out);
+    return 0;
+}
+
+int cgroups_plan_recorded(const char *dir, const char *parent, const char *id, struct cgroups *out, pyro_error *err)
+{
+    *out = (struct cgroups){0};
+    _cleanup_free_ char *tail = xasprintf("/%s/%s", parent, id);
+    size_t dl = strlen(dir), tl = strlen(tail);
+    if (dir[0] != '/' || dl <= tl || dl >= CGROUPS_PATH_MAX || strcmp(dir + dl - tl, tail) ||
+        relpath_check(dir + 1, RELPATH_CANONICAL, NULL) < 0)
+        return err_set(err, -PYRO_E_CORRUPT, "recorded cgroup '%s' is not a canonical path ending in %s", dir, tail);
+    struct mountinfo_cgroups m;
+    int r = mountinfo_cgroups(MOUNTINFO_PATH, &m, err);
+    size_t ml = m.v2 ? strlen(m.v2) : 0;
+    bool under = r == 0 && m.v2 && !strncmp(dir, m.v2, ml) && dir[ml] == '/' && dl - tl > ml;
+    mountinfo_cgroups_free(&m);
+    if (r < 0)
+        return r;
+    if (!under)
+        return err_set(err, -PYRO_E_CORRUPT, "recorded cgroup '%s' is not below the cgroup2 mount", dir);
+    out->version = 2;
+    out->ctl = CGROUPS_ALL;
+    out->paths[out->count++] = xstrdup(dir);
+    return 0;
+}
+
+unsigned cgroups_unenforced(const struct cgroups *cg)
+{
+    return cg->count ? CGROUPS_ALL & ~cg->ctl : CGROUPS_ALL;
+}
+
 void cgroups_free(struct cgroups *cg)
 {
     for (int i = 0; i < cg->count; i++)
         free(cg->paths[i]);
     cg->count = 0;
+    free(cg->base);
+    cg->base = NULL;
 }
 
 static int write_file(const char *dir, const char *name, const char *value, pyro_error *err)
@@ -217,53 +279,91 @@ static int v2_parent_memory(const char *parent, int64_t mib, pyro_error *err)
     return write_file(parent, "memory.max", buf, err);
 }
 
-/* Enables cpu, memory and pids for the children of every ancestor of dir
- * below the mount point. */
-static int v2_delegate(const char *dir, pyro_error *err)
+/* Moves every process of a user's base into base/CGROUPS_USER_LEAF, so
+ * that base may enable controllers; one forked meanwhile moves next round. */
+static int v2_base_vacate(const char *base, pyro_error *err)
 {
+    _cleanup_free_ char *leaf = xasprintf("%s/%s", base, CGROUPS_USER_LEAF);
+    if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+        return err_errno(err, errno, "create %s", leaf);
+    _cleanup_free_ char *procs = xasprintf("%s/cgroup.procs", base);
+    for (int round = 0; round < 100; round++) {
+        _cleanup_fclose_ FILE *f = fopen(procs, "re");
+        if (!f)
+            return err_errno(err, errno, "open %s", procs);
+        int pid, n = 0;
+        while (fscanf(f, "%d", &pid) == 1) {
+            char buf[32];
+            snprintf(buf, sizeof(buf), "%d", pid);
+            pyro_error e = {0};
+            int r = write_file(leaf, "cgroup.procs", buf, &e);
+            if (r < 0 && r != -ESRCH) /* (one that has exited meanwhile) */
+                return err_set(err, r, "move the processes of %s into %s: %s", base, CGROUPS_USER_LEAF, e.message);
+            n++;
+        }
+        if (n == 0)
+            return 0;
+    }
+    return err_set(err, -EBUSY, "processes keep appearing in %s", base);
+}
+
+/* Enables the plan's controllers for the children of every ancestor of dir
+ * below the mount point, or for a user's plan from its base down. */
+static int v2_delegate(const struct cgroups *cg, const char *dir, pyro_error *err)
+{
+    char names[48], enable[64];
+    cgroups_ctl_list(cg->ctl, " +", names, sizeof(names));
+    snprintf(enable, sizeof(enable), "+%s", names);
     _cleanup_free_ char *p = xstrdup(dir);
     char *slash = strrchr(p, '/');
     if (!slash)
         return 0;
     *slash = '\0'; /* the parent of dir */
     /* Collect the ancestors up to the mount point (the last directory with
-     * cgroup.controllers), then enable top-down. Only a failure on the
-     * direct parent matters: above it the controllers may already be on. */
+     * cgroup.controllers) or the base, then enable top-down. As root, only
+     * a failure on the direct parent matters: above it the controllers may
+     * already be on. In a user's base, every level matters. */
     char *ancestors[64];
     int n = 0;
+    size_t bl = cg->base ? strlen(cg->base) : 0;
     for (char *q = p; n < 64 && file_exists(q, "cgroup.controllers");) {
         ancestors[n++] = xstrdup(q);
         char *s = strrchr(q, '/');
-        if (!s || s == q)
+        if (!s || s == q || (cg->base && strlen(q) <= bl))
             break;
         *s = '\0';
     }
     int r = 0;
     for (int i = n - 1; i >= 0; i--) {
         if (r == 0) {
-            int w = write_file(ancestors[i], "cgroup.subtree_control", "+cpu +memory +pids", i == 0 ? err : NULL);
-            if (w < 0 && i == 0)
-                r = w;
+            pyro_error e = {0};
+            int w = write_file(ancestors[i], "cgroup.subtree_control", enable, &e);
+            if (w == -EBUSY && cg->base && i == n - 1 && (w = v2_base_vacate(ancestors[i], &e)) == 0)
+                w = write_file(ancestors[i], "cgroup.subtree_control", enable, &e);
+            if (w < 0 && (i == 0 || cg->base))
+                r = err_set(err, w, "%s", e.message);
         }
         free(ancestors[i]);
     }
     return r;
 }
 
-static int v2_limits(const char *dir, const struct cgroups_limits *lim, pyro_error *err)
+static int v2_limits(const char *dir, const struct cgroups_limits *lim, unsigned ctl, pyro_error *err)
 {
     char buf[64];
     int r;
     snprintf(buf, sizeof(buf), "%lld %d", (long long)lim->vcpu_count * CPU_PERIOD_US, CPU_PERIOD_US);
-    if ((r = write_file(dir, "cpu.max", buf, err)) < 0)
+    if ((ctl & CGROUPS_CPU) && (r = write_file(dir, "cpu.max", buf, err)) < 0)
         return r;
-    snprintf(buf, sizeof(buf), "%" PRIu64, (uint64_t)lim->mem_mib << 20);
-    if ((r = write_file(dir, "memory.max", buf, err)) < 0)
-        return r;
-    if (file_exists(dir, "memory.swap.max") && (r = write_file(dir, "memory.swap.max", "0", err)) < 0)
-        return r;
+    if (ctl & CGROUPS_MEMORY) {
+        snprintf(buf, sizeof(buf), "%" PRIu64, (uint64_t)lim->mem_mib << 20);
+        if ((r = write_file(dir, "memory.max", buf, err)) < 0)
+            return r;
+        if (file_exists(dir, "memory.swap.max") && (r = write_file(dir, "memory.swap.max", "0", err)) < 0)
+            return r;
+    }
     snprintf(buf, sizeof(buf), "%d", lim->pids_max);
-    return write_file(dir, "pids.max", buf, err);
+    return (ctl & CGROUPS_PIDS) ? write_file(dir, "pids.max", buf, err) : 0;
 }
 
 int cgroups_create(const struct cgroups *cg, const struct cgroups_limits *lim, pyro_error *err)
@@ -277,15 +377,35 @@ int cgroups_create(const struct cgroups *cg, const struct cgroups_limits *lim, p
             if (lim->parent_mem_mib > 0 && (r = v1_parent_memory(parent, lim->parent_mem_mib, err)) < 0)
                 return err_prefix(err, "memory limit of cgroup %s (the cap on all instances)", parent);
             r = v1_limits(cg->paths[i], lim, err);
-        } else if ((r = v2_delegate(cg->paths[i], err)) == 0) {
-            if (lim->parent_mem_mib > 0 && (r = v2_parent_memory(parent, lim->parent_mem_mib, err)) < 0)
+        } else if ((r = v2_delegate(cg, cg->paths[i], err)) == 0) {
+            if (lim->parent_mem_mib > 0 && (cg->ctl & CGROUPS_MEMORY) &&
+                (r = v2_parent_memory(parent, lim->parent_mem_mib, err)) < 0)
                 return err_prefix(err, "memory limit of cgroup %s (the cap on all instances)", parent);
-            r = v2_limits(cg->paths[i], lim, err);
+            r = v2_limits(cg->paths[i], lim, cg->ctl, err);
         }
         if (r < 0)
             return err_prefix(err, "cgroup %s", cg->paths[i]);
     }
     return 0;
+}
+
+void cgroups_create_user(struct cgroups *cg, const struct cgroups_limits *lim, struct cgroups_user *u)
+{
+    pyro_error e = {0};
+    if (!cg->count || cgroups_create(cg, lim, &e) == 0)
+        return;
+    (void)cgroups_remove(cg, NULL);
+    size_t n = strlen(u->why);
+    snprintf(u->why + n, sizeof(u->why) - n, "%scould not make a cgroup in %s: %s", n ? "; " : "",
+             cg->base ? cg->base : "?", e.message);
+    n = strlen(u->fix);
+    snprintf(u->fix + n, sizeof(u->fix) - n,
+             "%scheck that the cgroup and its cgroup.subtree_control are delegated to you (pyro doctor: "
+             "cgroup_delegation)",
+             n ? "; " : "");
+    u->ctl = 0;
+    cgroups_free(cg);
+    *cg = (struct cgroups){0};
 }
 
 int cgroups_attach(const struct cgroups *cg, pid_t pid, pyro_error *err)

@@ -48,6 +48,8 @@ void monitor_record(struct monitor *m, const char *state, const char *error)
             if (m->inst.limits_unenforced & limits[i].bit)
                 json_array_append_new(unenf, json_string(limits[i].name));
         json_set(rec, "limits_unenforced", unenf);
+        if (m->inst.limits_reason[0])
+            json_set(rec, "limits_unenforced_reason", json_string(m->inst.limits_reason));
         if (m->inst.accelerator[0])
             json_set(rec, "accelerator", json_string(m->inst.accelerator));
         if (m->inst.boot[0]) {

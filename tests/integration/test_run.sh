@@ -118,6 +118,12 @@ if [ "$(id -u)" = 0 ]; then
 else
   [ "$(jget rootless <<<"$OUT")" = true ] || fail "not reported rootless as $(id -un): $OUT"
   [ -n "$UNENF" ] && echo "# not enforced as $(id -un) on this host (reported in each result): $UNENF"
+  # and why, with the fix; nothing to say when all are held
+  if [ -n "$UNENF" ]; then
+    jget limits_unenforced_reason <<<"$OUT" | grep -q "(fix: " || fail "no reason with a fix: $OUT"
+  else
+    grep -q limits_unenforced_reason <<<"$OUT" && fail "a reason without unenforced limits: $OUT"
+  fi
   grep -q "limits_unenforced=$UNENF" <<<"$("$PYRO" run "$ENV" -- true 2>&1)" || fail "summary line lacks limits_unenforced=$UNENF"
 fi
 if on_vm; then

@@ -1,6 +1,7 @@
 /* The parsing and decisions behind doctor's rootless checks, fed fixtures:
  * subuid/subgid files (through idmap_subid_find, as idmap_resolve reads
- * them), passwd and group files, file capabilities, cgroup texts; then the
+ * them), passwd and group files, file capabilities (cgroup texts and the
+ * delegated cgroup: test_cgroups.c); then the
  * rootless summary and the sandbox limits from a filled report, and the
  * overlay-in-a-user-namespace probe for real. */
 #include <setjmp.h>
@@ -268,26 +269,6 @@ static void test_kvm_access(void **state)
     assert_true(group_has_user(4242, "anyone", 4242));                                 /* the primary group */
 }
 
-static void test_cgroup_texts(void **state)
-{
-    (void)state;
-    char path[64];
-    assert_int_equal(cgroup_v2_path_parse("12:pids:/x\n0::/user.slice/user-1000.slice/session-2.scope\n", path,
-                                          sizeof(path)),
-                     0);
-    assert_string_equal(path, "/user.slice/user-1000.slice/session-2.scope");
-    assert_int_equal(cgroup_v2_path_parse("4:memory:/a\n1:cpu:/\n", path, sizeof(path)), -ENOENT);
-    assert_int_equal(cgroup_v2_path_parse("0::/\n", path, sizeof(path)), 0);
-    assert_string_equal(path, "/");
-    bool ctl[CGROUP_CTL_COUNT];
-    cgroup_controllers_parse("cpuset cpu io memory pids", ctl);
-    assert_true(ctl[CGROUP_CTL_MEMORY] && ctl[CGROUP_CTL_PIDS] && ctl[CGROUP_CTL_CPU]);
-    cgroup_controllers_parse("cpuset io memory_x hugetlb", ctl); /* whole words only */
-    assert_false(ctl[CGROUP_CTL_MEMORY] || ctl[CGROUP_CTL_PIDS] || ctl[CGROUP_CTL_CPU]);
-    cgroup_controllers_parse("", ctl);
-    assert_false(ctl[CGROUP_CTL_MEMORY] || ctl[CGROUP_CTL_PIDS] || ctl[CGROUP_CTL_CPU]);
-}
-
 /* A hybrid host like the build machines: memory, pids, cpu on v1. */
 static void hybrid(struct cgroup_probe *p, bool writable)
 {
@@ -305,27 +286,43 @@ static void test_limits_decide(void **state)
     struct cgroup_probe p;
     enum limit_by by[CGROUP_CTL_COUNT];
     hybrid(&p, true);
-    sandbox_limits_decide(true, &p, by);
+    sandbox_limits_decide(true, &p, NULL, by);
     for (int i = 0; i < CGROUP_CTL_COUNT; i++) {
         assert_int_equal(by[i], LIMIT_CGROUP_V1);
         assert_true(limit_by_enforced(by[i]));
     }
     p.ctl[CGROUP_CTL_CPU].writable = false;
     p.ctl[CGROUP_CTL_MEMORY].version = 2;
-    sandbox_limits_decide(true, &p, by);
+    sandbox_limits_decide(true, &p, NULL, by);
     assert_int_equal(by[CGROUP_CTL_CPU], LIMIT_NONE);
     assert_int_equal(by[CGROUP_CTL_MEMORY], LIMIT_CGROUP_V2);
 
-    /* A user: the backend places rootless sandboxes in no cgroup, so
-     * whatever the host offers, only RLIMIT_NPROC stands in for pids. */
+    /* A user without a delegated cgroup (none found, or no probe): no
+     * cgroup, whatever the host offers root; RLIMIT_NPROC stands in for
+     * pids. */
     hybrid(&p, true);
-    sandbox_limits_decide(false, &p, by);
-    assert_int_equal(by[CGROUP_CTL_MEMORY], LIMIT_NONE);
-    assert_int_equal(by[CGROUP_CTL_CPU], LIMIT_NONE);
-    assert_int_equal(by[CGROUP_CTL_PIDS], LIMIT_RLIMIT_NPROC);
+    struct cgroups_user u = {.ctl = CGROUPS_ALL}; /* controllers, but no base */
+    for (int k = 0; k < 2; k++) {
+        sandbox_limits_decide(false, &p, k ? &u : NULL, by);
+        assert_int_equal(by[CGROUP_CTL_MEMORY], LIMIT_NONE);
+        assert_int_equal(by[CGROUP_CTL_CPU], LIMIT_NONE);
+        assert_int_equal(by[CGROUP_CTL_PIDS], LIMIT_RLIMIT_NPROC);
+    }
     assert_string_equal(limit_by_name(by[CGROUP_CTL_PIDS]), "rlimit_nproc");
     assert_false(limit_by_enforced(LIMIT_RLIMIT_NPROC)); /* per uid, not per sandbox */
     assert_false(limit_by_enforced(LIMIT_NONE));
+    /* A delegated subtree offering memory and pids: those two by cgroup
+     * v2, cpu not enforced. */
+    snprintf(u.base, sizeof(u.base), "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service");
+    u.ctl = CGROUPS_MEMORY | CGROUPS_PIDS;
+    sandbox_limits_decide(false, &p, &u, by);
+    assert_int_equal(by[CGROUP_CTL_MEMORY], LIMIT_CGROUP_V2);
+    assert_int_equal(by[CGROUP_CTL_PIDS], LIMIT_CGROUP_V2);
+    assert_int_equal(by[CGROUP_CTL_CPU], LIMIT_NONE);
+    u.ctl = CGROUPS_ALL;
+    sandbox_limits_decide(false, &p, &u, by);
+    for (int i = 0; i < CGROUP_CTL_COUNT; i++)
+        assert_true(limit_by_enforced(by[i]));
 }
 
 static void test_summaries(void **state)
@@ -392,12 +389,17 @@ static void test_overlay_userns_probe(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ranges_read),   cmocka_unit_test(test_overlap_and_free_start),
-        cmocka_unit_test(test_user_eval),     cmocka_unit_test(test_ready_users),
-        cmocka_unit_test(test_pool_overlaps), cmocka_unit_test(test_filecap),
-        cmocka_unit_test(test_map_helper),    cmocka_unit_test(test_kvm_access),
-        cmocka_unit_test(test_cgroup_texts),  cmocka_unit_test(test_limits_decide),
-        cmocka_unit_test(test_summaries),     cmocka_unit_test(test_overlay_userns_probe),
+        cmocka_unit_test(test_ranges_read),
+        cmocka_unit_test(test_overlap_and_free_start),
+        cmocka_unit_test(test_user_eval),
+        cmocka_unit_test(test_ready_users),
+        cmocka_unit_test(test_pool_overlaps),
+        cmocka_unit_test(test_filecap),
+        cmocka_unit_test(test_map_helper),
+        cmocka_unit_test(test_kvm_access),
+        cmocka_unit_test(test_limits_decide),
+        cmocka_unit_test(test_summaries),
+        cmocka_unit_test(test_overlay_userns_probe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

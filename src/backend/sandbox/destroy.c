@@ -26,10 +26,36 @@ static int destroy_fn(void *arg, pyro_error *err)
     return sandbox_destroy(a->dir, a->id, err);
 }
 
+/* The sandbox's cgroups: a user's recorded one (sandbox.json "cgroup"),
+ * else <mount>/<parent>/<id>. st may be NULL (no state file). */
+static int remove_cgroups(const struct sandbox_state *st, const char *id, pyro_error *err)
+{
+    struct cgroups cg;
+    pyro_error e2 = {0};
+    int r;
+    if (st && st->cgroup)
+        r = cgroups_plan_recorded(st->cgroup, st->cgroup_parent, id, &cg, err);
+    else /* a host without usable cgroups cannot have started a sandbox */
+        r = cgroups_plan(st ? st->cgroup_parent : "pyro", id, &cg, &e2) < 0 ? 1 : 0;
+    if (r != 0)
+        return r < 0 ? r : 0;
+    r = cgroups_remove(&cg, err);
+    cgroups_free(&cg);
+    return r;
+}
+
 int sandbox_destroy_instance(struct backend_instance *inst, const char *dir, const char *id, pyro_error *err)
 {
     if (inst->userns_fd < 0)
         return sandbox_destroy(dir, id, err);
+    /* A user's delegated cgroup belongs to the user, whom the sandbox's
+     * namespace does not map: removed from here first. */
+    struct sandbox_state st;
+    if (id_valid(id) && sandbox_state_load(dir, &st, NULL) == 0) {
+        if (st.cgroup && !strcmp(st.id, id))
+            (void)remove_cgroups(&st, id, NULL);
+        sandbox_state_free(&st);
+    }
     struct destroy_args a = {dir, id};
     int r = idmap_run_in(inst->userns_fd, destroy_fn, &a, err);
     /* whatever the namespace could not do, the host view can */
@@ -68,7 +94,6 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
         sandbox_state_free(&st);
         return code;
     }
-    const char *parent = r == 0 ? st.cgroup_parent : "pyro";
     /* The state file is written before anything else exists, and removed
      * last: without it, or with network off or through pasta, no NAT rule
      * can exist, so the (slow) nft listing is skipped. */
@@ -76,15 +101,9 @@ int sandbox_destroy(const char *dir, const char *id, pyro_error *err)
     /* A user's pasta first: it holds the sandbox's namespaces open. */
     if (r == 0 && st.user_net)
         usernet_stop(st.pasta_pid, st.pasta_start);
-    int first = 0;
-    struct cgroups cg;
     pyro_error e2 = {0};
-    /* A host without usable cgroups cannot have started a sandbox. */
     int64_t t0 = time_mono_ns();
-    if (cgroups_plan(parent, id, &cg, &e2) == 0) {
-        first = cgroups_remove(&cg, err);
-        cgroups_free(&cg);
-    }
+    int first = remove_cgroups(r == 0 ? &st : NULL, id, err);
     int64_t t1 = time_mono_ns();
     if (r == 0)
         sandbox_state_free(&st);

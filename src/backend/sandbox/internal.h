@@ -27,6 +27,7 @@ int sandbox_seccomp_build(struct sock_fprog *out, pyro_error *err);
 struct sandbox_state {
     char *id;
     char *cgroup_parent;
+    char *cgroup; /* an ordinary user's cgroup (cgroups_plan_user), or NULL */
     bool network;
     bool user_net;       /* egress through pasta (an ordinary user), not veth + NAT */
     pid_t pasta_pid;     /* 0: none */

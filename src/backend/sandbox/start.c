@@ -153,9 +153,11 @@ static int make_dirs(const struct backend_config *c, bool image, pyro_error *err
 /* Everything the parent owns during start; released on every path. */
 struct start_ctx {
     struct cgroups cg;
+    struct cgroups_user cgu; /* as a user: its delegated cgroup, or why none */
     struct netguard net;
     struct sandbox_plan plan;
     unsigned limits_unenforced;
+    char limits_reason[BACKEND_LIMITS_REASON_MAX];
     char *paths[SANDBOX_PATHS];
     int devnull_fd, sync[2], pidfd;
     pid_t pid;
@@ -184,13 +186,30 @@ static void ctx_release(struct start_ctx *s)
     }
 }
 
-/* What sandbox.json holds (strings borrowed from c). */
-static struct sandbox_state state_of(const struct backend_config *c)
+/* What sandbox.json holds (strings borrowed from c and cg): a user's
+ * cgroup is recorded, as it depends on where the starting process lived. */
+static struct sandbox_state state_of(const struct backend_config *c, const struct cgroups *cg)
 {
     return (struct sandbox_state){.id = (char *)c->id,
                                   .cgroup_parent = (char *)(c->cgroup_parent ? c->cgroup_parent : "pyro"),
+                                  .cgroup = cg->base ? cg->paths[0] : NULL,
                                   .network = c->network,
                                   .user_net = c->network && c->idmap->rootless};
+}
+
+/* A user's cgroup: made with the limits it can hold, or dropped whole. */
+static void limits_user(const struct backend_config *c, struct start_ctx *s, const struct cgroups_limits *lim)
+{
+    cgroups_create_user(&s->cg, lim, &s->cgu);
+    unsigned lost = cgroups_user_lost(&s->cg, &s->cgu, s->limits_reason, sizeof(s->limits_reason));
+    if (lost & BACKEND_LIMIT_PIDS)
+        s->plan.nproc_max = c->pids_max;
+    s->limits_unenforced |= lost;
+    int n = (int)strlen(s->limits_reason);
+    if ((s->limits_unenforced & BACKEND_LIMIT_DISK) && n >= 0 && (size_t)n < sizeof(s->limits_reason))
+        snprintf(s->limits_reason + n, sizeof(s->limits_reason) - (size_t)n,
+                 "%sdisk: an ordinary user cannot loop-mount the disk image (fix: run as root, or use the VM backend)",
+                 n ? "; " : "");
 }
 
 static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_error *err)
@@ -201,25 +220,24 @@ static int prepare(const struct backend_config *c, struct start_ctx *s, pyro_err
     bool image = c->disk_mib > 0 && !c->idmap->rootless;
     if (c->disk_mib > 0 && c->idmap->rootless)
         s->limits_unenforced |= BACKEND_LIMIT_DISK;
-    int r = make_dirs(c, image, err);
+    /* As a user: a cgroup in the cgroup v2 subtree delegated to it, with
+     * the controllers it offers; those it lacks (all, without delegation)
+     * are reported with why and the fix, and RLIMIT_NPROC of the range's
+     * root inside stands in for pids (docs/rootless.md). */
+    int r = cgroups_plan_caller(c->idmap->rootless, parent, c->id, &s->cg, &s->cgu, err);
     if (r < 0)
         return r;
-    struct sandbox_state st = state_of(c);
+    if ((r = make_dirs(c, image, err)) < 0)
+        return r;
+    struct sandbox_state st = state_of(c, &s->cg);
     if ((r = sandbox_state_save(c->dir, &st, err)) < 0)
         return r;
     if (image && (r = sandbox_disk_attach(c, &s->paths[SANDBOX_PATH_UPPER], &s->paths[SANDBOX_PATH_WORK], err)) < 0)
         return r;
-    if (c->idmap->rootless) {
-        /* No cgroup of its own to limit (no delegation): RLIMIT_NPROC of
-         * the range's root inside stands in for pids; cpu and memory are
-         * reported as not enforced (docs/rootless.md). */
-        s->plan.nproc_max = c->pids_max;
-        s->limits_unenforced |= BACKEND_LIMIT_CPU | BACKEND_LIMIT_MEMORY | BACKEND_LIMIT_PIDS;
-        s->cg.version = 0;
-    } else if ((r = cgroups_plan(parent, c->id, &s->cg, err)) < 0)
-        return r;
     struct cgroups_limits lim = {c->vcpu_count, c->mem_mib, c->pids_max, c->cgroup_parent_mem_mib, false};
-    if (!c->idmap->rootless && (r = cgroups_create(&s->cg, &lim, err)) < 0)
+    if (c->idmap->rootless)
+        limits_user(c, s, &lim);
+    else if ((r = cgroups_create(&s->cg, &lim, err)) < 0)
         return r;
     /* On cgroup v1 the child joins its cgroups itself, as a single thread
      * writing "0" to "tasks": the kernel then skips the global threadgroup
@@ -374,7 +392,7 @@ static int spawn(const struct backend_config *c, struct start_ctx *s, pyro_error
         return err_prefix(err, "map the sandbox's ids");
     /* A user's egress is attached while the child still has the user's
      * credentials (backend/usernet.c). */
-    struct sandbox_state st = state_of(c);
+    struct sandbox_state st = state_of(c, &s->cg);
     struct pasta_rec rec = {c->dir, &st};
     if (st.user_net && (r = usernet_attach(c->dir, s->pid, c->network_allow_host, pasta_record, &rec, err)) < 0)
         return r;
@@ -440,6 +458,7 @@ int sandbox_start(const struct backend_config *cfg, struct backend_instance *out
     out->pidfd = TAKE_FD(s.pidfd);
     out->cgroup_version = s.cg.version;
     out->limits_unenforced = s.limits_unenforced;
+    memcpy(out->limits_reason, s.limits_reason, sizeof(out->limits_reason));
     out->network = cfg->network;
     if (cfg->network) {
         /* With pasta there is no host interface: host_ifname stays "". */

@@ -20,6 +20,8 @@ int sandbox_state_save(const char *dir, const struct sandbox_state *st, pyro_err
     json_set(rec, "id", json_string(st->id));
     json_set(rec, "cgroup_parent", json_string(st->cgroup_parent));
     json_set(rec, "network", json_boolean(st->network));
+    if (st->cgroup)
+        json_set(rec, "cgroup", json_string(st->cgroup));
     if (st->user_net) {
         json_set(rec, "user_net", json_true());
         json_set(rec, "pasta_pid", json_integer(st->pasta_pid));
@@ -47,6 +49,8 @@ int sandbox_state_load(const char *dir, struct sandbox_state *st, pyro_error *er
     }
     st->id = xstrdup(id);
     st->cgroup_parent = xstrdup(parent);
+    const char *cg = json_get_str(rec, "cgroup", NULL);
+    st->cgroup = cg ? xstrdup(cg) : NULL;
     st->network = json_get_bool(rec, "network", false);
     st->user_net = json_get_bool(rec, "user_net", false);
     long long pp = json_get_int(rec, "pasta_pid", 0);
@@ -60,5 +64,6 @@ void sandbox_state_free(struct sandbox_state *st)
 {
     free(st->id);
     free(st->cgroup_parent);
+    free(st->cgroup);
     *st = (struct sandbox_state){0};
 }

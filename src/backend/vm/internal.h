@@ -35,7 +35,9 @@ struct vm_state {
     bool disk_owned;     /* in dir: destroy removes it */
     char *cgroup_parent; /* QEMU's cgroup is <parent>/<id> in each hierarchy */
     bool network;        /* a veth and guard rules named after id exist */
-    bool rootless;       /* an ordinary user's QEMU: no cgroup, no veth; */
+    char *cgroup;        /* an ordinary user's QEMU: its cgroup in the
+                          * subtree delegated to the user, or NULL */
+    bool rootless;       /* an ordinary user's QEMU: no veth; */
     pid_t pasta_pid;     /* with network, its pasta (backend/usernet.h), */
     int64_t pasta_start; /* 0 when none, and pasta's start time */
 };
@@ -63,11 +65,14 @@ void vm_state_free(struct vm_state *st);
 /* jail.c: QEMU's cgroup and network namespace from the host's side. As
  * an ordinary user (cfg->idmap->rootless) QEMU also gets a user namespace
  * of its own in which it is the user alone (base/idmap.h,
- * idmap_write_self), no cgroup (the result lists the limits not held:
- * limits_unenforced) and egress through pasta (backend/usernet.h). */
+ * idmap_write_self), a cgroup only in a cgroup v2 subtree delegated to
+ * the user (cgroups_plan_caller; else the result lists the limits not
+ * held: limits_unenforced, with why) and egress through pasta
+ * (backend/usernet.h). */
 struct vm_jail {
     struct cgroups cg;
-    uid_t qemu_uid; /* as root: the uid and gid QEMU runs as */
+    struct cgroups_user cgu; /* as a user: its delegated cgroup, or why none */
+    uid_t qemu_uid;          /* as root: the uid and gid QEMU runs as */
     gid_t qemu_gid;
     bool kvm; /* as root under KVM: QEMU keeps /dev/kvm's group */
     gid_t kvm_gid;
@@ -84,10 +89,11 @@ const char *vm_cgroup_parent(const struct backend_config *cfg);
 /* The limits of QEMU's cgroup for cfg (above). */
 struct cgroups_limits vm_jail_limits(const struct backend_config *cfg);
 void vm_jail_init(struct vm_jail *j);
-/* Before the clone: the cgroup with its limits, and with network
- * resolv.conf and the guard and NAT rules (the host-wide network lock held
- * until attach). Undone by vm_jail_remove (from vm.json). */
-int vm_jail_prepare(const struct backend_config *cfg, struct vm_jail *j, pyro_error *err);
+/* Before the clone: the cgroup with its limits (a user's recorded in st
+ * and cfg->dir/vm.json first), and with network resolv.conf and the guard
+ * and NAT rules (the host-wide network lock held until attach). Undone by
+ * vm_jail_remove (from vm.json). */
+int vm_jail_prepare(const struct backend_config *cfg, struct vm_state *st, struct vm_jail *j, pyro_error *err);
 /* After the clone, while the child waits: pid into the cgroup, the veth's
  * inner end into its network namespace (as a user: its id maps, then
  * pasta, whose pid goes into st and dir/vm.json), then "go". Fills

@@ -47,16 +47,29 @@ void vm_jail_init(struct vm_jail *j)
     *j = (struct vm_jail){.net = {.lock_fd = -1}, .go = {-1, -1}};
 }
 
-/* An ordinary user's jail: no cgroup (see vm_jail_attach), and with
- * network pasta's addresses; pasta itself starts once the child exists. */
-static int prepare_user(const struct backend_config *cfg, struct vm_jail *j, pyro_error *err)
+/* An ordinary user's jail: a cgroup where one is delegated to the user
+ * (recorded in vm.json before it exists; a cgroup that cannot be made is
+ * dropped whole, and the result says why), and with network pasta's
+ * addresses; pasta itself starts once the child exists. */
+static int prepare_user(const struct backend_config *cfg, struct vm_state *st, struct vm_jail *j, pyro_error *err)
 {
     j->rootless = true;
     j->network = cfg->network;
     j->allow_host = cfg->network_allow_host;
+    int r = cgroups_plan_caller(true, vm_cgroup_parent(cfg), cfg->id, &j->cg, &j->cgu, err);
+    if (r < 0)
+        return err_prefix(err, "QEMU's cgroup");
+    if (j->cg.base) {
+        free(st->cgroup);
+        st->cgroup = xstrdup(j->cg.paths[0]);
+        if ((r = vm_state_save(cfg->dir, st, err)) < 0)
+            return r;
+    }
+    struct cgroups_limits lim = vm_jail_limits(cfg);
+    cgroups_create_user(&j->cg, &lim, &j->cgu);
     if (!cfg->network)
         return 0;
-    int r = netguard_resolv(cfg->dir, err);
+    r = netguard_resolv(cfg->dir, err);
     if (r < 0)
         return r;
     j->resolv = r == 1 ? xasprintf("%s/resolv.conf", cfg->dir) : xstrdup("/dev/null");
@@ -106,11 +119,11 @@ static int prepare_root(const struct backend_config *cfg, struct vm_jail *j, pyr
     return 0;
 }
 
-int vm_jail_prepare(const struct backend_config *cfg, struct vm_jail *j, pyro_error *err)
+int vm_jail_prepare(const struct backend_config *cfg, struct vm_state *st, struct vm_jail *j, pyro_error *err)
 {
     int r;
     if (cfg->idmap && cfg->idmap->rootless)
-        r = prepare_user(cfg, j, err);
+        r = prepare_user(cfg, st, j, err);
     else
         r = prepare_root(cfg, j, err);
     if (r < 0)
@@ -134,20 +147,23 @@ static int pasta_record(void *arg, pid_t pid, int64_t start, pyro_error *err)
     return vm_state_save(pr->dir, pr->st, err);
 }
 
-/* As a user: QEMU is the user in its namespace; its network is pasta's.
- * No cgroup holds QEMU, so the result lists cpu, memory and pids as not
- * enforced on the host (the guest still gets only its vCPUs and memory:
- * docs/rootless.md). */
+/* As a user: QEMU is the user in its namespace, in its cgroup when one was
+ * made; its network is pasta's. What no cgroup holds the result lists as
+ * not enforced on the host, with why (the guest still gets only its vCPUs
+ * and memory: docs/rootless.md). */
 static int attach_user(struct vm_jail *j, const char *dir, struct vm_state *st, pid_t pid, struct backend_instance *out,
                        pyro_error *err)
 {
     int r = idmap_write_self(pid, err);
     if (r < 0)
         return err_prefix(err, "map QEMU's user namespace");
+    if (j->cg.version && (r = cgroups_attach(&j->cg, pid, err)) < 0)
+        return err_prefix(err, "move QEMU into its cgroup");
     struct pasta_rec rec = {dir, st};
     if (j->network && (r = usernet_attach(dir, pid, j->allow_host, pasta_record, &rec, err)) < 0)
         return r;
-    out->limits_unenforced |= BACKEND_LIMIT_CPU | BACKEND_LIMIT_MEMORY | BACKEND_LIMIT_PIDS;
+    out->limits_unenforced |= cgroups_user_lost(&j->cg, &j->cgu, out->limits_reason, sizeof(out->limits_reason));
+    out->cgroup_version = j->cg.version;
     return 0;
 }
 
@@ -162,8 +178,8 @@ int vm_jail_attach(struct vm_jail *j, const char *dir, struct vm_state *st, pid_
         if (write(j->go[1], "g", 1) != 1)
             return err_errno(err, errno, "start QEMU");
         close(TAKE_FD(j->go[1]));
-        log_debug("vm: QEMU %d as uid %u, no cgroup%s", (int)pid, (unsigned)getuid(),
-                  j->network ? ", network through pasta" : "");
+        log_debug("vm: QEMU %d as uid %u, cgroup %s%s", (int)pid, (unsigned)getuid(),
+                  j->cg.count ? j->cg.paths[0] : "none", j->network ? ", network through pasta" : "");
         return 0;
     }
     int r = cgroups_attach(&j->cg, pid, err);
@@ -199,7 +215,15 @@ int vm_jail_remove(const struct vm_state *st, pyro_error *err)
      * namespaces open. */
     if (st->rootless) {
         usernet_stop(st->pasta_pid, st->pasta_start);
-        return 0;
+        if (!st->cgroup)
+            return 0;
+        struct cgroups cg;
+        int r = cgroups_plan_recorded(st->cgroup, st->cgroup_parent ? st->cgroup_parent : "pyro", st->id, &cg, err);
+        if (r == 0) {
+            r = cgroups_remove(&cg, err);
+            cgroups_free(&cg);
+        }
+        return r;
     }
     const char *parent = st->cgroup_parent ? st->cgroup_parent : "pyro", *id = st->id;
     bool network = st->network;

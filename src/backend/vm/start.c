@@ -143,7 +143,7 @@ static int launch(const struct backend_config *cfg, const char *qemu, struct vm_
         return r;
     __attribute__((cleanup(vm_jail_release))) struct vm_jail jail; /* jail.c: QEMU's cgroup and network */
     vm_jail_init(&jail);
-    r = vm_jail_prepare(cfg, &jail, err);
+    r = vm_jail_prepare(cfg, st, &jail, err);
     if (r < 0)
         return r;
     int pidfd = -1;

@@ -22,6 +22,8 @@ int vm_state_save(const char *dir, const struct vm_state *st, pyro_error *err)
                                  st->cgroup_parent ? st->cgroup_parent : "pyro", "network", st->network);
     if (st->rootless) {
         json_set(rec, "rootless", json_true());
+        if (st->cgroup)
+            json_set(rec, "cgroup", json_string(st->cgroup));
         json_set(rec, "pasta_pid", json_integer(st->pasta_pid));
         json_set(rec, "pasta_start", json_integer(st->pasta_start));
     }
@@ -51,6 +53,8 @@ int vm_state_load(const char *dir, struct vm_state *st, pyro_error *err)
     st->cgroup_parent = xstrdup(parent);
     st->network = json_get_bool(rec, "network", false);
     st->rootless = json_get_bool(rec, "rootless", false);
+    const char *cg = json_get_str(rec, "cgroup", NULL);
+    st->cgroup = cg && st->rootless ? xstrdup(cg) : NULL;
     long long pp = json_get_int(rec, "pasta_pid", 0);
     st->pasta_pid = pp > 0 && pp < INT32_MAX ? (pid_t)pp : 0;
     st->pasta_start = json_get_int(rec, "pasta_start", 0);
@@ -62,5 +66,6 @@ void vm_state_free(struct vm_state *st)
     free(st->id);
     free(st->disk);
     free(st->cgroup_parent);
+    free(st->cgroup);
     *st = (struct vm_state){0};
 }

@@ -1,6 +1,5 @@
 #include "lib/host/cgroup_probe.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -60,74 +59,21 @@ void cgroup_probe_run(struct cgroup_probe *p)
     mountinfo_cgroups_free(&m);
 }
 
-int cgroup_v2_path_parse(const char *text, char *out, size_t size)
+unsigned cgroup_ctl_bit(int i)
 {
-    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-        if (strncmp(l, "0::", 3))
-            continue;
-        size_t len = strcspn(l + 3, "\n");
-        if (len == 0 || len >= size)
-            return -EINVAL;
-        snprintf(out, size, "%.*s", (int)len, l + 3);
-        return 0;
-    }
-    return -ENOENT;
+    static const unsigned bits[CGROUP_CTL_COUNT] = {CGROUPS_MEMORY, CGROUPS_PIDS, CGROUPS_CPU};
+    return i >= 0 && i < CGROUP_CTL_COUNT ? bits[i] : 0;
 }
 
-void cgroup_controllers_parse(const char *text, bool ctl[CGROUP_CTL_COUNT])
+void cgroup_delegation_probe(const struct cgroup_probe *p, bool root, struct cgroups_user *u)
 {
-    for (int i = 0; i < CGROUP_CTL_COUNT; i++) {
-        ctl[i] = false;
-        size_t wl = strlen(ctl_names[i]);
-        for (const char *p = text; (p = strstr(p, ctl_names[i])); p += wl)
-            if ((p == text || strchr(" \t\n", p[-1])) && (p[wl] == '\0' || strchr(" \t\n", p[wl])))
-                ctl[i] = true;
-    }
-}
-
-/* dir can take child cgroups and processes from us. */
-static bool delegated_to_us(const char *dir)
-{
-    char f[600];
-    snprintf(f, sizeof(f), "%s/cgroup.procs", dir);
-    bool procs = access(f, W_OK) == 0;
-    snprintf(f, sizeof(f), "%s/cgroup.subtree_control", dir);
-    return access(dir, W_OK) == 0 && procs && access(f, W_OK) == 0;
-}
-
-static void delegation_read(struct cgroup_delegation *d, const char *dir)
-{
-    snprintf(d->dir, sizeof(d->dir), "%s", dir);
-    d->writable = delegated_to_us(dir);
-    char f[600], text[512];
-    snprintf(f, sizeof(f), "%s/cgroup.controllers", dir);
-    if (probe_read_file(f, text, sizeof(text)) < 0)
-        text[0] = '\0';
-    cgroup_controllers_parse(text, d->ctl);
-}
-
-void cgroup_delegation_probe(const struct cgroup_probe *p, uid_t uid, struct cgroup_delegation *d)
-{
-    memset(d, 0, sizeof(*d));
-    d->v2 = p->v2_mount[0] != '\0';
-    if (!d->v2)
+    if (!root) {
+        cgroups_user_probe(u);
         return;
-    char text[4096], path[400], dir[512];
-    if (uid != 0 && probe_read_file("/proc/self/cgroup", text, sizeof(text)) >= 0 &&
-        cgroup_v2_path_parse(text, path, sizeof(path)) == 0) {
-        snprintf(dir, sizeof(dir), "%s%s", p->v2_mount, strcmp(path, "/") ? path : "");
-        if (delegated_to_us(dir)) {
-            delegation_read(d, dir);
-            return;
-        }
     }
-    if (uid != 0) {
-        snprintf(dir, sizeof(dir), "%s/user.slice/user-%u.slice/user@%u.service", p->v2_mount, (unsigned)uid,
-                 (unsigned)uid);
-        if (access(dir, F_OK) == 0) {
-            delegation_read(d, dir);
-            return;
-        }
-    }
-    delegation_read(d, p->v2_mount);
+    memset(u, 0, sizeof(*u));
+    char f[300], text[512];
+    snprintf(f, sizeof(f), "%s/cgroup.controllers", p->v2_mount);
+    if (p->v2_mount[0] && probe_read_file(f, text, sizeof(text)) >= 0)
+        u->ctl = cgroups_ctl_parse(text);
 }

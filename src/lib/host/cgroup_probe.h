@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "backend/cgroups.h"
+
 enum cgroup_layout { CGROUP_NONE = 0, CGROUP_V1, CGROUP_V2, CGROUP_HYBRID };
 
 enum { CGROUP_CTL_MEMORY = 0, CGROUP_CTL_PIDS, CGROUP_CTL_CPU, CGROUP_CTL_COUNT };
@@ -24,30 +26,18 @@ struct cgroup_probe {
     struct cgroup_controller ctl[CGROUP_CTL_COUNT];
 };
 
-/* Where an ordinary user may place sandbox cgroups (cgroup v2 delegation,
- * e.g. systemd's user@UID.service with Delegate=yes). */
-struct cgroup_delegation {
-    bool v2;                    /* a cgroup2 hierarchy is mounted */
-    char dir[512];              /* the cgroup looked at ("" without v2) */
-    bool writable;              /* we may create cgroups and move processes there */
-    bool ctl[CGROUP_CTL_COUNT]; /* in its cgroup.controllers */
-};
-
 /* Reads the mounts through base/mountinfo.h, as the sandbox backend does,
  * and the cgroup2 root's cgroup.controllers. */
 void cgroup_probe_run(struct cgroup_probe *p);
 const char *cgroup_layout_name(enum cgroup_layout l);
 /* The controller is bound to a hierarchy we can write. */
 bool cgroup_controller_usable(const struct cgroup_controller *c);
-
-/* The cgroup2 path of "0::<path>" in /proc/self/cgroup text; -ENOENT
- * without that line. */
-int cgroup_v2_path_parse(const char *text, char *out, size_t size);
-/* Marks memory, pids and cpu found in a cgroup.controllers text. */
-void cgroup_controllers_parse(const char *text, bool ctl[CGROUP_CTL_COUNT]);
-/* As a user: its own cgroup when writable, else its systemd user manager's
- * (user.slice/user-UID.slice/user@UID.service). As root: the cgroup2 root,
- * whose controllers are what systemd can delegate to users. */
-void cgroup_delegation_probe(const struct cgroup_probe *p, uid_t uid, struct cgroup_delegation *d);
+/* The CGROUPS_* bit (backend/cgroups.h) of CGROUP_CTL_* i. */
+unsigned cgroup_ctl_bit(int i);
+/* Where an ordinary user's sandboxes get their cgroup: the backend's own
+ * decision (cgroups_user_probe: the delegated cgroup v2 subtree this process
+ * lives in). As root, what systemd can delegate to users: the cgroup2
+ * root's controllers (u->base stays ""). */
+void cgroup_delegation_probe(const struct cgroup_probe *p, bool root, struct cgroups_user *u);
 
 #endif

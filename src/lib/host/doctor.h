@@ -32,8 +32,8 @@ struct doctor {
     bool overlay_userns_ok;
     bool usernet_ok;
     struct cgroup_probe cgroup;
-    struct cgroup_delegation delegation;
-    char user[64]; /* the user named in fixes: ours, or SUDO_USER as root, else "USER" */
+    struct cgroups_user delegation; /* cgroup_delegation_probe */
+    char user[64];                  /* the user named in fixes: ours, or SUDO_USER as root, else "USER" */
     /* vm backend */
     struct qemu_info qemu;
     bool qemu_ok; /* found and answered its queries */

@@ -281,8 +281,9 @@ json_t *doctor_check_cgroups(struct doctor *d)
         doctor_check_add(d, "cgroups", "pass", "", "%s", detail);
     else
         doctor_check_add(d, "cgroups", "warn",
-                         d->root ? "sandbox memory, pids and cpu limits need these controllers writable"
-                                 : "as a user, sandboxes use no cgroup: see cgroup_delegation",
+                         d->root
+                             ? "sandbox memory, pids and cpu limits need these controllers writable"
+                             : "as a user, sandboxes use a delegated cgroup v2 subtree instead: see cgroup_delegation",
                          "%s", detail);
     return json_pack("{s:s, s:o}", "version", cgroup_layout_name(p->layout), "controllers", ctls);
 }

@@ -255,54 +255,68 @@ void doctor_check_user_network(struct doctor *d)
                          text[USERNET_SLIRP4NETNS]);
 }
 
-static void ctl_list(const bool ctl[CGROUP_CTL_COUNT], char *buf, size_t size)
+/* The limits an ordinary user's sandbox would not be held to, by name. */
+static void lost_list(const enum limit_by by[CGROUP_CTL_COUNT], char *buf, size_t size)
 {
-    static const char *const names[CGROUP_CTL_COUNT] = {"memory", "pids", "cpu"};
-    size_t used = 0;
-    buf[0] = '\0';
+    unsigned lost = 0;
     for (int i = 0; i < CGROUP_CTL_COUNT; i++)
-        if (ctl[i] && used < size)
-            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? " " : "", names[i]);
-    if (!used)
-        snprintf(buf, size, "none of memory, pids, cpu");
+        if (!limit_by_enforced(by[i]))
+            lost |= cgroup_ctl_bit(i);
+    cgroups_ctl_list(lost, ", ", buf, size);
 }
 
 void doctor_check_cgroup_delegation(struct doctor *d)
 {
-    struct cgroup_delegation *g = &d->delegation;
-    cgroup_delegation_probe(&d->cgroup, geteuid(), g);
-    enum limit_by by[CGROUP_CTL_COUNT];
-    sandbox_limits_decide(false, &d->cgroup, by); /* what a user's sandbox gets */
-    bool offered = g->v2 && (g->writable || d->root) && g->ctl[CGROUP_CTL_MEMORY] && g->ctl[CGROUP_CTL_PIDS] &&
-                   g->ctl[CGROUP_CTL_CPU];
-    char ctls[64], where[600];
-    ctl_list(g->ctl, ctls, sizeof(ctls));
-    if (!g->v2)
-        snprintf(where, sizeof(where), "no cgroup2 hierarchy is mounted (cgroups are %s)",
-                 cgroup_layout_name(d->cgroup.layout));
-    else if (d->root)
-        snprintf(where, sizeof(where), "cgroups are %s; the cgroup2 root %s offers %s to delegate to users",
-                 cgroup_layout_name(d->cgroup.layout), g->dir, ctls);
-    else
-        snprintf(where, sizeof(where), "cgroups are %s; %s %s (controllers: %s)", cgroup_layout_name(d->cgroup.layout),
-                 g->dir, g->writable ? "is delegated to us" : "is not delegated to us", ctls);
-    char lost[160] = "";
-    size_t used = 0;
-    for (int i = 0; i < CGROUP_CTL_COUNT; i++)
-        if (!limit_by_enforced(by[i]))
-            used += (size_t)snprintf(lost + used, sizeof(lost) - used, "%s%s", used ? ", " : "", d->cgroup.ctl[i].name);
-    if (!used) {
-        doctor_check_add(d, "cgroup_delegation", "pass", "", "%s: rootless sandboxes enforce memory, pids and cpu",
-                         where);
+    struct cgroups_user *g = &d->delegation;
+    cgroup_delegation_probe(&d->cgroup, d->root, g);
+    const char *layout = cgroup_layout_name(d->cgroup.layout);
+    char ctls[64], lost[64];
+    if (!cgroups_ctl_list(g->ctl, " ", ctls, sizeof(ctls)))
+        snprintf(ctls, sizeof(ctls), "none of memory, pids, cpu");
+    if (d->root) {
+        /* What an ordinary user's sandbox can get: what the cgroup2 root
+         * offers for systemd to delegate. */
+        enum limit_by by[CGROUP_CTL_COUNT];
+        struct cgroups_user offered = *g;
+        snprintf(offered.base, sizeof(offered.base), "%s", d->cgroup.v2_mount);
+        sandbox_limits_decide(false, &d->cgroup, &offered, by);
+        lost_list(by, lost, sizeof(lost));
+        if (!d->cgroup.v2_mount[0])
+            doctor_check_add(d, "cgroup_delegation", "warn",
+                             "mount cgroup2 with the unified hierarchy (Debian 12's default); meanwhile ordinary "
+                             "users' sandboxes get enforced limits from the VM backend",
+                             "no cgroup2 hierarchy is mounted (cgroups are %s): rootless sandboxes cannot enforce the "
+                             "%s limits; RLIMIT_NPROC (per uid) stands in for pids",
+                             layout, lost);
+        else if (lost[0])
+            doctor_check_add(d, "cgroup_delegation", "warn",
+                             "boot the host with the unified cgroup hierarchy (kernel option "
+                             "systemd.unified_cgroup_hierarchy=1, Debian 12's default); meanwhile ordinary users' "
+                             "sandboxes get enforced limits from the VM backend (QEMU holds a VM to its memory and "
+                             "vCPUs)",
+                             "cgroups are %s; the cgroup2 root %s offers %s to delegate to users: rootless sandboxes "
+                             "cannot enforce the %s limits; RLIMIT_NPROC (per uid) stands in for pids",
+                             layout, d->cgroup.v2_mount, ctls, lost);
+        else
+            doctor_check_add(d, "cgroup_delegation", "pass", "",
+                             "cgroups are %s; the cgroup2 root %s offers %s to delegate to users: a user's sandboxes "
+                             "enforce memory, pids and cpu when pyro runs in a cgroup delegated to the user "
+                             "(user@UID.service, or `systemd-run --user --scope -p Delegate=yes`)",
+                             layout, d->cgroup.v2_mount, ctls);
         return;
     }
-    doctor_check_add(d, "cgroup_delegation", "warn",
-                     d->root ? "ordinary users' sandboxes get enforced limits from the VM backend (QEMU holds a VM to "
-                               "its memory and vCPUs)"
-                             : "for enforced limits, run pyro as root or use the VM backend (QEMU holds a VM to its "
-                               "memory and vCPUs)",
-                     "%s%s: rootless sandboxes cannot enforce the %s limits%s", where,
-                     offered ? ", which rootless sandboxes do not use yet" : "", lost,
+    enum limit_by by[CGROUP_CTL_COUNT];
+    sandbox_limits_decide(false, &d->cgroup, g, by);
+    lost_list(by, lost, sizeof(lost));
+    if (!lost[0]) {
+        doctor_check_add(d, "cgroup_delegation", "pass", "",
+                         "cgroups are %s; %s is delegated to uid %u (controllers: %s): rootless sandboxes enforce "
+                         "memory, pids and cpu in %s/<parent>/<id>",
+                         layout, g->base, (unsigned)geteuid(), ctls, g->base);
+        return;
+    }
+    doctor_check_add(d, "cgroup_delegation", "warn", g->fix,
+                     "cgroups are %s; %s: rootless sandboxes cannot enforce the %s limits%s", layout, g->why, lost,
                      by[CGROUP_CTL_PIDS] == LIMIT_RLIMIT_NPROC ? "; RLIMIT_NPROC (per uid) stands in for pids" : "");
 }
 
@@ -464,7 +478,7 @@ json_t *doctor_rootless_summary(const struct doctor *d)
 json_t *doctor_sandbox_limits(const struct doctor *d)
 {
     enum limit_by by[CGROUP_CTL_COUNT];
-    sandbox_limits_decide(d->root, &d->cgroup, by);
+    sandbox_limits_decide(d->root, &d->cgroup, &d->delegation, by);
     json_t *res = json_pack("{s:I}", "uid", (json_int_t)geteuid());
     char summary[160];
     size_t used = 0;

@@ -192,10 +192,13 @@ bool limit_by_enforced(enum limit_by b)
     return b == LIMIT_CGROUP_V1 || b == LIMIT_CGROUP_V2;
 }
 
-void sandbox_limits_decide(bool root, const struct cgroup_probe *p, enum limit_by out[CGROUP_CTL_COUNT])
+void sandbox_limits_decide(bool root, const struct cgroup_probe *p, const struct cgroups_user *u,
+                           enum limit_by out[CGROUP_CTL_COUNT])
 {
     for (int i = 0; i < CGROUP_CTL_COUNT; i++) {
-        if (!root)
+        if (!root && u && u->base[0] && (u->ctl & cgroup_ctl_bit(i)))
+            out[i] = LIMIT_CGROUP_V2;
+        else if (!root)
             out[i] = i == CGROUP_CTL_PIDS ? LIMIT_RLIMIT_NPROC : LIMIT_NONE;
         else if (!cgroup_controller_usable(&p->ctl[i]))
             out[i] = LIMIT_NONE;

@@ -67,9 +67,11 @@ const char *limit_by_name(enum limit_by b);
  * only stands in for pids (results list pids in limits_unenforced). */
 bool limit_by_enforced(enum limit_by b);
 /* What the sandbox backend does (src/backend/sandbox/start.c): as root,
- * the controllers the cgroup probe found usable; as a user, no cgroup
- * (delegated ones are not used), so memory and cpu are not enforced and
- * RLIMIT_NPROC stands in for pids. */
-void sandbox_limits_decide(bool root, const struct cgroup_probe *p, enum limit_by out[CGROUP_CTL_COUNT]);
+ * the controllers the cgroup probe found usable; as a user, those of its
+ * delegated cgroup v2 subtree (u, from cgroup_delegation_probe; NULL or no
+ * base: none), the others not enforced, with RLIMIT_NPROC standing in for
+ * pids. */
+void sandbox_limits_decide(bool root, const struct cgroup_probe *p, const struct cgroups_user *u,
+                           enum limit_by out[CGROUP_CTL_COUNT]);
 
 #endif

@@ -155,7 +155,8 @@ const char *instance_backend_name(const struct instance *inst);
 /* How the instance is isolated, into a result: execution_mode (the backend
  * that runs or ran, else the record's), for a VM accelerator and vm_boot
  * ("template" or "cold", with vm_boot_reason: why it booted), rootless and
- * limits_unenforced (the limits the host could not hold it to), from the
+ * limits_unenforced (the limits the host could not hold it to, and in
+ * limits_unenforced_reason why, with the fix), from the
  * monitor's record (INSTANCE_ISOLATION_PROPS in their schemas). Records
  * (instance_describe, a workspace's) also say backend_fallback: why a VM
  * that could not start runs on the sandbox backend. */
@@ -163,7 +164,8 @@ void instance_isolation(const struct instance *inst, json_t *out);
 #define INSTANCE_ISOLATION_PROPS                                                                                       \
     ",\"execution_mode\":{\"type\":\"string\"},\"rootless\":{\"type\":\"boolean\"},"                                   \
     "\"limits_unenforced\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"cpu\",\"memory\","           \
-    "\"pids\",\"disk\"]}},\"disk_mib\":{\"type\":\"integer\"},\"disk_quota\":{\"type\":\"string\","                    \
+    "\"pids\",\"disk\"]}},\"limits_unenforced_reason\":{\"type\":\"string\"},\"disk_mib\":{\"type\":\"integer\"},"     \
+    "\"disk_quota\":{\"type\":\"string\","                                                                             \
     "\"enum\":[\"enforced\",\"unenforced\",\"none\"]},\"accelerator\":{\"type\":\"string\",\"enum\":[\"kvm\",\"tcg\"]" \
     "},"                                                                                                               \
     "\"vm_boot\":{\"type\":\"string\",\"enum\":[\"cold\",\"template\"]},\"vm_boot_reason\":{\"type\":\"string\"}"

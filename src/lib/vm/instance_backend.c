@@ -118,5 +118,8 @@ void instance_isolation(const struct instance *inst, json_t *out)
     json_t *lu = json_object_get(inst->mon, "limits_unenforced");
     if (json_is_array(lu))
         json_set(out, "limits_unenforced", json_incref(lu));
+    const char *why = json_get_str(inst->mon, "limits_unenforced_reason", NULL);
+    if (why)
+        json_set(out, "limits_unenforced_reason", json_string(why));
     disk_quota(inst, out);
 }
