@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "backend/cgroups.h"
 #include "base/cleanup.h"
 #include "base/mountinfo.h"
@@ -459,4 +460,13 @@ int cgroups_remove(const struct cgroups *cg, pyro_error *err)
         }
     }
     return 0;
+}
+
+unsigned cgroups_user_lost(const struct cgroups *cg, const struct cgroups_user *u, char *reason, size_t size)
+{
+    unsigned lost = cgroups_unenforced(cg);
+    if (lost)
+        snprintf(reason, size, "%s (fix: %s)", u->why, u->fix);
+    return (lost & CGROUPS_CPU ? BACKEND_LIMIT_CPU : 0) | (lost & CGROUPS_MEMORY ? BACKEND_LIMIT_MEMORY : 0) |
+           (lost & CGROUPS_PIDS ? BACKEND_LIMIT_PIDS : 0);
 }

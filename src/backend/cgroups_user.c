@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backend/backend.h"
 #include "backend/cgroups.h"
 #include "base/cleanup.h"
 #include "base/mountinfo.h"
@@ -190,13 +189,4 @@ void cgroups_user_probe(struct cgroups_user *u)
         text[0] = '\0';
     cgroups_user_decide(m.v2, v1, text, geteuid(), u);
     mountinfo_cgroups_free(&m);
-}
-
-unsigned cgroups_user_lost(const struct cgroups *cg, const struct cgroups_user *u, char *reason, size_t size)
-{
-    unsigned lost = cgroups_unenforced(cg);
-    if (lost)
-        snprintf(reason, size, "%s (fix: %s)", u->why, u->fix);
-    return (lost & CGROUPS_CPU ? BACKEND_LIMIT_CPU : 0) | (lost & CGROUPS_MEMORY ? BACKEND_LIMIT_MEMORY : 0) |
-           (lost & CGROUPS_PIDS ? BACKEND_LIMIT_PIDS : 0);
 }
