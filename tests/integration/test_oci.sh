@@ -48,12 +48,19 @@ spec test/multi:1 '{"layers": [
    {"path": "bin", "type": "dir"}, {"path": "bin/hello", "type": "file", "src": "'"$TEST_TMP"'/hello", "mode": 493},
    {"path": "etc", "type": "dir"}, {"path": "etc/gone", "type": "file", "data": "x"},
    {"path": "etc/keep", "type": "file", "data": "keep"}, {"path": "etc/suid", "type": "file", "data": "s", "mode": 2541},
-   {"path": "opq", "type": "dir"}, {"path": "opq/old", "type": "file", "data": "old"}]},
+   {"path": "opq", "type": "dir"}, {"path": "opq/old", "type": "file", "data": "old"},
+   {"path": "opq2", "type": "dir"}, {"path": "opq2/old", "type": "file", "data": "old"},
+   {"path": "opq3", "type": "dir"}, {"path": "opq3/sub", "type": "dir"}, {"path": "opq3/sub/old", "type": "file"},
+   {"path": "etc/readd", "type": "file", "data": "lower"}]},
  {"compress": "zstd", "entries": [
    {"path": "etc/.wh.gone", "type": "file"}, {"path": "opq/new", "type": "file", "data": "new"},
    {"path": "opq/.wh..wh..opq", "type": "file"}, {"path": "etc/fifo", "type": "fifo"},
    {"path": "etc/link", "type": "symlink", "target": "keep"},
-   {"path": "etc/hard", "type": "hardlink", "target": "etc/keep"}]}],
+   {"path": "etc/hard", "type": "hardlink", "target": "etc/keep"},
+   {"path": "opq2/.wh..wh..opq", "type": "file"}, {"path": "opq2/new", "type": "file", "data": "new"},
+   {"path": "opq3/sub", "type": "dir"}, {"path": "opq3/sub/new", "type": "file", "data": "new"},
+   {"path": "opq3/.wh..wh..opq", "type": "file"},
+   {"path": "etc/readd", "type": "file", "data": "upper"}, {"path": "etc/.wh.readd", "type": "file"}]}],
  "config": {"Env": ["PATH=/bin", "GREETING=hi"], "WorkingDir": "/etc", "Cmd": ["/bin/hello"]},
  "platforms": ["linux/arm64", "linux/amd64", "linux/riscv64"]}'
 hostile_spec() { spec "evil/$1:1" '{"layers": [{"compress": "gzip", "entries": '"$2"'}]}'; }
@@ -81,12 +88,18 @@ ROOT=$(echo "$OUT" | jget rootfs_path)
 [ -e "$ROOT/etc/gone" ] && fail "whiteout not applied"
 [ -e "$ROOT/opq/old" ] && fail "opaque directory not applied"
 [ "$(cat "$ROOT/opq/new")" = new ] || fail "opq/new missing"
+# The same layer's own entries survive its opaque markers and whiteouts,
+# before or after them; lower content below a re-listed directory does not.
+[ "$(ls -A "$ROOT/opq2")" = new ] || fail "opaque marker before the layer's entry: $(ls -A "$ROOT/opq2")"
+[ "$(ls -A "$ROOT/opq3")" = sub ] && [ "$(ls -A "$ROOT/opq3/sub")" = new ] ||
+  fail "opaque marker after the layer's entries: $(ls -AR "$ROOT/opq3")"
+[ "$(cat "$ROOT/etc/readd")" = upper ] || fail "a whiteout removed its own layer's file"
 [ "$(readlink "$ROOT/etc/link")" = keep ] || fail "symlink"
 [ "$(stat -c %i "$ROOT/etc/hard")" = "$(stat -c %i "$ROOT/etc/keep")" ] || fail "hard link"
 [ -p "$ROOT/etc/fifo" ] || fail "fifo"
 [ "$(stat -c %a "$ROOT/etc/suid")" = 4755 ] || fail "mode bits: $(stat -c %a "$ROOT/etc/suid")"
 [ "$(ls "$BLOBS" | wc -l)" = 2 ] || fail "two layer blobs expected: $(ls "$BLOBS")"
-ok "multi-layer gzip+zstd image from a 3-platform index: whiteouts, opaque dir, links, modes"
+ok "multi-layer gzip+zstd image from a 3-platform index: whiteouts, opaque dirs (either order in a layer), links, modes"
 
 # The registry's own manifest for linux/amd64 is what was recorded.
 AMD=$(skopeo inspect --raw --tls-verify=false "docker://$IMG" | python3 -c 'import json,sys
@@ -101,6 +114,64 @@ expect_status 0 "$PYRO" env inspect "$IMG" --json
 expect_status 0 "$PYRO" env list --json
 echo "$OUT" | grep -q "\"$IMG\"" || fail "env list lacks the image: $OUT"
 ok "reuse by manifest digest, inspect and list"
+
+# --- from OCI layout directories (air-gapped): the test's own (an index of
+# three platforms) and one skopeo made; each into an empty cache.
+CONTENT=$(jget artifacts.0.sha256 <"$(dirname "$ROOT")/manifest.json")
+layout_pull() { # layout_pull CACHE REF: pulls REF into CACHE, checks the content digest
+  expect_status 0 env XDG_CACHE_HOME="$1" "$PYRO" env pull "$2" --json
+  [ "$(jget artifacts.0.sha256 <"$(echo "$OUT" | jget cache_path)/manifest.json")" = "$CONTENT" ] ||
+    fail "pull of $2: another tree than the registry's image"
+}
+layout_pull "$TEST_TMP/cache-lay" "oci:$(lay test/multi:1):latest"
+[ "$(echo "$OUT" | jget oci.manifest_digest)" = "$DIGEST" ] || fail "layout: not the amd64 manifest: $OUT"
+[ "$(echo "$OUT" | jget name)" = "oci:$(lay test/multi:1):latest" ] || fail "layout image name: $OUT"
+skopeo copy -q --src-tls-verify=false "docker://$IMG" "oci:$TEST_TMP/sk:v1" >/dev/null || fail "skopeo copy to a layout"
+layout_pull "$TEST_TMP/cache-sk" "oci:$TEST_TMP/sk:v1"
+expect_status 0 env XDG_CACHE_HOME="$TEST_TMP/cache-sk" "$PYRO" run "oci:$TEST_TMP/sk:v1" -- /bin/hello layout
+[ "$OUT" = "hello layout" ] || fail "run in the image pulled from a layout: $OUT"
+expect_status 1 "$PYRO" env pull "oci:relative/dir"
+echo "$ERR" | grep -q "absolute path" || fail "relative layout path: $ERR"
+expect_status 1 "$PYRO" env pull "oci:$TEST_TMP/sk:nope"
+echo "$ERR" | grep -q "no image tagged 'nope'" || fail "unknown layout tag: $ERR"
+ok "pull from OCI layouts (pyro's test layout with an index, one skopeo made): the same tree; bad paths and tags refused"
+
+# Hostile layouts, each a copy of skopeo's: refused, the cache unchanged
+# (a fresh one: a blob already in a cache is shared by digest, not re-read).
+SKLAYER=$(python3 -c 'import json,sys; d=sys.argv[1]; i=json.load(open(d+"/index.json"))["manifests"][0]["digest"][7:]
+m=json.load(open(d+"/blobs/sha256/"+i)); print(max(m["layers"], key=lambda l: l["size"])["digest"][7:])' "$TEST_TMP/sk")
+# (A failed pull may leave empty directories and locks: no file.)
+snapshot() { (cd "$1" && find . -type f ! -name .lock -printf '%p %s\n' | sort); }
+mkdir -p "$TEST_TMP/cache-ev"
+evil_layout() { # evil_layout NAME MESSAGE: pulls $TEST_TMP/ev-NAME, expects MESSAGE, the cache unchanged
+  local before after
+  before=$(snapshot "$TEST_TMP/cache-ev")
+  expect_status 1 env XDG_CACHE_HOME="$TEST_TMP/cache-ev" "$PYRO" env pull "oci:$TEST_TMP/ev-$1:v1"
+  echo "$ERR" | grep -q "$2" || fail "layout $1: expected '$2' in: $ERR"
+  after=$(snapshot "$TEST_TMP/cache-ev")
+  [ "$before" = "$after" ] || fail "layout $1 changed the cache: $(diff <(echo "$before") <(echo "$after"))"
+}
+for n in tamper link size; do cp -r "$TEST_TMP/sk" "$TEST_TMP/ev-$n"; done
+python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-9]^=0xff; open(p,"wb").write(b)' \
+  "$TEST_TMP/ev-tamper/blobs/sha256/$SKLAYER"
+evil_layout tamper "does not hash\|digest sha256"
+mv "$TEST_TMP/ev-link/blobs/sha256/$SKLAYER" "$TEST_TMP/outside-blob"
+ln -s "$TEST_TMP/outside-blob" "$TEST_TMP/ev-link/blobs/sha256/$SKLAYER"
+evil_layout link "symlink"
+python3 - "$TEST_TMP/ev-size" <<'PY'
+import hashlib, json, sys
+d = sys.argv[1]
+idx = json.load(open(d + "/index.json"))
+m = json.load(open(d + "/blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
+m["layers"][0]["size"] = 1 << 50
+data = json.dumps(m).encode()
+h = hashlib.sha256(data).hexdigest()
+open(d + "/blobs/sha256/" + h, "wb").write(data)
+idx["manifests"][0].update(digest="sha256:" + h, size=len(data))
+json.dump(idx, open(d + "/index.json", "w"))
+PY
+evil_layout size "over the cap"
+ok "hostile layouts (a tampered blob, a blob that is a symlink, an absurd size): refused, the cache unchanged"
 
 # On a terminal (tmux): the layer downloads draw a byte bar that ends full.
 if command -v tmux >/dev/null; then
