@@ -20,12 +20,25 @@ cat >"$TEST_TMP/hello.c" <<'EOF'
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 int main(int c, char **v)
 {
     char d[256];
     const char *g = getenv("GREETING"), *p = getenv("PATH");
-    if (c > 1 && !strcmp(v[1], "env"))
+    struct stat st;
+    FILE *f;
+    if (c > 2 && !strcmp(v[1], "cat")) { /* "cat PATH": mode, owner and content */
+        if (stat(v[2], &st) || !(f = fopen(v[2], "r")))
+            return 1;
+        size_t n = fread(d, 1, sizeof(d) - 1, f);
+        d[n] = '\0';
+        printf("%o %d %s\n", (unsigned)(st.st_mode & 07777), (int)st.st_uid, d);
+    } else if (c > 2 && !strcmp(v[1], "mode")) {
+        if (stat(v[2], &st))
+            return 1;
+        printf("%o %d\n", (unsigned)(st.st_mode & 07777), (int)st.st_uid);
+    } else if (c > 1 && !strcmp(v[1], "env"))
         printf("%zu %s %s\n", g ? strlen(g) : 0, p ? p : "-", getcwd(d, sizeof(d)) ? d : "?");
     else
         printf("hello %s\n", c > 1 ? v[1] : "-");
@@ -194,13 +207,26 @@ expect_status 1 "$PYRO" run "$IMG" -- 'echo $HOME | cat'
 echo "$ERR" | grep -q "no /bin/sh" || fail "shell syntax without a shell: $ERR"
 expect_status 0 "$PYRO" run "$IMG" -- /bin/hello env
 [ "$OUT" = "2 /bin /etc" ] || fail "run: the image's Env and WorkingDir not applied: $OUT"
-expect_status 0 "$PYRO" workspace create "$IMG" --json
+SECRET=s3cret-value-0123
+expect_status 0 "$PYRO" workspace create "$IMG" --secret "TOK=$SECRET" --json
 WS=$(echo "$OUT" | jget workspace_id)
 expect_status 0 "$PYRO" workspace exec "$WS" -- /bin/hello ws
 [ "$OUT" = "hello ws" ] || fail "workspace exec: $OUT"
 expect_status 0 "$PYRO" workspace exec "$WS" -- /bin/hello env
 [ "$OUT" = "2 /bin /workspace" ] || fail "workspace exec: the image's Env not applied: $OUT"
 ok "an image without a shell gets its Env and WorkingDir (pyro run; workspaces keep /workspace)"
+# Secrets reach an image without a shell: files through the agent, root's.
+expect_status 0 "$PYRO" workspace exec "$WS" -- /bin/hello mode /run/pyro-secrets
+[ "$OUT" = "700 0" ] || fail "secrets directory in a shell-less image: $OUT"
+expect_status 0 "$PYRO" workspace exec "$WS" -- /bin/hello cat /run/pyro-secrets/TOK
+[ "$OUT" = "400 0 [REDACTED]" ] || fail "secret file in a shell-less image: $OUT"
+expect_status 0 "$PYRO" workspace exec "$WS" --secret-env TOK=GREETING -- /bin/hello env
+[ "$OUT" = "${#SECRET} /bin /workspace" ] || fail "secret_env in a shell-less image: $OUT"
+expect_status 0 "$PYRO" workspace stop "$WS"
+expect_status 0 "$PYRO" workspace start "$WS"
+expect_status 0 "$PYRO" workspace exec "$WS" -- /bin/hello cat /run/pyro-secrets/TOK
+[ "${OUT%% *}" = 400 ] || fail "secret file after a restart of a shell-less image: $OUT"
+ok "workspace secrets in an image without a shell: /run/pyro-secrets 0700, files 0400, root's; secret_env; after restart"
 expect_status 0 "$PYRO" workspace delete "$WS"
 expect_status 1 "$PYRO" run "$REG/test/notpulled:1" -- /bin/true
 echo "$ERR" | grep -q "pyro env pull" || fail "an image not pulled: $ERR"
