@@ -189,7 +189,8 @@ ok "hostile layouts (a tampered blob, a blob that is a symlink, an absurd size):
 # On a terminal (tmux): the layer downloads draw a byte bar that ends full.
 if command -v tmux >/dev/null; then
   SOCK="$TEST_TMP/tmux.sock"
-  tmux -S "$SOCK" new-session -d -s bar -x 200 -y 30 \
+  # (SHELL: tmux runs the command through it; the test user's login shell is nologin)
+  SHELL=/bin/sh tmux -S "$SOCK" new-session -d -s bar -x 200 -y 30 \
     "env NO_COLOR=1 XDG_CACHE_HOME=$TEST_TMP/cache-tty $PYRO env pull $IMG >/dev/null; echo EXIT=\$?; sleep 30"
   for _ in $(seq 300); do tmux -S "$SOCK" capture-pane -p -t bar | grep -q '^EXIT=' && break; sleep 0.1; done
   S=$(tmux -S "$SOCK" capture-pane -p -t bar)

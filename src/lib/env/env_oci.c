@@ -256,14 +256,27 @@ static int fetch_layers(struct pyro_ctx *ctx, struct source *c, const json_t *im
     return 0;
 }
 
-static int unpack(struct pyro_ctx *ctx, const json_t *im, int blobfd, int tmpfd, pyro_error *err)
+struct unpack_args {
+    struct pyro_ctx *ctx;
+    const json_t *im;
+    int blobfd, tmpfd;
+    int64_t id_count; /* a user in the host view: the range's size */
+};
+
+static int unpack_fn(void *arg, pyro_error *err)
 {
+    const struct unpack_args *a = arg;
+    struct pyro_ctx *ctx = a->ctx;
+    const json_t *im = a->im;
+    int blobfd = a->blobfd, tmpfd = a->tmpfd;
     if (mkdirat(tmpfd, ENV_ROOTFS_NAME, 0755) < 0)
         return err_errno(err, errno, "create the rootfs");
     _cleanup_close_ int rootfd = openat(tmpfd, ENV_ROOTFS_NAME, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
         return err_errno(err, errno, "open the rootfs");
-    struct oci_unpack u = {.max_bytes = max_bytes(), .chown = geteuid() == 0};
+    struct oci_unpack u = {.max_bytes = max_bytes(), .chown = true, .mknod = !a->id_count, .id_count = a->id_count};
+    if (fchown(rootfd, 0, 0) < 0)
+        return err_errno(err, errno, "chown the rootfs");
     size_t i;
     json_t *l;
     json_array_foreach(json_object_get(im, "layers"), i, l) {
@@ -281,6 +294,24 @@ static int unpack(struct pyro_ctx *ctx, const json_t *im, int blobfd, int tmpfd,
     if (fchmod(rootfd, 0755) < 0)
         return err_errno(err, errno, "chmod the rootfs");
     return 0;
+}
+
+/* Applies the layers into tmpfd/rootfs with the image's owners: as root
+ * directly (env_rootfs_own shifts them into the pool later), as a user in
+ * the host view, where the subordinate range is 0.., so the tree is owned
+ * by the range like a user's built environment (ids beyond the range
+ * become nobody's; device nodes are not made). */
+static int unpack(struct pyro_ctx *ctx, const json_t *im, int blobfd, int tmpfd, pyro_error *err)
+{
+    struct unpack_args a = {ctx, im, blobfd, tmpfd, 0};
+    struct idmap m;
+    if (geteuid() == 0)
+        return unpack_fn(&a, err);
+    int rc = idmap_resolve(&m, err);
+    if (rc < 0)
+        return rc;
+    a.id_count = m.count;
+    return idmap_run(&m, unpack_fn, &a, err);
 }
 
 static int install(struct pyro_ctx *ctx, const struct env_recipe *r, const struct oci_ref *ref, const char *digest,

@@ -122,8 +122,11 @@ struct oci_unpack {
     int64_t bytes;     /* uncompressed bytes written so far (all layers) */
     int64_t max_bytes; /* cap: $PYRO_OCI_MAX_BYTES or 32 GiB */
     int64_t entries;
-    bool chown; /* as root: owners from the archive */
+    bool chown;       /* owners from the archive (as root, or a user in the host view) */
+    bool mknod;       /* the allowed device nodes are made (real root only) */
+    int64_t id_count; /* > 0: ids at or above it become OCI_OVERFLOW_ID */
 };
+#define OCI_OVERFLOW_ID 65534 /* nobody */
 /* Applies a layer (tar, gzip or zstd) from blobfd onto rootfd: whiteouts
  * and opaque directories remove what lower layers made; every path is
  * opened beneath rootfd (no "..", absolute path or symlink leads out);

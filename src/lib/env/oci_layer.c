@@ -247,8 +247,9 @@ static int put_entry(struct archive *a, struct archive_entry *e, int rootfd, cha
     if (exists && !(type == AE_IFDIR && S_ISDIR(st.st_mode)) && rm_rf_at(pfd, base, err) < 0)
         return err_prefix(err, "%s: replace %.200s", what, path);
     int rc = 0;
-    uid_t uid = (uid_t)archive_entry_uid(e);
-    gid_t gid = (gid_t)archive_entry_gid(e);
+    int64_t euid = archive_entry_uid(e), egid = archive_entry_gid(e);
+    uid_t uid = (uid_t)(u->id_count && (euid < 0 || euid >= u->id_count) ? OCI_OVERFLOW_ID : euid);
+    gid_t gid = (gid_t)(u->id_count && (egid < 0 || egid >= u->id_count) ? OCI_OVERFLOW_ID : egid);
     if (hl) {
         char target[4096];
         if ((rc = clean_path(hl, target, sizeof(target), what, err)) < 0)
@@ -285,7 +286,7 @@ static int put_entry(struct archive *a, struct archive_entry *e, int rootfd, cha
             return err_errno(err, errno, "%s: mkfifo %.200s", what, path);
         break;
     case AE_IFCHR: /* one of the standard devices (checked above); as root only */
-        if (!u->chown)
+        if (!u->mknod)
             return 0;
         if (mknodat(pfd, base, S_IFCHR | 0600,
                     makedev((unsigned)archive_entry_rdevmajor(e), (unsigned)archive_entry_rdevminor(e))) < 0)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -44,10 +45,16 @@ struct tarw {
     int64_t entries;
 };
 
-static int64_t unshift(const struct tarw *w, int64_t id, uid_t base)
+/* An owner as the sandbox sees it: the range (where host-side file work
+ * sees it: at uid_base as root, from 0 in a user's host view) shifted
+ * back to 0; in a user's host view the user itself (id count: a rootless
+ * pull's files) is root's. */
+static int64_t unshift(const struct tarw *w, int64_t id, uid_t view_base)
 {
-    if (!w->map.rootless && id >= (int64_t)base && id < (int64_t)base + w->map.count)
-        return id - base;
+    if (id >= (int64_t)view_base && id < (int64_t)view_base + w->map.count)
+        return id - view_base;
+    if (w->map.rootless && id == (int64_t)w->map.count)
+        return 0;
     return id;
 }
 
@@ -67,8 +74,8 @@ static int put(struct tarw *w, int dirfd, const char *name, const char *path, co
     struct archive_entry *e = archive_entry_new();
     archive_entry_set_pathname(e, path);
     archive_entry_set_perm(e, st->st_mode & 07777);
-    archive_entry_set_uid(e, unshift(w, st->st_uid, w->map.uid_base));
-    archive_entry_set_gid(e, unshift(w, st->st_gid, w->map.gid_base));
+    archive_entry_set_uid(e, unshift(w, st->st_uid, w->map.view_uid_base));
+    archive_entry_set_gid(e, unshift(w, st->st_gid, w->map.view_gid_base));
     archive_entry_set_mtime(e, TAR_MTIME, 0);
     _cleanup_close_ int fd = -1;
     int rc = 0;
@@ -205,12 +212,20 @@ static int open_gzip(struct tarw *w, int outfd, pyro_error *err)
     return rc;
 }
 
-int oci_tar_tree(int rootfd, int outfd, char diff_id[72], int64_t *entries, pyro_error *err)
+struct tar_args {
+    const struct idmap *map;
+    int rootfd, outfd;
+    struct tar_out {
+        char diff_id[72];
+        int64_t entries;
+    } * out; /* shared with the parent when run in a child */
+};
+
+static int tar_fn(void *arg, pyro_error *err)
 {
-    struct tarw w = {0};
-    int rc = idmap_resolve(&w.map, err);
-    if (rc < 0)
-        return rc;
+    const struct tar_args *t = arg;
+    struct tarw w = {.map = *t->map};
+    int rc = 0, rootfd = t->rootfd, outfd = t->outfd;
     sha256_init(&w.diff);
     if ((rc = open_gzip(&w, outfd, err)) < 0) {
         archive_write_free(w.gz);
@@ -231,11 +246,30 @@ int oci_tar_tree(int rootfd, int outfd, char diff_id[72], int64_t *entries, pyro
     archive_write_free(w.gz);
     char hex[SHA256_HEX_LEN];
     sha256_final_hex(&w.diff, hex);
-    snprintf(diff_id, 72, "sha256:%s", hex);
+    snprintf(t->out->diff_id, sizeof(t->out->diff_id), "sha256:%s", hex);
     for (size_t i = 0; i < w.nlinks; i++)
         free(w.links[i].path);
     free(w.links);
+    t->out->entries = w.entries;
+    return rc;
+}
+
+int oci_tar_tree(int rootfd, int outfd, char diff_id[72], int64_t *entries, pyro_error *err)
+{
+    struct idmap m;
+    int rc = idmap_resolve(&m, err);
+    if (rc < 0)
+        return rc;
+    /* A user's install is owned by the subordinate range, with files the
+     * user cannot read: tarred in the host view (as env_tree_digest). */
+    struct tar_out *out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (out == MAP_FAILED)
+        return err_errno(err, errno, "mmap");
+    struct tar_args t = {&m, rootfd, outfd, out};
+    rc = m.rootless ? idmap_run(&m, tar_fn, &t, err) : tar_fn(&t, err);
+    snprintf(diff_id, 72, "%s", out->diff_id);
     if (entries)
-        *entries = w.entries;
+        *entries = out->entries;
+    munmap(out, sizeof(*out));
     return rc;
 }
