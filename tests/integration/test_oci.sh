@@ -141,6 +141,7 @@ layout_pull "$TEST_TMP/cache-lay" "oci:$(lay test/multi:1):latest"
 [ "$(echo "$OUT" | jget name)" = "oci:$(lay test/multi:1):latest" ] || fail "layout image name: $OUT"
 skopeo copy -q --src-tls-verify=false "docker://$IMG" "oci:$TEST_TMP/sk:v1" >/dev/null || fail "skopeo copy to a layout"
 layout_pull "$TEST_TMP/cache-sk" "oci:$TEST_TMP/sk:v1"
+SKINST=$(echo "$OUT" | jget cache_path)
 expect_status 0 env XDG_CACHE_HOME="$TEST_TMP/cache-sk" "$PYRO" run "oci:$TEST_TMP/sk:v1" -- /bin/hello layout
 [ "$OUT" = "hello layout" ] || fail "run in the image pulled from a layout: $OUT"
 expect_status 1 "$PYRO" env pull "oci:relative/dir"
@@ -148,6 +149,36 @@ echo "$ERR" | grep -q "absolute path" || fail "relative layout path: $ERR"
 expect_status 1 "$PYRO" env pull "oci:$TEST_TMP/sk:nope"
 echo "$ERR" | grep -q "no image tagged 'nope'" || fail "unknown layout tag: $ERR"
 ok "pull from OCI layouts (pyro's test layout with an index, one skopeo made): the same tree; bad paths and tags refused"
+
+# Under the MCP server's host-path policy a layout is a host path the caller
+# names: a broken install of a layout image is not repaired from a layout
+# outside the server's roots (here: only its project source).
+mv "$SKINST/rootfs" "$SKINST/rootfs.off"
+mkdir -p "$TEST_TMP/mcp-cwd" && cd "$TEST_TMP/mcp-cwd"
+XDG_CACHE_HOME="$TEST_TMP/cache-sk" python3 - "$PYRO" "oci:$TEST_TMP/sk:v1" <<'PY' || fail "MCP: layout outside the roots"
+import json, subprocess, sys
+pyro, env = sys.argv[1:3]
+p = subprocess.Popen([pyro, "mcp", "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def call(i, method, params):
+    p.stdin.write(json.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params}) + "\n")
+    p.stdin.flush()
+    while True:
+        m = json.loads(p.stdout.readline())
+        if m.get("id") == i:
+            return m
+call(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}})
+p.stdin.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n")
+res = call(2, "tools/call", {"name": "workspace_create", "arguments": {"environment": env}})["result"]
+text = " ".join(c.get("text", "") for c in res["content"])
+assert res.get("isError") is True, res
+assert "outside the host paths" in text and "environment" in text, text
+p.stdin.close()
+p.wait(timeout=60)
+PY
+cd - >/dev/null
+[ -d "$SKINST/rootfs.off" ] && [ ! -e "$SKINST/rootfs" ] || fail "MCP: the install was touched"
+mv "$SKINST/rootfs.off" "$SKINST/rootfs"
+ok "MCP: a layout outside the server's host-path roots is refused (parameter environment), the install untouched"
 
 # Hostile layouts, each a copy of skopeo's: refused, the cache unchanged
 # (a fresh one: a blob already in a cache is shared by digest, not re-read).
