@@ -85,11 +85,12 @@ hostile_spec symesc '[{"path": "esc", "type": "symlink", "target": "/tmp"},
 hostile_spec hardesc '[{"path": "h", "type": "hardlink", "target": "../../etc/passwd"}]'
 hostile_spec bomb '[{"path": "z", "type": "file", "zeros": 33554432}]'
 spec test/tampered:1 '{"layers": [{"compress": "gzip", "entries": [{"path": "f", "type": "file", "data": "original"}]}]}'
+spec test/long:1 '{"layers": [{"compress": "gzip", "entries": [{"path": "f", "type": "file", "data": "longer"}]}]}'
 head -c $((6 << 20)) /dev/urandom >"$TEST_TMP/random"
 spec test/big:1 '{"layers": [{"compress": "none", "entries": [{"path": "r", "type": "file", "src": "'"$TEST_TMP"'/random"}]}]}'
 build_all
 for i in test/multi:1 evil/dotdot:1 evil/abs:1 evil/dev:1 evil/symesc:1 evil/hardesc:1 evil/bomb:1 test/tampered:1 \
-  test/big:1; do
+  test/long:1 test/big:1; do
   push "$i"
 done
 IMG=$REG/test/multi:1
@@ -297,7 +298,13 @@ python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-9]^=
 expect_status 1 "$PYRO" env pull "$REG/test/tampered:1"
 echo "$ERR" | grep -q "download discarded" || fail "tampered blob: $ERR"
 [ -e "$BLOBS/${LAYER:7}" ] || [ -e "$BLOBS/${LAYER:7}.partial" ] && fail "a tampered blob was kept"
-ok "a tampered blob is refused and not kept"
+# ... and one that sends more bytes than the manifest declares.
+LAYER=$(skopeo inspect --raw --tls-verify=false "docker://$REG/test/long:1" | jget layers.0.digest)
+printf 'trailing bytes' >>"$TEST_TMP/plain/data/docker/registry/v2/blobs/sha256/${LAYER:7:2}/${LAYER:7}/data"
+expect_status 1 "$PYRO" env pull "$REG/test/long:1"
+echo "$ERR" | grep -q "download discarded" || fail "a blob longer than declared: $ERR"
+[ -e "$BLOBS/${LAYER:7}" ] || [ -e "$BLOBS/${LAYER:7}.partial" ] && fail "a blob longer than declared was kept"
+ok "a tampered blob, or one longer than its declared size, is refused and not kept"
 
 # --- unused layers: the bomb's layer is in the store and no image uses it
 expect_status 0 "$PYRO" env prune --json
