@@ -165,11 +165,11 @@ static int pull_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
 
 static const struct contract_param list_params[] = {PARAM_END};
 
-#define ENV_PARAM                                                                                           \
-    PARAM_STR("environment",                                                                                \
-              "Environment name from the catalog (see `pyro env list`), e.g. debian:12, or an OCI image "   \
-              "reference (registry/name:tag, name@sha256:...; short names are on $PYRO_OCI_REGISTRY, else " \
-              "docker.io).",                                                                                \
+#define ENV_PARAM                                                                                             \
+    PARAM_STR("environment",                                                                                  \
+              "Environment name from the catalog (see `pyro env list`), e.g. debian:12, or an OCI image "     \
+              "reference (registry/name:tag, name@sha256:...; short names are on $PYRO_OCI_REGISTRY, else "   \
+              "docker.io), or oci:/ABSOLUTE/PATH[:tag|@sha256:...] for an image in an OCI layout directory.", \
               .flags = PF_REQUIRED | PF_POSITIONAL, .metavar = "ENV", .max = ENV_NAME_MAX)
 
 static const struct contract_param name_params[] = {ENV_PARAM, PARAM_END};
