@@ -50,3 +50,12 @@ LAZY_SHIM_VOID(la, archive_entry_set_uid, (struct archive_entry * e, la_int64_t 
 LAZY_SHIM_VOID(la, archive_entry_set_gid, (struct archive_entry * e, la_int64_t id), (e, id))
 LAZY_SHIM_VOID(la, archive_entry_set_size, (struct archive_entry * e, la_int64_t s), (e, s))
 LAZY_SHIM_VOID(la, archive_entry_set_mtime, (struct archive_entry * e, time_t t, long ns), (e, t, ns))
+LAZY_SHIM(la, int, archive_write_add_filter_gzip, (struct archive * a), (a))
+LAZY_SHIM(la, int, archive_write_set_filter_option, (struct archive * a, const char *m, const char *o, const char *v),
+          (a, m, o, v))
+LAZY_SHIM(la, int, archive_write_set_format_raw, (struct archive * a), (a))
+LAZY_SHIM(la, int, archive_write_set_bytes_per_block, (struct archive * a, int n), (a, n))
+LAZY_SHIM(la, int, archive_write_open2,
+          (struct archive * a, void *d, archive_open_callback *o, archive_write_callback *w, archive_close_callback *c,
+           archive_free_callback *f),
+          (a, d, o, w, c, f))

@@ -27,6 +27,15 @@ start_registry() { # start_registry NAME PORT [auth yaml]
   done
   fail "registry $1 did not start: $(cat "$dir/log")"
 }
-stop_registries() { local p; for p in "${REG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; cleanup_test_tmp; }
+# As a user, pulled trees are owned by the subordinate range (docs/rootless.md):
+# removed in a user namespace that maps it.
+stop_registries() {
+  local p
+  for p in "${REG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ "$(id -u)" != 0 ] && [ -d "$TEST_TMP" ]; then
+    unshare --map-auto --map-root-user rm -rf "$TEST_TMP" 2>/dev/null || true
+  fi
+  cleanup_test_tmp
+}
 trap stop_registries EXIT
 

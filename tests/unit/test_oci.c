@@ -74,6 +74,41 @@ static void test_ref_parse(void **state)
     bad(big);
 }
 
+/* oci:PATH: OCI layout directories, one canonical name per layout. */
+static void test_ref_layout(void **state)
+{
+    (void)state;
+    canon("oci:/srv/envs", "oci:/srv/envs:latest");
+    canon("oci:/srv/envs:tool-1", "oci:/srv/envs:tool-1");
+    canon("oci:/a:b/c", "oci:/a:b/c:latest"); /* a ':' before the last '/' is the path's */
+    char dig[128], want[160];
+    snprintf(dig, sizeof(dig), "oci:/m/usb@sha256:%064d", 3);
+    snprintf(want, sizeof(want), "oci:/m/usb@sha256:%064d", 3);
+    canon(dig, want);
+    struct oci_ref r;
+    assert_int_equal(oci_ref_parse("oci:/m/usb:v2", NULL, &r, NULL), 0);
+    assert_string_equal(r.layout, "/m/usb");
+    assert_string_equal(r.tag, "v2");
+    assert_string_equal(r.registry, "");
+    assert_true(oci_ref_looks("oci:/m/usb:v2"));
+    const struct env_recipe *a = oci_recipe_intern("oci:/m/usb"), *b = oci_recipe_intern("oci:/m/usb:latest");
+    assert_non_null(a);
+    assert_ptr_equal(a, b);
+    assert_string_equal(a->name, "oci:/m/usb:latest");
+
+    bad("oci:");
+    bad("oci:/");
+    bad("oci:relative/dir");
+    bad("oci:./dir");
+    bad("oci:/a/../etc");
+    bad("oci:/a/./b");
+    bad("oci:/a//b");
+    bad("oci:/a/");
+    bad("oci:/a:bad tag");
+    bad("oci:/a@sha256:123");
+    bad("oci:/a\nb");
+}
+
 static void test_ref_default_registry(void **state)
 {
     (void)state;
@@ -148,6 +183,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ref_parse),
+        cmocka_unit_test(test_ref_layout),
         cmocka_unit_test(test_ref_default_registry),
         cmocka_unit_test(test_recipe_intern),
         cmocka_unit_test(test_shell_split),

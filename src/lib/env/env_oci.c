@@ -66,8 +66,40 @@ static int pick_platform(const json_t *idx, char digest[72], pyro_error *err)
     return err_set(err, -PYRO_E_NOT_FOUND, "the image index has no linux/amd64 image");
 }
 
+/* Where an image comes from: a registry or an OCI layout directory. */
+struct source {
+    struct oci_client *c;
+    struct oci_layout *l;
+};
+
+static void source_close(struct source *s)
+{
+    oci_client_free(s->c);
+    oci_layout_free(s->l);
+}
+
+static int get_manifest(struct source *s, const char *ref, char **body, size_t *len, char *mt, size_t mtsize,
+                        char digest[72], pyro_error *err)
+{
+    return s->l ? oci_layout_get_manifest(s->l, ref, body, len, mt, mtsize, digest, err)
+                : oci_get_manifest(s->c, ref, body, len, mt, mtsize, digest, err);
+}
+
+static int get_blob_mem(struct source *s, const char *digest, int64_t size, char **body, pyro_error *err)
+{
+    return s->l ? oci_layout_get_blob_mem(s->l, digest, size, body, err)
+                : oci_get_blob_mem(s->c, digest, size, body, err);
+}
+
+static int get_blob_file(struct pyro_ctx *ctx, struct source *s, const char *digest, int64_t size, int dirfd,
+                         pyro_error *err)
+{
+    return s->l ? oci_layout_get_blob_file(ctx, s->l, digest, size, dirfd, err)
+                : oci_get_blob_file(ctx, s->c, digest, size, dirfd, err);
+}
+
 /* Resolves ref to an image manifest: *m, its digest. */
-static int resolve(struct oci_client *c, const struct oci_ref *ref, json_t **m, char digest[72], pyro_error *err)
+static int resolve(struct source *c, const struct oci_ref *ref, json_t **m, char digest[72], pyro_error *err)
 {
     const char *want = ref->digest[0] ? ref->digest : ref->tag;
     char wanted[72];
@@ -76,7 +108,7 @@ static int resolve(struct oci_client *c, const struct oci_ref *ref, json_t **m, 
         _cleanup_free_ char *body = NULL;
         size_t len = 0;
         char mt[128];
-        int rc = oci_get_manifest(c, wanted, &body, &len, mt, sizeof(mt), digest, err);
+        int rc = get_manifest(c, wanted, &body, &len, mt, sizeof(mt), digest, err);
         if (rc < 0)
             return rc;
         json_error_t je;
@@ -112,7 +144,15 @@ static bool layer_type_ok(const char *mt)
     return false;
 }
 
-/* The manifest's descriptors, checked: digests, sizes, media types. */
+static int64_t max_bytes(void)
+{
+    const char *s = getenv("PYRO_OCI_MAX_BYTES");
+    long long v = s ? atoll(s) : 0;
+    return v > 0 ? v : DEFAULT_MAX_BYTES;
+}
+
+/* The manifest's descriptors, checked: digests, sizes (a layer at most
+ * the unpack cap), media types. */
 static int check_manifest(const json_t *m, pyro_error *err)
 {
     const json_t *cfg = json_object_get(m, "config");
@@ -126,6 +166,9 @@ static int check_manifest(const json_t *m, pyro_error *err)
     json_array_foreach(layers, i, l) {
         if (!oci_digest_ok(json_get_str(l, "digest", NULL)) || json_get_int(l, "size", -1) < 0)
             return err_set(err, -PYRO_E_PROTOCOL, "layer %zu has no valid digest and size", i);
+        if (json_get_int(l, "size", 0) > max_bytes())
+            return err_set(err, -PYRO_E_LIMIT, "layer %zu is %lld bytes, over the cap of %lld ($PYRO_OCI_MAX_BYTES)", i,
+                           (long long)json_get_int(l, "size", 0), (long long)max_bytes());
         if (!layer_type_ok(json_get_str(l, "mediaType", "")))
             return err_set(err, -PYRO_E_UNSUPPORTED, "layer %zu has media type '%.100s' (tar, gzip or zstd only)", i,
                            json_get_str(l, "mediaType", ""));
@@ -171,15 +214,17 @@ static int write_manifest(const struct env_recipe *r, const struct oci_ref *ref,
     char when[PYRO_TIME_ISO_LEN];
     time_iso(when, time_wall_ms());
     json_t *oci = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s?}", "reference", r->name, "registry",
-                            ref->registry, "repository", ref->repo, "manifest_digest", digest, "config_digest",
+                            ref->layout[0] ? "oci-layout" : ref->registry, "repository",
+                            ref->layout[0] ? ref->layout : ref->repo, "manifest_digest", digest, "config_digest",
                             json_get_str(json_object_get(im, "config"), "digest", ""), "platform", "linux/amd64",
                             "layers", layers, "config", config_summary(cfg), "created",
                             json_get_str(cfg, "created", NULL));
     json_auto_t *m = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:O, s:[o], s:o}",
                                "schema_version", ENV_MANIFEST_SCHEMA, "name", r->name, "recipe_version", r->version,
                                "catalog_version", PYRO_VERSION, "pyro_version", PYRO_VERSION, "source", "oci",
-                               "architecture", "amd64", "mirror", ref->registry, "built_at", when, "build_ms",
-                               (json_int_t)ms, "package_count", (json_int_t)json_array_size(pkgs), "size_bytes",
+                               "architecture", "amd64", "mirror", ref->layout[0] ? "oci-layout" : ref->registry,
+                               "built_at", when, "build_ms", (json_int_t)ms, "package_count",
+                               (json_int_t)json_array_size(pkgs), "size_bytes",
                                (json_int_t)json_get_int(art, "size", 0), "packages", pkgs, "artifacts", art, "oci",
                                oci);
     if ((rc = env_manifest_write(tmpfd, m, err)) < 0)
@@ -188,15 +233,8 @@ static int write_manifest(const struct env_recipe *r, const struct oci_ref *ref,
     return 0;
 }
 
-static int64_t max_bytes(void)
-{
-    const char *s = getenv("PYRO_OCI_MAX_BYTES");
-    long long v = s ? atoll(s) : 0;
-    return v > 0 ? v : DEFAULT_MAX_BYTES;
-}
-
 /* Downloads every layer into the blob store (locked while it runs). */
-static int fetch_layers(struct pyro_ctx *ctx, struct oci_client *c, const json_t *im, int *blobfd_out, pyro_error *err)
+static int fetch_layers(struct pyro_ctx *ctx, struct source *c, const json_t *im, int *blobfd_out, pyro_error *err)
 {
     _cleanup_free_ char *bdir = env_oci_blob_dir(ctx);
     int rc = mkdir_p(bdir, 0755, err);
@@ -211,21 +249,34 @@ static int fetch_layers(struct pyro_ctx *ctx, struct oci_client *c, const json_t
     size_t i;
     json_t *l;
     json_array_foreach(json_object_get(im, "layers"), i, l) {
-        if ((rc = oci_get_blob_file(ctx, c, json_get_str(l, "digest", ""), json_get_int(l, "size", 0), bfd, err)) < 0)
+        if ((rc = get_blob_file(ctx, c, json_get_str(l, "digest", ""), json_get_int(l, "size", 0), bfd, err)) < 0)
             return rc;
     }
     *blobfd_out = TAKE_FD(bfd);
     return 0;
 }
 
-static int unpack(struct pyro_ctx *ctx, const json_t *im, int blobfd, int tmpfd, pyro_error *err)
+struct unpack_args {
+    struct pyro_ctx *ctx;
+    const json_t *im;
+    int blobfd, tmpfd;
+    int64_t id_count; /* a user in the host view: the range's size */
+};
+
+static int unpack_fn(void *arg, pyro_error *err)
 {
+    const struct unpack_args *a = arg;
+    struct pyro_ctx *ctx = a->ctx;
+    const json_t *im = a->im;
+    int blobfd = a->blobfd, tmpfd = a->tmpfd;
     if (mkdirat(tmpfd, ENV_ROOTFS_NAME, 0755) < 0)
         return err_errno(err, errno, "create the rootfs");
     _cleanup_close_ int rootfd = openat(tmpfd, ENV_ROOTFS_NAME, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
         return err_errno(err, errno, "open the rootfs");
-    struct oci_unpack u = {.max_bytes = max_bytes(), .chown = geteuid() == 0};
+    struct oci_unpack u = {.max_bytes = max_bytes(), .chown = true, .mknod = !a->id_count, .id_count = a->id_count};
+    if (fchown(rootfd, 0, 0) < 0)
+        return err_errno(err, errno, "chown the rootfs");
     size_t i;
     json_t *l;
     json_array_foreach(json_object_get(im, "layers"), i, l) {
@@ -243,6 +294,24 @@ static int unpack(struct pyro_ctx *ctx, const json_t *im, int blobfd, int tmpfd,
     if (fchmod(rootfd, 0755) < 0)
         return err_errno(err, errno, "chmod the rootfs");
     return 0;
+}
+
+/* Applies the layers into tmpfd/rootfs with the image's owners: as root
+ * directly (env_rootfs_own shifts them into the pool later), as a user in
+ * the host view, where the subordinate range is 0.., so the tree is owned
+ * by the range like a user's built environment (ids beyond the range
+ * become nobody's; device nodes are not made). */
+static int unpack(struct pyro_ctx *ctx, const json_t *im, int blobfd, int tmpfd, pyro_error *err)
+{
+    struct unpack_args a = {ctx, im, blobfd, tmpfd, 0};
+    struct idmap m;
+    if (geteuid() == 0)
+        return unpack_fn(&a, err);
+    int rc = idmap_resolve(&m, err);
+    if (rc < 0)
+        return rc;
+    a.id_count = m.count;
+    return idmap_run(&m, unpack_fn, &a, err);
 }
 
 static int install(struct pyro_ctx *ctx, const struct env_recipe *r, const struct oci_ref *ref, const char *digest,
@@ -296,11 +365,12 @@ int env_oci_pull(struct pyro_ctx *ctx, const struct env_recipe *r, enum env_veri
     if (rc < 0)
         return rc;
     progress(ctx, "resolve", r->name);
-    __attribute__((cleanup(oci_client_freep))) struct oci_client *c = NULL;
+    __attribute__((cleanup(source_close))) struct source src = {0};
+    struct source *c = &src;
     json_auto_t *im = NULL;
     char digest[72];
-    if ((rc = oci_client_open(&ref, &c, err)) < 0 || (rc = resolve(c, &ref, &im, digest, err)) < 0 ||
-        (rc = check_manifest(im, err)) < 0)
+    if ((rc = ref.layout[0] ? oci_layout_open(ctx, &ref, &src.l, err) : oci_client_open(&ref, &src.c, err)) < 0 ||
+        (rc = resolve(c, &ref, &im, digest, err)) < 0 || (rc = check_manifest(im, err)) < 0)
         return err_prefix(err, "%s", r->name);
     _cleanup_free_ char *dir = env_dir_path(ctx, r);
     _cleanup_free_ char *inst = env_install_path(ctx, r);
@@ -322,7 +392,7 @@ int env_oci_pull(struct pyro_ctx *ctx, const struct env_recipe *r, enum env_veri
         return rc;
     const char *cd = json_get_str(json_object_get(im, "config"), "digest", "");
     _cleanup_free_ char *cbody = NULL;
-    if ((rc = oci_get_blob_mem(c, cd, json_get_int(json_object_get(im, "config"), "size", 0), &cbody, err)) < 0)
+    if ((rc = get_blob_mem(c, cd, json_get_int(json_object_get(im, "config"), "size", 0), &cbody, err)) < 0)
         return err_prefix(err, "%s: config", r->name);
     json_auto_t *cfg = json_loads(cbody, 0, NULL);
     if (!json_is_object(cfg))

@@ -165,11 +165,11 @@ static int pull_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
 
 static const struct contract_param list_params[] = {PARAM_END};
 
-#define ENV_PARAM                                                                                           \
-    PARAM_STR("environment",                                                                                \
-              "Environment name from the catalog (see `pyro env list`), e.g. debian:12, or an OCI image "   \
-              "reference (registry/name:tag, name@sha256:...; short names are on $PYRO_OCI_REGISTRY, else " \
-              "docker.io).",                                                                                \
+#define ENV_PARAM                                                                                             \
+    PARAM_STR("environment",                                                                                  \
+              "Environment name from the catalog (see `pyro env list`), e.g. debian:12, or an OCI image "     \
+              "reference (registry/name:tag, name@sha256:...; short names are on $PYRO_OCI_REGISTRY, else "   \
+              "docker.io), or oci:/ABSOLUTE/PATH[:tag|@sha256:...] for an image in an OCI layout directory.", \
               .flags = PF_REQUIRED | PF_POSITIONAL, .metavar = "ENV", .max = ENV_NAME_MAX)
 
 static const struct contract_param name_params[] = {ENV_PARAM, PARAM_END};
@@ -217,15 +217,16 @@ const struct contract_op op_env_pull = {
     .title = "Pull an environment",
     .summary = "Build or pull an environment into the local cache.",
     .description = "Install a catalog environment by building it locally from Debian packages (mmdebstrap), or "
-                   "an OCI image by pulling it from its registry (docs/environments.md), verify it and move it "
+                   "an OCI image by pulling it from its registry or an OCI layout directory (oci:PATH[:tag], for "
+                   "air-gapped transfer; docs/environments.md), verify it and move it "
                    "into the cache atomically. When it is already installed and valid this only "
                    "verifies it; an invalid install is rebuilt. Concurrent pulls of one environment build once.",
     .params = pull_params,
     .output_schema = "{\"type\":\"object\",\"required\":[\"name\",\"version\",\"installed\",\"action\",\"waited\","
                      "\"cache_path\",\"rootfs_path\",\"size_bytes\",\"package_count\",\"build_ms\",\"built_at\","
                      "\"mirror\"],\"additionalProperties\":false,\"properties\":{\"name\":" STR ",\"version\":" STR
-                     ",\"installed\":" BOOL ",\"action\":{\"type\":\"string\",\"enum\":[\"built\",\"repaired\","
-                     "\"reused\"]},\"waited\":" BOOL ",\"cache_path\":" STR ",\"rootfs_path\":" STR
+                     ",\"installed\":" BOOL ",\"action\":{\"type\":\"string\",\"enum\":[\"built\",\"pulled\","
+                     "\"repaired\",\"reused\"]},\"waited\":" BOOL ",\"cache_path\":" STR ",\"rootfs_path\":" STR
                      ",\"size_bytes\":" INT ",\"package_count\":" INT ",\"build_ms\":" INT ",\"built_at\":" STR
                      ",\"mirror\":" STR ",\"vm\":{\"type\":\"object\",\"required\":[\"kernel\",\"initramfs\","
                      "\"root_image\",\"built\"],\"properties\":{\"kernel\":" STR ",\"initramfs\":" STR

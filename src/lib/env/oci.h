@@ -25,17 +25,21 @@ struct pyro_ctx;
 #define OCI_REF_MAX 384
 
 struct oci_ref {
-    char registry[256]; /* host[:port]; "docker.io" for Docker Hub */
-    char repo[256];     /* path, "library/debian" */
-    char tag[129];      /* "" when only a digest was given */
-    char digest[72];    /* "sha256:<64 hex>" or "" */
+    char registry[256];       /* host[:port]; "docker.io" for Docker Hub */
+    char repo[256];           /* path, "library/debian" */
+    char tag[129];            /* "" when only a digest was given */
+    char digest[72];          /* "sha256:<64 hex>" or "" */
+    char layout[OCI_REF_MAX]; /* oci:PATH: the layout directory; registry and repo "" */
 };
 
 /* Parses an image reference. Short names (no registry part: the first
  * component has no '.' or ':' and is not "localhost") take
  * default_registry (NULL: $PYRO_OCI_REGISTRY, else docker.io); a
  * one-component repository on docker.io gets "library/". The tag
- * defaults to "latest" when there is no digest. */
+ * defaults to "latest" when there is no digest. "oci:PATH[:tag|@digest]"
+ * names an image in an OCI layout directory (PATH absolute, without ".",
+ * ".." or empty components; the tag is after the last ':' that follows
+ * the last '/'). */
 int oci_ref_parse(const char *s, const char *default_registry, struct oci_ref *out, pyro_error *err);
 /* "registry/repo[:tag][@digest]", the canonical name of the environment. */
 void oci_ref_format(const struct oci_ref *r, char *buf, size_t size);
@@ -95,14 +99,34 @@ int oci_request(struct oci_client *c, const char *method, const char *path_or_ur
 /* "scheme://host[:port]" the client speaks to. */
 const char *oci_client_base(const struct oci_client *c);
 
+/* --- OCI layout directories (oci_layout.c) ------------------------------ */
+
+struct oci_layout;
+
+/* Opens the layout ref->layout names (oci-layout, blobs/sha256; beneath
+ * an allowed root under ctx's host-path policy, as parameter
+ * "environment"). The getters do what the registry client's do, from the
+ * layout: a tag is looked up in index.json by its ref.name annotation. */
+int oci_layout_open(struct pyro_ctx *ctx, const struct oci_ref *ref, struct oci_layout **out, pyro_error *err);
+void oci_layout_free(struct oci_layout *l);
+void oci_layout_freep(struct oci_layout **l);
+int oci_layout_get_manifest(struct oci_layout *l, const char *ref, char **body, size_t *len, char *media_type,
+                            size_t mtsize, char digest[72], pyro_error *err);
+int oci_layout_get_blob_mem(struct oci_layout *l, const char *digest, int64_t size, char **body, pyro_error *err);
+int oci_layout_get_blob_file(struct pyro_ctx *ctx, struct oci_layout *l, const char *digest, int64_t size, int dirfd,
+                             pyro_error *err);
+
 /* --- layers (oci_layer.c) ---------------------------------------------- */
 
 struct oci_unpack {
     int64_t bytes;     /* uncompressed bytes written so far (all layers) */
     int64_t max_bytes; /* cap: $PYRO_OCI_MAX_BYTES or 32 GiB */
     int64_t entries;
-    bool chown; /* as root: owners from the archive */
+    bool chown;       /* owners from the archive (as root, or a user in the host view) */
+    bool mknod;       /* the allowed device nodes are made (real root only) */
+    int64_t id_count; /* > 0: ids at or above it become OCI_OVERFLOW_ID */
 };
+#define OCI_OVERFLOW_ID 65534 /* nobody */
 /* Applies a layer (tar, gzip or zstd) from blobfd onto rootfd: whiteouts
  * and opaque directories remove what lower layers made; every path is
  * opened beneath rootfd (no "..", absolute path or symlink leads out);
@@ -111,8 +135,8 @@ int oci_layer_apply(int blobfd, int rootfd, const char *what, struct oci_unpack 
 
 /* --- pushing (oci_push.c) ------------------------------------------------ */
 
-/* Publishes an installed environment as a one-layer OCI image (an
- * uncompressed, deterministic tar of its rootfs, owners as the image sees
+/* Publishes an installed environment as a one-layer OCI image (a
+ * deterministic gzipped tar of its rootfs, owners as the image sees
  * them) to a registry reference or an OCI layout "oci:PATH[:tag]". */
 int env_oci_push(struct pyro_ctx *ctx, const struct env_recipe *r, const char *dest, json_t **result, pyro_error *err);
 

@@ -1,7 +1,8 @@
 /* Applying an image layer onto a root filesystem tree (docs/environments.md
- * "OCI images"). Two passes over the blob: the first checks every path and
- * applies the whiteouts (they remove what lower layers made, whatever the
- * order of the entries), the second writes the entries. Every path is
+ * "OCI images"), in one pass over the blob: the entries are written as they
+ * come, and a whiteout or opaque marker removes what lower layers made but
+ * not what this layer wrote, before or after it (the layer's own paths are
+ * remembered while it is applied). Every path is
  * opened beneath the root (confine_openat: no "..", absolute path or
  * symlink leads out); device nodes and links out of the tree are refused;
  * the total unpacked size is capped. */
@@ -18,6 +19,7 @@
 
 #include "base/cleanup.h"
 #include "base/confine.h"
+#include "base/json.h"
 #include "base/paths.h"
 #include "lib/env/oci.h"
 
@@ -96,7 +98,28 @@ static int open_parent(int rootfd, char *path, bool create, const char **base, c
     return fd;
 }
 
-static int clear_dir(int dirfd, pyro_error *err)
+static int clear_lower(int dirfd, const char *dirpath, const json_t *mine, pyro_error *err);
+
+/* Removes dirfd/name (path from the root) as far as it comes from lower
+ * layers: what this layer made (mine: its entries and their parent
+ * directories) stays, a directory of it is cleared of the rest. Per the
+ * image spec a whiteout hides only lower layers' content, in whatever
+ * order the layer lists its entries. */
+static int remove_lower(int dirfd, const char *name, const char *path, const json_t *mine, pyro_error *err)
+{
+    if (!json_object_get(mine, path))
+        return rm_rf_at(dirfd, name, err);
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+        return 0;
+    _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return err_errno(err, errno, "open %.200s", path);
+    return clear_lower(fd, path, mine, err);
+}
+
+/* An opaque directory: everything in it from lower layers goes. */
+static int clear_lower(int dirfd, const char *dirpath, const json_t *mine, pyro_error *err)
 {
     int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     _cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -108,11 +131,26 @@ static int clear_dir(int dirfd, pyro_error *err)
     for (struct dirent *de; (de = readdir(d));) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
-        int rc = rm_rf_at(dirfd, de->d_name, err);
+        _cleanup_free_ char *p = dirpath[0] ? xasprintf("%s/%s", dirpath, de->d_name) : xstrdup(de->d_name);
+        int rc = remove_lower(dirfd, de->d_name, p, mine, err);
         if (rc < 0)
             return rc;
     }
     return 0;
+}
+
+/* Records path and its parents as this layer's (a parent already there
+ * has its own parents recorded). */
+static void mark_mine(json_t *mine, const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *slash = buf; buf[0] && !json_object_get(mine, buf);) {
+        json_object_set_new_nocheck(mine, buf, json_true());
+        if (!(slash = strrchr(buf, '/')))
+            break;
+        *slash = '\0';
+    }
 }
 
 static int open_archive(int blobfd, struct archive **out, const char *what, pyro_error *err)
@@ -133,41 +171,29 @@ static int open_archive(int blobfd, struct archive **out, const char *what, pyro
     return 0;
 }
 
-/* Pass 1: checks every path, applies whiteouts and opaque markers. */
-static int apply_whiteouts(struct archive *a, int rootfd, const char *what, struct oci_unpack *u, pyro_error *err)
+/* A whiteout entry (path's last component starts with ".wh."). */
+static int apply_whiteout(int rootfd, char *path, const json_t *mine, const char *what, pyro_error *err)
 {
-    struct archive_entry *e;
-    int r;
-    char path[4096];
-    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-        int rc = clean_path(archive_entry_pathname(e), path, sizeof(path), what, err);
-        if (rc < 0)
-            return rc;
-        if (++u->entries > MAX_ENTRIES)
-            return err_set(err, -PYRO_E_LIMIT, "%s: more than %d entries", what, MAX_ENTRIES);
-        const char *slash = strrchr(path, '/');
-        const char *base = slash ? slash + 1 : path;
-        if (strncmp(base, WH_PREFIX, strlen(WH_PREFIX)))
-            continue;
-        const char *bp;
-        _cleanup_close_ int pfd = open_parent(rootfd, path, false, &bp, what, err);
-        if (pfd == -ENOENT)
-            continue; /* nothing below to white out */
-        if (pfd < 0)
-            return pfd;
-        if (!strcmp(bp, WH_OPAQUE))
-            rc = clear_dir(pfd, err);
-        else if (!strcmp(bp + strlen(WH_PREFIX), ".") || !strcmp(bp + strlen(WH_PREFIX), "..") ||
-                 !bp[strlen(WH_PREFIX)])
-            rc = err_set(err, -PYRO_E_CORRUPT, "%s: bad whiteout '%.200s'", what, path);
-        else
-            rc = rm_rf_at(pfd, bp + strlen(WH_PREFIX), err);
-        if (rc < 0)
-            return err_prefix(err, "%s: whiteout %.200s", what, path);
+    const char *bp;
+    _cleanup_close_ int pfd = open_parent(rootfd, path, false, &bp, what, err);
+    if (pfd == -ENOENT)
+        return 0; /* nothing below to white out */
+    if (pfd < 0)
+        return pfd;
+    const char *victim = bp + strlen(WH_PREFIX);
+    size_t dlen = (size_t)(bp - path);
+    _cleanup_free_ char *dir = xasprintf("%.*s", dlen ? (int)dlen - 1 : 0, path);
+    int rc;
+    if (!strcmp(bp, WH_OPAQUE))
+        rc = clear_lower(pfd, dir, mine, err);
+    else if (!strcmp(victim, ".") || !strcmp(victim, "..") || !*victim ||
+             !strncmp(victim, WH_PREFIX, strlen(WH_PREFIX)))
+        return err_set(err, -PYRO_E_CORRUPT, "%s: bad whiteout '%.200s'", what, path);
+    else {
+        _cleanup_free_ char *vp = dir[0] ? xasprintf("%s/%s", dir, victim) : xstrdup(victim);
+        rc = remove_lower(pfd, victim, vp, mine, err);
     }
-    if (r != ARCHIVE_EOF)
-        return err_set(err, -PYRO_E_CORRUPT, "%s: %s", what, archive_error_string(a));
-    return 0;
+    return rc < 0 ? err_prefix(err, "%s: whiteout %.200s", what, path) : 0;
 }
 
 static int write_data(struct archive *a, int fd, const char *what, struct oci_unpack *u, pyro_error *err)
@@ -196,7 +222,7 @@ static int write_data(struct archive *a, int fd, const char *what, struct oci_un
     }
 }
 
-/* Pass 2: one entry. */
+/* Writes one entry. */
 static int put_entry(struct archive *a, struct archive_entry *e, int rootfd, char *path, const char *what,
                      struct oci_unpack *u, pyro_error *err)
 {
@@ -221,8 +247,9 @@ static int put_entry(struct archive *a, struct archive_entry *e, int rootfd, cha
     if (exists && !(type == AE_IFDIR && S_ISDIR(st.st_mode)) && rm_rf_at(pfd, base, err) < 0)
         return err_prefix(err, "%s: replace %.200s", what, path);
     int rc = 0;
-    uid_t uid = (uid_t)archive_entry_uid(e);
-    gid_t gid = (gid_t)archive_entry_gid(e);
+    int64_t euid = archive_entry_uid(e), egid = archive_entry_gid(e);
+    uid_t uid = (uid_t)(u->id_count && (euid < 0 || euid >= u->id_count) ? OCI_OVERFLOW_ID : euid);
+    gid_t gid = (gid_t)(u->id_count && (egid < 0 || egid >= u->id_count) ? OCI_OVERFLOW_ID : egid);
     if (hl) {
         char target[4096];
         if ((rc = clean_path(hl, target, sizeof(target), what, err)) < 0)
@@ -259,7 +286,7 @@ static int put_entry(struct archive *a, struct archive_entry *e, int rootfd, cha
             return err_errno(err, errno, "%s: mkfifo %.200s", what, path);
         break;
     case AE_IFCHR: /* one of the standard devices (checked above); as root only */
-        if (!u->chown)
+        if (!u->mknod)
             return 0;
         if (mknodat(pfd, base, S_IFCHR | 0600,
                     makedev((unsigned)archive_entry_rdevmajor(e), (unsigned)archive_entry_rdevminor(e))) < 0)
@@ -296,20 +323,23 @@ int oci_layer_apply(int blobfd, int rootfd, const char *what, struct oci_unpack 
     int rc = open_archive(blobfd, &a, what, err);
     if (rc < 0)
         return rc;
-    rc = apply_whiteouts(a, rootfd, what, u, err);
-    archive_read_free(a);
-    if (rc < 0 || (rc = open_archive(blobfd, &a, what, err)) < 0)
-        return rc;
+    json_auto_t *mine = json_object();
     struct archive_entry *e;
     int r;
     char path[4096];
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
         if ((rc = clean_path(archive_entry_pathname(e), path, sizeof(path), what, err)) < 0)
             break;
+        if (++u->entries > MAX_ENTRIES) {
+            rc = err_set(err, -PYRO_E_LIMIT, "%s: more than %d entries", what, MAX_ENTRIES);
+            break;
+        }
         const char *slash = strrchr(path, '/');
         if (!strncmp(slash ? slash + 1 : path, WH_PREFIX, strlen(WH_PREFIX)))
-            continue;
-        if ((rc = put_entry(a, e, rootfd, path, what, u, err)) < 0)
+            rc = apply_whiteout(rootfd, path, mine, what, err);
+        else if ((rc = put_entry(a, e, rootfd, path, what, u, err)) == 0 && path[0])
+            mark_mine(mine, path);
+        if (rc < 0)
             break;
     }
     if (rc == 0 && r != ARCHIVE_EOF)

@@ -1,7 +1,8 @@
 /* `pyro env push ENV DEST`: an installed environment (built or pulled) as a
  * one-layer OCI image, to a registry or an OCI layout directory
- * ("oci:PATH[:tag]", for air-gapped transfer). The layer is an
- * uncompressed deterministic tar (oci_tar.c) kept in the blob store like a
+ * ("oci:PATH[:tag]", for air-gapped transfer). The layer is a
+ * deterministic gzipped tar (oci_tar.c; the config's diff id is the
+ * digest of the tar itself) kept in the blob store like a
  * pulled layer; the manifest carries the environment's content digest as
  * an annotation, which a pull of the image reproduces. */
 #include "lib/env/oci.h"
@@ -26,16 +27,18 @@
 
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MT_CONFIG "application/vnd.oci.image.config.v1+json"
-#define MT_LAYER "application/vnd.oci.image.layer.v1.tar"
+#define MT_LAYER "application/vnd.oci.image.layer.v1.tar+gzip"
 #define ANN_CONTENT "dev.pyro.environment.content-sha256"
 #define ANN_NAME "dev.pyro.environment.name"
 
 struct blobref {
     char digest[72];
     int64_t size;
+    char diff_id[72]; /* a layer: the digest of its uncompressed tar */
 };
 
-/* Tars the rootfs into the blob store; *layer gets its digest and size. */
+/* Tars and gzips the rootfs into the blob store; *layer gets its digest,
+ * size and diff id. */
 static int make_layer(struct pyro_ctx *ctx, const char *inst, struct blobref *layer, pyro_error *err)
 {
     _cleanup_free_ char *bdir = env_oci_blob_dir(ctx);
@@ -54,7 +57,7 @@ static int make_layer(struct pyro_ctx *ctx, const char *inst, struct blobref *la
         return err_errno(err, errno, "create %s/%s", bdir, tmp);
     ctx_progress(ctx, "push", "layer", -1, -1, rootfs);
     char hex[65];
-    if ((rc = oci_tar_tree(rootfd, fd, NULL, err)) < 0 ||
+    if ((rc = oci_tar_tree(rootfd, fd, layer->diff_id, NULL, err)) < 0 ||
         (rc = env_file_sha256(bfd, tmp, hex, &layer->size, err)) < 0) {
         unlinkat(bfd, tmp, 0);
         return rc;
@@ -80,7 +83,7 @@ static char *sha_of(const char *s, size_t len, char digest[72])
 }
 
 /* The image config: linux/amd64, the environment's variables (a pulled
- * image's recorded config), the layer's diff id. */
+ * image's recorded config), the layer's diff id (uncompressed). */
 static char *make_config(const json_t *m, const struct blobref *layer)
 {
     const json_t *oc = json_object_get(json_object_get(m, "oci"), "config");
@@ -96,7 +99,7 @@ static char *make_config(const json_t *m, const struct blobref *layer)
         json_object_set_new(cfg, "Env",
                             json_pack("[s]", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
     json_auto_t *c = json_pack("{s:s, s:s, s:o, s:{s:s, s:[s]}}", "architecture", "amd64", "os", "linux", "config", cfg,
-                               "rootfs", "type", "layers", "diff_ids", layer->digest);
+                               "rootfs", "type", "layers", "diff_ids", layer->diff_id);
     return json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
 }
 
@@ -311,10 +314,11 @@ const struct contract_op op_env_push = {
     .cli = "env push",
     .title = "Push an environment",
     .summary = "Publish an installed environment as an OCI image.",
-    .description = "Publish an installed environment (built or pulled) as a one-layer OCI image to a registry "
-                   "(credentials as for pulls) or to an OCI layout directory (oci:PATH[:tag]). `pyro env pull` of "
-                   "the image on another machine installs the identical tree: the same content digest, which the "
-                   "manifest carries as an annotation.",
+    .description =
+        "Publish an installed environment (built or pulled) as a one-layer OCI image (a gzipped tar) to a registry "
+        "(credentials as for pulls) or to an OCI layout directory (oci:PATH[:tag]). `pyro env pull` of "
+        "the image on another machine installs the identical tree: the same content digest, which the "
+        "manifest carries as an annotation.",
     .params = push_params,
     .output_schema = "{\"type\":\"object\",\"required\":[\"environment\",\"destination\",\"manifest_digest\","
                      "\"content_sha256\",\"layer_digest\",\"layer_size\"],\"additionalProperties\":false,"

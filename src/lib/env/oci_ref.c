@@ -102,6 +102,49 @@ static bool tag_ok(const char *s)
     return true;
 }
 
+/* oci:PATH[:tag|@digest]: an absolute path of printable characters
+ * without "." or ".." components, empty ones or a trailing '/', so that
+ * one layout has one name. */
+static int parse_layout(const char *s, char *buf, struct oci_ref *out, pyro_error *err)
+{
+    char *path = buf + 4;
+    char *at = strstr(path, "@sha256:");
+    char *slash = strrchr(path, '/');
+    char *colon = at ? NULL : strrchr(slash ? slash : path, ':');
+    if (at) {
+        *at = '\0';
+        if (!oci_digest_ok(at + 1))
+            return err_set(err, -PYRO_E_INVALID, "'%.*s': the digest must be sha256:<64 hex digits>", OCI_REF_MAX, s);
+        snprintf(out->digest, sizeof(out->digest), "%s", at + 1);
+    } else if (colon) {
+        *colon = '\0';
+        if (!tag_ok(colon + 1))
+            return err_set(err, -PYRO_E_INVALID, "'%.*s': bad tag '%s'", OCI_REF_MAX, s, colon + 1);
+        snprintf(out->tag, sizeof(out->tag), "%s", colon + 1);
+    } else {
+        snprintf(out->tag, sizeof(out->tag), "latest");
+    }
+    if (path[0] != '/' || !path[1])
+        return err_set(err, -PYRO_E_INVALID, "'%.*s': oci:PATH needs an absolute path to an OCI layout directory",
+                       OCI_REF_MAX, s);
+    for (const char *c = path + 1;;) {
+        const char *e = strchr(c, '/');
+        size_t n = e ? (size_t)(e - c) : strlen(c);
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && !strncmp(c, "..", 2)))
+            return err_set(err, -PYRO_E_INVALID,
+                           "'%.*s': the layout path must not have '.', '..' or empty components or end in '/'",
+                           OCI_REF_MAX, s);
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
+                return err_set(err, -PYRO_E_INVALID, "'%.*s': control character in the layout path", OCI_REF_MAX, s);
+        if (!e)
+            break;
+        c = e + 1;
+    }
+    snprintf(out->layout, sizeof(out->layout), "%s", path);
+    return 0;
+}
+
 int oci_ref_parse(const char *s, const char *default_registry, struct oci_ref *out, pyro_error *err)
 {
     memset(out, 0, sizeof(*out));
@@ -110,6 +153,8 @@ int oci_ref_parse(const char *s, const char *default_registry, struct oci_ref *o
         return err_set(err, -PYRO_E_INVALID, "image reference must be 1-%d bytes", OCI_REF_MAX - 1);
     char buf[OCI_REF_MAX];
     memcpy(buf, s, len + 1);
+    if (!strncmp(buf, "oci:", 4))
+        return parse_layout(s, buf, out, err);
     char *at = strchr(buf, '@');
     if (at) {
         *at = '\0';
@@ -174,6 +219,10 @@ int oci_ref_parse(const char *s, const char *default_registry, struct oci_ref *o
 
 void oci_ref_format(const struct oci_ref *r, char *buf, size_t size)
 {
+    if (r->layout[0]) {
+        snprintf(buf, size, "oci:%s%s%s", r->layout, r->digest[0] ? "@" : ":", r->digest[0] ? r->digest : r->tag);
+        return;
+    }
     snprintf(buf, size, "%s/%s%s%s%s%s", r->registry, r->repo, r->tag[0] ? ":" : "", r->tag, r->digest[0] ? "@" : "",
              r->digest);
 }

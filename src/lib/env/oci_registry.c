@@ -539,6 +539,10 @@ int oci_get_blob_file(struct pyro_ctx *ctx, struct oci_client *c, const char *di
     int rc = perform(c, url, NULL, &r, err);
     if (r.fd < -1) /* a write failed: ENOSPC and the like */
         return err_errno(err, -(r.fd + 1), "write layer %s", digest);
+    if (rc < 0 && r.over) { /* a lie, not an interruption: nothing to resume */
+        unlinkat(dirfd, partial, 0);
+        return err_prefix(err, "layer %s: download discarded", digest);
+    }
     if (rc < 0)
         return err_prefix(err, "layer %s (%lld of %lld bytes kept for a resumed pull)", digest, (long long)r.got,
                           (long long)size);

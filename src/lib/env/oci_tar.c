@@ -1,8 +1,9 @@
-/* A deterministic tar of an environment's rootfs, the one layer of a pushed
- * image (oci_push.c): entries in byte order of their paths, a fixed mtime,
+/* A deterministic gzipped tar of an environment's rootfs, the one layer of
+ * a pushed image (oci_push.c): entries in byte order of their paths, a fixed mtime,
  * owners as the sandbox sees them (the sandbox id range shifted back to 0),
  * hard links as links to the first path; sockets and the device nodes a
- * pull refuses are left out (oci_dev_allowed). Pulled back, the
+ * pull refuses are left out (oci_dev_allowed). The sha256 of the
+ * uncompressed tar is the image config's diff id. Pulled back, the
  * tree has the same content digest (env_tree_digest). */
 #include <archive.h>
 #include <archive_entry.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -19,6 +21,7 @@
 #include "base/cleanup.h"
 #include "base/idmap.h"
 #include "base/log.h"
+#include "base/sha256.h"
 #include "lib/env/oci.h"
 #include "lib/env/oci_tar.h"
 
@@ -33,16 +36,25 @@ struct link_seen {
 
 struct tarw {
     struct archive *a;
+    struct archive *gz; /* the gzip stream the tar goes into */
+    struct sha256 diff; /* of the uncompressed tar: the diff id */
+    bool gz_failed;
     struct idmap map;
     struct link_seen *links;
     size_t nlinks, caplinks;
     int64_t entries;
 };
 
-static int64_t unshift(const struct tarw *w, int64_t id, uid_t base)
+/* An owner as the sandbox sees it: the range (where host-side file work
+ * sees it: at uid_base as root, from 0 in a user's host view) shifted
+ * back to 0; in a user's host view the user itself (id count: a rootless
+ * pull's files) is root's. */
+static int64_t unshift(const struct tarw *w, int64_t id, uid_t view_base)
 {
-    if (!w->map.rootless && id >= (int64_t)base && id < (int64_t)base + w->map.count)
-        return id - base;
+    if (id >= (int64_t)view_base && id < (int64_t)view_base + w->map.count)
+        return id - view_base;
+    if (w->map.rootless && id == (int64_t)w->map.count)
+        return 0;
     return id;
 }
 
@@ -62,8 +74,8 @@ static int put(struct tarw *w, int dirfd, const char *name, const char *path, co
     struct archive_entry *e = archive_entry_new();
     archive_entry_set_pathname(e, path);
     archive_entry_set_perm(e, st->st_mode & 07777);
-    archive_entry_set_uid(e, unshift(w, st->st_uid, w->map.uid_base));
-    archive_entry_set_gid(e, unshift(w, st->st_gid, w->map.gid_base));
+    archive_entry_set_uid(e, unshift(w, st->st_uid, w->map.view_uid_base));
+    archive_entry_set_gid(e, unshift(w, st->st_gid, w->map.view_gid_base));
     archive_entry_set_mtime(e, TAR_MTIME, 0);
     _cleanup_close_ int fd = -1;
     int rc = 0;
@@ -169,26 +181,95 @@ static int walk(struct tarw *w, int dirfd, const char *prefix, int depth, pyro_e
     return rc;
 }
 
-int oci_tar_tree(int rootfd, int outfd, int64_t *entries, pyro_error *err)
+/* The tar's bytes: hashed (the diff id), then gzipped. */
+static la_ssize_t on_tar(struct archive *a, void *arg, const void *buf, size_t len)
 {
-    struct tarw w = {0};
-    int rc = idmap_resolve(&w.map, err);
-    if (rc < 0)
+    (void)a;
+    struct tarw *w = arg;
+    sha256_update(&w->diff, buf, len);
+    if (archive_write_data(w->gz, buf, len) != (la_ssize_t)len) {
+        w->gz_failed = true;
+        return -1;
+    }
+    return (la_ssize_t)len;
+}
+
+/* A gzip stream without a timestamp or name (the same tree gives the
+ * same bytes) holding one raw entry, to outfd. */
+static int open_gzip(struct tarw *w, int outfd, pyro_error *err)
+{
+    w->gz = archive_write_new();
+    struct archive_entry *e = archive_entry_new();
+    archive_entry_set_pathname(e, "layer.tar");
+    archive_entry_set_filetype(e, AE_IFREG);
+    int rc = 0;
+    if (archive_write_add_filter_gzip(w->gz) != ARCHIVE_OK ||
+        archive_write_set_filter_option(w->gz, "gzip", "timestamp", NULL) != ARCHIVE_OK ||
+        archive_write_set_format_raw(w->gz) != ARCHIVE_OK || archive_write_set_bytes_per_block(w->gz, 0) ||
+        archive_write_open_fd(w->gz, outfd) != ARCHIVE_OK || archive_write_header(w->gz, e) != ARCHIVE_OK)
+        rc = err_set(err, -EIO, "gzip: %s", archive_error_string(w->gz));
+    archive_entry_free(e);
+    return rc;
+}
+
+struct tar_args {
+    const struct idmap *map;
+    int rootfd, outfd;
+    struct tar_out {
+        char diff_id[72];
+        int64_t entries;
+    } * out; /* shared with the parent when run in a child */
+};
+
+static int tar_fn(void *arg, pyro_error *err)
+{
+    const struct tar_args *t = arg;
+    struct tarw w = {.map = *t->map};
+    int rc = 0, rootfd = t->rootfd, outfd = t->outfd;
+    sha256_init(&w.diff);
+    if ((rc = open_gzip(&w, outfd, err)) < 0) {
+        archive_write_free(w.gz);
         return rc;
+    }
     w.a = archive_write_new();
     archive_write_set_format_pax_restricted(w.a);
     archive_write_set_bytes_in_last_block(w.a, 1);
-    if (archive_write_open_fd(w.a, outfd) != ARCHIVE_OK)
+    if (archive_write_open2(w.a, &w, NULL, on_tar, NULL, NULL) != ARCHIVE_OK)
         rc = err_set(err, -EIO, "tar: %s", archive_error_string(w.a));
     if (rc == 0)
         rc = walk(&w, rootfd, "", 0, err);
     if (archive_write_close(w.a) != ARCHIVE_OK && rc == 0)
-        rc = err_set(err, -EIO, "tar: %s", archive_error_string(w.a));
+        rc = err_set(err, -EIO, "tar: %s", w.gz_failed ? archive_error_string(w.gz) : archive_error_string(w.a));
     archive_write_free(w.a);
+    if (archive_write_close(w.gz) != ARCHIVE_OK && rc == 0)
+        rc = err_set(err, -EIO, "gzip: %s", archive_error_string(w.gz));
+    archive_write_free(w.gz);
+    char hex[SHA256_HEX_LEN];
+    sha256_final_hex(&w.diff, hex);
+    snprintf(t->out->diff_id, sizeof(t->out->diff_id), "sha256:%s", hex);
     for (size_t i = 0; i < w.nlinks; i++)
         free(w.links[i].path);
     free(w.links);
+    t->out->entries = w.entries;
+    return rc;
+}
+
+int oci_tar_tree(int rootfd, int outfd, char diff_id[72], int64_t *entries, pyro_error *err)
+{
+    struct idmap m;
+    int rc = idmap_resolve(&m, err);
+    if (rc < 0)
+        return rc;
+    /* A user's install is owned by the subordinate range, with files the
+     * user cannot read: tarred in the host view (as env_tree_digest). */
+    struct tar_out *out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (out == MAP_FAILED)
+        return err_errno(err, errno, "mmap");
+    struct tar_args t = {&m, rootfd, outfd, out};
+    rc = m.rootless ? idmap_run(&m, tar_fn, &t, err) : tar_fn(&t, err);
+    snprintf(diff_id, 72, "%s", out->diff_id);
     if (entries)
-        *entries = w.entries;
+        *entries = out->entries;
+    munmap(out, sizeof(*out));
     return rc;
 }

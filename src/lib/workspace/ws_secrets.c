@@ -1,6 +1,8 @@
 /* Workspace secrets: checked at create, kept in a 0600 store beside the
  * record, written into the guest through the agent, exported per process
  * by secret_env (ws_secrets.h). */
+#include <archive.h>
+#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -13,7 +15,6 @@
 #include "lib/host/hostpaths.h"
 #include "lib/vm/instance_call.h"
 #include "lib/workspace/ws_secrets.h"
-#include "proto/exec.h"
 
 #define WS_SECRETS_TIMEOUT_MS 30000
 
@@ -199,58 +200,99 @@ static json_t *store_load(const struct instance *inst)
     return s;
 }
 
+struct membuf {
+    char *p;
+    size_t len, cap;
+};
+
+static la_ssize_t mem_write(struct archive *a, void *arg, const void *buf, size_t n)
+{
+    (void)a;
+    struct membuf *m = arg;
+    if (m->len + n > m->cap) {
+        size_t cap = (m->len + n) * 2;
+        char *p = xmalloc(cap);
+        if (m->len)
+            memcpy(p, m->p, m->len);
+        if (m->p)
+            explicit_bzero(m->p, m->cap);
+        free(m->p);
+        m->p = p;
+        m->cap = cap;
+    }
+    memcpy(m->p + m->len, buf, n);
+    m->len += n;
+    return (la_ssize_t)n;
+}
+
+/* A tar of the guest directory (0700) and one file per secret (0400). */
+static int secrets_tar(const json_t *store, struct membuf *out, pyro_error *err)
+{
+    const char *dir = strrchr(WS_SECRETS_GUEST_DIR, '/') + 1;
+    struct archive *a = archive_write_new();
+    struct archive_entry *e = archive_entry_new();
+    int rc = 0;
+    archive_write_set_format_pax_restricted(a);
+    archive_write_set_bytes_in_last_block(a, 1);
+    if (archive_write_open2(a, out, NULL, mem_write, NULL, NULL) != ARCHIVE_OK)
+        rc = -EIO;
+    archive_entry_set_pathname(e, dir);
+    archive_entry_set_filetype(e, AE_IFDIR);
+    archive_entry_set_perm(e, 0700);
+    if (rc == 0 && archive_write_header(a, e) != ARCHIVE_OK)
+        rc = -EIO;
+    size_t i;
+    json_t *s;
+    json_array_foreach(store, i, s) {
+        const char *name = json_get_str(s, "name", "");
+        json_t *v = json_object_get(s, "value");
+        if (rc < 0 || !env_name_ok(name) || !json_is_string(v)) /* the store is ours, but still checked */
+            continue;
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
+        archive_entry_free(e);
+        e = archive_entry_new();
+        archive_entry_set_pathname(e, path);
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0400);
+        archive_entry_set_size(e, (la_int64_t)json_string_length(v));
+        if (archive_write_header(a, e) != ARCHIVE_OK ||
+            archive_write_data(a, json_string_value(v), json_string_length(v)) != (la_ssize_t)json_string_length(v))
+            rc = -EIO;
+    }
+    if (archive_write_close(a) != ARCHIVE_OK)
+        rc = -EIO;
+    if (rc < 0)
+        err_set(err, rc, "make the secrets' archive: %s", archive_error_string(a));
+    archive_entry_free(e);
+    archive_write_free(a);
+    return rc;
+}
+
 int ws_secrets_materialize(const struct instance *inst, pyro_error *err)
 {
     json_auto_t *store = store_load(inst);
     if (!store)
         return 0;
-    /* One shell in the guest writes the files from its environment (the
-     * values never appear in a command line): the directory 0700, each
-     * file 0400, both root's, under the guest's /run (memory). */
-    size_t n = json_array_size(store);
-    struct proto_exec_env *env = xcalloc(n, sizeof(*env));
-    char **names = xcalloc(n, sizeof(*names));
-    _cleanup_free_ char *script = xstrdup("set -e; umask 077; rm -rf " WS_SECRETS_GUEST_DIR
-                                          "; mkdir -m 0700 " WS_SECRETS_GUEST_DIR);
-    for (size_t i = 0; i < n; i++) {
-        json_t *e = json_array_get(store, i);
-        const char *name = json_get_str(e, "name", "");
-        if (!env_name_ok(name)) /* the store is ours, but never trusted into a script */
-            continue;
-        names[i] = xasprintf("PYRO_SECRET_%zu", i);
-        env[i] = (struct proto_exec_env){names[i], json_get_str(e, "value", "")};
-        char *s = xasprintf("%s; printf %%s \"$%s\" > %s/%s; chmod 0400 %s/%s", script, names[i], WS_SECRETS_GUEST_DIR,
-                            name, WS_SECRETS_GUEST_DIR, name);
-        free(script);
-        script = s;
+    /* The agent writes the files from a tar (no shell, so images without
+     * one get them too; the values never appear in a command line): the
+     * directory 0700, each file 0400, both the guest root's, under the
+     * guest's /run (memory). */
+    struct membuf tar = {0};
+    int r = secrets_tar(store, &tar, err);
+    struct agent_conn *c = NULL;
+    if (r == 0)
+        r = instance_agent_open(inst, &c, err);
+    if (r == 0) {
+        json_auto_t *req = json_pack("{s:s, s:{s:s, s:s, s:i, s:i}}", "op", "tar_in", "args", "root", "/", "path",
+                                     "run", "max_entries", REDACT_VALUES_MAX + 1, "max_bytes",
+                                     REDACT_VALUES_MAX * REDACT_VALUE_MAX);
+        r = agent_call(c, req, tar.p, tar.len, NULL, NULL, WS_SECRETS_TIMEOUT_MS, err);
+        agent_conn_close(c);
     }
-    const char *const argv[] = {"/bin/sh", "-c", script, NULL};
-    size_t used = 0;
-    for (size_t i = 0; i < n; i++)
-        if (names[i])
-            env[used++] = env[i];
-    const struct proto_exec_request req = {
-        .argv = argv,
-        .cwd = "/",
-        .env = env,
-        .env_count = used,
-        .timeout_ms = WS_SECRETS_TIMEOUT_MS,
-        .stdout_max = 4096,
-        .stderr_max = 4096,
-    };
-    json_auto_t *args = proto_exec_request_pack(&req);
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    free(env);
-    json_auto_t *res = NULL;
-    int r = instance_call(inst, "exec", args, WS_SECRETS_TIMEOUT_MS + 5000, &res, err);
-    if (r < 0)
-        return err_prefix(err, "write the secrets into the guest");
-    if (json_get_int(res, "exit_code", 1) != 0)
-        return err_set(err, -PYRO_E_STATE, "could not write the secrets into %s in the guest (exit code %lld)",
-                       WS_SECRETS_GUEST_DIR, json_get_int(res, "exit_code", 1));
-    return 0;
+    if (tar.p)
+        explicit_bzero(tar.p, tar.cap);
+    free(tar.p);
+    return r < 0 ? err_prefix(err, "write the secrets into %s in the guest", WS_SECRETS_GUEST_DIR) : 0;
 }
 
 struct redact *ws_secrets_redactor(const struct instance *inst)
