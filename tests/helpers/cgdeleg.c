@@ -16,12 +16,13 @@
  * failure. */
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "cgcheck.h"
 
 #include "backend/cgroups.h"
 #include "base/cleanup.h"
@@ -29,37 +30,6 @@
 
 #define ID "cgtest1"
 #define PIDS_MAX 8
-
-static void __attribute__((format(printf, 1, 2), noreturn)) fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("FAIL ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    va_end(ap);
-    exit(1);
-}
-
-/* The first line of dir/name, without its newline. */
-static const char *first_line(const char *dir, const char *name)
-{
-    static char buf[512];
-    char path[CGROUPS_PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if (probe_read_file(path, buf, sizeof(buf)) < 0)
-        return "(unreadable)";
-    buf[strcspn(buf, "\n")] = '\0';
-    return buf;
-}
-
-static void expect_file(const char *dir, const char *name, const char *want)
-{
-    const char *got = first_line(dir, name);
-    if (strcmp(got, want))
-        fail("%s/%s is '%s', not '%s'", dir, name, got, want);
-    printf("ok %s = %s\n", name, want);
-}
 
 /* The cgroup2 path of pid ("/..."). */
 static const char *cgroup_of(pid_t pid)
@@ -98,47 +68,47 @@ static int fork_until_refused(int hold_fd)
 static int deleg(const char *base)
 {
     if (geteuid() == 0)
-        fail("runs as root: the test is of an ordinary user");
+        cg_fail("runs as root: the test is of an ordinary user");
     printf("ok running as uid %u\n", (unsigned)geteuid());
     struct cgroups_user u;
     struct cgroups cg;
     if (cgroups_plan_caller(true, "pyro", ID, &cg, &u, NULL) < 0)
-        fail("cgroups_plan_caller");
+        cg_fail("cgroups_plan_caller");
     if (strcmp(u.base, base))
-        fail("delegated base '%s', not %s (why: %s)", u.base, base, u.why);
+        cg_fail("delegated base '%s', not %s (why: %s)", u.base, base, u.why);
     if (u.ctl != CGROUPS_ALL || u.why[0])
-        fail("controllers %#x, why '%s'", u.ctl, u.why);
+        cg_fail("controllers %#x, why '%s'", u.ctl, u.why);
     printf("ok delegated base %s with memory, pids, cpu\n", u.base);
     char want[CGROUPS_PATH_MAX + 32];
     snprintf(want, sizeof(want), "%s/pyro/%s", base, ID);
     if (cg.count != 1 || cg.version != 2 || strcmp(cg.paths[0], want))
-        fail("plan %d paths, v%d, '%s'", cg.count, cg.version, cg.count ? cg.paths[0] : "");
+        cg_fail("plan %d paths, v%d, '%s'", cg.count, cg.version, cg.count ? cg.paths[0] : "");
     struct cgroups_limits lim = {.vcpu_count = 1, .mem_mib = 64, .pids_max = PIDS_MAX};
     cgroups_create_user(&cg, &lim, &u);
     if (cg.count != 1 || cgroups_unenforced(&cg) != 0)
-        fail("cgroup not made: %s (fix: %s)", u.why, u.fix);
+        cg_fail("cgroup not made: %s (fix: %s)", u.why, u.fix);
     printf("ok made %s\n", want);
     /* This process sat in the base: it moved to the leaf, so that the
      * base could enable controllers for its children. */
     const char *self = cgroup_of(getpid());
     if (!strstr(self, "/pyro-leaf"))
-        fail("this process is in %s, not in the base's leaf", self);
+        cg_fail("this process is in %s, not in the base's leaf", self);
     printf("ok this process moved to the leaf %s\n", self);
-    expect_file(base, "cgroup.subtree_control", "cpu memory pids");
-    expect_file(want, "memory.max", "67108864");
-    expect_file(want, "memory.swap.max", "0");
-    expect_file(want, "pids.max", "8");
-    expect_file(want, "cpu.max", "100000 100000");
+    cg_expect_file("", base, "cgroup.subtree_control", "cpu memory pids");
+    cg_expect_file("", want, "memory.max", "67108864");
+    cg_expect_file("", want, "memory.swap.max", "0");
+    cg_expect_file("", want, "pids.max", "8");
+    cg_expect_file("", want, "cpu.max", "100000 100000");
 
     int hold[2];
     if (pipe(hold) < 0)
-        fail("pipe");
+        cg_fail("pipe");
     int go[2];
     if (pipe(go) < 0)
-        fail("pipe");
+        cg_fail("pipe");
     pid_t child = fork();
     if (child < 0)
-        fail("fork");
+        cg_fail("fork");
     if (child == 0) {
         close(hold[1]);
         close(go[1]);
@@ -151,40 +121,40 @@ static int deleg(const char *base)
     close(go[0]);
     pyro_error err = {0};
     if (cgroups_attach(&cg, child, &err) < 0)
-        fail("attach: %s", err.message);
+        cg_fail("attach: %s", err.message);
     const char *in = cgroup_of(child);
     if (!strstr(in, "/pyro/" ID))
-        fail("the attached process is in %s", in);
+        cg_fail("the attached process is in %s", in);
     printf("ok attached pid %d: %s\n", (int)child, in);
     if (write(go[1], "g", 1) != 1)
-        fail("write");
+        cg_fail("write");
     /* Until the kernel refused a fork (pids.events counts it), at most
      * 10 s: by then the cgroup holds exactly the limit. */
     const char *ev = "";
     for (int i = 0; i < 1000; i++) {
-        ev = first_line(want, "pids.events");
+        ev = cg_first_line(want, "pids.events");
         if (!strncmp(ev, "max ", 4) && atoi(ev + 4) >= 1)
             break;
         usleep(10000);
     }
     if (strncmp(ev, "max ", 4) || atoi(ev + 4) < 1)
-        fail("pids.events '%s': no fork was refused", ev);
+        cg_fail("pids.events '%s': no fork was refused", ev);
     printf("ok a fork was refused (pids.events: %s)\n", ev);
-    expect_file(want, "pids.current", "8");
+    cg_expect_file("", want, "pids.current", "8");
 
     /* Removal from the recorded path (as destroy after a killed monitor
      * does), with every member alive: they are killed, the cgroup goes. */
     struct cgroups rec;
     if (cgroups_plan_recorded(want, "pyro", ID, &rec, &err) < 0)
-        fail("recorded plan: %s", err.message);
+        cg_fail("recorded plan: %s", err.message);
     if (cgroups_remove(&rec, &err) < 0)
-        fail("remove: %s", err.message);
+        cg_fail("remove: %s", err.message);
     cgroups_free(&rec);
     if (access(want, F_OK) == 0)
-        fail("%s remains", want);
+        cg_fail("%s remains", want);
     int st;
     if (waitpid(child, &st, 0) != child || !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
-        fail("the member was not killed by the removal (status %#x)", st);
+        cg_fail("the member was not killed by the removal (status %#x)", st);
     printf("ok removed %s, its %d processes killed\n", want, PIDS_MAX);
     cgroups_free(&cg);
     return 0;
@@ -195,11 +165,11 @@ static int nodeleg(void)
     struct cgroups_user u;
     struct cgroups cg;
     if (cgroups_plan_caller(true, "pyro", ID, &cg, &u, NULL) < 0)
-        fail("cgroups_plan_caller");
+        cg_fail("cgroups_plan_caller");
     if (u.base[0] || cg.count != 0 || cgroups_unenforced(&cg) != CGROUPS_ALL)
-        fail("a plan without delegation: base '%s', %d paths", u.base, cg.count);
+        cg_fail("a plan without delegation: base '%s', %d paths", u.base, cg.count);
     if (!strstr(u.why, "is not delegated to uid") || !strstr(u.fix, "Delegate=yes"))
-        fail("why '%s' fix '%s'", u.why, u.fix);
+        cg_fail("why '%s' fix '%s'", u.why, u.fix);
     printf("ok no plan: %s (fix: %s)\n", u.why, u.fix);
     return 0;
 }

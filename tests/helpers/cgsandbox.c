@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,42 +24,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgcheck.h"
+
 #include "backend/cgroups.h"
 #include "backend/sandbox/sandbox.h"
 #include "base/idmap.h"
 #include "base/probe.h"
 
 #define ID "cgsb1"
-
-static void __attribute__((format(printf, 1, 2), noreturn)) fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("FAIL ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    va_end(ap);
-    exit(1);
-}
-
-static const char *first_line(const char *dir, const char *name)
-{
-    static char buf[512];
-    char path[CGROUPS_PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if (probe_read_file(path, buf, sizeof(buf)) < 0)
-        return "(unreadable)";
-    buf[strcspn(buf, "\n")] = '\0';
-    return buf;
-}
-
-static void expect_file(const char *dir, const char *name, const char *want)
-{
-    const char *got = first_line(dir, name);
-    if (strcmp(got, want))
-        fail("%s/%s is '%s', not '%s'", dir, name, got, want);
-    printf("ok sandbox %s = %s\n", name, want);
-}
 
 /* The "monitor": starts the sandbox, reports PID 1 and what the result
  * said on the pipe, forwards the probe's channel, then waits to be
@@ -102,10 +73,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (geteuid() == 0)
-        fail("runs as root: the test is of an ordinary user");
+        cg_fail("runs as root: the test is of an ordinary user");
     int rep[2], sp[2];
     if (pipe(rep) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-        fail("pipe");
+        cg_fail("pipe");
     pid_t mon = fork();
     if (mon == 0) {
         close(rep[0]);
@@ -117,33 +88,33 @@ int main(int argc, char **argv)
     char line[2048] = "";
     FILE *f = fdopen(rep[0], "r");
     if (!f || !fgets(line, sizeof(line), f))
-        fail("the monitor reported nothing");
+        cg_fail("the monitor reported nothing");
     fclose(f);
     line[strcspn(line, "\n")] = '\0';
     if (!strncmp(line, "FAIL", 4))
-        fail("%s", line + 5);
+        cg_fail("%s", line + 5);
     int pid = 0, version = 0;
     unsigned unenforced = 99;
     if (sscanf(line, "pid=%d version=%d unenforced=%u", &pid, &version, &unenforced) != 3)
-        fail("report '%s'", line);
+        cg_fail("report '%s'", line);
     if (version != 2 || unenforced != 0)
-        fail("the sandbox does not hold its limits: %s", line);
+        cg_fail("the sandbox does not hold its limits: %s", line);
     printf("ok rootless sandbox started: cgroup v2, nothing in limits_unenforced\n");
 
     /* PID 1's cgroup, as the kernel says. */
     char f1[64], text[4096], self[CGROUPS_PATH_MAX];
     snprintf(f1, sizeof(f1), "/proc/%d/cgroup", pid);
     if (probe_read_file(f1, text, sizeof(text)) < 0 || cgroups_self_path(text, self, sizeof(self)) < 0)
-        fail("no cgroup2 path for PID 1");
+        cg_fail("no cgroup2 path for PID 1");
     if (!strstr(self, "/pyro/" ID))
-        fail("PID 1 is in %s", self);
+        cg_fail("PID 1 is in %s", self);
     printf("ok PID 1 is in %s\n", self);
     char dir[CGROUPS_PATH_MAX + 32];
     snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s", self);
-    expect_file(dir, "memory.max", "67108864");
-    expect_file(dir, "memory.swap.max", "0");
-    expect_file(dir, "pids.max", "16");
-    expect_file(dir, "cpu.max", "100000 100000");
+    cg_expect_file("sandbox ", dir, "memory.max", "67108864");
+    cg_expect_file("sandbox ", dir, "memory.swap.max", "0");
+    cg_expect_file("sandbox ", dir, "pids.max", "16");
+    cg_expect_file("sandbox ", dir, "cpu.max", "100000 100000");
 
     /* The probe's fork bomb: its report on the channel. */
     char out[4096] = "";
@@ -151,7 +122,7 @@ int main(int argc, char **argv)
     while (used < sizeof(out) - 1 && !strstr(out, "ready=1")) {
         struct pollfd p = {.fd = sp[0], .events = POLLIN};
         if (poll(&p, 1, 20000) <= 0)
-            fail("the probe did not report (so far: %s)", out);
+            cg_fail("the probe did not report (so far: %s)", out);
         ssize_t k = read(sp[0], out + used, sizeof(out) - 1 - used);
         if (k <= 0)
             break;
@@ -160,22 +131,22 @@ int main(int argc, char **argv)
     }
     const char *e = strstr(out, "forkbomb_errno=");
     if (!e || atoi(e + strlen("forkbomb_errno=")) != EAGAIN)
-        fail("the fork bomb did not end with EAGAIN: %s", out);
+        cg_fail("the fork bomb did not end with EAGAIN: %s", out);
     printf("ok the fork bomb inside was stopped by pids.max (EAGAIN); pids.events: %s\n",
-           first_line(dir, "pids.events"));
+           cg_first_line(dir, "pids.events"));
 
     /* The monitor dies; destroy works from sandbox.json alone. */
     kill(mon, SIGKILL);
     waitpid(mon, NULL, 0);
     pyro_error err = {0};
     if (sandbox_destroy(argv[2], ID, &err) < 0)
-        fail("destroy after the monitor was killed: %s", err.message);
+        cg_fail("destroy after the monitor was killed: %s", err.message);
     if (access(dir, F_OK) == 0)
-        fail("%s remains", dir);
+        cg_fail("%s remains", dir);
     if (kill(pid, 0) == 0)
-        fail("PID 1 (%d) still runs", pid);
+        cg_fail("PID 1 (%d) still runs", pid);
     if (access(argv[2], F_OK) == 0)
-        fail("%s remains", argv[2]);
+        cg_fail("%s remains", argv[2]);
     printf("ok destroyed after a killed monitor: the cgroup, PID 1 and %s are gone\n", argv[2]);
     return 0;
 }

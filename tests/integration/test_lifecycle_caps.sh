@@ -60,26 +60,18 @@ done
 [ -z "$(ls "$PYRO_HOME/workspaces" "$PYRO_HOME/vms" 2>/dev/null)" ] || fail "a refused create left something behind"
 # The same over MCP: a tool error, not a result.
 mkdir -p "$TEST_TMP/mcp" && cd "$TEST_TMP/mcp"
-env "${MEM_ENV[@]}" /usr/bin/python3 - "$PYRO" "$ENV" "$CAP" <<'PY' || fail "MCP workspace_create above the cap"
-import json, subprocess, sys
+env "${MEM_ENV[@]}" PYTHONPATH="$PYRO_SOURCE_DIR/tests/integration" /usr/bin/python3 - "$PYRO" "$ENV" "$CAP" <<'PY' ||
+  fail "MCP workspace_create above the cap"
+import sys
+from mcp_stdio import serve
 pyro, env, cap = sys.argv[1:4]
-p = subprocess.Popen([pyro, "mcp", "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-def call(i, method, params):
-    p.stdin.write(json.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params}) + "\n")
-    p.stdin.flush()
-    while True:
-        m = json.loads(p.stdout.readline())
-        if m.get("id") == i:
-            return m
-call(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}})
-p.stdin.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n")
-r = call(2, "tools/call", {"name": "workspace_create", "arguments": {"environment": env, "mem_mib": 65536}})
+mcp = serve(pyro)
+r = mcp.call("tools/call", {"name": "workspace_create", "arguments": {"environment": env, "mem_mib": 65536}})
 res = r["result"]
 text = " ".join(c.get("text", "") for c in res["content"])
 assert res.get("isError") is True, r
 assert f"max_total_mem_mib is {cap} MiB" in text, text
-p.stdin.close()
-p.wait(timeout=60)
+mcp.close()
 PY
 cd - >/dev/null
 [ -z "$(ls "$PYRO_HOME/workspaces" 2>/dev/null)" ] || fail "the refused MCP create left a workspace"

@@ -156,25 +156,16 @@ ok "pull from OCI layouts (pyro's test layout with an index, one skopeo made): t
 # outside the server's roots (here: only its project source).
 mv "$SKINST/rootfs" "$SKINST/rootfs.off"
 mkdir -p "$TEST_TMP/mcp-cwd" && cd "$TEST_TMP/mcp-cwd"
-XDG_CACHE_HOME="$TEST_TMP/cache-sk" python3 - "$PYRO" "oci:$TEST_TMP/sk:v1" <<'PY' || fail "MCP: layout outside the roots"
-import json, subprocess, sys
+XDG_CACHE_HOME="$TEST_TMP/cache-sk" PYTHONPATH="$PYRO_SOURCE_DIR/tests/integration" /usr/bin/python3 - "$PYRO" "oci:$TEST_TMP/sk:v1" <<'PY' || fail "MCP: layout outside the roots"
+import sys
+from mcp_stdio import serve
 pyro, env = sys.argv[1:3]
-p = subprocess.Popen([pyro, "mcp", "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-def call(i, method, params):
-    p.stdin.write(json.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params}) + "\n")
-    p.stdin.flush()
-    while True:
-        m = json.loads(p.stdout.readline())
-        if m.get("id") == i:
-            return m
-call(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}})
-p.stdin.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n")
-res = call(2, "tools/call", {"name": "workspace_create", "arguments": {"environment": env}})["result"]
+mcp = serve(pyro)
+res = mcp.call("tools/call", {"name": "workspace_create", "arguments": {"environment": env}})["result"]
 text = " ".join(c.get("text", "") for c in res["content"])
 assert res.get("isError") is True, res
 assert "outside the host paths" in text and "environment" in text, text
-p.stdin.close()
-p.wait(timeout=60)
+mcp.close()
 PY
 cd - >/dev/null
 [ -d "$SKINST/rootfs.off" ] && [ ! -e "$SKINST/rootfs" ] || fail "MCP: the install was touched"
