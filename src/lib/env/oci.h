@@ -38,8 +38,8 @@ struct oci_ref {
  * one-component repository on docker.io gets "library/". The tag
  * defaults to "latest" when there is no digest. "oci:PATH[:tag|@digest]"
  * names an image in an OCI layout directory (PATH absolute, without ".",
- * ".." or empty components; the tag is after the last ':' that follows
- * the last '/'). */
+ * ".." or empty components or '@'; the tag is after the last ':' that
+ * follows the last '/'). */
 int oci_ref_parse(const char *s, const char *default_registry, struct oci_ref *out, pyro_error *err);
 /* "registry/repo[:tag][@digest]", the canonical name of the environment. */
 void oci_ref_format(const struct oci_ref *r, char *buf, size_t size);

@@ -102,9 +102,9 @@ static bool tag_ok(const char *s)
     return true;
 }
 
-/* oci:PATH[:tag|@digest]: an absolute path of printable characters
- * without "." or ".." components, empty ones or a trailing '/', so that
- * one layout has one name. */
+/* oci:PATH[:tag|@digest]: an absolute path of printable characters but
+ * '@', without "." or ".." components, empty ones or a trailing '/', so
+ * that one layout has one name. */
 static int parse_layout(const char *s, char *buf, struct oci_ref *out, pyro_error *err)
 {
     char *path = buf + 4;
@@ -134,9 +134,14 @@ static int parse_layout(const char *s, char *buf, struct oci_ref *out, pyro_erro
             return err_set(err, -PYRO_E_INVALID,
                            "'%.*s': the layout path must not have '.', '..' or empty components or end in '/'",
                            OCI_REF_MAX, s);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
                 return err_set(err, -PYRO_E_INVALID, "'%.*s': control character in the layout path", OCI_REF_MAX, s);
+            /* (it would read as a digest once the name is written out) */
+            if (c[i] == '@')
+                return err_set(err, -PYRO_E_INVALID, "'%.*s': '@' in the layout path (only before sha256:<digest>)",
+                               OCI_REF_MAX, s);
+        }
         if (!e)
             break;
         c = e + 1;
