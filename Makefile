@@ -26,7 +26,9 @@ deps:
 	@scripts/deps.sh
 
 # The whole suite: every test in the default build, as root and (the same
-# ctest run, two at a time) the chosen suites again as the unprivileged user
+# ctest run, three at a time: many suites wait on guests, builds or
+# timers, and the VM suites hold one core, see tests/README.md) the chosen
+# suites again as the unprivileged user
 # pyro-test (label user, also alone as check-user); the
 # unit suites and fuzz corpus replays under AddressSanitizer + UBSan; the
 # clang build (fuzz preset, so clang's warnings are errors too) and a bounded
@@ -35,7 +37,7 @@ deps:
 check: deps
 	@scripts/npm-deps.sh mcp
 	$(MAKE) build asan release fuzz
-	ctest --test-dir build --output-on-failure -j 2 -LE 'lint|package'
+	ctest --test-dir build --output-on-failure -j 3 -LE 'lint|package'
 	ctest --test-dir build-asan --output-on-failure -j 2 -L 'unit|fuzz'
 	$(MAKE) fuzz-run
 	$(MAKE) lint
