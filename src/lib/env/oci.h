@@ -57,6 +57,9 @@ const struct env_recipe *oci_recipe_intern(const char *name);
 bool oci_dev_allowed(const char *path, unsigned major, unsigned minor);
 /* True for "sha256:" followed by 64 lowercase hex digits. */
 bool oci_digest_ok(const char *d);
+/* A layer store (dirfd) already holds blob digest of size bytes as a
+ * regular file: shared with another image, verified when it was written. */
+bool oci_blob_present(int dirfd, const char *digest, int64_t size);
 
 /* --- the registry client (oci_registry.c) ----------------------------- */
 

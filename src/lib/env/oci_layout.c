@@ -223,9 +223,8 @@ int oci_layout_get_blob_file(struct pyro_ctx *ctx, struct oci_layout *l, const c
     if (!oci_digest_ok(digest) || size < 0)
         return err_set(err, -PYRO_E_CORRUPT, "bad layer descriptor %.80s", digest);
     const char *hex = digest + 7;
-    struct stat st;
-    if (fstatat(dirfd, hex, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_size == size)
-        return 0; /* shared with another image, verified when written */
+    if (oci_blob_present(dirfd, digest, size))
+        return 0;
     _cleanup_close_ int in = open_blob(l, digest, &size, err);
     if (in < 0)
         return in;

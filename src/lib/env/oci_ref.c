@@ -5,10 +5,12 @@
 
 #include "base/sha256.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static bool is_lower_alnum(char c)
 {
@@ -23,6 +25,13 @@ bool oci_digest_ok(const char *d)
         if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
             return false;
     return true;
+}
+
+bool oci_blob_present(int dirfd, const char *digest, int64_t size)
+{
+    struct stat st;
+    return oci_digest_ok(digest) && fstatat(dirfd, digest + 7, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+           st.st_size == size;
 }
 
 /* One path component: [a-z0-9]+ with single '.', '_', "__" or runs of '-'

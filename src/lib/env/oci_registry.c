@@ -507,9 +507,8 @@ int oci_get_blob_file(struct pyro_ctx *ctx, struct oci_client *c, const char *di
     if (!oci_digest_ok(digest) || size < 0)
         return err_set(err, -PYRO_E_PROTOCOL, "bad layer descriptor %.80s", digest);
     const char *hex = digest + 7;
-    struct stat st;
-    if (fstatat(dirfd, hex, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_size == size)
-        return 0; /* shared with another image, verified when written */
+    if (oci_blob_present(dirfd, digest, size))
+        return 0;
     char partial[80];
     snprintf(partial, sizeof(partial), "%s.partial", hex);
     _cleanup_close_ int fd = openat(dirfd, partial, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -517,6 +516,7 @@ int oci_get_blob_file(struct pyro_ctx *ctx, struct oci_client *c, const char *di
         return err_errno(err, errno, "open the download of %s", digest);
     struct resp r = {.fd = fd, .limit = size, .ctx = ctx, .what = digest};
     sha256_init(&r.sha);
+    struct stat st;
     int64_t have = fstat(fd, &st) == 0 ? st.st_size : 0;
     if (have >= size || rehash(fd, have, &r.sha) < 0) {
         have = 0;
