@@ -119,9 +119,14 @@ json_t *ws_ports_list(const struct instance *inst, const char *service);
  * many were open (0 when it does not run). */
 int ws_shells_close_all(const struct instance *inst);
 
-/* Base64 of bytes (file reads of binary content). */
 /* ws_disk.c: whether a seed of seed_bytes fits a disk of disk_mib. */
 int ws_disk_check_seed(long long disk_mib, long long seed_bytes, pyro_error *err);
-char *ws_base64(const unsigned char *data, size_t len);
+
+/* File reads (workspace_file_read, workspace_disk_read): max_bytes'
+ * default and bound, and the content of what was read: a string of UTF-8
+ * text, else of its base64 (*encoding "utf-8" or "base64"). */
+#define WS_READ_DEFAULT 65536
+#define WS_READ_MAX (1024 * 1024)
+json_t *ws_content(const void *data, size_t len, const char **encoding);
 
 #endif

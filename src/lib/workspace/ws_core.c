@@ -315,7 +315,7 @@ int ws_journals_clear(struct instance *inst, pyro_error *err)
     return 0;
 }
 
-char *ws_base64(const unsigned char *data, size_t len)
+static char *base64(const unsigned char *data, size_t len)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char *out = xmalloc((len + 2) / 3 * 4 + 1);
@@ -333,4 +333,15 @@ char *ws_base64(const unsigned char *data, size_t len)
     }
     out[o] = '\0';
     return out;
+}
+
+json_t *ws_content(const void *data, size_t len, const char **encoding)
+{
+    if (utf8_valid(data, len)) {
+        *encoding = "utf-8";
+        return json_stringn(len ? data : "", len);
+    }
+    *encoding = "base64";
+    _cleanup_free_ char *b64 = base64(data, len);
+    return json_string(b64);
 }

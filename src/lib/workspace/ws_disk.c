@@ -18,9 +18,6 @@
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_schema.h"
 
-#define WS_DISK_READ_DEFAULT 65536
-#define WS_DISK_READ_MAX (1 << 20)
-
 int ws_disk_check_seed(long long disk_mib, long long seed_bytes, pyro_error *err)
 {
     /* The file system's own metadata and the guest's first writes take
@@ -165,17 +162,16 @@ static int ws_disk_read_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     _cleanup_free_ char *img = NULL;
     if ((r = disk_open(ctx, args, &inst, &img, err)) < 0)
         return r;
-    long long max = json_get_int(args, "max_bytes", WS_DISK_READ_DEFAULT), size = 0;
+    long long max = json_get_int(args, "max_bytes", WS_READ_DEFAULT), size = 0;
     _cleanup_free_ char *data = NULL;
     size_t len = 0;
     if ((r = diskfs_read(img, rel, (size_t)max, &data, &len, &size, err)) < 0)
         return r;
-    bool text = utf8_valid(data, len);
-    _cleanup_free_ char *b64 = text ? NULL : ws_base64((const unsigned char *)data, len);
+    const char *encoding;
+    json_t *content = ws_content(data, len, &encoding);
     *result = json_pack("{s:s, s:s+, s:o, s:s, s:I, s:I, s:b, s:I}", "workspace_id", inst.id, "path", "/", rel,
-                        "content", text ? json_stringn(len ? data : "", len) : json_string(b64), "encoding",
-                        text ? "utf-8" : "base64", "size", (json_int_t)size, "bytes_read", (json_int_t)len, "truncated",
-                        size > (long long)len, "max_bytes", (json_int_t)max);
+                        "content", content, "encoding", encoding, "size", (json_int_t)size, "bytes_read",
+                        (json_int_t)len, "truncated", size > (long long)len, "max_bytes", (json_int_t)max);
     return 0;
 }
 
@@ -199,7 +195,7 @@ static const struct contract_param disk_read_params[] = {
     PARAM_STR("path", "Absolute guest path of a regular file on the workspace's disk.",
               .flags = PF_REQUIRED | PF_POSITIONAL),
     PARAM_INT("max_bytes", "Read at most this many bytes; truncation is reported.", .has_default = true,
-              .def_int = WS_DISK_READ_DEFAULT, .min = 1, .max = WS_DISK_READ_MAX),
+              .def_int = WS_READ_DEFAULT, .min = 1, .max = WS_READ_MAX),
     PARAM_END,
 };
 

@@ -14,8 +14,6 @@
 #include "lib/workspace/workspace.h"
 #include "lib/workspace/ws_schema.h"
 
-#define WS_READ_DEFAULT 65536
-#define WS_READ_MAX (1024 * 1024)
 #define WS_WRITE_MAX (1024 * 1024)
 
 static json_t *entry_out(const json_t *e)
@@ -100,18 +98,12 @@ static int ws_file_read_run(struct pyro_ctx *ctx, json_t *args, json_t **result,
     agent_conn_close(c);
     if (r == 0) {
         _cleanup_free_ char *abs = ws_guest_abs(rel);
-        bool text = utf8_valid((const char *)body.data, body.len);
-        json_t *content;
-        if (text)
-            content = json_stringn(body.len ? (const char *)body.data : "", body.len);
-        else {
-            _cleanup_free_ char *b64 = ws_base64(body.data, body.len);
-            content = json_string(b64);
-        }
+        const char *encoding;
+        json_t *content = ws_content(body.data, body.len, &encoding);
         *result = json_pack("{s:s, s:s, s:o, s:s, s:O, s:I, s:O, s:I}", "workspace_id", inst.id, "path", abs, "content",
-                            content, "encoding", text ? "utf-8" : "base64", "size", json_object_get(res, "size"),
-                            "bytes_read", (json_int_t)body.len, "truncated", json_object_get(res, "truncated"),
-                            "max_bytes", (json_int_t)max);
+                            content, "encoding", encoding, "size", json_object_get(res, "size"), "bytes_read",
+                            (json_int_t)body.len, "truncated", json_object_get(res, "truncated"), "max_bytes",
+                            (json_int_t)max);
     }
     agent_body_free(&body);
     return r;
