@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "base/growbuf.h"
 #include "base/json.h"
 #include "base/redact.h"
 
@@ -98,22 +99,6 @@ static void mark(const struct redact *r, const char *buf, size_t len, unsigned f
     }
 }
 
-struct growbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static void grow_put(struct growbuf *g, const char *s, size_t n)
-{
-    if (g->len + n + 1 > g->cap) {
-        g->cap = (g->len + n + 1) * 2;
-        g->p = xrealloc(g->p, g->cap);
-    }
-    memcpy(g->p + g->len, s, n);
-    g->len += n;
-    g->p[g->len] = '\0';
-}
-
 char *redact_range(const struct redact *r, const char *buf, size_t len, size_t from, size_t to, unsigned flags,
                    size_t *out_len)
 {
@@ -121,10 +106,10 @@ char *redact_range(const struct redact *r, const char *buf, size_t len, size_t f
         to = len;
     if (from > to)
         from = to;
-    struct growbuf g = {xmalloc(to - from + 1), 0, to - from + 1};
-    g.p[0] = '\0';
+    struct growbuf g = {0};
+    growbuf_put(&g, "", 0);
     if (!redact_count(r) || !len) {
-        grow_put(&g, buf + from, to - from);
+        growbuf_put(&g, buf + from, to - from);
         *out_len = g.len;
         return g.p;
     }
@@ -134,7 +119,7 @@ char *redact_range(const struct redact *r, const char *buf, size_t len, size_t f
     size_t i = from;
     while (i < to) {
         if (m[i]) {
-            grow_put(&g, REDACT_MASK, strlen(REDACT_MASK));
+            growbuf_put(&g, REDACT_MASK, strlen(REDACT_MASK));
             while (i < len && m[i])
                 i++;
             continue;
@@ -142,7 +127,7 @@ char *redact_range(const struct redact *r, const char *buf, size_t len, size_t f
         size_t j = i;
         while (j < to && !m[j])
             j++;
-        grow_put(&g, buf + i, j - i);
+        growbuf_put(&g, buf + i, j - i);
         i = j;
     }
     *out_len = g.len;

@@ -8,31 +8,14 @@
 #include <string.h>
 
 #include "base/cleanup.h"
+#include "base/growbuf.h"
 
 struct line {
     uint32_t *cells;
     size_t len, cap, col;
 };
 
-struct out {
-    char *buf;
-    size_t len, cap;
-};
-
-static void out_put(struct out *o, const char *s, size_t n)
-{
-    if (o->len + n + 1 > o->cap) {
-        o->cap = (o->len + n + 1) * 2;
-        char *b = realloc(o->buf, o->cap);
-        if (!b)
-            abort();
-        o->buf = b;
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-}
-
-static void out_utf8(struct out *o, uint32_t c)
+static void out_utf8(struct growbuf *o, uint32_t c)
 {
     char b[4];
     size_t n;
@@ -45,7 +28,7 @@ static void out_utf8(struct out *o, uint32_t c)
     else
         b[0] = (char)(0xF0 | c >> 18), b[1] = (char)(0x80 | ((c >> 12) & 0x3F)),
         b[2] = (char)(0x80 | ((c >> 6) & 0x3F)), b[3] = (char)(0x80 | (c & 0x3F)), n = 4;
-    out_put(o, b, n);
+    growbuf_put(o, b, n);
 }
 
 /* Writes c at the cursor column (overwriting) and moves right. */
@@ -64,7 +47,7 @@ static void line_put(struct line *l, uint32_t c)
         l->len = l->col;
 }
 
-static void line_flush(struct line *l, struct out *o)
+static void line_flush(struct line *l, struct growbuf *o)
 {
     for (size_t i = 0; i < l->len; i++)
         out_utf8(o, l->cells[i]);
@@ -130,8 +113,8 @@ char *shell_render_plain(const char *in, size_t len, size_t *out_len)
 {
     const unsigned char *s = (const unsigned char *)in;
     struct line l = {0};
-    struct out o = {0};
-    out_put(&o, "", 0);
+    struct growbuf o = {0};
+    growbuf_put(&o, "", 0);
     for (size_t i = 0; i < len;) {
         unsigned char c = s[i];
         if (c == 0x1B) {
@@ -146,7 +129,7 @@ char *shell_render_plain(const char *in, size_t len, size_t *out_len)
         i++;
         if (c == '\n') {
             line_flush(&l, &o);
-            out_put(&o, "\n", 1);
+            growbuf_put(&o, "\n", 1);
         } else if (c == '\r') {
             l.col = 0;
         } else if (c == '\b') {
@@ -169,8 +152,7 @@ char *shell_render_plain(const char *in, size_t len, size_t *out_len)
     }
     line_flush(&l, &o);
     free(l.cells);
-    o.buf[o.len] = 0;
     if (out_len)
         *out_len = o.len;
-    return o.buf;
+    return o.p;
 }
