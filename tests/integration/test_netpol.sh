@@ -196,14 +196,17 @@ ok "allow_hosts: listed names, wildcards and CIDRs reached; other names, address
 # kill -9 of the monitor: the filter goes with it; delete removes the rest.
 WS=$("$PYRO" workspace create "$ENV" --network-policy egress --allow-host allowed.test --json | jget workspace_id)
 MON=$(jget pid <"$PYRO_HOME/workspaces/$WS/monitor.json")
+# (this workspace's filter, on its own link: other suites may run theirs)
+IF=$(jget network.host_ifname <"$PYRO_HOME/workspaces/$WS/monitor.json")
+[ -n "$IF" ] || fail "no host interface in monitor.json"
 LISTEN=$(ss -Hlun)
-grep -q '10\.213\.[0-9.]*%pyro-[0-9a-f]*:53 ' <<<"$LISTEN" || fail "no DNS filter listening: $LISTEN"
+grep -q "10\.213\.[0-9.]*%$IF:53 " <<<"$LISTEN" || fail "no DNS filter listening on $IF: $LISTEN"
 guest "$WS" "probe allowed.test"
 grep -q "^allowed.test hello $SRV_A$" <<<"$OUT" || fail "an allowed name was not reached: $OUT"
 kill -9 "$MON"
 sleep 2
 LISTEN=$(ss -Hlun)
-grep -q '10\.213\.[0-9.]*%pyro-[0-9a-f]*:53 ' <<<"$LISTEN" && fail "DNS filter outlived its monitor: $LISTEN"
+grep -q "10\.213\.[0-9.]*%$IF:53 " <<<"$LISTEN" && fail "DNS filter outlived its monitor: $LISTEN"
 # The next start clears what the dead monitor left (its set's addresses)
 # before it builds the instance's rules again.
 HASH=$(nft list sets inet 2>/dev/null | grep -o 'pyro_d_[0-9a-f]*' | head -1)

@@ -38,13 +38,16 @@ for i in 0 1; do
   [ "$(jget vm_boot <<<"$OUT")" = template ] || fail "VM $i: $(boot_of "$OUT")"
 done
 for i in 0 1; do
+  # (the guest reads its clock between these two host readings)
+  host_before=$(date +%s.%N)
   expect_status 0 "$PYRO" vm exec "${ids[$i]}" --json -- "$probe"
   host_now=$(date +%s.%N)
   outs[$i]=$(jget stdout <<<"$OUT")
   mapfile -t l <<<"${outs[$i]}"
   [ "${l[0]}" = "${ids[$i]}" ] || fail "VM $i hostname ${l[0]}, not ${ids[$i]}"
-  /usr/bin/python3 -c 'import sys; d=abs(float(sys.argv[1])-float(sys.argv[2])); sys.exit(0 if d < 1.0 else 1)' \
-    "${l[3]}" "$host_now" || fail "VM $i clock ${l[3]} is not within a second of the host's $host_now"
+  /usr/bin/python3 -c 'import sys; g, a, b = map(float, sys.argv[1:]); sys.exit(0 if a - 1.0 < g < b + 1.0 else 1)' \
+    "${l[3]}" "$host_before" "$host_now" ||
+    fail "VM $i clock ${l[3]} is not within a second of the host's $host_before..$host_now"
 done
 mapfile -t a <<<"${outs[0]}"
 mapfile -t b <<<"${outs[1]}"
