@@ -138,10 +138,12 @@ int backend_dir_remove(const char *dir, const char *const *files, size_t n, pyro
  * no reserved blocks, under a temporary name so that a half-made image is
  * never used). */
 int backend_disk_make(const char *path, int size_mib, pyro_error *err);
-/* 0 once no loop device is backed by path (an instance that just ended
- * may still hold one for a moment: waits up to timeout_ms), else
- * -PYRO_E_BUSY. */
-int backend_disk_wait_free(const char *path, int timeout_ms, pyro_error *err);
+/* 0 once no loop device is backed by path, else -PYRO_E_BUSY. An instance
+ * that just ended may still hold one: its last unmount writes the image's
+ * dirty pages back, tens of MiB on a busy host, so this waits up to
+ * BACKEND_DISK_FREE_WAIT_MS. */
+#define BACKEND_DISK_FREE_WAIT_MS 30000
+int backend_disk_wait_free(const char *path, pyro_error *err);
 
 /* The backend called name ("sandbox" or "vm"). An unknown name
  * is -PYRO_E_INVALID with a message that lists the known ones. A new backend

@@ -77,12 +77,15 @@ static bool loop_holds(const char *path)
     return false;
 }
 
-int backend_disk_wait_free(const char *path, int timeout_ms, pyro_error *err)
+int backend_disk_wait_free(const char *path, pyro_error *err)
 {
-    for (int waited = 0; loop_holds(path); waited += 10) {
-        if (waited >= timeout_ms)
+    int64_t deadline = time_mono_ns() + (int64_t)BACKEND_DISK_FREE_WAIT_MS * 1000000;
+    while (loop_holds(path)) {
+        if (time_mono_ns() >= deadline)
             return err_set(err, -PYRO_E_BUSY,
-                           "the disk %s is still attached to a loop device (its instance still running?)", path);
+                           "the disk %s is still attached to a loop device %d s after its instance stopped (is "
+                           "another instance using it?)",
+                           path, BACKEND_DISK_FREE_WAIT_MS / 1000);
         nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     }
     return 0;

@@ -20,7 +20,6 @@
 #include "base/cleanup.h"
 #include "base/paths.h"
 
-#define DISK_FREE_WAIT_MS 5000
 #define DISK_LOOP_TRIES 8
 
 /* A free loop device backed by img (autoclear: it detaches itself when
@@ -73,7 +72,7 @@ int sandbox_disk_attach(const struct backend_config *c, char **upper, char **wor
         return r;
     /* Two mounts of one ext4 image would corrupt it: a previous instance's
      * must be gone (its namespace may outlive it by a moment). */
-    if ((r = backend_disk_wait_free(img, DISK_FREE_WAIT_MS, err)) < 0)
+    if ((r = backend_disk_wait_free(img, err)) < 0)
         return r;
     _cleanup_close_ int ifd = open(img, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;

@@ -52,7 +52,7 @@ static int disk_open(struct pyro_ctx *ctx, const json_t *args, struct instance *
                        "workspace export instead",
                        inst->id);
     /* Stopped, but its last mount may be going away this instant. */
-    return backend_disk_wait_free(*img, 2000, err);
+    return backend_disk_wait_free(*img, err);
 }
 
 /* A guest path of the disk tools: absolute, anywhere on the disk. */
