@@ -41,12 +41,10 @@ ws_upper() {
   local d=$PYRO_HOME/workspaces/$1
   if [ -d "$d/sandbox/disk/upper" ]; then echo "$d/sandbox/disk/upper/workspace"; else echo "$d/upper/workspace"; fi
 }
-# jq-free JSON field access through Debian's python3.
-jget() { /usr/bin/python3 -c 'import json,sys
-v=json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)' "$1"; }
+# JSON field access: jget PATH < JSON (tests/helpers/jget.c: keys and
+# list indexes by dots; a string raw, other values as one line of JSON).
+PYRO_JGET=$(dirname "$PYRO")/tests/pyro-jget
+jget() { "$PYRO_JGET" "$1"; }
 # expect_status N cmd...: runs cmd, fails unless it exits N; output in $OUT/$ERR.
 expect_status() {
   local want=$1; shift

@@ -12,7 +12,7 @@ export XDG_CACHE_HOME="$TEST_TMP/cache"
 ENVS="$XDG_CACHE_HOME/pyro/environments"
 BLOBS="$ENVS/.oci-blobs/sha256"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 REG_PIDS=()
 start_registry() { # start_registry NAME PORT [auth yaml]
   local dir="$TEST_TMP/$1" port=$2

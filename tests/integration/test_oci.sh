@@ -52,7 +52,7 @@ gcc -static -O1 -o "$TEST_TMP/hello" "$TEST_TMP/hello.c" 2>/dev/null || skip "no
 LAYOUTS=()
 lay() { echo "$TEST_TMP/lay-${1//[:\/]/_}"; }
 spec() { printf '%s' "$2" >"$(lay "$1").json"; LAYOUTS+=("$(lay "$1")" "$(lay "$1").json"); }
-build_all() { python3 "$LAYOUT" "${LAYOUTS[@]}"; }
+build_all() { /usr/bin/python3 "$LAYOUT" "${LAYOUTS[@]}"; }
 push() { skopeo copy -q --all --dest-tls-verify=false "oci:$(lay "$1"):latest" "docker://$REG/$1" >/dev/null; }
 
 # --- multi-layer, gzip then zstd, whiteouts and an opaque dir, an index with two platforms
@@ -116,7 +116,7 @@ ROOT=$(echo "$OUT" | jget rootfs_path)
 ok "multi-layer gzip+zstd image from a 3-platform index: whiteouts, opaque dirs (either order in a layer), links, modes"
 
 # The registry's own manifest for linux/amd64 is what was recorded.
-AMD=$(skopeo inspect --raw --tls-verify=false "docker://$IMG" | python3 -c 'import json,sys
+AMD=$(skopeo inspect --raw --tls-verify=false "docker://$IMG" | /usr/bin/python3 -c 'import json,sys
 print([m["digest"] for m in json.load(sys.stdin)["manifests"] if m["platform"]["architecture"]=="amd64"][0])')
 [ "$AMD" = "$DIGEST" ] || fail "manifest digest $DIGEST, registry says $AMD"
 expect_status 0 "$PYRO" env pull "$IMG" --json
@@ -174,7 +174,7 @@ ok "MCP: a layout outside the server's host-path roots is refused (parameter env
 
 # Hostile layouts, each a copy of skopeo's: refused, the cache unchanged
 # (a fresh one: a blob already in a cache is shared by digest, not re-read).
-SKLAYER=$(python3 -c 'import json,sys; d=sys.argv[1]; i=json.load(open(d+"/index.json"))["manifests"][0]["digest"][7:]
+SKLAYER=$(/usr/bin/python3 -c 'import json,sys; d=sys.argv[1]; i=json.load(open(d+"/index.json"))["manifests"][0]["digest"][7:]
 m=json.load(open(d+"/blobs/sha256/"+i)); print(max(m["layers"], key=lambda l: l["size"])["digest"][7:])' "$TEST_TMP/sk")
 # (A failed pull may leave empty directories and locks: no file.)
 snapshot() { (cd "$1" && find . -type f ! -name .lock -printf '%p %s\n' | sort); }
@@ -188,13 +188,13 @@ evil_layout() { # evil_layout NAME MESSAGE: pulls $TEST_TMP/ev-NAME, expects MES
   [ "$before" = "$after" ] || fail "layout $1 changed the cache: $(diff <(echo "$before") <(echo "$after"))"
 }
 for n in tamper link size; do cp -r "$TEST_TMP/sk" "$TEST_TMP/ev-$n"; done
-python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-9]^=0xff; open(p,"wb").write(b)' \
+/usr/bin/python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-9]^=0xff; open(p,"wb").write(b)' \
   "$TEST_TMP/ev-tamper/blobs/sha256/$SKLAYER"
 evil_layout tamper "does not hash\|digest sha256"
 mv "$TEST_TMP/ev-link/blobs/sha256/$SKLAYER" "$TEST_TMP/outside-blob"
 ln -s "$TEST_TMP/outside-blob" "$TEST_TMP/ev-link/blobs/sha256/$SKLAYER"
 evil_layout link "symlink"
-python3 - "$TEST_TMP/ev-size" <<'PY'
+/usr/bin/python3 - "$TEST_TMP/ev-size" <<'PY'
 import hashlib, json, sys
 d = sys.argv[1]
 idx = json.load(open(d + "/index.json"))
@@ -292,7 +292,7 @@ ok "'..', absolute paths, device nodes, escaping symlinks and hard links, a deco
 # --- a registry that lies: a tampered blob
 LAYER=$(skopeo inspect --raw --tls-verify=false "docker://$REG/test/tampered:1" | jget layers.0.digest)
 DATA="$TEST_TMP/plain/data/docker/registry/v2/blobs/sha256/${LAYER:7:2}/${LAYER:7}/data"
-python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-9]^=0xff; open(p,"wb").write(b)' "$DATA"
+/usr/bin/python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-9]^=0xff; open(p,"wb").write(b)' "$DATA"
 expect_status 1 "$PYRO" env pull "$REG/test/tampered:1"
 echo "$ERR" | grep -q "download discarded" || fail "tampered blob: $ERR"
 [ -e "$BLOBS/${LAYER:7}" ] || [ -e "$BLOBS/${LAYER:7}.partial" ] && fail "a tampered blob was kept"
@@ -328,7 +328,7 @@ ok "an interrupted pull resumes where it stopped, content verified"
 # --- auth: a registry behind htpasswd; 401 without credentials, pull with auth.json
 APORT=$(free_port)
 mkdir -p "$TEST_TMP/auth"
-python3 -W ignore -c 'import crypt; print("tester:" + crypt.crypt("secret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))' >"$TEST_TMP/auth/htpasswd"
+/usr/bin/python3 -W ignore -c 'import crypt; print("tester:" + crypt.crypt("secret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))' >"$TEST_TMP/auth/htpasswd"
 start_registry authreg "$APORT" "auth:
   htpasswd:
     realm: pyro-test

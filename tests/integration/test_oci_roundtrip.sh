@@ -44,7 +44,7 @@ expect_status 0 env XDG_CACHE_HOME="$TEST_TMP/cache-layout" "$PYRO" env pull "oc
 [ "$(echo "$OUT" | jget oci.layers.0.media_type)" = application/vnd.oci.image.layer.v1.tar+gzip ] ||
   fail "pushed layer not gzipped: $OUT"
 LB="$TEST_TMP/layout/blobs/sha256"
-DIFF=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rootfs"]["diff_ids"][0])' \
+DIFF=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rootfs"]["diff_ids"][0])' \
   "$LB/$(echo "$OUT" | jget oci.config_digest | cut -c8-)")
 [ "sha256:$(zcat "$LB/$(echo "$OUT" | jget oci.layers.0.digest | cut -c8-)" | sha256sum | cut -c1-64)" = "$DIFF" ] ||
   fail "the config's diff id is not the digest of the uncompressed layer"
@@ -58,7 +58,7 @@ ok "pyro run in the pulled image on the $BACKEND backend"
 # image with Env and WorkingDir in its config, written next to it through
 # the registry API; a run gets them, a workspace keeps /workspace, and an
 # explicit secret_env overrides the image's variable.
-python3 - "http://$REG/v2/pyro/debian" <<'PY' || fail "could not put the image with a config"
+/usr/bin/python3 - "http://$REG/v2/pyro/debian" <<'PY' || fail "could not put the image with a config"
 import hashlib, json, sys, urllib.request
 base, oci = sys.argv[1], "application/vnd.oci.image.manifest.v1+json"
 get = lambda u, a=oci: urllib.request.urlopen(urllib.request.Request(base + u, headers={"Accept": a})).read()
