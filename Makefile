@@ -27,7 +27,8 @@ deps:
 
 # The whole suite: every test in the default build, as root and (the same
 # ctest run, three at a time: many suites wait on guests, builds or
-# timers, and the VM suites hold one core, see tests/README.md) the chosen
+# timers; two VM suites at most, tests/ctest-resources.json and
+# tests/README.md) the chosen
 # suites again as the unprivileged user
 # pyro-test (label user, also alone as check-user); the unit suites in the
 # clang build of the fuzz preset (the whole library under AddressSanitizer +
@@ -37,7 +38,7 @@ deps:
 check: deps
 	@scripts/npm-deps.sh mcp
 	$(MAKE) build release fuzz
-	ctest --test-dir build --output-on-failure -j 3 -LE 'lint|package'
+	ctest --test-dir build --output-on-failure -j 3 --resource-spec-file tests/ctest-resources.json -LE 'lint|package'
 	ctest --test-dir build-fuzz --output-on-failure -j 2 -L unit
 	$(MAKE) fuzz-run
 	$(MAKE) lint
@@ -47,7 +48,7 @@ check: deps
 # subordinate ids and runs each test as it.
 check-user: build
 	@scripts/npm-deps.sh mcp
-	ctest --test-dir build --output-on-failure -j 2 -L user
+	ctest --test-dir build --output-on-failure -j 2 --resource-spec-file tests/ctest-resources.json -L user
 
 # Source checks (docs/design/layout.md); each script also runs on its own.
 lint: build
