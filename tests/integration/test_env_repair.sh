@@ -64,8 +64,22 @@ acts="$(jget action <"$TEST_TMP/a.json") $(jget action <"$TEST_TMP/b.json")"
 [ ! -e "$EDIR/build-failed.log" ] || fail "build-failed.log survived a good build"
 ok "concurrent pulls built once"
 
-# Corrupt one byte without changing the size: inspect sees it, pull repairs it.
 ROOTFS="$EDIR/1/rootfs"
+# A pull of an intact install hashes every byte once, then trusts its stamp
+# (inodes and times); a file touched, even with its time put back, moves its
+# change time and is hashed again.
+expect_status 0 "$PYRO" env pull "$ENV" --json
+[ "$(jget verified <<<"$OUT")" = content ] || fail "first reuse: $OUT"
+expect_status 0 "$PYRO" env pull "$ENV" --json
+[ "$(jget verified <<<"$OUT")" = unchanged ] || fail "second reuse did not trust the stamp: $OUT"
+MTIME=$(stat -c %y "$ROOTFS/etc/os-release")
+touch "$ROOTFS/etc/os-release" && touch -d "$MTIME" "$ROOTFS/etc/os-release"
+expect_status 0 "$PYRO" env pull "$ENV" --json
+[ "$(jget verified <<<"$OUT")" = content ] || fail "a touched file was not hashed again: $OUT"
+ok "pull hashes an unchanged install once, then trusts its stamp until a change time moves"
+
+# Corrupt one byte without changing the size: inspect sees it, pull repairs it
+# (its change time moved: the stamp no longer holds).
 cp "$ROOTFS/etc/os-release" "$TEST_TMP/os-release"
 printf 'X' | dd of="$ROOTFS/etc/os-release" bs=1 seek=0 conv=notrunc status=none
 cmp -s "$ROOTFS/etc/os-release" "$TEST_TMP/os-release" && fail "corruption did not happen"
@@ -80,6 +94,8 @@ cmp "$ROOTFS/etc/os-release" "$TEST_TMP/os-release" || fail "os-release not rest
 expect_status 0 "$PYRO" env inspect "$ENV" --json
 [ "$(jget status <<<"$OUT")" = installed ] || fail "after repair: $OUT"
 [ -z "$(ls -A "$EDIR" | grep -v -e '^.lock$' -e '^1$')" ] || fail "repair left: $(ls -A "$EDIR")"
+expect_status 0 "$PYRO" env pull "$ENV" --json
+[ "$(jget verified <<<"$OUT")" = content ] || fail "the repaired install kept the old stamp: $OUT"
 ok "corruption detected by inspect and repaired by pull"
 
 # A removed manifest makes the install invalid for list (quick check) too.

@@ -275,6 +275,74 @@ static void test_install_verify(void **state)
     pyro_ctx_free(ctx);
 }
 
+/* FULL_STAMPED: hashes once and records the stamp, then trusts it until a
+ * change time moves, in the rootfs, a file artifact or the manifest; a
+ * forged or broken stamp record only costs a hash. */
+static void test_install_stamp(void **state)
+{
+    (void)state;
+    struct pyro_ctx *ctx = test_ctx();
+    const struct env_recipe *r;
+    assert_int_equal(env_recipe_find("debian:12-base", &r, NULL), 0);
+    make_install(ctx, r, r->version);
+    _cleanup_free_ char *inst = env_install_path(ctx, r);
+    _cleanup_free_ char *disk = xasprintf("%s/disk.img", inst);
+    write_file(disk, "an image");
+    pyro_error err = {0};
+    assert_int_equal(env_install_add_artifact(ctx, r->name, "disk", "disk-image", "disk.img", &err), 0);
+    _cleanup_free_ char *rec = xasprintf("%s/%s", inst, ENV_STAMP_NAME);
+    bool unchanged = true;
+    assert_int_equal(env_install_verify_stamped(inst, r, ENV_VERIFY_FULL_STAMPED, NULL, &unchanged, NULL), 0);
+    assert_false(unchanged);
+    assert_int_equal(access(rec, F_OK), 0);
+    assert_int_equal(env_install_verify_stamped(inst, r, ENV_VERIFY_FULL_STAMPED, NULL, &unchanged, NULL), 0);
+    assert_true(unchanged);
+    /* A plain FULL pass always hashes and never reports a skip. */
+    assert_int_equal(env_install_verify_stamped(inst, r, ENV_VERIFY_FULL, NULL, &unchanged, NULL), 0);
+    assert_false(unchanged);
+
+    /* Same size, same modification time, other bytes: the change time
+     * moved, so the content is hashed and the corruption found. */
+    _cleanup_free_ char *f = xasprintf("%s/rootfs/bin/sh", inst);
+    struct stat st;
+    assert_int_equal(stat(f, &st), 0);
+    write_file(f, "#!/bin/fals\n");
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, f, times, 0), 0);
+    assert_int_equal(env_install_verify_stamped(inst, r, ENV_VERIFY_FULL_STAMPED, NULL, &unchanged, &err),
+                     -PYRO_E_CORRUPT);
+    assert_false(unchanged);
+    assert_non_null(strstr(err.message, "content digest"));
+    write_file(f, "#!/bin/true\n");
+    assert_int_equal(env_install_verify_stamped(inst, r, ENV_VERIFY_FULL_STAMPED, NULL, &unchanged, NULL), 0);
+    assert_false(unchanged);
+
+    /* A file artifact and the manifest count too. */
+    write_file(disk, "an imagE");
+    assert_int_equal(env_install_verify_stamped(inst, r, ENV_VERIFY_FULL_STAMPED, NULL, &unchanged, &err),
+                     -PYRO_E_CORRUPT);
+    write_file(disk, "an image");
+    assert_int_equal(env_install_verify_stamped(inst, r, ENV_VERIFY_FULL_STAMPED, NULL, &unchanged, NULL), 0);
+    assert_false(unchanged);
+    _cleanup_free_ char *man = xasprintf("%s/manifest.json", inst);
+    json_auto_t *m = NULL;
+    assert_int_equal(record_load(man, &m, NULL), 0);
+    assert_int_equal(record_save(man, m, NULL), 0);
+    assert_int_equal(env_install_verify_stamped(inst, r, ENV_VERIFY_FULL_STAMPED, NULL, &unchanged, NULL), 0);
+    assert_false(unchanged);
+
+    /* A record that is not the stamp, or not JSON: hashed again. */
+    write_file(rec, "{\"stamp\": \"0000\"}\n");
+    assert_int_equal(env_install_verify_stamped(inst, r, ENV_VERIFY_FULL_STAMPED, NULL, &unchanged, NULL), 0);
+    assert_false(unchanged);
+    write_file(rec, "not json");
+    assert_int_equal(env_install_verify_stamped(inst, r, ENV_VERIFY_FULL_STAMPED, NULL, &unchanged, NULL), 0);
+    assert_false(unchanged);
+    assert_int_equal(env_install_verify_stamped(inst, r, ENV_VERIFY_FULL_STAMPED, NULL, &unchanged, NULL), 0);
+    assert_true(unchanged);
+    pyro_ctx_free(ctx);
+}
+
 static void test_add_artifact(void **state)
 {
     (void)state;
@@ -401,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_dpkg_status),
         cmocka_unit_test_setup_teardown(test_tree_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_install_verify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_install_stamp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_artifact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_and_prune, setup, teardown),

@@ -99,8 +99,9 @@ int env_rootfs_own(const char *install_dir, pyro_error *err);
  * (full) content sha256. The walk does not leave the tree's filesystem.
  * *entries and *bytes (optional) get the entry count and content size. */
 struct env_tree_digest {
-    char meta[65]; /* without content */
-    char full[65]; /* with content sha256 of regular files */
+    char meta[65];  /* without content */
+    char full[65];  /* with content sha256 of regular files */
+    char stamp[65]; /* every entry's path, inode, size, modification and change times (ns) */
     int64_t entries;
     int64_t bytes;
 };
@@ -108,6 +109,11 @@ int env_tree_digest(int dirfd, const char *name, bool with_content, struct env_t
 int env_file_sha256(int dirfd, const char *name, char hex[65], int64_t *size, pyro_error *err);
 /* Recursively sizes a tree (bytes of regular files, st_blocks not used). */
 int64_t env_tree_size(int dirfd, const char *name);
+/* Adds name (len bytes, its NUL included) and st's inode, size and times to
+ * a stamp. */
+struct sha256;
+struct stat;
+void env_stamp_add(struct sha256 *s, const char *name, size_t len, const struct stat *st);
 
 /* --- verification (env_verify.c) -------------------------------------- */
 
@@ -115,7 +121,14 @@ enum env_verify_level {
     ENV_VERIFY_PRESENT, /* manifest, and every artifact present with its type (and size for files) */
     ENV_VERIFY_QUICK,   /* manifest, and every artifact's metadata (types, modes, sizes, links) */
     ENV_VERIFY_FULL,    /* and every byte of content */
+    /* FULL, but QUICK when the install's stamp (every artifact's and the
+     * manifest's inode, size, modification and change times) is the one
+     * a FULL pass of this level recorded in ENV_STAMP_NAME; a pass that
+     * hashes records it. Content cannot change without moving a change
+     * time, which only the kernel sets. */
+    ENV_VERIFY_FULL_STAMPED,
 };
+#define ENV_STAMP_NAME "verified.json"
 
 /* Checks a parsed manifest's shape and that it belongs to recipe r. */
 int env_manifest_check(const json_t *m, const struct env_recipe *r, pyro_error *err);
@@ -125,6 +138,10 @@ int env_manifest_check(const json_t *m, const struct env_recipe *r, pyro_error *
  * manifest whenever it could be read. */
 int env_install_verify(const char *install_dir, const struct env_recipe *r, enum env_verify_level level,
                        json_t **manifest, pyro_error *err);
+/* The same; *unchanged (optional) tells whether FULL_STAMPED found the
+ * recorded stamp and skipped the content. */
+int env_install_verify_stamped(const char *install_dir, const struct env_recipe *r, enum env_verify_level level,
+                               json_t **manifest, bool *unchanged, pyro_error *err);
 
 /* --- manifest (env_manifest.c) ------------------------------------------ */
 
@@ -197,6 +214,7 @@ int env_dir_lock(struct pyro_ctx *ctx, const char *dir, const char *wait_msg, in
 struct env_pull_result {
     char action[16]; /* "built", "repaired", "reused" */
     bool waited;     /* another pull held the lock */
+    bool unchanged;  /* reused without hashing: the install's stamp was the recorded one */
     int64_t build_ms;
     json_t *manifest; /* owned by the caller */
 };

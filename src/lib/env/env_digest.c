@@ -25,7 +25,7 @@
 
 struct walk {
     uint32_t id_base; /* ids of the sandbox range hash as their offset */
-    struct sha256 meta, full;
+    struct sha256 meta, full, stamp;
     bool with_content;
     dev_t dev;
     int64_t entries, bytes;
@@ -132,6 +132,16 @@ static int read_sorted(int dirfd, char ***out, size_t *n, pyro_error *err)
     return 0;
 }
 
+void env_stamp_add(struct sha256 *s, const char *name, size_t len, const struct stat *st)
+{
+    char line[128];
+    int ll = snprintf(line, sizeof(line), "%ju %jd %jd.%09ld %jd.%09ld", (uintmax_t)st->st_ino, (intmax_t)st->st_size,
+                      (intmax_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, (intmax_t)st->st_ctim.tv_sec,
+                      st->st_ctim.tv_nsec);
+    sha256_update(s, name, len);
+    sha256_update(s, line, (size_t)ll + 1);
+}
+
 static void hash_both(struct walk *w, const void *data, size_t len)
 {
     sha256_update(&w->meta, data, len);
@@ -177,6 +187,7 @@ static int walk_dir(struct walk *w, int dirfd, size_t plen, int depth, pyro_erro
                           type == 'c' || type == 'b' ? minor(st.st_rdev) : 0);
         hash_both(w, w->path, len + 1); /* with its NUL: no ambiguity */
         hash_both(w, line, (size_t)ll + 1);
+        env_stamp_add(&w->stamp, w->path, len + 1, &st);
 
         if (type == 'l') {
             char target[4096];
@@ -229,6 +240,8 @@ static int digest_walk(int dirfd, const char *name, bool with_content, struct en
     w->id_base = id_base();
     sha256_init(&w->meta);
     sha256_init(&w->full);
+    sha256_init(&w->stamp);
+    env_stamp_add(&w->stamp, ".", 2, &st);
     /* The root's own mode and owner count too. */
     char line[64];
     int ll = snprintf(line, sizeof(line), "d %04o %u %u", (unsigned)(st.st_mode & 07777), id_rel(st.st_uid, w->id_base),
@@ -238,6 +251,7 @@ static int digest_walk(int dirfd, const char *name, bool with_content, struct en
     if (r < 0)
         return r;
     sha256_final_hex(&w->meta, out->meta);
+    sha256_final_hex(&w->stamp, out->stamp);
     if (with_content)
         sha256_final_hex(&w->full, out->full);
     else

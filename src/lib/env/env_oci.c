@@ -380,7 +380,7 @@ int env_oci_pull(struct pyro_ctx *ctx, const struct env_recipe *r, enum env_veri
     progress(ctx, "verify", r->name);
     pyro_error verr = {0};
     json_t *m = NULL;
-    rc = env_install_verify(inst, r, check, &m, &verr);
+    rc = env_install_verify_stamped(inst, r, check, &m, &res->unchanged, &verr);
     if (rc == 0 && !strcmp(json_get_str(json_object_get(m, "oci"), "manifest_digest", ""), digest)) {
         res->manifest = m;
         snprintf(res->action, sizeof(res->action), "reused");

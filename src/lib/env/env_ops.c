@@ -124,8 +124,9 @@ static int pull_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
     if (r->oci && mirror)
         return err_set(err, -PYRO_E_INVALID, "--mirror is for catalog environments, not image references");
     struct env_pull_result res;
-    rc = r->oci ? env_oci_pull(ctx, r, ENV_VERIFY_FULL, &res, err)
-                : env_pull(ctx, r, mirror, ENV_VERIFY_FULL, &res, err);
+    /* Every byte, unless nothing moved since the last pull hashed it. */
+    rc = r->oci ? env_oci_pull(ctx, r, ENV_VERIFY_FULL_STAMPED, &res, err)
+                : env_pull(ctx, r, mirror, ENV_VERIFY_FULL_STAMPED, &res, err);
     const char *given = json_get_str(args, "environment", "");
     if (rc < 0 && r->oci && !strchr(given, '/')) { /* a short name: maybe meant for the catalog */
         char names[256], why[sizeof(err->message)];
@@ -155,6 +156,10 @@ static int pull_run(struct pyro_ctx *ctx, json_t *args, json_t **result, pyro_er
                         "package_count", (json_int_t)json_get_int(m, "package_count", 0), "build_ms",
                         (json_int_t)res.build_ms, "built_at", json_get_str(m, "built_at", ""), "mirror",
                         json_get_str(m, "mirror", ""));
+    /* How a reused install was checked: every byte hashed ("content"), or
+     * its stamp unchanged since the last pull that hashed it. */
+    if (!strcmp(res.action, "reused"))
+        json_object_set_new(*result, "verified", json_string(res.unchanged ? "unchanged" : "content"));
     if (vm)
         json_object_set_new(*result, "vm", vm);
     json_t *oci = json_object_get(m, "oci");

@@ -172,7 +172,7 @@ int env_pull(struct pyro_ctx *ctx, const struct env_recipe *r, const char *mirro
     progress(ctx, "verify", r);
     pyro_error verr = {0};
     json_t *m = NULL;
-    rc = env_install_verify(inst, r, check, &m, &verr);
+    rc = env_install_verify_stamped(inst, r, check, &m, &res->unchanged, &verr);
     if (rc == 0) {
         res->manifest = m;
         snprintf(res->action, sizeof(res->action), "reused");

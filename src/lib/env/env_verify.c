@@ -12,8 +12,10 @@
 
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "base/log.h"
 #include "base/record.h"
 #include "base/relpath.h"
+#include "base/sha256.h"
 
 static bool is_hex64(const char *s)
 {
@@ -78,7 +80,7 @@ static bool artifact_path_ok(const char *p)
     return strlen(p) <= 255 && relpath_check(p, RELPATH_CANONICAL, NULL) == 0;
 }
 
-static int verify_artifact(int dfd, const json_t *a, enum env_verify_level level, pyro_error *err)
+static int verify_artifact(int dfd, const json_t *a, enum env_verify_level level, struct sha256 *stamp, pyro_error *err)
 {
     const char *name = json_get_str(a, "name", "?");
     const char *kind = json_get_str(a, "kind", "");
@@ -106,11 +108,14 @@ static int verify_artifact(int dfd, const json_t *a, enum env_verify_level level
                            name, (long long)d.entries, (long long)d.bytes);
         if (level == ENV_VERIFY_FULL && strcmp(d.full, sha))
             return err_set(err, -PYRO_E_CORRUPT, "artifact %s: content digest differs from the manifest", name);
+        sha256_update(stamp, path, strlen(path) + 1);
+        sha256_update(stamp, d.stamp, 64);
         return 0;
     }
     struct stat st;
     if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return err_set(err, -PYRO_E_CORRUPT, "artifact %s: %s: %s", name, path, strerror(errno));
+    env_stamp_add(stamp, path, strlen(path) + 1, &st);
     if (!S_ISREG(st.st_mode) || st.st_size != size)
         return err_set(err, -PYRO_E_CORRUPT, "artifact %s: %s is not a regular file of %lld bytes", name, path, size);
     if (level == ENV_VERIFY_FULL) {
@@ -124,11 +129,50 @@ static int verify_artifact(int dfd, const json_t *a, enum env_verify_level level
     return 0;
 }
 
-int env_install_verify(const char *install_dir, const struct env_recipe *r, enum env_verify_level level,
-                       json_t **manifest, pyro_error *err)
+/* Every artifact at level (QUICK or FULL), and the install's stamp. */
+static int verify_all(int dfd, const json_t *m, enum env_verify_level level, char stamp[65], pyro_error *err)
+{
+    struct sha256 s;
+    sha256_init(&s);
+    struct stat st;
+    if (fstatat(dfd, ENV_MANIFEST_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return err_set(err, -PYRO_E_CORRUPT, "%s: %s", ENV_MANIFEST_NAME, strerror(errno));
+    env_stamp_add(&s, ENV_MANIFEST_NAME, sizeof(ENV_MANIFEST_NAME), &st);
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(m, "artifacts"), i, a) {
+        int rc = verify_artifact(dfd, a, level, &s, err);
+        if (rc < 0)
+            return rc;
+    }
+    sha256_final_hex(&s, stamp);
+    return 0;
+}
+
+/* Whether the stamp recorded by the last full pass is stamp. */
+static bool stamp_recorded(int dfd, const char *stamp)
+{
+    json_auto_t *rec = NULL;
+    pyro_error e = {0};
+    return record_load_at(dfd, ENV_STAMP_NAME, &rec, &e) == 0 && !strcmp(json_get_str(rec, "stamp", ""), stamp);
+}
+
+static void stamp_record(int dfd, const char *stamp)
+{
+    json_auto_t *rec = json_pack("{s:s}", "stamp", stamp);
+    pyro_error e = {0};
+    /* A cache of the last pass: without it the next pull hashes again. */
+    if (record_save_at(dfd, ENV_STAMP_NAME, rec, &e) < 0)
+        log_debug("recording the verified stamp failed: %s", e.message);
+}
+
+int env_install_verify_stamped(const char *install_dir, const struct env_recipe *r, enum env_verify_level level,
+                               json_t **manifest, bool *unchanged, pyro_error *err)
 {
     if (manifest)
         *manifest = NULL;
+    if (unchanged)
+        *unchanged = false;
     _cleanup_close_ int dfd = open(install_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0 && errno == ENOENT)
         return err_set(err, -ENOENT, "%s is not installed", r->name);
@@ -139,15 +183,25 @@ int env_install_verify(const char *install_dir, const struct env_recipe *r, enum
     if (rc < 0)
         return recode(err, -PYRO_E_CORRUPT, "%s", ENV_MANIFEST_NAME);
     rc = env_manifest_check(m, r, err);
-    if (rc == 0) {
-        size_t i;
-        json_t *a;
-        json_array_foreach(json_object_get(m, "artifacts"), i, a) {
-            if ((rc = verify_artifact(dfd, a, level, err)) < 0)
-                break;
+    char stamp[65];
+    if (rc == 0 && level == ENV_VERIFY_FULL_STAMPED) {
+        rc = verify_all(dfd, m, ENV_VERIFY_QUICK, stamp, err);
+        if (rc == 0 && stamp_recorded(dfd, stamp)) {
+            if (unchanged)
+                *unchanged = true;
+        } else if (rc == 0 && (rc = verify_all(dfd, m, ENV_VERIFY_FULL, stamp, err)) == 0) {
+            stamp_record(dfd, stamp);
         }
+    } else if (rc == 0) {
+        rc = verify_all(dfd, m, level, stamp, err);
     }
     if (manifest)
         *manifest = json_incref(m);
     return rc;
+}
+
+int env_install_verify(const char *install_dir, const struct env_recipe *r, enum env_verify_level level,
+                       json_t **manifest, pyro_error *err)
+{
+    return env_install_verify_stamped(install_dir, r, level, manifest, NULL, err);
 }
