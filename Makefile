@@ -38,7 +38,7 @@ deps:
 check: deps
 	@scripts/npm-deps.sh mcp
 	$(MAKE) build release fuzz
-	ctest --test-dir build --output-on-failure -j 3 --resource-spec-file tests/ctest-resources.json -LE 'lint|package'
+	ctest --test-dir build --output-on-failure -j 3 --resource-spec-file $(CURDIR)/tests/ctest-resources.json -LE 'lint|package'
 	ctest --test-dir build-fuzz --output-on-failure -j 2 -L unit
 	$(MAKE) fuzz-run
 	$(MAKE) lint
@@ -48,7 +48,7 @@ check: deps
 # subordinate ids and runs each test as it.
 check-user: build
 	@scripts/npm-deps.sh mcp
-	ctest --test-dir build --output-on-failure -j 2 --resource-spec-file tests/ctest-resources.json -L user
+	ctest --test-dir build --output-on-failure -j 2 --resource-spec-file $(CURDIR)/tests/ctest-resources.json -L user
 
 # Source checks (docs/design/layout.md); each script also runs on its own.
 lint: build
