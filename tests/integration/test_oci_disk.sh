@@ -29,21 +29,21 @@ ENVS="$XDG_CACHE_HOME/pyro/environments"
 installed() { ls -d "$ENVS"/oci-*/1 "$ENVS"/oci-*/.tmp-* 2>/dev/null | wc -l; }
 not_listed() {
   expect_status 0 "$PYRO" env list --json
-  echo "$OUT" | grep -q "\"$IMG\"" && fail "$1: a half environment is listed: $OUT"
+  grep -q "\"$IMG\"" <<<"$OUT" && fail "$1: a half environment is listed: $OUT"
   [ "$(installed)" = 0 ] || fail "$1: an install or temporary tree was left: $(ls -a "$ENVS"/oci-*)"
 }
 
 # 4 MiB: the download itself runs out of space.
 expect_status 1 "$PYRO" env pull "$IMG"
-echo "$ERR" | grep -qi "no space left" || fail "download into a full disk: $ERR"
+grep -qi "no space left" <<<"$ERR" || fail "download into a full disk: $ERR"
 not_listed download
 ok "a download that fills the disk fails with 'no space left', nothing installed or listed"
 
 # 10 MiB: the blob fits (the download resumes), the unpacked tree does not.
 mount -o remount,size=10m "$SMALL"
 expect_status 1 "$PYRO" --log-level info env pull "$IMG"
-echo "$ERR" | grep -q "resuming the download" || fail "the download did not resume: $ERR"
-echo "$ERR" | grep -qi "no space left" || fail "unpack into a full disk: $ERR"
+grep -q "resuming the download" <<<"$ERR" || fail "the download did not resume: $ERR"
+grep -qi "no space left" <<<"$ERR" || fail "unpack into a full disk: $ERR"
 not_listed unpack
 ok "an unpack that fills the disk fails with 'no space left', its temporary tree removed, nothing listed"
 
@@ -52,5 +52,5 @@ mount -o remount,size=64m "$SMALL"
 expect_status 0 "$PYRO" env pull "$IMG" --json
 cmp -s "$(echo "$OUT" | jget rootfs_path)/r" "$TEST_TMP/random" || fail "content after the full disk"
 expect_status 0 "$PYRO" env list --json
-echo "$OUT" | grep -q "\"$IMG\"" || fail "not listed after the pull: $OUT"
+grep -q "\"$IMG\"" <<<"$OUT" || fail "not listed after the pull: $OUT"
 ok "after space is freed the pull succeeds"

@@ -51,7 +51,7 @@ DIFF=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[
 ok "pull from the pushed OCI layout into an empty cache: the same content digest; gzip layer, diff id uncompressed"
 
 expect_status 0 "$PYRO" run "$REG/pyro/debian:12-base" -- 'cat /etc/debian_version; id -u'
-echo "$OUT" | grep -q '^12\.' && echo "$OUT" | grep -qx 0 || fail "run in the pulled image ($BACKEND): $OUT"
+grep -q '^12\.' <<<"$OUT" && grep -qx 0 <<<"$OUT" || fail "run in the pulled image ($BACKEND): $OUT"
 ok "pyro run in the pulled image on the $BACKEND backend"
 
 # The image config applied (docs/environments.md "Image config"): the same

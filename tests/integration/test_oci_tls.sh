@@ -38,7 +38,7 @@ skopeo copy -q --dest-cert-dir "$PKI/certs.d" "oci:$TEST_TMP/img:latest" "docker
 
 # --- TLS: an unknown CA is refused (no fallback to HTTP), the trusted CA works
 expect_status 1 "$PYRO" env pull "$REG/test/tls:1"
-echo "$ERR" | grep -qi "certificate" || fail "untrusted CA: $ERR"
+grep -qi "certificate" <<<"$ERR" || fail "untrusted CA: $ERR"
 [ -z "$(ls -A "$ENVS" 2>/dev/null | grep -v '^\.')" ] || fail "a refused pull left an environment: $(ls -A "$ENVS")"
 expect_status 0 env PYRO_OCI_CA_FILE="$PKI/ca.pem" "$PYRO" env pull "$REG/test/tls:1" --json
 DIGEST=$(echo "$OUT" | jget oci.manifest_digest)
@@ -56,10 +56,10 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 expect_status 1 env REGISTRY_AUTH_FILE=/nonexistent HOME="$TEST_TMP" "$PYRO" env pull "$TREG/test/tls:1"
-echo "$ERR" | grep -q "not authorized for repository:test/tls:pull (no credentials)" || fail "no credentials: $ERR"
+grep -q "not authorized for repository:test/tls:pull (no credentials)" <<<"$ERR" || fail "no credentials: $ERR"
 printf '{"auths": {"%s": {"auth": "%s"}}}' "$TREG" "$(printf tester:wrong | base64)" >"$TEST_TMP/bad.json"
 expect_status 1 env REGISTRY_AUTH_FILE="$TEST_TMP/bad.json" "$PYRO" env pull "$TREG/test/tls:1"
-echo "$ERR" | grep -q "not authorized .*(the stored credentials)" || fail "wrong credentials: $ERR"
+grep -q "not authorized .*(the stored credentials)" <<<"$ERR" || fail "wrong credentials: $ERR"
 grep -q "^GET /v2/test/tls/manifests/1 Bearer" "$TEST_TMP/proxy.log" && fail "a manifest was served without a token"
 printf '{"auths": {"%s": {"auth": "%s"}}}' "$TREG" "$(printf tester:secret | base64)" >"$TEST_TMP/auth.json"
 expect_status 0 env REGISTRY_AUTH_FILE="$TEST_TMP/auth.json" "$PYRO" env pull "$TREG/test/tls:1" --json

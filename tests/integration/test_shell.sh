@@ -125,15 +125,15 @@ ok "another CLI process reads the same shell from a cursor"
 
 # ---- bad input changes nothing --------------------------------------------------
 expect_status 1 P workspace shell read "$W" shell-9
-echo "$ERR" | grep -q "no shell shell-9" || fail "unknown shell: $ERR"
+grep -q "no shell shell-9" <<<"$ERR" || fail "unknown shell: $ERR"
 expect_status 2 P workspace shell signal "$W" shell-1 --signal USR1
-echo "$ERR" | grep -q "must be one of INT, TERM, HUP, KILL" || fail "bad signal: $ERR"
+grep -q "must be one of INT, TERM, HUP, KILL" <<<"$ERR" || fail "bad signal: $ERR"
 expect_status 2 P workspace shell open "$W" --cols 0
 expect_status 2 P workspace shell read "$W" shell-1 --wait-for-idle-ms 20000
 expect_status 1 P workspace shell open "$W" --cwd ../etc
 for i in 3 4 5 6 7 8; do expect_status 0 P workspace shell open "$W" --id-only; done
 expect_status 1 P workspace shell open "$W"
-echo "$ERR" | grep -q "already has 8 shells" || fail "ninth shell: $ERR"
+grep -q "already has 8 shells" <<<"$ERR" || fail "ninth shell: $ERR"
 expect_status 0 P workspace shell close "$W" shell-8 --json
 echo "$OUT" > "$TEST_TMP/out"
 assert '(d["state"], d["closed"])' "('closed', True)"

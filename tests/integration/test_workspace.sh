@@ -143,7 +143,7 @@ expect_status 0 P workspace stop "$W" --json
 echo "$OUT" > "$TEST_TMP/out"
 assert 'd["state"]' stopped
 expect_status 1 P workspace exec "$W" -- true
-echo "$ERR" | grep -q "not started" || fail "exec on a stopped workspace: $ERR"
+grep -q "not started" <<<"$ERR" || fail "exec on a stopped workspace: $ERR"
 expect_status 0 P workspace start "$W" --json
 echo "$OUT" > "$TEST_TMP/out"
 assert 'd["state"]' started
@@ -191,7 +191,7 @@ ok "list: most recent mutating activity first"
 # Started workspaces count toward max_active_vms; a refused create leaves nothing.
 n_before=$(ls "$PYRO_HOME/workspaces" | wc -l)
 PYRO_MAX_ACTIVE_VMS=2 expect_status 1 P workspace create debian:12-base --json
-echo "$ERR" | grep -q max_active_vms || fail "create over the limit: $ERR"
+grep -q max_active_vms <<<"$ERR" || fail "create over the limit: $ERR"
 [ "$(ls "$PYRO_HOME/workspaces" | wc -l)" = "$n_before" ] || fail "a refused create left a workspace"
 ok "started workspaces count toward max_active_vms"
 
@@ -221,5 +221,5 @@ for w in "$W" "$W2"; do
   ! pgrep -f "pyro-monitor.*$w" >/dev/null || fail "$w: process left behind"
 done
 expect_status 1 P workspace status "$W" --json
-echo "$OUT" | grep -q not_found || fail "status after delete: $OUT"
+grep -q not_found <<<"$OUT" || fail "status after delete: $OUT"
 ok "delete leaves nothing behind"

@@ -48,7 +48,7 @@ start_exec "$W" 30
 quick workspace status "$W" --json
 [ "$(echo "$OUT" | jget state)" = started ] || fail "status during exec: $OUT"
 quick workspace list --json
-echo "$OUT" | grep -q "$W" || fail "list during exec misses $W: $OUT"
+grep -q "$W" <<<"$OUT" || fail "list during exec misses $W: $OUT"
 quick workspace file read "$W" note.txt
 [ "$OUT" = hello ] || fail "file read during exec: '$OUT'"
 quick workspace file list "$W" --json
@@ -63,7 +63,7 @@ wait_exec
 [ "$EXEC_RC" = 0 ] || fail "the exec failed: rc=$EXEC_RC $(cat "$TEST_TMP/exec.err")"
 grep -q done "$TEST_TMP/exec.out" || fail "the exec output: $(cat "$TEST_TMP/exec.out")"
 expect_status 0 P workspace logs "$W" --json
-echo "$OUT" | grep -q 'sleep 30' || fail "the exec is not in the history: $OUT"
+grep -q 'sleep 30' <<<"$OUT" || fail "the exec is not in the history: $OUT"
 expect_status 0 P workspace status "$W" --json
 [ "$(echo "$OUT" | jget labels.during)" = exec ] || fail "the update during the exec was lost: $OUT"
 ok "the exec finished and was recorded; the update made meanwhile was kept"

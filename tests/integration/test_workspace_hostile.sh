@@ -18,7 +18,7 @@ refused() {
   local code=$1 what=$2; shift 2
   expect_status "$code" "$@"
   [ -n "$ERR" ] || fail "$what: no error message"
-  echo "$ERR" | grep -qi "$3" 2>/dev/null || true
+  grep -qi "$3" 2 <<<"$ERR">/dev/null || true
 }
 
 SEED=$TEST_TMP/seed
@@ -32,7 +32,7 @@ GUEST_PASSWD=$(P workspace exec "$W" -- 'sha256sum /etc/passwd')
 # ---- path escapes -----------------------------------------------------------
 for p in ../etc/passwd /etc/passwd /workspace/../etc/passwd abs_link/passwd up_link/etc/passwd sub/../../etc/passwd; do
   expect_status 1 P workspace file read "$W" "$p"
-  echo "$ERR" | grep -Eq "outside|\\.\\.|escapes" || fail "read $p: unexpected error: $ERR"
+  grep -Eq "outside|\\.\\.|escapes" <<<"$ERR" || fail "read $p: unexpected error: $ERR"
   expect_status 1 P workspace file write "$W" "$p" --text pwned
   expect_status 1 P workspace export "$W" "$p" --output "$TEST_TMP/exported"
   [ ! -e "$TEST_TMP/exported" ] || fail "export $p created the output"
@@ -92,13 +92,13 @@ for a in abs.tar dotdot.tar dotdot2.tar.gz linkfile.tar linkabs.tgz linkup.tar d
   code=1   # refused by the runtime (exit 1), whether unsafe or over a limit
   expect_status "$code" P workspace create "$ENV" --seed-path "$TEST_TMP/$a"
   case $a in
-    abs*) echo "$ERR" | grep -q "absolute" ;;
-    dotdot*) echo "$ERR" | grep -q "'\.\.'" ;;
-    linkfile*|linkabs*) echo "$ERR" | grep -Eq "beneath the symlink|absolute path" ;;
-    linkup*) echo "$ERR" | grep -q "escapes" ;;
-    device*) echo "$ERR" | grep -q "character device" ;;
-    hardlink*) echo "$ERR" | grep -q "hard link" ;;
-    bomb*) echo "$ERR" | grep -q "decompression bomb" ;;
+    abs*) grep -q "absolute" <<<"$ERR" ;;
+    dotdot*) grep -q "'\.\.'" <<<"$ERR" ;;
+    linkfile*|linkabs*) grep -Eq "beneath the symlink|absolute path" <<<"$ERR" ;;
+    linkup*) grep -q "escapes" <<<"$ERR" ;;
+    device*) grep -q "character device" <<<"$ERR" ;;
+    hardlink*) grep -q "hard link" <<<"$ERR" ;;
+    bomb*) grep -q "decompression bomb" <<<"$ERR" ;;
   esac || fail "seed $a: unexpected error: $ERR"
   expect_status "$code" P workspace sync push "$W" "$TEST_TMP/$a"
 done
@@ -181,7 +181,7 @@ cat > "$TEST_TMP/bad.patch" <<'PATCH'
 +new
 PATCH
 expect_status 1 P workspace patch apply "$W" --patch-file "$TEST_TMP/bad.patch"
-echo "$ERR" | grep -q "nums.txt: hunk 2" || fail "the error does not name the file and hunk: $ERR"
+grep -q "nums.txt: hunk 2" <<<"$ERR" || fail "the error does not name the file and hunk: $ERR"
 expect_status 0 P workspace exec "$W" -- 'cat other.txt; sed -n 2p nums.txt; test ! -e created.txt && echo none'
 [ "$OUT" = $'a\nb\n2\nnone' ] || fail "a failed patch changed files: $OUT"
 sed -i 's/^-99$/-11/' "$TEST_TMP/bad.patch"

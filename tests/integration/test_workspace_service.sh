@@ -252,25 +252,25 @@ expect_status 0 P workspace service list "$W" --json
 save
 before=$(j 'd["count"]')
 expect_status 1 P workspace service start "$W" web -- 'sleep 1'
-echo "$ERR" | grep -q "already exists" || fail "duplicate name: $ERR"
+grep -q "already exists" <<<"$ERR" || fail "duplicate name: $ERR"
 expect_status 1 P workspace service start "$W" x1 --ready-tcp nohost -- 'sleep 1'
-echo "$ERR" | grep -q "HOST:PORT" || fail "bad tcp address: $ERR"
+grep -q "HOST:PORT" <<<"$ERR" || fail "bad tcp address: $ERR"
 expect_status 1 P workspace service start "$W" x2 --ready-tcp 127.0.0.1:70000 -- 'sleep 1'
 expect_status 1 P workspace service start "$W" x3 --ready-http ftp://127.0.0.1/ -- 'sleep 1'
 expect_status 1 P workspace service start "$W" x4 --ready-file a --ready-tcp 127.0.0.1:1 -- 'sleep 1'
 expect_status 1 P workspace service start "$W" 'bad/name' -- 'sleep 1'
 expect_status 1 P workspace service start "$W" x5 --cwd /etc -- 'sleep 1'
 expect_status 1 P workspace service status "$W" nosuch
-echo "$ERR" | grep -q "no service named" || fail "unknown service: $ERR"
+grep -q "no service named" <<<"$ERR" || fail "unknown service: $ERR"
 for bad in 0 70000 abc 1:2:3 :80 0:80; do
   expect_status 2 P workspace service start "$W" x6 --publish "$bad" -- 'sleep 1'
-  echo "$ERR" | grep -q "GUEST_PORT with ports in 1..65535" || fail "bad port $bad: $ERR"
+  grep -q "GUEST_PORT with ports in 1..65535" <<<"$ERR" || fail "bad port $bad: $ERR"
 done
 expect_status 1 P workspace service start "$W" x7 --publish "$HP:8000" -- 'exec sleep 671'
-echo "$ERR" | grep -q "host port $HP on 127.0.0.1 is busy" || fail "busy host port: $ERR"
+grep -q "host port $HP on 127.0.0.1 is busy" <<<"$ERR" || fail "busy host port: $ERR"
 # A duplicate name is refused before any port is bound; the first keeps its.
 expect_status 1 P workspace service start "$W" web --publish 8001 -- 'sleep 1'
-echo "$ERR" | grep -q "already exists" || fail "duplicate name with a port: $ERR"
+grep -q "already exists" <<<"$ERR" || fail "duplicate name with a port: $ERR"
 expect_status 0 P workspace service status "$W" web --json
 save
 assert '[p["host_port"] for p in d["published_ports"]]' "[$HP]"

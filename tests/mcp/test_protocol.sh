@@ -153,12 +153,12 @@ instructions() { # args...: the initialize instructions of a server started with
 mkdir -p "$tmp/proj/sub" "$tmp/plain"
 git -C "$tmp/proj" init -q -b main && git -C "$tmp/proj" -c user.email=t@t -c user.name=t commit -q --allow-empty -m one
 git -C "$tmp/proj" tag v1 && git -C "$tmp/proj" -c user.email=t@t -c user.name=t commit -q --allow-empty -m two
-(cd "$tmp/proj/sub" && instructions) | grep -qF "Project source (git checkout): $tmp/proj;" || fail "auto-detected checkout"
-(cd "$tmp/plain" && instructions) | grep -q "Project source" && fail "no checkout, no project source"
-instructions --project-path "$tmp/plain" | grep -qF "Project source (--project-path): $tmp/plain;" || fail "--project-path"
+grep -qF "Project source (git checkout): $tmp/proj;" <<<"$(cd "$tmp/proj/sub" && instructions)" || fail "auto-detected checkout"
+grep -q "Project source" <<<"$(cd "$tmp/plain" && instructions)" && fail "no checkout, no project source"
+grep -qF "Project source (--project-path): $tmp/plain;" <<<"$(instructions --project-path "$tmp/plain")" || fail "--project-path"
 git clone -q --bare "$tmp/proj" "$tmp/repo.git"
 out=$(instructions --repo-url "$tmp/repo.git" --repo-ref v1)
-echo "$out" | grep -qF "Project source (--repo-url): $PYRO_HOME/mcp/checkouts/" || fail "--repo-url: $out"
+grep -qF "Project source (--repo-url): $PYRO_HOME/mcp/checkouts/" <<<"$out" || fail "--repo-url: $out"
 [ -z "$(ls -A "$PYRO_HOME/mcp/checkouts")" ] || fail "the clone is removed at exit"
 expect_fail() { if "$PYRO" mcp serve "$@" </dev/null >"$tmp/out" 2>"$tmp/err"; then fail "accepted: $*"; fi; [ ! -s "$tmp/out" ] || fail "stdout"; }
 expect_fail --repo-url "$tmp/nope.git"; grep -q "git clone failed" "$tmp/err" || fail "clone error: $(cat "$tmp/err")"
