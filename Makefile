@@ -30,7 +30,7 @@ deps:
 # release preset adds only hardening flags and is built by install and deb),
 # every test in it, as root and (the same
 # ctest run, three at a time: many suites wait on guests, builds or
-# timers; two VM suites at most, tests/ctest-resources.json and
+# timers; one VM suite at a time, tests/ctest-resources.json and
 # tests/README.md) the chosen
 # suites again as the unprivileged user
 # pyro-test (label user, also alone as check-user); the unit suites in the
