@@ -275,6 +275,18 @@ static void test_install_verify(void **state)
     pyro_ctx_free(ctx);
 }
 
+/* An install of name with a second artifact, disk.img holding content. */
+static void install_with_disk(struct pyro_ctx *ctx, const char *name, const char *content, const struct env_recipe **r,
+                              char **inst, char **disk)
+{
+    assert_int_equal(env_recipe_find(name, r, NULL), 0);
+    make_install(ctx, *r, (*r)->version);
+    *inst = env_install_path(ctx, *r);
+    *disk = xasprintf("%s/disk.img", *inst);
+    write_file(*disk, content);
+    assert_int_equal(env_install_add_artifact(ctx, (*r)->name, "disk", "disk-image", "disk.img", NULL), 0);
+}
+
 /* FULL_STAMPED: hashes once and records the stamp, then trusts it until a
  * change time moves, in the rootfs, a file artifact or the manifest; a
  * forged or broken stamp record only costs a hash. */
@@ -283,13 +295,9 @@ static void test_install_stamp(void **state)
     (void)state;
     struct pyro_ctx *ctx = test_ctx();
     const struct env_recipe *r;
-    assert_int_equal(env_recipe_find("debian:12-base", &r, NULL), 0);
-    make_install(ctx, r, r->version);
-    _cleanup_free_ char *inst = env_install_path(ctx, r);
-    _cleanup_free_ char *disk = xasprintf("%s/disk.img", inst);
-    write_file(disk, "an image");
+    _cleanup_free_ char *inst = NULL, *disk = NULL;
+    install_with_disk(ctx, "debian:12-base", "an image", &r, &inst, &disk);
     pyro_error err = {0};
-    assert_int_equal(env_install_add_artifact(ctx, r->name, "disk", "disk-image", "disk.img", &err), 0);
     _cleanup_free_ char *rec = xasprintf("%s/%s", inst, ENV_STAMP_NAME);
     bool unchanged = true;
     assert_int_equal(env_install_verify_stamped(inst, r, ENV_VERIFY_FULL_STAMPED, NULL, &unchanged, NULL), 0);
@@ -348,13 +356,9 @@ static void test_add_artifact(void **state)
     (void)state;
     struct pyro_ctx *ctx = test_ctx();
     const struct env_recipe *r;
-    assert_int_equal(env_recipe_find("debian:12", &r, NULL), 0);
-    make_install(ctx, r, r->version);
-    _cleanup_free_ char *inst = env_install_path(ctx, r);
-    _cleanup_free_ char *disk = xasprintf("%s/disk.img", inst);
-    write_file(disk, "an ext4 image, honestly");
+    _cleanup_free_ char *inst = NULL, *disk = NULL;
+    install_with_disk(ctx, "debian:12", "an ext4 image, honestly", &r, &inst, &disk);
     pyro_error err = {0};
-    assert_int_equal(env_install_add_artifact(ctx, r->name, "disk", "disk-image", "disk.img", &err), 0);
     json_auto_t *m = NULL;
     assert_int_equal(env_install_verify(inst, r, ENV_VERIFY_FULL, &m, NULL), 0);
     assert_int_equal(json_array_size(json_object_get(m, "artifacts")), 2);
